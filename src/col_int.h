@@ -1,0 +1,121 @@
+/* SPDX-License-Identifier: MIT  Copyright (c) 2026 the quiver authors */
+/*
+ * col_int.h -- the structs behind qv_db, qv_collection and qv_results, shared by db.c,
+ * collection.c, query.c and results.c. Nothing outside those files includes it.
+ *
+ * Locking, outermost first:
+ *   db->write_mu     serialises every write (catalog and records) and the SQLite writer.
+ *   db->cat_mu       protects the catalog array (lookups by name/uuid, refcounts' owner list).
+ *   c->lock          rwlock over a collection's in-memory state (slot arrays, id map, index):
+ *                    reads hold it shared; a write holds it exclusive across its SQLite commit
+ *                    and the in-memory apply, so readers never see a state SQLite does not have.
+ *   db->read_mu      the SQLite read connection (fetching embeddings for results).
+ * Per-slot arrays (ids, metas, docs, rids) are indexed by slot; ids[slot] == NULL means free.
+ */
+#ifndef QV_COL_INT_H
+#define QV_COL_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "filter.h"
+#include "idmap.h"
+#include "index.h"
+#include "meta.h"
+#include "qv_int.h"
+#include "store.h"
+
+struct qv_collection {
+  qv_db *db;
+  atomic_int refs;       /* db holds one; every get/create hands out one more */
+  atomic_int dropped;    /* deleted: calls return QV_MISUSE */
+  int64_t cid;           /* SQLite catalog id; in-memory dbs count from 1 */
+  char *name;
+  char uuid[37];
+  char *metadata_json;   /* NULL if none */
+  uint32_t dim;          /* 0 until fixed */
+  qv_metric metric;
+  qv_index_kind kind;
+  uint32_t m, ef_construction, ef_search;
+
+  pthread_rwlock_t lock;
+  const qv_index_vt *vt;
+  qv_index *ix;          /* NULL until dim is known */
+  uint32_t n_slots;      /* slots ever used (high-water mark) */
+  uint32_t cap;          /* allocated length of the per-slot arrays */
+  char **ids;
+  qv_meta **metas;
+  char **docs;
+  int64_t *rids;         /* SQLite rowid: stable insertion order; in-memory: a counter */
+  float *orig;           /* in-memory cosine collections only: original vectors by slot */
+  uint32_t *free_slots;
+  uint32_t n_free, free_cap;
+  qv_idmap idmap;
+  uint64_t count;
+  uint64_t last_seq;     /* newest write applied */
+  uint64_t ckpt_seq;     /* seq in the last checkpoint file written or loaded */
+  int64_t next_rid;      /* in-memory dbs */
+};
+
+struct qv_db {
+  qv_mem mem;
+  char *path;            /* NULL: in-memory */
+  qv_store *store;       /* NULL: in-memory */
+  int lock_fd;
+  int n_threads;
+  int read_only;
+  uint64_t seq;          /* newest sequence number */
+  pthread_mutex_t write_mu;
+  pthread_mutex_t cat_mu;
+  qv_collection **cols;
+  size_t n_cols, cap_cols;
+  int64_t next_cid;      /* in-memory dbs */
+  pthread_key_t err_key;
+  pthread_mutex_t err_mu;
+  struct qv_errbuf *errbufs; /* every thread's message buffer, freed at close */
+};
+
+/* Results: one block of arrays, strings in an arena. */
+struct qv_results {
+  const qv_mem *mem;
+  size_t nq;
+  size_t *off;           /* nq + 1 offsets into the hit arrays */
+  char **ids;
+  float *dists;
+  float *embs;           /* total * dim, or NULL */
+  char **metas;          /* or NULL */
+  char **docs;           /* or NULL */
+  uint32_t dim;
+  unsigned include;
+};
+
+/* Set the calling thread's message for db and return rc. */
+QV_INTERNAL qv_status qv__err(const qv_db *db, qv_status rc, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+QV_INTERNAL void qv__err_clear(const qv_db *db);
+
+/* db.c: append c to the catalog (caller holds cat_mu or is the opener); takes a ref. */
+QV_INTERNAL qv_status qv__db_catalog_push(qv_db *db, qv_collection *c);
+
+/* collection.c */
+QV_INTERNAL qv_status qv__col_new(qv_db *db, const char *name, const qv_collection_opts *o,
+                                  qv_collection **out);
+QV_INTERNAL void qv__col_free(qv_collection *c);
+QV_INTERNAL qv_status qv__col_ensure_index(qv_collection *c);
+QV_INTERNAL qv_status qv__col_load(qv_collection *c);
+QV_INTERNAL qv_status qv__col_checkpoint(qv_collection *c);
+QV_INTERNAL char *qv__col_index_path(const qv_collection *c);
+QV_INTERNAL qv_status qv__col_grow(qv_collection *c, uint32_t need);
+QV_INTERNAL qv_status qv__col_persist(qv_collection *c);
+QV_INTERNAL qv_status qv__col_store_row(qv_collection *c);
+/* QV_MISUSE (with message) if c is NULL or dropped. */
+QV_INTERNAL qv_status qv__col_check(const qv_collection *c);
+/* Validate a Chroma-ish name. */
+QV_INTERNAL qv_status qv__check_name(const qv_db *db, const char *what, const char *name);
+QV_INTERNAL int qv__utf8_valid(const char *s, size_t n);
+
+/* results.c */
+QV_INTERNAL qv_results *qv__results_new(const qv_mem *mem, size_t nq, const size_t *counts,
+                                        uint32_t dim, unsigned include);
+
+#endif /* QV_COL_INT_H */

@@ -1,0 +1,806 @@
+/* SPDX-License-Identifier: MIT  Copyright (c) 2026 the quiver authors */
+/*
+ * collection.c -- collections: the catalog operations (create, get, list, rename, delete),
+ * loading a collection at open (index checkpoint + replay of newer rows, or a rebuild), index
+ * checkpoints, and the small accessors. Record writes are in write.c, reads in query.c.
+ *
+ * Slots: every live record owns one slot, a dense number that is its position in the index
+ * and in the per-slot arrays. Deleted slots go on a free list and are reused by later inserts
+ * (the index treats an add on a removed slot as a replacement). Slots are stored in SQLite, so
+ * they survive reopen and an index checkpoint stays meaningful.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "col_int.h"
+#include "dist.h"
+
+/* ------------------------------------------------------------------ names, enums */
+
+static const char *const metric_names[] = {"l2", "ip", "cosine", "l1"};
+static const char *const index_names[] = {"flat", "hnsw"};
+
+const char *qv_metric_name(qv_metric m) { return (unsigned)m < 4 ? metric_names[m] : "unknown"; }
+const char *qv_index_name(qv_index_kind k) { return (unsigned)k < 2 ? index_names[k] : "unknown"; }
+
+qv_status qv_metric_parse(const char *name, qv_metric *out) {
+  static const struct { const char *n; qv_metric m; } tab[] = {
+      {"l2", QV_METRIC_L2},         {"euclidean", QV_METRIC_L2}, {"ip", QV_METRIC_IP},
+      {"dot", QV_METRIC_IP},        {"cosine", QV_METRIC_COSINE}, {"angular", QV_METRIC_COSINE},
+      {"l1", QV_METRIC_L1},         {"manhattan", QV_METRIC_L1}};
+  for (size_t i = 0; name && i < sizeof tab / sizeof tab[0]; i++)
+    if (strcmp(name, tab[i].n) == 0) {
+      *out = tab[i].m;
+      return QV_OK;
+    }
+  return QV_INVALID;
+}
+
+qv_status qv_index_parse(const char *name, qv_index_kind *out) {
+  for (int i = 0; name && i < 2; i++)
+    if (strcmp(name, index_names[i]) == 0) {
+      *out = (qv_index_kind)i;
+      return QV_OK;
+    }
+  return QV_INVALID;
+}
+
+void qv_collection_opts_init(qv_collection_opts *o) {
+  memset(o, 0, sizeof *o);
+  o->metric = QV_METRIC_L2;
+  o->index = QV_INDEX_FLAT;
+  o->hnsw_m = 16;
+  o->hnsw_ef_construction = 200;
+  o->hnsw_ef_search = 64;
+}
+
+int qv__utf8_valid(const char *s, size_t n) {
+  const unsigned char *p = (const unsigned char *)s, *e = p + n;
+  while (p < e) {
+    unsigned c = *p;
+    size_t len;
+    uint32_t cp;
+    if (c < 0x80) { p++; continue; }
+    if ((c & 0xE0) == 0xC0) { len = 2; cp = c & 0x1F; }
+    else if ((c & 0xF0) == 0xE0) { len = 3; cp = c & 0x0F; }
+    else if ((c & 0xF8) == 0xF0) { len = 4; cp = c & 0x07; }
+    else return 0;
+    if ((size_t)(e - p) < len) return 0;
+    for (size_t i = 1; i < len; i++) {
+      if ((p[i] & 0xC0) != 0x80) return 0;
+      cp = (cp << 6) | (p[i] & 0x3F);
+    }
+    if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) || cp > 0x10FFFF ||
+        (cp >= 0xD800 && cp <= 0xDFFF))
+      return 0;
+    p += len;
+  }
+  return 1;
+}
+
+qv_status qv__check_name(const qv_db *db, const char *what, const char *name) {
+  if (!name || !*name) return qv__err(db, QV_INVALID, "%s: must not be empty", what);
+  size_t n = strlen(name);
+  if (n > 512) return qv__err(db, QV_INVALID, "%s: longer than 512 bytes", what);
+  if (!qv__utf8_valid(name, n)) return qv__err(db, QV_INVALID, "%s: not valid UTF-8", what);
+  for (size_t i = 0; i < n; i++)
+    if ((unsigned char)name[i] < 0x20 || name[i] == 0x7f)
+      return qv__err(db, QV_INVALID, "%s: control character at byte %zu", what, i);
+  return QV_OK;
+}
+
+static void make_uuid(char out[37]) {
+  unsigned char b[16];
+  if (getrandom(b, sizeof b, 0) != (ssize_t)sizeof b)
+    for (size_t i = 0; i < sizeof b; i++) b[i] = (unsigned char)rand();
+  b[6] = (unsigned char)((b[6] & 0x0F) | 0x40);
+  b[8] = (unsigned char)((b[8] & 0x3F) | 0x80);
+  snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1], b[2],
+           b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
+}
+
+/* ------------------------------------------------------------------ life cycle */
+
+qv_status qv__col_new(qv_db *db, const char *name, const qv_collection_opts *o, qv_collection **out) {
+  *out = NULL;
+  if ((unsigned)o->metric > QV_METRIC_L1) return qv__err(db, QV_INVALID, "metric: unknown value %d", (int)o->metric);
+  if ((unsigned)o->index > QV_INDEX_HNSW) return qv__err(db, QV_INVALID, "index: unknown kind %d", (int)o->index);
+  const qv_index_vt *vt = qv__index_vt(o->index);
+  if (!vt) return qv__err(db, QV_UNSUPPORTED, "index: kind %s is not built in", qv_index_name(o->index));
+  if (o->dim > 65536) return qv__err(db, QV_INVALID, "dim: %u is larger than 65536", o->dim);
+  if (o->index == QV_INDEX_HNSW && o->metric == QV_METRIC_L1)
+    return qv__err(db, QV_UNSUPPORTED, "metric: l1 is supported by the flat index only");
+  if (o->hnsw_m < 2 || o->hnsw_m > 256) return qv__err(db, QV_INVALID, "M: %u is outside 2..256", o->hnsw_m);
+  if (o->hnsw_ef_construction < 1 || o->hnsw_ef_construction > 100000)
+    return qv__err(db, QV_INVALID, "ef_construction: %u is outside 1..100000", o->hnsw_ef_construction);
+  if (o->hnsw_ef_search < 1 || o->hnsw_ef_search > 100000)
+    return qv__err(db, QV_INVALID, "ef_search: %u is outside 1..100000", o->hnsw_ef_search);
+  qv_collection *c = qv__calloc(&db->mem, 1, sizeof *c);
+  if (!c) return QV_NOMEM;
+  c->db = db;
+  atomic_init(&c->refs, 1);
+  atomic_init(&c->dropped, 0);
+  c->name = qv__strdup(&db->mem, name);
+  c->metadata_json = o->metadata_json ? qv__strdup(&db->mem, o->metadata_json) : NULL;
+  if (!c->name || (o->metadata_json && !c->metadata_json)) {
+    qv__free(&db->mem, c->name);
+    qv__free(&db->mem, c);
+    return QV_NOMEM;
+  }
+  c->dim = o->dim;
+  c->metric = o->metric;
+  c->kind = o->index;
+  c->m = o->hnsw_m;
+  c->ef_construction = o->hnsw_ef_construction;
+  c->ef_search = o->hnsw_ef_search;
+  c->vt = vt;
+  c->next_rid = 1;
+  pthread_rwlock_init(&c->lock, NULL);
+  qv__idmap_init(&c->idmap, &c->ids);
+  make_uuid(c->uuid);
+  *out = c;
+  return QV_OK;
+}
+
+void qv__col_free(qv_collection *c) {
+  if (!c) return;
+  const qv_mem *mem = &c->db->mem;
+  if (c->ix) c->vt->destroy(c->ix);
+  for (uint32_t s = 0; s < c->n_slots; s++) {
+    qv__free(mem, c->ids[s]);
+    qv__meta_free(mem, c->metas[s]);
+    qv__free(mem, c->docs[s]);
+  }
+  qv__free(mem, c->ids);
+  qv__free(mem, c->metas);
+  qv__free(mem, c->docs);
+  qv__free(mem, c->rids);
+  qv__free_aligned(mem, c->orig);
+  qv__free(mem, c->free_slots);
+  qv__idmap_free(mem, &c->idmap);
+  qv__free(mem, c->name);
+  qv__free(mem, c->metadata_json);
+  pthread_rwlock_destroy(&c->lock);
+  qv__free(mem, c);
+}
+
+void qv_collection_release(qv_collection *c) {
+  if (!c) return;
+  if (atomic_fetch_sub(&c->refs, 1) == 1) qv__col_free(c);
+}
+
+static void index_params(const qv_collection *c, qv_index_params *p) {
+  memset(p, 0, sizeof *p);
+  p->mem = &c->db->mem;
+  p->metric = c->metric;
+  p->dim = c->dim;
+  p->m = c->m;
+  p->ef_construction = c->ef_construction;
+  p->ef_search = c->ef_search;
+  p->n_threads = c->db->n_threads;
+}
+
+qv_status qv__col_ensure_index(qv_collection *c) {
+  if (c->ix || !c->dim) return QV_OK;
+  qv_index_params p;
+  index_params(c, &p);
+  qv_status rc = c->vt->create(&p, &c->ix);
+  if (rc) return qv__err(c->db, rc, "creating the %s index failed", c->vt->name);
+  return QV_OK;
+}
+
+char *qv__col_index_path(const qv_collection *c) {
+  size_t n = strlen(c->db->path) + 64;
+  char *p = qv__malloc(&c->db->mem, n);
+  if (p) snprintf(p, n, "%s/index/%lld.idx", c->db->path, (long long)c->cid);
+  return p;
+}
+
+/* Per-slot arrays long enough for slot `need - 1`. */
+qv_status qv__col_grow(qv_collection *c, uint32_t need) {
+  if (need <= c->cap) return QV_OK;
+  const qv_mem *mem = &c->db->mem;
+  uint64_t cap = c->cap ? c->cap : 64;
+  while (cap < need) cap += cap / 2 + 64;
+  if (cap > UINT32_MAX - 1) return QV_NOMEM;
+  void *p;
+  if (!(p = qv__realloc(mem, c->ids, cap * sizeof *c->ids))) return QV_NOMEM;
+  c->ids = p;
+  if (!(p = qv__realloc(mem, c->metas, cap * sizeof *c->metas))) return QV_NOMEM;
+  c->metas = p;
+  if (!(p = qv__realloc(mem, c->docs, cap * sizeof *c->docs))) return QV_NOMEM;
+  c->docs = p;
+  if (!(p = qv__realloc(mem, c->rids, cap * sizeof *c->rids))) return QV_NOMEM;
+  c->rids = p;
+  if (!c->db->store && c->metric == QV_METRIC_COSINE && c->dim) {
+    float *o = qv__malloc_aligned(mem, cap * c->dim * sizeof(float));
+    if (!o) return QV_NOMEM;
+    if (c->orig) memcpy(o, c->orig, (size_t)c->cap * c->dim * sizeof(float));
+    qv__free_aligned(mem, c->orig);
+    c->orig = o;
+  }
+  for (uint64_t i = c->cap; i < cap; i++) {
+    c->ids[i] = NULL;
+    c->metas[i] = NULL;
+    c->docs[i] = NULL;
+    c->rids[i] = 0;
+  }
+  c->cap = (uint32_t)cap;
+  return QV_OK;
+}
+
+/* ------------------------------------------------------------------ load at open */
+
+typedef struct load_ctx {
+  qv_collection *c;
+  int index_loaded;
+  uint32_t *replay;     /* slots whose rows are newer than the checkpoint */
+  size_t n_replay, cap_replay;
+  uint32_t *bslots;     /* rebuild batch */
+  float *bvecs;
+  size_t n_batch;
+} load_ctx;
+
+#define LOAD_BATCH 4096
+
+static qv_status flush_batch(load_ctx *L) {
+  qv_collection *c = L->c;
+  if (!L->n_batch) return QV_OK;
+  qv_status rc = c->vt->add(c->ix, L->bslots, L->bvecs, L->n_batch);
+  L->n_batch = 0;
+  return rc ? qv__err(c->db, rc, "rebuilding the index failed") : QV_OK;
+}
+
+static qv_status load_row(void *ctx, const qv_store_rec *r, uint64_t seq) {
+  load_ctx *L = ctx;
+  qv_collection *c = L->c;
+  const qv_mem *mem = &c->db->mem;
+  char err[256];
+  if (r->slot >= UINT32_MAX - 1) return qv__err(c->db, QV_CORRUPT, "record %s: bad slot", r->id);
+  qv_status rc = qv__col_grow(c, r->slot + 1);
+  if (rc) return rc;
+  if (c->ids[r->slot]) return qv__err(c->db, QV_CORRUPT, "records %s and %s share slot %u", c->ids[r->slot], r->id, r->slot);
+  if ((rc = qv__idmap_reserve(mem, &c->idmap, 1))) return rc;
+  qv_meta *m = NULL;
+  if (r->meta_json && (rc = qv__meta_parse(mem, r->meta_json, 0, &m, err, sizeof err)))
+    return qv__err(c->db, rc == QV_NOMEM ? rc : QV_CORRUPT, "record %s: stored metadata: %s", r->id, err);
+  char *id = qv__strdup(mem, r->id), *doc = r->doc ? qv__strdup(mem, r->doc) : NULL;
+  if (!id || (r->doc && !doc)) {
+    qv__free(mem, id);
+    qv__free(mem, doc);
+    qv__meta_free(mem, m);
+    return QV_NOMEM;
+  }
+  c->ids[r->slot] = id;
+  c->metas[r->slot] = m;
+  c->docs[r->slot] = doc;
+  c->rids[r->slot] = r->rid;
+  qv__idmap_put(&c->idmap, r->slot);
+  c->count++;
+  if (r->slot >= c->n_slots) c->n_slots = r->slot + 1;
+  if (seq > c->last_seq) c->last_seq = seq;
+  if (L->index_loaded) {
+    if (seq > c->ckpt_seq) {
+      if (L->n_replay == L->cap_replay) {
+        size_t nc = L->cap_replay ? L->cap_replay * 2 : 256;
+        uint32_t *v = qv__realloc(mem, L->replay, nc * sizeof *v);
+        if (!v) return QV_NOMEM;
+        L->replay = v;
+        L->cap_replay = nc;
+      }
+      L->replay[L->n_replay++] = r->slot;
+    }
+    return QV_OK;
+  }
+  /* rebuild: batch rows into the fresh index */
+  float *v = L->bvecs + L->n_batch * c->dim;
+  memcpy(v, r->emb, c->dim * sizeof(float));
+  if (c->metric == QV_METRIC_COSINE) qv__normalize(v, c->dim);
+  L->bslots[L->n_batch++] = r->slot;
+  return L->n_batch == LOAD_BATCH ? flush_batch(L) : QV_OK;
+}
+
+/* Try the checkpoint file; on any failure other than "no file" say so and rebuild. */
+static int try_load_index(qv_collection *c) {
+  qv_index_params p;
+  index_params(c, &p);
+  char *path = qv__col_index_path(c);
+  if (!path) return 0;
+  uint64_t seq = 0;
+  qv_index *ix = NULL;
+  qv_status rc = c->vt->load(&p, path, &ix, &seq);
+  if (rc == QV_OK && seq > c->db->seq) {
+    c->vt->destroy(ix);
+    ix = NULL;
+    rc = QV_CORRUPT;
+  }
+  if (rc != QV_OK && rc != QV_NOTFOUND)
+    fprintf(stderr, "quiver: collection %s: index file %s unusable (%s); rebuilding it from the records\n", c->name,
+            path, qv_status_str(rc));
+  qv__free(&c->db->mem, path);
+  if (rc != QV_OK) return 0;
+  c->ix = ix;
+  c->ckpt_seq = seq;
+  return 1;
+}
+
+/* Replay rows newer than the checkpoint, and drop index slots whose records are gone. */
+static qv_status catch_up(load_ctx *L) {
+  qv_collection *c = L->c;
+  qv_index_stats st;
+  memset(&st, 0, sizeof st);
+  c->vt->stats(c->ix, &st);
+  for (uint64_t s = 0; s < st.n_slots; s++)
+    if ((s >= c->n_slots || !c->ids[s]) && c->vt->vector(c->ix, (uint32_t)s)) c->vt->remove(c->ix, (uint32_t)s);
+  float *v = qv__malloc_aligned(&c->db->mem, c->dim * sizeof(float));
+  if (!v) return QV_NOMEM;
+  qv_status rc = QV_OK;
+  for (size_t i = 0; i < L->n_replay && rc == QV_OK; i++) {
+    uint32_t s = L->replay[i];
+    rc = qv__store_rec_embedding(c->db->store, c->rids[s], c->dim, v);
+    if (rc) {
+      qv__err(c->db, rc, "%s", qv__store_errmsg(c->db->store));
+      break;
+    }
+    if (c->metric == QV_METRIC_COSINE) qv__normalize(v, c->dim);
+    const float *old = c->vt->vector(c->ix, s);
+    if (!old || memcmp(old, v, c->dim * sizeof(float)) != 0) rc = c->vt->add(c->ix, &s, v, 1);
+  }
+  qv__free_aligned(&c->db->mem, v);
+  return rc;
+}
+
+qv_status qv__col_load(qv_collection *c) {
+  load_ctx L;
+  memset(&L, 0, sizeof L);
+  L.c = c;
+  qv_status rc = QV_OK;
+  const qv_mem *mem = &c->db->mem;
+  if (c->dim) {
+    L.index_loaded = try_load_index(c);
+    if (!L.index_loaded) {
+      if ((rc = qv__col_ensure_index(c))) return rc;
+      L.bslots = qv__malloc(mem, LOAD_BATCH * sizeof *L.bslots);
+      L.bvecs = qv__malloc_aligned(mem, (size_t)LOAD_BATCH * c->dim * sizeof(float));
+      if (!L.bslots || !L.bvecs) { rc = QV_NOMEM; goto cleanup; }
+    }
+  }
+  rc = qv__store_rec_scan(c->db->store, c->cid, c->dim, c->dim && !L.index_loaded, load_row, &L);
+  if (rc) {
+    if (!*qv_db_errmsg(c->db)) qv__err(c->db, rc, "%s", qv__store_errmsg(c->db->store));
+    goto cleanup;
+  }
+  if (L.index_loaded) rc = catch_up(&L);
+  else if (c->ix) rc = flush_batch(&L);
+  if (rc) goto cleanup;
+  for (uint32_t s = c->n_slots; s-- > 0;) /* free list: lowest slot reused first */
+    if (!c->ids[s]) {
+      if (c->n_free == c->free_cap) {
+        uint32_t nc = c->free_cap ? c->free_cap * 2 : 64;
+        uint32_t *f = qv__realloc(mem, c->free_slots, nc * sizeof *f);
+        if (!f) { rc = QV_NOMEM; goto cleanup; }
+        c->free_slots = f;
+        c->free_cap = nc;
+      }
+      c->free_slots[c->n_free++] = s;
+    }
+  if (!L.index_loaded) c->ckpt_seq = 0;
+cleanup:
+  qv__free(mem, L.replay);
+  qv__free(mem, L.bslots);
+  qv__free_aligned(mem, L.bvecs);
+  return rc;
+}
+
+qv_status qv__col_checkpoint(qv_collection *c) {
+  if (!c->db->store || !c->ix) return QV_OK;
+  pthread_rwlock_rdlock(&c->lock);
+  qv_status rc = QV_OK;
+  if (c->ckpt_seq != c->last_seq || c->last_seq == 0) {
+    char *path = qv__col_index_path(c);
+    if (!path) rc = QV_NOMEM;
+    else {
+      rc = c->vt->save(c->ix, path, c->last_seq);
+      if (rc == QV_OK) c->ckpt_seq = c->last_seq;
+      else qv__err(c->db, rc, "collection %s: writing index checkpoint %s failed", c->name, path);
+      qv__free(&c->db->mem, path);
+    }
+  }
+  pthread_rwlock_unlock(&c->lock);
+  return rc;
+}
+
+/* ------------------------------------------------------------------ catalog */
+
+static qv_collection *find_locked(qv_db *db, const char *name, const char *uuid) {
+  for (size_t i = 0; i < db->n_cols; i++) {
+    qv_collection *c = db->cols[i];
+    if ((name && strcmp(c->name, name) == 0) || (uuid && strcmp(c->uuid, uuid) == 0)) return c;
+  }
+  return NULL;
+}
+
+static qv_status lookup(qv_db *db, const char *name, const char *uuid, qv_collection **out) {
+  pthread_mutex_lock(&db->cat_mu);
+  qv_collection *c = find_locked(db, name, uuid);
+  if (c) atomic_fetch_add(&c->refs, 1);
+  pthread_mutex_unlock(&db->cat_mu);
+  *out = c;
+  if (!c) return uuid ? qv__err(db, QV_NOTFOUND, "collection with id %s does not exist", uuid)
+                      : qv__err(db, QV_NOTFOUND, "collection %s does not exist", name);
+  return QV_OK;
+}
+
+qv_status qv_collection_get(qv_db *db, const char *name, qv_collection **out) {
+  if (!out) return QV_MISUSE;
+  *out = NULL;
+  if (!db || !name) return db ? qv__err(db, QV_INVALID, "name: must not be NULL") : QV_MISUSE;
+  qv__err_clear(db);
+  return lookup(db, name, NULL, out);
+}
+
+qv_status qv_collection_get_by_uuid(qv_db *db, const char *uuid, qv_collection **out) {
+  if (!out) return QV_MISUSE;
+  *out = NULL;
+  if (!db || !uuid) return db ? qv__err(db, QV_INVALID, "uuid: must not be NULL") : QV_MISUSE;
+  qv__err_clear(db);
+  return lookup(db, NULL, uuid, out);
+}
+
+static qv_status store_col_row(qv_collection *c, qv_store_col *row) {
+  memset(row, 0, sizeof *row);
+  row->cid = c->cid;
+  row->name = c->name;
+  row->uuid = c->uuid;
+  row->metadata_json = c->metadata_json;
+  row->dim = c->dim;
+  row->metric = (int)c->metric;
+  row->kind = (int)c->kind;
+  row->m = c->m;
+  row->ef_construction = c->ef_construction;
+  row->ef_search = c->ef_search;
+  return QV_OK;
+}
+
+/* Write the catalog row inside the caller's transaction. */
+qv_status qv__col_store_row(qv_collection *c) {
+  qv_store_col row;
+  store_col_row(c, &row);
+  return qv__store_col_update(c->db->store, &row);
+}
+
+/* Persist a changed catalog row in its own transaction (under write_mu). */
+qv_status qv__col_persist(qv_collection *c) {
+  qv_db *db = c->db;
+  if (!db->store) return QV_OK;
+  qv_store_col row;
+  store_col_row(c, &row);
+  qv_status rc = qv__store_begin(db->store);
+  if (rc == QV_OK) rc = qv__store_col_update(db->store, &row);
+  if (rc == QV_OK) rc = qv__store_commit(db->store, db->seq);
+  else qv__store_rollback(db->store);
+  if (rc) return qv__err(db, rc, "%s", qv__store_errmsg(db->store));
+  return QV_OK;
+}
+
+static qv_status validate_metadata_json(qv_db *db, const char *json) {
+  if (!json) return QV_OK;
+  char err[256];
+  qv_meta *m = NULL;
+  qv_status rc = qv__meta_parse(&db->mem, json, 0, &m, err, sizeof err);
+  qv__meta_free(&db->mem, m);
+  return rc ? qv__err(db, rc, "metadata: %s", err) : QV_OK;
+}
+
+static qv_status create_locked(qv_db *db, const char *name, const qv_collection_opts *o, qv_collection **out) {
+  qv_collection *c = NULL;
+  qv_status rc = qv__col_new(db, name, o, &c);
+  if (rc) return rc;
+  if (db->store) {
+    qv_store_col row;
+    store_col_row(c, &row);
+    rc = qv__store_begin(db->store);
+    if (rc == QV_OK) rc = qv__store_col_insert(db->store, &row);
+    if (rc == QV_OK) rc = qv__store_commit(db->store, db->seq);
+    else qv__store_rollback(db->store);
+    if (rc) {
+      qv__err(db, rc, "%s", qv__store_errmsg(db->store));
+      goto cleanup;
+    }
+    c->cid = row.cid;
+  } else {
+    c->cid = db->next_cid++;
+  }
+  if ((rc = qv__col_ensure_index(c))) goto cleanup;
+  pthread_mutex_lock(&db->cat_mu);
+  rc = qv__db_catalog_push(db, c);
+  if (rc == QV_OK) atomic_fetch_add(&c->refs, 1);
+  pthread_mutex_unlock(&db->cat_mu);
+  if (rc) goto cleanup;
+  *out = c;
+  return QV_OK;
+cleanup:
+  if (db->store && c->cid) { /* undo the catalog row */
+    qv__store_begin(db->store);
+    if (qv__store_col_delete(db->store, c->cid) == QV_OK) qv__store_commit(db->store, db->seq);
+    else qv__store_rollback(db->store);
+  }
+  qv__col_free(c);
+  return rc;
+}
+
+qv_status qv_collection_create(qv_db *db, const char *name, const qv_collection_opts *opts, qv_collection **out) {
+  qv_collection_opts defaults;
+  if (!out) return QV_MISUSE;
+  *out = NULL;
+  if (!db) return QV_MISUSE;
+  qv__err_clear(db);
+  if (db->read_only) return qv__err(db, QV_MISUSE, "database is open read-only");
+  if (!opts) {
+    qv_collection_opts_init(&defaults);
+    opts = &defaults;
+  }
+  qv_status rc = qv__check_name(db, "name", name);
+  if (rc == QV_OK) rc = validate_metadata_json(db, opts->metadata_json);
+  if (rc) return rc;
+  pthread_mutex_lock(&db->write_mu);
+  pthread_mutex_lock(&db->cat_mu);
+  int exists = find_locked(db, name, NULL) != NULL;
+  pthread_mutex_unlock(&db->cat_mu);
+  rc = exists ? qv__err(db, QV_EXISTS, "collection %s already exists", name) : create_locked(db, name, opts, out);
+  pthread_mutex_unlock(&db->write_mu);
+  return rc;
+}
+
+qv_status qv_collection_get_or_create(qv_db *db, const char *name, const qv_collection_opts *opts, qv_collection **out,
+                                      int *created) {
+  qv_collection_opts defaults;
+  if (created) *created = 0;
+  if (!out) return QV_MISUSE;
+  *out = NULL;
+  if (!db) return QV_MISUSE;
+  qv__err_clear(db);
+  if (!opts) {
+    qv_collection_opts_init(&defaults);
+    opts = &defaults;
+  }
+  qv_status rc = qv__check_name(db, "name", name);
+  if (rc) return rc;
+  pthread_mutex_lock(&db->write_mu);
+  pthread_mutex_lock(&db->cat_mu);
+  qv_collection *c = find_locked(db, name, NULL);
+  if (c) atomic_fetch_add(&c->refs, 1);
+  pthread_mutex_unlock(&db->cat_mu);
+  if (c) {
+    *out = c;
+  } else if (db->read_only) {
+    rc = qv__err(db, QV_MISUSE, "database is open read-only");
+  } else if ((rc = validate_metadata_json(db, opts->metadata_json)) == QV_OK) {
+    rc = create_locked(db, name, opts, out);
+    if (rc == QV_OK && created) *created = 1;
+  }
+  pthread_mutex_unlock(&db->write_mu);
+  return rc;
+}
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+qv_status qv_collection_list(qv_db *db, char ***names, size_t *n) {
+  if (!names || !n) return QV_MISUSE;
+  *names = NULL;
+  *n = 0;
+  if (!db) return QV_MISUSE;
+  qv__err_clear(db);
+  pthread_mutex_lock(&db->cat_mu);
+  size_t len = db->n_cols;
+  char **v = calloc(len + 1, sizeof *v); /* caller frees with qv_strings_free: plain malloc */
+  int ok = v != NULL;
+  for (size_t i = 0; ok && i < len; i++) ok = (v[i] = strdup(db->cols[i]->name)) != NULL;
+  pthread_mutex_unlock(&db->cat_mu);
+  if (!ok) {
+    qv_strings_free(v);
+    return QV_NOMEM;
+  }
+  qsort(v, len, sizeof *v, cmp_str);
+  *names = v;
+  *n = len;
+  return QV_OK;
+}
+
+void qv_strings_free(char **names) {
+  if (!names) return;
+  for (char **p = names; *p; p++) free(*p);
+  free(names);
+}
+
+qv_status qv_collection_rename(qv_db *db, const char *name, const char *new_name) {
+  if (!db) return QV_MISUSE;
+  qv__err_clear(db);
+  if (db->read_only) return qv__err(db, QV_MISUSE, "database is open read-only");
+  qv_status rc = qv__check_name(db, "new_name", new_name);
+  if (rc) return rc;
+  if (!name) return qv__err(db, QV_INVALID, "name: must not be NULL");
+  char *copy = qv__strdup(&db->mem, new_name);
+  if (!copy) return QV_NOMEM;
+  pthread_mutex_lock(&db->write_mu);
+  pthread_mutex_lock(&db->cat_mu);
+  qv_collection *c = find_locked(db, name, NULL);
+  if (!c) rc = qv__err(db, QV_NOTFOUND, "collection %s does not exist", name);
+  else if (strcmp(name, new_name) != 0 && find_locked(db, new_name, NULL))
+    rc = qv__err(db, QV_EXISTS, "collection %s already exists", new_name);
+  pthread_mutex_unlock(&db->cat_mu);
+  if (rc == QV_OK) {
+    char *old = c->name;
+    pthread_mutex_lock(&db->cat_mu);
+    c->name = copy;
+    pthread_mutex_unlock(&db->cat_mu);
+    rc = qv__col_persist(c);
+    pthread_mutex_lock(&db->cat_mu);
+    if (rc) {
+      c->name = old;
+    } else {
+      copy = old; /* freed below */
+    }
+    pthread_mutex_unlock(&db->cat_mu);
+  }
+  pthread_mutex_unlock(&db->write_mu);
+  qv__free(&db->mem, copy);
+  return rc;
+}
+
+qv_status qv_collection_delete(qv_db *db, const char *name) {
+  if (!db) return QV_MISUSE;
+  qv__err_clear(db);
+  if (db->read_only) return qv__err(db, QV_MISUSE, "database is open read-only");
+  if (!name) return qv__err(db, QV_INVALID, "name: must not be NULL");
+  qv_status rc = QV_OK;
+  pthread_mutex_lock(&db->write_mu);
+  pthread_mutex_lock(&db->cat_mu);
+  size_t i = 0;
+  while (i < db->n_cols && strcmp(db->cols[i]->name, name) != 0) i++;
+  qv_collection *c = i < db->n_cols ? db->cols[i] : NULL;
+  pthread_mutex_unlock(&db->cat_mu);
+  if (!c) rc = qv__err(db, QV_NOTFOUND, "collection %s does not exist", name);
+  if (rc == QV_OK && db->store) {
+    rc = qv__store_begin(db->store);
+    if (rc == QV_OK) rc = qv__store_col_delete(db->store, c->cid);
+    if (rc == QV_OK) rc = qv__store_commit(db->store, db->seq);
+    else qv__store_rollback(db->store);
+    if (rc) qv__err(db, rc, "%s", qv__store_errmsg(db->store));
+  }
+  if (rc == QV_OK) {
+    if (db->store) {
+      char *path = qv__col_index_path(c);
+      if (path) remove(path);
+      qv__free(&db->mem, path);
+    }
+    pthread_mutex_lock(&db->cat_mu);
+    memmove(&db->cols[i], &db->cols[i + 1], (db->n_cols - i - 1) * sizeof *db->cols);
+    db->n_cols--;
+    pthread_mutex_unlock(&db->cat_mu);
+    atomic_store(&c->dropped, 1);
+    pthread_rwlock_wrlock(&c->lock); /* wait for calls in flight */
+    pthread_rwlock_unlock(&c->lock);
+    qv_collection_release(c);
+  }
+  pthread_mutex_unlock(&db->write_mu);
+  return rc;
+}
+
+qv_status qv__col_check(const qv_collection *c) {
+  if (!c) return QV_MISUSE;
+  if (atomic_load(&c->dropped)) return qv__err(c->db, QV_MISUSE, "collection %s has been deleted", c->name);
+  return QV_OK;
+}
+
+qv_status qv_collection_set_metadata(qv_collection *c, const char *metadata_json) {
+  qv_status rc = qv__col_check(c);
+  if (rc) return rc;
+  qv_db *db = c->db;
+  qv__err_clear(db);
+  if (db->read_only) return qv__err(db, QV_MISUSE, "database is open read-only");
+  if ((rc = validate_metadata_json(db, metadata_json))) return rc;
+  char *copy = metadata_json ? qv__strdup(&db->mem, metadata_json) : NULL;
+  if (metadata_json && !copy) return QV_NOMEM;
+  pthread_mutex_lock(&db->write_mu);
+  pthread_mutex_lock(&db->cat_mu);
+  char *old = c->metadata_json;
+  c->metadata_json = copy;
+  pthread_mutex_unlock(&db->cat_mu);
+  rc = qv__col_persist(c);
+  pthread_mutex_lock(&db->cat_mu);
+  if (rc) {
+    c->metadata_json = old;
+    old = copy;
+  }
+  pthread_mutex_unlock(&db->cat_mu);
+  pthread_mutex_unlock(&db->write_mu);
+  qv__free(&db->mem, old);
+  return rc;
+}
+
+qv_status qv_collection_info_get(qv_collection *c, qv_collection_info *out) {
+  if (!out) return QV_MISUSE;
+  memset(out, 0, sizeof *out);
+  qv_status rc = qv__col_check(c);
+  if (rc) return rc;
+  qv__err_clear(c->db);
+  pthread_mutex_lock(&c->db->cat_mu);
+  out->name = strdup(c->name);
+  out->uuid = strdup(c->uuid);
+  out->metadata_json = c->metadata_json ? strdup(c->metadata_json) : NULL;
+  pthread_mutex_unlock(&c->db->cat_mu);
+  pthread_rwlock_rdlock(&c->lock);
+  out->dim = c->dim;
+  out->metric = c->metric;
+  out->index = c->kind;
+  out->hnsw_m = c->m;
+  out->hnsw_ef_construction = c->ef_construction;
+  out->hnsw_ef_search = c->ef_search;
+  out->count = c->count;
+  pthread_rwlock_unlock(&c->lock);
+  if (!out->name || !out->uuid || (c->metadata_json && !out->metadata_json)) {
+    qv_collection_info_free(out);
+    return QV_NOMEM;
+  }
+  return QV_OK;
+}
+
+void qv_collection_info_free(qv_collection_info *info) {
+  if (!info) return;
+  free(info->name);
+  free(info->uuid);
+  free(info->metadata_json);
+  memset(info, 0, sizeof *info);
+}
+
+qv_status qv_collection_stats_get(qv_collection *c, qv_index_stats *out) {
+  if (!out) return QV_MISUSE;
+  memset(out, 0, sizeof *out);
+  qv_status rc = qv__col_check(c);
+  if (rc) return rc;
+  qv__err_clear(c->db);
+  pthread_rwlock_rdlock(&c->lock);
+  if (c->ix) c->vt->stats(c->ix, out);
+  out->count = c->count;
+  out->last_seq = c->last_seq;
+  out->checkpoint_seq = c->ckpt_seq;
+  pthread_rwlock_unlock(&c->lock);
+  return QV_OK;
+}
+
+qv_status qv_collection_set_param(qv_collection *c, const char *name, double value) {
+  qv_status rc = qv__col_check(c);
+  if (rc) return rc;
+  qv__err_clear(c->db);
+  if (!name) return qv__err(c->db, QV_INVALID, "name: must not be NULL");
+  if (strcmp(name, "ef_search") == 0) {
+    if (!(value >= 1 && value <= 100000) || value != (double)(uint32_t)value)
+      return qv__err(c->db, QV_INVALID, "ef_search: %g is not an integer in 1..100000", value);
+    if (c->kind != QV_INDEX_HNSW)
+      return qv__err(c->db, QV_INVALID, "ef_search: index kind %s has no such knob", qv_index_name(c->kind));
+  } else if (c->kind == QV_INDEX_FLAT) {
+    return qv__err(c->db, QV_INVALID, "%s: unknown parameter for index kind flat (it has none)", name);
+  }
+  pthread_rwlock_wrlock(&c->lock);
+  rc = c->ix ? c->vt->set_param(c->ix, name, value) : QV_OK;
+  if (rc == QV_OK && strcmp(name, "ef_search") == 0) c->ef_search = (uint32_t)value;
+  pthread_rwlock_unlock(&c->lock);
+  if (rc) return qv__err(c->db, rc, "%s: unknown parameter or bad value %g", name, value);
+  return QV_OK;
+}
+
+uint32_t qv_collection_dim(const qv_collection *c) { return c ? c->dim : 0; }
+
+qv_status qv_collection_count(qv_collection *c, uint64_t *out) {
+  if (!out) return QV_MISUSE;
+  *out = 0;
+  qv_status rc = qv__col_check(c);
+  if (rc) return rc;
+  pthread_rwlock_rdlock(&c->lock);
+  *out = c->count;
+  pthread_rwlock_unlock(&c->lock);
+  return QV_OK;
+}

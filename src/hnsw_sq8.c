@@ -1,0 +1,132 @@
+/* SPDX-License-Identifier: MIT  Copyright (c) 2026 the quiver authors */
+/*
+ * hnsw_sq8.c -- the 8-bit traversal codes of the HNSW index (see hnsw_sq8.h for the math).
+ * Parameter block on disk: lo[dim], hi[dim] as little-endian float32.
+ */
+#include <math.h>
+#include <string.h>
+
+#include "hnsw_sq8.h"
+
+/* Range growth stops once the index holds this many vectors (re-encoding gets expensive). */
+#define TRAIN_UNTIL 200000u
+
+static float l2_u8(const float *a, const float *s, const unsigned char *c, size_t dim) {
+  float acc[8] = {0};
+  size_t i = 0;
+  for (; i + 8 <= dim; i += 8)
+    for (size_t j = 0; j < 8; j++) {
+      float t = a[i + j] - s[i + j] * (float)c[i + j];
+      acc[j] += t * t;
+    }
+  float r = 0;
+  for (; i < dim; i++) {
+    float t = a[i] - s[i] * (float)c[i];
+    r += t * t;
+  }
+  for (size_t j = 0; j < 8; j++) r += acc[j];
+  return r;
+}
+
+static float dot_u8(const float *w, const float *s, const unsigned char *c, size_t dim) {
+  (void)s;
+  float acc[8] = {0};
+  size_t i = 0;
+  for (; i + 8 <= dim; i += 8)
+    for (size_t j = 0; j < 8; j++) acc[j] += w[i + j] * (float)c[i + j];
+  float r = 0;
+  for (; i < dim; i++) r += w[i] * (float)c[i];
+  for (size_t j = 0; j < 8; j++) r += acc[j];
+  return r;
+}
+
+int hnsw_sq8_init(hnsw_sq8 *q, const qv_mem *mem, qv_metric metric, uint32_t dim) {
+  memset(q, 0, sizeof *q);
+  if (metric != QV_METRIC_L2 && metric != QV_METRIC_IP && metric != QV_METRIC_COSINE) return -1;
+  q->metric = metric;
+  q->dim = dim;
+  q->code_bytes = dim;
+  q->lo = qv__calloc(mem, (size_t)dim * 3, sizeof(float));
+  if (!q->lo) return -1;
+  q->hi = q->lo + dim;
+  q->scale = q->hi + dim;
+  q->fn = metric == QV_METRIC_L2 ? l2_u8 : dot_u8;
+  return 0;
+}
+
+void hnsw_sq8_free(hnsw_sq8 *q, const qv_mem *mem) {
+  qv__free(mem, q->lo);
+  q->lo = q->hi = q->scale = NULL;
+}
+
+static void set_scales(hnsw_sq8 *q) {
+  for (uint32_t i = 0; i < q->dim; i++) q->scale[i] = (q->hi[i] - q->lo[i]) / 255.0f;
+}
+
+int hnsw_sq8_maybe_train(hnsw_sq8 *q, const float *vecs, size_t n, uint64_t n_have) {
+  if (!n || (q->trained && n_have >= TRAIN_UNTIL)) return 0;
+  int changed = 0;
+  uint32_t d = q->dim;
+  if (!q->trained) {
+    memcpy(q->lo, vecs, d * sizeof(float));
+    memcpy(q->hi, vecs, d * sizeof(float));
+    q->trained = 1;
+    changed = 1;
+  }
+  for (size_t r = 0; r < n; r++) {
+    const float *v = vecs + r * d;
+    for (uint32_t i = 0; i < d; i++) {
+      if (v[i] < q->lo[i]) {
+        q->lo[i] = v[i];
+        changed = 1;
+      } else if (v[i] > q->hi[i]) {
+        q->hi[i] = v[i];
+        changed = 1;
+      }
+    }
+  }
+  if (changed) set_scales(q);
+  return changed;
+}
+
+void hnsw_sq8_encode(const hnsw_sq8 *q, const float *v, unsigned char *code) {
+  for (uint32_t i = 0; i < q->dim; i++) {
+    float s = q->scale[i];
+    float x = s > 0 ? (v[i] - q->lo[i]) / s : 0.0f;
+    x = x < 0 ? 0 : x > 255 ? 255 : x;
+    code[i] = (unsigned char)lrintf(x);
+  }
+}
+
+size_t hnsw_sq8_query_bytes(const hnsw_sq8 *q) { return 64 + (size_t)q->dim * sizeof(float); }
+
+void hnsw_sq8_prepare(const hnsw_sq8 *q, const float *query, void *prep) {
+  float *pf = prep, *a = pf + 16;
+  if (q->metric == QV_METRIC_L2) {
+    for (uint32_t i = 0; i < q->dim; i++) a[i] = query[i] - q->lo[i];
+    pf[0] = 0;
+  } else {
+    float k = 0;
+    for (uint32_t i = 0; i < q->dim; i++) {
+      a[i] = query[i] * q->scale[i];
+      k += query[i] * q->lo[i];
+    }
+    pf[0] = k;
+  }
+}
+
+size_t hnsw_sq8_params_bytes(const hnsw_sq8 *q) { return (size_t)q->dim * 2 * sizeof(float); }
+
+void hnsw_sq8_params_write(const hnsw_sq8 *q, qv_ckpt_writer *w) {
+  qv__ckpt_write(w, q->lo, (size_t)q->dim * 2 * sizeof(float));
+}
+
+int hnsw_sq8_params_read(hnsw_sq8 *q, const void *p, size_t n) {
+  if (n != hnsw_sq8_params_bytes(q)) return -1;
+  memcpy(q->lo, p, n);
+  for (uint32_t i = 0; i < q->dim; i++)
+    if (!isfinite(q->lo[i]) || !isfinite(q->hi[i]) || q->hi[i] < q->lo[i]) return -1;
+  set_scales(q);
+  q->trained = 1;
+  return 0;
+}

@@ -1,0 +1,63 @@
+/* SPDX-License-Identifier: MIT  Copyright (c) 2026 the quiver authors */
+/*
+ * hnsw_sq8.h -- 8-bit scalar quantization of the vectors the HNSW search walks over.
+ *
+ * Each dimension i has a range [lo_i, lo_i + 255 * scale_i] learned from the data; a vector
+ * is stored as one byte per dimension, c_i = round((v_i - lo_i) / scale_i) clamped to
+ * 0..255. Distances are asymmetric (float query against a code), so only the stored side is
+ * approximated:
+ *   l2:        sum_i (q_i - lo_i - scale_i c_i)^2
+ *   ip/cosine: 1 - (sum_i q_i lo_i + sum_i (q_i scale_i) c_i)
+ * The search re-ranks its final candidates with exact float distances, so the codes only
+ * steer the traversal. The range grows (and the caller re-encodes) while the index is small;
+ * afterwards values outside it are clamped, which costs traversal accuracy only.
+ * Used only by index_hnsw.c.
+ */
+#ifndef QV_HNSW_SQ8_H
+#define QV_HNSW_SQ8_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "checkpoint.h"
+#include "qv_int.h"
+
+#define HNSW_SQ8_DEFAULT 1
+
+/* a: prepared query floats, s: per-dim scales (l2 only), c: code */
+typedef float (*hnsw_sq8_fn)(const float *a, const float *s, const unsigned char *c, size_t dim);
+
+typedef struct hnsw_sq8 {
+  qv_metric metric;
+  uint32_t dim;
+  size_t code_bytes;
+  float *lo, *hi, *scale; /* dim each, one allocation */
+  int trained;
+  hnsw_sq8_fn fn;
+} hnsw_sq8;
+
+/* 0 on success, -1 on NOMEM / unsupported metric. */
+QV_INTERNAL int hnsw_sq8_init(hnsw_sq8 *q, const qv_mem *mem, qv_metric metric, uint32_t dim);
+QV_INTERNAL void hnsw_sq8_free(hnsw_sq8 *q, const qv_mem *mem);
+/*
+ * Widen the range to cover vecs[0..n) while the index holds fewer than a few ten thousand
+ * vectors (n_have). Returns 1 if the range changed: every stored code must be re-encoded.
+ */
+QV_INTERNAL int hnsw_sq8_maybe_train(hnsw_sq8 *q, const float *vecs, size_t n, uint64_t n_have);
+QV_INTERNAL void hnsw_sq8_encode(const hnsw_sq8 *q, const float *v, unsigned char *code);
+/* Bytes of a prepared query (64-byte aligned storage). */
+QV_INTERNAL size_t hnsw_sq8_query_bytes(const hnsw_sq8 *q);
+QV_INTERNAL void hnsw_sq8_prepare(const hnsw_sq8 *q, const float *query, void *prep);
+QV_INTERNAL size_t hnsw_sq8_params_bytes(const hnsw_sq8 *q);
+QV_INTERNAL void hnsw_sq8_params_write(const hnsw_sq8 *q, qv_ckpt_writer *w);
+/* 0 on success, -1 if the bytes are not a valid parameter block. */
+QV_INTERNAL int hnsw_sq8_params_read(hnsw_sq8 *q, const void *p, size_t n);
+
+/* Approximate distance of a prepared query to a code (same scale as the exact metric). */
+static inline float hnsw_sq8_dist(const hnsw_sq8 *q, const void *prep, const unsigned char *code) {
+  const float *pf = (const float *)prep;
+  float r = q->fn(pf + 16, q->scale, code, q->dim);
+  return q->metric == QV_METRIC_L2 ? r : 1.0f - (pf[0] + r);
+}
+
+#endif /* QV_HNSW_SQ8_H */

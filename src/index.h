@@ -1,0 +1,93 @@
+/* SPDX-License-Identifier: MIT  Copyright (c) 2026 the quiver authors */
+/*
+ * index.h -- the index interface. An index maps slots (dense uint32 numbers the collection
+ * hands out, one per live record, reused after deletes) to vectors and answers k-NN queries.
+ *
+ * Indexes are derived state: the collection (collection.c) rebuilds them from the records in
+ * SQLite when their checkpoint file is missing or damaged. Each kind lives in its own file
+ * (index_flat.c, index_hnsw.c) and exports one qv_index_vt.
+ *
+ * Vectors handed to add() are already prepared by the collection (unit length for cosine),
+ * and the distances search() returns are the metric's reported distances (dist.h:
+ * qv__metric_dist), so the collection never post-processes them.
+ *
+ * Locking: the collection holds its rwlock in read mode around search()/vector()/stats() and
+ * in write mode around add()/remove()/set_param()/save(). An index may parallelise inside a
+ * single add() call (both cores), but need not be safe against concurrent add() calls.
+ */
+#ifndef QV_INDEX_H
+#define QV_INDEX_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "qv_int.h"
+#include "topk.h"
+
+typedef struct qv_index qv_index; /* each kind defines struct qv_index privately */
+
+typedef struct qv_index_params {
+  const qv_mem *mem;
+  qv_metric metric;
+  uint32_t dim;
+  uint32_t m;               /* HNSW M */
+  uint32_t ef_construction; /* HNSW */
+  uint32_t ef_search;       /* HNSW default query ef */
+  int n_threads;            /* threads an index may use inside add() / batch search */
+} qv_index_params;
+
+/* 1 if slot may appear in results (filter passed). Called from inside search(). */
+typedef int (*qv_slot_pred)(void *ctx, uint32_t slot);
+
+typedef struct qv_search_req {
+  const float *q;     /* prepared query (unit length for cosine), dim floats */
+  size_t k;
+  uint32_t ef;        /* 0 = index default */
+  qv_slot_pred pred;  /* NULL = every live slot qualifies */
+  void *pred_ctx;
+} qv_search_req;
+
+typedef struct qv_index_vt {
+  const char *name;
+  qv_status (*create)(const qv_index_params *p, qv_index **out);
+  void (*destroy)(qv_index *ix);
+  /*
+   * Insert or replace n vectors: slots[i] gets vecs[i*dim .. +dim). A slot may be new (any
+   * value, the index grows), live (the vector is replaced), or previously removed (reused).
+   * All or nothing on QV_NOMEM.
+   */
+  qv_status (*add)(qv_index *ix, const uint32_t *slots, const float *vecs, size_t n);
+  /* Remove a live slot; it never appears in results again until re-added. */
+  qv_status (*remove)(qv_index *ix, uint32_t slot);
+  /* The stored (prepared) vector of a live slot, or NULL. */
+  const float *(*vector)(const qv_index *ix, uint32_t slot);
+  /*
+   * Up to req->k nearest live slots passing req->pred, best first, into out (room for k).
+   * *n_out = number written. Must not allocate per call beyond small scratch.
+   */
+  qv_status (*search)(const qv_index *ix, const qv_search_req *req, qv_hit *out, size_t *n_out);
+  /*
+   * Optional (NULL = the collection loops over search() on its threads): nq queries at once,
+   * no predicate, out has nq*k entries, n_out[nq] counts.
+   */
+  qv_status (*search_batch)(const qv_index *ix, const float *qs, size_t nq, size_t k, uint32_t ef,
+                            int n_threads, qv_hit *out, size_t *n_out);
+  /* Query-time knobs, e.g. "ef_search". Unknown name -> QV_INVALID. */
+  qv_status (*set_param)(qv_index *ix, const char *name, double value);
+  /* Write a checkpoint file at path (atomically: tmp + rename) recording seq. */
+  qv_status (*save)(const qv_index *ix, const char *path, uint64_t seq);
+  /*
+   * Load a checkpoint written by save() with the same params (dim, metric...). QV_CORRUPT on a
+   * bad magic, version, checksum or params mismatch; QV_NOTFOUND if the file does not exist.
+   */
+  qv_status (*load)(const qv_index_params *p, const char *path, qv_index **out, uint64_t *seq);
+  void (*stats)(const qv_index *ix, qv_index_stats *out);
+} qv_index_vt;
+
+QV_INTERNAL extern const qv_index_vt qv__index_flat;
+QV_INTERNAL extern const qv_index_vt qv__index_hnsw;
+
+/* The vtable for a kind, or NULL if not built in. */
+QV_INTERNAL const qv_index_vt *qv__index_vt(qv_index_kind kind);
+
+#endif /* QV_INDEX_H */

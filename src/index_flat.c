@@ -1,0 +1,557 @@
+/* SPDX-License-Identifier: MIT  Copyright (c) 2026 the quiver authors */
+/*
+ * index_flat.c -- the exact ("flat") index: every query is compared with every live vector.
+ *
+ * Storage
+ *   vecs   one contiguous, 64-byte aligned float array, row `slot` at vecs + slot*dim, for
+ *          slots [0, cap); grows geometrically. Rows past n_slots and rows of never-used slots
+ *          are zero, removed rows keep their old (finite) values, so any row may be scanned.
+ *   live   bitmap over [0, cap): bit set = the slot holds a live vector.
+ *   norms  ||x||^2 per slot, for the GEMM form of l2 and for its error bound (max_norm2 is an
+ *          upper bound of all norms ever stored; it never shrinks, which only loosens it).
+ *   n_slots is one past the highest live slot (trailing dead slots are trimmed on remove).
+ *
+ * Single search: no predicate -> one pass of the *_many kernel over blocks of SCAN_BLOCK rows
+ * into a stack buffer, then the live test and the top-k heap. With a predicate -> the predicate
+ * is asked per live slot first, and only the passing slots are measured.
+ *
+ * Results are the k smallest (distance, slot) pairs in lexicographic order, so ties are broken
+ * by the lower slot regardless of the order in which candidates are offered. That is what makes
+ * search_batch() able to equal search() exactly.
+ *
+ * Batch search (l2, ip, cosine) is the blocked matrix-multiply form: for a block of queries and
+ * a block of rows, cblas_sgemm gives q.x, and the approximate distance is ||x||^2 - 2 q.x
+ * (+||q||^2) or 1 - q.x. Each query keeps its top-(k + margin) approximate candidates, which are
+ * then re-ranked with the exact kernel (bit-identical to the one search() uses, see dist.h). A
+ * float32 error bound then proves the result exact: if the k-th exact distance is below the
+ * smallest approximate distance left out minus the bound, nothing left out could have entered
+ * the top k; otherwise that query falls back to an exact scan. L1 has no GEMM form and batches
+ * are plain scans split across threads.
+ *
+ * Checkpoint payload (checkpoint.h envelope, tag "FLAT", payload version 1), host order
+ * (little-endian only, asserted below):
+ *   0  u64 n_slots   8 u64 count   16 u64 bitmap words   24 u64 vector offset   32..63 zero
+ *   64 bitmap words (u64 each), zero padding to the vector offset (a multiple of 64)
+ *   vector offset: n_slots * dim floats.
+ * The vectors are used in place inside the loaded payload block (no copy of the big array).
+ */
+#include <cblas.h>
+#include <float.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "checkpoint.h"
+#include "dist.h"
+#include "index.h"
+
+_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "flat checkpoints are little-endian");
+
+#define FLAT_TAG ((uint32_t)'F' | (uint32_t)'L' << 8 | (uint32_t)'A' << 16 | (uint32_t)'T' << 24)
+#define FLAT_PAYLOAD_VERSION 1u
+#define FLAT_PAYLOAD_HEAD 64u
+#define SCAN_BLOCK 256   /* rows per *_many call in a single-query scan */
+#define BATCH_QB 128     /* queries per GEMM block */
+#define BATCH_BB 1024    /* rows per GEMM block */
+#define BATCH_MIN_NQ 8   /* below this, batch search is a loop of scans */
+
+struct qv_index {
+  const qv_mem *mem;
+  const qv_kernels *kern;
+  qv_metric metric;
+  uint32_t dim;
+  int n_threads;
+  void *block;     /* aligned allocation that holds vecs (a loaded payload, or our own) */
+  float *vecs;     /* cap * dim floats inside block */
+  float *norms;    /* cap floats */
+  uint64_t *live;  /* (cap + 63) / 64 words */
+  size_t n_slots, cap, count;
+  float max_norm2;
+};
+
+/* ------------------------------------------------------------------ small helpers */
+
+static inline int is_live(const qv_index *ix, size_t slot) {
+  return (int)((ix->live[slot >> 6] >> (slot & 63)) & 1u);
+}
+
+static inline size_t words_for(size_t bits) { return (bits + 63) / 64; }
+
+/* a > b in (dist, slot) order. */
+static inline int hit_gt(float ad, uint32_t as, float bd, uint32_t bs) {
+  return ad > bd || (ad == bd && as > bs);
+}
+
+/*
+ * Offer (d, slot) to a heap ordered by (dist, slot): keeps the k lexicographically smallest
+ * pairs whatever the order of the offers (topk.h breaks ties by arrival instead).
+ */
+static void hit_offer(qv_topk *t, float d, uint32_t slot) {
+  qv_hit *h = t->h;
+  size_t i;
+  if (t->n < t->k) {
+    for (i = t->n++; i > 0; i = (i - 1) / 2) {
+      size_t p = (i - 1) / 2;
+      if (!hit_gt(d, slot, h[p].dist, h[p].slot)) break;
+      h[i] = h[p];
+    }
+  } else {
+    if (!hit_gt(h[0].dist, h[0].slot, d, slot)) return;
+    for (i = 0;;) {
+      size_t c = 2 * i + 1;
+      if (c >= t->n) break;
+      if (c + 1 < t->n && hit_gt(h[c + 1].dist, h[c + 1].slot, h[c].dist, h[c].slot)) c++;
+      if (!hit_gt(h[c].dist, h[c].slot, d, slot)) break;
+      h[i] = h[c];
+      i = c;
+    }
+  }
+  h[i].dist = d;
+  h[i].slot = slot;
+}
+
+/* ------------------------------------------------------------------ lifetime */
+
+static qv_status flat_create(const qv_index_params *p, qv_index **out) {
+  *out = NULL;
+  if (!p || !p->mem || p->dim == 0) return QV_INVALID;
+  if (p->metric > QV_METRIC_L1) return QV_INVALID;
+  qv_index *ix = qv__calloc(p->mem, 1, sizeof *ix);
+  if (!ix) return QV_NOMEM;
+  ix->mem = p->mem;
+  ix->kern = qv__kernels();
+  ix->metric = p->metric;
+  ix->dim = p->dim;
+  ix->n_threads = p->n_threads;
+  *out = ix;
+  return QV_OK;
+}
+
+static void flat_destroy(qv_index *ix) {
+  if (!ix) return;
+  qv__free_aligned(ix->mem, ix->block);
+  qv__free(ix->mem, ix->norms);
+  qv__free(ix->mem, ix->live);
+  qv__free(ix->mem, ix);
+}
+
+/*
+ * Make room for slots [0, need). All or nothing: on QV_NOMEM the index is unchanged (norms or
+ * live may have moved to a bigger block, which is harmless).
+ */
+static qv_status ensure_cap(qv_index *ix, size_t need) {
+  if (need <= ix->cap) return QV_OK;
+  size_t cap = ix->cap * 2 > need ? ix->cap * 2 : need;
+  if (cap < 64) cap = 64;
+  size_t row = (size_t)ix->dim * sizeof(float);
+  if (cap > SIZE_MAX / row || cap > UINT32_MAX + (size_t)1) return QV_NOMEM;
+  float *norms = qv__realloc(ix->mem, ix->norms, cap * sizeof *norms);
+  if (!norms) return QV_NOMEM;
+  ix->norms = norms;
+  uint64_t *live = qv__realloc(ix->mem, ix->live, words_for(cap) * sizeof *live);
+  if (!live) return QV_NOMEM;
+  ix->live = live;
+  float *vecs = qv__malloc_aligned(ix->mem, cap * row);
+  if (!vecs) return QV_NOMEM;
+  size_t old_words = words_for(ix->cap);
+  memset(live + old_words, 0, (words_for(cap) - old_words) * sizeof *live);
+  memset(norms + ix->cap, 0, (cap - ix->cap) * sizeof *norms);
+  if (ix->cap) memcpy(vecs, ix->vecs, ix->cap * row);
+  memset((char *)vecs + ix->cap * row, 0, (cap - ix->cap) * row);
+  qv__free_aligned(ix->mem, ix->block);
+  ix->block = vecs;
+  ix->vecs = vecs;
+  ix->cap = cap;
+  return QV_OK;
+}
+
+/* ------------------------------------------------------------------ writes */
+
+static qv_status flat_add(qv_index *ix, const uint32_t *slots, const float *vecs, size_t n) {
+  size_t need = 0, dim = ix->dim;
+  for (size_t i = 0; i < n; i++)
+    if ((size_t)slots[i] + 1 > need) need = (size_t)slots[i] + 1;
+  qv_status rc = ensure_cap(ix, need);
+  if (rc != QV_OK) return rc;
+  for (size_t i = 0; i < n; i++) {
+    size_t s = slots[i];
+    float *row = ix->vecs + s * dim;
+    memcpy(row, vecs + i * dim, dim * sizeof *row);
+    float n2 = ix->kern->dot(row, row, dim);
+    ix->norms[s] = n2;
+    if (n2 > ix->max_norm2) ix->max_norm2 = n2;
+    if (!is_live(ix, s)) {
+      ix->live[s >> 6] |= (uint64_t)1 << (s & 63);
+      ix->count++;
+    }
+    if (s + 1 > ix->n_slots) ix->n_slots = s + 1;
+  }
+  return QV_OK;
+}
+
+static qv_status flat_remove(qv_index *ix, uint32_t slot) {
+  if (slot >= ix->n_slots || !is_live(ix, slot)) return QV_NOTFOUND;
+  ix->live[slot >> 6] &= ~((uint64_t)1 << (slot & 63));
+  ix->count--;
+  while (ix->n_slots > 0 && !is_live(ix, ix->n_slots - 1)) ix->n_slots--;
+  return QV_OK;
+}
+
+/* Valid until the next add() (which may move the array). */
+static const float *flat_vector(const qv_index *ix, uint32_t slot) {
+  if (slot >= ix->n_slots || !is_live(ix, slot)) return NULL;
+  return ix->vecs + (size_t)slot * ix->dim;
+}
+
+static qv_status flat_set_param(qv_index *ix, const char *name, double value) {
+  (void)ix;
+  (void)name;
+  (void)value;
+  return QV_INVALID; /* the flat index has no knobs */
+}
+
+static void flat_stats(const qv_index *ix, qv_index_stats *out) {
+  out->count = ix->count;
+  out->n_slots = ix->n_slots;
+  out->n_tombstones = ix->n_slots - ix->count;
+  out->mem_vectors = (uint64_t)ix->cap * ix->dim * sizeof(float) + (uint64_t)ix->cap * sizeof(float);
+  out->mem_graph = 0;
+  out->max_level = 0;
+}
+
+/* ------------------------------------------------------------------ single search */
+
+/* Exact scan of every live slot into t (no predicate): one *_many pass per block of rows. */
+static void scan_all(const qv_index *ix, const float *q, qv_topk *t) {
+  float buf[SCAN_BLOCK];
+  size_t dim = ix->dim;
+  float worst = qv__topk_worst(t);
+  for (size_t b0 = 0; b0 < ix->n_slots; b0 += SCAN_BLOCK) {
+    size_t m = ix->n_slots - b0 < SCAN_BLOCK ? ix->n_slots - b0 : SCAN_BLOCK;
+    qv__metric_dist_many(ix->kern, ix->metric, q, ix->vecs + b0 * dim, m, dim, buf);
+    for (size_t j = 0; j < m; j++) {
+      if (buf[j] > worst || !is_live(ix, b0 + j)) continue;
+      hit_offer(t, buf[j], (uint32_t)(b0 + j));
+      worst = qv__topk_worst(t);
+    }
+  }
+}
+
+/* Exact scan of the live slots that pass pred. */
+static void scan_pred(const qv_index *ix, const qv_search_req *req, qv_topk *t) {
+  size_t dim = ix->dim, n_words = words_for(ix->n_slots);
+  for (size_t w = 0; w < n_words; w++) {
+    for (uint64_t bits = ix->live[w]; bits; bits &= bits - 1) {
+      uint32_t slot = (uint32_t)(w * 64 + (size_t)__builtin_ctzll(bits));
+      if (!req->pred(req->pred_ctx, slot)) continue;
+      float d = qv__metric_dist(ix->kern, ix->metric, req->q, ix->vecs + (size_t)slot * dim, dim);
+      hit_offer(t, d, slot);
+    }
+  }
+}
+
+static qv_status flat_search(const qv_index *ix, const qv_search_req *req, qv_hit *out,
+                             size_t *n_out) {
+  qv_topk t;
+  *n_out = 0;
+  if (req->k == 0 || ix->count == 0) return QV_OK;
+  qv__topk_init(&t, out, req->k);
+  if (req->pred)
+    scan_pred(ix, req, &t);
+  else
+    scan_all(ix, req->q, &t);
+  *n_out = qv__topk_finish(&t);
+  return QV_OK;
+}
+
+/* ------------------------------------------------------------------ batch search */
+
+typedef struct batch_job {
+  const qv_index *ix;
+  const float *qs;
+  size_t nq, k, k2;  /* k2 = candidates kept per query from the GEMM scores */
+  qv_hit *out;
+  size_t *n_out;
+  int use_gemm;
+  int blas_single;   /* workers pin OpenBLAS to one thread each */
+  atomic_size_t next; /* next work unit (query block for GEMM, query otherwise) */
+  atomic_size_t n_fallback;
+  atomic_int failed;
+} batch_job;
+
+/* Scratch of one worker for GEMM blocks. */
+typedef struct batch_scratch {
+  float *scores; /* BATCH_QB * BATCH_BB */
+  float *qn;     /* BATCH_QB */
+  qv_hit *cand;  /* BATCH_QB * k2 */
+  qv_topk *heaps;
+} batch_scratch;
+
+static void scratch_free(const qv_mem *mem, batch_scratch *s) {
+  qv__free(mem, s->scores);
+  qv__free(mem, s->qn);
+  qv__free(mem, s->cand);
+  qv__free(mem, s->heaps);
+}
+
+static qv_status scratch_alloc(const qv_mem *mem, size_t k2, batch_scratch *s) {
+  s->scores = qv__calloc(mem, (size_t)BATCH_QB * BATCH_BB, sizeof *s->scores);
+  s->qn = qv__calloc(mem, BATCH_QB, sizeof *s->qn);
+  s->cand = qv__calloc(mem, (size_t)BATCH_QB * k2, sizeof *s->cand);
+  s->heaps = qv__calloc(mem, BATCH_QB, sizeof *s->heaps);
+  if (s->scores && s->qn && s->cand && s->heaps) return QV_OK;
+  scratch_free(mem, s);
+  return QV_NOMEM;
+}
+
+/* Offer one row of GEMM scores (rows b0 .. b0+mb) to query i's candidate heap. */
+static void select_row(const qv_index *ix, const float *row, size_t b0, size_t mb, qv_topk *t) {
+  float worst = qv__topk_worst(t);
+  const float *xn = ix->norms + b0;
+  int l2 = ix->metric == QV_METRIC_L2;
+  for (size_t j = 0; j < mb; j++) {
+    float s = l2 ? row[j] + xn[j] : 1.0f + row[j];
+    if (s < worst && is_live(ix, b0 + j)) {
+      qv__topk_push(t, s, (uint32_t)(b0 + j));
+      worst = qv__topk_worst(t);
+    }
+  }
+}
+
+/*
+ * Re-rank query q's candidates exactly into out (room for k) and prove the result exact; when
+ * the float32 bound cannot prove it, rescan exactly. Returns the number of hits.
+ */
+static size_t rerank(batch_job *job, const float *q, float qn, qv_topk *cand, qv_hit *out) {
+  const qv_index *ix = job->ix;
+  qv_topk t;
+  qv__topk_init(&t, out, job->k);
+  for (size_t c = 0; c < cand->n; c++) {
+    uint32_t s = cand->h[c].slot;
+    hit_offer(&t, qv__metric_dist(ix->kern, ix->metric, q, ix->vecs + (size_t)s * ix->dim, ix->dim), s);
+  }
+  if (cand->n == job->k2 && ix->count > job->k2) {
+    /* Every live slot left out scored >= a_last; |approx - exact| <= tol for all of them. */
+    float a_last = cand->h[0].dist + (ix->metric == QV_METRIC_L2 ? qn : 0.0f);
+    double u = FLT_EPSILON / 2, d = (double)ix->dim + 8;
+    double tol = 2 * u * d * (2.0 * ((double)qn + ix->max_norm2) + fabs((double)a_last) + 1.0);
+    if (!((double)t.h[0].dist < (double)a_last - tol)) {
+      atomic_fetch_add(&job->n_fallback, 1);
+      qv__topk_init(&t, out, job->k);
+      scan_all(ix, q, &t);
+    }
+  }
+  return qv__topk_finish(&t);
+}
+
+/* One block of queries [q0, q0+nb) against all rows, through sgemm. */
+static void gemm_block(batch_job *job, batch_scratch *s, size_t q0, size_t nb) {
+  const qv_index *ix = job->ix;
+  size_t dim = ix->dim;
+  const float *qb = job->qs + q0 * dim;
+  float alpha = ix->metric == QV_METRIC_L2 ? -2.0f : -1.0f;
+  for (size_t i = 0; i < nb; i++) {
+    s->qn[i] = ix->kern->dot(qb + i * dim, qb + i * dim, dim);
+    qv__topk_init(&s->heaps[i], s->cand + i * job->k2, job->k2);
+  }
+  for (size_t b0 = 0; b0 < ix->n_slots; b0 += BATCH_BB) {
+    size_t mb = ix->n_slots - b0 < BATCH_BB ? ix->n_slots - b0 : BATCH_BB;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nb, (int)mb, (int)dim, alpha, qb,
+                (int)dim, ix->vecs + b0 * dim, (int)dim, 0.0f, s->scores, (int)mb);
+    for (size_t i = 0; i < nb; i++) select_row(ix, s->scores + i * mb, b0, mb, &s->heaps[i]);
+  }
+  for (size_t i = 0; i < nb; i++) {
+    size_t qi = q0 + i;
+    job->n_out[qi] = rerank(job, qb + i * dim, s->qn[i], &s->heaps[i], job->out + qi * job->k);
+  }
+}
+
+static void run_gemm(batch_job *job) {
+  batch_scratch s;
+  if (scratch_alloc(job->ix->mem, job->k2, &s) != QV_OK) {
+    atomic_store(&job->failed, 1);
+    return;
+  }
+  if (job->blas_single) openblas_set_num_threads(1);
+  for (;;) {
+    size_t q0 = atomic_fetch_add(&job->next, BATCH_QB);
+    if (q0 >= job->nq) break;
+    size_t nb = job->nq - q0 < BATCH_QB ? job->nq - q0 : BATCH_QB;
+    gemm_block(job, &s, q0, nb);
+  }
+  scratch_free(job->ix->mem, &s);
+}
+
+static void run_scans(batch_job *job) {
+  for (;;) {
+    size_t qi = atomic_fetch_add(&job->next, 1);
+    if (qi >= job->nq) break;
+    qv_topk t;
+    qv__topk_init(&t, job->out + qi * job->k, job->k);
+    scan_all(job->ix, job->qs + qi * job->ix->dim, &t);
+    job->n_out[qi] = qv__topk_finish(&t);
+  }
+}
+
+static void *batch_worker(void *arg) {
+  batch_job *job = arg;
+  if (job->use_gemm)
+    run_gemm(job);
+  else
+    run_scans(job);
+  return NULL;
+}
+
+/* Run batch_worker on n_threads threads (the caller is one of them). */
+static void run_threads(batch_job *job, int n_threads) {
+  pthread_t tid[64];
+  int started = 0;
+  if (n_threads > 64) n_threads = 64;
+  for (int i = 1; i < n_threads; i++) {
+    if (pthread_create(&tid[started], NULL, batch_worker, job) != 0) break; /* run with fewer */
+    started++;
+  }
+  batch_worker(job);
+  for (int i = 0; i < started; i++) pthread_join(tid[i], NULL);
+}
+
+/* Threads to use for nq queries: the caller's wish, else the index's, else the CPU count. */
+static int pick_threads(const qv_index *ix, int n_threads, size_t units) {
+  int t = n_threads > 0 ? n_threads : ix->n_threads > 0 ? ix->n_threads : qv__ncpu();
+  if ((size_t)t > units) t = (int)units;
+  return t < 1 ? 1 : t;
+}
+
+static qv_status flat_search_batch(const qv_index *ix, const float *qs, size_t nq, size_t k,
+                                   uint32_t ef, int n_threads, qv_hit *out, size_t *n_out) {
+  (void)ef;
+  memset(n_out, 0, nq * sizeof *n_out);
+  if (nq == 0 || k == 0 || ix->count == 0) return QV_OK;
+  batch_job job = {.ix = ix, .qs = qs, .nq = nq, .k = k, .out = out, .n_out = n_out};
+  atomic_init(&job.next, 0);
+  atomic_init(&job.n_fallback, 0);
+  atomic_init(&job.failed, 0);
+  job.use_gemm = ix->metric != QV_METRIC_L1 && nq >= BATCH_MIN_NQ && ix->dim <= INT32_MAX &&
+                 ix->n_slots >= 2 * (size_t)BATCH_MIN_NQ;
+  job.k2 = k + (k > 16 ? k : 16);
+  size_t units = job.use_gemm ? (nq + BATCH_QB - 1) / BATCH_QB : nq;
+  int t = pick_threads(ix, n_threads, units);
+  job.blas_single = t > 1;
+  run_threads(&job, t);
+  if (atomic_load(&job.failed)) {
+    memset(n_out, 0, nq * sizeof *n_out);
+    return QV_NOMEM;
+  }
+  return QV_OK;
+}
+
+/* ------------------------------------------------------------------ checkpoint */
+
+typedef struct flat_head {
+  uint64_t n_slots, count, n_words, vec_off;
+  uint64_t reserved[4];
+} flat_head;
+
+static uint64_t vec_offset(uint64_t n_words) {
+  return (FLAT_PAYLOAD_HEAD + n_words * 8 + 63) / 64 * 64;
+}
+
+static qv_status flat_save(const qv_index *ix, const char *path, uint64_t seq) {
+  static const unsigned char zero[64];
+  qv_ckpt_writer w;
+  qv_ckpt_hdr hdr = {.kind_tag = FLAT_TAG, .payload_version = FLAT_PAYLOAD_VERSION,
+                     .dim = ix->dim, .metric = (uint32_t)ix->metric, .seq = seq};
+  flat_head head = {.n_slots = ix->n_slots, .count = ix->count, .n_words = words_for(ix->n_slots)};
+  head.vec_off = vec_offset(head.n_words);
+  qv_status rc = qv__ckpt_begin(&w, ix->mem, path, &hdr);
+  if (rc != QV_OK) return rc;
+  qv__ckpt_write(&w, &head, sizeof head);
+  qv__ckpt_write(&w, ix->live, head.n_words * 8);
+  qv__ckpt_write(&w, zero, head.vec_off - FLAT_PAYLOAD_HEAD - head.n_words * 8);
+  qv__ckpt_write(&w, ix->vecs, ix->n_slots * ix->dim * sizeof(float));
+  return qv__ckpt_commit(&w);
+}
+
+/* Check a loaded payload's own header and bitmap against its length; QV_CORRUPT if off. */
+static qv_status check_payload(const unsigned char *p, uint64_t len, uint32_t dim, flat_head *h) {
+  if (len < FLAT_PAYLOAD_HEAD) return QV_CORRUPT;
+  memcpy(h, p, sizeof *h);
+  if (h->n_slots > UINT32_MAX + (uint64_t)1 || h->count > h->n_slots) return QV_CORRUPT;
+  if (h->n_words != words_for(h->n_slots) || h->vec_off != vec_offset(h->n_words)) return QV_CORRUPT;
+  uint64_t row = (uint64_t)dim * sizeof(float);
+  if (h->n_slots > (UINT64_MAX - h->vec_off) / row) return QV_CORRUPT;
+  if (len != h->vec_off + h->n_slots * row) return QV_CORRUPT;
+  const uint64_t *live = (const uint64_t *)(const void *)(p + FLAT_PAYLOAD_HEAD);
+  uint64_t pop = 0;
+  for (uint64_t w = 0; w < h->n_words; w++) pop += (uint64_t)__builtin_popcountll(live[w]);
+  if (h->n_slots % 64 && (live[h->n_words - 1] >> (h->n_slots % 64))) return QV_CORRUPT;
+  if (h->n_slots && !((live[h->n_words - 1] >> ((h->n_slots - 1) % 64)) & 1)) return QV_CORRUPT;
+  return pop == h->count ? QV_OK : QV_CORRUPT;
+}
+
+static qv_status flat_load(const qv_index_params *p, const char *path, qv_index **out, uint64_t *seq) {
+  qv_ckpt_hdr expect = {.kind_tag = FLAT_TAG, .dim = p->dim, .metric = (uint32_t)p->metric}, got;
+  unsigned char *payload = NULL;
+  qv_index *ix = NULL;
+  flat_head h;
+  *out = NULL;
+  qv_status rc = flat_create(p, &ix);
+  if (rc != QV_OK) return rc;
+  rc = qv__ckpt_read(p->mem, path, &expect, &got, (void **)&payload);
+  if (rc != QV_OK) goto cleanup;
+  rc = got.payload_version == FLAT_PAYLOAD_VERSION ? check_payload(payload, got.payload_len, p->dim, &h)
+                                                   : QV_CORRUPT;
+  if (rc != QV_OK) goto cleanup;
+  size_t cap = (size_t)h.n_slots;
+  ix->norms = qv__calloc(p->mem, cap ? cap : 1, sizeof *ix->norms);
+  ix->live = qv__calloc(p->mem, words_for(cap) ? words_for(cap) : 1, sizeof *ix->live);
+  if (!ix->norms || !ix->live) { rc = QV_NOMEM; goto cleanup; }
+  memcpy(ix->live, payload + FLAT_PAYLOAD_HEAD, words_for(cap) * 8);
+  ix->block = payload;
+  ix->vecs = (float *)(void *)(payload + h.vec_off);
+  payload = NULL; /* owned by ix now */
+  ix->n_slots = ix->cap = cap;
+  ix->count = (size_t)h.count;
+  for (size_t s = 0; s < cap; s++) {
+    const float *row = ix->vecs + s * ix->dim;
+    ix->norms[s] = ix->kern->dot(row, row, ix->dim);
+    if (is_live(ix, s) && ix->norms[s] > ix->max_norm2) ix->max_norm2 = ix->norms[s];
+  }
+  if (seq) *seq = got.seq;
+  *out = ix;
+  ix = NULL;
+cleanup:
+  qv__free_aligned(p->mem, payload);
+  flat_destroy(ix);
+  return rc;
+}
+
+/* ------------------------------------------------------------------ registry */
+
+const qv_index_vt qv__index_flat = {
+    .name = "flat",
+    .create = flat_create,
+    .destroy = flat_destroy,
+    .add = flat_add,
+    .remove = flat_remove,
+    .vector = flat_vector,
+    .search = flat_search,
+    .search_batch = flat_search_batch,
+    .set_param = flat_set_param,
+    .save = flat_save,
+    .load = flat_load,
+    .stats = flat_stats,
+};
+
+/* index_hnsw.c may be absent from a build: a weak reference resolves to NULL then. */
+QV_INTERNAL extern const qv_index_vt qv__index_hnsw __attribute__((weak));
+
+const qv_index_vt *qv__index_vt(qv_index_kind kind) {
+  switch (kind) {
+    case QV_INDEX_FLAT: return &qv__index_flat;
+    case QV_INDEX_HNSW: return &qv__index_hnsw ? &qv__index_hnsw : NULL;
+    default: return NULL;
+  }
+}

@@ -1,0 +1,327 @@
+/* SPDX-License-Identifier: MIT  Copyright (c) 2026 the quiver authors */
+/*
+ * query.c -- reads: k-NN query (single and batch) with the filter planner, and get.
+ *
+ * Planner (one query with a filter). The filter's selectivity s is estimated by evaluating it
+ * on up to PLAN_SAMPLE live slots spread evenly over the slot range. Then:
+ *   - flat index, or opts->exact: exact scan, the filter tested per slot before any distance;
+ *   - approximate index and s < PLAN_EXACT_BELOW (2%): exact scan over the matching slots. A
+ *     graph search that must collect k matches visits on the order of ef/s nodes (each a
+ *     random memory access plus a full distance), so below ~2% it costs more than testing the
+ *     filter on every record (a few ns each) and computing distances for the s*n matches.
+ *     It is also the only way to guarantee k results when k matching records exist but are
+ *     scattered where the graph would not reach them;
+ *   - otherwise: graph search with the filter as a predicate evaluated during the traversal.
+ * Without a filter the index answers directly. Batches without a filter go to the index's
+ * search_batch when it has one (flat: blocked GEMM), else queries are spread over threads.
+ */
+#include <math.h>
+#include <pthread.h>
+#include <string.h>
+
+#include "col_int.h"
+#include "dist.h"
+
+#define PLAN_SAMPLE 512
+#define PLAN_EXACT_BELOW 0.02
+#define QV_MAX_K 100000
+
+void qv_get_opts_init(qv_get_opts *o) {
+  memset(o, 0, sizeof *o);
+  o->include = QV_INCLUDE_METADATAS | QV_INCLUDE_DOCUMENTS;
+}
+
+void qv_query_opts_init(qv_query_opts *o) {
+  memset(o, 0, sizeof *o);
+  o->include = QV_INCLUDE_METADATAS | QV_INCLUDE_DOCUMENTS | QV_INCLUDE_DISTANCES;
+}
+
+typedef struct pred_ctx {
+  const qv_collection *c;
+  const qv_filter *f;
+} pred_ctx;
+
+static int slot_pred(void *ctx, uint32_t s) {
+  const pred_ctx *p = ctx;
+  const qv_collection *c = p->c;
+  return s < c->n_slots && c->ids[s] && qv__filter_match(p->f, c->metas[s], c->docs[s]);
+}
+
+/* Fraction of live records that match f, from an even sample of slots. */
+static double estimate_selectivity(const qv_collection *c, const qv_filter *f) {
+  size_t seen = 0, hit = 0;
+  uint32_t n = c->n_slots;
+  uint32_t step = n > PLAN_SAMPLE ? n / PLAN_SAMPLE : 1;
+  for (uint32_t s = 0; s < n; s += step) {
+    if (!c->ids[s]) continue;
+    seen++;
+    hit += qv__filter_match(f, c->metas[s], c->docs[s]) != 0;
+  }
+  return seen ? (double)hit / (double)seen : 0.0;
+}
+
+/* Exact k-NN over every live slot that passes f (f may be NULL), through the index's vectors. */
+static size_t exact_scan(const qv_collection *c, const float *q, size_t k, const qv_filter *f, qv_hit *out) {
+  const qv_kernels *kern = qv__kernels();
+  qv_topk t;
+  qv__topk_init(&t, out, k);
+  for (uint32_t s = 0; s < c->n_slots; s++) {
+    if (!c->ids[s] || (f && !qv__filter_match(f, c->metas[s], c->docs[s]))) continue;
+    const float *v = c->vt->vector(c->ix, s);
+    if (!v) continue;
+    qv__topk_push(&t, qv__metric_dist(kern, c->metric, q, v, c->dim), s);
+  }
+  return qv__topk_finish(&t);
+}
+
+/* One prepared query -> hits (room for k). */
+static qv_status search_one(const qv_collection *c, const float *q, size_t k, const qv_filter *f,
+                            const qv_query_opts *o, qv_hit *out, size_t *n_out) {
+  int exact = o->exact;
+  if (f && !exact && c->kind != QV_INDEX_FLAT) exact = estimate_selectivity(c, f) < PLAN_EXACT_BELOW;
+  if (exact && c->kind != QV_INDEX_FLAT) {
+    *n_out = exact_scan(c, q, k, f, out);
+    return QV_OK;
+  }
+  pred_ctx pc = {c, f};
+  qv_search_req req = {q, k, o->ef_search, f ? slot_pred : NULL, &pc};
+  return c->vt->search(c->ix, &req, out, n_out);
+}
+
+typedef struct qjob {
+  const qv_collection *c;
+  const float *qs;
+  size_t k;
+  const qv_filter *f;
+  const qv_query_opts *o;
+  qv_hit *hits;       /* nq * k */
+  size_t *counts;
+  size_t from, to;
+  qv_status rc;
+} qjob;
+
+static void *qjob_run(void *arg) {
+  qjob *j = arg;
+  for (size_t i = j->from; i < j->to && j->rc == QV_OK; i++)
+    j->rc = search_one(j->c, j->qs + i * j->c->dim, j->k, j->f, j->o, j->hits + i * j->k, &j->counts[i]);
+  return NULL;
+}
+
+static qv_status search_many(const qv_collection *c, const float *qs, size_t nq, size_t k, const qv_filter *f,
+                             const qv_query_opts *o, qv_hit *hits, size_t *counts) {
+  int nt = o->n_threads > 0 ? o->n_threads : c->db->n_threads;
+  if (nq > 1 && !f && !o->exact && c->vt->search_batch)
+    return c->vt->search_batch(c->ix, qs, nq, k, o->ef_search, nt, hits, counts);
+  if ((size_t)nt > nq) nt = (int)nq;
+  if (nt > 64) nt = 64;
+  qjob jobs[64];
+  pthread_t th[64];
+  int started[64] = {0};
+  for (int t = 0; t < nt; t++) {
+    jobs[t] = (qjob){c, qs, k, f, o, hits, counts, nq * (size_t)t / (size_t)nt, nq * (size_t)(t + 1) / (size_t)nt, QV_OK};
+    if (t > 0) started[t] = pthread_create(&th[t], NULL, qjob_run, &jobs[t]) == 0;
+  }
+  if (nt > 0) qjob_run(&jobs[0]);
+  qv_status rc = nt > 0 ? jobs[0].rc : QV_OK;
+  for (int t = 1; t < nt; t++) {
+    if (started[t]) pthread_join(th[t], NULL);
+    else qjob_run(&jobs[t]); /* could not start a thread: do its share here */
+    if (jobs[t].rc && rc == QV_OK) rc = jobs[t].rc;
+  }
+  return rc;
+}
+
+/* The original embedding of a live slot. */
+static qv_status slot_embedding(const qv_collection *c, uint32_t s, float *out) {
+  if (c->orig) {
+    memcpy(out, c->orig + (size_t)s * c->dim, c->dim * sizeof(float));
+    return QV_OK;
+  }
+  if (c->db->store && c->metric == QV_METRIC_COSINE) {
+    qv_status rc = qv__store_rec_embedding(c->db->store, c->rids[s], c->dim, out);
+    return rc ? qv__err(c->db, rc, "%s", qv__store_errmsg(c->db->store)) : QV_OK;
+  }
+  const float *v = c->vt->vector(c->ix, s);
+  if (!v) return qv__err(c->db, QV_ERROR, "record %s has no vector in the index", c->ids[s]);
+  memcpy(out, v, c->dim * sizeof(float));
+  return QV_OK;
+}
+
+/* Copy the requested fields of slot s into hit i of r. */
+static qv_status fill_hit(const qv_collection *c, qv_results *r, size_t i, uint32_t s, float dist) {
+  const qv_mem *mem = &c->db->mem;
+  if (!(r->ids[i] = qv__strdup(mem, c->ids[s]))) return QV_NOMEM;
+  r->dists[i] = (r->include & QV_INCLUDE_DISTANCES) ? dist : 0.0f;
+  if (r->embs) {
+    qv_status rc = slot_embedding(c, s, r->embs + i * r->dim);
+    if (rc) return rc;
+  }
+  if (r->metas && c->metas[s] && !(r->metas[i] = qv__meta_to_json(mem, c->metas[s]))) return QV_NOMEM;
+  if (r->docs && c->docs[s] && !(r->docs[i] = qv__strdup(mem, c->docs[s]))) return QV_NOMEM;
+  return QV_OK;
+}
+
+static qv_status parse_filter(qv_db *db, const char *where, const char *where_doc, qv_filter **f) {
+  char err[512];
+  qv_status rc = qv__filter_parse(&db->mem, where, where_doc, f, err, sizeof err);
+  return rc ? qv__err(db, rc, "%s", err) : QV_OK;
+}
+
+static qv_status check_queries(const qv_collection *c, const float *qs, size_t nq) {
+  for (size_t i = 0; i < nq; i++)
+    for (uint32_t j = 0; j < c->dim; j++)
+      if (!isfinite(qs[i * c->dim + j]))
+        return qv__err(c->db, QV_INVALID, "query_embeddings[%zu][%u]: %s is not allowed", i, j,
+                       isnan(qs[i * c->dim + j]) ? "NaN" : "infinity");
+  return QV_OK;
+}
+
+static qv_status query_locked(const qv_collection *c, const float *queries, size_t nq, size_t k, const qv_filter *f,
+                              const qv_query_opts *o, qv_results **out) {
+  const qv_mem *mem = &c->db->mem;
+  qv_status rc = QV_OK;
+  float *qs = NULL;
+  qv_hit *hits = NULL;
+  size_t *counts = qv__calloc(mem, nq, sizeof *counts);
+  qv_results *r = NULL;
+  if (!counts) return QV_NOMEM;
+  if (c->ix && c->count) {
+    if ((rc = check_queries(c, queries, nq))) goto cleanup;
+    if (k > c->count) k = c->count;
+    qs = qv__malloc_aligned(mem, nq * c->dim * sizeof(float));
+    hits = qv__malloc(mem, nq * k * sizeof *hits);
+    if (!qs || !hits) { rc = QV_NOMEM; goto cleanup; }
+    memcpy(qs, queries, nq * c->dim * sizeof(float));
+    if (c->metric == QV_METRIC_COSINE)
+      for (size_t i = 0; i < nq; i++) qv__normalize(qs + i * c->dim, c->dim);
+    if (nq == 1) rc = search_one(c, qs, k, f, o, hits, &counts[0]);
+    else rc = search_many(c, qs, nq, k, f, o, hits, counts);
+    if (rc) {
+      if (!*qv_db_errmsg(c->db)) qv__err(c->db, rc, "search failed");
+      goto cleanup;
+    }
+  }
+  if (!(r = qv__results_new(mem, nq, counts, c->dim, o->include))) { rc = QV_NOMEM; goto cleanup; }
+  for (size_t q = 0; q < nq && rc == QV_OK; q++)
+    for (size_t i = 0; i < counts[q] && rc == QV_OK; i++)
+      rc = fill_hit(c, r, r->off[q] + i, hits[q * k + i].slot, hits[q * k + i].dist);
+  if (rc) goto cleanup;
+  *out = r;
+  r = NULL;
+cleanup:
+  qv_results_free(r);
+  qv__free(mem, counts);
+  qv__free(mem, hits);
+  qv__free_aligned(mem, qs);
+  return rc;
+}
+
+qv_status qv_collection_query(qv_collection *c, const float *queries, size_t nq, size_t k, const qv_query_opts *opts,
+                              qv_results **out) {
+  qv_query_opts defaults;
+  if (!out) return QV_MISUSE;
+  *out = NULL;
+  qv_status rc = qv__col_check(c);
+  if (rc) return rc;
+  qv_db *db = c->db;
+  qv__err_clear(db);
+  if (!opts) {
+    qv_query_opts_init(&defaults);
+    opts = &defaults;
+  }
+  if (k == 0) return qv__err(db, QV_INVALID, "n_results: must be at least 1");
+  if (k > QV_MAX_K) return qv__err(db, QV_INVALID, "n_results: %zu is larger than %d", k, QV_MAX_K);
+  if (!queries || nq == 0) return qv__err(db, QV_INVALID, "query_embeddings: at least one query is required");
+  if (opts->ef_search > 100000) return qv__err(db, QV_INVALID, "ef_search: %u is larger than 100000", opts->ef_search);
+  if (opts->include & ~0xFu) return qv__err(db, QV_INVALID, "include: unknown bits 0x%x", opts->include & ~0xFu);
+  qv_filter *f = NULL;
+  if ((rc = parse_filter(db, opts->where_json, opts->where_document_json, &f))) return rc;
+  pthread_rwlock_rdlock(&c->lock);
+  rc = query_locked(c, queries, nq, k, f, opts, out);
+  pthread_rwlock_unlock(&c->lock);
+  qv__filter_free(&db->mem, f);
+  return rc;
+}
+
+/* ------------------------------------------------------------------ get */
+
+typedef struct rid_slot {
+  int64_t rid;
+  uint32_t slot;
+} rid_slot;
+
+static int cmp_rid(const void *a, const void *b) {
+  int64_t x = ((const rid_slot *)a)->rid, y = ((const rid_slot *)b)->rid;
+  return (x > y) - (x < y);
+}
+
+/* Matching slots in result order: the ids' order when given, else insertion order. */
+static qv_status get_targets(const qv_collection *c, const qv_get_opts *o, const qv_filter *f, uint32_t **out,
+                             size_t *n_out) {
+  const qv_mem *mem = &c->db->mem;
+  size_t cap = o->ids ? o->n_ids : c->count;
+  rid_slot *v = qv__malloc(mem, (cap ? cap : 1) * sizeof *v);
+  size_t n = 0;
+  if (!v) return QV_NOMEM;
+  if (o->ids) {
+    for (size_t i = 0; i < o->n_ids; i++) {
+      uint32_t s = qv__idmap_get(&c->idmap, o->ids[i]);
+      if (s == QV_NO_SLOT || (f && !qv__filter_match(f, c->metas[s], c->docs[s]))) continue;
+      v[n++] = (rid_slot){c->rids[s], s};
+    }
+  } else {
+    for (uint32_t s = 0; s < c->n_slots && n < cap; s++)
+      if (c->ids[s] && (!f || qv__filter_match(f, c->metas[s], c->docs[s]))) v[n++] = (rid_slot){c->rids[s], s};
+    qsort(v, n, sizeof *v, cmp_rid);
+  }
+  uint32_t *slots = qv__malloc(mem, (n ? n : 1) * sizeof *slots);
+  if (!slots) {
+    qv__free(mem, v);
+    return QV_NOMEM;
+  }
+  size_t from = o->offset < n ? o->offset : n;
+  size_t len = n - from;
+  if (o->limit && o->limit < len) len = o->limit;
+  for (size_t i = 0; i < len; i++) slots[i] = v[from + i].slot;
+  qv__free(mem, v);
+  *out = slots;
+  *n_out = len;
+  return QV_OK;
+}
+
+qv_status qv_collection_get_records(qv_collection *c, const qv_get_opts *opts, qv_results **out) {
+  qv_get_opts defaults;
+  if (!out) return QV_MISUSE;
+  *out = NULL;
+  qv_status rc = qv__col_check(c);
+  if (rc) return rc;
+  qv_db *db = c->db;
+  qv__err_clear(db);
+  if (!opts) {
+    qv_get_opts_init(&defaults);
+    opts = &defaults;
+  }
+  if (!opts->ids && opts->n_ids) return qv__err(db, QV_INVALID, "ids: NULL with n_ids %zu", opts->n_ids);
+  for (size_t i = 0; opts->ids && i < opts->n_ids; i++)
+    if (!opts->ids[i]) return qv__err(db, QV_INVALID, "ids[%zu]: must not be NULL", i);
+  if (opts->include & ~0xFu) return qv__err(db, QV_INVALID, "include: unknown bits 0x%x", opts->include & ~0xFu);
+  qv_filter *f = NULL;
+  if ((rc = parse_filter(db, opts->where_json, opts->where_document_json, &f))) return rc;
+  uint32_t *slots = NULL;
+  size_t n = 0;
+  qv_results *r = NULL;
+  pthread_rwlock_rdlock(&c->lock);
+  rc = get_targets(c, opts, f, &slots, &n);
+  if (rc == QV_OK && !(r = qv__results_new(&db->mem, 1, &n, c->dim, opts->include & ~(unsigned)QV_INCLUDE_DISTANCES)))
+    rc = QV_NOMEM;
+  for (size_t i = 0; rc == QV_OK && i < n; i++) rc = fill_hit(c, r, i, slots[i], 0.0f);
+  pthread_rwlock_unlock(&c->lock);
+  qv__free(&db->mem, slots);
+  qv__filter_free(&db->mem, f);
+  if (rc) {
+    qv_results_free(r);
+    return rc;
+  }
+  *out = r;
+  return QV_OK;
+}

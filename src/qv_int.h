@@ -1,0 +1,60 @@
+/* SPDX-License-Identifier: MIT  Copyright (c) 2026 the quiver authors */
+/*
+ * qv_int.h -- internal definitions shared by the files of libquiver. Included only in src/.
+ *
+ * QV_INTERNAL marks functions that cross files inside the library but are not API (hidden by
+ * -fvisibility=hidden; the name prefix is qv__<module>_<verb>). qv_mem is the allocator every
+ * internal module takes, so that a caller-supplied allocator (and the fault-injection tests)
+ * reach all of libquiver's own allocations.
+ */
+#ifndef QV_INT_H
+#define QV_INT_H
+
+#include <assert.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "quiver.h"
+
+#define QV_INTERNAL __attribute__((visibility("hidden")))
+
+#if defined(__GNUC__)
+#define QV_LIKELY(x) __builtin_expect(!!(x), 1)
+#define QV_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#else
+#define QV_LIKELY(x) (x)
+#define QV_UNLIKELY(x) (x)
+#endif
+
+/* The allocator of one db. Never NULL inside the library: qv__mem_default() when no db. */
+typedef struct qv_mem {
+  void *(*malloc_fn)(void *ud, size_t n);
+  void *(*realloc_fn)(void *ud, void *p, size_t n);
+  void (*free_fn)(void *ud, void *p);
+  void *ud;
+} qv_mem;
+
+QV_INTERNAL const qv_mem *qv__mem_default(void);
+QV_INTERNAL void qv__mem_init(qv_mem *m, const qv_allocator *a);
+QV_INTERNAL void *qv__malloc(const qv_mem *m, size_t n);
+QV_INTERNAL void *qv__calloc(const qv_mem *m, size_t count, size_t size); /* overflow-checked */
+QV_INTERNAL void *qv__realloc(const qv_mem *m, void *p, size_t n);
+QV_INTERNAL void qv__free(const qv_mem *m, void *p);
+QV_INTERNAL char *qv__strdup(const qv_mem *m, const char *s);
+QV_INTERNAL char *qv__strndup(const qv_mem *m, const char *s, size_t n);
+/* 64-byte aligned block (for vectors); free with qv__free_aligned. */
+QV_INTERNAL void *qv__malloc_aligned(const qv_mem *m, size_t n);
+QV_INTERNAL void qv__free_aligned(const qv_mem *m, void *p);
+
+/* snprintf into a fixed error buffer; never overflows, always terminates. */
+QV_INTERNAL void qv__fmt(char *buf, size_t len, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Number of online CPUs (at least 1). */
+QV_INTERNAL int qv__ncpu(void);
+
+/* Monotonic clock in seconds. */
+QV_INTERNAL double qv__now(void);
+
+#endif /* QV_INT_H */

@@ -1,0 +1,67 @@
+/* SPDX-License-Identifier: MIT  Copyright (c) 2026 the quiver authors */
+/*
+ * store.h -- the SQLite store, quiver's source of truth (schema: see store_sqlite.c).
+ * One writer connection (used under db->write_mu) and one read connection (under its own
+ * mutex) for fetching stored embeddings. Every write batch runs in one transaction and gets
+ * the next sequence number; a write is acknowledged only after COMMIT returns.
+ */
+#ifndef QV_STORE_H
+#define QV_STORE_H
+
+#include <stdint.h>
+
+#include "qv_int.h"
+
+typedef struct qv_store qv_store;
+
+/* One catalog row. Strings owned by the caller after load (qv__free). */
+typedef struct qv_store_col {
+  int64_t cid;
+  char *name;
+  char *uuid;
+  char *metadata_json;
+  uint32_t dim;
+  int metric, kind;
+  uint32_t m, ef_construction, ef_search;
+} qv_store_col;
+
+/* One record row as handed to / read from the store. */
+typedef struct qv_store_rec {
+  int64_t rid;             /* out on insert */
+  uint32_t slot;
+  const char *id;
+  const float *emb;        /* dim floats */
+  const char *meta_json;   /* NULL = none */
+  const char *doc;         /* NULL = none */
+} qv_store_rec;
+
+QV_INTERNAL qv_status qv__store_open(const qv_mem *mem, const char *file, int sync_full, qv_store **out,
+                                     uint64_t *seq, char *err, size_t errlen);
+QV_INTERNAL void qv__store_close(qv_store *s);
+QV_INTERNAL const char *qv__store_errmsg(qv_store *s);
+
+QV_INTERNAL qv_status qv__store_begin(qv_store *s);
+QV_INTERNAL qv_status qv__store_commit(qv_store *s, uint64_t seq);
+QV_INTERNAL void qv__store_rollback(qv_store *s);
+
+QV_INTERNAL qv_status qv__store_col_insert(qv_store *s, qv_store_col *c); /* sets c->cid */
+QV_INTERNAL qv_status qv__store_col_update(qv_store *s, const qv_store_col *c);
+QV_INTERNAL qv_status qv__store_col_delete(qv_store *s, int64_t cid);
+/* All catalog rows; caller frees each's strings and the array with qv__free. */
+QV_INTERNAL qv_status qv__store_col_list(qv_store *s, qv_store_col **out, size_t *n);
+
+QV_INTERNAL qv_status qv__store_rec_insert(qv_store *s, int64_t cid, uint32_t dim, qv_store_rec *r,
+                                           uint64_t seq);
+/* Replace all fields of row rid (emb, meta_json, doc as given; NULL meta/doc store NULL). */
+QV_INTERNAL qv_status qv__store_rec_replace(qv_store *s, int64_t rid, uint32_t dim, const qv_store_rec *r,
+                                            uint64_t seq);
+QV_INTERNAL qv_status qv__store_rec_delete(qv_store *s, int64_t rid);
+
+/* Iterate a collection's rows in rid order. with_emb: also read the embedding column. */
+typedef qv_status (*qv_store_row_fn)(void *ctx, const qv_store_rec *r, uint64_t seq);
+QV_INTERNAL qv_status qv__store_rec_scan(qv_store *s, int64_t cid, uint32_t dim, int with_emb,
+                                         qv_store_row_fn fn, void *ctx);
+/* Read the stored embedding of row rid into out (dim floats), via the read connection. */
+QV_INTERNAL qv_status qv__store_rec_embedding(qv_store *s, int64_t rid, uint32_t dim, float *out);
+
+#endif /* QV_STORE_H */

@@ -1,0 +1,391 @@
+/* SPDX-License-Identifier: MIT  Copyright (c) 2026 the quiver authors */
+/*
+ * store_sqlite.c -- the SQLite store: quiver's source of truth.
+ *
+ * File: <datadir>/quiver.db, WAL journal. PRAGMA application_id = 0x51564442 ("QVDB") marks a
+ * quiver database; PRAGMA user_version is the on-disk format version (QV_FORMAT_VERSION). A
+ * file with another application_id or a newer user_version is refused with QV_CORRUPT.
+ *
+ * Schema (format 1):
+ *   qv_info(key TEXT PRIMARY KEY, value)        'seq' = newest sequence number
+ *   collections(cid INTEGER PRIMARY KEY, name TEXT UNIQUE, uuid TEXT UNIQUE, dim, metric, kind,
+ *               m, ef_construction, ef_search, metadata TEXT)
+ *   records(rid INTEGER PRIMARY KEY, cid, slot, id TEXT, seq, metadata TEXT, document TEXT,
+ *           embedding BLOB)                     UNIQUE INDEX (cid, id)
+ * The embedding column is last so that scans that skip it never touch its overflow pages.
+ * rid orders records by insertion (an upsert of an existing id keeps its rid). slot is the
+ * record's position in the in-memory index; it is stable across reopen, so an index
+ * checkpoint file stays valid.
+ *
+ * Sequence numbers: every committed write batch bumps qv_info.seq inside its transaction and
+ * stamps the rows it wrote with it. An index checkpoint records the seq it contains; on open,
+ * rows with a larger seq are replayed into it (collection.c).
+ */
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "store.h"
+
+#define QV_FORMAT_VERSION 1
+#define QV_APP_ID 0x51564442
+
+enum {
+  ST_BEGIN, ST_COMMIT, ST_ROLLBACK, ST_SEQ, ST_COL_INS, ST_COL_UPD, ST_COL_DEL, ST_COL_DEL_RECS,
+  ST_REC_INS, ST_REC_REPL, ST_REC_DEL, ST_N
+};
+
+static const char *const stmt_sql[ST_N] = {
+    [ST_BEGIN] = "BEGIN IMMEDIATE",
+    [ST_COMMIT] = "COMMIT",
+    [ST_ROLLBACK] = "ROLLBACK",
+    [ST_SEQ] = "INSERT OR REPLACE INTO qv_info(key, value) VALUES('seq', ?1)",
+    [ST_COL_INS] = "INSERT INTO collections(name, uuid, dim, metric, kind, m, ef_construction, "
+                   "ef_search, metadata) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9)",
+    [ST_COL_UPD] = "UPDATE collections SET name=?1, uuid=?2, dim=?3, metric=?4, kind=?5, m=?6, "
+                   "ef_construction=?7, ef_search=?8, metadata=?9 WHERE cid=?10",
+    [ST_COL_DEL] = "DELETE FROM collections WHERE cid=?1",
+    [ST_COL_DEL_RECS] = "DELETE FROM records WHERE cid=?1",
+    [ST_REC_INS] = "INSERT INTO records(cid, slot, id, seq, metadata, document, embedding) "
+                   "VALUES(?1,?2,?3,?4,?5,?6,?7)",
+    [ST_REC_REPL] = "UPDATE records SET slot=?2, seq=?3, metadata=?4, document=?5, embedding=?6 "
+                    "WHERE rid=?1",
+    [ST_REC_DEL] = "DELETE FROM records WHERE rid=?1",
+};
+
+static const char schema_sql[] =
+    "CREATE TABLE IF NOT EXISTS qv_info(key TEXT PRIMARY KEY, value);"
+    "CREATE TABLE IF NOT EXISTS collections(cid INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,"
+    " uuid TEXT NOT NULL UNIQUE, dim INTEGER NOT NULL, metric INTEGER NOT NULL,"
+    " kind INTEGER NOT NULL, m INTEGER NOT NULL, ef_construction INTEGER NOT NULL,"
+    " ef_search INTEGER NOT NULL, metadata TEXT);"
+    "CREATE TABLE IF NOT EXISTS records(rid INTEGER PRIMARY KEY, cid INTEGER NOT NULL,"
+    " slot INTEGER NOT NULL, id TEXT NOT NULL, seq INTEGER NOT NULL, metadata TEXT,"
+    " document TEXT, embedding BLOB NOT NULL);"
+    "CREATE UNIQUE INDEX IF NOT EXISTS records_cid_id ON records(cid, id);";
+
+struct qv_store {
+  const qv_mem *mem;
+  sqlite3 *w;            /* writer */
+  sqlite3 *r;            /* reader (embeddings for results) */
+  sqlite3_stmt *st[ST_N];
+  sqlite3_stmt *emb;     /* on r */
+  pthread_mutex_t r_mu;  /* the reader is shared by concurrent queries */
+  char err[512];
+};
+
+static qv_status sql_fail(qv_store *s, sqlite3 *h, const char *what) {
+  int code = sqlite3_errcode(h);
+  qv__fmt(s->err, sizeof s->err, "%s: %s", what, sqlite3_errmsg(h));
+  if (code == SQLITE_NOMEM) return QV_NOMEM;
+  if (code == SQLITE_CORRUPT || code == SQLITE_NOTADB) return QV_CORRUPT;
+  if (code == SQLITE_BUSY || code == SQLITE_LOCKED) return QV_BUSY;
+  if (code == SQLITE_CONSTRAINT) return QV_EXISTS;
+  return QV_IO;
+}
+
+const char *qv__store_errmsg(qv_store *s) { return s->err; }
+
+static int64_t pragma_int(sqlite3 *h, const char *sql) {
+  sqlite3_stmt *st = NULL;
+  int64_t v = -1;
+  if (sqlite3_prepare_v2(h, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+    v = sqlite3_column_int64(st, 0);
+  sqlite3_finalize(st);
+  return v;
+}
+
+/* Create the schema in a new file, or check that an existing one is ours and readable. */
+static qv_status check_or_init(qv_store *s) {
+  int64_t app = pragma_int(s->w, "PRAGMA application_id");
+  int64_t ver = pragma_int(s->w, "PRAGMA user_version");
+  int64_t n_tables = pragma_int(s->w, "SELECT count(*) FROM sqlite_master");
+  if (app < 0 || ver < 0 || n_tables < 0) return sql_fail(s, s->w, "reading the database header");
+  if (app == 0 && ver == 0 && n_tables == 0) {
+    char sql[sizeof schema_sql + 128];
+    qv__fmt(sql, sizeof sql, "BEGIN;%sPRAGMA application_id=%d;PRAGMA user_version=%d;COMMIT;",
+            schema_sql, QV_APP_ID, QV_FORMAT_VERSION);
+    if (sqlite3_exec(s->w, sql, NULL, NULL, NULL) != SQLITE_OK) return sql_fail(s, s->w, "creating the schema");
+    return QV_OK;
+  }
+  if (app != QV_APP_ID) {
+    qv__fmt(s->err, sizeof s->err, "not a quiver database (application_id 0x%llx)", (unsigned long long)app);
+    return QV_CORRUPT;
+  }
+  if (ver != QV_FORMAT_VERSION) {
+    qv__fmt(s->err, sizeof s->err, "unknown format version %lld (this build reads version %d)",
+            (long long)ver, QV_FORMAT_VERSION);
+    return QV_CORRUPT;
+  }
+  return QV_OK;
+}
+
+static qv_status open_conn(qv_store *s, const char *file, int flags, sqlite3 **h) {
+  if (sqlite3_open_v2(file, h, flags | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK)
+    return *h ? sql_fail(s, *h, file) : QV_NOMEM;
+  sqlite3_busy_timeout(*h, 5000);
+  sqlite3_extended_result_codes(*h, 0);
+  return QV_OK;
+}
+
+qv_status qv__store_open(const qv_mem *mem, const char *file, int sync_full, qv_store **out, uint64_t *seq,
+                         char *err, size_t errlen) {
+  qv_status rc = QV_OK;
+  qv_store *s = qv__calloc(mem, 1, sizeof *s);
+  *out = NULL;
+  if (!s) return QV_NOMEM;
+  s->mem = mem;
+  pthread_mutex_init(&s->r_mu, NULL);
+  rc = open_conn(s, file, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, &s->w);
+  if (rc) goto cleanup;
+  if (sqlite3_exec(s->w, "PRAGMA journal_mode=WAL", NULL, NULL, NULL) != SQLITE_OK) {
+    rc = sql_fail(s, s->w, "enabling WAL");
+    goto cleanup;
+  }
+  if ((rc = check_or_init(s))) goto cleanup;
+  if (sqlite3_exec(s->w, sync_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL", NULL, NULL,
+                   NULL) != SQLITE_OK) {
+    rc = sql_fail(s, s->w, "setting synchronous");
+    goto cleanup;
+  }
+  for (int i = 0; i < ST_N; i++)
+    if (sqlite3_prepare_v3(s->w, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->st[i], NULL) != SQLITE_OK) {
+      rc = sql_fail(s, s->w, "preparing statements");
+      goto cleanup;
+    }
+  rc = open_conn(s, file, SQLITE_OPEN_READONLY, &s->r);
+  if (rc) goto cleanup;
+  if (sqlite3_prepare_v3(s->r, "SELECT embedding FROM records WHERE rid=?1", -1, SQLITE_PREPARE_PERSISTENT,
+                         &s->emb, NULL) != SQLITE_OK) {
+    rc = sql_fail(s, s->r, "preparing statements");
+    goto cleanup;
+  }
+  int64_t v = pragma_int(s->w, "SELECT value FROM qv_info WHERE key='seq'");
+  *seq = v > 0 ? (uint64_t)v : 0;
+  *out = s;
+  s = NULL;
+cleanup:
+  if (s) {
+    qv__fmt(err, errlen, "%s", s->err);
+    qv__store_close(s);
+  }
+  return rc;
+}
+
+void qv__store_close(qv_store *s) {
+  if (!s) return;
+  for (int i = 0; i < ST_N; i++) sqlite3_finalize(s->st[i]);
+  sqlite3_finalize(s->emb);
+  sqlite3_close(s->r);
+  sqlite3_close(s->w);
+  pthread_mutex_destroy(&s->r_mu);
+  qv__free(s->mem, s);
+}
+
+/* Run a prepared statement that returns no rows, then reset it. */
+static qv_status run(qv_store *s, sqlite3_stmt *st, const char *what) {
+  int rc = sqlite3_step(st);
+  qv_status out = QV_OK;
+  if (rc != SQLITE_DONE) out = sql_fail(s, s->w, what);
+  sqlite3_reset(st);
+  sqlite3_clear_bindings(st);
+  return out;
+}
+
+qv_status qv__store_begin(qv_store *s) { return run(s, s->st[ST_BEGIN], "BEGIN"); }
+
+qv_status qv__store_commit(qv_store *s, uint64_t seq) {
+  sqlite3_bind_int64(s->st[ST_SEQ], 1, (sqlite3_int64)seq);
+  qv_status rc = run(s, s->st[ST_SEQ], "writing the sequence number");
+  if (rc == QV_OK) rc = run(s, s->st[ST_COMMIT], "COMMIT");
+  if (rc != QV_OK) qv__store_rollback(s);
+  return rc;
+}
+
+void qv__store_rollback(qv_store *s) {
+  if (!sqlite3_get_autocommit(s->w)) {
+    sqlite3_step(s->st[ST_ROLLBACK]);
+    sqlite3_reset(s->st[ST_ROLLBACK]);
+  }
+}
+
+static void bind_text_or_null(sqlite3_stmt *st, int i, const char *t) {
+  if (t) sqlite3_bind_text(st, i, t, -1, SQLITE_STATIC);
+  else sqlite3_bind_null(st, i);
+}
+
+static void bind_col(sqlite3_stmt *st, const qv_store_col *c) {
+  sqlite3_bind_text(st, 1, c->name, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 2, c->uuid, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 3, c->dim);
+  sqlite3_bind_int(st, 4, c->metric);
+  sqlite3_bind_int(st, 5, c->kind);
+  sqlite3_bind_int64(st, 6, c->m);
+  sqlite3_bind_int64(st, 7, c->ef_construction);
+  sqlite3_bind_int64(st, 8, c->ef_search);
+  bind_text_or_null(st, 9, c->metadata_json);
+}
+
+qv_status qv__store_col_insert(qv_store *s, qv_store_col *c) {
+  bind_col(s->st[ST_COL_INS], c);
+  qv_status rc = run(s, s->st[ST_COL_INS], "creating the collection");
+  if (rc == QV_OK) c->cid = sqlite3_last_insert_rowid(s->w);
+  return rc;
+}
+
+qv_status qv__store_col_update(qv_store *s, const qv_store_col *c) {
+  bind_col(s->st[ST_COL_UPD], c);
+  sqlite3_bind_int64(s->st[ST_COL_UPD], 10, c->cid);
+  return run(s, s->st[ST_COL_UPD], "updating the collection");
+}
+
+qv_status qv__store_col_delete(qv_store *s, int64_t cid) {
+  sqlite3_bind_int64(s->st[ST_COL_DEL_RECS], 1, cid);
+  qv_status rc = run(s, s->st[ST_COL_DEL_RECS], "deleting the collection's records");
+  if (rc) return rc;
+  sqlite3_bind_int64(s->st[ST_COL_DEL], 1, cid);
+  return run(s, s->st[ST_COL_DEL], "deleting the collection");
+}
+
+static char *col_text(const qv_mem *mem, sqlite3_stmt *st, int i) {
+  const unsigned char *t = sqlite3_column_text(st, i);
+  return t ? qv__strdup(mem, (const char *)t) : NULL;
+}
+
+qv_status qv__store_col_list(qv_store *s, qv_store_col **out, size_t *n) {
+  sqlite3_stmt *st = NULL;
+  qv_store_col *v = NULL;
+  size_t len = 0, cap = 0;
+  qv_status rc = QV_OK;
+  *out = NULL;
+  *n = 0;
+  if (sqlite3_prepare_v2(s->w,
+                         "SELECT cid, name, uuid, dim, metric, kind, m, ef_construction, ef_search, metadata "
+                         "FROM collections ORDER BY cid",
+                         -1, &st, NULL) != SQLITE_OK)
+    return sql_fail(s, s->w, "reading the catalog");
+  int step;
+  while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+    if (len == cap) {
+      size_t nc = cap ? cap * 2 : 8;
+      qv_store_col *nv = qv__realloc(s->mem, v, nc * sizeof *nv);
+      if (!nv) { rc = QV_NOMEM; goto cleanup; }
+      v = nv;
+      cap = nc;
+    }
+    qv_store_col *c = &v[len++];
+    memset(c, 0, sizeof *c);
+    c->cid = sqlite3_column_int64(st, 0);
+    c->name = col_text(s->mem, st, 1);
+    c->uuid = col_text(s->mem, st, 2);
+    c->dim = (uint32_t)sqlite3_column_int64(st, 3);
+    c->metric = sqlite3_column_int(st, 4);
+    c->kind = sqlite3_column_int(st, 5);
+    c->m = (uint32_t)sqlite3_column_int64(st, 6);
+    c->ef_construction = (uint32_t)sqlite3_column_int64(st, 7);
+    c->ef_search = (uint32_t)sqlite3_column_int64(st, 8);
+    c->metadata_json = col_text(s->mem, st, 9);
+    if (!c->name || !c->uuid) { rc = QV_NOMEM; goto cleanup; }
+  }
+  if (step != SQLITE_DONE) rc = sql_fail(s, s->w, "reading the catalog");
+cleanup:
+  sqlite3_finalize(st);
+  if (rc) {
+    for (size_t i = 0; i < len; i++) {
+      qv__free(s->mem, v[i].name);
+      qv__free(s->mem, v[i].uuid);
+      qv__free(s->mem, v[i].metadata_json);
+    }
+    qv__free(s->mem, v);
+    return rc;
+  }
+  *out = v;
+  *n = len;
+  return QV_OK;
+}
+
+qv_status qv__store_rec_insert(qv_store *s, int64_t cid, uint32_t dim, qv_store_rec *r, uint64_t seq) {
+  sqlite3_stmt *st = s->st[ST_REC_INS];
+  sqlite3_bind_int64(st, 1, cid);
+  sqlite3_bind_int64(st, 2, r->slot);
+  sqlite3_bind_text(st, 3, r->id, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 4, (sqlite3_int64)seq);
+  bind_text_or_null(st, 5, r->meta_json);
+  bind_text_or_null(st, 6, r->doc);
+  sqlite3_bind_blob(st, 7, r->emb, (int)(dim * sizeof(float)), SQLITE_STATIC);
+  qv_status rc = run(s, st, "inserting a record");
+  if (rc == QV_OK) r->rid = sqlite3_last_insert_rowid(s->w);
+  return rc;
+}
+
+qv_status qv__store_rec_replace(qv_store *s, int64_t rid, uint32_t dim, const qv_store_rec *r, uint64_t seq) {
+  sqlite3_stmt *st = s->st[ST_REC_REPL];
+  sqlite3_bind_int64(st, 1, rid);
+  sqlite3_bind_int64(st, 2, r->slot);
+  sqlite3_bind_int64(st, 3, (sqlite3_int64)seq);
+  bind_text_or_null(st, 4, r->meta_json);
+  bind_text_or_null(st, 5, r->doc);
+  sqlite3_bind_blob(st, 6, r->emb, (int)(dim * sizeof(float)), SQLITE_STATIC);
+  return run(s, st, "updating a record");
+}
+
+qv_status qv__store_rec_delete(qv_store *s, int64_t rid) {
+  sqlite3_bind_int64(s->st[ST_REC_DEL], 1, rid);
+  return run(s, s->st[ST_REC_DEL], "deleting a record");
+}
+
+qv_status qv__store_rec_scan(qv_store *s, int64_t cid, uint32_t dim, int with_emb, qv_store_row_fn fn,
+                             void *ctx) {
+  sqlite3_stmt *st = NULL;
+  qv_status rc = QV_OK;
+  const char *sql = with_emb ? "SELECT rid, slot, id, seq, metadata, document, embedding FROM records "
+                               "WHERE cid=?1 ORDER BY rid"
+                             : "SELECT rid, slot, id, seq, metadata, document FROM records "
+                               "WHERE cid=?1 ORDER BY rid";
+  if (sqlite3_prepare_v2(s->w, sql, -1, &st, NULL) != SQLITE_OK) return sql_fail(s, s->w, "reading records");
+  sqlite3_bind_int64(st, 1, cid);
+  int step;
+  while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+    qv_store_rec r;
+    r.rid = sqlite3_column_int64(st, 0);
+    r.slot = (uint32_t)sqlite3_column_int64(st, 1);
+    r.id = (const char *)sqlite3_column_text(st, 2);
+    uint64_t seq = (uint64_t)sqlite3_column_int64(st, 3);
+    r.meta_json = (const char *)sqlite3_column_text(st, 4);
+    r.doc = (const char *)sqlite3_column_text(st, 5);
+    r.emb = NULL;
+    if (with_emb) {
+      r.emb = sqlite3_column_blob(st, 6);
+      if ((size_t)sqlite3_column_bytes(st, 6) != (size_t)dim * sizeof(float)) {
+        qv__fmt(s->err, sizeof s->err, "record %lld: stored embedding has %d bytes, expected %zu",
+                (long long)r.rid, sqlite3_column_bytes(st, 6), (size_t)dim * sizeof(float));
+        rc = QV_CORRUPT;
+        goto cleanup;
+      }
+    }
+    if (!r.id) { rc = QV_NOMEM; goto cleanup; }
+    if ((rc = fn(ctx, &r, seq))) goto cleanup;
+  }
+  if (step != SQLITE_DONE) rc = sql_fail(s, s->w, "reading records");
+cleanup:
+  sqlite3_finalize(st);
+  return rc;
+}
+
+qv_status qv__store_rec_embedding(qv_store *s, int64_t rid, uint32_t dim, float *out) {
+  qv_status rc = QV_OK;
+  pthread_mutex_lock(&s->r_mu);
+  sqlite3_bind_int64(s->emb, 1, rid);
+  int step = sqlite3_step(s->emb);
+  if (step == SQLITE_ROW && (size_t)sqlite3_column_bytes(s->emb, 0) == (size_t)dim * sizeof(float))
+    memcpy(out, sqlite3_column_blob(s->emb, 0), (size_t)dim * sizeof(float));
+  else if (step == SQLITE_ROW || step == SQLITE_DONE) {
+    qv__fmt(s->err, sizeof s->err, "record %lld: stored embedding missing or damaged", (long long)rid);
+    rc = QV_CORRUPT;
+  } else
+    rc = sql_fail(s, s->r, "reading an embedding");
+  sqlite3_reset(s->emb);
+  pthread_mutex_unlock(&s->r_mu);
+  return rc;
+}

@@ -1,0 +1,502 @@
+/* SPDX-License-Identifier: MIT  Copyright (c) 2026 the quiver authors */
+/*
+ * write.c -- record writes: add, upsert, update, delete.
+ *
+ * Every batch goes through the same three phases, so that a batch is all or nothing:
+ *   1. validate (no locks): ids, dimensions, finite values, metadata JSON, UTF-8. Errors name
+ *      the field and the batch position ("embeddings[3][17]: NaN is not allowed").
+ *   2. plan and prepare (write lock held): resolve ids to slots, merge metadata, allocate every
+ *      string, array slot and index vector the batch will need. Nothing visible changes.
+ *   3. commit: one SQLite transaction with the next sequence number; only when COMMIT returns
+ *      is the in-memory state (slot arrays, id map, index) changed, with steps that cannot
+ *      fail except the index insertion itself.
+ * The collection's write lock is held from 2 to the end of 3, so readers see the old or the
+ * new state, never a mix, and a call returns only once its records are searchable.
+ */
+#include <math.h>
+#include <string.h>
+
+#include "col_int.h"
+#include "dist.h"
+
+typedef enum { W_ADD, W_UPSERT, W_UPDATE } wmode;
+
+typedef struct wrec {
+  uint32_t slot;
+  int is_new;        /* takes a fresh slot */
+  int skip;          /* ignored (existing id under QV_CONFLICT_IGNORE, missing id on update) */
+  qv_meta *meta;     /* final metadata (owned until applied) */
+  char *meta_json;   /* its JSON text for SQLite */
+  char *doc;         /* final document copy, when given */
+  int doc_given;
+  char *id;          /* copy of the id for new records */
+  const float *emb;  /* final original embedding row (batch or stored copy) */
+  int emb_given;
+  int64_t rid;       /* SQLite rowid of a new record */
+  int meta_keep;     /* metadata not given: keep the existing */
+} wrec;
+
+typedef struct wbatch {
+  qv_collection *c;
+  const qv_batch *b;
+  wmode mode;
+  wrec *r;
+  qv_meta **patch;   /* parsed metadata per record (NULL entries) */
+  uint32_t dim;      /* the batch's row width */
+  int dim_fixed_here;
+  uint32_t *slots;   /* index add: slots and prepared vectors */
+  float *vecs;
+  size_t n_vec;
+  uint32_t n_taken_free, n_taken_new;
+} wbatch;
+
+static const char *mode_name(wmode m) { return m == W_ADD ? "add" : m == W_UPSERT ? "upsert" : "update"; }
+
+/* ------------------------------------------------------------------ phase 1: validate */
+
+static qv_status validate_ids(qv_db *db, const qv_batch *b) {
+  qv_status rc = QV_OK;
+  if (!b->ids) return qv__err(db, QV_INVALID, "ids: must not be NULL");
+  for (size_t i = 0; i < b->n; i++) {
+    const char *id = b->ids[i];
+    if (!id || !*id) return qv__err(db, QV_INVALID, "ids[%zu]: id must be a non-empty string", i);
+    size_t n = strlen(id);
+    if (n > QV_MAX_ID_LEN) return qv__err(db, QV_INVALID, "ids[%zu]: id is longer than %d bytes", i, QV_MAX_ID_LEN);
+    if (!qv__utf8_valid(id, n)) return qv__err(db, QV_INVALID, "ids[%zu]: id is not valid UTF-8", i);
+  }
+  /* duplicates within the batch: a temporary id map over the batch's own strings */
+  char **keys = (char **)(uintptr_t)b->ids;
+  qv_idmap m;
+  qv__idmap_init(&m, &keys);
+  if (b->n > UINT32_MAX / 4) return qv__err(db, QV_INVALID, "ids: batch of %zu records is too large", b->n);
+  if ((rc = qv__idmap_reserve(&db->mem, &m, (uint32_t)b->n))) return rc;
+  for (size_t i = 0; i < b->n && rc == QV_OK; i++) {
+    uint32_t prev = qv__idmap_get(&m, b->ids[i]);
+    if (prev != QV_NO_SLOT)
+      rc = qv__err(db, QV_INVALID, "ids[%zu]: duplicate id \"%s\" (also at ids[%u])", i, b->ids[i], prev);
+    else
+      qv__idmap_put(&m, (uint32_t)i);
+  }
+  qv__idmap_free(&db->mem, &m);
+  return rc;
+}
+
+static qv_status validate_embeddings(qv_db *db, const qv_batch *b, uint32_t dim) {
+  for (size_t i = 0; i < b->n; i++) {
+    const float *row = b->embeddings + i * dim;
+    for (uint32_t j = 0; j < dim; j++)
+      if (!isfinite(row[j]))
+        return qv__err(db, QV_INVALID, "embeddings[%zu][%u]: %s is not allowed", i, j,
+                       isnan(row[j]) ? "NaN" : "infinity");
+  }
+  return QV_OK;
+}
+
+static qv_status validate_docs_and_meta(wbatch *w) {
+  qv_db *db = w->c->db;
+  const qv_batch *b = w->b;
+  char err[256];
+  if (b->documents)
+    for (size_t i = 0; i < b->n; i++)
+      if (b->documents[i] && !qv__utf8_valid(b->documents[i], strlen(b->documents[i])))
+        return qv__err(db, QV_INVALID, "documents[%zu]: not valid UTF-8", i);
+  if (!b->metadatas) return QV_OK;
+  w->patch = qv__calloc(&db->mem, b->n, sizeof *w->patch);
+  if (!w->patch) return QV_NOMEM;
+  for (size_t i = 0; i < b->n; i++) {
+    if (!b->metadatas[i]) continue;
+    qv_status rc = qv__meta_parse(&db->mem, b->metadatas[i], w->mode != W_ADD, &w->patch[i], err, sizeof err);
+    if (rc) return qv__err(db, rc, "metadatas[%zu]: %s", i, err);
+  }
+  return QV_OK;
+}
+
+static qv_status validate(wbatch *w) {
+  qv_collection *c = w->c;
+  qv_db *db = c->db;
+  const qv_batch *b = w->b;
+  qv_status rc;
+  if (!b) return qv__err(db, QV_INVALID, "batch: must not be NULL");
+  if (b->n == 0) return QV_OK;
+  if ((rc = validate_ids(db, b))) return rc;
+  if (!b->embeddings && w->mode != W_UPDATE)
+    return qv__err(db, QV_INVALID, "embeddings: required for %s", mode_name(w->mode));
+  w->dim = b->dim ? b->dim : c->dim;
+  if (b->embeddings) {
+    if (!w->dim) return qv__err(db, QV_INVALID, "embeddings: dimension unknown (collection has none yet; set batch dim)");
+    if (w->dim > 65536) return qv__err(db, QV_INVALID, "embeddings: dimension %u is larger than 65536", w->dim);
+    if (c->dim && w->dim != c->dim)
+      return qv__err(db, QV_INVALID, "embeddings[0]: dimension %u does not match the collection's %u", w->dim, c->dim);
+    if ((rc = validate_embeddings(db, b, w->dim))) return rc;
+  }
+  return validate_docs_and_meta(w);
+}
+
+/* ------------------------------------------------------------------ phase 2: plan */
+
+static qv_status take_slot(wbatch *w, uint32_t *slot) {
+  qv_collection *c = w->c;
+  if (w->n_taken_free < c->n_free) {
+    *slot = c->free_slots[c->n_free - 1 - w->n_taken_free++];
+    return QV_OK;
+  }
+  if ((uint64_t)c->n_slots + w->n_taken_new >= UINT32_MAX - 1) return QV_NOMEM;
+  *slot = c->n_slots + w->n_taken_new++;
+  return QV_OK;
+}
+
+static qv_status plan_one(wbatch *w, size_t i, qv_conflict conflict, int ignore_missing) {
+  qv_collection *c = w->c;
+  qv_db *db = c->db;
+  const qv_batch *b = w->b;
+  wrec *r = &w->r[i];
+  uint32_t slot = qv__idmap_get(&c->idmap, b->ids[i]);
+  if (w->mode == W_ADD && slot != QV_NO_SLOT) {
+    if (conflict == QV_CONFLICT_IGNORE) { r->skip = 1; return QV_OK; }
+    return qv__err(db, QV_EXISTS, "ids[%zu]: id \"%s\" already exists", i, b->ids[i]);
+  }
+  if (w->mode == W_UPDATE && slot == QV_NO_SLOT) {
+    if (ignore_missing) { r->skip = 1; return QV_OK; }
+    return qv__err(db, QV_NOTFOUND, "ids[%zu]: no record with id \"%s\"", i, b->ids[i]);
+  }
+  qv_status rc;
+  r->is_new = slot == QV_NO_SLOT;
+  if (r->is_new) {
+    if ((rc = take_slot(w, &slot))) return rc;
+    if (!(r->id = qv__strdup(&db->mem, b->ids[i]))) return QV_NOMEM;
+  }
+  r->slot = slot;
+  const qv_meta *old = r->is_new ? NULL : c->metas[slot];
+  const qv_meta *patch = w->patch ? w->patch[i] : NULL;
+  if (patch) {
+    if ((rc = qv__meta_merge(&db->mem, old, patch, &r->meta))) return rc;
+    if (r->meta->n == 0) {
+      qv__meta_free(&db->mem, r->meta);
+      r->meta = NULL;
+    }
+    if (r->meta && !(r->meta_json = qv__meta_to_json(&db->mem, r->meta))) return QV_NOMEM;
+  } else {
+    r->meta_keep = 1; /* no metadata given: the record keeps what it has */
+    if (old && !(r->meta_json = qv__meta_to_json(&db->mem, old))) return QV_NOMEM;
+  }
+  r->doc_given = b->documents && b->documents[i];
+  if (r->doc_given && !(r->doc = qv__strdup(&db->mem, b->documents[i]))) return QV_NOMEM;
+  r->emb_given = b->embeddings != NULL;
+  if (r->emb_given) r->emb = b->embeddings + i * w->dim;
+  return QV_OK;
+}
+
+/* The stored embedding of an existing record whose row is rewritten without a new one. */
+static qv_status keep_embedding(wbatch *w, wrec *r, float *buf) {
+  qv_collection *c = w->c;
+  if (c->orig) {
+    r->emb = c->orig + (size_t)r->slot * c->dim;
+    return QV_OK;
+  }
+  if (c->db->store) {
+    qv_status rc = qv__store_rec_embedding(c->db->store, c->rids[r->slot], c->dim, buf);
+    if (rc) return qv__err(c->db, rc, "%s", qv__store_errmsg(c->db->store));
+    r->emb = buf;
+    return QV_OK;
+  }
+  r->emb = c->vt->vector(c->ix, r->slot); /* in-memory, not cosine: the index holds the original */
+  return r->emb ? QV_OK : qv__err(c->db, QV_ERROR, "record without a vector in the index");
+}
+
+/* Prepared (normalised for cosine) vectors for the index, for every record given one. */
+static qv_status prepare_vectors(wbatch *w) {
+  qv_collection *c = w->c;
+  const qv_mem *mem = &c->db->mem;
+  size_t n = 0;
+  for (size_t i = 0; i < w->b->n; i++) n += !w->r[i].skip && w->r[i].emb_given;
+  if (!n) return QV_OK;
+  w->slots = qv__malloc(mem, n * sizeof *w->slots);
+  w->vecs = qv__malloc_aligned(mem, n * w->dim * sizeof(float));
+  if (!w->slots || !w->vecs) return QV_NOMEM;
+  for (size_t i = 0; i < w->b->n; i++) {
+    const wrec *r = &w->r[i];
+    if (r->skip || !r->emb_given) continue;
+    float *v = w->vecs + w->n_vec * w->dim;
+    memcpy(v, r->emb, w->dim * sizeof(float));
+    if (c->metric == QV_METRIC_COSINE) qv__normalize(v, w->dim);
+    w->slots[w->n_vec++] = r->slot;
+  }
+  return QV_OK;
+}
+
+/* ------------------------------------------------------------------ phase 3: commit + apply */
+
+static qv_status write_sql(wbatch *w, uint64_t seq, float *kept) {
+  qv_collection *c = w->c;
+  qv_store *s = c->db->store;
+  qv_status rc = qv__store_begin(s);
+  if (rc == QV_OK && w->dim_fixed_here) rc = qv__col_store_row(c);
+  for (size_t i = 0; i < w->b->n && rc == QV_OK; i++) {
+    wrec *r = &w->r[i];
+    if (r->skip) continue;
+    qv_store_rec rec = {0, r->slot, r->is_new ? r->id : c->ids[r->slot], r->emb, r->meta_json,
+                        r->doc_given ? r->doc : (r->is_new ? NULL : c->docs[r->slot])};
+    if (r->is_new) {
+      rc = qv__store_rec_insert(s, c->cid, c->dim, &rec, seq);
+      r->rid = rec.rid;
+    } else {
+      if (!rec.emb && (rc = keep_embedding(w, r, kept)) == QV_OK) rec.emb = r->emb;
+      if (rc == QV_OK) rc = qv__store_rec_replace(s, c->rids[r->slot], c->dim, &rec, seq);
+    }
+  }
+  if (rc == QV_OK) rc = qv__store_commit(s, seq);
+  else qv__store_rollback(s);
+  if (rc && !*qv_db_errmsg(c->db)) qv__err(c->db, rc, "%s", qv__store_errmsg(s));
+  return rc;
+}
+
+/* Make the committed batch visible in memory. Only the index insertion can fail. */
+static qv_status apply(wbatch *w, uint64_t seq) {
+  qv_collection *c = w->c;
+  const qv_mem *mem = &c->db->mem;
+  c->n_free -= w->n_taken_free;
+  for (size_t i = 0; i < w->b->n; i++) {
+    wrec *r = &w->r[i];
+    if (r->skip) continue;
+    uint32_t s = r->slot;
+    if (r->is_new) {
+      c->ids[s] = r->id;
+      r->id = NULL;
+      c->rids[s] = c->db->store ? r->rid : c->next_rid++;
+      qv__idmap_put(&c->idmap, s);
+      c->count++;
+      if (s >= c->n_slots) c->n_slots = s + 1;
+    }
+    if (!r->meta_keep) {
+      qv__meta_free(mem, c->metas[s]);
+      c->metas[s] = r->meta;
+      r->meta = NULL;
+    }
+    if (r->doc_given || r->is_new) {
+      qv__free(mem, c->docs[s]);
+      c->docs[s] = r->doc;
+      r->doc = NULL;
+    }
+    if (c->orig && r->emb_given) memcpy(c->orig + (size_t)s * c->dim, r->emb, c->dim * sizeof(float));
+  }
+  c->last_seq = seq;
+  if (!w->n_vec) return QV_OK;
+  qv_status rc = c->vt->add(c->ix, w->slots, w->vecs, w->n_vec);
+  if (rc) return qv__err(c->db, rc, "records were stored but the index insertion failed (%s); reopen rebuilds it",
+                         qv_status_str(rc));
+  return QV_OK;
+}
+
+static void wbatch_free(wbatch *w) {
+  const qv_mem *mem = &w->c->db->mem;
+  if (w->r)
+    for (size_t i = 0; i < w->b->n; i++) {
+      qv__meta_free(mem, w->r[i].meta);
+      qv__free(mem, w->r[i].meta_json);
+      qv__free(mem, w->r[i].doc);
+      qv__free(mem, w->r[i].id);
+    }
+  if (w->patch)
+    for (size_t i = 0; i < w->b->n; i++) qv__meta_free(mem, w->patch[i]);
+  qv__free(mem, w->patch);
+  qv__free(mem, w->r);
+  qv__free(mem, w->slots);
+  qv__free_aligned(mem, w->vecs);
+}
+
+/* Fix the collection's dimension from its first write with embeddings. */
+static qv_status fix_dim(wbatch *w) {
+  qv_collection *c = w->c;
+  if (c->dim || !w->b->embeddings) return QV_OK;
+  c->dim = w->dim;
+  w->dim_fixed_here = 1;
+  qv_status rc = qv__col_ensure_index(c);
+  if (rc) {
+    c->dim = 0;
+    w->dim_fixed_here = 0;
+  }
+  return rc;
+}
+
+static void unfix_dim(wbatch *w) {
+  qv_collection *c = w->c;
+  if (!w->dim_fixed_here) return;
+  c->vt->destroy(c->ix);
+  c->ix = NULL;
+  qv__free_aligned(&c->db->mem, c->orig);
+  c->orig = NULL;
+  c->dim = 0;
+  c->cap = c->cap; /* arrays stay; orig is re-made by the next grow */
+}
+
+static qv_status run_locked(wbatch *w, qv_conflict conflict, int ignore_missing) {
+  qv_collection *c = w->c;
+  qv_db *db = c->db;
+  const qv_batch *b = w->b;
+  float *kept = NULL;
+  qv_status rc = fix_dim(w);
+  if (rc) return rc;
+  if (c->dim && b->embeddings && w->dim != c->dim) {
+    rc = qv__err(db, QV_INVALID, "embeddings[0]: dimension %u does not match the collection's %u", w->dim, c->dim);
+    goto fail;
+  }
+  if (!(w->r = qv__calloc(&db->mem, b->n, sizeof *w->r))) { rc = QV_NOMEM; goto fail; }
+  if ((rc = qv__idmap_reserve(&db->mem, &c->idmap, (uint32_t)b->n))) goto fail;
+  for (size_t i = 0; i < b->n && rc == QV_OK; i++) rc = plan_one(w, i, conflict, ignore_missing);
+  if (rc) goto fail;
+  if ((rc = qv__col_grow(c, c->n_slots + w->n_taken_new))) goto fail;
+  if ((rc = prepare_vectors(w))) goto fail;
+  uint64_t seq = db->seq + 1;
+  if (db->store) {
+    if (c->dim && !(kept = qv__malloc(&db->mem, c->dim * sizeof(float)))) { rc = QV_NOMEM; goto fail; }
+    if ((rc = write_sql(w, seq, kept))) goto fail;
+  }
+  db->seq = seq;
+  rc = apply(w, seq);
+  qv__free(&db->mem, kept);
+  return rc;
+fail:
+  qv__free(&db->mem, kept);
+  unfix_dim(w);
+  return rc;
+}
+
+static qv_status write_batch(qv_collection *c, const qv_batch *b, wmode mode, qv_conflict conflict, int ignore_missing) {
+  qv_status rc = qv__col_check(c);
+  if (rc) return rc;
+  qv_db *db = c->db;
+  qv__err_clear(db);
+  if (db->read_only) return qv__err(db, QV_MISUSE, "database is open read-only");
+  wbatch w;
+  memset(&w, 0, sizeof w);
+  w.c = c;
+  w.b = b;
+  w.mode = mode;
+  pthread_rwlock_rdlock(&c->lock); /* c->dim is stable under any lock */
+  rc = validate(&w);
+  pthread_rwlock_unlock(&c->lock);
+  if (rc == QV_OK && b->n) {
+    pthread_mutex_lock(&db->write_mu);
+    pthread_rwlock_wrlock(&c->lock);
+    rc = atomic_load(&c->dropped) ? qv__err(db, QV_MISUSE, "collection %s has been deleted", c->name)
+                                  : run_locked(&w, conflict, ignore_missing);
+    pthread_rwlock_unlock(&c->lock);
+    pthread_mutex_unlock(&db->write_mu);
+  }
+  if (b) wbatch_free(&w);
+  return rc;
+}
+
+qv_status qv_collection_add(qv_collection *c, const qv_batch *b, qv_conflict on_conflict) {
+  if (c && on_conflict != QV_CONFLICT_ERROR && on_conflict != QV_CONFLICT_IGNORE)
+    return qv__err(c->db, QV_INVALID, "on_conflict: unknown value %d", (int)on_conflict);
+  return write_batch(c, b, W_ADD, on_conflict, 0);
+}
+
+qv_status qv_collection_upsert(qv_collection *c, const qv_batch *b) { return write_batch(c, b, W_UPSERT, QV_CONFLICT_ERROR, 0); }
+
+qv_status qv_collection_update(qv_collection *c, const qv_batch *b, int ignore_missing) {
+  return write_batch(c, b, W_UPDATE, QV_CONFLICT_ERROR, ignore_missing);
+}
+
+/* ------------------------------------------------------------------ delete */
+
+static qv_status delete_slots(qv_collection *c, const uint32_t *slots, size_t n) {
+  qv_db *db = c->db;
+  const qv_mem *mem = &db->mem;
+  qv_status rc = QV_OK;
+  if (!n) return QV_OK;
+  if (c->n_free + n > c->free_cap) {
+    size_t nc = c->free_cap ? c->free_cap : 64;
+    while (nc < c->n_free + n) nc *= 2;
+    uint32_t *f = qv__realloc(mem, c->free_slots, nc * sizeof *f);
+    if (!f) return QV_NOMEM;
+    c->free_slots = f;
+    c->free_cap = (uint32_t)nc;
+  }
+  uint64_t seq = db->seq + 1;
+  if (db->store) {
+    rc = qv__store_begin(db->store);
+    for (size_t i = 0; i < n && rc == QV_OK; i++) rc = qv__store_rec_delete(db->store, c->rids[slots[i]]);
+    if (rc == QV_OK) rc = qv__store_commit(db->store, seq);
+    else qv__store_rollback(db->store);
+    if (rc) return qv__err(db, rc, "%s", qv__store_errmsg(db->store));
+  }
+  db->seq = seq;
+  c->last_seq = seq;
+  for (size_t i = 0; i < n; i++) {
+    uint32_t s = slots[i];
+    if (c->ix) c->vt->remove(c->ix, s);
+    qv__idmap_del(&c->idmap, c->ids[s]);
+    qv__free(mem, c->ids[s]);
+    qv__meta_free(mem, c->metas[s]);
+    qv__free(mem, c->docs[s]);
+    c->ids[s] = NULL;
+    c->metas[s] = NULL;
+    c->docs[s] = NULL;
+    c->free_slots[c->n_free++] = s;
+    c->count--;
+  }
+  return QV_OK;
+}
+
+/* Slots to delete: the ids given (all of them when no filter), or matching the filter. */
+static qv_status delete_targets(qv_collection *c, const char *const *ids, size_t n_ids, const qv_filter *f,
+                                size_t limit, uint32_t **out, size_t *n_out) {
+  const qv_mem *mem = &c->db->mem;
+  size_t cap = ids ? n_ids : c->count;
+  uint32_t *v = qv__malloc(mem, (cap ? cap : 1) * sizeof *v);
+  size_t n = 0;
+  if (!v) return QV_NOMEM;
+  if (ids) {
+    for (size_t i = 0; i < n_ids; i++) {
+      uint32_t s = qv__idmap_get(&c->idmap, ids[i]);
+      if (s == QV_NO_SLOT || !c->ids[s]) continue;
+      int dup = 0; /* the same id twice is deleted once */
+      for (size_t j = 0; j < n && !dup; j++) dup = v[j] == s;
+      if (dup || (f && !qv__filter_match(f, c->metas[s], c->docs[s]))) continue;
+      v[n++] = s;
+      if (limit && n == limit) break;
+    }
+  } else {
+    for (uint32_t s = 0; s < c->n_slots && n < cap; s++) {
+      if (!c->ids[s] || !qv__filter_match(f, c->metas[s], c->docs[s])) continue;
+      v[n++] = s;
+      if (limit && n == limit) break;
+    }
+  }
+  *out = v;
+  *n_out = n;
+  return QV_OK;
+}
+
+qv_status qv_collection_delete_records(qv_collection *c, const char *const *ids, size_t n_ids, const char *where_json,
+                                       const char *where_document_json, size_t limit, size_t *n_deleted) {
+  if (n_deleted) *n_deleted = 0;
+  qv_status rc = qv__col_check(c);
+  if (rc) return rc;
+  qv_db *db = c->db;
+  qv__err_clear(db);
+  if (db->read_only) return qv__err(db, QV_MISUSE, "database is open read-only");
+  if (!ids && n_ids) return qv__err(db, QV_INVALID, "ids: NULL with n_ids %zu", n_ids);
+  for (size_t i = 0; ids && i < n_ids; i++)
+    if (!ids[i]) return qv__err(db, QV_INVALID, "ids[%zu]: must not be NULL", i);
+  qv_filter *f = NULL;
+  char err[512];
+  if ((rc = qv__filter_parse(&db->mem, where_json, where_document_json, &f, err, sizeof err)))
+    return qv__err(db, rc, "%s", err);
+  if (!ids && !f) return QV_OK; /* neither ids nor a filter: nothing */
+  uint32_t *slots = NULL;
+  size_t n = 0;
+  pthread_mutex_lock(&db->write_mu);
+  pthread_rwlock_wrlock(&c->lock);
+  if (atomic_load(&c->dropped)) rc = qv__err(db, QV_MISUSE, "collection %s has been deleted", c->name);
+  if (rc == QV_OK) rc = delete_targets(c, ids, n_ids, f, limit, &slots, &n);
+  if (rc == QV_OK) rc = delete_slots(c, slots, n);
+  pthread_rwlock_unlock(&c->lock);
+  pthread_mutex_unlock(&db->write_mu);
+  if (rc == QV_OK && n_deleted) *n_deleted = n;
+  qv__free(&db->mem, slots);
+  qv__filter_free(&db->mem, f);
+  return rc;
+}
