@@ -46,6 +46,7 @@ typedef struct wbatch {
   int dim_fixed_here;
   uint32_t *slots;   /* index add: slots and prepared vectors */
   float *vecs;
+  const float *vecs_ext; /* the batch's own rows, when usable as they are */
   size_t n_vec;
   uint32_t n_taken_free, n_taken_new;
 } wbatch;
@@ -169,7 +170,8 @@ static qv_status plan_one(wbatch *w, size_t i, qv_conflict conflict, int ignore_
   const qv_meta *old = r->is_new ? NULL : c->metas[slot];
   const qv_meta *patch = w->patch ? w->patch[i] : NULL;
   if (patch) {
-    if ((rc = qv__meta_merge(&db->mem, old, patch, &r->meta))) return rc;
+    if ((rc = qv__meta_merge(&db->mem, old, patch, &r->meta)))
+      return rc == QV_NOMEM ? rc : qv__err(db, rc, "metadatas[%zu]: more than 1024 keys after merging", i);
     if (r->meta->n == 0) {
       qv__meta_free(&db->mem, r->meta);
       r->meta = NULL;
@@ -211,8 +213,15 @@ static qv_status prepare_vectors(wbatch *w) {
   for (size_t i = 0; i < w->b->n; i++) n += !w->r[i].skip && w->r[i].emb_given;
   if (!n) return QV_OK;
   w->slots = qv__malloc(mem, n * sizeof *w->slots);
+  if (!w->slots) return QV_NOMEM;
+  if (n == w->b->n && c->metric != QV_METRIC_COSINE) { /* the batch's rows as they are: no copy */
+    for (size_t i = 0; i < n; i++) w->slots[i] = w->r[i].slot;
+    w->n_vec = n;
+    w->vecs_ext = w->b->embeddings;
+    return QV_OK;
+  }
   w->vecs = qv__malloc_aligned(mem, n * w->dim * sizeof(float));
-  if (!w->slots || !w->vecs) return QV_NOMEM;
+  if (!w->vecs) return QV_NOMEM;
   for (size_t i = 0; i < w->b->n; i++) {
     const wrec *r = &w->r[i];
     if (r->skip || !r->emb_given) continue;
@@ -281,7 +290,7 @@ static qv_status apply(wbatch *w, uint64_t seq) {
   }
   c->last_seq = seq;
   if (!w->n_vec) return QV_OK;
-  qv_status rc = c->vt->add(c->ix, w->slots, w->vecs, w->n_vec);
+  qv_status rc = c->vt->add(c->ix, w->slots, w->vecs_ext ? w->vecs_ext : w->vecs, w->n_vec);
   if (rc) return qv__err(c->db, rc, "records were stored but the index insertion failed (%s); reopen rebuilds it",
                          qv_status_str(rc));
   return QV_OK;
