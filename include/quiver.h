@@ -338,13 +338,15 @@ typedef struct qv_get_opts {
   size_t limit;                   /**< 0 = no limit */
   size_t offset;
   unsigned include;               /**< QV_INCLUDE_* bits; default METADATAS|DOCUMENTS */
+  int storage_order;              /**< 1: results by ids in insertion order, as Chroma does */
 } qv_get_opts;
 
 QV_API void qv_get_opts_init(qv_get_opts *o);
 
 /*
  * Get records by ids and/or filter, in insertion order (by ids: in the order asked, missing
- * ids skipped). The result has one "query" (qv_results_nq() == 1).
+ * ids skipped; or in insertion order with opts->storage_order). limit/offset apply to that
+ * order. The result has one "query" (qv_results_nq() == 1).
  * On QV_OK *out is a new qv_results the caller owns (qv_results_free()).
  * Errors: QV_INVALID (bad filter), QV_NOMEM. Thread: concurrent-read.
  */

@@ -137,7 +137,14 @@ qv_status qv__col_new(qv_db *db, const char *name, const qv_collection_opts *o, 
   c->ef_search = o->hnsw_ef_search;
   c->vt = vt;
   c->next_rid = 1;
-  pthread_rwlock_init(&c->lock, NULL);
+  /* Writer-preferring: glibc's default rwlock prefers readers, so a steady stream of queries
+     starved writes indefinitely (tests/api/test_query.c concurrency). No path takes c->lock
+     for reading twice in one thread, which is what the non-recursive kind requires. */
+  pthread_rwlockattr_t la;
+  pthread_rwlockattr_init(&la);
+  pthread_rwlockattr_setkind_np(&la, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+  pthread_rwlock_init(&c->lock, &la);
+  pthread_rwlockattr_destroy(&la);
   qv__idmap_init(&c->idmap, &c->ids);
   make_uuid(c->uuid);
   *out = c;
@@ -387,6 +394,7 @@ qv_status qv__col_load(qv_collection *c) {
       c->free_slots[c->n_free++] = s;
     }
   if (!L.index_loaded) c->ckpt_seq = 0;
+  if (c->ckpt_seq > c->last_seq) c->last_seq = c->ckpt_seq; /* deletes leave no row behind */
 cleanup:
   qv__free(mem, L.replay);
   qv__free(mem, L.bslots);

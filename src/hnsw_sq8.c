@@ -3,9 +3,11 @@
  * hnsw_sq8.c -- the 8-bit traversal codes of the HNSW index (see hnsw_sq8.h for the math).
  * Parameter block on disk: lo[dim], hi[dim] as little-endian float32.
  */
+#include <immintrin.h>
 #include <math.h>
 #include <string.h>
 
+#include "dist.h"
 #include "hnsw_sq8.h"
 
 /* Range growth stops once the index holds this many vectors (re-encoding gets expensive). */
@@ -40,6 +42,91 @@ static float dot_u8(const float *w, const float *s, const unsigned char *c, size
   return r;
 }
 
+/*
+ * SIMD versions. They need u8 -> f32 kernels the shared table (dist.h) does not have yet, so
+ * they live here with per-function target attributes and are picked from the ISA of the
+ * kernel table (so QV_ISA caps them too). TODO: move into dist_avx512.c / dist_avx2.c as
+ * table entries (l2sq_u8 / dot_u8) and drop the attributes.
+ */
+#define T512 __attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma")))
+#define T256 __attribute__((target("avx2,fma")))
+
+T512 static float l2_u8_avx512(const float *a, const float *s, const unsigned char *c, size_t dim) {
+  __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+  size_t i = 0;
+  for (; i + 32 <= dim; i += 32) {
+    __m512 c0 = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(const void *)(c + i))));
+    __m512 c1 = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(const void *)(c + i + 16))));
+    __m512 t0 = _mm512_fnmadd_ps(_mm512_loadu_ps(s + i), c0, _mm512_loadu_ps(a + i));
+    __m512 t1 = _mm512_fnmadd_ps(_mm512_loadu_ps(s + i + 16), c1, _mm512_loadu_ps(a + i + 16));
+    acc0 = _mm512_fmadd_ps(t0, t0, acc0);
+    acc1 = _mm512_fmadd_ps(t1, t1, acc1);
+  }
+  for (; i < dim; i += 16) {
+    size_t r = dim - i < 16 ? dim - i : 16;
+    __mmask16 m = (__mmask16)((1u << r) - 1u);
+    __m512 c0 = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(m, c + i)));
+    __m512 t0 = _mm512_fnmadd_ps(_mm512_maskz_loadu_ps(m, s + i), c0, _mm512_maskz_loadu_ps(m, a + i));
+    acc0 = _mm512_fmadd_ps(t0, t0, acc0);
+  }
+  return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
+}
+
+T512 static float dot_u8_avx512(const float *w, const float *s, const unsigned char *c, size_t dim) {
+  (void)s;
+  __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+  size_t i = 0;
+  for (; i + 32 <= dim; i += 32) {
+    __m512 c0 = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(const void *)(c + i))));
+    __m512 c1 = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(const void *)(c + i + 16))));
+    acc0 = _mm512_fmadd_ps(_mm512_loadu_ps(w + i), c0, acc0);
+    acc1 = _mm512_fmadd_ps(_mm512_loadu_ps(w + i + 16), c1, acc1);
+  }
+  for (; i < dim; i += 16) {
+    size_t r = dim - i < 16 ? dim - i : 16;
+    __mmask16 m = (__mmask16)((1u << r) - 1u);
+    __m512 c0 = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(m, c + i)));
+    acc0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, w + i), c0, acc0);
+  }
+  return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
+}
+
+T256 static float hsum256(__m256 v) {
+  __m128 x = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  x = _mm_add_ps(x, _mm_movehl_ps(x, x));
+  x = _mm_add_ss(x, _mm_movehdup_ps(x));
+  return _mm_cvtss_f32(x);
+}
+
+T256 static float l2_u8_avx2(const float *a, const float *s, const unsigned char *c, size_t dim) {
+  __m256 acc = _mm256_setzero_ps();
+  size_t i = 0;
+  for (; i + 8 <= dim; i += 8) {
+    __m256 c0 = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)(c + i))));
+    __m256 t0 = _mm256_fnmadd_ps(_mm256_loadu_ps(s + i), c0, _mm256_loadu_ps(a + i));
+    acc = _mm256_fmadd_ps(t0, t0, acc);
+  }
+  float r = hsum256(acc);
+  for (; i < dim; i++) {
+    float t = a[i] - s[i] * (float)c[i];
+    r += t * t;
+  }
+  return r;
+}
+
+T256 static float dot_u8_avx2(const float *w, const float *s, const unsigned char *c, size_t dim) {
+  (void)s;
+  __m256 acc = _mm256_setzero_ps();
+  size_t i = 0;
+  for (; i + 8 <= dim; i += 8) {
+    __m256 c0 = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)(c + i))));
+    acc = _mm256_fmadd_ps(_mm256_loadu_ps(w + i), c0, acc);
+  }
+  float r = hsum256(acc);
+  for (; i < dim; i++) r += w[i] * (float)c[i];
+  return r;
+}
+
 int hnsw_sq8_init(hnsw_sq8 *q, const qv_mem *mem, qv_metric metric, uint32_t dim) {
   memset(q, 0, sizeof *q);
   if (metric != QV_METRIC_L2 && metric != QV_METRIC_IP && metric != QV_METRIC_COSINE) return -1;
@@ -50,7 +137,11 @@ int hnsw_sq8_init(hnsw_sq8 *q, const qv_mem *mem, qv_metric metric, uint32_t dim
   if (!q->lo) return -1;
   q->hi = q->lo + dim;
   q->scale = q->hi + dim;
-  q->fn = metric == QV_METRIC_L2 ? l2_u8 : dot_u8;
+  const char *isa = qv__kernels()->isa;
+  int l2 = metric == QV_METRIC_L2;
+  if (strcmp(isa, "avx512") == 0) q->fn = l2 ? l2_u8_avx512 : dot_u8_avx512;
+  else if (strcmp(isa, "avx2") == 0) q->fn = l2 ? l2_u8_avx2 : dot_u8_avx2;
+  else q->fn = l2 ? l2_u8 : dot_u8;
   return 0;
 }
 

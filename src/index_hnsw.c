@@ -93,7 +93,10 @@
 #define HNSW_PAYLOAD_VERSION 1u
 #define MAX_LEVEL 16
 #define MAX_M 256
-#define PAR_MIN_BATCH 64 /* smaller batches are inserted by the calling thread alone */
+#define PAR_MIN_BATCH 64
+#ifndef PF_AHEAD
+#define PF_AHEAD 2 /* vectors prefetched ahead of the distance loop */
+#endif /* smaller batches are inserted by the calling thread alone */
 
 enum { ST_EMPTY = 0, ST_LIVE = 1, ST_DEAD = 2 };
 
@@ -424,10 +427,10 @@ static size_t search_level(const qv_index *ix, const qctx *qc, scratch *sc, uint
       vis[s] = ep;
       todo[m++] = s;
     }
-    if (m) prefetch_vec(ix, qc, todo[0]);
+    for (uint32_t i = 0; i < m && i < PF_AHEAD; i++) prefetch_vec(ix, qc, todo[i]);
     for (uint32_t i = 0; i < m; i++) {
       uint32_t s = todo[i];
-      if (i + 1 < m) prefetch_vec(ix, qc, todo[i + 1]);
+      if (i + PF_AHEAD < m) prefetch_vec(ix, qc, todo[i + PF_AHEAD]);
       float d = tdist(ix, qc, s);
       if (d < qv__topk_worst(&res)) {
         cand_push(mem, sc, &nc, d, s);

@@ -269,6 +269,7 @@ static qv_status get_targets(const qv_collection *c, const qv_get_opts *o, const
       if (s == QV_NO_SLOT || (f && !qv__filter_match(f, c->metas[s], c->docs[s]))) continue;
       v[n++] = (rid_slot){c->rids[s], s};
     }
+    if (o->storage_order) qsort(v, n, sizeof *v, cmp_rid);
   } else {
     for (uint32_t s = 0; s < c->n_slots && n < cap; s++)
       if (c->ids[s] && (!f || qv__filter_match(f, c->metas[s], c->docs[s]))) v[n++] = (rid_slot){c->rids[s], s};

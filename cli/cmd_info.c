@@ -1,0 +1,115 @@
+/* SPDX-License-Identifier: MIT  Copyright (c) 2026 the quiver authors */
+/*
+ * cmd_info.c -- `quiver info NAME [--json]`: a collection's shape (dimension, metric, index
+ * and its parameters, metadata), its record count and its index statistics
+ * (qv_collection_stats_get: memory for vectors and graph, tombstones, levels, sequence
+ * numbers).
+ */
+#include <string.h>
+
+#include "cli.h"
+
+static const char help[] =
+    "usage: quiver info NAME [--json]\n"
+    "\n"
+    "Describe a collection and its index: dimension, metric, index kind and parameters,\n"
+    "record count, metadata, memory used by vectors and graph, tombstones, HNSW levels and\n"
+    "sequence numbers (newest write applied to the index, last checkpoint).\n"
+    "\n"
+    "options:\n"
+    "  --json       print a JSON object instead\n"
+    "  --data DIR   data directory (default: $QUIVER_DATA, else ./quiver-data)\n";
+
+static const struct option longopts[] = {
+    {"json", no_argument, NULL, 'J'},
+    CLI_COMMON_LONGOPTS,
+    {NULL, 0, NULL, 0},
+};
+
+static void print_json(const qv_collection_info *in, const qv_index_stats *s) {
+  fputs("{\"name\":", stdout);
+  cli_print_json_string(stdout, in->name);
+  fputs(",\"uuid\":", stdout);
+  cli_print_json_string(stdout, in->uuid ? in->uuid : "");
+  printf(",\"dim\":%u,\"metric\":\"%s\",\"index\":\"%s\"", (unsigned)in->dim,
+         qv_metric_name(in->metric), qv_index_name(in->index));
+  if (in->index == QV_INDEX_HNSW)
+    printf(",\"params\":{\"M\":%u,\"ef_construction\":%u,\"ef_search\":%u}", in->hnsw_m,
+           in->hnsw_ef_construction, in->hnsw_ef_search);
+  else
+    fputs(",\"params\":{}", stdout);
+  printf(",\"count\":%llu,\"metadata\":%s", (unsigned long long)in->count,
+         in->metadata_json && *in->metadata_json ? in->metadata_json : "null");
+  printf(",\"stats\":{\"count\":%llu,\"slots\":%llu,\"tombstones\":%llu,\"mem_vectors\":%llu,"
+         "\"mem_graph\":%llu,\"max_level\":%u,\"last_seq\":%llu,\"checkpoint_seq\":%llu}}\n",
+         (unsigned long long)s->count, (unsigned long long)s->n_slots,
+         (unsigned long long)s->n_tombstones, (unsigned long long)s->mem_vectors,
+         (unsigned long long)s->mem_graph, (unsigned)s->max_level,
+         (unsigned long long)s->last_seq, (unsigned long long)s->checkpoint_seq);
+}
+
+static void print_text(const qv_collection_info *in, const qv_index_stats *s) {
+  char b1[32], b2[32];
+  printf("name:             %s\n", in->name);
+  printf("uuid:             %s\n", in->uuid ? in->uuid : "");
+  if (in->dim)
+    printf("dimension:        %u\n", (unsigned)in->dim);
+  else
+    printf("dimension:        not set (fixed by the first write)\n");
+  printf("metric:           %s\n", qv_metric_name(in->metric));
+  if (in->index == QV_INDEX_HNSW)
+    printf("index:            hnsw (M %u, ef_construction %u, ef_search %u)\n", in->hnsw_m,
+           in->hnsw_ef_construction, in->hnsw_ef_search);
+  else
+    printf("index:            %s\n", qv_index_name(in->index));
+  printf("records:          %llu\n", (unsigned long long)in->count);
+  printf("metadata:         %s\n", in->metadata_json && *in->metadata_json ? in->metadata_json : "none");
+  printf("index stats:\n");
+  printf("  slots:          %llu (%llu tombstones)\n", (unsigned long long)s->n_slots,
+         (unsigned long long)s->n_tombstones);
+  printf("  vector memory:  %s\n", cli_fmt_bytes(b1, sizeof b1, s->mem_vectors));
+  printf("  graph memory:   %s\n", cli_fmt_bytes(b2, sizeof b2, s->mem_graph));
+  if (in->index == QV_INDEX_HNSW) printf("  top level:      %u\n", (unsigned)s->max_level);
+  printf("  last seq:       %llu\n", (unsigned long long)s->last_seq);
+  printf("  checkpoint seq: %llu\n", (unsigned long long)s->checkpoint_seq);
+}
+
+static int run(cli_ctx *ctx, int argc, char **argv) {
+  qv_db *db = NULL;
+  qv_collection *c = NULL;
+  qv_collection_info info;
+  qv_index_stats stats;
+  int json = 0, have_info = 0, rc = CLI_OK, opt;
+  qv_status st;
+
+  while ((opt = cli_getopt(ctx, argc, argv, ":", longopts)) != -1) {
+    if (opt == CLI_OPT_EXIT) return ctx->exit_code;
+    json = 1;
+  }
+  if (argc - optind != 1)
+    return cli_usage(ctx, argc == optind ? "missing collection NAME" : "too many arguments");
+  const char *name = argv[optind];
+
+  if ((rc = cli_open_db(ctx, 0, &db)) != CLI_OK) goto cleanup;
+  if ((rc = cli_open_collection(ctx, db, name, &c)) != CLI_OK) goto cleanup;
+  if ((st = qv_collection_info_get(c, &info)) != QV_OK) {
+    rc = cli_fail_qv(ctx, db, st, "collection '%s'", name);
+    goto cleanup;
+  }
+  have_info = 1;
+  if ((st = qv_collection_stats_get(c, &stats)) != QV_OK) {
+    rc = cli_fail_qv(ctx, db, st, "index statistics of '%s'", name);
+    goto cleanup;
+  }
+  if (json)
+    print_json(&info, &stats);
+  else
+    print_text(&info, &stats);
+cleanup:
+  if (have_info) qv_collection_info_free(&info);
+  qv_collection_release(c);
+  qv_db_close(db);
+  return rc;
+}
+
+const cli_cmd cli_cmd_info = {"info", run, "describe a collection and its index", help};
