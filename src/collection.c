@@ -791,6 +791,9 @@ qv_status qv_collection_set_param(qv_collection *c, const char *name, double val
       return qv__err(c->db, QV_INVALID, "ef_search: index kind %s has no such knob", qv_index_name(c->kind));
   } else if (c->kind == QV_INDEX_FLAT) {
     return qv__err(c->db, QV_INVALID, "%s: unknown parameter for index kind flat (it has none)", name);
+  } else if (!c->ix) { /* no index to ask yet, and nothing but ef_search would outlive its creation */
+    return qv__err(c->db, QV_INVALID, "%s: unknown parameter (only ef_search can be set before the dimension is known)",
+                   name);
   }
   pthread_rwlock_wrlock(&c->lock);
   rc = c->ix ? c->vt->set_param(c->ix, name, value) : QV_OK;

@@ -83,6 +83,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "checkpoint.h"
 #include "dist.h"
@@ -94,6 +95,9 @@
 #define MAX_LEVEL 16
 #define MAX_M 256
 #define PAR_MIN_BATCH 64
+#ifndef PF_MODE
+#define PF_MODE 0
+#endif
 #ifndef PF_AHEAD
 #define PF_AHEAD 2 /* vectors prefetched ahead of the distance loop */
 #endif /* smaller batches are inserted by the calling thread alone */
@@ -124,11 +128,12 @@ struct qv_index {
   uint32_t dim, M, M0, efc, efs;
   double mult;
   int sq8;
+  int build_codes; /* sq8: construction searches traverse on codes too */
   size_t bsz, code_off, vstride;
   unsigned char *l0;
   unsigned char *vbase; /* float vectors: l0 + code_off (float mode) or vecs */
   unsigned char *vecs;  /* sq8 mode: own arena */
-  void *adopted;        /* loaded payload that l0/vecs point into, or NULL */
+  void *l0_raw, *vecs_raw; /* the allocations behind l0 / vecs (arena_alloc) */
   uint32_t cap;         /* slots allocated */
   uint32_t n_hw;        /* 1 + highest non-empty slot */
   uint8_t *state, *level;
@@ -191,6 +196,27 @@ static int draw_level(const qv_index *ix, uint32_t slot) {
 }
 
 static size_t align64(size_t n) { return (n + 63) & ~(size_t)63; }
+
+#define HUGE_PAGE ((size_t)2 << 20)
+
+/*
+ * A big node array. Searches touch it at random, so from 4 MiB up it is 2 MiB aligned and
+ * advised to use transparent huge pages: one TLB entry per 2 MiB instead of per 4 KiB
+ * saves a page walk on nearly every node visited. *raw receives the block to free.
+ */
+static void *arena_alloc(const qv_mem *mem, size_t n, void **raw) {
+  size_t align = n >= 2 * HUGE_PAGE ? HUGE_PAGE : 64;
+  *raw = NULL;
+  if (n > SIZE_MAX - align) return NULL;
+  unsigned char *r = qv__malloc(mem, n + align);
+  if (!r) return NULL;
+  unsigned char *p = (unsigned char *)(((uintptr_t)r + align - 1) & ~(uintptr_t)(align - 1));
+#ifdef MADV_HUGEPAGE
+  if (align == HUGE_PAGE) (void)madvise(p, n & ~(HUGE_PAGE - 1), MADV_HUGEPAGE);
+#endif
+  *raw = r;
+  return p;
+}
 
 /* ------------------------------------------------------------------ heaps */
 
@@ -353,6 +379,20 @@ static inline void prefetch_vec(const qv_index *ix, const qctx *qc, uint32_t s) 
   for (size_t o = 0; o < n; o += 64) __builtin_prefetch(p + o, 0, 3);
 }
 
+static inline void prefetch_vec_l2(const qv_index *ix, const qctx *qc, uint32_t s) {
+  const char *p;
+  size_t n;
+  if (qc->qprep) {
+    p = (const char *)code_of(ix, s);
+    n = ix->q8.code_bytes;
+  } else {
+    p = (const char *)vec_of(ix, s);
+    n = (size_t)ix->dim * sizeof(float);
+  }
+  if (n > 1024) n = 1024;
+  for (size_t o = 0; o < n; o += 64) __builtin_prefetch(p + o, 0, 2);
+}
+
 static inline int qualifies(const qv_index *ix, const qctx *qc, uint32_t s) {
   if (qc->build) return s != qc->self;
   if (ix->state[s] != ST_LIVE) return 0;
@@ -427,7 +467,14 @@ static size_t search_level(const qv_index *ix, const qctx *qc, scratch *sc, uint
       vis[s] = ep;
       todo[m++] = s;
     }
+#if PF_MODE == 1
+    for (uint32_t i = 0; i < m; i++) prefetch_vec(ix, qc, todo[i]);
+#elif PF_MODE == 2
+    for (uint32_t i = PF_AHEAD; i < m; i++) prefetch_vec_l2(ix, qc, todo[i]);
     for (uint32_t i = 0; i < m && i < PF_AHEAD; i++) prefetch_vec(ix, qc, todo[i]);
+#else
+    for (uint32_t i = 0; i < m && i < PF_AHEAD; i++) prefetch_vec(ix, qc, todo[i]);
+#endif
     for (uint32_t i = 0; i < m; i++) {
       uint32_t s = todo[i];
       if (i + PF_AHEAD < m) prefetch_vec(ix, qc, todo[i + PF_AHEAD]);
@@ -516,6 +563,10 @@ static void insert_node(qv_index *ix, scratch *sc, uint32_t x) {
   if (!hold) pthread_mutex_unlock(&ix->glock);
 
   qctx qc = {vec_of(ix, x), NULL, NULL, NULL, x, 1};
+  if (ix->sq8 && ix->build_codes) { /* traverse on codes; select on exact distances */
+    hnsw_sq8_prepare(&ix->q8, qc.q, sc->qprep);
+    qc.qprep = sc->qprep;
+  }
   uint32_t cur = ep;
   float dcur = tdist(ix, &qc, cur);
   for (int lev = maxl; lev > lx; lev--) greedy_level(ix, &qc, sc, lev, &cur, &dcur);
@@ -524,9 +575,11 @@ static void insert_node(qv_index *ix, scratch *sc, uint32_t x) {
     if (!n) continue;
     qv_hit *c = sc->sel;
     memcpy(c, sc->res, n * sizeof *c);
+    if (qc.qprep)
+      for (size_t i = 0; i < n; i++) c[i].dist = dist_exact(ix, qc.q, vec_of(ix, c[i].slot));
     size_t k = select_heuristic(ix, c, n, ix->M); /* sorted: c[0] is the closest */
     cur = c[0].slot;
-    dcur = c[0].dist;
+    dcur = qc.qprep ? tdist(ix, &qc, cur) : c[0].dist;
     /* x's own list: the selection, plus links concurrent inserts may already have made */
     uint32_t sel[MAX_M];
     for (size_t i = 0; i < k; i++) sel[i] = c[i].slot;
@@ -547,13 +600,6 @@ static void write_vector(qv_index *ix, uint32_t s, const float *v) {
   if (ix->sq8) hnsw_sq8_encode(&ix->q8, v, (unsigned char *)ix->l0 + (size_t)s * ix->bsz + ix->code_off);
 }
 
-static void release_adopted(qv_index *ix) {
-  if (ix->adopted) {
-    qv__free_aligned(ix->mem, ix->adopted);
-    ix->adopted = NULL;
-  }
-}
-
 /* Make room for slots [0, need). */
 static qv_status grow(qv_index *ix, uint32_t need, int exact) {
   if (need <= ix->cap) return QV_OK;
@@ -562,12 +608,13 @@ static qv_status grow(qv_index *ix, uint32_t need, int exact) {
   if (nc > (size_t)UINT32_MAX) nc = UINT32_MAX;
   qv_status rc = QV_NOMEM;
   unsigned char *l0 = NULL, *vecs = NULL;
+  void *l0_raw = NULL, *vecs_raw = NULL;
   uint8_t *state = NULL, *level = NULL;
   uint32_t **up = NULL;
   atomic_uchar *locks = NULL;
-  if (nc > SIZE_MAX / ix->bsz) goto fail;
-  l0 = qv__malloc_aligned(ix->mem, nc * ix->bsz);
-  if (ix->sq8) vecs = qv__malloc_aligned(ix->mem, nc * ix->vstride);
+  if (nc > SIZE_MAX / ix->bsz || nc > SIZE_MAX / ix->vstride) goto fail;
+  l0 = arena_alloc(ix->mem, nc * ix->bsz, &l0_raw);
+  if (ix->sq8) vecs = arena_alloc(ix->mem, nc * ix->vstride, &vecs_raw);
   state = qv__calloc(ix->mem, nc, 1);
   level = qv__calloc(ix->mem, nc, 1);
   up = qv__calloc(ix->mem, nc, sizeof *up);
@@ -583,18 +630,16 @@ static qv_status grow(qv_index *ix, uint32_t need, int exact) {
   }
   memset(l0 + old * ix->bsz, 0, (nc - old) * ix->bsz);
   for (size_t i = 0; i < nc; i++) atomic_init(&locks[i], 0);
-  if (ix->adopted) {
-    release_adopted(ix);
-  } else {
-    qv__free_aligned(ix->mem, ix->l0);
-    qv__free_aligned(ix->mem, ix->vecs);
-  }
+  qv__free(ix->mem, ix->l0_raw);
+  qv__free(ix->mem, ix->vecs_raw);
   qv__free(ix->mem, ix->state);
   qv__free(ix->mem, ix->level);
   qv__free(ix->mem, ix->up);
   qv__free(ix->mem, (void *)(uintptr_t)ix->locks);
   ix->l0 = l0;
+  ix->l0_raw = l0_raw;
   ix->vecs = vecs;
+  ix->vecs_raw = vecs_raw;
   ix->vbase = ix->sq8 ? vecs : l0 + ix->code_off;
   ix->state = state;
   ix->level = level;
@@ -603,8 +648,8 @@ static qv_status grow(qv_index *ix, uint32_t need, int exact) {
   ix->cap = (uint32_t)nc;
   return QV_OK;
 fail:
-  qv__free_aligned(ix->mem, l0);
-  qv__free_aligned(ix->mem, vecs);
+  qv__free(ix->mem, l0_raw);
+  qv__free(ix->mem, vecs_raw);
   qv__free(ix->mem, state);
   qv__free(ix->mem, level);
   qv__free(ix->mem, up);
@@ -622,7 +667,7 @@ static void geometry(qv_index *ix) {
     ix->vstride = align64((size_t)ix->dim * sizeof(float));
   } else {
     ix->code_off = align64(links); /* the float vector starts on a cache line */
-    ix->bsz = align64(links + (size_t)ix->dim * sizeof(float));
+    ix->bsz = align64(ix->code_off + (size_t)ix->dim * sizeof(float));
     ix->vstride = ix->bsz;
   }
 }
@@ -653,6 +698,10 @@ static qv_status hnsw_new(const qv_index_params *p, uint32_t m, int sq8, qv_inde
   default: ix->dfn = ix->kern->dot; ix->one_minus = 1; break;
   }
   ix->sq8 = sq8 && p->metric != QV_METRIC_L1;
+  {
+    const char *e = getenv("QV_HNSW_BUILD_SQ8");
+    ix->build_codes = e && *e ? atoi(e) != 0 : 1;
+  }
   if (ix->sq8 && hnsw_sq8_init(&ix->q8, p->mem, p->metric, p->dim) != 0) {
     qv__free(p->mem, ix);
     return QV_NOMEM;
@@ -679,12 +728,8 @@ static void hnsw_destroy(qv_index *ix) {
   if (!ix) return;
   const qv_mem *mem = ix->mem;
   for (uint32_t s = 0; s < ix->cap; s++) qv__free(mem, ix->up[s]);
-  if (ix->adopted) {
-    release_adopted(ix);
-  } else {
-    qv__free_aligned(mem, ix->l0);
-    qv__free_aligned(mem, ix->vecs);
-  }
+  qv__free(mem, ix->l0_raw);
+  qv__free(mem, ix->vecs_raw);
   qv__free(mem, ix->state);
   qv__free(mem, ix->level);
   qv__free(mem, ix->up);
@@ -1221,18 +1266,15 @@ static qv_status hnsw_load(const qv_index_params *p, const char *path, qv_index 
     qv__free_aligned(p->mem, payload);
     payload = NULL;
   } else {
-    /* allocate the per-node arrays (cap = n exactly), then adopt l0 / vecs from the payload */
+    /* arrays of exactly n slots; the block arrays are copied whole into the huge-page arenas */
     rc = grow(ix, h.n, 1);
     if (rc != QV_OK) goto fail;
-    qv__free_aligned(ix->mem, ix->l0);
-    qv__free_aligned(ix->mem, ix->vecs);
-    ix->l0 = pl + L.off_l0;
-    ix->vecs = h.sq8 ? pl + L.off_vecs : NULL;
-    ix->vbase = ix->sq8 ? ix->vecs : ix->l0 + ix->code_off;
-    ix->adopted = payload;
-    payload = NULL;
+    memcpy(ix->l0, pl + L.off_l0, (size_t)h.n * ix->bsz);
+    if (h.sq8) memcpy(ix->vecs, pl + L.off_vecs, (size_t)h.n * ix->vstride);
     rc = load_nodes(ix, &h, &L, pl);
     if (rc != QV_OK) goto fail;
+    qv__free_aligned(p->mem, payload);
+    payload = NULL;
   }
   if (seq) *seq = got.seq;
   *out = ix;

@@ -185,8 +185,9 @@ static qv_status query_locked(const qv_collection *c, const float *queries, size
   size_t *counts = qv__calloc(mem, nq, sizeof *counts);
   qv_results *r = NULL;
   if (!counts) return QV_NOMEM;
+  /* bad input even when there is nothing to search (c->dim 0: the row width is unknown) */
+  if ((rc = check_queries(c, queries, nq))) goto cleanup;
   if (c->ix && c->count) {
-    if ((rc = check_queries(c, queries, nq))) goto cleanup;
     if (k > c->count) k = c->count;
     qs = qv__malloc_aligned(mem, nq * c->dim * sizeof(float));
     hits = qv__malloc(mem, nq * k * sizeof *hits);

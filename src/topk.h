@@ -5,7 +5,8 @@
  * Header-only and inline: it sits in the innermost loop of every search. The caller owns the
  * storage (k entries), so a search allocates nothing per query. Invariant: h[0] is the worst
  * kept hit once the heap is full; qv__topk_worst() is +inf until then, so the loop can test
- * `d < worst` before paying for a push.
+ * `d < worst` before paying for a push. Order is (distance, slot): ties go to the smaller
+ * slot, so every search path (single, batch, threaded) keeps the same hits.
  */
 #ifndef QV_TOPK_H
 #define QV_TOPK_H
@@ -36,32 +37,37 @@ static inline float qv__topk_worst(const qv_topk *t) {
   return t->n < t->k ? INFINITY : t->h[0].dist;
 }
 
+/* a comes after b in result order */
+static inline int qv__hit_after(float da, uint32_t sa, float db, uint32_t sb) {
+  return da > db || (da == db && sa > sb);
+}
+
 static inline void qv__topk_sift_down(qv_hit *h, size_t n, size_t i) {
   qv_hit x = h[i];
   for (;;) {
     size_t c = 2 * i + 1;
     if (c >= n) break;
-    if (c + 1 < n && h[c + 1].dist > h[c].dist) c++;
-    if (h[c].dist <= x.dist) break;
+    if (c + 1 < n && qv__hit_after(h[c + 1].dist, h[c + 1].slot, h[c].dist, h[c].slot)) c++;
+    if (!qv__hit_after(h[c].dist, h[c].slot, x.dist, x.slot)) break;
     h[i] = h[c];
     i = c;
   }
   h[i] = x;
 }
 
-/* Offer (d, slot). Keeps the k smallest; ties keep the earlier offer. */
+/* Offer (d, slot). Keeps the k smallest in (distance, slot) order. */
 static inline void qv__topk_push(qv_topk *t, float d, uint32_t slot) {
   if (t->n < t->k) {
     size_t i = t->n++;
     while (i > 0) {
       size_t p = (i - 1) / 2;
-      if (t->h[p].dist >= d) break;
+      if (!qv__hit_after(d, slot, t->h[p].dist, t->h[p].slot)) break;
       t->h[i] = t->h[p];
       i = p;
     }
     t->h[i].dist = d;
     t->h[i].slot = slot;
-  } else if (d < t->h[0].dist) {
+  } else if (qv__hit_after(t->h[0].dist, t->h[0].slot, d, slot)) {
     t->h[0].dist = d;
     t->h[0].slot = slot;
     qv__topk_sift_down(t->h, t->n, 0);

@@ -353,6 +353,9 @@ static qv_status run_locked(wbatch *w, qv_conflict conflict, int ignore_missing)
   if ((rc = qv__idmap_reserve(&db->mem, &c->idmap, (uint32_t)b->n))) goto fail;
   for (size_t i = 0; i < b->n && rc == QV_OK; i++) rc = plan_one(w, i, conflict, ignore_missing);
   if (rc) goto fail;
+  size_t n_write = 0;
+  for (size_t i = 0; i < b->n; i++) n_write += !w->r[i].skip;
+  if (!n_write) goto fail; /* every record skipped: nothing to commit, the dimension stays unset (rc is QV_OK) */
   if ((rc = qv__col_grow(c, c->n_slots + w->n_taken_new))) goto fail;
   if ((rc = prepare_vectors(w))) goto fail;
   uint64_t seq = db->seq + 1;

@@ -1,0 +1,554 @@
+/* SPDX-License-Identifier: MIT  Copyright (c) 2026 the quiver authors */
+/*
+ * test_index_hnsw.c -- white-box tests of the HNSW index through its vtable (index.h):
+ * recall against brute force for l2/ip/cosine in float and sq8 mode, predicates (10% and
+ * 1% selective), tombstones, replacement of live slots, reuse of removed slots, save/load
+ * round trips, corrupt and missing files, stats, parameters, batch search. Random data with
+ * fixed seeds; thresholds leave room for the small nondeterminism of the 2-thread build.
+ */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "dist.h"
+#include "index.h"
+
+#define DIM 24
+#define NB 3000
+#define NQ 100
+#define K 10
+
+static const qv_index_vt *vt = &qv__index_hnsw;
+
+static uint64_t rng_state;
+static double urand(void) {
+  rng_state = rng_state * 6364136223846793005ull + 1442695040888963407ull;
+  return (double)(rng_state >> 11) * (1.0 / 9007199254740992.0);
+}
+static float nrand(void) { /* clustered-ish data: a normal via Box-Muller */
+  double u = urand() + 1e-12, v = urand();
+  return (float)(sqrt(-2 * log(u)) * cos(6.283185307179586 * v));
+}
+
+static void normalize(float *v, size_t dim) {
+  double s = 0;
+  for (size_t i = 0; i < dim; i++) s += (double)v[i] * v[i];
+  float r = s > 0 ? (float)(1 / sqrt(s)) : 0;
+  for (size_t i = 0; i < dim; i++) v[i] *= r;
+}
+
+/* n vectors around 20 fixed random centres, so the graph has structure as real data does */
+static float *make_data(size_t n, uint64_t seed, qv_metric m) {
+  float cent[20][DIM];
+  rng_state = 1 + (uint64_t)m; /* the same centres for base, queries and updates */
+  for (int c = 0; c < 20; c++)
+    for (int j = 0; j < DIM; j++) cent[c][j] = 3 * nrand();
+  rng_state = seed;
+  float *x = malloc(n * DIM * sizeof *x);
+  for (size_t i = 0; i < n; i++) {
+    int c = (int)(urand() * 20);
+    for (int j = 0; j < DIM; j++) x[i * DIM + j] = cent[c][j] + nrand();
+    if (m == QV_METRIC_COSINE) normalize(x + i * DIM, DIM);
+  }
+  return x;
+}
+
+static qv_index_params params(qv_metric m, int threads) {
+  qv_index_params p = {qv__mem_default(), m, DIM, 16, 100, 64, threads};
+  return p;
+}
+
+static qv_index *build(qv_metric m, const float *x, size_t n, int threads) {
+  qv_index_params p = params(m, threads);
+  qv_index *ix = NULL;
+  cr_assert_eq(vt->create(&p, &ix), QV_OK);
+  uint32_t *slots = malloc(n * sizeof *slots);
+  for (size_t i = 0; i < n; i++) slots[i] = (uint32_t)i;
+  cr_assert_eq(vt->add(ix, slots, x, n), QV_OK);
+  free(slots);
+  return ix;
+}
+
+typedef struct live_set {
+  const float *x; /* current vector of each slot */
+  const uint8_t *alive;
+  int (*pred)(void *, uint32_t);
+  void *pctx;
+} live_set;
+
+/* exact top-k slots of q over the qualifying slots */
+static size_t brute(qv_metric m, const live_set *ls, size_t n, const float *q, size_t k, qv_hit *out) {
+  qv_topk t;
+  qv__topk_init(&t, out, k);
+  for (size_t i = 0; i < n; i++) {
+    if (ls->alive && !ls->alive[i]) continue;
+    if (ls->pred && !ls->pred(ls->pctx, (uint32_t)i)) continue;
+    qv__topk_push(&t, qv__metric_dist(qv__kernels(), m, q, ls->x + i * DIM, DIM), (uint32_t)i);
+  }
+  return qv__topk_finish(&t);
+}
+
+/* mean recall@k of the index against brute force over queries qs */
+static double recall(qv_metric m, qv_index *ix, const live_set *ls, size_t n, const float *qs,
+                     size_t nq, uint32_t ef) {
+  size_t hits = 0, total = 0;
+  for (size_t i = 0; i < nq; i++) {
+    qv_hit got[K], want[K];
+    size_t ng = 0;
+    qv_search_req req = {qs + i * DIM, K, ef, ls->pred, ls->pctx};
+    cr_assert_eq(vt->search(ix, &req, got, &ng), QV_OK);
+    size_t nw = brute(m, ls, n, qs + i * DIM, K, want);
+    cr_assert_eq(ng, nw, "query %zu: %zu results, %zu qualify", i, ng, nw);
+    for (size_t a = 0; a < ng; a++) {
+      if (a) cr_assert(got[a].dist >= got[a - 1].dist, "results sorted");
+      for (size_t b = 0; b < nw; b++)
+        if (got[a].slot == want[b].slot) {
+          hits++;
+          break;
+        }
+    }
+    total += nw;
+  }
+  return total ? (double)hits / (double)total : 1.0;
+}
+
+static void check_recall(qv_metric m, int sq8, int threads, double min_recall) {
+  setenv("QV_HNSW_SQ8", sq8 ? "1" : "0", 1);
+  float *x = make_data(NB, 42 + (uint64_t)m, m);
+  float *q = make_data(NQ, 4242 + (uint64_t)m, m);
+  qv_index *ix = build(m, x, NB, threads);
+  live_set ls = {x, NULL, NULL, NULL};
+  double r = recall(m, ix, &ls, NB, q, NQ, 12);
+  cr_log_info("metric %d sq8 %d threads %d: recall@10 %.4f", m, sq8, threads, r);
+  cr_assert(r >= min_recall, "metric %d sq8 %d: recall %.4f < %.2f", m, sq8, r, min_recall);
+  /* distances are the metric's own, exact even in sq8 mode */
+  qv_hit got[K];
+  size_t ng;
+  qv_search_req req = {q, K, 64, NULL, NULL};
+  vt->search(ix, &req, got, &ng);
+  for (size_t i = 0; i < ng; i++) {
+    float d = qv__metric_dist(qv__kernels(), m, q, x + got[i].slot * DIM, DIM);
+    cr_assert_float_eq(got[i].dist, d, 1e-4f * (1 + fabsf(d)));
+  }
+  vt->destroy(ix);
+  free(x);
+  free(q);
+}
+
+Test(hnsw, recall_l2) { check_recall(QV_METRIC_L2, 0, 1, 0.93); }
+Test(hnsw, recall_ip) { check_recall(QV_METRIC_IP, 0, 1, 0.93); }
+Test(hnsw, recall_cosine) { check_recall(QV_METRIC_COSINE, 0, 1, 0.93); }
+Test(hnsw, recall_l2_sq8) { check_recall(QV_METRIC_L2, 1, 1, 0.93); }
+Test(hnsw, recall_ip_sq8) { check_recall(QV_METRIC_IP, 1, 1, 0.93); }
+Test(hnsw, recall_cosine_sq8) { check_recall(QV_METRIC_COSINE, 1, 1, 0.93); }
+Test(hnsw, recall_l1) { check_recall(QV_METRIC_L1, 0, 1, 0.93); }
+Test(hnsw, recall_l2_two_threads) { check_recall(QV_METRIC_L2, 1, 2, 0.93); }
+
+static int pred_mod(void *ctx, uint32_t s) {
+  uint32_t mod = *(const uint32_t *)ctx;
+  return s % mod == 3;
+}
+
+static void check_pred(uint32_t mod, double min_recall) {
+  float *x = make_data(NB, 7, QV_METRIC_L2);
+  float *q = make_data(NQ, 77, QV_METRIC_L2);
+  qv_index *ix = build(QV_METRIC_L2, x, NB, 2);
+  live_set ls = {x, NULL, pred_mod, &mod};
+  /* recall() already asserts k results (k qualify) and compares with the filtered truth */
+  double r = recall(QV_METRIC_L2, ix, &ls, NB, q, NQ, 32);
+  cr_log_info("1/%u selective: recall %.4f", mod, r);
+  cr_assert(r >= min_recall, "1/%u selective: recall %.4f", mod, r);
+  for (size_t i = 0; i < NQ; i++) {
+    qv_hit got[K];
+    size_t ng;
+    qv_search_req req = {q + i * DIM, K, 10, pred_mod, &mod};
+    vt->search(ix, &req, got, &ng);
+    cr_assert_eq(ng, K);
+    for (size_t a = 0; a < ng; a++) cr_assert_eq(got[a].slot % mod, 3u);
+  }
+  vt->destroy(ix);
+  free(x);
+  free(q);
+}
+
+Test(hnsw, predicate_10pct) { check_pred(10, 0.95); }
+Test(hnsw, predicate_1pct) { check_pred(100, 0.90); }
+
+Test(hnsw, predicate_fewer_than_k) {
+  float *x = make_data(500, 8, QV_METRIC_L2);
+  qv_index *ix = build(QV_METRIC_L2, x, 500, 1);
+  uint32_t mod = 100; /* slots 3, 103, 203, 303, 403 */
+  qv_hit got[K];
+  size_t ng;
+  qv_search_req req = {x, K, 16, pred_mod, &mod};
+  cr_assert_eq(vt->search(ix, &req, got, &ng), QV_OK);
+  cr_assert_eq(ng, 5);
+  vt->destroy(ix);
+  free(x);
+}
+
+Test(hnsw, remove_never_returned) {
+  float *x = make_data(NB, 9, QV_METRIC_L2);
+  float *q = make_data(NQ, 99, QV_METRIC_L2);
+  qv_index *ix = build(QV_METRIC_L2, x, NB, 2);
+  uint8_t *alive = malloc(NB);
+  memset(alive, 1, NB);
+  rng_state = 5;
+  size_t nrem = 0;
+  for (uint32_t s = 0; s < NB; s++)
+    if (urand() < 0.3) {
+      cr_assert_eq(vt->remove(ix, s), QV_OK);
+      alive[s] = 0;
+      nrem++;
+    }
+  for (uint32_t s = 0; s < NB; s++)
+    if (!alive[s]) {
+      cr_assert_eq(vt->remove(ix, s), QV_NOTFOUND, "double remove must fail");
+      break;
+    }
+  cr_assert_null(vt->vector(ix, alive[1] ? NB + 5 : 1));
+  live_set ls = {x, alive, NULL, NULL};
+  double r = recall(QV_METRIC_L2, ix, &ls, NB, q, NQ, 64);
+  cr_assert(r >= 0.95, "recall with 30%% tombstones %.4f", r);
+  for (size_t i = 0; i < NQ; i++) {
+    qv_hit got[K];
+    size_t ng;
+    qv_search_req req = {q + i * DIM, K, 10, NULL, NULL};
+    vt->search(ix, &req, got, &ng);
+    cr_assert_eq(ng, K);
+    for (size_t a = 0; a < ng; a++) cr_assert(alive[got[a].slot], "removed slot %u returned", got[a].slot);
+  }
+  qv_index_stats st;
+  vt->stats(ix, &st);
+  cr_assert_eq(st.count, NB - nrem);
+  cr_assert_eq(st.n_tombstones, nrem);
+  cr_assert_eq(st.n_slots, NB);
+  vt->destroy(ix);
+  free(alive);
+  free(x);
+  free(q);
+}
+
+/* Replace 30% of the live vectors and reuse every removed slot: no stale vector surfaces. */
+Test(hnsw, replace_and_reuse) {
+  float *x = make_data(NB, 11, QV_METRIC_L2);
+  float *other = make_data(NB, 12, QV_METRIC_L2);
+  float *q = make_data(NQ, 111, QV_METRIC_L2);
+  qv_index *ix = build(QV_METRIC_L2, x, NB, 2);
+  uint8_t *alive = malloc(NB);
+  memset(alive, 1, NB);
+  rng_state = 6;
+  uint32_t *slots = malloc(NB * sizeof *slots);
+  size_t nu = 0;
+  for (uint32_t s = 0; s < NB; s++) {
+    double u = urand();
+    if (u < 0.1) {
+      vt->remove(ix, s);
+      alive[s] = 0;
+    } else if (u < 0.4) {
+      slots[nu++] = s;
+    }
+  }
+  /* updates in several batches, each slot gets the vector of another data set */
+  float *nv = malloc(nu * DIM * sizeof *nv);
+  for (size_t i = 0; i < nu; i++) {
+    memcpy(nv + i * DIM, other + slots[i] * DIM, DIM * sizeof(float));
+    memcpy(x + slots[i] * DIM, nv + i * DIM, DIM * sizeof(float));
+  }
+  for (size_t i = 0; i < nu; i += 100) cr_assert_eq(vt->add(ix, slots + i, nv + i * DIM, nu - i < 100 ? nu - i : 100), QV_OK);
+  live_set ls = {x, alive, NULL, NULL};
+  double r = recall(QV_METRIC_L2, ix, &ls, NB, q, NQ, 64);
+  cr_assert(r >= 0.95, "recall after churn %.4f", r);
+  size_t n_found = 0;
+  for (size_t i = 0; i < nu; i++) {
+    /* the new vector finds its own slot at distance 0; the vector() is the new one */
+    qv_hit got[K];
+    size_t ng;
+    qv_search_req req = {nv + i * DIM, K, 32, NULL, NULL};
+    vt->search(ix, &req, got, &ng);
+    int found = 0;
+    for (size_t a = 0; a < ng; a++) {
+      float d = qv__metric_dist(qv__kernels(), QV_METRIC_L2, nv + i * DIM, x + got[a].slot * DIM, DIM);
+      cr_assert_float_eq(got[a].dist, d, 1e-3f * (1 + d), "stale distance for slot %u", got[a].slot);
+      cr_assert(alive[got[a].slot]);
+      found |= got[a].slot == slots[i];
+    }
+    n_found += found;
+    cr_assert_eq(memcmp(vt->vector(ix, slots[i]), nv + i * DIM, DIM * sizeof(float)), 0);
+  }
+  cr_assert(n_found >= nu * 99 / 100, "only %zu of %zu updated slots found by their new vector", n_found, nu);
+  /* reuse every removed slot */
+  size_t nr = 0;
+  for (uint32_t s = 0; s < NB; s++)
+    if (!alive[s]) slots[nr++] = s;
+  float *rv = make_data(nr, 13, QV_METRIC_L2);
+  for (size_t i = 0; i < nr; i++) memcpy(x + slots[i] * DIM, rv + i * DIM, DIM * sizeof(float));
+  cr_assert_eq(vt->add(ix, slots, rv, nr), QV_OK);
+  memset(alive, 1, NB);
+  qv_index_stats st;
+  vt->stats(ix, &st);
+  cr_assert_eq(st.count, NB);
+  cr_assert_eq(st.n_tombstones, 0);
+  r = recall(QV_METRIC_L2, ix, &ls, NB, q, NQ, 64);
+  cr_assert(r >= 0.95, "recall after reuse %.4f", r);
+  vt->destroy(ix);
+  free(rv);
+  free(nv);
+  free(slots);
+  free(alive);
+  free(x);
+  free(other);
+  free(q);
+}
+
+Test(hnsw, sparse_slots_and_single_adds) {
+  float *x = make_data(400, 14, QV_METRIC_L2);
+  qv_index_params p = params(QV_METRIC_L2, 1);
+  qv_index *ix;
+  cr_assert_eq(vt->create(&p, &ix), QV_OK);
+  for (uint32_t i = 0; i < 400; i++) {
+    uint32_t s = i * 7 + 1000; /* slots need not be dense */
+    cr_assert_eq(vt->add(ix, &s, x + i * DIM, 1), QV_OK);
+    qv_hit got[1];
+    size_t ng;
+    qv_search_req req = {x + i * DIM, 1, 16, NULL, NULL};
+    cr_assert_eq(vt->search(ix, &req, got, &ng), QV_OK);
+    cr_assert_eq(ng, 1);
+    cr_assert_eq(got[0].slot, s, "just added vector is searchable");
+  }
+  cr_assert_null(vt->vector(ix, 3));
+  cr_assert_not_null(vt->vector(ix, 1007));
+  vt->destroy(ix);
+  free(x);
+}
+
+Test(hnsw, empty_and_params) {
+  qv_index_params p = params(QV_METRIC_L2, 1);
+  qv_index *ix;
+  cr_assert_eq(vt->create(&p, &ix), QV_OK);
+  float q[DIM] = {0};
+  qv_hit got[K];
+  size_t ng = 99;
+  qv_search_req req = {q, K, 0, NULL, NULL};
+  cr_assert_eq(vt->search(ix, &req, got, &ng), QV_OK);
+  cr_assert_eq(ng, 0);
+  cr_assert_eq(vt->set_param(ix, "ef_search", 100), QV_OK);
+  cr_assert_eq(vt->set_param(ix, "ef_search", 0), QV_INVALID);
+  cr_assert_eq(vt->set_param(ix, "ef_search", 1.5), QV_INVALID);
+  cr_assert_eq(vt->set_param(ix, "bogus", 1), QV_INVALID);
+  cr_assert_eq(vt->remove(ix, 5), QV_NOTFOUND);
+  float bad[DIM] = {NAN};
+  uint32_t s = 0;
+  cr_assert_eq(vt->add(ix, &s, bad, 1), QV_INVALID);
+  qv_index_stats st;
+  vt->stats(ix, &st);
+  cr_assert_eq(st.count, 0);
+  cr_assert_eq(st.max_level, 0);
+  vt->destroy(ix);
+  p.m = 1;
+  cr_assert_eq(vt->create(&p, &ix), QV_INVALID);
+  cr_assert_null(ix);
+}
+
+Test(hnsw, stats) {
+  float *x = make_data(NB, 15, QV_METRIC_L2);
+  qv_index *ix = build(QV_METRIC_L2, x, NB, 1);
+  qv_index_stats st;
+  vt->stats(ix, &st);
+  cr_assert_eq(st.count, NB);
+  cr_assert_eq(st.n_slots, NB);
+  cr_assert_eq(st.n_tombstones, 0);
+  cr_assert(st.mem_vectors >= (uint64_t)NB * DIM * 4);
+  cr_assert(st.mem_graph >= (uint64_t)NB * 33 * 4);
+  cr_assert(st.max_level >= 1 && st.max_level <= 16);
+  vt->remove(ix, 17);
+  vt->stats(ix, &st);
+  cr_assert_eq(st.count, NB - 1);
+  cr_assert_eq(st.n_tombstones, 1);
+  vt->destroy(ix);
+  free(x);
+}
+
+Test(hnsw, batch_matches_single) {
+  float *x = make_data(NB, 16, QV_METRIC_L2);
+  float *q = make_data(NQ, 166, QV_METRIC_L2);
+  qv_index *ix = build(QV_METRIC_L2, x, NB, 2);
+  qv_hit *out = malloc(NQ * K * sizeof *out);
+  size_t nout[NQ];
+  cr_assert_eq(vt->search_batch(ix, q, NQ, K, 40, 2, out, nout), QV_OK);
+  for (size_t i = 0; i < NQ; i++) {
+    qv_hit got[K];
+    size_t ng;
+    qv_search_req req = {q + i * DIM, K, 40, NULL, NULL};
+    vt->search(ix, &req, got, &ng);
+    cr_assert_eq(ng, nout[i]);
+    for (size_t a = 0; a < ng; a++) cr_assert_eq(got[a].slot, out[i * K + a].slot);
+  }
+  free(out);
+  vt->destroy(ix);
+  free(x);
+  free(q);
+}
+
+static char *tmp_path(const char *name) {
+  static char buf[256];
+  snprintf(buf, sizeof buf, "/tmp/qv_test_hnsw_%d_%s", (int)getpid(), name);
+  return buf;
+}
+
+static void check_roundtrip(int sq8) {
+  setenv("QV_HNSW_SQ8", sq8 ? "1" : "0", 1);
+  float *x = make_data(NB, 17, QV_METRIC_L2);
+  float *q = make_data(NQ, 177, QV_METRIC_L2);
+  qv_index *ix = build(QV_METRIC_L2, x, NB, 2);
+  for (uint32_t s = 0; s < NB; s += 13) vt->remove(ix, s);
+  const char *path = tmp_path("rt.idx");
+  cr_assert_eq(vt->save(ix, path, 1234), QV_OK);
+  qv_index_params p = params(QV_METRIC_L2, 2);
+  qv_index *ix2 = NULL;
+  uint64_t seq = 0;
+  cr_assert_eq(vt->load(&p, path, &ix2, &seq), QV_OK);
+  cr_assert_eq(seq, 1234);
+  qv_index_stats a, b;
+  vt->stats(ix, &a);
+  vt->stats(ix2, &b);
+  cr_assert_eq(a.count, b.count);
+  cr_assert_eq(a.n_tombstones, b.n_tombstones);
+  cr_assert_eq(a.max_level, b.max_level);
+  for (size_t i = 0; i < NQ; i++) {
+    qv_hit g1[K], g2[K];
+    size_t n1, n2;
+    qv_search_req req = {q + i * DIM, K, 40, NULL, NULL};
+    vt->search(ix, &req, g1, &n1);
+    vt->search(ix2, &req, g2, &n2);
+    cr_assert_eq(n1, n2);
+    for (size_t j = 0; j < n1; j++) {
+      cr_assert_eq(g1[j].slot, g2[j].slot);
+      cr_assert_eq(g1[j].dist, g2[j].dist);
+    }
+  }
+  /* the loaded index keeps working: grow it past the adopted arena, reuse, remove */
+  float *more = make_data(500, 18, QV_METRIC_L2);
+  uint32_t sl[500];
+  for (uint32_t i = 0; i < 500; i++) sl[i] = i < 100 ? i * 13 : NB + i;
+  cr_assert_eq(vt->add(ix2, sl, more, 500), QV_OK);
+  qv_hit g[1];
+  size_t ng;
+  qv_search_req req = {more + 499 * DIM, 1, 32, NULL, NULL};
+  vt->search(ix2, &req, g, &ng);
+  cr_assert_eq(ng, 1);
+  cr_assert_eq(g[0].slot, sl[499]);
+  vt->destroy(ix2);
+  vt->destroy(ix);
+  unlink(path);
+  free(more);
+  free(x);
+  free(q);
+}
+
+Test(hnsw, save_load_roundtrip) { check_roundtrip(0); }
+Test(hnsw, save_load_roundtrip_sq8) { check_roundtrip(1); }
+
+Test(hnsw, save_load_empty) {
+  qv_index_params p = params(QV_METRIC_IP, 1);
+  qv_index *ix, *ix2;
+  cr_assert_eq(vt->create(&p, &ix), QV_OK);
+  const char *path = tmp_path("empty.idx");
+  cr_assert_eq(vt->save(ix, path, 7), QV_OK);
+  cr_assert_eq(vt->load(&p, path, &ix2, NULL), QV_OK);
+  qv_index_stats st;
+  vt->stats(ix2, &st);
+  cr_assert_eq(st.count, 0);
+  vt->destroy(ix2);
+  vt->destroy(ix);
+  unlink(path);
+}
+
+/* Patch the payload and fix both crcs, so that only the index's own validation can object. */
+static void rewrite_with_valid_crc(const char *path, size_t payload_off, const void *bytes, size_t n) {
+  FILE *f = fopen(path, "rb");
+  cr_assert_not_null(f);
+  fseek(f, 0, SEEK_END);
+  size_t sz = (size_t)ftell(f);
+  fseek(f, 0, SEEK_SET);
+  unsigned char *b = malloc(sz);
+  cr_assert_eq(fread(b, 1, sz, f), sz);
+  fclose(f);
+  memcpy(b + 64 + payload_off, bytes, n);
+  uint32_t pc = (uint32_t)crc32_z(crc32_z(0, NULL, 0), b + 64, sz - 64);
+  memcpy(b + 48, &pc, 4);
+  uint32_t hc = (uint32_t)crc32_z(0, b, 52);
+  memcpy(b + 52, &hc, 4);
+  f = fopen(path, "wb");
+  fwrite(b, 1, sz, f);
+  fclose(f);
+  free(b);
+}
+
+Test(hnsw, corrupt_and_missing_files) {
+  setenv("QV_HNSW_SQ8", "0", 1);
+  float *x = make_data(500, 19, QV_METRIC_L2);
+  qv_index *ix = build(QV_METRIC_L2, x, 500, 1);
+  qv_index_params p = params(QV_METRIC_L2, 1);
+  qv_index *ix2 = (qv_index *)1;
+  const char *path = tmp_path("bad.idx");
+  unlink(path);
+  cr_assert_eq(vt->load(&p, path, &ix2, NULL), QV_NOTFOUND);
+  cr_assert_null(ix2);
+  cr_assert_eq(vt->save(ix, path, 1), QV_OK);
+
+  /* a flipped payload byte: the envelope's crc catches it */
+  FILE *f = fopen(path, "r+b");
+  fseek(f, 64 + 1000, SEEK_SET);
+  int c = fgetc(f);
+  fseek(f, 64 + 1000, SEEK_SET);
+  fputc(c ^ 0x55, f);
+  fclose(f);
+  cr_assert_eq(vt->load(&p, path, &ix2, NULL), QV_CORRUPT);
+  cr_assert_null(ix2);
+
+  /* a valid crc over bad content: an out-of-range neighbour id, a bad count, bad header */
+  uint32_t hdr[16];
+  const size_t l0_off = 1088; /* header 64, state 64..564 -> 576, level 576..1076 -> 1088 */
+  uint32_t big = 1000000, cnt = 1000;
+  struct {
+    size_t off;
+    const void *p;
+    size_t n;
+  } cases[] = {
+      {l0_off + 4, &big, 4},             /* node 0, first neighbour */
+      {l0_off, &cnt, 4},                 /* node 0 neighbour count */
+      {64 + 3, "\x07", 1},               /* state of slot 3 */
+      {64 + 512 + 5, "\x1f", 1},         /* level of slot 5 */
+      {20, &big, 4},                     /* entry point */
+      {0, &big, 4},                      /* M */
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    cr_assert_eq(vt->save(ix, path, 1), QV_OK);
+    rewrite_with_valid_crc(path, cases[i].off, cases[i].p, cases[i].n);
+    cr_assert_eq(vt->load(&p, path, &ix2, NULL), QV_CORRUPT, "case %zu", i);
+    cr_assert_null(ix2);
+  }
+  (void)hdr;
+
+  /* truncated file */
+  cr_assert_eq(vt->save(ix, path, 1), QV_OK);
+  cr_assert_eq(truncate(path, 64 + 100), 0);
+  cr_assert_eq(vt->load(&p, path, &ix2, NULL), QV_CORRUPT);
+
+  /* params mismatch: another dim or metric */
+  cr_assert_eq(vt->save(ix, path, 1), QV_OK);
+  qv_index_params p2 = p;
+  p2.dim = DIM + 1;
+  cr_assert_eq(vt->load(&p2, path, &ix2, NULL), QV_CORRUPT);
+  p2 = p;
+  p2.metric = QV_METRIC_IP;
+  cr_assert_eq(vt->load(&p2, path, &ix2, NULL), QV_CORRUPT);
+  unlink(path);
+  vt->destroy(ix);
+  free(x);
+}
