@@ -126,6 +126,7 @@ qv_status qv__col_new(qv_db *db, const char *name, const qv_collection_opts *o, 
   c->metadata_json = o->metadata_json ? qv__strdup(&db->mem, o->metadata_json) : NULL;
   if (!c->name || (o->metadata_json && !c->metadata_json)) {
     qv__free(&db->mem, c->name);
+    qv__free(&db->mem, c->metadata_json);
     qv__free(&db->mem, c);
     return QV_NOMEM;
   }
@@ -207,7 +208,10 @@ char *qv__col_index_path(const qv_collection *c) {
 
 /* Per-slot arrays long enough for slot `need - 1`. */
 qv_status qv__col_grow(qv_collection *c, uint32_t need) {
-  if (need <= c->cap) return QV_OK;
+  /* in-memory cosine keeps the originals in c->orig; it can be missing with arrays already
+     allocated when a first write that fixed the dimension failed (write.c unfix_dim) */
+  int need_orig = !c->db->store && c->metric == QV_METRIC_COSINE && c->dim && !c->orig;
+  if (need <= c->cap && !need_orig) return QV_OK;
   const qv_mem *mem = &c->db->mem;
   uint64_t cap = c->cap ? c->cap : 64;
   while (cap < need) cap += cap / 2 + 64;

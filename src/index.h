@@ -82,6 +82,12 @@ typedef struct qv_index_vt {
    */
   qv_status (*load)(const qv_index_params *p, const char *path, qv_index **out, uint64_t *seq);
   void (*stats)(const qv_index *ix, qv_index_stats *out);
+  /*
+   * Make room for slots [0, n_slots) so that a following add() of slots in that range cannot
+   * fail for lack of memory (the collection calls it before committing a batch). NULL when an
+   * index's add() never allocates.
+   */
+  qv_status (*reserve)(qv_index *ix, size_t n_slots);
 } qv_index_vt;
 
 QV_INTERNAL extern const qv_index_vt qv__index_flat;

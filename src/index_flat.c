@@ -188,6 +188,8 @@ static qv_status ensure_cap(qv_index *ix, size_t need) {
 
 /* ------------------------------------------------------------------ writes */
 
+static qv_status flat_reserve(qv_index *ix, size_t n_slots) { return ensure_cap(ix, n_slots); }
+
 static qv_status flat_add(qv_index *ix, const uint32_t *slots, const float *vecs, size_t n) {
   size_t need = 0, dim = ix->dim;
   for (size_t i = 0; i < n; i++)
@@ -575,4 +577,5 @@ const qv_index_vt qv__index_flat = {
     .save = flat_save,
     .load = flat_load,
     .stats = flat_stats,
+    .reserve = flat_reserve,
 };

@@ -241,6 +241,7 @@ qv_status qv_collection_query(qv_collection *c, const float *queries, size_t nq,
   rc = query_locked(c, queries, nq, k, f, opts, out);
   pthread_rwlock_unlock(&c->lock);
   qv__filter_free(&db->mem, f);
+  if (rc && !*qv_db_errmsg(db)) qv__err(db, rc, "%s", qv_status_str(rc));
   return rc;
 }
 
@@ -322,6 +323,7 @@ qv_status qv_collection_get_records(qv_collection *c, const qv_get_opts *opts, q
   qv__filter_free(&db->mem, f);
   if (rc) {
     qv_results_free(r);
+    if (!*qv_db_errmsg(db)) qv__err(db, rc, "%s", qv_status_str(rc));
     return rc;
   }
   *out = r;

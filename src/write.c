@@ -357,6 +357,7 @@ static qv_status run_locked(wbatch *w, qv_conflict conflict, int ignore_missing)
   for (size_t i = 0; i < b->n; i++) n_write += !w->r[i].skip;
   if (!n_write) goto fail; /* every record skipped: nothing to commit, the dimension stays unset (rc is QV_OK) */
   if ((rc = qv__col_grow(c, c->n_slots + w->n_taken_new))) goto fail;
+  if (c->vt->reserve && (rc = c->vt->reserve(c->ix, c->n_slots + w->n_taken_new))) goto fail;
   if ((rc = prepare_vectors(w))) goto fail;
   uint64_t seq = db->seq + 1;
   if (db->store) {
@@ -396,6 +397,7 @@ static qv_status write_batch(qv_collection *c, const qv_batch *b, wmode mode, qv
     pthread_mutex_unlock(&db->write_mu);
   }
   if (b) wbatch_free(&w);
+  if (rc && !*qv_db_errmsg(db)) qv__err(db, rc, "%s", qv_status_str(rc));
   return rc;
 }
 
@@ -510,5 +512,6 @@ qv_status qv_collection_delete_records(qv_collection *c, const char *const *ids,
   if (rc == QV_OK && n_deleted) *n_deleted = n;
   qv__free(&db->mem, slots);
   qv__filter_free(&db->mem, f);
+  if (rc && !*qv_db_errmsg(db)) qv__err(db, rc, "%s", qv_status_str(rc));
   return rc;
 }
