@@ -1,0 +1,160 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: MIT  Copyright (c) 2026 the quiver authors
+"""
+bench/http_bench.py -- HTTP server throughput on loopback, against the in-process baseline.
+
+  1. starts `quiver serve` on a fresh data directory (--sync normal, access log off);
+  2. ingests N random vectors (dim D) over HTTP with base64 embeddings, batches of B: rate;
+  3. k=10 HNSW queries from 2 keep-alive connections for S seconds (bench/http/http_load.c);
+  4. stops the server (SIGTERM) and runs the same queries in-process from 2 threads
+     (bench/http/inproc_query.c) on the same collection; steps 3-4 alternate for --rounds
+     rounds (the server restarts from its checkpoint each time) and medians are reported,
+     so that other load on the machine hits both sides alike.
+
+Bounded: defaults N=20000, D=128, 3 rounds of 4 s per side; everything on 127.0.0.1.
+Usage: /usr/bin/python3 bench/http_bench.py [--n N] [--dim D] [--seconds S] [--rounds R]
+       [--threads T] [--build build] [--server-threads 0]
+"""
+import argparse
+import base64
+import http.client
+import json
+import os
+import random
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BASE = "/api/v2/tenants/default_tenant/databases/default_database"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def build_tools(build, out):
+    cc = os.environ.get("CC", "cc")
+    load = os.path.join(out, "http_load")
+    inproc = os.path.join(out, "inproc_query")
+    subprocess.check_call([cc, "-O2", "-pthread", "-o", load,
+                           os.path.join(ROOT, "bench/http/http_load.c")])
+    libs = subprocess.check_output(["pkg-config", "--libs", "sqlite3", "jansson", "openblas", "zlib"],
+                                   text=True).split()
+    subprocess.check_call([cc, "-O2", "-pthread", "-I" + os.path.join(ROOT, "include"), "-o", inproc,
+                           os.path.join(ROOT, "bench/http/inproc_query.c"),
+                           os.path.join(build, "libquiver.a"), *libs, "-lm"])
+    return load, inproc
+
+
+def b64(vec):
+    return base64.b64encode(struct.pack("<%df" % len(vec), *vec)).decode()
+
+
+def start_server(a, data):
+    port = free_port()
+    srv = subprocess.Popen([os.path.join(a.build, "quiver"), "serve", "--data", data, "--port", str(port),
+                            "--log-level", "warn", "--sync", "normal", "--threads", a.server_threads],
+                           stderr=subprocess.DEVNULL)
+    for _ in range(400):
+        try:
+            c = http.client.HTTPConnection("127.0.0.1", port)
+            c.request("GET", "/api/v2/heartbeat")
+            c.getresponse().read()
+            return srv, port, c
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError("server did not start")
+
+
+def stop_server(srv):
+    srv.send_signal(signal.SIGTERM)
+    return srv.wait(120)
+
+
+def ingest(a, c, rnd):
+    c.request("POST", BASE + "/collections", json.dumps({"name": "bench"}),
+              {"Content-Type": "application/json"})
+    cid = json.loads(c.getresponse().read())["id"]
+    bodies = []
+    for s in range(0, a.n, a.batch):
+        rows = [[rnd.gauss(0, 1) for _ in range(a.dim)] for _ in range(min(a.batch, a.n - s))]
+        bodies.append(json.dumps({"ids": [str(s + i) for i in range(len(rows))],
+                                  "embeddings": [b64(r) for r in rows]}))
+    t0 = time.time()
+    for body in bodies:
+        c.request("POST", f"{BASE}/collections/{cid}/add", body, {"Content-Type": "application/json"})
+        r = c.getresponse()
+        r.read()
+        assert r.status == 201, r.status
+    return cid, a.n / (time.time() - t0)
+
+
+def median(xs):
+    xs = sorted(xs)
+    return xs[len(xs) // 2]
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--n", type=int, default=20000)
+    ap.add_argument("--dim", type=int, default=128)
+    ap.add_argument("--batch", type=int, default=1000)
+    ap.add_argument("--seconds", type=float, default=4, help="per round and side")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--k", type=int, default=10)
+    ap.add_argument("--build", default=os.path.join(ROOT, "build"))
+    ap.add_argument("--server-threads", default="0")
+    a = ap.parse_args()
+    rnd = random.Random(42)
+    tmp = tempfile.mkdtemp(prefix="quiver-httpbench-")
+    load, inproc = build_tools(a.build, tmp)
+    data = os.path.join(tmp, "data")
+    srv, port, c = start_server(a, data)
+    try:
+        cid, rate = ingest(a, c, rnd)
+    finally:
+        rc = stop_server(srv)
+    queries = [[rnd.gauss(0, 1) for _ in range(a.dim)] for _ in range(1000)]
+    qfile, ffile = os.path.join(tmp, "q.jsonl"), os.path.join(tmp, "q.f32")
+    with open(qfile, "w") as f:
+        for q in queries:
+            f.write(json.dumps({"query_embeddings": [q], "n_results": a.k,
+                                "include": ["metadatas", "documents", "distances"]}) + "\n")
+    with open(ffile, "wb") as f:
+        for q in queries:
+            f.write(struct.pack("<%df" % a.dim, *q))
+    rounds = []
+    for _ in range(a.rounds):  # alternate sides so that machine noise hits both alike
+        srv, port, c = start_server(a, data)
+        try:
+            h = json.loads(subprocess.check_output(
+                [load, "127.0.0.1", str(port), f"{BASE}/collections/{cid}/query", qfile,
+                 str(a.threads), str(a.seconds)], text=True))
+        finally:
+            rc |= stop_server(srv)
+        i = json.loads(subprocess.check_output(
+            [inproc, data, "default_tenant/default_database/bench", ffile, str(a.dim), str(a.k),
+             str(a.threads), str(a.seconds)], text=True))
+        rounds.append({"http_rps": h["rps"], "http_errors": h["errors"], "p50_ms": h["p50_ms"],
+                       "p99_ms": h["p99_ms"], "inproc_qps": i["qps"],
+                       "ratio": round(h["rps"] / i["qps"], 3)})
+    res = {"n": a.n, "dim": a.dim, "k": a.k, "clients": a.threads, "server_threads": a.server_threads,
+           "ingest_vectors_per_s": round(rate, 1), "rounds": rounds,
+           "median_http_rps": median([r["http_rps"] for r in rounds]),
+           "median_inproc_qps": median([r["inproc_qps"] for r in rounds]),
+           "median_ratio": median([r["ratio"] for r in rounds]), "server_exit": rc}
+    print(json.dumps(res, indent=1))
+    subprocess.call(["rm", "-rf", tmp])
+    return 0 if rc == 0 and all(r["http_errors"] == 0 for r in rounds) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: MIT  Copyright (c) 2026 the quiver authors */
+/*
+ * coll_config.h -- collection configuration parsing and the reserved metadata key
+ * (coll_config.c). Used by routes_coll.c and routes_rec.c.
+ */
+#ifndef QV_COLL_CONFIG_H
+#define QV_COLL_CONFIG_H
+
+#include "srv.h"
+
+typedef struct coll_cfg {
+  qv_metric metric;
+  qv_index_kind index;
+  int index_explicit; /* the request named the index kind */
+  uint32_t m, ef_construction, ef_search;
+  json_t *extra; /* what goes under SRV_CFG_KEY: embedding_function, resize_factor, ... */
+} coll_cfg;
+
+/* Chroma defaults: l2, hnsw, M 16, ef_construction 100, ef_search 100. */
+void cfg_init(coll_cfg *c);
+void cfg_free(coll_cfg *c);
+
+/*
+ * Fill c from a create body (configuration, index) and, without configuration.hnsw/spann,
+ * from the legacy hnsw:* keys of meta (may be NULL). 0, or -1 after replying.
+ */
+int cfg_parse_create(coll_cfg *c, json_t *body, json_t *meta, srv_resp *rs);
+
+/*
+ * Metadata text to store: user_meta (may be NULL) plus extra under SRV_CFG_KEY when
+ * non-empty. "" when there is nothing to store. malloc'd; NULL on OOM.
+ */
+char *cfg_metadata_text(json_t *user_meta, json_t *extra);
+
+/*
+ * Split stored metadata text into the user's object (NULL if empty) and the extra config
+ * object (NULL if none; extra may be NULL to skip it). New references. -1 on bad JSON.
+ */
+int cfg_split_metadata(const char *text, json_t **user, json_t **extra);
+
+/* ef_search stored by a modify, or 0 (fast path when the key is absent). */
+uint32_t cfg_ef_search(const char *metadata_text);
+
+#endif /* QV_COLL_CONFIG_H */

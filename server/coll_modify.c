@@ -1,0 +1,132 @@
+/* SPDX-License-Identifier: MIT  Copyright (c) 2026 the quiver authors */
+/*
+ * coll_modify.c -- PUT Base/collections/{id} (chroma-v2.md §7.5): rename, replace the
+ * collection metadata wholesale, and merge new_configuration into the stored configuration.
+ *
+ * Order: everything is validated first, then the rename (the one step that can fail with
+ * 409), then the metadata write. A new hnsw.ef_search is applied to the live collection with
+ * qv_collection_set_param and remembered under SRV_CFG_KEY so queries and responses use it
+ * after a restart too. max_neighbors, num_threads and batch_size are accepted and ignored
+ * (quiver cannot change M of a built graph).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "coll_config.h"
+#include "srv.h"
+
+/* Merge new_configuration into extra (owned). 0, or -1 after replying. */
+static int merge_config(json_t *conf, json_t *extra, srv_resp *rs) {
+  static const char *const hkeys[] = {"ef_search", "max_neighbors", "num_threads", "resize_factor",
+                                      "sync_threshold", "batch_size", NULL};
+  json_t *h = NULL, *sp = NULL, *ef = json_object_get(conf, "embedding_function");
+  const char *key;
+  json_t *v;
+  if (srv_field_obj(conf, "hnsw", &h, rs) < 0 || srv_field_obj(conf, "spann", &sp, rs) < 0) return -1;
+  if (ef && !json_is_null(ef)) json_object_set(extra, "embedding_function", ef);
+  json_object_foreach(h, key, v) {
+    size_t i = 0;
+    while (hkeys[i] && strcmp(hkeys[i], key)) i++;
+    if (!hkeys[i]) {
+      srv_error(rs, 422, "Failed to deserialize the JSON body: hnsw: unknown field `%.64s`", key);
+      return -1;
+    }
+    if (json_is_null(v)) continue;
+    if (!json_is_number(v)) {
+      srv_error(rs, 422, "Failed to deserialize the JSON body: hnsw.%s: expected a number", key);
+      return -1;
+    }
+    if (!strcmp(key, "ef_search") || !strcmp(key, "resize_factor") || !strcmp(key, "sync_threshold"))
+      json_object_set(extra, key, v);
+  }
+  v = json_object_get(sp, "ef_search");
+  if (json_is_integer(v)) json_object_set(extra, "ef_search", v);
+  v = json_object_get(extra, "ef_search");
+  if (v && (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > 1000000)) {
+    srv_error(rs, 400, "ef_search must be an integer between 1 and 1000000");
+    return -1;
+  }
+  return 0;
+}
+
+/* Rename sc to new_name inside t/d; 0, or -1 after replying. */
+static int do_rename(srv_req *rq, srv_resp *rs, const srv_coll *sc, const char *new_name) {
+  size_t plen = (size_t)(sc->short_name - sc->info.name);
+  size_t n = plen + strlen(new_name) + 1;
+  char *to = malloc(n);
+  qv_status rc;
+  if (!to) {
+    srv_error(rs, 500, "out of memory");
+    return -1;
+  }
+  memcpy(to, sc->info.name, plen);
+  memcpy(to + plen, new_name, strlen(new_name) + 1);
+  rc = qv_collection_rename(rq->s->db, sc->info.name, to);
+  free(to);
+  if (rc == QV_EXISTS) srv_error(rs, 409, "Collection [%.512s] already exists", new_name);
+  else if (rc != QV_OK) srv_error_qv(rs, rq->s, rc);
+  return rc == QV_OK ? 0 : -1;
+}
+
+/* Write user metadata + extra back to the collection; 0, or -1 after replying. */
+static int store_metadata(srv_req *rq, srv_resp *rs, qv_collection *c, json_t *user, json_t *extra) {
+  char *text = cfg_metadata_text(user, extra);
+  qv_status rc;
+  if (!text) {
+    srv_error(rs, 500, "out of memory");
+    return -1;
+  }
+  rc = qv_collection_set_metadata(c, *text ? text : NULL);
+  free(text);
+  if (rc != QV_OK) srv_error_qv(rs, rq->s, rc);
+  return rc == QV_OK ? 0 : -1;
+}
+
+void route_coll_modify(srv_req *rq, srv_resp *rs, const char *t, const char *d, const char *id) {
+  json_t *body = NULL, *new_meta = NULL, *conf = NULL, *user = NULL, *extra = NULL, *efv;
+  const char *new_name = NULL;
+  srv_coll sc;
+  memset(&sc, 0, sizeof sc);
+  if (!(body = srv_parse_body(rq, rs, 1))) goto cleanup;
+  if (srv_field_str(body, "new_name", &new_name, rs) < 0 ||
+      srv_field_obj(body, "new_metadata", &new_meta, rs) < 0 ||
+      srv_field_obj(body, "new_configuration", &conf, rs) < 0)
+    goto cleanup;
+  if (new_meta && json_object_size(new_meta) == 0) {
+    srv_error(rs, 400, "Validation error: new_metadata: Metadata cannot be empty");
+    goto cleanup;
+  }
+  if (new_name && !srv_valid_name(new_name)) {
+    srv_error(rs, 400, "Validation error: new_name: Expected a name containing 3-512 characters "
+                       "from [a-zA-Z0-9._-], starting and ending with a character in [a-zA-Z0-9]");
+    goto cleanup;
+  }
+  if (srv_coll_by_uuid(rq, rs, t, d, id, &sc) != 0) goto cleanup;
+  if (cfg_split_metadata(sc.info.metadata_json, &user, &extra) < 0) {
+    srv_error(rs, 500, "stored collection metadata is not valid JSON");
+    goto cleanup;
+  }
+  if (!extra && !(extra = json_object())) goto cleanup;
+  if (conf && merge_config(conf, extra, rs) < 0) goto cleanup;
+  if (new_name && strcmp(new_name, sc.short_name) && do_rename(rq, rs, &sc, new_name) < 0)
+    goto cleanup;
+  if (sc.info.index == QV_INDEX_HNSW && (efv = json_object_get(extra, "ef_search")) &&
+      qv_collection_set_param(sc.c, "ef_search", (double)json_integer_value(efv)) != QV_OK) {
+    srv_error_qv(rs, rq->s, QV_INVALID);
+    goto cleanup;
+  }
+  if (new_meta || conf) {
+    if (new_meta) { /* replaced wholesale, unlike record metadata */
+      json_decref(user);
+      user = json_incref(new_meta);
+    }
+    if (store_metadata(rq, rs, sc.c, user, extra) < 0) goto cleanup;
+  }
+  srv_reply_text(rs, 200, "{}");
+cleanup:
+  json_decref(user);
+  json_decref(extra);
+  json_decref(body);
+  srv_coll_done(&sc);
+}

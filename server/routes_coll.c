@@ -1,0 +1,341 @@
+/* SPDX-License-Identifier: MIT  Copyright (c) 2026 the quiver authors */
+/*
+ * routes_coll.c -- collections (chroma-v2.md §7): create / get-or-create, list, count, get by
+ * name, get by id, modify, delete, and the native stats route.
+ *
+ * A Chroma collection {name} of tenant {t} and database {d} is the quiver collection
+ * "{t}/{d}/{name}"; every part is validated before the name is built (tenant: no '/', the
+ * others: Chroma's name rules), so a path can never reach another database's collection or
+ * a collection the server did not make. GET/DELETE take the name, PUT and record routes the
+ * UUID, which must then resolve to a collection under "{t}/{d}/".
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "coll_config.h"
+#include "srv.h"
+
+/* "{t}/{d}/{name}" (malloc'd), or NULL when a part is invalid or on OOM. */
+static char *full_name(const char *t, const char *d, const char *name) {
+  size_t n;
+  char *out;
+  if (!srv_valid_tenant(t) || !srv_valid_name(d) || (name && !srv_valid_name(name))) return NULL;
+  n = strlen(t) + strlen(d) + (name ? strlen(name) : 0) + 3;
+  out = malloc(n);
+  if (out) snprintf(out, n, "%s/%s/%s", t, d, name ? name : "");
+  return out;
+}
+
+/* ------------------------------------------------------------------ resolving */
+
+static int coll_fill(srv_coll *sc, size_t prefix_len) {
+  if (qv_collection_info_get(sc->c, &sc->info) != QV_OK) return -1;
+  sc->short_name = sc->info.name + prefix_len;
+  return 0;
+}
+
+int srv_coll_by_uuid(srv_req *rq, srv_resp *rs, const char *t, const char *d, const char *id,
+                     srv_coll *out) {
+  char *prefix = full_name(t, d, NULL);
+  size_t plen;
+  qv_status rc;
+  memset(out, 0, sizeof *out);
+  if (!srv_valid_uuid(id)) {
+    free(prefix);
+    srv_error(rs, 400, "Collection ID is not a valid UUIDv4");
+    return -1;
+  }
+  rc = prefix ? qv_collection_get_by_uuid(rq->s->db, id, &out->c) : QV_NOTFOUND;
+  if (rc == QV_OK) rc = coll_fill(out, strlen(prefix)) ? QV_ERROR : QV_OK;
+  plen = prefix ? strlen(prefix) : 0;
+  if (rc == QV_OK && (strncmp(out->info.name, prefix, plen) != 0 || strchr(out->short_name, '/')))
+    rc = QV_NOTFOUND;
+  free(prefix);
+  if (rc == QV_OK) return 0;
+  srv_coll_done(out);
+  if (rc == QV_NOTFOUND || rc == QV_MISUSE) srv_error(rs, 404, "Collection [%s] does not exist.", id);
+  else srv_error_qv(rs, rq->s, rc);
+  return -1;
+}
+
+void srv_coll_done(srv_coll *sc) {
+  if (sc->c) qv_collection_info_free(&sc->info);
+  qv_collection_release(sc->c);
+  memset(sc, 0, sizeof *sc);
+}
+
+/* Open "{t}/{d}/{name}"; 0 ok, -1 after replying 404 (or the error). */
+static int coll_by_name(srv_req *rq, srv_resp *rs, const char *t, const char *d, const char *name,
+                        srv_coll *out) {
+  char *full = full_name(t, d, name);
+  qv_status rc = full ? qv_collection_get(rq->s->db, full, &out->c) : QV_NOTFOUND;
+  memset(&out->info, 0, sizeof out->info);
+  if (rc == QV_OK) rc = coll_fill(out, strlen(full) - strlen(name)) ? QV_ERROR : QV_OK;
+  free(full);
+  if (rc == QV_OK) return 0;
+  srv_coll_done(out);
+  if (rc == QV_NOTFOUND) srv_error(rs, 404, "Collection [%.512s] does not exist", name);
+  else srv_error_qv(rs, rq->s, rc);
+  return -1;
+}
+
+/* ------------------------------------------------------------------ the Collection object */
+
+static void write_hnsw(sbuf *b, const qv_collection_info *in, json_t *extra) {
+  json_t *rf = json_object_get(extra, "resize_factor"), *st = json_object_get(extra, "sync_threshold");
+  json_int_t efs = json_integer_value(json_object_get(extra, "ef_search"));
+  sbuf_puts(b, "{\"space\":");
+  sbuf_json_str(b, qv_metric_name(in->metric));
+  sbuf_printf(b, ",\"ef_construction\":%u,\"ef_search\":%u,\"max_neighbors\":%u",
+              in->hnsw_ef_construction, efs > 0 ? (unsigned)efs : in->hnsw_ef_search, in->hnsw_m);
+  sbuf_puts(b, ",\"resize_factor\":");
+  if (json_is_number(rf)) sbuf_json_float(b, json_number_value(rf));
+  else sbuf_puts(b, "1.2");
+  if (json_is_integer(st)) sbuf_printf(b, ",\"sync_threshold\":%lld", (long long)json_integer_value(st));
+  else sbuf_puts(b, ",\"sync_threshold\":1000");
+  sbuf_putc(b, '}');
+}
+
+static void write_json(sbuf *b, json_t *j) {
+  char *text = j ? json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+  if (j && !text) b->oom = 1;
+  sbuf_puts(b, text ? text : "null");
+  free(text);
+}
+
+void srv_coll_write(sbuf *b, const srv_coll *sc, const char *t, const char *d) {
+  json_t *user = NULL, *extra = NULL;
+  cfg_split_metadata(sc->info.metadata_json, &user, &extra);
+  sbuf_puts(b, "{\"id\":");
+  sbuf_json_str(b, sc->info.uuid);
+  sbuf_puts(b, ",\"name\":");
+  sbuf_json_str(b, sc->short_name);
+  sbuf_puts(b, ",\"configuration_json\":{\"hnsw\":");
+  write_hnsw(b, &sc->info, extra);
+  sbuf_puts(b, ",\"spann\":null,\"embedding_function\":");
+  write_json(b, json_object_get(extra, "embedding_function"));
+  sbuf_puts(b, "},\"schema\":null,\"metadata\":");
+  write_json(b, user);
+  if (sc->info.dim) sbuf_printf(b, ",\"dimension\":%u", sc->info.dim);
+  else sbuf_puts(b, ",\"dimension\":null");
+  sbuf_puts(b, ",\"tenant\":");
+  sbuf_json_str(b, t);
+  sbuf_puts(b, ",\"database\":");
+  sbuf_json_str(b, d);
+  sbuf_puts(b, ",\"log_position\":0,\"version\":0}");
+  json_decref(user);
+  json_decref(extra);
+}
+
+static void reply_coll(srv_resp *rs, const srv_coll *sc, const char *t, const char *d) {
+  sbuf b = {0};
+  srv_coll_write(&b, sc, t, d);
+  sbuf_reply(&b, rs, 200);
+}
+
+/* ------------------------------------------------------------------ create */
+
+/* Collection metadata of a create/modify: object, non-empty. 0 absent, 1 ok, -1 replied. */
+static int user_metadata(json_t *body, const char *key, json_t **out, srv_resp *rs) {
+  int got = srv_field_obj(body, key, out, rs);
+  if (got == 1 && json_object_size(*out) == 0) {
+    srv_error(rs, 400, "Validation error: %s: Metadata cannot be empty", key);
+    return -1;
+  }
+  return got;
+}
+
+/* 1 if database d of tenant t exists; else replies 400 as the reference does. */
+static int need_database(srv_req *rq, srv_resp *rs, const char *t, const char *d) {
+  qv_status err = QV_OK;
+  int ex = srv_valid_tenant(t) && srv_valid_name(d) ? srv_database_exists(rq->s, t, d, NULL, &err) : 0;
+  if (ex < 0) srv_error_qv(rs, rq->s, err);
+  else if (!ex) srv_error(rs, 400, "Database [%.512s] does not exist", d);
+  return ex == 1;
+}
+
+static qv_status create_it(srv_req *rq, const char *full, const coll_cfg *cfg, const char *meta,
+                           int get_or_create, qv_collection **out) {
+  qv_collection_opts o;
+  qv_collection_opts_init(&o);
+  o.dim = 0;
+  o.metric = cfg->metric;
+  o.index = cfg->index;
+  o.hnsw_m = cfg->m;
+  o.hnsw_ef_construction = cfg->ef_construction;
+  o.hnsw_ef_search = cfg->ef_search;
+  o.metadata_json = meta && *meta ? meta : NULL;
+  for (;;) {
+    qv_status rc = get_or_create ? qv_collection_get_or_create(rq->s->db, full, &o, out, NULL)
+                                 : qv_collection_create(rq->s->db, full, &o, out);
+    if (rc != QV_UNSUPPORTED || o.index != QV_INDEX_HNSW || cfg->index_explicit) return rc;
+    /* a build without HNSW: exact search is wire-compatible (only recall differs) */
+    srv_log(rq->s, SRV_LOG_WARN, "HNSW unavailable (%s); creating '%s' as flat",
+            qv_db_errmsg(rq->s->db), full);
+    o.index = QV_INDEX_FLAT;
+  }
+}
+
+void route_coll_create(srv_req *rq, srv_resp *rs, const char *t, const char *d) {
+  json_t *body = NULL, *meta = NULL;
+  const char *name = NULL;
+  char *full = NULL, *meta_text = NULL;
+  int goc = 0;
+  coll_cfg cfg;
+  srv_coll sc;
+  qv_status rc;
+  cfg_init(&cfg);
+  memset(&sc, 0, sizeof sc);
+  if (!(body = srv_parse_body(rq, rs, 0))) goto cleanup;
+  if (srv_field_str(body, "name", &name, rs) < 0 || srv_field_bool(body, "get_or_create", &goc, rs) < 0 ||
+      user_metadata(body, "metadata", &meta, rs) < 0)
+    goto cleanup;
+  if (!name) {
+    srv_error(rs, 422, "Failed to deserialize the JSON body: missing field `name`");
+    goto cleanup;
+  }
+  if (!srv_valid_name(name)) {
+    srv_error(rs, 400, "Validation error: name: Expected a name containing 3-512 characters from "
+                       "[a-zA-Z0-9._-], starting and ending with a character in [a-zA-Z0-9]. "
+                       "Got: %.512s", name);
+    goto cleanup;
+  }
+  if (cfg_parse_create(&cfg, body, meta, rs) < 0 || !need_database(rq, rs, t, d)) goto cleanup;
+  full = full_name(t, d, name);
+  meta_text = cfg_metadata_text(meta, cfg.extra);
+  if (!full || !meta_text) {
+    srv_error(rs, 500, "out of memory");
+    goto cleanup;
+  }
+  rc = create_it(rq, full, &cfg, meta_text, goc, &sc.c);
+  if (rc == QV_EXISTS) srv_error(rs, 409, "Collection [%.512s] already exists", name);
+  else if (rc != QV_OK) srv_error_qv(rs, rq->s, rc);
+  else if (coll_fill(&sc, strlen(full) - strlen(name))) srv_error_qv(rs, rq->s, QV_ERROR);
+  else reply_coll(rs, &sc, t, d);
+cleanup:
+  srv_coll_done(&sc);
+  cfg_free(&cfg);
+  free(full);
+  free(meta_text);
+  json_decref(body);
+}
+
+/* ------------------------------------------------------------------ list, count, get */
+
+/* Names of the server collections of t/d (sorted, malloc'd array of borrowed pointers into
+ * *all); *n_out their number. */
+static const char **names_in(srv_req *rq, srv_resp *rs, const char *t, const char *d, char ***all,
+                             size_t *n_out) {
+  char *prefix = full_name(t, d, NULL);
+  size_t n = 0, k = 0, plen;
+  const char **out = NULL;
+  qv_status rc;
+  *all = NULL;
+  *n_out = 0;
+  if (!prefix) return calloc(1, sizeof *out); /* invalid t/d: no collections */
+  plen = strlen(prefix);
+  rc = qv_collection_list(rq->s->db, all, &n);
+  if (rc != QV_OK) {
+    free(prefix);
+    srv_error_qv(rs, rq->s, rc);
+    return NULL;
+  }
+  out = calloc(n + 1, sizeof *out);
+  for (size_t i = 0; out && i < n; i++)
+    if (!strncmp((*all)[i], prefix, plen) && !strchr((*all)[i] + plen, '/')) out[k++] = (*all)[i];
+  free(prefix);
+  if (!out) srv_error(rs, 500, "out of memory");
+  *n_out = k;
+  return out;
+}
+
+void route_coll_list(srv_req *rq, srv_resp *rs, const char *t, const char *d) {
+  size_t limit = (size_t)-1, offset = 0, n = 0, written = 0;
+  char **all = NULL;
+  const char **names;
+  sbuf b = {0};
+  if (srv_arg_uint(rq, "limit", &limit, rs) < 0 || srv_arg_uint(rq, "offset", &offset, rs) < 0)
+    return;
+  if (!(names = names_in(rq, rs, t, d, &all, &n))) return;
+  sbuf_putc(&b, '[');
+  for (size_t i = offset; i < n && written < limit; i++) {
+    srv_coll sc;
+    memset(&sc, 0, sizeof sc);
+    if (qv_collection_get(rq->s->db, names[i], &sc.c) != QV_OK) continue; /* dropped meanwhile */
+    if (coll_fill(&sc, strlen(names[i]) - strlen(strrchr(names[i], '/') + 1)) == 0) {
+      if (written++) sbuf_putc(&b, ',');
+      srv_coll_write(&b, &sc, t, d);
+    }
+    srv_coll_done(&sc);
+  }
+  sbuf_putc(&b, ']');
+  sbuf_reply(&b, rs, 200);
+  free(names);
+  qv_strings_free(all);
+}
+
+void route_coll_count(srv_req *rq, srv_resp *rs, const char *t, const char *d) {
+  char **all = NULL, buf[32];
+  size_t n = 0;
+  const char **names = names_in(rq, rs, t, d, &all, &n);
+  if (!names) return;
+  snprintf(buf, sizeof buf, "%zu", n);
+  srv_reply_text(rs, 200, buf);
+  free(names);
+  qv_strings_free(all);
+}
+
+void route_coll_get(srv_req *rq, srv_resp *rs, const char *t, const char *d, const char *name) {
+  srv_coll sc;
+  memset(&sc, 0, sizeof sc);
+  if (coll_by_name(rq, rs, t, d, name, &sc) == 0) reply_coll(rs, &sc, t, d);
+  srv_coll_done(&sc);
+}
+
+void route_coll_get_id(srv_req *rq, srv_resp *rs, const char *t, const char *d, const char *id) {
+  srv_coll sc;
+  if (srv_coll_by_uuid(rq, rs, t, d, id, &sc) == 0) reply_coll(rs, &sc, t, d);
+  srv_coll_done(&sc);
+}
+
+void route_coll_delete(srv_req *rq, srv_resp *rs, const char *t, const char *d, const char *name) {
+  char *full = full_name(t, d, name);
+  qv_status rc = full ? qv_collection_delete(rq->s->db, full) : QV_NOTFOUND;
+  free(full);
+  if (rc == QV_NOTFOUND) srv_error(rs, 404, "Collection [%.512s] does not exist", name);
+  else if (rc != QV_OK) srv_error_qv(rs, rq->s, rc);
+  else srv_reply_text(rs, 200, "{}");
+}
+
+/* ------------------------------------------------------------------ stats (native) */
+
+void route_coll_stats(srv_req *rq, srv_resp *rs, const char *t, const char *d, const char *id) {
+  srv_coll sc;
+  qv_index_stats st;
+  sbuf b = {0};
+  qv_status rc;
+  if (srv_coll_by_uuid(rq, rs, t, d, id, &sc) != 0) return;
+  rc = qv_collection_stats_get(sc.c, &st);
+  if (rc != QV_OK) {
+    srv_error_qv(rs, rq->s, rc);
+    srv_coll_done(&sc);
+    return;
+  }
+  sbuf_puts(&b, "{\"id\":");
+  sbuf_json_str(&b, sc.info.uuid);
+  sbuf_puts(&b, ",\"name\":");
+  sbuf_json_str(&b, sc.short_name);
+  sbuf_printf(&b, ",\"index\":\"%s\",\"metric\":\"%s\",\"dimension\":%u,"
+                  "\"hnsw\":{\"m\":%u,\"ef_construction\":%u,\"ef_search\":%u},",
+              qv_index_name(sc.info.index), qv_metric_name(sc.info.metric), sc.info.dim,
+              sc.info.hnsw_m, sc.info.hnsw_ef_construction, sc.info.hnsw_ef_search);
+  sbuf_printf(&b, "\"count\":%llu,\"n_slots\":%llu,\"n_tombstones\":%llu,\"mem_vectors\":%llu,"
+                  "\"mem_graph\":%llu,\"max_level\":%u,\"last_seq\":%llu,\"checkpoint_seq\":%llu}",
+              (unsigned long long)st.count, (unsigned long long)st.n_slots,
+              (unsigned long long)st.n_tombstones, (unsigned long long)st.mem_vectors,
+              (unsigned long long)st.mem_graph, st.max_level, (unsigned long long)st.last_seq,
+              (unsigned long long)st.checkpoint_seq);
+  sbuf_reply(&b, rs, 200);
+  srv_coll_done(&sc);
+}
