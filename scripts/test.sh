@@ -30,6 +30,7 @@ step "Python tests (pytest)"
 PYTESTS=(python/tests)
 [ -d tests/cli ] && PYTESTS+=(tests/cli)
 [ -d tests/server ] && PYTESTS+=(tests/server)
+PYTESTS+=(tests/docs)
 QUIVER_BUILD="$ROOT/build/python" QUIVER_BIN="$ROOT/build/quiver" /usr/bin/python3 -m pytest -q "${PYTESTS[@]}"
 
 if [ -f tests/js/package.json ] && command -v node >/dev/null && command -v npm >/dev/null; then
