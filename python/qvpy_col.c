@@ -1,0 +1,614 @@
+/* SPDX-License-Identifier: MIT  Copyright (c) 2026 the quiver authors */
+/*
+ * qvpy_col.c -- quiver.Collection: the Chroma-shaped face (add/upsert/update/delete/get/
+ * query/count) and the lean face used by benchmarks (add_vectors/search/search_batch/
+ * set_params).
+ *
+ * Every method parses its arguments first (this may run Python code: __float__, json), then
+ * enters the database guard (qvpy_db_enter), releases the GIL around the libquiver call, and
+ * builds the Python result with the GIL held before leaving the guard. search() is the hot
+ * path of the benchmarks: vectorcall, the query buffer used in place, distances only, two
+ * flat lists back.
+ */
+#include <string.h>
+
+#include "qvpy.h"
+
+#define TNAME(o) (Py_TYPE(o)->tp_name)
+
+/* The handle if the database is still open, else NULL with MisuseError set. */
+static qv_collection *handle(qvpy_col *self) {
+  if (!self->c || !self->owner->db || self->owner->is_closing) {
+    qvpy_raise(QV_MISUSE, "the collection's database is closed");
+    return NULL;
+  }
+  return self->c;
+}
+
+/*
+ * The dimension, read through self->c again: argument parsing may run Python code (json,
+ * __index__, __float__), during which another thread may close the database and release
+ * the handle. 0 (any length) when it did; the following qvpy_db_enter() then refuses.
+ */
+static size_t col_dim(const qvpy_col *self) {
+  return self->c && !self->owner->is_closing ? qv_collection_dim(self->c) : 0;
+}
+
+/* Raise for rc with the owning db's message (read in this thread right after the call). */
+static PyObject *raise_rc(qvpy_col *self, qv_status rc) { return qvpy_raise_db(self->owner->db, rc); }
+
+static void col_dealloc(PyObject *self_) {
+  qvpy_col *self = (qvpy_col *)self_;
+  PyObject_GC_UnTrack(self_);
+  if (self->weakrefs) PyObject_ClearWeakRefs(self_);
+  if (self->pprev) {
+    *self->pprev = self->next;
+    if (self->next) self->next->pprev = self->pprev;
+  }
+  qv_collection_release(self->c); /* NULL after the database was closed */
+  Py_XDECREF(self->owner);
+  Py_TYPE(self_)->tp_free(self_);
+}
+
+static int col_traverse(PyObject *self, visitproc visit, void *arg) {
+  Py_VISIT(((qvpy_col *)self)->owner);
+  return 0;
+}
+
+/* ---------------------------------------------------------------- description */
+
+static int col_info(qvpy_col *self, qv_collection_info *info) {
+  qv_collection *c = handle(self);
+  qv_status rc;
+  memset(info, 0, sizeof *info);
+  if (!c || qvpy_db_enter(self->owner) < 0) return -1;
+  Py_BEGIN_ALLOW_THREADS
+  rc = qv_collection_info_get(c, info);
+  Py_END_ALLOW_THREADS
+  if (rc != QV_OK) raise_rc(self, rc);
+  qvpy_db_leave(self->owner);
+  return rc == QV_OK ? 0 : -1;
+}
+
+/* One property from the info: 'n' name, 'u' uuid, 'm' metric, 'i' index, 'M' metadata,
+   'p' index params. */
+static PyObject *info_field(PyObject *self_, void *closure) {
+  qv_collection_info info;
+  PyObject *out = NULL;
+  if (col_info((qvpy_col *)self_, &info) < 0) return NULL;
+  switch (*(const char *)closure) {
+  case 'n': out = PyUnicode_FromString(info.name); break;
+  case 'u': out = PyUnicode_FromString(info.uuid); break;
+  case 'm': out = PyUnicode_FromString(qv_metric_name(info.metric)); break;
+  case 'i': out = PyUnicode_FromString(qv_index_name(info.index)); break;
+  case 'M': out = qvpy_json_to_py(info.metadata_json); break;
+  default:
+    out = Py_BuildValue("{s:I,s:I,s:I}", "M", info.hnsw_m, "ef_construction", info.hnsw_ef_construction,
+                        "ef_search", info.hnsw_ef_search);
+  }
+  qv_collection_info_free(&info);
+  return out;
+}
+
+static PyObject *col_get_dim(PyObject *self_, void *closure) {
+  qv_collection *c = handle((qvpy_col *)self_);
+  (void)closure;
+  return c ? PyLong_FromUnsignedLong(qv_collection_dim(c)) : NULL;
+}
+
+static PyObject *col_get_database(PyObject *self_, void *closure) {
+  (void)closure;
+  return Py_NewRef((PyObject *)((qvpy_col *)self_)->owner);
+}
+
+static int count_of(qvpy_col *self, uint64_t *n) {
+  qv_collection *c = handle(self);
+  qv_status rc;
+  if (!c || qvpy_db_enter(self->owner) < 0) return -1;
+  Py_BEGIN_ALLOW_THREADS
+  rc = qv_collection_count(c, n);
+  Py_END_ALLOW_THREADS
+  if (rc != QV_OK) raise_rc(self, rc);
+  qvpy_db_leave(self->owner);
+  return rc == QV_OK ? 0 : -1;
+}
+
+static PyObject *col_count(PyObject *self, PyObject *unused) {
+  uint64_t n;
+  (void)unused;
+  return count_of((qvpy_col *)self, &n) < 0 ? NULL : PyLong_FromUnsignedLongLong(n);
+}
+
+static Py_ssize_t col_len(PyObject *self) {
+  uint64_t n;
+  return count_of((qvpy_col *)self, &n) < 0 ? -1 : (Py_ssize_t)n;
+}
+
+static PyObject *col_stats(PyObject *self_, PyObject *unused) {
+  qvpy_col *self = (qvpy_col *)self_;
+  qv_collection *c = handle(self);
+  qv_index_stats st;
+  qv_status rc;
+  (void)unused;
+  if (!c || qvpy_db_enter(self->owner) < 0) return NULL;
+  Py_BEGIN_ALLOW_THREADS
+  rc = qv_collection_stats_get(c, &st);
+  Py_END_ALLOW_THREADS
+  PyObject *out = rc != QV_OK ? raise_rc(self, rc)
+                              : Py_BuildValue("{s:K,s:K,s:K,s:K,s:K,s:I,s:K,s:K}", "count",
+                                              (unsigned long long)st.count, "n_slots",
+                                              (unsigned long long)st.n_slots, "n_tombstones",
+                                              (unsigned long long)st.n_tombstones, "mem_vectors",
+                                              (unsigned long long)st.mem_vectors, "mem_graph",
+                                              (unsigned long long)st.mem_graph, "max_level",
+                                              st.max_level, "last_seq", (unsigned long long)st.last_seq,
+                                              "checkpoint_seq", (unsigned long long)st.checkpoint_seq);
+  qvpy_db_leave(self->owner);
+  return out;
+}
+
+static PyObject *col_set_params(PyObject *self_, PyObject *args, PyObject *kw) {
+  qvpy_col *self = (qvpy_col *)self_;
+  qv_collection *c = handle(self);
+  PyObject *k, *v;
+  Py_ssize_t pos = 0;
+  if (!c) return NULL;
+  if (PyTuple_GET_SIZE(args) > 0) return qvpy_type_errorf("set_params() takes keyword arguments only");
+  while (kw && PyDict_Next(kw, &pos, &k, &v)) {
+    const char *name = PyUnicode_AsUTF8(k);
+    if (!name) return NULL;
+    if (PyBool_Check(v) || !(PyLong_Check(v) || PyFloat_Check(v) || PyIndex_Check(v)))
+      return qvpy_type_errorf("%s: expected a number, got %s", name, TNAME(v));
+    double x = PyFloat_AsDouble(v);
+    if (x == -1.0 && PyErr_Occurred()) return NULL;
+    if (qvpy_db_enter(self->owner) < 0) return NULL;
+    qv_status rc = qv_collection_set_param(c, name, x);
+    if (rc != QV_OK) raise_rc(self, rc);
+    qvpy_db_leave(self->owner);
+    if (rc != QV_OK) return NULL;
+  }
+  Py_RETURN_NONE;
+}
+
+static PyObject *col_modify(PyObject *self_, PyObject *args, PyObject *kw) {
+  static char *kwlist[] = {"name", "metadata", NULL};
+  qvpy_col *self = (qvpy_col *)self_;
+  PyObject *name = Py_None, *meta = Py_None, *out = NULL;
+  const char *new_name = NULL;
+  qvpy_sb sb = {0};
+  qv_collection_info info = {0};
+  qv_status rc = QV_OK;
+  if (!PyArg_ParseTupleAndKeywords(args, kw, "|OO:modify", kwlist, &name, &meta)) return NULL;
+  if (name != Py_None) {
+    Py_ssize_t len;
+    if (!PyUnicode_Check(name)) return qvpy_type_errorf("name: expected str, got %s", Py_TYPE(name)->tp_name);
+    new_name = PyUnicode_AsUTF8AndSize(name, &len);
+    if (!new_name) return PyErr_Clear(), qvpy_raisef(QV_INVALID, "name: not encodable as UTF-8");
+    if ((size_t)len != strlen(new_name)) return qvpy_raisef(QV_INVALID, "name: contains a NUL character");
+  }
+  if (meta != Py_None && qvpy_meta_to_json(meta, "metadata", 0, &sb) < 0) goto cleanup;
+  if (col_info(self, &info) < 0 || qvpy_db_enter(self->owner) < 0) goto cleanup;
+  /* The rename first: it is the part that can fail on the caller's input (name taken). */
+  Py_BEGIN_ALLOW_THREADS
+  if (new_name) rc = qv_collection_rename(self->owner->db, info.name, new_name);
+  if (rc == QV_OK && meta != Py_None) rc = qv_collection_set_metadata(self->c, sb.buf);
+  Py_END_ALLOW_THREADS
+  out = rc == QV_OK ? Py_NewRef(Py_None) : raise_rc(self, rc);
+  qvpy_db_leave(self->owner);
+cleanup:
+  qv_collection_info_free(&info);
+  qvpy_sb_free(&sb);
+  return out;
+}
+
+/* ---------------------------------------------------------------- writes */
+
+enum { OP_ADD, OP_UPSERT, OP_UPDATE };
+
+static PyObject *col_write(qvpy_col *self, PyObject *args, PyObject *kw, int op) {
+  static char *kw_add[] = {"ids", "embeddings", "metadatas", "documents", "ignore_existing", NULL};
+  static char *kw_ups[] = {"ids", "embeddings", "metadatas", "documents", NULL};
+  static char *kw_upd[] = {"ids", "embeddings", "metadatas", "documents", "ignore_missing", NULL};
+  PyObject *ids, *emb = Py_None, *metas = Py_None, *docs = Py_None;
+  int flag = 0;
+  qvpy_batch pb;
+  qv_status rc;
+  qv_collection *c = handle(self);
+  if (!c) return NULL;
+  int ok = op == OP_ADD ? PyArg_ParseTupleAndKeywords(args, kw, "OO|OO$p:add", kw_add, &ids, &emb, &metas,
+                                                      &docs, &flag)
+           : op == OP_UPSERT ? PyArg_ParseTupleAndKeywords(args, kw, "OO|OO:upsert", kw_ups, &ids, &emb,
+                                                           &metas, &docs)
+                             : PyArg_ParseTupleAndKeywords(args, kw, "O|OOO$p:update", kw_upd, &ids, &emb,
+                                                           &metas, &docs, &flag);
+  if (!ok) return NULL;
+  if (qvpy_batch_parse(&pb, ids, emb, metas, docs, col_dim(self), op != OP_UPDATE, op != OP_ADD) < 0 ||
+      qvpy_db_enter(self->owner) < 0) {
+    qvpy_batch_release(&pb);
+    return NULL;
+  }
+  Py_BEGIN_ALLOW_THREADS
+  if (op == OP_ADD) rc = qv_collection_add(c, &pb.b, flag ? QV_CONFLICT_IGNORE : QV_CONFLICT_ERROR);
+  else if (op == OP_UPSERT) rc = qv_collection_upsert(c, &pb.b);
+  else rc = qv_collection_update(c, &pb.b, flag);
+  Py_END_ALLOW_THREADS
+  if (rc != QV_OK) raise_rc(self, rc);
+  qvpy_db_leave(self->owner);
+  qvpy_batch_release(&pb);
+  if (rc != QV_OK) return NULL;
+  Py_RETURN_NONE;
+}
+
+static PyObject *col_add(PyObject *s, PyObject *a, PyObject *k) { return col_write((qvpy_col *)s, a, k, OP_ADD); }
+static PyObject *col_upsert(PyObject *s, PyObject *a, PyObject *k) { return col_write((qvpy_col *)s, a, k, OP_UPSERT); }
+static PyObject *col_update(PyObject *s, PyObject *a, PyObject *k) { return col_write((qvpy_col *)s, a, k, OP_UPDATE); }
+
+static PyObject *col_delete(PyObject *self_, PyObject *args, PyObject *kw) {
+  static char *kwlist[] = {"ids", "where", "where_document", "limit", NULL};
+  qvpy_col *self = (qvpy_col *)self_;
+  PyObject *ids = Py_None, *where = Py_None, *wdoc = Py_None, *limit = Py_None, *out = NULL;
+  PyObject *ids_seq = NULL, *wh = NULL, *wdh = NULL;
+  const char **idv = NULL, *w = NULL, *wd = NULL;
+  size_t n_ids = 0, n_deleted = 0;
+  long long lim = 0;
+  qv_status rc;
+  qv_collection *c = handle(self);
+  if (!c) return NULL;
+  if (!PyArg_ParseTupleAndKeywords(args, kw, "|OOOO:delete", kwlist, &ids, &where, &wdoc, &limit)) return NULL;
+  if (ids != Py_None && qvpy_ids_parse(ids, "ids", &ids_seq, &idv, &n_ids) < 0) goto cleanup;
+  if (qvpy_filter_arg(where, "where", &wh, &w) < 0) goto cleanup;
+  if (qvpy_filter_arg(wdoc, "where_document", &wdh, &wd) < 0) goto cleanup;
+  if (limit != Py_None && qvpy_as_size(limit, "limit", 1, PY_SSIZE_T_MAX, &lim) < 0) goto cleanup;
+  if (qvpy_db_enter(self->owner) < 0) goto cleanup;
+  Py_BEGIN_ALLOW_THREADS
+  rc = qv_collection_delete_records(c, n_ids ? idv : NULL, n_ids, w, wd, (size_t)lim, &n_deleted);
+  Py_END_ALLOW_THREADS
+  out = rc == QV_OK ? PyLong_FromSize_t(n_deleted) : raise_rc(self, rc);
+  qvpy_db_leave(self->owner);
+cleanup:
+  PyMem_Free(idv);
+  Py_XDECREF(ids_seq);
+  Py_XDECREF(wh);
+  Py_XDECREF(wdh);
+  return out;
+}
+
+/* ---------------------------------------------------------------- reads */
+
+static PyObject *col_get(PyObject *self_, PyObject *args, PyObject *kw) {
+  static char *kwlist[] = {"ids", "where", "where_document", "limit", "offset", "include", NULL};
+  qvpy_col *self = (qvpy_col *)self_;
+  PyObject *ids = Py_None, *where = Py_None, *wdoc = Py_None, *limit = Py_None, *offset = NULL;
+  PyObject *include = Py_None, *ids_seq = NULL, *wh = NULL, *wdh = NULL, *echo = NULL, *out = NULL;
+  const char **idv = NULL;
+  long long lim = 0, off = 0;
+  qv_get_opts o;
+  qv_results *r = NULL;
+  qv_status rc;
+  qv_collection *c = handle(self);
+  if (!c) return NULL;
+  if (!PyArg_ParseTupleAndKeywords(args, kw, "|OOOOOO:get", kwlist, &ids, &where, &wdoc, &limit, &offset,
+                                   &include))
+    return NULL;
+  qv_get_opts_init(&o);
+  if (ids != Py_None && qvpy_ids_parse(ids, "ids", &ids_seq, &idv, &o.n_ids) < 0) goto cleanup;
+  o.ids = idv;
+  if (qvpy_filter_arg(where, "where", &wh, &o.where_json) < 0) goto cleanup;
+  if (qvpy_filter_arg(wdoc, "where_document", &wdh, &o.where_document_json) < 0) goto cleanup;
+  if (limit != Py_None && qvpy_as_size(limit, "limit", 0, PY_SSIZE_T_MAX, &lim) < 0) goto cleanup;
+  if (offset && offset != Py_None && qvpy_as_size(offset, "offset", 0, PY_SSIZE_T_MAX, &off) < 0) goto cleanup;
+  if (qvpy_include_parse(include, QV_INCLUDE_EMBEDDINGS | QV_INCLUDE_METADATAS | QV_INCLUDE_DOCUMENTS,
+                         QV_INCLUDE_METADATAS | QV_INCLUDE_DOCUMENTS, &o.include, &echo) < 0)
+    goto cleanup;
+  o.limit = (size_t)lim;
+  o.offset = (size_t)off;
+  /* ids=[] or limit=0: nothing to return, but the filters are still checked by the call. */
+  int want_none = (ids != Py_None && o.n_ids == 0) || (limit != Py_None && lim == 0);
+  if (want_none) {
+    o.ids = NULL;
+    o.n_ids = 0;
+    o.limit = 1;
+  }
+  if (qvpy_db_enter(self->owner) < 0) goto cleanup;
+  Py_BEGIN_ALLOW_THREADS
+  rc = qv_collection_get_records(c, &o, &r);
+  Py_END_ALLOW_THREADS
+  if (rc != QV_OK) raise_rc(self, rc);
+  else out = qvpy_results_get(want_none ? NULL : r, o.include, echo);
+  qvpy_db_leave(self->owner);
+cleanup:
+  qv_results_free(r);
+  PyMem_Free(idv);
+  Py_XDECREF(ids_seq);
+  Py_XDECREF(wh);
+  Py_XDECREF(wdh);
+  Py_XDECREF(echo);
+  return out;
+}
+
+static PyObject *col_query(PyObject *self_, PyObject *args, PyObject *kw) {
+  static char *kwlist[] = {"query_embeddings", "n_results", "where", "where_document", "include",
+                           "ef_search", "exact", NULL};
+  qvpy_col *self = (qvpy_col *)self_;
+  PyObject *qe, *nres = NULL, *where = Py_None, *wdoc = Py_None, *include = Py_None, *ef = Py_None;
+  PyObject *wh = NULL, *wdh = NULL, *echo = NULL, *out = NULL;
+  int exact = 0;
+  long long k = 10, efv = 0;
+  qvpy_mat m = {0};
+  qv_query_opts o;
+  qv_results *r = NULL;
+  qv_status rc;
+  qv_collection *c = handle(self);
+  if (!c) return NULL;
+  if (!PyArg_ParseTupleAndKeywords(args, kw, "O|OOOO$Op:query", kwlist, &qe, &nres, &where, &wdoc, &include,
+                                   &ef, &exact))
+    return NULL;
+  qv_query_opts_init(&o);
+  if (nres && qvpy_as_size(nres, "n_results", 1, PY_SSIZE_T_MAX, &k) < 0) goto cleanup;
+  if (ef != Py_None && qvpy_as_size(ef, "ef_search", 1, UINT32_MAX, &efv) < 0) goto cleanup;
+  if (qvpy_filter_arg(where, "where", &wh, &o.where_json) < 0) goto cleanup;
+  if (qvpy_filter_arg(wdoc, "where_document", &wdh, &o.where_document_json) < 0) goto cleanup;
+  if (qvpy_include_parse(include,
+                         QV_INCLUDE_EMBEDDINGS | QV_INCLUDE_METADATAS | QV_INCLUDE_DOCUMENTS | QV_INCLUDE_DISTANCES,
+                         QV_INCLUDE_METADATAS | QV_INCLUDE_DOCUMENTS | QV_INCLUDE_DISTANCES,
+                         &o.include, &echo) < 0)
+    goto cleanup;
+  if (qvpy_mat_parse(qe, col_dim(self), QVPY_MAT_ANY, "query_embeddings", &m) < 0) goto cleanup;
+  if (m.n == 0) {
+    qvpy_raisef(QV_INVALID, "query_embeddings: at least one query embedding is required");
+    goto cleanup;
+  }
+  o.ef_search = (uint32_t)efv;
+  o.exact = exact;
+  if (qvpy_db_enter(self->owner) < 0) goto cleanup;
+  Py_BEGIN_ALLOW_THREADS
+  rc = qv_collection_query(c, m.data, m.n, (size_t)k, &o, &r);
+  Py_END_ALLOW_THREADS
+  out = rc == QV_OK ? qvpy_results_query(r, o.include, echo) : raise_rc(self, rc);
+  qvpy_db_leave(self->owner);
+cleanup:
+  qv_results_free(r);
+  qvpy_mat_release(&m);
+  Py_XDECREF(wh);
+  Py_XDECREF(wdh);
+  Py_XDECREF(echo);
+  return out;
+}
+
+/* ---------------------------------------------------------------- the lean face */
+
+static PyObject *col_add_vectors(PyObject *self_, PyObject *arg) {
+  qvpy_col *self = (qvpy_col *)self_;
+  qvpy_mat m;
+  uint64_t start = 0;
+  char *idbuf = NULL;
+  const char **ids = NULL;
+  qv_status rc;
+  PyObject *out = NULL;
+  qv_collection *c = handle(self);
+  if (!c) return NULL;
+  if (qvpy_mat_parse(arg, col_dim(self), QVPY_MAT_2D, "X", &m) < 0) goto cleanup;
+  if (m.n == 0) {
+    out = Py_NewRef(Py_None);
+    goto cleanup;
+  }
+  if (count_of(self, &start) < 0) goto cleanup;
+  idbuf = PyMem_Malloc(m.n * 21);
+  ids = PyMem_Malloc(m.n * sizeof *ids);
+  if (!idbuf || !ids) {
+    PyErr_NoMemory();
+    goto cleanup;
+  }
+  for (size_t i = 0; i < m.n; i++) {
+    snprintf(idbuf + i * 21, 21, "%llu", (unsigned long long)(start + i));
+    ids[i] = idbuf + i * 21;
+  }
+  qv_batch b = {.n = m.n, .ids = ids, .embeddings = m.data, .dim = (uint32_t)m.dim};
+  if (qvpy_db_enter(self->owner) < 0) goto cleanup;
+  Py_BEGIN_ALLOW_THREADS
+  rc = qv_collection_add(c, &b, QV_CONFLICT_ERROR);
+  Py_END_ALLOW_THREADS
+  out = rc == QV_OK ? Py_NewRef(Py_None) : raise_rc(self, rc);
+  qvpy_db_leave(self->owner);
+cleanup:
+  PyMem_Free(ids);
+  PyMem_Free(idbuf);
+  qvpy_mat_release(&m);
+  return out;
+}
+
+/* (q, k) from a vectorcall; k defaults to 10. Returns 0 or -1. */
+static int search_args(PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames, const char *fn,
+                       const char *qname, PyObject **q, Py_ssize_t *k) {
+  PyObject *kobj = nargs > 1 ? args[1] : NULL;
+  *q = nargs > 0 ? args[0] : NULL;
+  if (nargs > 2) return qvpy_type_errorf("%s() takes at most 2 positional arguments", fn), -1;
+  for (Py_ssize_t i = 0; kwnames && i < PyTuple_GET_SIZE(kwnames); i++) {
+    const char *name = PyUnicode_AsUTF8(PyTuple_GET_ITEM(kwnames, i));
+    if (!name) return -1;
+    if (!strcmp(name, "k") && !kobj) kobj = args[nargs + i];
+    else if (!strcmp(name, qname) && !*q) *q = args[nargs + i];
+    else return qvpy_type_errorf("%s(): unexpected keyword argument '%s'", fn, name), -1;
+  }
+  if (!*q) return qvpy_type_errorf("%s(): missing the query argument", fn), -1;
+  *k = 10;
+  if (kobj) {
+    if (PyLong_CheckExact(kobj)) {
+      *k = PyLong_AsSsize_t(kobj);
+      if (*k == -1 && PyErr_Occurred()) return -1;
+    } else {
+      long long v;
+      if (qvpy_as_size(kobj, "k", 1, PY_SSIZE_T_MAX, &v) < 0) return -1;
+      *k = (Py_ssize_t)v;
+    }
+    if (*k < 1) return qvpy_raisef(QV_INVALID, "k: must be >= 1, got %zd", *k), -1;
+  }
+  return 0;
+}
+
+/* Run one query call (GIL released); results r or an exception. */
+static qv_results *search_run(qvpy_col *self, qv_collection *c, const qvpy_mat *m, Py_ssize_t k) {
+  qv_query_opts o;
+  qv_results *r = NULL;
+  qv_status rc;
+  qv_query_opts_init(&o);
+  o.include = QV_INCLUDE_DISTANCES;
+  if (qvpy_db_enter(self->owner) < 0) return NULL;
+  Py_BEGIN_ALLOW_THREADS
+  rc = qv_collection_query(c, m->data, m->n, (size_t)k, &o, &r);
+  Py_END_ALLOW_THREADS
+  if (rc != QV_OK) raise_rc(self, rc);
+  qvpy_db_leave(self->owner);
+  return r;
+}
+
+/* ([ids...], [dists...]) of row q. */
+static int search_row(const qv_results *r, size_t q, PyObject **ids, PyObject **dists) {
+  size_t n = qv_results_count(r, q);
+  *ids = PyList_New((Py_ssize_t)n);
+  *dists = PyList_New((Py_ssize_t)n);
+  if (!*ids || !*dists) goto fail;
+  for (size_t i = 0; i < n; i++) {
+    PyObject *id = PyUnicode_FromString(qv_results_id(r, q, i));
+    PyObject *d = PyFloat_FromDouble(qv_results_distance(r, q, i));
+    if (!id || !d) {
+      Py_XDECREF(id);
+      Py_XDECREF(d);
+      goto fail;
+    }
+    PyList_SET_ITEM(*ids, (Py_ssize_t)i, id);
+    PyList_SET_ITEM(*dists, (Py_ssize_t)i, d);
+  }
+  return 0;
+fail:
+  Py_CLEAR(*ids);
+  Py_CLEAR(*dists);
+  return -1;
+}
+
+static PyObject *col_search(PyObject *self_, PyObject *const *args, size_t nargsf, PyObject *kwnames) {
+  qvpy_col *self = (qvpy_col *)self_;
+  PyObject *q, *ids, *dists, *out = NULL;
+  Py_ssize_t k;
+  qvpy_mat m;
+  qv_collection *c = handle(self);
+  if (!c || search_args(args, PyVectorcall_NARGS(nargsf), kwnames, "search", "q", &q, &k) < 0) return NULL;
+  if (qvpy_mat_parse(q, col_dim(self), QVPY_MAT_1D, "q", &m) == 0) {
+    qv_results *r = search_run(self, c, &m, k);
+    if (r && search_row(r, 0, &ids, &dists) == 0) out = PyTuple_Pack(2, ids, dists), Py_DECREF(ids), Py_DECREF(dists);
+    qv_results_free(r);
+  }
+  qvpy_mat_release(&m);
+  return out;
+}
+
+static PyObject *col_search_batch(PyObject *self_, PyObject *const *args, size_t nargsf, PyObject *kwnames) {
+  qvpy_col *self = (qvpy_col *)self_;
+  PyObject *q, *ids = NULL, *dists = NULL, *out = NULL;
+  Py_ssize_t k;
+  qvpy_mat m;
+  qv_results *r = NULL;
+  qv_collection *c = handle(self);
+  if (!c || search_args(args, PyVectorcall_NARGS(nargsf), kwnames, "search_batch", "Q", &q, &k) < 0) return NULL;
+  if (qvpy_mat_parse(q, col_dim(self), QVPY_MAT_2D, "Q", &m) < 0) goto cleanup;
+  if (m.n == 0) {
+    out = Py_BuildValue("([][])");
+    goto cleanup;
+  }
+  if (!(r = search_run(self, c, &m, k))) goto cleanup;
+  ids = PyList_New((Py_ssize_t)m.n);
+  dists = PyList_New((Py_ssize_t)m.n);
+  if (!ids || !dists) goto cleanup;
+  for (size_t i = 0; i < m.n; i++) {
+    PyObject *a, *b;
+    if (search_row(r, i, &a, &b) < 0) goto cleanup;
+    PyList_SET_ITEM(ids, (Py_ssize_t)i, a);
+    PyList_SET_ITEM(dists, (Py_ssize_t)i, b);
+  }
+  out = PyTuple_Pack(2, ids, dists);
+cleanup:
+  Py_XDECREF(ids);
+  Py_XDECREF(dists);
+  qv_results_free(r);
+  qvpy_mat_release(&m);
+  return out;
+}
+
+static PyObject *col_repr(PyObject *self_) {
+  qvpy_col *self = (qvpy_col *)self_;
+  qv_collection_info info;
+  if (!self->c || !self->owner->db) return PyUnicode_FromString("<quiver.Collection (closed)>");
+  if (col_info(self, &info) < 0) return NULL;
+  PyObject *out = PyUnicode_FromFormat("<quiver.Collection '%s' dim=%u metric=%s index=%s>", info.name,
+                                       (unsigned)info.dim, qv_metric_name(info.metric),
+                                       qv_index_name(info.index));
+  qv_collection_info_free(&info);
+  return out;
+}
+
+#define KWFN(f) (PyCFunction)(void (*)(void))(f)
+
+static PyMethodDef col_methods[] = {
+    {"count", col_count, METH_NOARGS, "count()\n--\n\nNumber of records."},
+    {"stats", col_stats, METH_NOARGS, "stats()\n--\n\nIndex statistics as a dict."},
+    {"set_params", KWFN(col_set_params), METH_VARARGS | METH_KEYWORDS,
+     "set_params(**knobs)\n--\n\nSet query-time knobs such as ef_search; unknown knobs raise."},
+    {"modify", KWFN(col_modify), METH_VARARGS | METH_KEYWORDS,
+     "modify(name=None, metadata=None)\n--\n\nRename and/or replace the collection's metadata."},
+    {"add", KWFN(col_add), METH_VARARGS | METH_KEYWORDS,
+     "add(ids, embeddings, metadatas=None, documents=None, *, ignore_existing=False)\n--\n\n"
+     "Add a batch, all or nothing. An existing id fails the batch (AlreadyExistsError) unless "
+     "ignore_existing."},
+    {"upsert", KWFN(col_upsert), METH_VARARGS | METH_KEYWORDS,
+     "upsert(ids, embeddings, metadatas=None, documents=None)\n--\n\nInsert or replace; metadata "
+     "merged key by key (None removes a key)."},
+    {"update", KWFN(col_update), METH_VARARGS | METH_KEYWORDS,
+     "update(ids, embeddings=None, metadatas=None, documents=None, *, ignore_missing=False)\n--\n\n"
+     "Update the given fields of existing records."},
+    {"delete", KWFN(col_delete), METH_VARARGS | METH_KEYWORDS,
+     "delete(ids=None, where=None, where_document=None, limit=None)\n--\n\nDelete records; returns "
+     "the number deleted."},
+    {"get", KWFN(col_get), METH_VARARGS | METH_KEYWORDS,
+     "get(ids=None, where=None, where_document=None, limit=None, offset=0, include=['metadatas', "
+     "'documents'])\n--\n\nRecords by ids and/or filter, as a Chroma-shaped dict."},
+    {"query", KWFN(col_query), METH_VARARGS | METH_KEYWORDS,
+     "query(query_embeddings, n_results=10, where=None, where_document=None, include=['metadatas', "
+     "'documents', 'distances'], *, ef_search=None, exact=False)\n--\n\nNearest neighbours, a "
+     "Chroma-shaped dict of lists of lists."},
+    {"add_vectors", col_add_vectors, METH_O,
+     "add_vectors(X)\n--\n\nAdd the rows of X with ids str(count()), str(count()+1), ..."},
+    {"search", KWFN(col_search), METH_FASTCALL | METH_KEYWORDS,
+     "search(q, k=10)\n--\n\n(ids, distances) of the k nearest records to q: two lists."},
+    {"search_batch", KWFN(col_search_batch), METH_FASTCALL | METH_KEYWORDS,
+     "search_batch(Q, k=10)\n--\n\n(ids, distances), each a list with one list per row of Q."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef col_getset[] = {
+    {"name", info_field, NULL, "collection name", "n"},
+    {"uuid", info_field, NULL, "collection UUID", "u"},
+    {"metric", info_field, NULL, "'l2', 'ip', 'cosine' or 'l1'", "m"},
+    {"index", info_field, NULL, "index kind: 'flat' or 'hnsw'", "i"},
+    {"metadata", info_field, NULL, "the collection's metadata dict, or None", "M"},
+    {"index_params", info_field, NULL, "dict of M, ef_construction, ef_search", "p"},
+    {"dim", col_get_dim, NULL, "dimension (0 until fixed by the first write)", NULL},
+    {"database", col_get_database, NULL, "the Database this collection belongs to", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PySequenceMethods col_as_sequence = {.sq_length = col_len};
+
+PyTypeObject qvpy_col_type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "quiver.Collection",
+    .tp_basicsize = sizeof(qvpy_col),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_DISALLOW_INSTANTIATION,
+    .tp_doc = "A collection of records; get one from Database.create_collection / get_collection.",
+    .tp_dealloc = col_dealloc,
+    .tp_traverse = col_traverse,
+    .tp_repr = col_repr,
+    .tp_as_sequence = &col_as_sequence,
+    .tp_methods = col_methods,
+    .tp_getset = col_getset,
+    .tp_weaklistoffset = offsetof(qvpy_col, weakrefs),
+};
