@@ -107,7 +107,9 @@ typedef struct qv_open_opts {
   qv_sync sync;        /**< default QV_SYNC_FULL */
   char *errbuf;        /**< if set, an open failure writes its message here */
   size_t errbuf_len;
-  int n_threads;       /**< worker threads for batch search and index builds; 0 = CPU count */
+  int n_threads;       /**< threads for index builds and batch search. 0 = default: builds use
+                            $QUIVER_THREADS, else $OMP_NUM_THREADS, else the CPU count; batch
+                            search uses the CPU count */
   int read_only;       /**< open without taking the write lock; writes return QV_MISUSE */
 } qv_open_opts;
 

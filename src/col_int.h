@@ -62,7 +62,8 @@ struct qv_db {
   char *path;            /* NULL: in-memory */
   qv_store *store;       /* NULL: in-memory */
   int lock_fd;
-  int n_threads;
+  int n_threads;         /* index builds */
+  int query_threads;     /* batch search */
   int read_only;
   uint64_t seq;          /* newest sequence number */
   pthread_mutex_t write_mu;

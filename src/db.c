@@ -165,6 +165,15 @@ static qv_status load_catalog(qv_db *db, char *err, size_t errlen) {
   return rc;
 }
 
+/* Default build threads: $QUIVER_THREADS, else $OMP_NUM_THREADS (the convention BLAS and
+ * benchmark harnesses use), else every CPU. */
+static int env_threads(void) {
+  const char *v = getenv("QUIVER_THREADS");
+  if (!v || !*v) v = getenv("OMP_NUM_THREADS");
+  long n = v ? strtol(v, NULL, 10) : 0;
+  return n > 0 && n <= 1024 ? (int)n : qv__ncpu();
+}
+
 qv_status qv_db_open(const char *path, const qv_open_opts *opts, qv_db **out) {
   qv_open_opts defaults;
   qv_status rc = QV_OK;
@@ -182,7 +191,8 @@ qv_status qv_db_open(const char *path, const qv_open_opts *opts, qv_db **out) {
   if (!db) return QV_NOMEM;
   db->mem = mem;
   db->lock_fd = -1;
-  db->n_threads = opts->n_threads > 0 ? opts->n_threads : qv__ncpu();
+  db->n_threads = opts->n_threads > 0 ? opts->n_threads : env_threads();
+  db->query_threads = opts->n_threads > 0 ? opts->n_threads : qv__ncpu();
   db->read_only = opts->read_only;
   db->next_cid = 1;
   pthread_mutex_init(&db->write_mu, NULL);

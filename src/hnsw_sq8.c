@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: MIT  Copyright (c) 2026 the quiver authors */
 /*
  * hnsw_sq8.c -- the 8-bit traversal codes of the HNSW index (see hnsw_sq8.h for the math).
- * Parameter block on disk: lo[dim], hi[dim] as little-endian float32.
+ * Parameter block on disk: lo[dim], hi[dim] as little-endian float32 (the code width is in
+ * the index's header).
  */
 #include <immintrin.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "dist.h"
@@ -127,18 +129,43 @@ T256 static float dot_u8_avx2(const float *w, const float *s, const unsigned cha
   return r;
 }
 
-int hnsw_sq8_init(hnsw_sq8 *q, const qv_mem *mem, qv_metric metric, uint32_t dim) {
+#define TVNNI __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni")))
+
+/* sum w_i c_i, w int8 zero-padded to a multiple of 64, c u8 of dim bytes */
+TVNNI static int32_t dot8_vnni(const int8_t *w, const unsigned char *c, size_t dim) {
+  __m512i acc0 = _mm512_setzero_si512(), acc1 = _mm512_setzero_si512();
+  size_t i = 0;
+  for (; i + 128 <= dim; i += 128) {
+    acc0 = _mm512_dpbusd_epi32(acc0, _mm512_loadu_si512(c + i), _mm512_loadu_si512(w + i));
+    acc1 = _mm512_dpbusd_epi32(acc1, _mm512_loadu_si512(c + i + 64), _mm512_loadu_si512(w + i + 64));
+  }
+  for (; i < dim; i += 64) {
+    size_t r = dim - i < 64 ? dim - i : 64;
+    __mmask64 m = r == 64 ? ~(__mmask64)0 : (((__mmask64)1 << r) - 1);
+    acc0 = _mm512_dpbusd_epi32(acc0, _mm512_maskz_loadu_epi8(m, c + i), _mm512_loadu_si512(w + i));
+  }
+  return _mm512_reduce_add_epi32(_mm512_add_epi32(acc0, acc1));
+}
+
+int hnsw_sq8_init(hnsw_sq8 *q, const qv_mem *mem, qv_metric metric, uint32_t dim, uint32_t bits) {
   memset(q, 0, sizeof *q);
   if (metric != QV_METRIC_L2 && metric != QV_METRIC_IP && metric != QV_METRIC_COSINE) return -1;
+  if (bits != 8) return -1;
   q->metric = metric;
   q->dim = dim;
-  q->code_bytes = dim;
-  q->lo = qv__calloc(mem, (size_t)dim * 3, sizeof(float));
+  q->bits = bits;
+  q->dim_pad = (dim + 31) & ~31u;
+  q->code_bytes = 4 + (size_t)dim;
+  q->lo = qv__calloc(mem, (size_t)q->dim_pad * 3, sizeof(float));
   if (!q->lo) return -1;
-  q->hi = q->lo + dim;
-  q->scale = q->hi + dim;
+  q->hi = q->lo + q->dim_pad;
+  q->scale = q->hi + q->dim_pad;
   const char *isa = qv__kernels()->isa;
   int l2 = metric == QV_METRIC_L2;
+  if (strcmp(isa, "avx512") == 0 && __builtin_cpu_supports("avx512vnni")) {
+    const char *e = getenv("QV_HNSW_VNNI");
+    if (!e || atoi(e) != 0) q->dot8 = dot8_vnni;
+  }
   if (strcmp(isa, "avx512") == 0) q->fn = l2 ? l2_u8_avx512 : dot_u8_avx512;
   else if (strcmp(isa, "avx2") == 0) q->fn = l2 ? l2_u8_avx2 : dot_u8_avx2;
   else q->fn = l2 ? l2_u8 : dot_u8;
@@ -180,19 +207,51 @@ int hnsw_sq8_maybe_train(hnsw_sq8 *q, const float *vecs, size_t n, uint64_t n_ha
   return changed;
 }
 
-void hnsw_sq8_encode(const hnsw_sq8 *q, const float *v, unsigned char *code) {
-  for (uint32_t i = 0; i < q->dim; i++) {
-    float s = q->scale[i];
-    float x = s > 0 ? (v[i] - q->lo[i]) / s : 0.0f;
-    x = x < 0 ? 0 : x > 255 ? 255 : x;
-    code[i] = (unsigned char)lrintf(x);
-  }
+static unsigned quantize(const hnsw_sq8 *q, const float *v, uint32_t i, float top) {
+  if (i >= q->dim) return 0;
+  float s = q->scale[i];
+  float x = s > 0 ? (v[i] - q->lo[i]) / s : 0.0f;
+  x = x < 0 ? 0 : x > top ? top : x;
+  return (unsigned)lrintf(x);
 }
 
-size_t hnsw_sq8_query_bytes(const hnsw_sq8 *q) { return 64 + (size_t)q->dim * sizeof(float); }
+void hnsw_sq8_encode(const hnsw_sq8 *q, const float *v, unsigned char *code) {
+  float xn = 0; /* squared norm of the decoded vector */
+  for (uint32_t i = 0; i < q->dim; i++) {
+    unsigned c = quantize(q, v, i, 255.0f);
+    code[4 + i] = (unsigned char)c;
+    float x = q->lo[i] + q->scale[i] * (float)c;
+    xn += x * x;
+  }
+  memcpy(code, &xn, 4);
+}
+
+size_t hnsw_sq8_query_bytes(const hnsw_sq8 *q) { return 64 + (size_t)q->dim_pad * sizeof(float); }
+
+static void prepare_int8(const hnsw_sq8 *q, const float *query, float *pf) {
+  int8_t *w8 = (int8_t *)(pf + 16);
+  float k = 0, qn = 0, mx = 0;
+  for (uint32_t i = 0; i < q->dim; i++) {
+    k += query[i] * q->lo[i];
+    qn += query[i] * query[i];
+    float w = fabsf(query[i] * q->scale[i]);
+    if (w > mx) mx = w;
+  }
+  float ws = mx > 0 ? 127.0f / mx : 0.0f;
+  for (uint32_t i = 0; i < q->dim; i++) w8[i] = (int8_t)lrintf(query[i] * q->scale[i] * ws);
+  for (uint32_t i = q->dim; i < ((q->dim + 63) & ~63u); i++) w8[i] = 0;
+  pf[0] = k;
+  pf[1] = ws > 0 ? 1.0f / ws : 0.0f;
+  pf[2] = qn;
+}
 
 void hnsw_sq8_prepare(const hnsw_sq8 *q, const float *query, void *prep) {
   float *pf = prep, *a = pf + 16;
+  if (q->dot8) {
+    prepare_int8(q, query, pf);
+    return;
+  }
+  for (uint32_t i = q->dim; i < q->dim_pad; i++) a[i] = 0;
   if (q->metric == QV_METRIC_L2) {
     for (uint32_t i = 0; i < q->dim; i++) a[i] = query[i] - q->lo[i];
     pf[0] = 0;
@@ -209,12 +268,14 @@ void hnsw_sq8_prepare(const hnsw_sq8 *q, const float *query, void *prep) {
 size_t hnsw_sq8_params_bytes(const hnsw_sq8 *q) { return (size_t)q->dim * 2 * sizeof(float); }
 
 void hnsw_sq8_params_write(const hnsw_sq8 *q, qv_ckpt_writer *w) {
-  qv__ckpt_write(w, q->lo, (size_t)q->dim * 2 * sizeof(float));
+  qv__ckpt_write(w, q->lo, (size_t)q->dim * sizeof(float));
+  qv__ckpt_write(w, q->hi, (size_t)q->dim * sizeof(float));
 }
 
 int hnsw_sq8_params_read(hnsw_sq8 *q, const void *p, size_t n) {
   if (n != hnsw_sq8_params_bytes(q)) return -1;
-  memcpy(q->lo, p, n);
+  memcpy(q->lo, p, n / 2);
+  memcpy(q->hi, (const char *)p + n / 2, n / 2);
   for (uint32_t i = 0; i < q->dim; i++)
     if (!isfinite(q->lo[i]) || !isfinite(q->hi[i]) || q->hi[i] < q->lo[i]) return -1;
   set_scales(q);

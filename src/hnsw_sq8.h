@@ -22,7 +22,7 @@
 #include "checkpoint.h"
 #include "qv_int.h"
 
-#define HNSW_SQ8_DEFAULT 1
+#define HNSW_SQ8_DEFAULT 8 /* bits of the traversal codes by default */
 
 /* a: prepared query floats, s: per-dim scales (l2 only), c: code */
 typedef float (*hnsw_sq8_fn)(const float *a, const float *s, const unsigned char *c, size_t dim);
@@ -30,14 +30,18 @@ typedef float (*hnsw_sq8_fn)(const float *a, const float *s, const unsigned char
 typedef struct hnsw_sq8 {
   qv_metric metric;
   uint32_t dim;
+  uint32_t bits;    /* 8 (the only width so far; stored in the index file) */
+  uint32_t dim_pad; /* dim rounded up to 32; prepared queries and scales are zero-padded */
   size_t code_bytes;
   float *lo, *hi, *scale; /* dim each, one allocation */
   int trained;
   hnsw_sq8_fn fn;
+  /* 8-bit with AVX-512 VNNI: int8 query . u8 code in integers (see hnsw_sq8_dist) */
+  int32_t (*dot8)(const int8_t *w, const unsigned char *c, size_t dim);
 } hnsw_sq8;
 
 /* 0 on success, -1 on NOMEM / unsupported metric. */
-QV_INTERNAL int hnsw_sq8_init(hnsw_sq8 *q, const qv_mem *mem, qv_metric metric, uint32_t dim);
+QV_INTERNAL int hnsw_sq8_init(hnsw_sq8 *q, const qv_mem *mem, qv_metric metric, uint32_t dim, uint32_t bits);
 QV_INTERNAL void hnsw_sq8_free(hnsw_sq8 *q, const qv_mem *mem);
 /*
  * Widen the range to cover vecs[0..n) while the index holds fewer than a few ten thousand
@@ -53,10 +57,23 @@ QV_INTERNAL void hnsw_sq8_params_write(const hnsw_sq8 *q, qv_ckpt_writer *w);
 /* 0 on success, -1 if the bytes are not a valid parameter block. */
 QV_INTERNAL int hnsw_sq8_params_read(hnsw_sq8 *q, const void *p, size_t n);
 
-/* Approximate distance of a prepared query to a code (same scale as the exact metric). */
+/*
+ * Approximate distance of a prepared query to a code (same scale as the exact metric).
+ * A code is f32 |x^|^2 (the decoded vector's squared norm) followed by the bytes.
+ * Prepared query: pf[0] = sum q_i lo_i, pf[1] = 1 / int8 scale of w, pf[2] = |q|^2, and from
+ * byte 64 either float a_i / w_i (fn kernels) or int8 w_i = round(q_i scale_i * pf-scale).
+ * With dot8, q . x^ = pf[0] + pf[1] * (w8 . c) and l2 = |q|^2 - 2 q . x^ + |x^|^2.
+ */
 static inline float hnsw_sq8_dist(const hnsw_sq8 *q, const void *prep, const unsigned char *code) {
   const float *pf = (const float *)prep;
-  float r = q->fn(pf + 16, q->scale, code, q->dim);
+  if (q->dot8) {
+    float dot = pf[0] + pf[1] * (float)q->dot8((const int8_t *)(pf + 16), code + 4, q->dim);
+    if (q->metric != QV_METRIC_L2) return 1.0f - dot;
+    float xn;
+    __builtin_memcpy(&xn, code, 4);
+    return pf[2] - 2.0f * dot + xn;
+  }
+  float r = q->fn(pf + 16, q->scale, code + 4, q->dim_pad);
   return q->metric == QV_METRIC_L2 ? r : 1.0f - (pf[0] + r);
 }
 

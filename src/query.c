@@ -109,7 +109,7 @@ static void *qjob_run(void *arg) {
 
 static qv_status search_many(const qv_collection *c, const float *qs, size_t nq, size_t k, const qv_filter *f,
                              const qv_query_opts *o, qv_hit *hits, size_t *counts) {
-  int nt = o->n_threads > 0 ? o->n_threads : c->db->n_threads;
+  int nt = o->n_threads > 0 ? o->n_threads : c->db->query_threads;
   if (nq > 1 && !f && !o->exact && c->vt->search_batch)
     return c->vt->search_batch(c->ix, qs, nq, k, o->ef_search, nt, hits, counts);
   if ((size_t)nt > nq) nt = (int)nq;

@@ -117,7 +117,7 @@ static double recall(qv_metric m, qv_index *ix, const live_set *ls, size_t n, co
 }
 
 static void check_recall(qv_metric m, int sq8, int threads, double min_recall) {
-  setenv("QV_HNSW_SQ8", sq8 ? "1" : "0", 1);
+  setenv("QV_HNSW_SQ8", sq8 ? "8" : "0", 1);
   float *x = make_data(NB, 42 + (uint64_t)m, m);
   float *q = make_data(NQ, 4242 + (uint64_t)m, m);
   qv_index *ix = build(m, x, NB, threads);
@@ -148,6 +148,19 @@ Test(hnsw, recall_cosine_sq8) { check_recall(QV_METRIC_COSINE, 1, 1, 0.93); }
 Test(hnsw, recall_l1) { check_recall(QV_METRIC_L1, 0, 1, 0.93); }
 Test(hnsw, recall_l2_two_threads) { check_recall(QV_METRIC_L2, 1, 2, 0.93); }
 
+/* the other traversal kernels: each test is its own process, so the environment can pick them */
+Test(hnsw, recall_l2_sq8_no_vnni) {
+  setenv("QV_HNSW_VNNI", "0", 1);
+  check_recall(QV_METRIC_L2, 1, 1, 0.93);
+}
+Test(hnsw, recall_ip_sq8_avx2) {
+  setenv("QV_ISA", "avx2", 1);
+  check_recall(QV_METRIC_IP, 1, 1, 0.93);
+}
+Test(hnsw, recall_l2_sq8_scalar) {
+  setenv("QV_ISA", "scalar", 1);
+  check_recall(QV_METRIC_L2, 1, 1, 0.93);
+}
 static int pred_mod(void *ctx, uint32_t s) {
   uint32_t mod = *(const uint32_t *)ctx;
   return s % mod == 3;
@@ -352,6 +365,11 @@ Test(hnsw, empty_and_params) {
   p.m = 1;
   cr_assert_eq(vt->create(&p, &ix), QV_INVALID);
   cr_assert_null(ix);
+  p.m = 256; /* the largest M the collection accepts */
+  cr_assert_eq(vt->create(&p, &ix), QV_OK);
+  vt->destroy(ix);
+  p.m = 257;
+  cr_assert_eq(vt->create(&p, &ix), QV_INVALID);
 }
 
 Test(hnsw, stats) {
@@ -512,7 +530,6 @@ Test(hnsw, corrupt_and_missing_files) {
   cr_assert_null(ix2);
 
   /* a valid crc over bad content: an out-of-range neighbour id, a bad count, bad header */
-  uint32_t hdr[16];
   const size_t l0_off = 1088; /* header 64, state 64..564 -> 576, level 576..1076 -> 1088 */
   uint32_t big = 1000000, cnt = 1000;
   struct {
@@ -533,7 +550,6 @@ Test(hnsw, corrupt_and_missing_files) {
     cr_assert_eq(vt->load(&p, path, &ix2, NULL), QV_CORRUPT, "case %zu", i);
     cr_assert_null(ix2);
   }
-  (void)hdr;
 
   /* truncated file */
   cr_assert_eq(vt->save(ix, path, 1), QV_OK);
@@ -550,5 +566,107 @@ Test(hnsw, corrupt_and_missing_files) {
   cr_assert_eq(vt->load(&p2, path, &ix2, NULL), QV_CORRUPT);
   unlink(path);
   vt->destroy(ix);
+  free(x);
+}
+
+/* One batch re-adds every slot (the entry point included) and one gives a new slot twice. */
+Test(hnsw, readd_everything_and_duplicates) {
+  float *x = make_data(NB, 21, QV_METRIC_L2);
+  float *y = make_data(NB, 22, QV_METRIC_L2);
+  float *q = make_data(NQ, 222, QV_METRIC_L2);
+  qv_index *ix = build(QV_METRIC_L2, x, NB, 2);
+  uint32_t *slots = malloc(NB * sizeof *slots);
+  for (uint32_t i = 0; i < NB; i++) slots[i] = NB - 1 - i;
+  float *yr = malloc(NB * DIM * sizeof *yr); /* slot s gets y[s] */
+  for (uint32_t i = 0; i < NB; i++) memcpy(yr + i * DIM, y + slots[i] * DIM, DIM * sizeof(float));
+  cr_assert_eq(vt->add(ix, slots, yr, NB), QV_OK);
+  live_set ls = {y, NULL, NULL, NULL};
+  double r = recall(QV_METRIC_L2, ix, &ls, NB, q, NQ, 32);
+  cr_assert(r >= 0.95, "recall after re-adding everything %.4f", r);
+  /* duplicates: new slot NB given twice, the last vector wins */
+  uint32_t dup[3] = {NB, NB + 1, NB};
+  float dv[3 * DIM];
+  memcpy(dv, x, DIM * sizeof(float));
+  memcpy(dv + DIM, x + DIM, DIM * sizeof(float));
+  memcpy(dv + 2 * DIM, x + 2 * DIM, DIM * sizeof(float));
+  cr_assert_eq(vt->add(ix, dup, dv, 3), QV_OK);
+  cr_assert_eq(memcmp(vt->vector(ix, NB), x + 2 * DIM, DIM * sizeof(float)), 0);
+  qv_index_stats st;
+  vt->stats(ix, &st);
+  cr_assert_eq(st.count, NB + 2);
+  free(yr);
+  free(slots);
+  vt->destroy(ix);
+  free(x);
+  free(y);
+  free(q);
+}
+
+/* ------------------------------------------------------------------ allocation failures */
+
+typedef struct fail_alloc {
+  long countdown; /* the allocation that makes this reach 0 fails; < 0 never */
+} fail_alloc;
+
+static void *f_malloc(void *ud, size_t n) {
+  fail_alloc *f = ud;
+  if (f->countdown >= 0 && f->countdown-- == 0) return NULL;
+  return malloc(n);
+}
+static void *f_realloc(void *ud, void *p, size_t n) {
+  fail_alloc *f = ud;
+  if (f->countdown >= 0 && f->countdown-- == 0) return NULL;
+  return realloc(p, n);
+}
+static void f_free(void *ud, void *p) {
+  (void)ud;
+  free(p);
+}
+
+/* Fail the N-th allocation for N = 0, 1, ...: every call reports QV_NOMEM or works, a failed
+ * add() leaves the index as it was, and nothing leaks (under ASan). */
+Test(hnsw, allocation_failures) {
+  float *x = make_data(600, 23, QV_METRIC_L2);
+  fail_alloc fa = {-1};
+  qv_mem mem = {f_malloc, f_realloc, f_free, &fa};
+  const char *path = tmp_path("fault.idx");
+  int completed = 0;
+  for (long n = 0; n < 400 && !completed; n++) {
+    qv_index_params p = params(QV_METRIC_L2, 2);
+    p.mem = &mem;
+    qv_index *ix = NULL, *ix2 = NULL;
+    uint32_t slots[600];
+    for (uint32_t i = 0; i < 600; i++) slots[i] = i;
+    fa.countdown = -1;
+    if (vt->create(&p, &ix) != QV_OK) continue;
+    cr_assert_eq(vt->add(ix, slots, x, 300), QV_OK);
+    fa.countdown = n;
+    qv_status rc = vt->add(ix, slots + 300, x + 300 * DIM, 300);
+    cr_assert(rc == QV_OK || rc == QV_NOMEM, "add: %d", rc);
+    qv_index_stats st;
+    vt->stats(ix, &st);
+    cr_assert_eq(st.count, rc == QV_OK ? 600u : 300u, "a failed add changed nothing");
+    qv_hit got[K];
+    size_t ng = 0;
+    qv_search_req req = {x + 310 * DIM, K, 32, NULL, NULL};
+    rc = vt->search(ix, &req, got, &ng);
+    cr_assert(rc == QV_OK || rc == QV_NOMEM);
+    if (rc == QV_OK) cr_assert_eq(ng, K);
+    rc = vt->save(ix, path, 1);
+    cr_assert(rc == QV_OK || rc == QV_NOMEM || rc == QV_IO, "save: %d", rc);
+    if (rc == QV_OK) {
+      rc = vt->load(&p, path, &ix2, NULL);
+      cr_assert(rc == QV_OK || rc == QV_NOMEM, "load: %d", rc);
+      cr_assert(rc == QV_OK || ix2 == NULL);
+      if (rc == QV_OK && fa.countdown >= 0) {
+        /* the countdown never fired: every step succeeded */
+      }
+    }
+    completed = fa.countdown >= 0; /* this N was beyond every allocation made */
+    vt->destroy(ix2);
+    vt->destroy(ix);
+  }
+  cr_assert(completed, "never got past all allocations");
+  unlink(path);
   free(x);
 }
