@@ -77,12 +77,34 @@ static int level_of(const char *isa) {
   return -1;
 }
 
+/*
+ * AMD Zen 4 runs 512-bit operations as two 256-bit halves. For pairwise distances that is a
+ * wash, but a streaming scan (the *_many kernels, i.e. flat search) measured about 25% faster
+ * with the 256-bit kernels: 60000 x 784 l2sq passes/s, one core, THP, 2026-11-25: AVX2 112-127,
+ * AVX-512 90-102 (bench/RESULTS.md). So on AMD the AVX-512 table keeps its single kernels and
+ * the table's ISA name (other kernels key off it) but scans with the AVX2 ones.
+ */
+static qv_kernels g_avx512_amd;
+
+static const qv_kernels *adjust_for_vendor(const qv_kernels *k) {
+#if QV_X86
+  if (k == &qv__kernels_avx512 && __builtin_cpu_is("amd") && !getenv("QV_SCAN512")) {
+    g_avx512_amd = qv__kernels_avx512;
+    g_avx512_amd.l2sq_many = qv__kernels_avx2.l2sq_many;
+    g_avx512_amd.dot_many = qv__kernels_avx2.dot_many;
+    g_avx512_amd.l1_many = qv__kernels_avx2.l1_many;
+    return &g_avx512_amd;
+  }
+#endif
+  return k;
+}
+
 static void init_once(void) {
   g_hw_level = detect_level();
   int level = g_hw_level;
   int cap = level_of(getenv("QV_ISA")); /* unknown values are ignored */
   if (cap >= 0 && cap < level) level = cap;
-  g_best = table_for(level);
+  g_best = adjust_for_vendor(table_for(level));
 }
 
 const qv_kernels *qv__kernels(void) {
