@@ -47,7 +47,8 @@ struct qv_collection {
   qv_meta **metas;
   char **docs;
   int64_t *rids;         /* SQLite rowid: stable insertion order; in-memory: a counter */
-  float *orig;           /* in-memory cosine collections only: original vectors by slot */
+  float *onorm;          /* in-memory cosine only: each vector's original norm (the index
+                            holds unit vectors; unit * onorm gives the original back) */
   uint32_t *free_slots;
   uint32_t n_free, free_cap;
   qv_idmap idmap;

@@ -165,7 +165,7 @@ void qv__col_free(qv_collection *c) {
   qv__free(mem, c->metas);
   qv__free(mem, c->docs);
   qv__free(mem, c->rids);
-  qv__free_aligned(mem, c->orig);
+  qv__free(mem, c->onorm);
   qv__free(mem, c->free_slots);
   qv__idmap_free(mem, &c->idmap);
   qv__free(mem, c->name);
@@ -208,10 +208,10 @@ char *qv__col_index_path(const qv_collection *c) {
 
 /* Per-slot arrays long enough for slot `need - 1`. */
 qv_status qv__col_grow(qv_collection *c, uint32_t need) {
-  /* in-memory cosine keeps the originals in c->orig; it can be missing with arrays already
-     allocated when a first write that fixed the dimension failed (write.c unfix_dim) */
-  int need_orig = !c->db->store && c->metric == QV_METRIC_COSINE && c->dim && !c->orig;
-  if (need <= c->cap && !need_orig) return QV_OK;
+  /* in-memory cosine keeps the original norms in c->onorm; it can be missing with arrays
+     already allocated when a first write that fixed the dimension failed (write.c unfix_dim) */
+  int need_norms = !c->db->store && c->metric == QV_METRIC_COSINE && c->dim && !c->onorm;
+  if (need <= c->cap && !need_norms) return QV_OK;
   const qv_mem *mem = &c->db->mem;
   uint64_t cap = c->cap ? c->cap : 64;
   while (cap < need) cap += cap / 2 + 64;
@@ -226,11 +226,9 @@ qv_status qv__col_grow(qv_collection *c, uint32_t need) {
   if (!(p = qv__realloc(mem, c->rids, cap * sizeof *c->rids))) return QV_NOMEM;
   c->rids = p;
   if (!c->db->store && c->metric == QV_METRIC_COSINE && c->dim) {
-    float *o = qv__malloc_aligned(mem, cap * c->dim * sizeof(float));
+    float *o = qv__realloc(mem, c->onorm, cap * sizeof *o);
     if (!o) return QV_NOMEM;
-    if (c->orig) memcpy(o, c->orig, (size_t)c->cap * c->dim * sizeof(float));
-    qv__free_aligned(mem, c->orig);
-    c->orig = o;
+    c->onorm = o;
   }
   for (uint64_t i = c->cap; i < cap; i++) {
     c->ids[i] = NULL;

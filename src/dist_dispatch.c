@@ -81,15 +81,17 @@ static int level_of(const char *isa) {
  * AMD Zen 4 runs 512-bit operations as two 256-bit halves. For pairwise distances that is a
  * wash, but a streaming scan (the *_many kernels, i.e. flat search) measured about 25% faster
  * with the 256-bit kernels: 60000 x 784 l2sq passes/s, one core, THP, 2026-11-25: AVX2 112-127,
- * AVX-512 90-102 (bench/RESULTS.md). So on AMD the AVX-512 table keeps its single kernels and
- * the table's ISA name (other kernels key off it) but scans with the AVX2 ones.
+ * AVX-512 90-102 (bench/RESULTS.md). So on AMD the AVX-512 table keeps the table's ISA name
+ * (the HNSW 8-bit kernels key off it) but uses the AVX2 float kernels, pairwise ones included:
+ * single and many forms must stay bit-identical (batch search re-ranks with the pairwise one).
  */
 static qv_kernels g_avx512_amd;
 
 static const qv_kernels *adjust_for_vendor(const qv_kernels *k) {
 #if QV_X86
   if (k == &qv__kernels_avx512 && __builtin_cpu_is("amd") && !getenv("QV_SCAN512")) {
-    g_avx512_amd = qv__kernels_avx512;
+    g_avx512_amd = qv__kernels_avx2;
+    g_avx512_amd.isa = qv__kernels_avx512.isa;
     g_avx512_amd.l2sq_many = qv__kernels_avx2.l2sq_many;
     g_avx512_amd.dot_many = qv__kernels_avx2.dot_many;
     g_avx512_amd.l1_many = qv__kernels_avx2.l1_many;

@@ -133,8 +133,10 @@ static qv_status search_many(const qv_collection *c, const float *qs, size_t nq,
 
 /* The original embedding of a live slot. */
 static qv_status slot_embedding(const qv_collection *c, uint32_t s, float *out) {
-  if (c->orig) {
-    memcpy(out, c->orig + (size_t)s * c->dim, c->dim * sizeof(float));
+  if (c->onorm) { /* in-memory cosine: the unit vector scaled back (equal within rounding) */
+    const float *u = c->vt->vector(c->ix, s);
+    if (!u) return qv__err(c->db, QV_ERROR, "record %s has no vector in the index", c->ids[s]);
+    for (uint32_t j = 0; j < c->dim; j++) out[j] = u[j] * c->onorm[s];
     return QV_OK;
   }
   if (c->db->store && c->metric == QV_METRIC_COSINE) {

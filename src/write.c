@@ -191,10 +191,6 @@ static qv_status plan_one(wbatch *w, size_t i, qv_conflict conflict, int ignore_
 /* The stored embedding of an existing record whose row is rewritten without a new one. */
 static qv_status keep_embedding(wbatch *w, wrec *r, float *buf) {
   qv_collection *c = w->c;
-  if (c->orig) {
-    r->emb = c->orig + (size_t)r->slot * c->dim;
-    return QV_OK;
-  }
   if (c->db->store) {
     qv_status rc = qv__store_rec_embedding(c->db->store, c->rids[r->slot], c->dim, buf);
     if (rc) return qv__err(c->db, rc, "%s", qv__store_errmsg(c->db->store));
@@ -259,6 +255,12 @@ static qv_status write_sql(wbatch *w, uint64_t seq, float *kept) {
   return rc;
 }
 
+static float norm_of(const float *v, uint32_t dim) {
+  double s = 0;
+  for (uint32_t i = 0; i < dim; i++) s += (double)v[i] * v[i];
+  return (float)sqrt(s);
+}
+
 /* Make the committed batch visible in memory. Only the index insertion can fail. */
 static qv_status apply(wbatch *w, uint64_t seq) {
   qv_collection *c = w->c;
@@ -286,7 +288,7 @@ static qv_status apply(wbatch *w, uint64_t seq) {
       c->docs[s] = r->doc;
       r->doc = NULL;
     }
-    if (c->orig && r->emb_given) memcpy(c->orig + (size_t)s * c->dim, r->emb, c->dim * sizeof(float));
+    if (c->onorm && r->emb_given) c->onorm[s] = norm_of(r->emb, c->dim);
   }
   c->last_seq = seq;
   if (!w->n_vec) return QV_OK;
@@ -332,10 +334,9 @@ static void unfix_dim(wbatch *w) {
   if (!w->dim_fixed_here) return;
   c->vt->destroy(c->ix);
   c->ix = NULL;
-  qv__free_aligned(&c->db->mem, c->orig);
-  c->orig = NULL;
+  qv__free(&c->db->mem, c->onorm);
+  c->onorm = NULL;
   c->dim = 0;
-  c->cap = c->cap; /* arrays stay; orig is re-made by the next grow */
 }
 
 static qv_status run_locked(wbatch *w, qv_conflict conflict, int ignore_missing) {
