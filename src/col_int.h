@@ -18,6 +18,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
+#include "fcache.h"
 #include "filter.h"
 #include "idmap.h"
 #include "index.h"
@@ -52,6 +53,7 @@ struct qv_collection {
   uint32_t *free_slots;
   uint32_t n_free, free_cap;
   qv_idmap idmap;
+  qv_fcache *fcache;     /* bitmaps of repeated filters (fcache.h) */
   uint64_t count;
   uint64_t last_seq;     /* newest write applied */
   uint64_t ckpt_seq;     /* seq in the last checkpoint file written or loaded */

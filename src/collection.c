@@ -122,9 +122,11 @@ qv_status qv__col_new(qv_db *db, const char *name, const qv_collection_opts *o, 
   c->db = db;
   atomic_init(&c->refs, 1);
   atomic_init(&c->dropped, 0);
+  c->fcache = qv__fcache_new(&db->mem);
   c->name = qv__strdup(&db->mem, name);
   c->metadata_json = o->metadata_json ? qv__strdup(&db->mem, o->metadata_json) : NULL;
-  if (!c->name || (o->metadata_json && !c->metadata_json)) {
+  if (!c->fcache || !c->name || (o->metadata_json && !c->metadata_json)) {
+    qv__fcache_free(&db->mem, c->fcache);
     qv__free(&db->mem, c->name);
     qv__free(&db->mem, c->metadata_json);
     qv__free(&db->mem, c);
@@ -168,6 +170,7 @@ void qv__col_free(qv_collection *c) {
   qv__free(mem, c->onorm);
   qv__free(mem, c->free_slots);
   qv__idmap_free(mem, &c->idmap);
+  qv__fcache_free(mem, c->fcache);
   qv__free(mem, c->name);
   qv__free(mem, c->metadata_json);
   pthread_rwlock_destroy(&c->lock);

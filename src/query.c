@@ -36,14 +36,18 @@ void qv_query_opts_init(qv_query_opts *o) {
   o->include = QV_INCLUDE_METADATAS | QV_INCLUDE_DOCUMENTS | QV_INCLUDE_DISTANCES;
 }
 
+/* A query's filter: the parsed filter, and its cached bitmap when there is one (fcache.h). */
 typedef struct pred_ctx {
   const qv_collection *c;
-  const qv_filter *f;
+  const qv_filter *f;     /* NULL: no filter */
+  const uint64_t *bits;   /* NULL: evaluate f per record */
+  uint64_t n_words, count;
 } pred_ctx;
 
 static int slot_pred(void *ctx, uint32_t s) {
   const pred_ctx *p = ctx;
   const qv_collection *c = p->c;
+  if (p->bits) return (uint64_t)(s >> 6) < p->n_words && qv__fbit(p->bits, s);
   return s < c->n_slots && c->ids[s] && qv__filter_match(p->f, c->metas[s], c->docs[s]);
 }
 
@@ -60,31 +64,40 @@ static double estimate_selectivity(const qv_collection *c, const qv_filter *f) {
   return seen ? (double)hit / (double)seen : 0.0;
 }
 
-/* Exact k-NN over every live slot that passes f (f may be NULL), through the index's vectors. */
-static size_t exact_scan(const qv_collection *c, const float *q, size_t k, const qv_filter *f, qv_hit *out) {
+static void push_slot(const qv_collection *c, const qv_kernels *kern, const float *q, uint32_t s, qv_topk *t) {
+  const float *v = c->vt->vector(c->ix, s);
+  if (v) qv__topk_push(t, qv__metric_dist(kern, c->metric, q, v, c->dim), s);
+}
+
+/* Exact k-NN over every live slot that passes the filter (if any), through the index's vectors. */
+static size_t exact_scan(const qv_collection *c, const float *q, size_t k, const pred_ctx *pc, qv_hit *out) {
   const qv_kernels *kern = qv__kernels();
   qv_topk t;
   qv__topk_init(&t, out, k);
-  for (uint32_t s = 0; s < c->n_slots; s++) {
-    if (!c->ids[s] || (f && !qv__filter_match(f, c->metas[s], c->docs[s]))) continue;
-    const float *v = c->vt->vector(c->ix, s);
-    if (!v) continue;
-    qv__topk_push(&t, qv__metric_dist(kern, c->metric, q, v, c->dim), s);
+  if (pc->bits) { /* only the matching slots */
+    for (uint64_t w = 0; w < pc->n_words; w++)
+      for (uint64_t b = pc->bits[w]; b; b &= b - 1) push_slot(c, kern, q, (uint32_t)(w * 64 + (uint64_t)__builtin_ctzll(b)), &t);
+    return qv__topk_finish(&t);
   }
+  for (uint32_t s = 0; s < c->n_slots; s++)
+    if (c->ids[s] && (!pc->f || qv__filter_match(pc->f, c->metas[s], c->docs[s]))) push_slot(c, kern, q, s, &t);
   return qv__topk_finish(&t);
 }
 
 /* One prepared query -> hits (room for k). */
-static qv_status search_one(const qv_collection *c, const float *q, size_t k, const qv_filter *f,
+static qv_status search_one(const qv_collection *c, const float *q, size_t k, const pred_ctx *pc,
                             const qv_query_opts *o, qv_hit *out, size_t *n_out) {
   int exact = o->exact;
-  if (f && !exact && c->kind != QV_INDEX_FLAT) exact = estimate_selectivity(c, f) < PLAN_EXACT_BELOW;
-  if (exact && c->kind != QV_INDEX_FLAT) {
-    *n_out = exact_scan(c, q, k, f, out);
+  if (pc->f && !exact) {
+    double sel = pc->bits ? (c->count ? (double)pc->count / (double)c->count : 0.0) : estimate_selectivity(c, pc->f);
+    /* flat: with a bitmap, scanning only the matches beats testing every row */
+    exact = c->kind == QV_INDEX_FLAT ? pc->bits != NULL : sel < PLAN_EXACT_BELOW;
+  }
+  if (exact && (c->kind != QV_INDEX_FLAT || pc->bits)) {
+    *n_out = exact_scan(c, q, k, pc, out);
     return QV_OK;
   }
-  pred_ctx pc = {c, f};
-  qv_search_req req = {q, k, o->ef_search, f ? slot_pred : NULL, &pc};
+  qv_search_req req = {q, k, o->ef_search, pc->f ? slot_pred : NULL, (void *)(uintptr_t)pc};
   return c->vt->search(c->ix, &req, out, n_out);
 }
 
@@ -92,7 +105,7 @@ typedef struct qjob {
   const qv_collection *c;
   const float *qs;
   size_t k;
-  const qv_filter *f;
+  const pred_ctx *pc;
   const qv_query_opts *o;
   qv_hit *hits;       /* nq * k */
   size_t *counts;
@@ -103,14 +116,14 @@ typedef struct qjob {
 static void *qjob_run(void *arg) {
   qjob *j = arg;
   for (size_t i = j->from; i < j->to && j->rc == QV_OK; i++)
-    j->rc = search_one(j->c, j->qs + i * j->c->dim, j->k, j->f, j->o, j->hits + i * j->k, &j->counts[i]);
+    j->rc = search_one(j->c, j->qs + i * j->c->dim, j->k, j->pc, j->o, j->hits + i * j->k, &j->counts[i]);
   return NULL;
 }
 
-static qv_status search_many(const qv_collection *c, const float *qs, size_t nq, size_t k, const qv_filter *f,
+static qv_status search_many(const qv_collection *c, const float *qs, size_t nq, size_t k, const pred_ctx *pc,
                              const qv_query_opts *o, qv_hit *hits, size_t *counts) {
   int nt = o->n_threads > 0 ? o->n_threads : c->db->query_threads;
-  if (nq > 1 && !f && !o->exact && c->vt->search_batch)
+  if (nq > 1 && !pc->f && !o->exact && c->vt->search_batch)
     return c->vt->search_batch(c->ix, qs, nq, k, o->ef_search, nt, hits, counts);
   if ((size_t)nt > nq) nt = (int)nq;
   if (nt > 64) nt = 64;
@@ -118,7 +131,7 @@ static qv_status search_many(const qv_collection *c, const float *qs, size_t nq,
   pthread_t th[64];
   int started[64] = {0};
   for (int t = 0; t < nt; t++) {
-    jobs[t] = (qjob){c, qs, k, f, o, hits, counts, nq * (size_t)t / (size_t)nt, nq * (size_t)(t + 1) / (size_t)nt, QV_OK};
+    jobs[t] = (qjob){c, qs, k, pc, o, hits, counts, nq * (size_t)t / (size_t)nt, nq * (size_t)(t + 1) / (size_t)nt, QV_OK};
     if (t > 0) started[t] = pthread_create(&th[t], NULL, qjob_run, &jobs[t]) == 0;
   }
   if (nt > 0) qjob_run(&jobs[0]);
@@ -178,7 +191,7 @@ static qv_status check_queries(const qv_collection *c, const float *qs, size_t n
   return QV_OK;
 }
 
-static qv_status query_locked(const qv_collection *c, const float *queries, size_t nq, size_t k, const qv_filter *f,
+static qv_status query_locked(const qv_collection *c, const float *queries, size_t nq, size_t k, const pred_ctx *pc,
                               const qv_query_opts *o, qv_results **out) {
   const qv_mem *mem = &c->db->mem;
   qv_status rc = QV_OK;
@@ -197,8 +210,8 @@ static qv_status query_locked(const qv_collection *c, const float *queries, size
     memcpy(qs, queries, nq * c->dim * sizeof(float));
     if (c->metric == QV_METRIC_COSINE)
       for (size_t i = 0; i < nq; i++) qv__normalize(qs + i * c->dim, c->dim);
-    if (nq == 1) rc = search_one(c, qs, k, f, o, hits, &counts[0]);
-    else rc = search_many(c, qs, nq, k, f, o, hits, counts);
+    if (nq == 1) rc = search_one(c, qs, k, pc, o, hits, &counts[0]);
+    else rc = search_many(c, qs, nq, k, pc, o, hits, counts);
     if (rc) {
       if (!*qv_db_errmsg(c->db)) qv__err(c->db, rc, "search failed");
       goto cleanup;
@@ -240,7 +253,16 @@ qv_status qv_collection_query(qv_collection *c, const float *queries, size_t nq,
   qv_filter *f = NULL;
   if ((rc = parse_filter(db, opts->where_json, opts->where_document_json, &f))) return rc;
   pthread_rwlock_rdlock(&c->lock);
-  rc = query_locked(c, queries, nq, k, f, opts, out);
+  pred_ctx pc = {c, f, NULL, 0, 0};
+  qv_fent *fe = f ? qv__fcache_acquire(c, opts->where_json, opts->where_document_json) : NULL;
+  if (fe) {
+    struct qv_fent_view v = qv__fcache_view(fe);
+    pc.bits = v.bits;
+    pc.n_words = v.n_words;
+    pc.count = v.count;
+  }
+  rc = query_locked(c, queries, nq, k, &pc, opts, out);
+  qv__fcache_release(c, fe);
   pthread_rwlock_unlock(&c->lock);
   qv__filter_free(&db->mem, f);
   if (rc && !*qv_db_errmsg(db)) qv__err(db, rc, "%s", qv_status_str(rc));

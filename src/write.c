@@ -289,6 +289,7 @@ static qv_status apply(wbatch *w, uint64_t seq) {
       r->doc = NULL;
     }
     if (c->onorm && r->emb_given) c->onorm[s] = norm_of(r->emb, c->dim);
+    qv__fcache_update(c, &s, 1);
   }
   c->last_seq = seq;
   if (!w->n_vec) return QV_OK;
@@ -359,6 +360,7 @@ static qv_status run_locked(wbatch *w, qv_conflict conflict, int ignore_missing)
   if (!n_write) goto fail; /* every record skipped: nothing to commit, the dimension stays unset (rc is QV_OK) */
   if ((rc = qv__col_grow(c, c->n_slots + w->n_taken_new))) goto fail;
   if (c->vt->reserve && (rc = c->vt->reserve(c->ix, c->n_slots + w->n_taken_new))) goto fail;
+  if ((rc = qv__fcache_reserve(c, c->n_slots + w->n_taken_new))) goto fail;
   if ((rc = prepare_vectors(w))) goto fail;
   uint64_t seq = db->seq + 1;
   if (db->store) {
@@ -452,6 +454,7 @@ static qv_status delete_slots(qv_collection *c, const uint32_t *slots, size_t n)
     c->free_slots[c->n_free++] = s;
     c->count--;
   }
+  qv__fcache_update(c, slots, n);
   return QV_OK;
 }
 
