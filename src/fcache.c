@@ -9,8 +9,9 @@
 #include "col_int.h"
 #include "fcache.h"
 
-#define FC_MAX 64     /* cached bitmaps per collection */
-#define FC_RECENT 64  /* distinct filters remembered for admission */
+#define FC_MAX 256                  /* cached bitmaps per collection ... */
+#define FC_MAX_BYTES (64u << 20)    /* ... and at most this much bitmap memory */
+#define FC_RECENT 1024              /* distinct filters remembered for admission */
 
 struct qv_fent {
   atomic_int refs;    /* the cache's own reference + one per query using it */
@@ -128,7 +129,8 @@ qv_fent *qv__fcache_acquire(qv_collection *c, const char *where, const char *wdo
       ent_free(mem, e);
       return other;
     }
-  if (fc->n == FC_MAX) {
+  uint64_t bytes = e->n_words * sizeof(uint64_t);
+  while (fc->n && (fc->n == FC_MAX || (uint64_t)(fc->n + 1) * bytes > FC_MAX_BYTES)) {
     size_t lru = 0;
     for (size_t i = 1; i < fc->n; i++)
       if (fc->ent[i]->last_use < fc->ent[lru]->last_use) lru = i;

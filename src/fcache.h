@@ -11,7 +11,8 @@
  *
  * Admission: a filter (by its where / where_document text) gets a bitmap the second time it is
  * seen among the last FC_RECENT distinct filters, so one-off filters never pay for a full
- * evaluation. At most FC_MAX entries (least recently used evicted).
+ * evaluation. At most FC_MAX entries and FC_MAX_BYTES of bitmaps (least recently used
+ * evicted): 256 filters of a 60k-record collection take 2 MB.
  * Freshness: every write updates every cached bitmap for the slots it touched (writers hold
  * the collection's write lock, so no reader looks at a bitmap while it changes).
  * Lifetime: entries are reference counted; a query holds its entry until it returns.
