@@ -152,7 +152,7 @@ def main():
            "median_inproc_qps": median([r["inproc_qps"] for r in rounds]),
            "median_ratio": median([r["ratio"] for r in rounds]), "server_exit": rc}
     print(json.dumps(res, indent=1))
-    subprocess.call(["rm", "-rf", tmp])
+    if not os.environ.get("QUIVER_BENCH_KEEP"): subprocess.call(["rm", "-rf", tmp])
     return 0 if rc == 0 and all(r["http_errors"] == 0 for r in rounds) else 1
 
 
