@@ -18,7 +18,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -26,18 +25,6 @@
 #include "checkpoint.h"
 
 static const unsigned char k_magic[8] = {'Q', 'V', 'I', 'N', 'D', 'E', 'X', 0};
-
-/* Transparent huge pages for a big payload (index vectors are scanned at memory bandwidth). */
-static void advise_huge(void *p, size_t n) {
-#ifdef MADV_HUGEPAGE
-  const uintptr_t page = 4096;
-  uintptr_t lo = ((uintptr_t)p + page - 1) & ~(page - 1), hi = ((uintptr_t)p + n) & ~(page - 1);
-  if (n >= ((size_t)4 << 20) && hi > lo) (void)madvise((void *)lo, hi - lo, MADV_HUGEPAGE);
-#else
-  (void)p;
-  (void)n;
-#endif
-}
 
 static void put_u32(unsigned char *p, uint32_t v) {
   for (int i = 0; i < 4; i++) p[i] = (unsigned char)(v >> (8 * i));
@@ -212,7 +199,7 @@ qv_status qv__ckpt_read(const qv_mem *mem, const char *path, const qv_ckpt_hdr *
   if (h.payload_len > SIZE_MAX - 64) { rc = QV_NOMEM; goto cleanup; }
   buf = qv__malloc_aligned(mem, (size_t)h.payload_len);
   if (!buf) { rc = QV_NOMEM; goto cleanup; }
-  advise_huge(buf, (size_t)h.payload_len);
+  qv__advise_huge(buf, (size_t)h.payload_len);
   if (fread(buf, 1, (size_t)h.payload_len, f) != h.payload_len) {
     rc = ferror(f) ? QV_IO : QV_CORRUPT;
     goto cleanup;

@@ -43,7 +43,6 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
 #include "checkpoint.h"
 #include "dist.h"
@@ -140,22 +139,6 @@ static void flat_destroy(qv_index *ix) {
 }
 
 /*
- * Ask for transparent huge pages on a big, not yet touched block: a scan is bound by memory
- * bandwidth, and 2 MiB pages let the hardware prefetchers run across 4 KiB boundaries (about
- * +30% for a 188 MB scan here). Advisory only; failures are ignored.
- */
-static void advise_huge(void *p, size_t n) {
-#ifdef MADV_HUGEPAGE
-  const uintptr_t page = 4096;
-  uintptr_t lo = ((uintptr_t)p + page - 1) & ~(page - 1), hi = ((uintptr_t)p + n) & ~(page - 1);
-  if (n >= ((size_t)4 << 20) && hi > lo) (void)madvise((void *)lo, hi - lo, MADV_HUGEPAGE);
-#else
-  (void)p;
-  (void)n;
-#endif
-}
-
-/*
  * Make room for slots [0, need). All or nothing: on QV_NOMEM the index is unchanged (norms or
  * live may have moved to a bigger block, which is harmless).
  */
@@ -173,7 +156,7 @@ static qv_status ensure_cap(qv_index *ix, size_t need) {
   ix->live = live;
   float *vecs = qv__malloc_aligned(ix->mem, cap * row);
   if (!vecs) return QV_NOMEM;
-  advise_huge(vecs, cap * row);
+  qv__advise_huge(vecs, cap * row);
   size_t old_words = words_for(ix->cap);
   memset(live + old_words, 0, (words_for(cap) - old_words) * sizeof *live);
   memset(norms + ix->cap, 0, (cap - ix->cap) * sizeof *norms);

@@ -47,6 +47,10 @@ QV_INTERNAL char *qv__strndup(const qv_mem *m, const char *s, size_t n);
 QV_INTERNAL void *qv__malloc_aligned(const qv_mem *m, size_t n);
 QV_INTERNAL void qv__free_aligned(const qv_mem *m, void *p);
 
+/* Advise transparent huge pages for the page-aligned interior of a block of 4 MiB or more
+ * (big arrays scanned or walked at random); advisory, failures ignored. */
+QV_INTERNAL void qv__advise_huge(void *p, size_t n);
+
 /* snprintf into a fixed error buffer; never overflows, always terminates. */
 QV_INTERNAL void qv__fmt(char *buf, size_t len, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
