@@ -1,0 +1,75 @@
+/* SPDX-License-Identifier: MIT  Copyright (c) 2026 the quiver authors */
+/*
+ * fuzz_index_load.c -- libFuzzer target for index checkpoint loading (src/checkpoint.c,
+ * the flat and HNSW payload parsers). A checkpoint is read from disk on every open, so a
+ * damaged or hostile file must give QV_CORRUPT, never a crash or a read out of bounds.
+ *
+ * The input becomes a checkpoint file: the first byte picks the index kind, the rest is the
+ * payload, wrapped in a valid envelope (so the crc checks pass and the payload parser itself
+ * is exercised) unless the second byte says to write the input raw (envelope fuzzing). A load
+ * that succeeds is searched once. Not built by CMake. From the repository root:
+ *
+ *   for f in dist_avx2 dist_avx512; do :; done  # (ISA files need their flags, see CMakeLists)
+ *   clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude -Isrc \
+ *     -c src/dist_avx2.c -mavx2 -mfma -o /tmp/a2.o
+ *   clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude -Isrc \
+ *     -c src/dist_avx512.c -mavx512f -mavx512bw -mavx512dq -mavx512vl -mavx2 -mfma -o /tmp/a5.o
+ *   clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude -Isrc \
+ *     src/mem.c src/checkpoint.c src/index_flat.c src/index_hnsw.c src/hnsw_sq8.c \
+ *     src/dist_scalar.c src/dist_dispatch.c /tmp/a2.o /tmp/a5.o tests/fuzz/fuzz_index_load.c \
+ *     -lz -lopenblas -lpthread -lm -o /tmp/fuzz_index_load
+ *   /tmp/fuzz_index_load -max_total_time=60 -max_len=65536
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "checkpoint.h"
+#include "index.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+#define DIM 4
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  if (size < 2) return 0;
+  const qv_index_vt *vt = (data[0] & 1) ? &qv__index_hnsw : &qv__index_flat;
+  int raw = data[1] & 1;
+  char path[64];
+  snprintf(path, sizeof path, "/tmp/qv-fuzz-%d.idx", (int)getpid());
+  const qv_mem *mem = qv__mem_default();
+  if (raw) {
+    FILE *f = fopen(path, "wb");
+    if (!f) return 0;
+    fwrite(data + 2, 1, size - 2, f);
+    fclose(f);
+  } else {
+    qv_ckpt_hdr h = {0};
+    memcpy(&h.kind_tag, (data[0] & 1) ? "HNSW" : "FLAT", 4);
+    h.payload_version = 1;
+    h.dim = DIM;
+    h.metric = QV_METRIC_L2;
+    h.seq = 1;
+    qv_ckpt_writer w;
+    if (qv__ckpt_begin(&w, mem, path, &h) != QV_OK) return 0;
+    qv__ckpt_write(&w, data + 2, size - 2);
+    if (qv__ckpt_commit(&w) != QV_OK) return 0;
+  }
+  qv_index_params p = {mem, QV_METRIC_L2, DIM, 8, 16, 16, 1};
+  qv_index *ix = NULL;
+  uint64_t seq = 0;
+  if (vt->load(&p, path, &ix, &seq) == QV_OK) {
+    float q[DIM] = {0.5f, -1.0f, 2.0f, 0.0f};
+    qv_hit out[4];
+    size_t n = 0;
+    qv_search_req req = {q, 4, 8, NULL, NULL};
+    vt->search(ix, &req, out, &n);
+    qv_index_stats st;
+    vt->stats(ix, &st);
+    vt->destroy(ix);
+  }
+  unlink(path);
+  return 0;
+}
