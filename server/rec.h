@@ -42,6 +42,29 @@ int rec_filter_text(json_t *body, const char *key, char **out, srv_resp *rs);
 /* Chroma's message when dim does not match the collection's. 1 if it replied. */
 int rec_check_dim(const srv_coll *sc, size_t dim, srv_resp *rs);
 
+/* Ids and filters of get, delete and query; see rec_read.c. */
+typedef struct rec_sel {
+  const char **ids;
+  size_t n_ids;
+  int has_ids;
+  char *where, *wdoc;
+} rec_sel;
+
+/* A decoded query body (rec_read.c parses it from JSON, query_fast.c from the text). */
+typedef struct query_req {
+  float *q;          /* nq * dim floats */
+  size_t nq, dim, k;
+  rec_sel sel;
+  srv_include inc;
+  uint32_t ef;
+  int exact;
+} query_req;
+
+/* Answer a decoded query (dimension check, empty cases, ids or index). */
+void rec_query_run(srv_req *rq, srv_resp *rs, srv_coll *sc, query_req *qr);
+/* The common query body, parsed without Jansson: 1 if answered, 0 to take the general path. */
+int rec_query_fast(srv_req *rq, srv_resp *rs, srv_coll *sc);
+
 void rec_get(srv_req *rq, srv_resp *rs, srv_coll *sc, json_t *body);
 void rec_query(srv_req *rq, srv_resp *rs, srv_coll *sc, json_t *body);
 void rec_delete(srv_req *rq, srv_resp *rs, srv_coll *sc, json_t *body);

@@ -15,14 +15,6 @@
 #include "coll_config.h"
 #include "rec.h"
 
-/* Shared filter/ids reading for get and delete; 0, or -1 after replying. */
-typedef struct rec_sel {
-  const char **ids;
-  size_t n_ids;
-  int has_ids;
-  char *where, *wdoc;
-} rec_sel;
-
 static int parse_sel(json_t *body, rec_sel *s, srv_resp *rs) {
   json_t *ids = NULL;
   int got;
@@ -135,15 +127,6 @@ cleanup:
 }
 
 /* ------------------------------------------------------------------ query */
-
-typedef struct query_req {
-  float *q;
-  size_t nq, dim, k;
-  rec_sel sel;
-  srv_include inc;
-  uint32_t ef;
-  int exact;
-} query_req;
 
 static int parse_query(json_t *body, query_req *qr, srv_resp *rs) {
   json_t *qe = NULL;
@@ -300,23 +283,25 @@ static void query_index(srv_req *rq, srv_resp *rs, srv_coll *sc, query_req *qr) 
   qv_results_free(r);
 }
 
+void rec_query_run(srv_req *rq, srv_resp *rs, srv_coll *sc, query_req *qr) {
+  if (qr->nq && rec_check_dim(sc, qr->dim, rs)) return;
+  if (qr->k > 1000) { /* never let a huge n_results size quiver's buffers */
+    uint64_t n = 0;
+    if (qv_collection_count(sc->c, &n) == QV_OK && n < qr->k) qr->k = n ? (size_t)n : 1;
+  }
+  if (qr->nq == 0 || qr->k == 0 || qv_collection_dim(sc->c) == 0 ||
+      (qr->sel.has_ids && qr->sel.n_ids == 0))
+    reply_empty(rs, qr);
+  else if (qr->sel.has_ids)
+    query_by_ids(rq, rs, sc, qr);
+  else
+    query_index(rq, rs, sc, qr);
+}
+
 void rec_query(srv_req *rq, srv_resp *rs, srv_coll *sc, json_t *body) {
   query_req qr;
   memset(&qr, 0, sizeof qr);
-  if (parse_query(body, &qr, rs)) goto cleanup;
-  if (qr.nq && rec_check_dim(sc, qr.dim, rs)) goto cleanup;
-  if (qr.k > 1000) { /* never let a huge n_results size quiver's buffers */
-    uint64_t n = 0;
-    if (qv_collection_count(sc->c, &n) == QV_OK && n < qr.k) qr.k = n ? (size_t)n : 1;
-  }
-  if (qr.nq == 0 || qr.k == 0 || qv_collection_dim(sc->c) == 0 ||
-      (qr.sel.has_ids && qr.sel.n_ids == 0))
-    reply_empty(rs, &qr);
-  else if (qr.sel.has_ids)
-    query_by_ids(rq, rs, sc, &qr);
-  else
-    query_index(rq, rs, sc, &qr);
-cleanup:
+  if (parse_query(body, &qr, rs) == 0) rec_query_run(rq, rs, sc, &qr);
   free(qr.q);
   json_decref(qr.inc.echo);
   sel_free(&qr.sel);

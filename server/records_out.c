@@ -136,7 +136,7 @@ void rec_write_view(sbuf *b, const rec_view *v, const srv_include *inc, int nest
     write_col(b, v, C_DIST, inc->dist, nested);
   }
   sbuf_puts(b, ",\"include\":");
-  sbuf_puts(b, echo ? echo : "[]");
+  sbuf_puts(b, echo ? echo : inc->echo_text ? inc->echo_text : "[]");
   sbuf_putc(b, '}');
   free(echo);
 }

@@ -172,6 +172,7 @@ void route_records(srv_req *rq, srv_resp *rs, const char *t, const char *d, cons
     rec_count(rq, rs, &sc);
     goto cleanup;
   }
+  if (op == R_QUERY && rec_query_fast(rq, rs, &sc)) goto cleanup;
   if (!(body = srv_parse_body(rq, rs, op == R_GET || op == R_DELETE))) goto cleanup;
   switch (op) {
   case R_ADD: rec_write(rq, rs, &sc, body, BATCH_ADD); break;

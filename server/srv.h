@@ -260,6 +260,7 @@ typedef struct srv_include {
   unsigned qv;       /* QV_INCLUDE_* bits to ask quiver for */
   int emb, doc, meta, dist, uris;
   json_t *echo;      /* the include array to echo back (a reference the request owns) */
+  const char *echo_text; /* or that array as compact JSON text, when echo is NULL */
 } srv_include;
 
 /* ------------------------------------------------------------------ metrics.c */
