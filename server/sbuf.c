@@ -95,9 +95,13 @@ void sbuf_json_str(sbuf *b, const char *s) {
 void sbuf_json_float(sbuf *b, double v) {
   char tmp[40];
   float f = (float)v;
-  int prec;
+  int prec, n;
   if (!isfinite(f)) {
     sbuf_put(b, "null", 4);
+    return;
+  }
+  if ((n = srv_fmt_float(tmp, f)) > 0) {
+    sbuf_put(b, tmp, (size_t)n);
     return;
   }
   for (prec = 6; prec < 9; prec++) {

@@ -142,6 +142,9 @@ void sbuf_puts(sbuf *b, const char *s);
 void sbuf_putc(sbuf *b, char c);
 void sbuf_printf(sbuf *b, const char *fmt, ...) SRV_PRINTF(2, 3);
 void sbuf_json_str(sbuf *b, const char *s);          /* quoted, escaped; NULL -> null */
+/* "%.{p}g" of f for the fewest p in 6..9 that reads back (fltfmt.c); length, or -1 when it
+ * cannot decide exactly and the caller must use printf. */
+int srv_fmt_float(char out[32], float f);
 void sbuf_json_float(sbuf *b, double v);             /* shortest float32 text; non-finite -> null */
 void sbuf_free(sbuf *b);
 /* Hand the buffer to rs as its body (status given); on OOM replies 500 instead. */
