@@ -16,6 +16,8 @@
  * in double (relative error < 2^-51); when y(1 - 2^-48) and y(1 + 2^-48) round to the same
  * float, so does the correctly rounded double between them. Otherwise (or out of range)
  * the token goes to strtod.
+ *
+ * The body is NUL-terminated (http.c), which the number scanner relies on.
  */
 #include <math.h>
 #include <stdint.h>
@@ -42,8 +44,6 @@ static int eat(fp *x, char c) {
   }
   return 0;
 }
-
-static int is_digit(const fp *x) { return x->p < x->end && *x->p >= '0' && *x->p <= '9'; }
 
 /* A string without escapes or control bytes; its bytes in [*s, *s + *n). 0 ok. */
 static int plain_str(fp *x, const char **s, size_t *n) {
@@ -96,47 +96,52 @@ static int scale_exact(uint64_t m, int e10, int neg, float *out) {
   return 0;
 }
 
-/* Digits of a JSON number into m (at most 19 significant), counting dropped ones. */
-static int read_digits(fp *x, uint64_t *m, int *nd, int frac, int *e10) {
-  int any = 0;
-  for (; is_digit(x); x->p++, any = 1) {
-    unsigned d = (unsigned)(*x->p - '0');
-    if (*m == 0 && d == 0) {
-      if (frac) (*e10)--;
-      continue;
-    }
+static int dig(char c) { return c >= '0' && c <= '9'; }
+
+/* Digits at *pp into m (at most 19 significant; leading zeros of m skipped). */
+static int read_digits(const char **pp, uint64_t *m, int *nd, int *e10, int frac) {
+  const char *p = *pp;
+  if (!dig(*p)) return -1;
+  if (*m == 0)
+    for (; *p == '0'; p++) *e10 -= frac;
+  for (; dig(*p); p++, (*nd)++) {
     if (*nd == 19) return -1;
-    *m = *m * 10 + d;
-    (*nd)++;
-    if (frac) (*e10)--;
+    *m = *m * 10 + (uint64_t)(*p - '0');
+    *e10 -= frac;
   }
-  return any ? 0 : -1;
+  *pp = p;
+  return 0;
 }
 
-/* One JSON number (strict grammar) as float; -1 when not a number or not convertible. */
+/*
+ * One JSON number (strict grammar) as float; -1 when not a number or not convertible.
+ * The body is NUL-terminated, so the digit loops stop at its end without a bounds check.
+ */
 static int number(fp *x, float *out) {
-  const char *start;
+  const char *p, *start;
   uint64_t m = 0;
   int nd = 0, e10 = 0, neg, ex = 0, eneg = 0, ed = 0;
   ws(x);
-  start = x->p;
-  neg = eat(x, '-');
-  if (x->p < x->end && *x->p == '0' && x->p + 1 < x->end && x->p[1] >= '0' && x->p[1] <= '9')
-    return -1; /* leading zero */
-  if (read_digits(x, &m, &nd, 0, &e10)) return -1;
-  if (x->p < x->end && *x->p == '.') {
-    x->p++;
-    if (read_digits(x, &m, &nd, 1, &e10)) return -1;
+  p = start = x->p;
+  neg = *p == '-';
+  p += neg;
+  if (*p == '0' && dig(p[1])) return -1; /* leading zero */
+  if (read_digits(&p, &m, &nd, &e10, 0)) return -1;
+  if (*p == '.') {
+    p++;
+    if (read_digits(&p, &m, &nd, &e10, 1)) return -1;
   }
-  if (x->p < x->end && (*x->p == 'e' || *x->p == 'E')) {
-    x->p++;
-    if (x->p < x->end && (*x->p == '+' || *x->p == '-')) eneg = *x->p++ == '-';
-    for (; is_digit(x); x->p++, ed++)
-      if (ex < 10000) ex = ex * 10 + (*x->p - '0');
+  if (*p == 'e' || *p == 'E') {
+    p++;
+    if (*p == '+' || *p == '-') eneg = *p++ == '-';
+    for (; dig(*p); p++, ed++)
+      if (ex < 10000) ex = ex * 10 + (*p - '0');
     if (!ed) return -1;
   }
+  if (p > x->end) return -1;
+  x->p = p;
   if (scale_exact(m, e10 + (eneg ? -ex : ex), neg, out) == 0) return 0;
-  return strtod_token(start, x->p, out);
+  return strtod_token(start, p, out);
 }
 
 /* Grow *buf to hold at least need floats. 0 ok. */
@@ -178,7 +183,7 @@ static int n_results(fp *x, query_req *qr) {
   const char *start;
   ws(x);
   start = x->p;
-  for (; is_digit(x); x->p++) {
+  for (; x->p < x->end && dig(*x->p); x->p++) {
     if (++nd > 9) return -1;
     k = k * 10 + (size_t)(*x->p - '0');
   }
