@@ -118,6 +118,12 @@ QV_INTERNAL qv_status qv__col_check(const qv_collection *c);
 QV_INTERNAL qv_status qv__check_name(const qv_db *db, const char *what, const char *name);
 QV_INTERNAL int qv__utf8_valid(const char *s, size_t n);
 
+/* 1 if slot s holds a live record that matches f (f NULL: every live record). Callers hold
+ * c->lock. The one definition of "matches" that scans, gets, deletes and the filter cache use. */
+static inline int qv__col_match(const qv_collection *c, const qv_filter *f, uint32_t s) {
+  return s < c->n_slots && c->ids[s] && (!f || qv__filter_match(f, c->metas[s], c->docs[s]));
+}
+
 /* results.c */
 QV_INTERNAL qv_results *qv__results_new(const qv_mem *mem, size_t nq, const size_t *counts,
                                         uint32_t dim, unsigned include);

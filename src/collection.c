@@ -462,7 +462,7 @@ qv_status qv_collection_get_by_uuid(qv_db *db, const char *uuid, qv_collection *
   return lookup(db, NULL, uuid, out);
 }
 
-static qv_status store_col_row(qv_collection *c, qv_store_col *row) {
+static void store_col_row(qv_collection *c, qv_store_col *row) {
   memset(row, 0, sizeof *row);
   row->cid = c->cid;
   row->name = c->name;
@@ -474,7 +474,6 @@ static qv_status store_col_row(qv_collection *c, qv_store_col *row) {
   row->m = c->m;
   row->ef_construction = c->ef_construction;
   row->ef_search = c->ef_search;
-  return QV_OK;
 }
 
 /* Write the catalog row inside the caller's transaction. */

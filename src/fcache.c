@@ -67,10 +67,6 @@ static char *make_key(const qv_mem *mem, const char *where, const char *wdoc) {
   return k;
 }
 
-static int live_match(const qv_collection *c, const qv_filter *f, uint32_t s) {
-  return s < c->n_slots && c->ids[s] && qv__filter_match(f, c->metas[s], c->docs[s]);
-}
-
 /* Evaluate the filter over every slot (caller holds c's lock). */
 static qv_fent *build(qv_collection *c, char *key, const char *where, const char *wdoc) {
   const qv_mem *mem = &c->db->mem;
@@ -85,7 +81,7 @@ static qv_fent *build(qv_collection *c, char *key, const char *where, const char
     return NULL;
   }
   for (uint32_t s = 0; s < c->n_slots; s++)
-    if (live_match(c, e->f, s)) {
+    if (qv__col_match(c, e->f, s)) {
       e->bits[s >> 6] |= (uint64_t)1 << (s & 63);
       e->count++;
     }
@@ -176,7 +172,7 @@ void qv__fcache_update(qv_collection *c, const uint32_t *slots, size_t n) {
     for (size_t j = 0; j < n; j++) {
       uint32_t s = slots[j];
       assert((uint64_t)(s >> 6) < e->n_words);
-      int was = qv__fbit(e->bits, s), now = live_match(c, e->f, s);
+      int was = qv__fbit(e->bits, s), now = qv__col_match(c, e->f, s);
       if (was == now) continue;
       e->bits[s >> 6] ^= (uint64_t)1 << (s & 63);
       if (now) e->count++;

@@ -48,7 +48,7 @@ static int slot_pred(void *ctx, uint32_t s) {
   const pred_ctx *p = ctx;
   const qv_collection *c = p->c;
   if (p->bits) return (uint64_t)(s >> 6) < p->n_words && qv__fbit(p->bits, s);
-  return s < c->n_slots && c->ids[s] && qv__filter_match(p->f, c->metas[s], c->docs[s]);
+  return qv__col_match(c, p->f, s);
 }
 
 /* Fraction of live records that match f, from an even sample of slots. */
@@ -59,7 +59,7 @@ static double estimate_selectivity(const qv_collection *c, const qv_filter *f) {
   for (uint32_t s = 0; s < n; s += step) {
     if (!c->ids[s]) continue;
     seen++;
-    hit += qv__filter_match(f, c->metas[s], c->docs[s]) != 0;
+    hit += qv__col_match(c, f, s);
   }
   return seen ? (double)hit / (double)seen : 0.0;
 }
@@ -80,7 +80,7 @@ static size_t exact_scan(const qv_collection *c, const float *q, size_t k, const
     return qv__topk_finish(&t);
   }
   for (uint32_t s = 0; s < c->n_slots; s++)
-    if (c->ids[s] && (!pc->f || qv__filter_match(pc->f, c->metas[s], c->docs[s]))) push_slot(c, kern, q, s, &t);
+    if (qv__col_match(c, pc->f, s)) push_slot(c, kern, q, s, &t);
   return qv__topk_finish(&t);
 }
 
@@ -292,13 +292,13 @@ static qv_status get_targets(const qv_collection *c, const qv_get_opts *o, const
   if (o->ids) {
     for (size_t i = 0; i < o->n_ids; i++) {
       uint32_t s = qv__idmap_get(&c->idmap, o->ids[i]);
-      if (s == QV_NO_SLOT || (f && !qv__filter_match(f, c->metas[s], c->docs[s]))) continue;
+      if (s == QV_NO_SLOT || !qv__col_match(c, f, s)) continue;
       v[n++] = (rid_slot){c->rids[s], s};
     }
     if (o->storage_order) qsort(v, n, sizeof *v, cmp_rid);
   } else {
     for (uint32_t s = 0; s < c->n_slots && n < cap; s++)
-      if (c->ids[s] && (!f || qv__filter_match(f, c->metas[s], c->docs[s]))) v[n++] = (rid_slot){c->rids[s], s};
+      if (qv__col_match(c, f, s)) v[n++] = (rid_slot){c->rids[s], s};
     qsort(v, n, sizeof *v, cmp_rid);
   }
   uint32_t *slots = qv__malloc(mem, (n ? n : 1) * sizeof *slots);

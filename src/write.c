@@ -464,21 +464,26 @@ static qv_status delete_targets(qv_collection *c, const char *const *ids, size_t
   const qv_mem *mem = &c->db->mem;
   size_t cap = ids ? n_ids : c->count;
   uint32_t *v = qv__malloc(mem, (cap ? cap : 1) * sizeof *v);
+  uint64_t *taken = ids ? qv__calloc(mem, (size_t)c->n_slots / 64 + 1, sizeof *taken) : NULL;
   size_t n = 0;
-  if (!v) return QV_NOMEM;
+  if (!v || (ids && !taken)) {
+    qv__free(mem, v);
+    qv__free(mem, taken);
+    return QV_NOMEM;
+  }
   if (ids) {
     for (size_t i = 0; i < n_ids; i++) {
       uint32_t s = qv__idmap_get(&c->idmap, ids[i]);
-      if (s == QV_NO_SLOT || !c->ids[s]) continue;
-      int dup = 0; /* the same id twice is deleted once */
-      for (size_t j = 0; j < n && !dup; j++) dup = v[j] == s;
-      if (dup || (f && !qv__filter_match(f, c->metas[s], c->docs[s]))) continue;
+      if (s == QV_NO_SLOT || !qv__col_match(c, f, s)) continue;
+      if (qv__fbit(taken, s)) continue; /* the same id twice is deleted once */
+      taken[s >> 6] |= (uint64_t)1 << (s & 63);
       v[n++] = s;
       if (limit && n == limit) break;
     }
+    qv__free(mem, taken);
   } else {
     for (uint32_t s = 0; s < c->n_slots && n < cap; s++) {
-      if (!c->ids[s] || !qv__filter_match(f, c->metas[s], c->docs[s])) continue;
+      if (!qv__col_match(c, f, s)) continue;
       v[n++] = s;
       if (limit && n == limit) break;
     }

@@ -16,36 +16,7 @@
 
 #include <quiver.h>
 
-static char tmpdir[64];
-
-static qv_db *open_db(int persistent) {
-  qv_db *db = NULL;
-  const char *path = NULL;
-  if (persistent) {
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/qv_col_XXXXXX");
-    cr_assert_not_null(mkdtemp(tmpdir));
-    path = tmpdir;
-  }
-  cr_assert_eq(qv_db_open(path, NULL, &db), QV_OK);
-  return db;
-}
-
-static qv_db *reopen(qv_db *db) {
-  qv_db_close(db);
-  db = NULL;
-  cr_assert_eq(qv_db_open(tmpdir, NULL, &db), QV_OK);
-  return db;
-}
-
-static void close_db(qv_db *db) {
-  qv_db_close(db);
-  if (tmpdir[0]) {
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    if (system(cmd) != 0) cr_log_warn("could not remove %s", tmpdir);
-    tmpdir[0] = 0;
-  }
-}
+#include "api_db.h"
 
 static qv_collection *create(qv_db *db, const char *name, uint32_t dim) {
   qv_collection_opts o;
