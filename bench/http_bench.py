@@ -11,9 +11,12 @@ bench/http_bench.py -- HTTP server throughput on loopback, against the in-proces
      rounds (the server restarts from its checkpoint each time) and medians are reported,
      so that other load on the machine hits both sides alike.
 
-Bounded: defaults N=20000, D=128, 3 rounds of 4 s per side; everything on 127.0.0.1.
-Usage: /usr/bin/python3 bench/http_bench.py [--n N] [--dim D] [--seconds S] [--rounds R]
-       [--threads T] [--build build] [--server-threads 0]
+With --fvecs DIR the vectors are real: the first N rows of DIR/base.fvecs and the first 1000
+of DIR/query.fvecs (e.g. .data/fashion-mnist-784-euclidean after shared/data/prepare).
+
+Bounded: defaults N=20000, D=128, 5 rounds of 3 s per side; everything on 127.0.0.1.
+Usage: /usr/bin/python3 bench/http_bench.py [--n N] [--dim D] [--fvecs DIR] [--seconds S]
+       [--rounds R] [--threads T] [--build build] [--server-threads 0]
 """
 import argparse
 import base64
@@ -78,13 +81,37 @@ def stop_server(srv):
     return srv.wait(120)
 
 
-def ingest(a, c, rnd):
+def read_fvecs(path, limit):
+    """The first limit rows of a TEXMEX .fvecs file, as lists of floats."""
+    rows = []
+    with open(path, "rb") as f:
+        while len(rows) < limit:
+            head = f.read(4)
+            if len(head) < 4:
+                break
+            d = struct.unpack("<i", head)[0]
+            rows.append(list(struct.unpack("<%df" % d, f.read(4 * d))))
+    return rows
+
+
+def vectors(a, rnd):
+    """(base rows, 1000 query rows): real ones from --fvecs, else standard normal."""
+    if a.fvecs:
+        base = read_fvecs(os.path.join(a.fvecs, "base.fvecs"), a.n)
+        queries = read_fvecs(os.path.join(a.fvecs, "query.fvecs"), 1000)
+        a.n, a.dim = len(base), len(base[0])
+        return base, queries
+    base = [[rnd.gauss(0, 1) for _ in range(a.dim)] for _ in range(a.n)]
+    return base, [[rnd.gauss(0, 1) for _ in range(a.dim)] for _ in range(1000)]
+
+
+def ingest(a, c, base):
     c.request("POST", BASE + "/collections", json.dumps({"name": "bench"}),
               {"Content-Type": "application/json"})
     cid = json.loads(c.getresponse().read())["id"]
     bodies = []
     for s in range(0, a.n, a.batch):
-        rows = [[rnd.gauss(0, 1) for _ in range(a.dim)] for _ in range(min(a.batch, a.n - s))]
+        rows = base[s:s + a.batch]
         bodies.append(json.dumps({"ids": [str(s + i) for i in range(len(rows))],
                                   "embeddings": [b64(r) for r in rows]}))
     t0 = time.time()
@@ -106,8 +133,9 @@ def main():
     ap.add_argument("--n", type=int, default=20000)
     ap.add_argument("--dim", type=int, default=128)
     ap.add_argument("--batch", type=int, default=1000)
-    ap.add_argument("--seconds", type=float, default=4, help="per round and side")
-    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--fvecs", help="directory with base.fvecs and query.fvecs (real vectors)")
+    ap.add_argument("--seconds", type=float, default=3, help="per round and side")
+    ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--k", type=int, default=10)
     ap.add_argument("--build", default=os.path.join(ROOT, "build"))
@@ -117,12 +145,13 @@ def main():
     tmp = tempfile.mkdtemp(prefix="quiver-httpbench-")
     load, inproc = build_tools(a.build, tmp)
     data = os.path.join(tmp, "data")
+    base, queries = vectors(a, rnd)
     srv, port, c = start_server(a, data)
     try:
-        cid, rate = ingest(a, c, rnd)
+        cid, rate = ingest(a, c, base)
     finally:
         rc = stop_server(srv)
-    queries = [[rnd.gauss(0, 1) for _ in range(a.dim)] for _ in range(1000)]
+    del base
     qfile, ffile = os.path.join(tmp, "q.jsonl"), os.path.join(tmp, "q.f32")
     with open(qfile, "w") as f:
         for q in queries:
@@ -146,11 +175,13 @@ def main():
         rounds.append({"http_rps": h["rps"], "http_errors": h["errors"], "p50_ms": h["p50_ms"],
                        "p99_ms": h["p99_ms"], "inproc_qps": i["qps"],
                        "ratio": round(h["rps"] / i["qps"], 3)})
-    res = {"n": a.n, "dim": a.dim, "k": a.k, "clients": a.threads, "server_threads": a.server_threads,
+    res = {"data": a.fvecs or "normal", "n": a.n, "dim": a.dim, "k": a.k, "clients": a.threads, "server_threads": a.server_threads,
            "ingest_vectors_per_s": round(rate, 1), "rounds": rounds,
            "median_http_rps": median([r["http_rps"] for r in rounds]),
            "median_inproc_qps": median([r["inproc_qps"] for r in rounds]),
-           "median_ratio": median([r["ratio"] for r in rounds]), "server_exit": rc}
+           "median_ratio": median([r["ratio"] for r in rounds]),
+           "ratio_range": [min(r["ratio"] for r in rounds), max(r["ratio"] for r in rounds)],
+           "server_exit": rc}
     print(json.dumps(res, indent=1))
     if not os.environ.get("QUIVER_BENCH_KEEP"): subprocess.call(["rm", "-rf", tmp])
     return 0 if rc == 0 and all(r["http_errors"] == 0 for r in rounds) else 1

@@ -145,6 +145,11 @@ void sbuf_json_str(sbuf *b, const char *s);          /* quoted, escaped; NULL ->
 /* "%.{p}g" of f for the fewest p in 6..9 that reads back (fltfmt.c); length, or -1 when it
  * cannot decide exactly and the caller must use printf. */
 int srv_fmt_float(char out[32], float f);
+/* The query fast path's number reader (query_fast.c): s[0..n) must be one JSON number and
+ * s[n] readable (NUL). 0 and *out == (float)strtod(s) on success; -1 if not a JSON number,
+ * not a finite float, over 63 characters, or an integer literal of 19+ digits (Jansson's
+ * int64 range decides those): the request then takes the Jansson path. */
+int srv_parse_number(const char *s, size_t n, float *out);
 void sbuf_json_float(sbuf *b, double v);             /* shortest float32 text; non-finite -> null */
 void sbuf_free(sbuf *b);
 /* Hand the buffer to rs as its body (status given); on OOM replies 500 instead. */

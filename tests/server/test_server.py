@@ -583,6 +583,20 @@ def test_huge_body(srv):
     assert srv.client().get("/api/v2/heartbeat")[0] == 200
 
 
+def test_header_limit(srv):
+    """Headers up to ~14 KiB are served; past the 16 KiB pool the answer is 431, and the
+    connection's server keeps serving."""
+    def send(n):
+        s = socket.create_connection(("127.0.0.1", srv.port))
+        s.sendall(b"GET /api/v2/version HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * n + b"\r\n\r\n")
+        head = s.recv(4096).split(b"\r\n")[0]
+        s.close()
+        return int(head.split(b" ")[1])
+    assert send(12000) == 200
+    assert send(20000) == 431
+    assert srv.client().get("/api/v2/heartbeat")[0] == 200
+
+
 def test_huge_headers(srv):
     s = socket.create_connection(("127.0.0.1", srv.port))
     s.sendall(b"GET /api/v2/version HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 200000 + b"\r\n\r\n")
