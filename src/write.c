@@ -5,13 +5,23 @@
  * Every batch goes through the same three phases, so that a batch is all or nothing:
  *   1. validate (no locks): ids, dimensions, finite values, metadata JSON, UTF-8. Errors name
  *      the field and the batch position ("embeddings[3][17]: NaN is not allowed").
- *   2. plan and prepare (write lock held): resolve ids to slots, merge metadata, allocate every
- *      string, array slot and index vector the batch will need. Nothing visible changes.
+ *   2. plan and prepare: resolve ids to slots, merge metadata, allocate every string, array
+ *      slot and index vector the batch will need. Nothing visible changes.
  *   3. commit: one SQLite transaction with the next sequence number; only when COMMIT returns
  *      is the in-memory state (slot arrays, id map, index) changed, with steps that cannot
  *      fail except the index insertion itself.
- * The collection's write lock is held from 2 to the end of 3, so readers see the old or the
- * new state, never a mix, and a call returns only once its records are searchable.
+ *
+ * Locks. db->write_mu is held throughout, so writers (and drop, checkpoint, close) run one at
+ * a time and the collection's state cannot change under a writer that only reads it. The
+ * collection's rwlock, which readers take shared, is taken exclusively only where readers
+ * would see something move: fixing the dimension, growing arrays (realloc), and applying the
+ * committed batch in memory. The SQLite transaction -- with its fsync, usually the longest
+ * part of a small write -- runs while queries go on; they see the old state until the apply,
+ * then the new one, never a mix, and a call returns only once its records are searchable.
+ * One exception keeps the lock across the commit: in a persistent cosine collection a reader
+ * fetches original embeddings from SQLite (the index holds unit vectors), so a batch that
+ * replaces existing embeddings (or deletes, below) must not commit while a reader could read
+ * a row ahead of the in-memory state.
  */
 #include <math.h>
 #include <string.h>
@@ -316,10 +326,11 @@ static void wbatch_free(wbatch *w) {
   qv__free_aligned(mem, w->vecs);
 }
 
-/* Fix the collection's dimension from its first write with embeddings. */
+/* Fix the collection's dimension from its first write with embeddings (takes the lock). */
 static qv_status fix_dim(wbatch *w) {
   qv_collection *c = w->c;
   if (c->dim || !w->b->embeddings) return QV_OK;
+  pthread_rwlock_wrlock(&c->lock);
   c->dim = w->dim;
   w->dim_fixed_here = 1;
   qv_status rc = qv__col_ensure_index(c);
@@ -327,24 +338,43 @@ static qv_status fix_dim(wbatch *w) {
     c->dim = 0;
     w->dim_fixed_here = 0;
   }
+  pthread_rwlock_unlock(&c->lock);
   return rc;
 }
 
 static void unfix_dim(wbatch *w) {
   qv_collection *c = w->c;
   if (!w->dim_fixed_here) return;
+  pthread_rwlock_wrlock(&c->lock);
   c->vt->destroy(c->ix);
   c->ix = NULL;
   qv__free(&c->db->mem, c->onorm);
   c->onorm = NULL;
   c->dim = 0;
+  pthread_rwlock_unlock(&c->lock);
 }
 
-static qv_status run_locked(wbatch *w, qv_conflict conflict, int ignore_missing) {
+/* Room for n_new more slots in every array a reader walks (reallocs: under the lock). */
+static qv_status grow_for(qv_collection *c, uint32_t n_new, uint32_t n_batch) {
+  qv_status rc;
+  pthread_rwlock_wrlock(&c->lock);
+  rc = qv__idmap_reserve(&c->db->mem, &c->idmap, n_batch);
+  if (rc == QV_OK) rc = qv__col_grow(c, c->n_slots + n_new);
+  if (rc == QV_OK && c->vt->reserve) rc = c->vt->reserve(c->ix, c->n_slots + n_new);
+  if (rc == QV_OK) rc = qv__fcache_reserve(c, c->n_slots + n_new);
+  pthread_rwlock_unlock(&c->lock);
+  return rc;
+}
+
+void (*qv__test_pre_apply)(qv_collection *c) = NULL;
+
+/* Phases 2 and 3, under db->write_mu; takes the collection lock where needed (see top). */
+static qv_status run_batch(wbatch *w, qv_conflict conflict, int ignore_missing) {
   qv_collection *c = w->c;
   qv_db *db = c->db;
   const qv_batch *b = w->b;
   float *kept = NULL;
+  int locked = 0;
   qv_status rc = fix_dim(w);
   if (rc) return rc;
   if (c->dim && b->embeddings && w->dim != c->dim) {
@@ -352,26 +382,35 @@ static qv_status run_locked(wbatch *w, qv_conflict conflict, int ignore_missing)
     goto fail;
   }
   if (!(w->r = qv__calloc(&db->mem, b->n, sizeof *w->r))) { rc = QV_NOMEM; goto fail; }
-  if ((rc = qv__idmap_reserve(&db->mem, &c->idmap, (uint32_t)b->n))) goto fail;
   for (size_t i = 0; i < b->n && rc == QV_OK; i++) rc = plan_one(w, i, conflict, ignore_missing);
   if (rc) goto fail;
   size_t n_write = 0;
-  for (size_t i = 0; i < b->n; i++) n_write += !w->r[i].skip;
+  int replaces_emb = 0;
+  for (size_t i = 0; i < b->n; i++) {
+    n_write += !w->r[i].skip;
+    replaces_emb |= !w->r[i].skip && !w->r[i].is_new && w->r[i].emb_given;
+  }
   if (!n_write) goto fail; /* every record skipped: nothing to commit, the dimension stays unset (rc is QV_OK) */
-  if ((rc = qv__col_grow(c, c->n_slots + w->n_taken_new))) goto fail;
-  if (c->vt->reserve && (rc = c->vt->reserve(c->ix, c->n_slots + w->n_taken_new))) goto fail;
-  if ((rc = qv__fcache_reserve(c, c->n_slots + w->n_taken_new))) goto fail;
+  if ((rc = grow_for(c, w->n_taken_new, (uint32_t)b->n))) goto fail;
   if ((rc = prepare_vectors(w))) goto fail;
   uint64_t seq = db->seq + 1;
+  if (db->store && c->metric == QV_METRIC_COSINE && replaces_emb) {
+    pthread_rwlock_wrlock(&c->lock);
+    locked = 1;
+  }
   if (db->store) {
     if (c->dim && !(kept = qv__malloc(&db->mem, c->dim * sizeof(float)))) { rc = QV_NOMEM; goto fail; }
     if ((rc = write_sql(w, seq, kept))) goto fail;
   }
   db->seq = seq;
+  if (qv__test_pre_apply) qv__test_pre_apply(c);
+  if (!locked) pthread_rwlock_wrlock(&c->lock);
   rc = apply(w, seq);
+  pthread_rwlock_unlock(&c->lock);
   qv__free(&db->mem, kept);
   return rc;
 fail:
+  if (locked) pthread_rwlock_unlock(&c->lock);
   qv__free(&db->mem, kept);
   unfix_dim(w);
   return rc;
@@ -393,10 +432,8 @@ static qv_status write_batch(qv_collection *c, const qv_batch *b, wmode mode, qv
   pthread_rwlock_unlock(&c->lock);
   if (rc == QV_OK && b->n) {
     pthread_mutex_lock(&db->write_mu);
-    pthread_rwlock_wrlock(&c->lock);
     rc = atomic_load(&c->dropped) ? qv__err(db, QV_MISUSE, "collection %s has been deleted", c->name)
-                                  : run_locked(&w, conflict, ignore_missing);
-    pthread_rwlock_unlock(&c->lock);
+                                  : run_batch(&w, conflict, ignore_missing);
     pthread_mutex_unlock(&db->write_mu);
   }
   if (b) wbatch_free(&w);
@@ -432,14 +469,22 @@ static qv_status delete_slots(qv_collection *c, const uint32_t *slots, size_t n)
     c->free_cap = (uint32_t)nc;
   }
   uint64_t seq = db->seq + 1;
+  /* readers of a persistent cosine collection fetch embeddings from SQLite (see top) */
+  int locked = db->store && c->metric == QV_METRIC_COSINE;
+  if (locked) pthread_rwlock_wrlock(&c->lock);
   if (db->store) {
     rc = qv__store_begin(db->store);
     for (size_t i = 0; i < n && rc == QV_OK; i++) rc = qv__store_rec_delete(db->store, c->rids[slots[i]]);
     if (rc == QV_OK) rc = qv__store_commit(db->store, seq);
     else qv__store_rollback(db->store);
-    if (rc) return qv__err(db, rc, "%s", qv__store_errmsg(db->store));
+    if (rc) {
+      if (locked) pthread_rwlock_unlock(&c->lock);
+      return qv__err(db, rc, "%s", qv__store_errmsg(db->store));
+    }
   }
   db->seq = seq;
+  if (qv__test_pre_apply) qv__test_pre_apply(c);
+  if (!locked) pthread_rwlock_wrlock(&c->lock);
   c->last_seq = seq;
   for (size_t i = 0; i < n; i++) {
     uint32_t s = slots[i];
@@ -455,6 +500,7 @@ static qv_status delete_slots(qv_collection *c, const uint32_t *slots, size_t n)
     c->count--;
   }
   qv__fcache_update(c, slots, n);
+  pthread_rwlock_unlock(&c->lock);
   return QV_OK;
 }
 
@@ -511,12 +557,10 @@ qv_status qv_collection_delete_records(qv_collection *c, const char *const *ids,
   if (!ids && !f) return QV_OK; /* neither ids nor a filter: nothing */
   uint32_t *slots = NULL;
   size_t n = 0;
-  pthread_mutex_lock(&db->write_mu);
-  pthread_rwlock_wrlock(&c->lock);
+  pthread_mutex_lock(&db->write_mu); /* the state delete_targets reads only changes under it */
   if (atomic_load(&c->dropped)) rc = qv__err(db, QV_MISUSE, "collection %s has been deleted", c->name);
   if (rc == QV_OK) rc = delete_targets(c, ids, n_ids, f, limit, &slots, &n);
-  if (rc == QV_OK) rc = delete_slots(c, slots, n);
-  pthread_rwlock_unlock(&c->lock);
+  if (rc == QV_OK) rc = delete_slots(c, slots, n); /* takes the collection lock itself */
   pthread_mutex_unlock(&db->write_mu);
   if (rc == QV_OK && n_deleted) *n_deleted = n;
   qv__free(&db->mem, slots);

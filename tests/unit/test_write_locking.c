@@ -1,0 +1,223 @@
+/* SPDX-License-Identifier: MIT  Copyright (c) 2026 the quiver authors */
+/*
+ * test_write_locking.c -- readers run while a writer commits (src/write.c "Locks").
+ *
+ * The hook qv__test_pre_apply runs inside a write, after its SQLite COMMIT and before the
+ * in-memory apply. From there the test starts a reader thread on the same collection and
+ * waits for it with a deadline:
+ *   - normally the reader must finish (the collection lock is not held across the commit)
+ *     and must see the old state: no record of the batch, every record it deletes;
+ *   - in a persistent cosine collection, a batch replacing existing embeddings (or a delete)
+ *     keeps the lock across the commit, so the reader must still be waiting; it finishes
+ *     after the write and then sees the new state.
+ * After each write returns, its records are visible at once.
+ */
+#include <criterion/criterion.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "col_int.h"
+
+static char dir[64];
+static qv_db *db;
+static qv_collection *col;
+
+typedef struct probe {
+  qv_collection *c;
+  const char *id;     /* the id the reader looks up */
+  int done;           /* the reader finished */
+  uint64_t count;     /* what it saw */
+  size_t found;       /* 1 if it found id */
+  size_t hits;        /* k-NN results */
+  qv_status rc;
+} probe;
+
+static probe pr;
+static int expect_blocked; /* the hook expects the reader to wait for the writer */
+static int hook_ran;
+static pthread_t reader;
+
+static void *read_once(void *arg) {
+  probe *p = arg;
+  float q[4] = {0.5f, 0.5f, 0.5f, 0.5f};
+  qv_results *r = NULL;
+  qv_get_opts go;
+  p->rc = qv_collection_count(p->c, &p->count);
+  if (p->rc == QV_OK) p->rc = qv_collection_query(p->c, q, 1, 5, NULL, &r);
+  if (p->rc == QV_OK) {
+    p->hits = qv_results_count(r, 0);
+    qv_results_free(r);
+    qv_get_opts_init(&go);
+    go.ids = &p->id;
+    go.n_ids = 1;
+    go.include = QV_INCLUDE_EMBEDDINGS;
+    p->rc = qv_collection_get_records(p->c, &go, &r);
+  }
+  if (p->rc == QV_OK) {
+    p->found = qv_results_count(r, 0);
+    qv_results_free(r);
+  }
+  __atomic_store_n(&p->done, 1, __ATOMIC_SEQ_CST);
+  return NULL;
+}
+
+/* Wait up to ms for the reader; 1 if it finished. */
+static int wait_reader(int ms) {
+  for (int i = 0; i < ms; i++) {
+    if (__atomic_load_n(&pr.done, __ATOMIC_SEQ_CST)) return 1;
+    struct timespec ts = {0, 1000000};
+    nanosleep(&ts, NULL);
+  }
+  return __atomic_load_n(&pr.done, __ATOMIC_SEQ_CST);
+}
+
+/* Never asserts itself: a failed assertion here would leave the writer's locks held. */
+static int reader_waited, reader_overlapped;
+
+static void hook(qv_collection *c) {
+  hook_ran = 1;
+  pr.c = c;
+  pr.done = 0;
+  if (pthread_create(&reader, NULL, read_once, &pr) != 0) return;
+  if (expect_blocked) {
+    reader_overlapped = wait_reader(300); /* must stay 0: the lock is held */
+  } else {
+    reader_waited = !wait_reader(5000);   /* must stay 0: no lock is held */
+    if (!reader_waited) pthread_join(reader, NULL);
+  }
+}
+
+static void open_col(qv_metric metric, qv_index_kind kind) {
+  qv_open_opts o;
+  qv_collection_opts co;
+  snprintf(dir, sizeof dir, "/tmp/qv_wlock_XXXXXX");
+  cr_assert_not_null(mkdtemp(dir));
+  qv_open_opts_init(&o);
+  o.sync = QV_SYNC_FULL; /* a real fsync inside the commit */
+  cr_assert_eq(qv_db_open(dir, &o, &db), QV_OK);
+  qv_collection_opts_init(&co);
+  co.dim = 4;
+  co.metric = metric;
+  co.index = kind;
+  cr_assert_eq(qv_collection_create(db, "c", &co, &col), QV_OK);
+}
+
+static void teardown(void) {
+  char cmd[96];
+  qv__test_pre_apply = NULL;
+  if (col) qv_collection_release(col);
+  if (db) qv_db_close(db);
+  col = NULL;
+  db = NULL;
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+  if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
+}
+
+static void add_rows(int from, int n, float shift) {
+  char ids[64][16];
+  const char *idp[64];
+  float emb[64 * 4];
+  qv_batch b = {0};
+  for (int i = 0; i < n; i++) {
+    snprintf(ids[i], sizeof ids[i], "r%d", from + i);
+    idp[i] = ids[i];
+    for (int j = 0; j < 4; j++) emb[i * 4 + j] = (float)((from + i) % 7) * 0.1f + (float)j * 0.01f + shift;
+  }
+  b.n = (size_t)n;
+  b.ids = idp;
+  b.embeddings = emb;
+  cr_assert_eq(qv_collection_upsert(col, &b), QV_OK, "%s", qv_db_errmsg(db));
+}
+
+static void check_after(uint64_t want_count, const char *id, size_t want_found) {
+  uint64_t n = 0;
+  qv_results *r = NULL;
+  qv_get_opts go;
+  cr_assert_eq(qv_collection_count(col, &n), QV_OK);
+  cr_assert_eq(n, want_count);
+  qv_get_opts_init(&go);
+  go.ids = &id;
+  go.n_ids = 1;
+  cr_assert_eq(qv_collection_get_records(col, &go, &r), QV_OK);
+  cr_assert_eq(qv_results_count(r, 0), want_found, "%s after the write", id);
+  qv_results_free(r);
+}
+
+static void readers_run_during_commit(qv_metric metric, qv_index_kind kind) {
+  open_col(metric, kind);
+  add_rows(0, 50, 0.0f);
+  /* add: the reader sees the 50 old records and not r50 */
+  pr.id = "r50";
+  qv__test_pre_apply = hook;
+  add_rows(50, 10, 0.0f);
+  cr_assert(hook_ran);
+  cr_assert_not(reader_waited, "the reader waited for the writer's commit");
+  cr_assert_eq(pr.rc, QV_OK);
+  cr_assert_eq(pr.count, 50);
+  cr_assert_eq(pr.found, 0, "the reader saw a record of an unapplied batch");
+  cr_assert_eq(pr.hits, 5);
+  check_after(60, "r50", 1);
+  /* delete: the reader still sees r3 */
+  const char *del[] = {"r3"};
+  pr.id = "r3";
+  hook_ran = 0;
+  cr_assert_eq(qv_collection_delete_records(col, del, 1, NULL, NULL, 0, NULL), QV_OK);
+  cr_assert(hook_ran);
+  cr_assert_not(reader_waited, "the reader waited for the writer's commit (delete)");
+  cr_assert_eq(pr.rc, QV_OK);
+  cr_assert_eq(pr.count, 60);
+  cr_assert_eq(pr.found, 1, "the reader lost a record before its delete was applied");
+  check_after(59, "r3", 0);
+}
+
+Test(write_locking, readers_run_during_commit_l2_hnsw, .fini = teardown) {
+  readers_run_during_commit(QV_METRIC_L2, QV_INDEX_HNSW);
+}
+
+Test(write_locking, readers_run_during_commit_ip_flat, .fini = teardown) {
+  readers_run_during_commit(QV_METRIC_IP, QV_INDEX_FLAT);
+}
+
+/* Adds to a persistent cosine collection still let readers in (no stored row is replaced). */
+Test(write_locking, cosine_add_does_not_block, .fini = teardown) {
+  open_col(QV_METRIC_COSINE, QV_INDEX_HNSW);
+  add_rows(0, 20, 0.0f);
+  pr.id = "r20";
+  qv__test_pre_apply = hook;
+  add_rows(20, 5, 0.0f);
+  cr_assert(hook_ran);
+  cr_assert_not(reader_waited, "the reader waited for the writer's commit");
+  cr_assert_eq(pr.count, 20);
+  cr_assert_eq(pr.found, 0);
+  check_after(25, "r20", 1);
+}
+
+/* Replacing embeddings in a persistent cosine collection keeps readers out until applied. */
+Test(write_locking, cosine_replace_blocks_until_applied, .fini = teardown) {
+  open_col(QV_METRIC_COSINE, QV_INDEX_HNSW);
+  add_rows(0, 20, 0.0f);
+  pr.id = "r4";
+  expect_blocked = 1;
+  qv__test_pre_apply = hook;
+  add_rows(0, 10, 0.5f); /* r0..r9 get new embeddings */
+  cr_assert(hook_ran);
+  pthread_join(reader, NULL);
+  cr_assert_not(reader_overlapped, "a reader ran while the writer held the lock across its commit");
+  cr_assert(pr.done);
+  cr_assert_eq(pr.rc, QV_OK, "reader: %s", qv_status_str(pr.rc));
+  cr_assert_eq(pr.count, 20);
+  cr_assert_eq(pr.found, 1);
+  /* and a delete likewise */
+  const char *del[] = {"r4"};
+  hook_ran = 0;
+  cr_assert_eq(qv_collection_delete_records(col, del, 1, NULL, NULL, 0, NULL), QV_OK);
+  cr_assert(hook_ran);
+  pthread_join(reader, NULL);
+  cr_assert_not(reader_overlapped, "a reader ran during the delete's commit");
+  cr_assert_eq(pr.rc, QV_OK, "reader after delete: %s", qv_status_str(pr.rc));
+  cr_assert_eq(pr.count, 19);
+  cr_assert_eq(pr.found, 0);
+}
