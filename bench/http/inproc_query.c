@@ -4,6 +4,12 @@
  * collection from N threads through quiver.h, for a fixed time.
  *
  *   inproc_query DATA_DIR COLLECTION QUERIES_F32 DIM K THREADS SECONDS
+ *   inproc_query DATA_DIR COLLECTION QUERIES_F32 DIM K THREADS -
+ *
+ * With "-" the database stays open and each line of standard input (a number of seconds)
+ * runs one measurement, printed as one JSON line: bench/http_bench.py interleaves these with
+ * HTTP measurements against a server running on the same data directory (a read-only open
+ * takes no lock), so both sides are warm and see the same moments of machine noise.
  *
  * QUERIES_F32 is raw little-endian float32, DIM per query. Each thread runs
  * qv_collection_query(nq = 1, k) round-robin over the queries with the default include
@@ -52,15 +58,29 @@ static void *run(void *arg) {
   return NULL;
 }
 
+/* One measurement of g_seconds with threads threads; prints queries/s as JSON. */
+static void measure(int threads) {
+  pthread_t tids[64];
+  worker ws[64];
+  long total = 0;
+  double t0 = now(), dt;
+  for (int t = 0; t < threads; t++) {
+    ws[t].id = t;
+    ws[t].n = 0;
+    pthread_create(&tids[t], NULL, run, &ws[t]);
+  }
+  for (int t = 0; t < threads; t++) pthread_join(tids[t], NULL), total += ws[t].n;
+  dt = now() - t0;
+  printf("{\"queries\": %ld, \"seconds\": %.3f, \"qps\": %.1f}\n", total, dt, (double)total / dt);
+  fflush(stdout);
+}
+
 int main(int argc, char **argv) {
   qv_db *db = NULL;
   qv_open_opts oo;
   FILE *f;
-  long sz, total = 0;
-  int threads;
-  pthread_t tids[64];
-  worker ws[64];
-  double t0, dt;
+  long sz;
+  int threads, interactive;
   if (argc < 8) {
     fprintf(stderr, "usage: inproc_query DATA COLLECTION QUERIES_F32 DIM K THREADS SECONDS\n");
     return 2;
@@ -68,7 +88,8 @@ int main(int argc, char **argv) {
   g_dim = (size_t)atol(argv[4]);
   g_k = (size_t)atol(argv[5]);
   threads = atoi(argv[6]);
-  g_seconds = atof(argv[7]);
+  interactive = strcmp(argv[7], "-") == 0;
+  g_seconds = interactive ? 0 : atof(argv[7]);
   if (threads < 1 || threads > 64) return 2;
   f = fopen(argv[3], "rb");
   if (!f) return perror(argv[3]), 1;
@@ -83,15 +104,15 @@ int main(int argc, char **argv) {
   oo.read_only = 1;
   if (qv_db_open(argv[1], &oo, &db) != QV_OK) return fprintf(stderr, "open failed\n"), 1;
   if (qv_collection_get(db, argv[2], &g_c) != QV_OK) return fprintf(stderr, "no collection\n"), 1;
-  t0 = now();
-  for (int t = 0; t < threads; t++) {
-    ws[t].id = t;
-    ws[t].n = 0;
-    pthread_create(&tids[t], NULL, run, &ws[t]);
+  if (!interactive) {
+    measure(threads);
+  } else {
+    char line[64];
+    while (fgets(line, sizeof line, stdin)) {
+      if ((g_seconds = atof(line)) <= 0) break;
+      measure(threads);
+    }
   }
-  for (int t = 0; t < threads; t++) pthread_join(tids[t], NULL), total += ws[t].n;
-  dt = now() - t0;
-  printf("{\"queries\": %ld, \"seconds\": %.3f, \"qps\": %.1f}\n", total, dt, (double)total / dt);
   qv_collection_release(g_c);
   qv_db_close(db);
   free(g_q);
