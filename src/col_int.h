@@ -113,6 +113,9 @@ QV_INTERNAL qv_status qv__col_grow(qv_collection *c, uint32_t need);
 /* Test hook (NULL in use): called by a writer after its SQLite commit and before it applies
  * the batch in memory, holding db->write_mu but not the collection lock (write.c). */
 QV_INTERNAL extern void (*qv__test_pre_apply)(qv_collection *c);
+/* Test hook (NULL in use): called after each chunk of a large batch went into the index
+ * hidden, with the collection lock released (write.c apply()). */
+QV_INTERNAL extern void (*qv__test_between_chunks)(qv_collection *c);
 QV_INTERNAL qv_status qv__col_persist(qv_collection *c);
 QV_INTERNAL qv_status qv__col_store_row(qv_collection *c);
 /* QV_MISUSE (with message) if c is NULL or dropped. */

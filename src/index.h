@@ -88,6 +88,20 @@ typedef struct qv_index_vt {
    * index's add() never allocates.
    */
   qv_status (*reserve)(qv_index *ix, size_t n_slots);
+  /*
+   * Optional (NULL: the collection inserts a batch in one add() under its exclusive lock).
+   * add() for slots that are not live, whose nodes join the structure hidden: searches may
+   * traverse them but never return them, vector() gives NULL, stats do not count them. The
+   * collection inserts a large batch of new records this way in chunks, letting readers run
+   * between chunks, then makes the whole batch live at once with publish(). train/n_train:
+   * on the first chunk of a batch, all of the batch's vectors, for what an index learns from
+   * a batch as a whole (the sq8 quantizer's ranges, as one add() of the batch would); NULL
+   * on the later chunks.
+   */
+  qv_status (*add_hidden)(qv_index *ix, const uint32_t *slots, const float *vecs, size_t n,
+                          const float *train, size_t n_train);
+  /* Make hidden slots live (slots that are not hidden are left alone). */
+  void (*publish)(qv_index *ix, const uint32_t *slots, size_t n);
 } qv_index_vt;
 
 QV_INTERNAL extern const qv_index_vt qv__index_flat;

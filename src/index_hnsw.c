@@ -58,7 +58,12 @@
  *
  * Locking
  *   The collection serialises add/remove/save against searches (rwlock), so searches read
- *   the graph without locks. Inside one add() the batch is inserted by n_threads threads;
+ *   the graph without locks. A large batch of new records comes in through add_hidden() in
+ *   chunks, with searches running between them (never during one): its nodes are ST_HIDDEN,
+ *   and while any node is hidden a search neither enters nor returns one -- it starts from
+ *   ep_pub, the entry point from before the first hidden add, and skips hidden neighbours --
+ *   so it sees the graph it knew, less the links that pruning replaced. publish() makes the
+ *   batch live at once. Inside one add() the batch is inserted by n_threads threads;
  *   each node has a one-byte spinlock guarding its link lists (lists are copied out under
  *   the lock before they are walked), and glock guards the entry point / max level (a
  *   thread inserting above the current max level holds it for its whole insertion, as in
@@ -113,7 +118,9 @@
 #define PF_AHEAD 2 /* vectors prefetched ahead of the distance loop */
 #endif /* smaller batches are inserted by the calling thread alone */
 
-enum { ST_EMPTY = 0, ST_LIVE = 1, ST_DEAD = 2 };
+/* HIDDEN: inserted by add_hidden(), in the graph but not yet a result; never saved (the
+ * collection publishes before anything can checkpoint) */
+enum { ST_EMPTY = 0, ST_LIVE = 1, ST_DEAD = 2, ST_HIDDEN = 3 };
 
 typedef struct scratch {
   uint16_t *visited;
@@ -153,7 +160,9 @@ struct qv_index {
   atomic_uchar *locks;
   uint32_t ep;
   int max_level; /* -1 when empty */
-  uint64_t n_live, n_dead;
+  uint64_t n_live, n_dead, n_hidden; /* n_hidden: ST_HIDDEN nodes, 0 outside a write */
+  uint32_t ep_pub;   /* while n_hidden: the entry point and top level searches use, */
+  int max_level_pub; /* a node that is not hidden (the entry before the first hidden add) */
   uint64_t seed;
   hnsw_sq8 q8;
   pthread_mutex_t glock;
@@ -436,13 +445,14 @@ static inline uint32_t read_links(const qv_index *ix, const qctx *qc, uint32_t s
 /* Greedy walk (ef = 1) on one upper level from *cur. */
 static void greedy_level(const qv_index *ix, const qctx *qc, scratch *sc, int lev, uint32_t *cur,
                          float *dcur) {
-  int changed = 1;
+  int changed = 1, hide = !qc->build && ix->n_hidden;
   while (changed) {
     changed = 0;
     const uint32_t *nb;
     uint32_t n = read_links(ix, qc, *cur, lev, sc->ids, &nb);
     for (uint32_t i = 0; i < n; i++) {
       if (i + 1 < n) prefetch_vec(ix, qc, nb[i + 1]);
+      if (hide && ix->state[nb[i]] == ST_HIDDEN) continue;
       float d = tdist(ix, qc, nb[i]);
       if (d < *dcur) {
         *dcur = d;
@@ -465,6 +475,7 @@ static size_t search_level(const qv_index *ix, const qctx *qc, scratch *sc, uint
   size_t nc = 0;
   visit_begin(sc);
   uint16_t ep = sc->epoch;
+  int hide = !qc->build && ix->n_hidden; /* a reader between the chunks of a write */
   qv__topk_init(&res, sc->res, ef);
   if (qc->self != UINT32_MAX) vis[qc->self] = ep;
   vis[entry] = ep;
@@ -481,7 +492,7 @@ static size_t search_level(const qv_index *ix, const qctx *qc, scratch *sc, uint
     uint32_t m = 0;
     for (uint32_t i = 0; i < n; i++) {
       uint32_t s = nb[i];
-      if (vis[s] == ep) continue;
+      if (vis[s] == ep || (hide && ix->state[s] == ST_HIDDEN)) continue;
       vis[s] = ep;
       todo[m++] = s;
     }
@@ -769,6 +780,19 @@ static void hnsw_destroy(qv_index *ix) {
 
 /* ------------------------------------------------------------------ add */
 
+/* The public entry (ep_pub, max_level_pub): the highest-level node that is not hidden. */
+static void public_entry(qv_index *ix) {
+  int best = -1;
+  uint32_t who = 0;
+  for (uint32_t s = 0; s < ix->n_hw; s++)
+    if ((ix->state[s] == ST_LIVE || ix->state[s] == ST_DEAD) && (int)ix->level[s] > best) {
+      best = ix->level[s];
+      who = s;
+    }
+  ix->max_level_pub = best;
+  ix->ep_pub = who;
+}
+
 /*
  * Pick a new entry point: the highest-level non-empty node other than x and not marked in
  * skip[0..n_skip) (nodes whose lists were just cleared), or none (max_level -1).
@@ -880,9 +904,19 @@ static void insert_all(qv_index *ix, scratch **sc, int nt, const uint32_t *order
   for (int t = 1; t <= started; t++) pthread_join(th[t], NULL);
 }
 
-static qv_status hnsw_add(qv_index *ix, const uint32_t *slots, const float *vecs, size_t n) {
+/*
+ * add() and add_hidden(): hidden nodes join the graph as ST_HIDDEN. The sq8 quantizer learns
+ * from train[0..n_train) (add(): the batch itself; add_hidden(): the whole batch on its first
+ * chunk, nothing on the others).
+ */
+static qv_status add_impl(qv_index *ix, const uint32_t *slots, const float *vecs, size_t n, int hidden,
+                          const float *train, size_t n_train) {
   if (!ix || (n && (!slots || !vecs))) return QV_INVALID;
   if (!n) return QV_OK;
+  if (hidden)
+    for (size_t i = 0; i < n; i++)
+      if (slots[i] < ix->cap && (ix->state[slots[i]] == ST_LIVE || ix->state[slots[i]] == ST_HIDDEN))
+        return QV_INVALID;
   qv_status rc = QV_NOMEM;
   uint32_t *order = NULL;
   uint8_t *seen = NULL;
@@ -899,6 +933,10 @@ static qv_status hnsw_add(qv_index *ix, const uint32_t *slots, const float *vecs
   for (size_t i = 0; i < (size_t)n * ix->dim; i++)
     if (!isfinite(vecs[i])) return QV_INVALID;
   if ((rc = grow(ix, maxs + 1, 0, 1)) != QV_OK) return rc;
+  if (hidden && !ix->n_hidden) { /* searches keep entering the graph they know */
+    ix->ep_pub = ix->ep;
+    ix->max_level_pub = ix->max_level;
+  }
   rc = QV_NOMEM;
   order = qv__malloc(ix->mem, n * sizeof *order);
   seen = qv__calloc(ix->mem, (size_t)maxs + 1, 1);
@@ -918,7 +956,7 @@ static qv_status hnsw_add(qv_index *ix, const uint32_t *slots, const float *vecs
       if (!fresh_up[i]) goto cleanup;
     }
   }
-  if (ix->sq8 && hnsw_sq8_maybe_train(&ix->q8, vecs, n, ix->n_live + ix->n_dead)) {
+  if (ix->sq8 && train && hnsw_sq8_maybe_train(&ix->q8, train, n_train, ix->n_live + ix->n_dead + ix->n_hidden)) {
     /* the quantizer was (re)trained on this batch: re-encode what is already stored */
     for (uint32_t s = 0; s < ix->n_hw; s++)
       if (ix->state[s] != ST_EMPTY)
@@ -940,17 +978,20 @@ static qv_status hnsw_add(qv_index *ix, const uint32_t *slots, const float *vecs
     } else {
       detach_node(ix, s);
       if (ix->state[s] == ST_DEAD) ix->n_dead--;
-      else ix->n_live--;
+      else if (ix->state[s] == ST_LIVE) ix->n_live--;
+      else ix->n_hidden--;
     }
     links0(ix, s)[0] = 0;
     for (int lev = 1; lev <= ix->level[s]; lev++) links_at(ix, s, lev)[0] = 0;
     write_vector(ix, s, v);
-    ix->state[s] = ST_LIVE;
-    ix->n_live++;
+    ix->state[s] = hidden ? ST_HIDDEN : ST_LIVE;
+    ix->n_live += !hidden;
+    ix->n_hidden += hidden;
     order[m++] = s;
   }
   /* an entry point whose lists were cleared above cannot lead anywhere: pick another one */
   if (ix->max_level >= 0 && ix->ep <= maxs && seen[ix->ep]) reset_entry(ix, UINT32_MAX, seen, (size_t)maxs + 1);
+  if (hidden && ix->max_level_pub >= 0 && ix->state[ix->ep_pub] == ST_HIDDEN) public_entry(ix);
   /* insert in batch order (the loop above ran backwards) */
   for (size_t i = 0; i < m / 2; i++) {
     uint32_t t = order[i];
@@ -968,6 +1009,24 @@ cleanup:
   qv__free(ix->mem, seen);
   qv__free(ix->mem, order);
   return rc;
+}
+
+static qv_status hnsw_add(qv_index *ix, const uint32_t *slots, const float *vecs, size_t n) {
+  return add_impl(ix, slots, vecs, n, 0, vecs, n);
+}
+
+static qv_status hnsw_add_hidden(qv_index *ix, const uint32_t *slots, const float *vecs, size_t n,
+                                 const float *train, size_t n_train) {
+  return add_impl(ix, slots, vecs, n, 1, train, n_train);
+}
+
+static void hnsw_publish(qv_index *ix, const uint32_t *slots, size_t n) {
+  for (size_t i = 0; ix && i < n; i++)
+    if (slots[i] < ix->cap && ix->state[slots[i]] == ST_HIDDEN) {
+      ix->state[slots[i]] = ST_LIVE;
+      ix->n_live++;
+      ix->n_hidden--;
+    }
 }
 
 static qv_status hnsw_remove(qv_index *ix, uint32_t slot) {
@@ -994,9 +1053,14 @@ static qv_status search_one(const qv_index *cix, scratch *sc, const float *q, si
     hnsw_sq8_prepare(&ix->q8, q, sc->qprep);
     qc.qprep = sc->qprep;
   }
-  uint32_t cur = ix->ep;
+  uint32_t cur = ix->n_hidden ? ix->ep_pub : ix->ep;
+  int top = ix->n_hidden ? ix->max_level_pub : ix->max_level;
+  if (top < 0) {
+    *n_out = 0;
+    return QV_OK;
+  }
   float dcur = tdist(ix, &qc, cur);
-  for (int lev = ix->max_level; lev > 0; lev--) greedy_level(ix, &qc, sc, lev, &cur, &dcur);
+  for (int lev = top; lev > 0; lev--) greedy_level(ix, &qc, sc, lev, &cur, &dcur);
   size_t n = search_level(ix, &qc, sc, cur, dcur, ef, 0);
   qv_hit *r = sc->res;
   if (ix->sq8) /* exact re-rank of the ef candidates found on codes */
@@ -1152,6 +1216,7 @@ static int make_layout(const file_hdr *h, layout *L) {
 
 static qv_status hnsw_save(const qv_index *ix, const char *path, uint64_t seq) {
   if (!ix || !path) return QV_INVALID;
+  if (ix->n_hidden) return QV_MISUSE; /* a write is between add_hidden() and publish() */
   file_hdr h;
   memset(&h, 0, sizeof h);
   h.m = ix->M;
@@ -1327,5 +1392,5 @@ static qv_status hnsw_reserve(qv_index *ix, size_t n_slots) {
 const qv_index_vt qv__index_hnsw = {
     "hnsw",         hnsw_create,       hnsw_destroy,   hnsw_add,  hnsw_remove, hnsw_vector,
     hnsw_search,    hnsw_search_batch, hnsw_set_param, hnsw_save, hnsw_load,   hnsw_stats,
-    hnsw_reserve,
+    hnsw_reserve,   hnsw_add_hidden,   hnsw_publish,
 };

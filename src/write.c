@@ -271,8 +271,8 @@ static float norm_of(const float *v, uint32_t dim) {
   return (float)sqrt(s);
 }
 
-/* Make the committed batch visible in memory. Only the index insertion can fail. */
-static qv_status apply(wbatch *w, uint64_t seq) {
+/* The committed batch's records into the collection's arrays (under the exclusive lock). */
+static void apply_records(wbatch *w, uint64_t seq) {
   qv_collection *c = w->c;
   const qv_mem *mem = &c->db->mem;
   c->n_free -= w->n_taken_free;
@@ -302,8 +302,95 @@ static qv_status apply(wbatch *w, uint64_t seq) {
     qv__fcache_update(c, &s, 1);
   }
   c->last_seq = seq;
-  if (!w->n_vec) return QV_OK;
-  qv_status rc = c->vt->add(c->ix, w->slots, w->vecs_ext ? w->vecs_ext : w->vecs, w->n_vec);
+}
+
+/*
+ * The prepared vectors split into those of new records (fresh: into slots the index holds no
+ * live node for) and those replacing live ones, each list in batch order. Returns 0, or -1
+ * when the copies cannot be allocated (the caller then inserts everything in one go).
+ */
+typedef struct vsplit {
+  const uint32_t *fs, *es;
+  const float *fv, *ev;
+  size_t n_fresh, n_ex;
+  uint32_t *own_s;
+  float *own_v;
+} vsplit;
+
+static int split_fresh(wbatch *w, vsplit *v) {
+  const qv_mem *mem = &w->c->db->mem;
+  const float *vecs = w->vecs_ext ? w->vecs_ext : w->vecs;
+  size_t d = w->dim, jf = 0, je, j = 0;
+  memset(v, 0, sizeof *v);
+  for (size_t i = 0; i < w->b->n; i++)
+    if (!w->r[i].skip && w->r[i].emb_given) v->n_fresh += w->r[i].is_new;
+  v->n_ex = w->n_vec - v->n_fresh;
+  if (!v->n_ex) { /* the usual bulk add: the prepared arrays as they are */
+    v->fs = w->slots;
+    v->fv = vecs;
+    return 0;
+  }
+  v->own_s = qv__malloc(mem, w->n_vec * sizeof *v->own_s);
+  v->own_v = qv__malloc_aligned(mem, w->n_vec * d * sizeof(float));
+  if (!v->own_s || !v->own_v) return -1;
+  je = v->n_fresh;
+  for (size_t i = 0; i < w->b->n; i++) {
+    const wrec *r = &w->r[i];
+    if (r->skip || !r->emb_given) continue;
+    size_t to = r->is_new ? jf++ : je++;
+    v->own_s[to] = w->slots[j];
+    memcpy(v->own_v + to * d, vecs + j * d, d * sizeof(float));
+    j++;
+  }
+  v->fs = v->own_s;
+  v->fv = v->own_v;
+  v->es = v->own_s + v->n_fresh;
+  v->ev = v->own_v + v->n_fresh * d;
+  return 0;
+}
+
+/*
+ * Make the committed batch visible in memory; only the index insertion can fail. Called
+ * without the collection lock unless `locked`; returns with it released.
+ *
+ * A large batch of new records goes into the index hidden (add_hidden), HIDDEN_CHUNK at a
+ * time under the exclusive lock, so queries run between chunks instead of waiting for the
+ * whole insertion; they cannot return the hidden nodes. The last step, under the lock, fills
+ * the collection's arrays, replaces changed vectors and publishes the hidden nodes: readers
+ * see the whole batch at once.
+ */
+#define HIDDEN_CHUNK 128
+
+static qv_status apply(wbatch *w, uint64_t seq, int locked) {
+  qv_collection *c = w->c;
+  const qv_mem *mem = &c->db->mem;
+  qv_status rc = QV_OK;
+  vsplit v;
+  size_t done = 0;
+  int chunked = 0;
+  memset(&v, 0, sizeof v);
+  if (!locked && c->vt->add_hidden && w->n_vec >= HIDDEN_CHUNK)
+    chunked = split_fresh(w, &v) == 0 && v.n_fresh >= HIDDEN_CHUNK;
+  for (size_t off = 0; chunked && off < v.n_fresh && rc == QV_OK; off += HIDDEN_CHUNK) {
+    size_t m = v.n_fresh - off < HIDDEN_CHUNK ? v.n_fresh - off : HIDDEN_CHUNK;
+    pthread_rwlock_wrlock(&c->lock);
+    rc = c->vt->add_hidden(c->ix, v.fs + off, v.fv + off * w->dim, m,
+                           off ? NULL : (w->vecs_ext ? w->vecs_ext : w->vecs), w->n_vec);
+    pthread_rwlock_unlock(&c->lock);
+    if (qv__test_between_chunks) qv__test_between_chunks(c);
+    if (rc == QV_OK) done = off + m;
+  }
+  if (!locked) pthread_rwlock_wrlock(&c->lock);
+  apply_records(w, seq);
+  if (!chunked) {
+    if (w->n_vec) rc = c->vt->add(c->ix, w->slots, w->vecs_ext ? w->vecs_ext : w->vecs, w->n_vec);
+  } else {
+    if (rc == QV_OK && v.n_ex) rc = c->vt->add(c->ix, v.es, v.ev, v.n_ex);
+    c->vt->publish(c->ix, v.fs, done);
+  }
+  pthread_rwlock_unlock(&c->lock);
+  qv__free(mem, v.own_s);
+  qv__free_aligned(mem, v.own_v);
   if (rc) return qv__err(c->db, rc, "records were stored but the index insertion failed (%s); reopen rebuilds it",
                          qv_status_str(rc));
   return QV_OK;
@@ -367,6 +454,7 @@ static qv_status grow_for(qv_collection *c, uint32_t n_new, uint32_t n_batch) {
 }
 
 void (*qv__test_pre_apply)(qv_collection *c) = NULL;
+void (*qv__test_between_chunks)(qv_collection *c) = NULL;
 
 /* Phases 2 and 3, under db->write_mu; takes the collection lock where needed (see top). */
 static qv_status run_batch(wbatch *w, qv_conflict conflict, int ignore_missing) {
@@ -404,9 +492,7 @@ static qv_status run_batch(wbatch *w, qv_conflict conflict, int ignore_missing) 
   }
   db->seq = seq;
   if (qv__test_pre_apply) qv__test_pre_apply(c);
-  if (!locked) pthread_rwlock_wrlock(&c->lock);
-  rc = apply(w, seq);
-  pthread_rwlock_unlock(&c->lock);
+  rc = apply(w, seq, locked); /* releases the lock */
   qv__free(&db->mem, kept);
   return rc;
 fail:

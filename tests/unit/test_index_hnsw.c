@@ -670,3 +670,66 @@ Test(hnsw, allocation_failures) {
   unlink(path);
   free(x);
 }
+
+/*
+ * add_hidden/publish: nodes added hidden (in chunks, into fresh and removed slots) are part
+ * of the graph but never returned, have no vector() and are not counted, until published;
+ * then the index answers like one built with a single add(). save() refuses while any node
+ * is hidden; a live slot cannot be added hidden.
+ */
+Test(hnsw, hidden_then_publish) {
+  setenv("QV_HNSW_SQ8", "8", 1);
+  const size_t n0 = 1000, n1 = NB - 1000;
+  float *x = make_data(NB, 77, QV_METRIC_L2);
+  float *q = make_data(NQ, 7777, QV_METRIC_L2);
+  qv_index *ix = build(QV_METRIC_L2, x, n0, 2);
+  cr_assert_eq(vt->remove(ix, 10), QV_OK); /* a removed slot, reused hidden below */
+  uint32_t *slots = malloc((n1 + 1) * sizeof *slots);
+  float *v = malloc((n1 + 1) * DIM * sizeof *v);
+  for (size_t i = 0; i < n1; i++) slots[i] = (uint32_t)(n0 + i);
+  slots[n1] = 10;
+  memcpy(v, x + n0 * DIM, n1 * DIM * sizeof *v);
+  memcpy(v + n1 * DIM, x + 10 * DIM, DIM * sizeof *v);
+  for (size_t off = 0; off <= n1; off += 128) {
+    size_t m = n1 + 1 - off < 128 ? n1 + 1 - off : 128;
+    cr_assert_eq(vt->add_hidden(ix, slots + off, v + off * DIM, m, off ? NULL : v, n1 + 1), QV_OK);
+    /* between chunks: only the first n0 - 1 live slots are ever returned */
+    for (size_t i = 0; i < 10; i++) {
+      qv_hit got[K];
+      size_t ng;
+      qv_search_req req = {x + (n0 + off + i % m) * DIM, K, 40, NULL, NULL}; /* a hidden vector itself */
+      cr_assert_eq(vt->search(ix, &req, got, &ng), QV_OK);
+      cr_assert_eq(ng, K);
+      for (size_t a = 0; a < ng; a++)
+        cr_assert(got[a].slot < n0 && got[a].slot != 10, "hidden slot %u returned", got[a].slot);
+    }
+  }
+  cr_assert_null(vt->vector(ix, (uint32_t)n0));
+  cr_assert_null(vt->vector(ix, 10));
+  qv_index_stats st;
+  vt->stats(ix, &st);
+  cr_assert_eq(st.count, n0 - 1);
+  char path[] = "/tmp/qv_hnsw_hidden_XXXXXX";
+  int fd = mkstemp(path);
+  cr_assert(fd >= 0);
+  close(fd);
+  cr_assert_eq(vt->save(ix, path, 1), QV_MISUSE, "saved an index with hidden nodes");
+  cr_assert_eq(vt->add_hidden(ix, slots, v, 1, NULL, 0), QV_INVALID, "a hidden slot added again");
+  uint32_t live = 5;
+  cr_assert_eq(vt->add_hidden(ix, &live, x + 5 * DIM, 1, NULL, 0), QV_INVALID, "a live slot added hidden");
+  vt->publish(ix, slots, n1 + 1);
+  vt->stats(ix, &st);
+  cr_assert_eq(st.count, NB);
+  cr_assert_eq(st.n_tombstones, 0);
+  cr_assert_not_null(vt->vector(ix, (uint32_t)n0));
+  live_set ls = {x, NULL, NULL, NULL};
+  double r = recall(QV_METRIC_L2, ix, &ls, NB, q, NQ, 40);
+  cr_assert(r >= 0.95, "recall after publish %.4f", r);
+  cr_assert_eq(vt->save(ix, path, 1), QV_OK);
+  unlink(path);
+  vt->destroy(ix);
+  free(slots);
+  free(v);
+  free(x);
+  free(q);
+}

@@ -10,7 +10,10 @@
  *   - in a persistent cosine collection, a batch replacing existing embeddings (or a delete)
  *     keeps the lock across the commit, so the reader must still be waiting; it finishes
  *     after the write and then sees the new state.
- * After each write returns, its records are visible at once.
+ * After each write returns, its records are visible at once. A large batch of new records
+ * goes into the HNSW graph hidden, in chunks with the lock released in between
+ * (qv__test_between_chunks): a reader there runs and sees none of the batch, although its
+ * vectors are the nearest to the reader's query.
  */
 #include <criterion/criterion.h>
 #include <pthread.h>
@@ -32,6 +35,7 @@ typedef struct probe {
   uint64_t count;     /* what it saw */
   size_t found;       /* 1 if it found id */
   size_t hits;        /* k-NN results */
+  size_t new_hits;    /* ... of them with an id starting with 'n' (the batch being written) */
   qv_status rc;
 } probe;
 
@@ -49,6 +53,8 @@ static void *read_once(void *arg) {
   if (p->rc == QV_OK) p->rc = qv_collection_query(p->c, q, 1, 5, NULL, &r);
   if (p->rc == QV_OK) {
     p->hits = qv_results_count(r, 0);
+    p->new_hits = 0;
+    for (size_t i = 0; i < p->hits; i++) p->new_hits += qv_results_id(r, 0, i)[0] == 'n';
     qv_results_free(r);
     qv_get_opts_init(&go);
     go.ids = &p->id;
@@ -220,4 +226,61 @@ Test(write_locking, cosine_replace_blocks_until_applied, .fini = teardown) {
   cr_assert_eq(pr.rc, QV_OK, "reader after delete: %s", qv_status_str(pr.rc));
   cr_assert_eq(pr.count, 19);
   cr_assert_eq(pr.found, 0);
+}
+
+/* Between the chunks of a large insertion, readers run and see none of the batch. */
+static int n_chunk_calls, chunk_reader_waited;
+static probe chunk_pr[16];
+
+static void chunk_hook(qv_collection *c) {
+  if (n_chunk_calls >= 16) return;
+  probe *p = &chunk_pr[n_chunk_calls++];
+  pthread_t t;
+  p->c = c;
+  p->id = "n7";
+  p->done = 0;
+  if (pthread_create(&t, NULL, read_once, p) != 0) return;
+  for (int i = 0; i < 5000 && !__atomic_load_n(&p->done, __ATOMIC_SEQ_CST); i++) {
+    struct timespec ts = {0, 1000000};
+    nanosleep(&ts, NULL);
+  }
+  if (!__atomic_load_n(&p->done, __ATOMIC_SEQ_CST)) chunk_reader_waited = 1;
+  pthread_join(t, NULL);
+}
+
+Test(write_locking, large_batch_hidden_between_chunks, .fini = teardown) {
+  enum { N = 600 };
+  static char ids[N][16];
+  static const char *idp[N];
+  static float emb[N * 4];
+  qv_batch b = {0};
+  open_col(QV_METRIC_L2, QV_INDEX_HNSW);
+  add_rows(0, 50, 0.0f);
+  for (int i = 0; i < N; i++) { /* all nearer to the reader's query (0.5, ...) than any old row */
+    snprintf(ids[i], sizeof ids[i], "n%d", i);
+    idp[i] = ids[i];
+    for (int j = 0; j < 4; j++) emb[i * 4 + j] = 0.5f + (float)(i % 13) * 1e-4f;
+  }
+  b.n = N;
+  b.ids = idp;
+  b.embeddings = emb;
+  qv__test_between_chunks = chunk_hook;
+  cr_assert_eq(qv_collection_add(col, &b, QV_CONFLICT_ERROR), QV_OK, "%s", qv_db_errmsg(db));
+  qv__test_between_chunks = NULL;
+  cr_assert_geq(n_chunk_calls, 4, "only %d chunks", n_chunk_calls);
+  cr_assert_not(chunk_reader_waited, "a reader waited between chunks");
+  for (int i = 0; i < n_chunk_calls; i++) {
+    cr_assert_eq(chunk_pr[i].rc, QV_OK);
+    cr_assert_eq(chunk_pr[i].count, 50, "chunk %d: count %llu", i, (unsigned long long)chunk_pr[i].count);
+    cr_assert_eq(chunk_pr[i].found, 0, "chunk %d: a record of the batch was found", i);
+    cr_assert_eq(chunk_pr[i].hits, 5);
+    cr_assert_eq(chunk_pr[i].new_hits, 0, "chunk %d: a hidden node was returned", i);
+  }
+  /* after the call: the whole batch, and it is what the query finds first */
+  check_after(50 + N, "n7", 1);
+  pr.c = col;
+  pr.id = "n599";
+  read_once(&pr);
+  cr_assert_eq(pr.found, 1);
+  cr_assert_eq(pr.new_hits, 5);
 }
