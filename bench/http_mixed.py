@@ -78,6 +78,7 @@ def main():
     writes.sort()
     print(json.dumps({"n": a.n, "dim": a.dim, "write_batch": wbatch, "query_rps": h["rps"],
                       "query_p50_ms": h["p50_ms"], "query_p99_ms": h["p99_ms"],
+                      "query_max_ms": h["max_ms"],
                       "query_errors": h["errors"], "writes_per_s": round(len(writes) / a.seconds, 1),
                       "write_p50_ms": round(writes[len(writes) // 2] * 1e3, 2), "server_exit": rc},
                      indent=1))

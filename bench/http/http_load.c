@@ -192,9 +192,9 @@ int main(int argc, char **argv) {
   }
   qsort(lat, n_lat, sizeof *lat, cmp_d);
   printf("{\"requests\": %ld, \"errors\": %ld, \"seconds\": %.3f, \"rps\": %.1f, "
-         "\"p50_ms\": %.3f, \"p99_ms\": %.3f}\n",
+         "\"p50_ms\": %.3f, \"p99_ms\": %.3f, \"max_ms\": %.3f}\n",
          ok, err, dt, (double)ok / dt, n_lat ? lat[n_lat / 2] * 1e3 : 0.0,
-         n_lat ? lat[(size_t)((double)n_lat * 0.99)] * 1e3 : 0.0);
+         n_lat ? lat[(size_t)((double)n_lat * 0.99)] * 1e3 : 0.0, n_lat ? lat[n_lat - 1] * 1e3 : 0.0);
   free(lat);
   free(ws);
   free(tids);
