@@ -258,7 +258,9 @@ QV_API qv_status qv_collection_stats_get(qv_collection *c, qv_index_stats *out);
 
 /*
  * Set a query-time knob for this collection, e.g. "ef_search". Unknown names and values out
- * of range return QV_INVALID. Thread: concurrent-read.
+ * of range return QV_INVALID. ef_search is the collection's default from then on and, in a
+ * persistent database opened read-write, is stored with the collection (it survives a
+ * reopen); opened read-only, it lasts until the database is closed. Thread: write.
  */
 QV_API qv_status qv_collection_set_param(qv_collection *c, const char *name, double value);
 

@@ -552,7 +552,8 @@ static PyMethodDef col_methods[] = {
     {"count", col_count, METH_NOARGS, "count()\n--\n\nNumber of records."},
     {"stats", col_stats, METH_NOARGS, "stats()\n--\n\nIndex statistics as a dict."},
     {"set_params", KWFN(col_set_params), METH_VARARGS | METH_KEYWORDS,
-     "set_params(**knobs)\n--\n\nSet query-time knobs such as ef_search; unknown knobs raise."},
+     "set_params(**knobs)\n--\n\nSet query-time knobs such as ef_search (stored with a persistent\n"
+     "collection); unknown knobs raise."},
     {"modify", KWFN(col_modify), METH_VARARGS | METH_KEYWORDS,
      "modify(name=None, metadata=None)\n--\n\nRename and/or replace the collection's metadata."},
     {"add", KWFN(col_add), METH_VARARGS | METH_KEYWORDS,

@@ -799,10 +799,20 @@ qv_status qv_collection_set_param(qv_collection *c, const char *name, double val
     return qv__err(c->db, QV_INVALID, "%s: unknown parameter (only ef_search can be set before the dimension is known)",
                    name);
   }
+  int is_ef = strcmp(name, "ef_search") == 0;
+  /* ef_search is part of the catalog row: persisted when the database is writable */
+  int persist = is_ef && c->db->store && !c->db->read_only;
+  if (persist) pthread_mutex_lock(&c->db->write_mu);
   pthread_rwlock_wrlock(&c->lock);
-  rc = c->ix ? c->vt->set_param(c->ix, name, value) : QV_OK;
-  if (rc == QV_OK && strcmp(name, "ef_search") == 0) c->ef_search = (uint32_t)value;
+  uint32_t old_ef = c->ef_search;
+  if (is_ef) c->ef_search = (uint32_t)value;
+  qv_status prc = persist ? qv__col_persist(c) : QV_OK;
+  if (prc) c->ef_search = old_ef; /* nothing changed: the message is qv__col_persist's */
+  else rc = c->ix ? c->vt->set_param(c->ix, name, value) : QV_OK;
+  if (rc && is_ef) c->ef_search = old_ef;
   pthread_rwlock_unlock(&c->lock);
+  if (persist) pthread_mutex_unlock(&c->db->write_mu);
+  if (prc) return prc;
   if (rc) return qv__err(c->db, rc, "%s: unknown parameter or bad value %g", name, value);
   return QV_OK;
 }

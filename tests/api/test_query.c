@@ -555,6 +555,38 @@ Test(params, set_param_hnsw) {
   qv_db_close(db);
 }
 
+/* ef_search set on a persistent collection survives a reopen, with data or before any. */
+Test(params, set_param_persists) {
+  qv_db *db = open_db(1);
+  if (!hnsw_built(db)) {
+    close_db(db);
+    cr_skip_test("hnsw is not built in");
+  }
+  qv_collection *c = new_col_kind(db, "h", 3, QV_METRIC_L2, QV_INDEX_HNSW);
+  qv_collection *e = new_col_kind(db, "empty", 0, QV_METRIC_L2, QV_INDEX_HNSW);
+  const char *ids[] = {"a", "b"};
+  const float emb[] = {1, 0, 0, 0, 1, 0};
+  qv_batch b = {2, ids, emb, NULL, NULL, 0};
+  cr_assert_eq(qv_collection_add(c, &b, QV_CONFLICT_ERROR), QV_OK, "%s", qv_db_errmsg(db));
+  cr_assert_eq(qv_collection_set_param(c, "ef_search", 321), QV_OK, "%s", qv_db_errmsg(db));
+  cr_assert_eq(qv_collection_set_param(e, "ef_search", 77), QV_OK, "%s", qv_db_errmsg(db));
+  cr_assert_eq(qv_collection_set_param(c, "ef_search", 0), QV_INVALID); /* refused: 321 stays */
+  qv_collection_release(c);
+  qv_collection_release(e);
+  db = reopen(db);
+  const char *names[] = {"h", "empty"};
+  const uint32_t want[] = {321, 77};
+  for (int i = 0; i < 2; i++) {
+    qv_collection_info info;
+    cr_assert_eq(qv_collection_get(db, names[i], &c), QV_OK);
+    cr_assert_eq(qv_collection_info_get(c, &info), QV_OK);
+    cr_assert_eq(info.hnsw_ef_search, want[i], "%s: ef_search %u after reopen", names[i], info.hnsw_ef_search);
+    qv_collection_info_free(&info);
+    qv_collection_release(c);
+  }
+  close_db(db);
+}
+
 Test(params, hnsw_exact_and_filtered_agree_with_flat) {
   qv_db *db = open_db(0);
   if (!hnsw_built(db)) {
