@@ -1,26 +1,30 @@
 /* SPDX-License-Identifier: MIT  Copyright (c) 2026 the quiver authors */
 /*
- * cmd_list.c -- `quiver list [--long] [--json]`: the collections of the data directory,
- * sorted by name. Plain output is one name per line (easy to loop over in a shell);
- * --long adds dimension, metric, index and count; --json gives an array of objects.
+ * cmd_list.c -- `quiver list [--long] [--json] [--all]`: the collections of the data
+ * directory, sorted by name. Plain output is one name per line (easy to loop over in a
+ * shell); --long adds dimension, metric, index and count; --json gives an array of objects.
+ * Internal collections (names starting with "__quiver_", e.g. the HTTP server's catalog of
+ * tenants and databases) are listed only with --all.
  */
 #include <string.h>
 
 #include "cli.h"
 
 static const char help[] =
-    "usage: quiver list [--long] [--json]\n"
+    "usage: quiver list [--long] [--json] [--all]\n"
     "\n"
     "List the collections, one name per line.\n"
     "\n"
     "options:\n"
     "  -l, --long   a table with dimension, metric, index and record count\n"
     "  --json       a JSON array of {name, dim, metric, index, count}\n"
+    "  -a, --all    include internal collections (\"__quiver_...\", e.g. the server's catalog)\n"
     "  --data DIR   data directory (default: $QUIVER_DATA, else ./quiver-data)\n";
 
 static const struct option longopts[] = {
     {"long", no_argument, NULL, 'l'},
     {"json", no_argument, NULL, 'J'},
+    {"all", no_argument, NULL, 'a'},
     CLI_COMMON_LONGOPTS,
     {NULL, 0, NULL, 0},
 };
@@ -56,12 +60,13 @@ static int run(cli_ctx *ctx, int argc, char **argv) {
   qv_db *db = NULL;
   char **names = NULL;
   size_t n = 0;
-  int mode = OUT_NAMES, rc = CLI_OK, opt;
+  int mode = OUT_NAMES, rc = CLI_OK, opt, all = 0, shown = 0;
   qv_status st;
 
-  while ((opt = cli_getopt(ctx, argc, argv, ":l", longopts)) != -1) {
+  while ((opt = cli_getopt(ctx, argc, argv, ":la", longopts)) != -1) {
     if (opt == CLI_OPT_EXIT) return ctx->exit_code;
-    mode = opt == 'l' ? OUT_LONG : OUT_JSON;
+    if (opt == 'a') all = 1;
+    else mode = opt == 'l' ? OUT_LONG : OUT_JSON;
   }
   if (optind < argc) return cli_usage(ctx, "unexpected argument '%s'", argv[optind]);
 
@@ -73,10 +78,12 @@ static int run(cli_ctx *ctx, int argc, char **argv) {
   if (mode == OUT_JSON) fputc('[', stdout);
   if (mode == OUT_LONG) printf("%-24s  %6s  %-6s  %-5s  %s\n", "NAME", "DIM", "METRIC", "INDEX", "COUNT");
   for (size_t i = 0; i < n && rc == CLI_OK; i++) {
+    if (!all && strncmp(names[i], "__quiver_", 9) == 0) continue;
     if (mode == OUT_NAMES)
       puts(names[i]);
     else
-      rc = print_one(ctx, db, names[i], mode, i == 0);
+      rc = print_one(ctx, db, names[i], mode, shown == 0);
+    shown++;
   }
   if (mode == OUT_JSON) fputs("]\n", stdout);
 cleanup:

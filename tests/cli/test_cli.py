@@ -208,6 +208,15 @@ def test_collection_lifecycle(q):
     assert "hnsw (M 8, ef_construction 50, ef_search 20)" in text
     assert "vector memory" in text and "graph memory" in text
 
+    # internal collections (the HTTP server's catalog) only with --all
+    q.ok("create", "__quiver_internal", "--dim", 2)
+    assert q.ok("list").stdout.split() == ["a", "b"]
+    assert [c["name"] for c in q.json("list")] == ["a", "b"]
+    assert q.ok("list", "--all").stdout.split() == ["__quiver_internal", "a", "b"]
+    assert [c["name"] for c in q.json("list", "-a")] == ["__quiver_internal", "a", "b"]
+    assert len(q.ok("list", "--long").stdout.splitlines()) == 3
+    q.ok("drop", "__quiver_internal")
+
     q.ok("rename", "a", "c")
     q.fails(1, "rename", "a", "d")
     q.fails(1, "rename", "b", "c")
