@@ -102,6 +102,16 @@ typedef struct qv_index_vt {
                           const float *train, size_t n_train);
   /* Make hidden slots live (slots that are not hidden are left alone). */
   void (*publish)(qv_index *ix, const uint32_t *slots, size_t n);
+  /*
+   * Optional: reserve() in two steps, so that copying into bigger arrays does not keep
+   * searches waiting. reserve_build() only reads ix -- searches may run, adds and removes may
+   * not -- and returns the grown arrays in *staged (NULL when ix has room already);
+   * reserve_install() (exclusive access) puts them in place and frees the old ones;
+   * reserve_drop() frees staged arrays that will not be installed.
+   */
+  qv_status (*reserve_build)(const qv_index *ix, size_t n_slots, void **staged);
+  void (*reserve_install)(qv_index *ix, void *staged);
+  void (*reserve_drop)(const qv_index *ix, void *staged);
 } qv_index_vt;
 
 QV_INTERNAL extern const qv_index_vt qv__index_flat;

@@ -622,69 +622,99 @@ static void write_vector(qv_index *ix, uint32_t s, const float *v) {
   if (ix->sq8) hnsw_sq8_encode(&ix->q8, v, (unsigned char *)ix->l0 + (size_t)s * ix->bsz + ix->code_off);
 }
 
-/* Make room for slots [0, need). */
-static qv_status grow(qv_index *ix, uint32_t need, int exact, int arenas) {
+/* Grown node arrays, built from an index but not yet installed in it. */
+typedef struct grown {
+  size_t nc;
+  int arenas;
+  unsigned char *l0, *vecs;
+  void *l0_raw, *vecs_raw;
+  uint8_t *state, *level;
+  uint32_t **up;
+  atomic_uchar *locks;
+} grown;
+
+static void grown_free(const qv_mem *mem, grown *g) {
+  qv__free(mem, g->l0_raw);
+  qv__free(mem, g->vecs_raw);
+  qv__free(mem, g->state);
+  qv__free(mem, g->level);
+  qv__free(mem, g->up);
+  qv__free(mem, (void *)(uintptr_t)g->locks);
+  memset(g, 0, sizeof *g);
+}
+
+/*
+ * Arrays for slots [0, need) holding a copy of ix's (which is only read: searches may run
+ * meanwhile, but no add or remove). QV_OK with g->nc == 0 when ix already has room.
+ */
+static qv_status grow_build(const qv_index *ix, uint32_t need, int exact, int arenas, grown *g) {
+  memset(g, 0, sizeof *g);
   if (need <= ix->cap) return QV_OK;
   /* 1.5x growth for trickling adds; a big batch gets exactly what it needs */
   size_t nc = exact ? need : ix->cap ? (size_t)ix->cap + ix->cap / 2 : 1024;
   if (nc < need) nc = need;
   if (nc > (size_t)UINT32_MAX) nc = UINT32_MAX;
-  qv_status rc = QV_NOMEM;
-  unsigned char *l0 = NULL, *vecs = NULL;
-  void *l0_raw = NULL, *vecs_raw = NULL;
-  uint8_t *state = NULL, *level = NULL;
-  uint32_t **up = NULL;
-  atomic_uchar *locks = NULL;
-  if (nc > SIZE_MAX / ix->bsz || nc > SIZE_MAX / ix->vstride) goto fail;
+  if (nc > SIZE_MAX / ix->bsz || nc > SIZE_MAX / ix->vstride) return QV_NOMEM;
+  g->arenas = arenas;
   if (arenas) {
-    l0 = arena_alloc(ix->mem, nc * ix->bsz, &l0_raw);
-    if (ix->sq8) vecs = arena_alloc(ix->mem, nc * ix->vstride, &vecs_raw);
+    g->l0 = arena_alloc(ix->mem, nc * ix->bsz, &g->l0_raw);
+    if (ix->sq8) g->vecs = arena_alloc(ix->mem, nc * ix->vstride, &g->vecs_raw);
   }
-  state = qv__calloc(ix->mem, nc, 1);
-  level = qv__calloc(ix->mem, nc, 1);
-  up = qv__calloc(ix->mem, nc, sizeof *up);
-  locks = qv__calloc(ix->mem, nc, sizeof *locks);
-  if ((arenas && (!l0 || (ix->sq8 && !vecs))) || !state || !level || !up || !locks) goto fail;
+  g->state = qv__calloc(ix->mem, nc, 1);
+  g->level = qv__calloc(ix->mem, nc, 1);
+  g->up = qv__calloc(ix->mem, nc, sizeof *g->up);
+  g->locks = qv__calloc(ix->mem, nc, sizeof *g->locks);
+  if ((arenas && (!g->l0 || (ix->sq8 && !g->vecs))) || !g->state || !g->level || !g->up || !g->locks) {
+    grown_free(ix->mem, g);
+    return QV_NOMEM;
+  }
   size_t old = ix->cap;
   if (old && arenas) {
-    memcpy(l0, ix->l0, old * ix->bsz);
-    if (ix->sq8) memcpy(vecs, ix->vecs, old * ix->vstride);
+    memcpy(g->l0, ix->l0, old * ix->bsz);
+    if (ix->sq8) memcpy(g->vecs, ix->vecs, old * ix->vstride);
   }
   if (old) {
-    memcpy(state, ix->state, old);
-    memcpy(level, ix->level, old);
-    memcpy(up, ix->up, old * sizeof *up);
+    memcpy(g->state, ix->state, old);
+    memcpy(g->level, ix->level, old);
+    memcpy(g->up, ix->up, old * sizeof *g->up);
   }
-  if (arenas) memset(l0 + old * ix->bsz, 0, (nc - old) * ix->bsz);
-  for (size_t i = 0; i < nc; i++) atomic_init(&locks[i], 0);
-  if (arenas) {
+  if (arenas) memset(g->l0 + old * ix->bsz, 0, (nc - old) * ix->bsz);
+  for (size_t i = 0; i < nc; i++) atomic_init(&g->locks[i], 0);
+  g->nc = nc;
+  return QV_OK;
+}
+
+/* Put g in place of ix's arrays and free those (exclusive access to ix). */
+static void grow_install(qv_index *ix, grown *g) {
+  if (!g->nc) return;
+  if (g->arenas) {
     qv__free(ix->mem, ix->l0_raw);
     qv__free(ix->mem, ix->vecs_raw);
     qv__free_aligned(ix->mem, ix->adopted);
     ix->adopted = NULL;
-    ix->l0 = l0;
-    ix->l0_raw = l0_raw;
-    ix->vecs = vecs;
-    ix->vecs_raw = vecs_raw;
-    ix->vbase = ix->sq8 ? vecs : l0 + ix->code_off;
+    ix->l0 = g->l0;
+    ix->l0_raw = g->l0_raw;
+    ix->vecs = g->vecs;
+    ix->vecs_raw = g->vecs_raw;
+    ix->vbase = ix->sq8 ? g->vecs : g->l0 + ix->code_off;
   }
   qv__free(ix->mem, ix->state);
   qv__free(ix->mem, ix->level);
   qv__free(ix->mem, ix->up);
   qv__free(ix->mem, (void *)(uintptr_t)ix->locks);
-  ix->state = state;
-  ix->level = level;
-  ix->up = up;
-  ix->locks = locks;
-  ix->cap = (uint32_t)nc;
-  return QV_OK;
-fail:
-  qv__free(ix->mem, l0_raw);
-  qv__free(ix->mem, vecs_raw);
-  qv__free(ix->mem, state);
-  qv__free(ix->mem, level);
-  qv__free(ix->mem, up);
-  qv__free(ix->mem, (void *)(uintptr_t)locks);
+  ix->state = g->state;
+  ix->level = g->level;
+  ix->up = g->up;
+  ix->locks = g->locks;
+  ix->cap = (uint32_t)g->nc;
+  memset(g, 0, sizeof *g);
+}
+
+/* Make room for slots [0, need). */
+static qv_status grow(qv_index *ix, uint32_t need, int exact, int arenas) {
+  grown g;
+  qv_status rc = grow_build(ix, need, exact, arenas, &g);
+  if (rc == QV_OK) grow_install(ix, &g);
   return rc;
 }
 
@@ -1389,8 +1419,38 @@ static qv_status hnsw_reserve(qv_index *ix, size_t n_slots) {
   return grow(ix, (uint32_t)n_slots, 0, 1);
 }
 
+/* reserve() in two steps: the copy into bigger arrays runs while searches go on. */
+static qv_status hnsw_reserve_build(const qv_index *ix, size_t n_slots, void **staged) {
+  *staged = NULL;
+  if (n_slots > UINT32_MAX) return QV_NOMEM;
+  grown g;
+  qv_status rc = grow_build(ix, (uint32_t)n_slots, 0, 1, &g);
+  if (rc || !g.nc) return rc;
+  grown *h = qv__malloc(ix->mem, sizeof *h);
+  if (!h) {
+    grown_free(ix->mem, &g);
+    return QV_NOMEM;
+  }
+  *h = g;
+  *staged = h;
+  return QV_OK;
+}
+
+static void hnsw_reserve_install(qv_index *ix, void *staged) {
+  if (!staged) return;
+  grow_install(ix, staged);
+  qv__free(ix->mem, staged);
+}
+
+static void hnsw_reserve_drop(const qv_index *ix, void *staged) {
+  if (!staged) return;
+  grown_free(ix->mem, staged);
+  qv__free(ix->mem, staged);
+}
+
 const qv_index_vt qv__index_hnsw = {
     "hnsw",         hnsw_create,       hnsw_destroy,   hnsw_add,  hnsw_remove, hnsw_vector,
     hnsw_search,    hnsw_search_batch, hnsw_set_param, hnsw_save, hnsw_load,   hnsw_stats,
-    hnsw_reserve,   hnsw_add_hidden,   hnsw_publish,
+    hnsw_reserve,   hnsw_add_hidden,   hnsw_publish,   hnsw_reserve_build, hnsw_reserve_install,
+    hnsw_reserve_drop,
 };

@@ -441,15 +441,27 @@ static void unfix_dim(wbatch *w) {
   pthread_rwlock_unlock(&c->lock);
 }
 
-/* Room for n_new more slots in every array a reader walks (reallocs: under the lock). */
+/*
+ * Room for n_new more slots in every array a reader walks. Reallocs happen under the lock;
+ * an index that can (reserve_build) copies its bigger arrays before it, while queries run.
+ */
 static qv_status grow_for(qv_collection *c, uint32_t n_new, uint32_t n_batch) {
-  qv_status rc;
+  qv_status rc = QV_OK;
+  void *staged = NULL;
+  if (c->vt->reserve_build) rc = c->vt->reserve_build(c->ix, c->n_slots + n_new, &staged);
+  if (rc) return rc;
   pthread_rwlock_wrlock(&c->lock);
   rc = qv__idmap_reserve(&c->db->mem, &c->idmap, n_batch);
   if (rc == QV_OK) rc = qv__col_grow(c, c->n_slots + n_new);
-  if (rc == QV_OK && c->vt->reserve) rc = c->vt->reserve(c->ix, c->n_slots + n_new);
+  if (rc == QV_OK && c->vt->reserve_build) {
+    c->vt->reserve_install(c->ix, staged);
+    staged = NULL;
+  } else if (rc == QV_OK && c->vt->reserve) {
+    rc = c->vt->reserve(c->ix, c->n_slots + n_new);
+  }
   if (rc == QV_OK) rc = qv__fcache_reserve(c, c->n_slots + n_new);
   pthread_rwlock_unlock(&c->lock);
+  if (staged) c->vt->reserve_drop(c->ix, staged);
   return rc;
 }
 
