@@ -59,11 +59,11 @@
  * Locking
  *   The collection serialises add/remove/save against searches (rwlock), so searches read
  *   the graph without locks. A large batch of new records comes in through add_hidden() in
- *   chunks, with searches running between them (never during one): its nodes are ST_HIDDEN,
- *   and while any node is hidden a search neither enters nor returns one -- it starts from
- *   ep_pub, the entry point from before the first hidden add, and skips hidden neighbours --
- *   so it sees the graph it knew, less the links that pruning replaced. publish() makes the
- *   batch live at once. Inside one add() the batch is inserted by n_threads threads;
+ *   chunks, with searches running between them (never during one): its nodes are ST_HIDDEN.
+ *   While any node is hidden a search starts from ep_pub, the entry point from before the
+ *   first hidden add, and does not step onto hidden nodes on the upper levels; on level 0 it
+ *   may pass through them (they are complete graph members) but never returns one, as with a
+ *   filter. publish() makes the batch live at once. Inside one add() the batch is inserted by n_threads threads;
  *   each node has a one-byte spinlock guarding its link lists (lists are copied out under
  *   the lock before they are walked), and glock guards the entry point / max level (a
  *   thread inserting above the current max level holds it for its whole insertion, as in
@@ -475,7 +475,6 @@ static size_t search_level(const qv_index *ix, const qctx *qc, scratch *sc, uint
   size_t nc = 0;
   visit_begin(sc);
   uint16_t ep = sc->epoch;
-  int hide = !qc->build && ix->n_hidden; /* a reader between the chunks of a write */
   qv__topk_init(&res, sc->res, ef);
   if (qc->self != UINT32_MAX) vis[qc->self] = ep;
   vis[entry] = ep;
@@ -492,7 +491,7 @@ static size_t search_level(const qv_index *ix, const qctx *qc, scratch *sc, uint
     uint32_t m = 0;
     for (uint32_t i = 0; i < n; i++) {
       uint32_t s = nb[i];
-      if (vis[s] == ep || (hide && ix->state[s] == ST_HIDDEN)) continue;
+      if (vis[s] == ep) continue;
       vis[s] = ep;
       todo[m++] = s;
     }
