@@ -63,7 +63,9 @@
  *   While any node is hidden a search starts from ep_pub, the entry point from before the
  *   first hidden add, and does not step onto hidden nodes on the upper levels; on level 0 it
  *   may pass through them (they are complete graph members) but never returns one, as with a
- *   filter. publish() makes the batch live at once. Inside one add() the batch is inserted by n_threads threads;
+ *   filter. publish() makes the batch live at once. The graph's arrays can be grown in two
+ *   steps (reserve_build() copies while searches run, reserve_install() swaps under the
+ *   lock). Inside one add() the batch is inserted by n_threads threads;
  *   each node has a one-byte spinlock guarding its link lists (lists are copied out under
  *   the lock before they are walked), and glock guards the entry point / max level (a
  *   thread inserting above the current max level holds it for its whole insertion, as in
