@@ -173,6 +173,66 @@ static qv_status ensure_cap(qv_index *ix, size_t need) {
 
 static qv_status flat_reserve(qv_index *ix, size_t n_slots) { return ensure_cap(ix, n_slots); }
 
+/* Bigger arrays holding a copy of an index's (reserve_build / reserve_install). */
+typedef struct flat_grown {
+  size_t cap;
+  float *norms, *vecs;
+  uint64_t *live;
+} flat_grown;
+
+static void flat_grown_free(const qv_mem *mem, flat_grown *g) {
+  qv__free(mem, g->norms);
+  qv__free(mem, g->live);
+  qv__free_aligned(mem, g->vecs);
+  qv__free(mem, g);
+}
+
+/* ensure_cap() in two steps: the copy runs while searches read ix; no add or remove may. */
+static qv_status flat_reserve_build(const qv_index *ix, size_t need, void **staged) {
+  *staged = NULL;
+  if (need <= ix->cap) return QV_OK;
+  size_t cap = ix->cap * 2 > need ? ix->cap * 2 : need;
+  if (cap < 64) cap = 64;
+  size_t row = (size_t)ix->dim * sizeof(float);
+  if (cap > SIZE_MAX / row || cap > UINT32_MAX + (size_t)1) return QV_NOMEM;
+  flat_grown *g = qv__calloc(ix->mem, 1, sizeof *g);
+  if (!g) return QV_NOMEM;
+  g->cap = cap;
+  g->norms = qv__calloc(ix->mem, cap, sizeof *g->norms);
+  g->live = qv__calloc(ix->mem, words_for(cap), sizeof *g->live);
+  g->vecs = qv__malloc_aligned(ix->mem, cap * row);
+  if (!g->norms || !g->live || !g->vecs) {
+    flat_grown_free(ix->mem, g);
+    return QV_NOMEM;
+  }
+  qv__advise_huge(g->vecs, cap * row);
+  if (ix->cap) {
+    memcpy(g->norms, ix->norms, ix->cap * sizeof *g->norms);
+    memcpy(g->live, ix->live, words_for(ix->cap) * sizeof *g->live);
+    memcpy(g->vecs, ix->vecs, ix->cap * row);
+  }
+  memset((char *)g->vecs + ix->cap * row, 0, (cap - ix->cap) * row);
+  *staged = g;
+  return QV_OK;
+}
+
+static void flat_reserve_install(qv_index *ix, void *staged) {
+  flat_grown *g = staged;
+  if (!g) return;
+  qv__free(ix->mem, ix->norms);
+  qv__free(ix->mem, ix->live);
+  qv__free_aligned(ix->mem, ix->block);
+  ix->norms = g->norms;
+  ix->live = g->live;
+  ix->block = ix->vecs = g->vecs;
+  ix->cap = g->cap;
+  qv__free(ix->mem, g);
+}
+
+static void flat_reserve_drop(const qv_index *ix, void *staged) {
+  if (staged) flat_grown_free(ix->mem, staged);
+}
+
 static qv_status flat_add(qv_index *ix, const uint32_t *slots, const float *vecs, size_t n) {
   size_t need = 0, dim = ix->dim;
   for (size_t i = 0; i < n; i++)
@@ -603,4 +663,7 @@ const qv_index_vt qv__index_flat = {
     .load = flat_load,
     .stats = flat_stats,
     .reserve = flat_reserve,
+    .reserve_build = flat_reserve_build,
+    .reserve_install = flat_reserve_install,
+    .reserve_drop = flat_reserve_drop,
 };
