@@ -61,10 +61,11 @@ def b64(vec):
     return base64.b64encode(struct.pack("<%df" % len(vec), *vec)).decode()
 
 
-def start_server(a, data):
+def start_server(a, data, sync="normal"):
+    """`quiver serve` on a free port, once it answers; (process, port, keep-alive connection)."""
     port = free_port()
     srv = subprocess.Popen([os.path.join(a.build, "quiver"), "serve", "--data", data, "--port", str(port),
-                            "--log-level", "warn", "--sync", "normal", "--threads", a.server_threads],
+                            "--log-level", "warn", "--sync", sync, "--threads", a.server_threads],
                            stderr=subprocess.DEVNULL)
     for _ in range(400):
         try:

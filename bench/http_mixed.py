@@ -40,7 +40,7 @@ def main():
     tmp = tempfile.mkdtemp(prefix="quiver-httpmixed-")
     load, _ = hb.build_tools(a.build, tmp)
     base, queries = hb.vectors(a, rnd)
-    srv, port, c = start(a, os.path.join(tmp, "data"))
+    srv, port, c = hb.start_server(a, os.path.join(tmp, "data"), sync="full")
     try:
         a.batch, wbatch = 1000, a.batch
         cid, _ = hb.ingest(a, c, base)
@@ -84,22 +84,6 @@ def main():
                      indent=1))
     subprocess.call(["rm", "-rf", tmp])
     return 0 if rc == 0 and h["errors"] == 0 else 1
-
-
-def start(a, data):
-    """The server with its default synchronous=FULL (http_bench's starts with normal)."""
-    port = hb.free_port()
-    srv = subprocess.Popen([os.path.join(a.build, "quiver"), "serve", "--data", data, "--port",
-                            str(port), "--log-level", "warn"], stderr=subprocess.DEVNULL)
-    for _ in range(400):
-        try:
-            c = http.client.HTTPConnection("127.0.0.1", port)
-            c.request("GET", "/api/v2/heartbeat")
-            c.getresponse().read()
-            return srv, port, c
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError("server did not start")
 
 
 if __name__ == "__main__":

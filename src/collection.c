@@ -803,13 +803,17 @@ qv_status qv_collection_set_param(qv_collection *c, const char *name, double val
   /* ef_search is part of the catalog row: persisted when the database is writable */
   int persist = is_ef && c->db->store && !c->db->read_only;
   if (persist) pthread_mutex_lock(&c->db->write_mu);
+  qv_status prc = QV_OK;
   pthread_rwlock_wrlock(&c->lock);
-  uint32_t old_ef = c->ef_search;
-  if (is_ef) c->ef_search = (uint32_t)value;
-  qv_status prc = persist ? qv__col_persist(c) : QV_OK;
-  if (prc) c->ef_search = old_ef; /* nothing changed: the message is qv__col_persist's */
-  else rc = c->ix ? c->vt->set_param(c->ix, name, value) : QV_OK;
-  if (rc && is_ef) c->ef_search = old_ef;
+  rc = c->ix ? c->vt->set_param(c->ix, name, value) : QV_OK;
+  if (rc == QV_OK && is_ef) {
+    uint32_t old_ef = c->ef_search;
+    c->ef_search = (uint32_t)value;
+    if (persist && (prc = qv__col_persist(c))) { /* not stored: undo, qv__col_persist's message */
+      c->ef_search = old_ef;
+      if (c->ix) c->vt->set_param(c->ix, name, old_ef);
+    }
+  }
   pthread_rwlock_unlock(&c->lock);
   if (persist) pthread_mutex_unlock(&c->db->write_mu);
   if (prc) return prc;

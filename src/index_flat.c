@@ -138,41 +138,6 @@ static void flat_destroy(qv_index *ix) {
   qv__free(ix->mem, ix);
 }
 
-/*
- * Make room for slots [0, need). All or nothing: on QV_NOMEM the index is unchanged (norms or
- * live may have moved to a bigger block, which is harmless).
- */
-static qv_status ensure_cap(qv_index *ix, size_t need) {
-  if (need <= ix->cap) return QV_OK;
-  size_t cap = ix->cap * 2 > need ? ix->cap * 2 : need;
-  if (cap < 64) cap = 64;
-  size_t row = (size_t)ix->dim * sizeof(float);
-  if (cap > SIZE_MAX / row || cap > UINT32_MAX + (size_t)1) return QV_NOMEM;
-  float *norms = qv__realloc(ix->mem, ix->norms, cap * sizeof *norms);
-  if (!norms) return QV_NOMEM;
-  ix->norms = norms;
-  uint64_t *live = qv__realloc(ix->mem, ix->live, words_for(cap) * sizeof *live);
-  if (!live) return QV_NOMEM;
-  ix->live = live;
-  float *vecs = qv__malloc_aligned(ix->mem, cap * row);
-  if (!vecs) return QV_NOMEM;
-  qv__advise_huge(vecs, cap * row);
-  size_t old_words = words_for(ix->cap);
-  memset(live + old_words, 0, (words_for(cap) - old_words) * sizeof *live);
-  memset(norms + ix->cap, 0, (cap - ix->cap) * sizeof *norms);
-  if (ix->cap) memcpy(vecs, ix->vecs, ix->cap * row);
-  memset((char *)vecs + ix->cap * row, 0, (cap - ix->cap) * row);
-  qv__free_aligned(ix->mem, ix->block);
-  ix->block = vecs;
-  ix->vecs = vecs;
-  ix->cap = cap;
-  return QV_OK;
-}
-
-/* ------------------------------------------------------------------ writes */
-
-static qv_status flat_reserve(qv_index *ix, size_t n_slots) { return ensure_cap(ix, n_slots); }
-
 /* Bigger arrays holding a copy of an index's (reserve_build / reserve_install). */
 typedef struct flat_grown {
   size_t cap;
@@ -187,7 +152,10 @@ static void flat_grown_free(const qv_mem *mem, flat_grown *g) {
   qv__free(mem, g);
 }
 
-/* ensure_cap() in two steps: the copy runs while searches read ix; no add or remove may. */
+/*
+ * Room for slots [0, need) in two steps: reserve_build copies into bigger arrays while
+ * searches read ix (no add or remove may run), reserve_install swaps them in.
+ */
 static qv_status flat_reserve_build(const qv_index *ix, size_t need, void **staged) {
   *staged = NULL;
   if (need <= ix->cap) return QV_OK;
@@ -232,6 +200,19 @@ static void flat_reserve_install(qv_index *ix, void *staged) {
 static void flat_reserve_drop(const qv_index *ix, void *staged) {
   if (staged) flat_grown_free(ix->mem, staged);
 }
+
+/* Make room for slots [0, need). All or nothing: on QV_NOMEM the index is unchanged. */
+static qv_status ensure_cap(qv_index *ix, size_t need) {
+  void *g;
+  qv_status rc = flat_reserve_build(ix, need, &g);
+  if (rc == QV_OK) flat_reserve_install(ix, g);
+  return rc;
+}
+
+/* ------------------------------------------------------------------ writes */
+
+static qv_status flat_reserve(qv_index *ix, size_t n_slots) { return ensure_cap(ix, n_slots); }
+
 
 static qv_status flat_add(qv_index *ix, const uint32_t *slots, const float *vecs, size_t n) {
   size_t need = 0, dim = ix->dim;

@@ -265,6 +265,17 @@ static qv_status write_sql(wbatch *w, uint64_t seq, float *kept) {
   return rc;
 }
 
+/* The prepared vectors, row i for w->slots[i]: the batch's own rows or w->vecs. */
+static const float *prepared_vecs(const wbatch *w) { return w->vecs_ext ? w->vecs_ext : w->vecs; }
+
+/*
+ * Readers of a persistent cosine collection fetch original embeddings from SQLite, so its
+ * writes that replace or delete stored rows keep the lock across COMMIT (see top).
+ */
+static int readers_read_store(const qv_collection *c) {
+  return c->db->store && c->metric == QV_METRIC_COSINE;
+}
+
 static float norm_of(const float *v, uint32_t dim) {
   double s = 0;
   for (uint32_t i = 0; i < dim; i++) s += (double)v[i] * v[i];
@@ -319,7 +330,7 @@ typedef struct vsplit {
 
 static int split_fresh(wbatch *w, vsplit *v) {
   const qv_mem *mem = &w->c->db->mem;
-  const float *vecs = w->vecs_ext ? w->vecs_ext : w->vecs;
+  const float *vecs = prepared_vecs(w);
   size_t d = w->dim, jf = 0, je, j = 0;
   memset(v, 0, sizeof *v);
   for (size_t i = 0; i < w->b->n; i++)
@@ -375,7 +386,7 @@ static qv_status apply(wbatch *w, uint64_t seq, int locked) {
     size_t m = v.n_fresh - off < HIDDEN_CHUNK ? v.n_fresh - off : HIDDEN_CHUNK;
     pthread_rwlock_wrlock(&c->lock);
     rc = c->vt->add_hidden(c->ix, v.fs + off, v.fv + off * w->dim, m,
-                           off ? NULL : (w->vecs_ext ? w->vecs_ext : w->vecs), w->n_vec);
+                           off ? NULL : prepared_vecs(w), w->n_vec);
     pthread_rwlock_unlock(&c->lock);
     if (qv__test_between_chunks) qv__test_between_chunks(c);
     if (rc == QV_OK) done = off + m;
@@ -383,7 +394,7 @@ static qv_status apply(wbatch *w, uint64_t seq, int locked) {
   if (!locked) pthread_rwlock_wrlock(&c->lock);
   apply_records(w, seq);
   if (!chunked) {
-    if (w->n_vec) rc = c->vt->add(c->ix, w->slots, w->vecs_ext ? w->vecs_ext : w->vecs, w->n_vec);
+    if (w->n_vec) rc = c->vt->add(c->ix, w->slots, prepared_vecs(w), w->n_vec);
   } else {
     if (rc == QV_OK && v.n_ex) rc = c->vt->add(c->ix, v.es, v.ev, v.n_ex);
     c->vt->publish(c->ix, v.fs, done);
@@ -494,7 +505,7 @@ static qv_status run_batch(wbatch *w, qv_conflict conflict, int ignore_missing) 
   if ((rc = grow_for(c, w->n_taken_new, (uint32_t)b->n))) goto fail;
   if ((rc = prepare_vectors(w))) goto fail;
   uint64_t seq = db->seq + 1;
-  if (db->store && c->metric == QV_METRIC_COSINE && replaces_emb) {
+  if (readers_read_store(c) && replaces_emb) {
     pthread_rwlock_wrlock(&c->lock);
     locked = 1;
   }
@@ -567,8 +578,7 @@ static qv_status delete_slots(qv_collection *c, const uint32_t *slots, size_t n)
     c->free_cap = (uint32_t)nc;
   }
   uint64_t seq = db->seq + 1;
-  /* readers of a persistent cosine collection fetch embeddings from SQLite (see top) */
-  int locked = db->store && c->metric == QV_METRIC_COSINE;
+  int locked = readers_read_store(c);
   if (locked) pthread_rwlock_wrlock(&c->lock);
   if (db->store) {
     rc = qv__store_begin(db->store);

@@ -70,14 +70,14 @@ static void *read_once(void *arg) {
   return NULL;
 }
 
-/* Wait up to ms for the reader; 1 if it finished. */
-static int wait_reader(int ms) {
+/* Wait up to ms for the reader of p; 1 if it finished. */
+static int wait_reader(probe *p, int ms) {
   for (int i = 0; i < ms; i++) {
-    if (__atomic_load_n(&pr.done, __ATOMIC_SEQ_CST)) return 1;
+    if (__atomic_load_n(&p->done, __ATOMIC_SEQ_CST)) return 1;
     struct timespec ts = {0, 1000000};
     nanosleep(&ts, NULL);
   }
-  return __atomic_load_n(&pr.done, __ATOMIC_SEQ_CST);
+  return __atomic_load_n(&p->done, __ATOMIC_SEQ_CST);
 }
 
 /* Never asserts itself: a failed assertion here would leave the writer's locks held. */
@@ -89,9 +89,9 @@ static void hook(qv_collection *c) {
   pr.done = 0;
   if (pthread_create(&reader, NULL, read_once, &pr) != 0) return;
   if (expect_blocked) {
-    reader_overlapped = wait_reader(300); /* must stay 0: the lock is held */
+    reader_overlapped = wait_reader(&pr, 300); /* must stay 0: the lock is held */
   } else {
-    reader_waited = !wait_reader(5000);   /* must stay 0: no lock is held */
+    reader_waited = !wait_reader(&pr, 5000);  /* must stay 0: no lock is held */
     if (!reader_waited) pthread_join(reader, NULL);
   }
 }
@@ -240,11 +240,7 @@ static void chunk_hook(qv_collection *c) {
   p->id = "n7";
   p->done = 0;
   if (pthread_create(&t, NULL, read_once, p) != 0) return;
-  for (int i = 0; i < 5000 && !__atomic_load_n(&p->done, __ATOMIC_SEQ_CST); i++) {
-    struct timespec ts = {0, 1000000};
-    nanosleep(&ts, NULL);
-  }
-  if (!__atomic_load_n(&p->done, __ATOMIC_SEQ_CST)) chunk_reader_waited = 1;
+  if (!wait_reader(p, 5000)) chunk_reader_waited = 1;
   pthread_join(t, NULL);
 }
 
