@@ -1093,16 +1093,20 @@ static qv_status search_one(const qv_index *cix, scratch *sc, const float *q, si
   float dcur = tdist(ix, &qc, cur);
   for (int lev = top; lev > 0; lev--) greedy_level(ix, &qc, sc, lev, &cur, &dcur);
   size_t n = search_level(ix, &qc, sc, cur, dcur, ef, 0);
-  qv_hit *r = sc->res;
-  if (ix->sq8) /* exact re-rank of the ef candidates found on codes */
-    for (size_t i = 0; i < n; i++) {
+  const qv_hit *r = sc->res;
+  /* the k best of the ef found (with SQ8, re-ranked on exact distances), then sorted: a
+   * bounded heap costs about one comparison per candidate, a sort of all ef ~log2(ef) */
+  qv_topk best;
+  qv__topk_init(&best, out, k);
+  for (size_t i = 0; i < n; i++) {
+    float d = r[i].dist;
+    if (ix->sq8) {
       if (i + 1 < n) __builtin_prefetch(vec_of(ix, r[i + 1].slot), 0, 3);
-      r[i].dist = dist_exact(ix, q, vec_of(ix, r[i].slot));
+      d = dist_exact(ix, q, vec_of(ix, r[i].slot));
     }
-  qsort(r, n, sizeof *r, hit_cmp);
-  if (n > k) n = k;
-  memcpy(out, r, n * sizeof *out);
-  *n_out = n;
+    if (d <= qv__topk_worst(&best)) qv__topk_push(&best, d, r[i].slot);
+  }
+  *n_out = qv__topk_finish(&best);
   return QV_OK;
 }
 

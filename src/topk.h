@@ -81,9 +81,19 @@ static inline int qv__hit_cmp(const void *a, const void *b) {
   return (x->slot > y->slot) - (x->slot < y->slot);
 }
 
-/* Sort the kept hits best first (ascending distance, then slot). Returns the count. */
+/*
+ * Sort the kept hits best first (ascending distance, then slot). Returns the count. The
+ * heap is already half the work: heapsort's second phase moves the worst to the end n - 1
+ * times, with inline comparisons (no qsort callback per comparison). Before the heap is full
+ * its n entries are a heap as well.
+ */
 static inline size_t qv__topk_finish(qv_topk *t) {
-  qsort(t->h, t->n, sizeof *t->h, qv__hit_cmp);
+  for (size_t i = t->n; i > 1; i--) {
+    qv_hit worst = t->h[0];
+    t->h[0] = t->h[i - 1];
+    t->h[i - 1] = worst;
+    qv__topk_sift_down(t->h, i - 1, 0);
+  }
   return t->n;
 }
 
