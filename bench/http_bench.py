@@ -11,13 +11,17 @@ bench/http_bench.py -- HTTP server throughput on loopback, against the in-proces
      connections (bench/http/http_load.c) with S seconds of the same queries from 2
      in-process threads, and reports per-round ratios, their median and the ratio of the
      sums. Short alternating slices let the shared machine's noise hit both sides alike.
+  5. with --echo, each round also runs the in-process queries followed by a loopback TCP
+     round trip of the same sizes as the HTTP request and response to a separate echo
+     process: the transport with no HTTP in it, i.e. the ceiling of any server on this
+     machine (reported as ceiling_ratio, and the HTTP side against it as http_vs_ceiling).
 
 With --fvecs DIR the vectors are real: the first N rows of DIR/base.fvecs and the first 1000
 of DIR/query.fvecs (e.g. .data/fashion-mnist-784-euclidean after shared/data/prepare).
 
 Bounded: defaults N=20000, D=128, 15 rounds of 2 s per side; everything on 127.0.0.1.
 Usage: /usr/bin/python3 bench/http_bench.py [--n N] [--dim D] [--fvecs DIR] [--seconds S]
-       [--rounds R] [--threads T] [--build build] [--server-threads 0]
+       [--rounds R] [--threads T] [--build build] [--server-threads 0] [--echo]
 """
 import argparse
 import base64
@@ -142,6 +146,8 @@ def main():
     ap.add_argument("--k", type=int, default=10)
     ap.add_argument("--build", default=os.path.join(ROOT, "build"))
     ap.add_argument("--server-threads", default="0")
+    ap.add_argument("--echo", action="store_true",
+                    help="also measure in-process queries + a bare loopback TCP round trip each")
     a = ap.parse_args()
     rnd = random.Random(42)
     tmp = tempfile.mkdtemp(prefix="quiver-httpbench-")
@@ -165,17 +171,26 @@ def main():
     # one server and one in-process reader, both kept warm; measurements alternate in short
     # slices so that the machine's noise (a shared VM) hits both sides alike
     srv, port, c = start_server(a, data)
+    # the echo round trip carries what an HTTP query carries: the request (headers as
+    # http_load sends them, the mean body) and the response of the first query
+    c.request("POST", f"{BASE}/collections/{cid}/query", open(qfile).readline(),
+              {"Content-Type": "application/json"})
+    r = c.getresponse()
+    resp_bytes = len(r.read()) + sum(len(k) + len(v) + 4 for k, v in r.getheaders()) + 19
+    body_bytes = os.path.getsize(qfile) // len(queries)
+    req_bytes = body_bytes + len(f"POST {BASE}/collections/{cid}/query HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                                 "Content-Type: application/json\r\nContent-Length: 0000\r\n\r\n")
     inp = subprocess.Popen([inproc, data, "default_tenant/default_database/bench", ffile, str(a.dim),
-                            str(a.k), str(a.threads), "-"], stdin=subprocess.PIPE,
-                           stdout=subprocess.PIPE, text=True)
+                            str(a.k), str(a.threads), "-", str(req_bytes), str(resp_bytes)],
+                           stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
 
     def http_side(sec):
         return json.loads(subprocess.check_output(
             [load, "127.0.0.1", str(port), f"{BASE}/collections/{cid}/query", qfile,
              str(a.threads), str(sec)], text=True))
 
-    def inproc_side(sec):
-        inp.stdin.write("%g\n" % sec)
+    def inproc_side(sec, echo=False):
+        inp.stdin.write("%g%s\n" % (sec, " echo" if echo else ""))
         inp.stdin.flush()
         return json.loads(inp.stdout.readline())
 
@@ -190,6 +205,10 @@ def main():
             rounds.append({"http_rps": h["rps"], "http_errors": h["errors"], "p50_ms": h["p50_ms"],
                            "p99_ms": h["p99_ms"], "inproc_qps": iq["qps"],
                            "ratio": round(h["rps"] / iq["qps"], 3)})
+            if a.echo:
+                e = inproc_side(a.seconds, echo=True)["qps"]
+                rounds[-1].update(echo_qps=e, ceiling_ratio=round(e / iq["qps"], 3),
+                                  http_vs_ceiling=round(h["rps"] / e, 3))
     finally:
         inp.stdin.close()
         inp.wait(60)
@@ -203,6 +222,10 @@ def main():
            "ratio_of_sums": round(sum(r["http_rps"] for r in rounds) /
                                   sum(r["inproc_qps"] for r in rounds), 3),
            "server_exit": rc}
+    if a.echo:
+        res.update({"echo_request_bytes": req_bytes, "echo_response_bytes": resp_bytes,
+                    "median_ceiling_ratio": median([r["ceiling_ratio"] for r in rounds]),
+                    "median_http_vs_ceiling": median([r["http_vs_ceiling"] for r in rounds])})
     print(json.dumps(res, indent=1))
     if not os.environ.get("QUIVER_BENCH_KEEP"): subprocess.call(["rm", "-rf", tmp])
     return 0 if rc == 0 and all(r["http_errors"] == 0 for r in rounds) else 1
