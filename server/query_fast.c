@@ -70,6 +70,12 @@ static const double pow10_neg_tab[23] = {1e0,   1e-1,  1e-2,  1e-3,  1e-4,  1e-5
                                          1e-8,  1e-9,  1e-10, 1e-11, 1e-12, 1e-13, 1e-14, 1e-15,
                                          1e-16, 1e-17, 1e-18, 1e-19, 1e-20, 1e-21, 1e-22};
 
+static const double pow10_pm22[45] = {
+    1e-22, 1e-21, 1e-20, 1e-19, 1e-18, 1e-17, 1e-16, 1e-15, 1e-14, 1e-13, 1e-12, 1e-11,
+    1e-10, 1e-9,  1e-8,  1e-7,  1e-6,  1e-5,  1e-4,  1e-3,  1e-2,  1e-1,  1e0,   1e1,
+    1e2,   1e3,   1e4,   1e5,   1e6,   1e7,   1e8,   1e9,   1e10,  1e11,  1e12,  1e13,
+    1e14,  1e15,  1e16,  1e17,  1e18,  1e19,  1e20,  1e21,  1e22};
+
 /* The general case: strtod of the token, as Jansson does; -1 if not a finite float. */
 static int strtod_token(const char *s, const char *e, float *out) {
   char tmp[64];
@@ -220,12 +226,110 @@ static int number(fp *x, float *out) {
   return strtod_token(start, p, out);
 }
 
+#if defined(__SSE2__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#include <emmintrin.h>
+#define FAST_NUM_READ SRV_FAST_NUM_READ
+
+/* Bit i set where byte i of p[0..32) is in [lo, hi]. */
+static inline uint32_t bytes_in(__m128i a, __m128i b, char lo, char hi) {
+  const __m128i l = _mm_set1_epi8((char)(lo - 1)), h = _mm_set1_epi8((char)(hi + 1));
+  __m128i ma = _mm_and_si128(_mm_cmpgt_epi8(a, l), _mm_cmplt_epi8(a, h));
+  __m128i mb = _mm_and_si128(_mm_cmpgt_epi8(b, l), _mm_cmplt_epi8(b, h));
+  return (uint32_t)_mm_movemask_epi8(ma) | ((uint32_t)_mm_movemask_epi8(mb) << 16);
+}
+
+/*
+ * The usual number -- [-]digits[.digits], shorter than 32 bytes, no exponent -- with no
+ * loop per character: three byte masks over 32 bytes give where the digits, the point, the
+ * first significant digit and the end are. The significant digits, point removed, are
+ * lined up behind '0's and converted by two eight_value(); past 16 of them the rest only
+ * widen the bracket to [m, m + 1] units of the last digit kept, which the 2^-48 test of
+ * scale_exact() then judges the same way. Returns the byte after the number, or NULL for
+ * anything else (an exponent, a longer token, a grammar error, an integer of more than 16
+ * digits, a doubtful rounding): number() then decides. Reads FAST_NUM_READ bytes at p.
+ */
+static const char *fast_num(const char *p, float *out) {
+  __m128i a = _mm_loadu_si128((const __m128i *)(const void *)p);
+  __m128i b = _mm_loadu_si128((const __m128i *)(const void *)(p + 16));
+  uint32_t dig = bytes_in(a, b, '0', '9'), nz = bytes_in(a, b, '1', '9');
+  uint32_t dot = (uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(a, _mm_set1_epi8('.'))) |
+                 ((uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(b, _mm_set1_epi8('.'))) << 16);
+  int s = p[0] == '-', end, d, f, nsig, c, e10;
+  uint32_t stop = ~(dig | dot) & (~0u << s), in;
+  char t[64], u[32];
+  uint64_t w0, w1, m;
+  if (!stop) return NULL;
+  end = __builtin_ctz(stop);
+  if (end == s || p[end] == 'e' || p[end] == 'E') return NULL;
+  in = ((1u << end) - 1) & (~0u << s);
+  if (dot & in) {
+    uint32_t dm = dot & in;
+    if (dm & (dm - 1)) return NULL;
+    d = __builtin_ctz(dm);
+    if (d == s || d == end - 1) return NULL;
+  } else {
+    d = end;
+    if (end - s > 16) return NULL; /* a long integer literal: Jansson's int64 rules */
+  }
+  if (p[s] == '0' && d > s + 1) return NULL; /* leading zero */
+  if (!(nz &= in)) {
+    *out = s ? -0.0f : 0.0f;
+    return p + end;
+  }
+  f = __builtin_ctz(nz); /* first significant digit */
+  memcpy(t, p + f, 16);
+  if (f < d && d < end) { /* digits on both sides of the point: close the gap */
+    memcpy(t + (d - f), p + d + 1, 16);
+    nsig = end - f - 1;
+  } else {
+    nsig = end - f;
+  }
+  c = nsig < 16 ? nsig : 16;
+  memset(u, '0', 16);
+  memcpy(u + 16 - c, t, 16);
+  memcpy(&w0, u, 8);
+  memcpy(&w1, u + 8, 8);
+  m = (uint64_t)eight_value(w0) * 100000000u + eight_value(w1);
+  e10 = d - f - c + (f > d);
+  {
+    double y;
+    uint64_t bits;
+    if (e10 < -22 || e10 > 22) return NULL;
+    y = (double)m * pow10_pm22[e10 + 22];
+    if (y < 1e-30 || y > 1e30) return NULL;
+    /*
+     * y is within 2^-51 of m * 10^e10 (4 units of its last place at most), and when digits
+     * were dropped the value lies up to (m + 1) / m - 1 < 10^-15 above (under 20 units).
+     * (float)y drops 29 bits of y's significand; the answer is sure unless they sit within
+     * 256 units of the halfway point 2^28, the only place where so small a move changes
+     * the rounding (a move across a float or a power of two rounds to the same float).
+     */
+    memcpy(&bits, &y, 8);
+    if ((bits & 0x1FFFFFFFu) - (0x10000000u - 256u) < 512u) return NULL;
+    *out = s ? -(float)y : (float)y;
+  }
+  return p + end;
+}
+#endif
+
 int srv_parse_number(const char *s, size_t n, float *out) {
   fp x = {s, s + n};
   if (number(&x, out)) return -1;
   return x.p == x.end ? 0 : -1;
 }
 
+/* fast_num() alone, for the tests: bytes read as a number, or -1 when it leaves the number
+ * to number() (always, where it is not compiled). s needs SRV_FAST_NUM_READ readable bytes. */
+int srv_fast_number(const char *s, float *out) {
+#ifdef FAST_NUM_READ
+  const char *e = fast_num(s, out);
+  return e ? (int)(e - s) : -1;
+#else
+  (void)s;
+  (void)out;
+  return -1;
+#endif
+}
 /* Grow *buf to hold at least need floats. 0 ok. */
 static int reserve(float **buf, size_t *cap, size_t need) {
   float *p;
@@ -238,6 +342,35 @@ static int reserve(float **buf, size_t *cap, size_t need) {
   return 0;
 }
 
+static int is_ws(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+/* The numbers of one row after its '[', through its ']', appended at qr->q[*n]. 0 ok. */
+static int row(fp *x, query_req *qr, size_t *cap, size_t *n, size_t *d) {
+  const char *p = x->p; /* the body ends with a NUL: the scans below stop there */
+  for (;;) {
+    const char *e = NULL;
+    float *o;
+    if (*n >= *cap && reserve(&qr->q, cap, *n + 1)) return -1;
+    o = &qr->q[*n];
+    while (is_ws(*p)) p++;
+#ifdef FAST_NUM_READ
+    if (x->end - p >= FAST_NUM_READ) e = fast_num(p, o);
+#endif
+    if (!e) {
+      fp y = {p, x->end};
+      if (number(&y, o)) return -1;
+      e = y.p;
+    }
+    ++*n, ++*d;
+    for (p = e; is_ws(*p); p++) {
+    }
+    if (*p == ']') break;
+    if (*p++ != ',') return -1;
+  }
+  x->p = p + 1;
+  return 0;
+}
+
 /* [[number, ..], ..]: rows of one common, non-zero dimension. 0 ok. */
 static int embeddings(fp *x, query_req *qr) {
   size_t cap = 0, n = 0;
@@ -245,13 +378,8 @@ static int embeddings(fp *x, query_req *qr) {
   if (eat(x, ']')) return -1; /* no rows: the general path answers */
   do {
     size_t d = 0;
-    if (qr->nq >= (size_t)SRV_MAX_BATCH || !eat(x, '[')) return -1;
-    do {
-      if (reserve(&qr->q, &cap, n + 1) || number(x, &qr->q[n])) return -1;
-      n++;
-      d++;
-    } while (eat(x, ','));
-    if (!eat(x, ']') || (qr->nq && d != qr->dim)) return -1;
+    if (qr->nq >= (size_t)SRV_MAX_BATCH || !eat(x, '[') || row(x, qr, &cap, &n, &d)) return -1;
+    if (qr->nq && d != qr->dim) return -1;
     qr->dim = d;
     qr->nq++;
   } while (eat(x, ','));

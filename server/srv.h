@@ -150,6 +150,10 @@ int srv_fmt_float(char out[32], float f);
  * not a finite float, over 63 characters, or an integer literal of 19+ digits (Jansson's
  * int64 range decides those): the request then takes the Jansson path. */
 int srv_parse_number(const char *s, size_t n, float *out);
+/* The query path's reader of the usual numbers (SSE2): bytes taken, or -1 when it leaves the
+ * token to srv_parse_number's reader; s must have SRV_FAST_NUM_READ readable bytes. */
+#define SRV_FAST_NUM_READ 48
+int srv_fast_number(const char *s, float *out);
 void sbuf_json_float(sbuf *b, double v);             /* shortest float32 text; non-finite -> null */
 void sbuf_free(sbuf *b);
 /* Hand the buffer to rs as its body (status given); on OOM replies 500 instead. */

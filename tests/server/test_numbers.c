@@ -3,6 +3,8 @@
  * test_numbers.c -- white-box tests of the server's hand-written number code, against libc:
  *   srv_parse_number (query_fast.c): every JSON number gives (float)strtod bit for bit, every
  *     non-number is refused;
+ *   srv_fast_number (query_fast.c, SSE2 builds): what it takes it takes whole and gives
+ *     (float)strtod bit for bit; it takes the usual shapes, and leaves the rest to the above;
  *   srv_fmt_float (fltfmt.c): the text reads back to the same float and is the "%.{p}g" text
  *     for the fewest p in 6..9 that does (what the printf fallback in sbuf.c writes).
  * Random cases come from a fixed-seed generator, so a failure names a reproducible token.
@@ -104,6 +106,97 @@ Test(parse_number, random_digit_strings) {
     if (!strpbrk(tok, ".e") && n_int >= 19) want_refused(tok); /* Jansson's int64 decides */
     else if (isfinite((float)strtod(tok, NULL))) want_exact(tok);
     else want_refused(tok); /* beyond float's range */
+  }
+}
+
+/*
+ * The fast reader over tok followed by sep and padding (it reads SRV_FAST_NUM_READ bytes).
+ * 1 when it took tok whole with (float)strtod's value, 0 when it declined; a wrong value or
+ * a wrong length fails the test.
+ */
+static int fast_takes(const char *tok, const char *sep) {
+  char buf[128];
+  float got = 12345.0f, want = (float)strtod(tok, NULL);
+  int n;
+  memset(buf, ' ', sizeof buf);
+  snprintf(buf, sizeof buf - SRV_FAST_NUM_READ, "%s%s", tok, sep);
+  buf[strlen(buf)] = ' '; /* no NUL right after the separator: the reader must not need it */
+  n = srv_fast_number(buf, &got);
+  if (n < 0) return 0;
+  cr_assert_eq((size_t)n, strlen(tok), "'%s%s': took %d bytes", tok, sep, n);
+  cr_assert_eq(bits(got), bits(want), "'%s': got %.9g (0x%08x), strtod gives %.9g (0x%08x)", tok,
+               (double)got, bits(got), (double)want, bits(want));
+  return 1;
+}
+
+Test(fast_number, fixed_cases) {
+#if !(defined(__SSE2__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__)
+  cr_skip_test("the fast reader is compiled for little-endian SSE2 only");
+#endif
+  const char *taken[] = {"0", "-0", "0.0", "-0.0", "1", "-1", "0.1", "0.30000000000000004",
+                         "154", "255.0", "12345678", "1234567890123456", "-0.43787492710378561",
+                         "16777216.5", "0.00000000123456789012", "100000000.00000001",
+                         "3.1415926535897931", "33554433",
+                         "0.1000000000000000055511", "-123456.75", "9.999999", NULL};
+  const char *declined[] = {"-", "+1", "01", "-01", "1.", ".5", "1.e5", "1e5", "7E+2",
+                            "2.5e-3", "1..2", "1.2.3", "--1", "12345678901234567",
+                            "0.1000000000000000055511151231257827", "0.0000000000000000000000000001",
+                            /* halfway between two floats, or too near it to decide here */
+                            "16777217", "1.00000005960464477539", NULL};
+  for (int i = 0; taken[i]; i++) {
+    cr_assert(fast_takes(taken[i], ","), "'%s' declined", taken[i]);
+    cr_assert(fast_takes(taken[i], "]"), "'%s]' declined", taken[i]);
+  }
+  for (int i = 0; declined[i]; i++) cr_assert(!fast_takes(declined[i], ","), "'%s' taken", declined[i]);
+  /* what follows a number is the caller's business: the reader stops before it */
+  cr_assert(fast_takes("1.5", "x"));
+  cr_assert(fast_takes("2", " , 3"));
+}
+
+/* Printed floats: every one it takes is exact, and it takes nearly all without an exponent. */
+Test(fast_number, random_printed_floats) {
+  char tok[64];
+  int plain = 0, taken = 0;
+  for (int i = 0; i < 300000; i++) {
+    uint64_t r = next();
+    double v = ((double)(r >> 11) * 0x1p-53 - 0.5) * pow(10.0, (double)((int)(r & 7) - 3));
+    if (i % 5 == 0) { /* any finite float */
+      uint32_t u = (uint32_t)r;
+      float f;
+      memcpy(&f, &u, 4);
+      if (!isfinite(f)) continue;
+      v = f;
+    }
+    snprintf(tok, sizeof tok, i % 3 == 0 ? "%.9g" : i % 3 == 1 ? "%.17g" : "%.8f", v);
+    int t = fast_takes(tok, i % 2 ? "," : "]");
+    /* plain: a fraction, no exponent, in range (integers of 17+ digits are declined) */
+    if (strchr(tok, '.') && !strpbrk(tok, "eE") && strlen(tok) < 32 && fabs(v) > 1e-20 && fabs(v) < 1e20)
+      plain++, taken += t;
+  }
+#if defined(__SSE2__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+  cr_assert_gt(plain, 100000);
+  cr_assert_geq(taken, plain - plain / 1000, "took %d of %d plain numbers", taken, plain);
+#endif
+}
+
+/* Digit strings around its limits: 16 significant digits, 31 bytes, runs of zeros. */
+Test(fast_number, random_digit_strings) {
+  char tok[64];
+  for (int i = 0; i < 300000; i++) {
+    uint64_t r = next();
+    int n_int = (int)(r % 20), n_frac = (int)((r >> 8) % 30), o = 0, zeros = (int)((r >> 16) % 24);
+    if (r & (1u << 20)) tok[o++] = '-';
+    if (n_int == 0) tok[o++] = '0';
+    for (int k = 0; k < n_int; k++) {
+      uint64_t d = next() % 10;
+      tok[o++] = (char)('0' + (k == 0 && d == 0 ? 1 : d));
+    }
+    if (n_frac) {
+      tok[o++] = '.';
+      for (int k = 0; k < n_frac; k++) tok[o++] = (char)('0' + (k < zeros ? 0 : (int)(next() % 10)));
+    }
+    tok[o] = '\0';
+    fast_takes(tok, ",");
   }
 }
 
