@@ -5,7 +5,8 @@
  * A k-NN query is the hot route, and Jansson spends most of its time on it building a
  * json_real (malloc + strtod) for each of the query's floats. This parser accepts exactly
  *   {"query_embeddings": [[number, ..], ..], "n_results": uint, "include": [name, ..]}
- * (any order, any JSON whitespace, n_results and include optional) and reads the numbers
+ * (any order, any JSON whitespace, n_results and include optional; "ids", "where" and
+ * "where_document" allowed as null, which is what absent means) and reads the numbers
  * into the float buffer directly. Anything else -- another key, a duplicate key, a string
  * escape, base64 rows, empty or ragged rows, a number it cannot convert exactly, trailing
  * text -- returns 0 and the request takes the general Jansson path (rec_read.c), so every
@@ -442,7 +443,16 @@ static int include(fp *x, srv_include *inc, sbuf *echo) {
   return echo->oom ? -1 : 0;
 }
 
-enum { K_EMB = 1, K_N = 2, K_INC = 4 };
+enum { K_EMB = 1, K_N = 2, K_INC = 4, K_IDS = 8, K_WHERE = 16, K_WDOC = 32 };
+
+/* The literal null: what clients that send every field put in ids, where, where_document
+ * when unused (the same as absent). Any other value there takes the general path. */
+static int null_value(fp *x) {
+  ws(x);
+  if (x->end - x->p < 4 || memcmp(x->p, "null", 4) != 0) return -1;
+  x->p += 4;
+  return 0;
+}
 
 /* One "key": value member; *seen collects keys to refuse duplicates. 0 ok. */
 static int member(fp *x, query_req *qr, sbuf *echo, int *seen) {
@@ -453,12 +463,16 @@ static int member(fp *x, query_req *qr, sbuf *echo, int *seen) {
   if (n == 16 && !memcmp(s, "query_embeddings", 16)) key = K_EMB;
   else if (n == 9 && !memcmp(s, "n_results", 9)) key = K_N;
   else if (n == 7 && !memcmp(s, "include", 7)) key = K_INC;
+  else if (n == 3 && !memcmp(s, "ids", 3)) key = K_IDS;
+  else if (n == 5 && !memcmp(s, "where", 5)) key = K_WHERE;
+  else if (n == 14 && !memcmp(s, "where_document", 14)) key = K_WDOC;
   else return -1;
   if (*seen & key) return -1;
   *seen |= key;
   if (key == K_EMB) rc = embeddings(x, qr);
   else if (key == K_N) rc = n_results(x, qr);
-  else rc = include(x, &qr->inc, echo);
+  else if (key == K_INC) rc = include(x, &qr->inc, echo);
+  else rc = null_value(x);
   return rc;
 }
 

@@ -383,9 +383,11 @@ def test_query_shapes(cl):
 
 
 def test_query_fast_path_matches_general_path(cl):
-    """The common query body is decoded without Jansson (server/query_fast.c); adding any
-    other key ("where": null) sends the same query down the general path. Both must give the
-    same answer (ids, distances, embeddings), over awkward numbers: exponents, many digits, negative zero, subnormals."""
+    """The common query body is decoded without Jansson (server/query_fast.c); a key it does
+    not take ("exact": false, the default) sends the same query down the general path. Both
+    must give the same answer (ids, distances, embeddings), over awkward numbers: exponents,
+    many digits, negative zero, subnormals. "ids"/"where"/"where_document": null, as clients
+    that send every field do, stay on the fast path and mean what absent means."""
     import random
     rnd = random.Random(7)
     dim = 16
@@ -405,15 +407,18 @@ def test_query_fast_path_matches_general_path(cl):
         row = "[" + ",".join(nums) + "]"
         inc = '["distances","embeddings"]' if trial % 2 else '["distances"]'
         fast = '{"query_embeddings": [%s], "n_results": 5, "include": %s}' % (row, inc)
-        slow = '{"where": null, "query_embeddings": [%s], "n_results": 5, "include": %s}' % (row, inc)
+        slow = '{"exact": false, "query_embeddings": [%s], "n_results": 5, "include": %s}' % (row, inc)
+        nulls = ('{"ids": null, "query_embeddings": [%s], "where" : null, "n_results": 5, '
+                 '"include": %s, "where_document":null}' % (row, inc))
         s1, r1, _ = cl.req("POST", q, raw=fast.encode())
         s2, r2, _ = cl.req("POST", q, raw=slow.encode())
-        assert s1 == s2, (fast, r1, r2)
+        s3, r3, _ = cl.req("POST", q, raw=nulls.encode())
+        assert s1 == s2 == s3, (fast, r1, r2, r3)
         if s1 == 200:
-            assert r1 == r2, fast
+            assert r1 == r2 == r3, fast
             ok += 1
         else:  # the same error (its column differs: the slow body is longer)
-            assert r1["error"] == r2["error"], (r1, r2)
+            assert r1["error"] == r2["error"] == r3["error"], (r1, r2, r3)
     assert ok >= 5  # most rows parse (a huge integer literal is a 400 on both paths)
 
 
