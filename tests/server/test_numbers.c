@@ -84,25 +84,35 @@ Test(parse_number, random_printed_floats) {
   }
 }
 
+/*
+ * A random JSON number in tok: [-], up to max_int - 1 integer digits (none: "0"), a fraction
+ * of up to max_frac - 1 digits starting with up to max_zeros - 1 zeros, an exponent when
+ * with_exp and a coin says so. Returns the number of integer digits.
+ */
+static int digit_string(char tok[64], int max_int, int max_frac, int max_zeros, int with_exp) {
+  uint64_t r = next();
+  int n_int = (int)(r % (uint64_t)max_int), n_frac = (int)((r >> 8) % (uint64_t)max_frac), o = 0;
+  int zeros = (int)((r >> 16) % (uint64_t)max_zeros);
+  if (r & (1u << 20)) tok[o++] = '-';
+  if (n_int == 0) tok[o++] = '0';
+  for (int k = 0; k < n_int; k++) {
+    uint64_t d = next() % 10;
+    tok[o++] = (char)('0' + (k == 0 && d == 0 ? 1 : d));
+  }
+  if (n_frac) {
+    tok[o++] = '.';
+    for (int k = 0; k < n_frac; k++) tok[o++] = (char)('0' + (k < zeros ? 0 : (int)(next() % 10)));
+  }
+  if (with_exp && (r & (1u << 21))) o += snprintf(tok + o, 64 - (size_t)o, "e%d", (int)(next() % 60) - 30);
+  tok[o] = '\0';
+  return n_int;
+}
+
 /* Digit strings with the SWAR reader's edges: 7, 8, 9, 16, 19, 20 digits, zero runs. */
 Test(parse_number, random_digit_strings) {
   char tok[64];
   for (int i = 0; i < 200000; i++) {
-    uint64_t r = next();
-    int n_int = (int)(r % 12), n_frac = (int)((r >> 8) % 24), o = 0, zeros = (int)((r >> 16) % 10);
-    if (r & (1u << 20)) tok[o++] = '-';
-    if (n_int == 0) tok[o++] = '0';
-    for (int k = 0; k < n_int; k++) {
-      uint64_t d = next() % 10;
-      tok[o++] = (char)('0' + (k == 0 && d == 0 ? 1 : d));
-    }
-    if (n_frac) {
-      tok[o++] = '.';
-      for (int k = 0; k < n_frac; k++)
-        tok[o++] = (char)('0' + (k < zeros ? 0 : (int)(next() % 10)));
-    }
-    if (r & (1u << 21)) o += snprintf(tok + o, sizeof tok - (size_t)o, "e%d", (int)(next() % 60) - 30);
-    tok[o] = '\0';
+    int n_int = digit_string(tok, 12, 24, 10, 1);
     if (!strpbrk(tok, ".e") && n_int >= 19) want_refused(tok); /* Jansson's int64 decides */
     else if (isfinite((float)strtod(tok, NULL))) want_exact(tok);
     else want_refused(tok); /* beyond float's range */
@@ -183,19 +193,7 @@ Test(fast_number, random_printed_floats) {
 Test(fast_number, random_digit_strings) {
   char tok[64];
   for (int i = 0; i < 300000; i++) {
-    uint64_t r = next();
-    int n_int = (int)(r % 20), n_frac = (int)((r >> 8) % 30), o = 0, zeros = (int)((r >> 16) % 24);
-    if (r & (1u << 20)) tok[o++] = '-';
-    if (n_int == 0) tok[o++] = '0';
-    for (int k = 0; k < n_int; k++) {
-      uint64_t d = next() % 10;
-      tok[o++] = (char)('0' + (k == 0 && d == 0 ? 1 : d));
-    }
-    if (n_frac) {
-      tok[o++] = '.';
-      for (int k = 0; k < n_frac; k++) tok[o++] = (char)('0' + (k < zeros ? 0 : (int)(next() % 10)));
-    }
-    tok[o] = '\0';
+    digit_string(tok, 20, 30, 24, 0);
     fast_takes(tok, ",");
   }
 }
