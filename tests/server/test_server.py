@@ -819,3 +819,49 @@ def test_fuzzed_requests_never_5xx(srv):
         assert st < 500, (raw, b)
         assert r.getheader("Content-Type") == "application/json"
     assert cl.get("/api/v2/heartbeat")[0] == 200
+
+
+def test_fuzzed_query_bodies_fast_path_agrees(srv):
+    """Byte-level mutations of query bodies, for the hand-written reader (server/query_fast.c):
+    each body goes once as it is and once with "exact": false in front, which only the general
+    (Jansson) path takes. Same status both ways, same answer on 200, never a 5xx, and the
+    server still answers afterwards."""
+    rnd = __import__("random").Random(11)
+    cl = srv.client()
+    c = make_coll(cl, "fuzzq-" + uuid.uuid4().hex[:6])
+    st, b, _ = cl.post(f"{BASE}/collections/{c['id']}/add",
+                       {"ids": [str(i) for i in range(40)],
+                        "embeddings": [[rnd.uniform(-2, 2) for _ in range(4)] for _ in range(40)]})
+    assert st == 201, b
+    q = f"{BASE}/collections/{c['id']}/query"
+    seeds = ['{"query_embeddings": [[0.5, -1.25, 3e-2, 0.1000000000000000055511151231257827], '
+             '[-0.0, 12345.678, 0.00001, 7]], "n_results": 3, "include": ["distances", "embeddings"]}',
+             '{"include":[],"n_results":2,"query_embeddings":[[-0.43787492710378561,1,2,3]],"ids":null}',
+             '{"query_embeddings": [[1.5, 2.25, -3.125, 4]], "where": null, "where_document": null}']
+    alphabet = '0123456789.-+eE,[]{}: "nul'
+    agreed = 0
+    for _ in range(500):
+        s = rnd.choice(seeds)
+        for _ in range(rnd.randint(1, 3)):
+            i = rnd.randrange(len(s))
+            op = rnd.random()
+            if op < 0.5:
+                s = s[:i] + rnd.choice(alphabet) + s[i + 1:]
+            elif op < 0.75:
+                s = s[:i] + s[i + 1:]
+            else:
+                s = s[:i] + rnd.choice(alphabet) + s[i:]
+        if not s.startswith("{") or "exact" in s:
+            continue
+        slow = '{"exact": false, ' + s[1:] if s[1:].lstrip().startswith('"') else None
+        s1, r1, _ = cl.req("POST", q, raw=s.encode())
+        assert s1 < 500, (s, r1)
+        if slow is None:
+            continue
+        s2, r2, _ = cl.req("POST", q, raw=slow.encode())
+        assert s1 == s2, (s, r1, r2)
+        if s1 == 200:
+            assert r1 == r2, s
+            agreed += 1
+    assert agreed >= 50  # enough mutants still valid queries for the comparison to mean something
+    assert cl.get("/api/v2/heartbeat")[0] == 200
