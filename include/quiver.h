@@ -264,6 +264,17 @@ QV_API qv_status qv_collection_stats_get(qv_collection *c, qv_index_stats *out);
  */
 QV_API qv_status qv_collection_set_param(qv_collection *c, const char *name, double value);
 
+/*
+ * Rebuild the collection's HNSW graph over its live records, dropping the tombstones that
+ * deletes leave (qv_index_stats.n_tombstones): they are traversed by every search, so a
+ * collection that deletes more than it adds slows down (and loses some recall) until then.
+ * Searches run on the old graph during the rebuild; writes wait. Done automatically after a
+ * delete that leaves tombstones >= half the live records (and >= 256); this call does it
+ * whenever asked. A no-op for flat collections (they keep no tombstones in a graph). The new
+ * graph reaches the index checkpoint at the next qv_db_checkpoint() or close. Thread: write.
+ */
+QV_API qv_status qv_collection_compact(qv_collection *c);
+
 /** Dimension (0 while unset). Thread: any. */
 QV_API uint32_t qv_collection_dim(const qv_collection *c);
 /** Number of live records. Thread: concurrent-read. */

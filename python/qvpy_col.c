@@ -147,6 +147,20 @@ static PyObject *col_stats(PyObject *self_, PyObject *unused) {
   return out;
 }
 
+static PyObject *col_compact(PyObject *self_, PyObject *unused) {
+  qvpy_col *self = (qvpy_col *)self_;
+  qv_collection *c = handle(self);
+  qv_status rc;
+  (void)unused;
+  if (!c || qvpy_db_enter(self->owner) < 0) return NULL;
+  Py_BEGIN_ALLOW_THREADS
+  rc = qv_collection_compact(c);
+  Py_END_ALLOW_THREADS
+  PyObject *out = rc != QV_OK ? raise_rc(self, rc) : Py_NewRef(Py_None);
+  qvpy_db_leave(self->owner);
+  return out;
+}
+
 static PyObject *col_set_params(PyObject *self_, PyObject *args, PyObject *kw) {
   qvpy_col *self = (qvpy_col *)self_;
   qv_collection *c = handle(self);
@@ -551,6 +565,9 @@ static PyObject *col_repr(PyObject *self_) {
 static PyMethodDef col_methods[] = {
     {"count", col_count, METH_NOARGS, "count()\n--\n\nNumber of records."},
     {"stats", col_stats, METH_NOARGS, "stats()\n--\n\nIndex statistics as a dict."},
+    {"compact", col_compact, METH_NOARGS,
+     "compact()\n--\n\nRebuild the HNSW graph without the tombstones deletes left (also done "
+     "automatically once they reach half the live records)."},
     {"set_params", KWFN(col_set_params), METH_VARARGS | METH_KEYWORDS,
      "set_params(**knobs)\n--\n\nSet query-time knobs such as ef_search (stored with a persistent\n"
      "collection); unknown knobs raise."},

@@ -7,8 +7,9 @@
  *   db->write_mu     serialises every write (catalog and records) and the SQLite writer.
  *   db->cat_mu       protects the catalog array (lookups by name/uuid, refcounts' owner list).
  *   c->lock          rwlock over a collection's in-memory state (slot arrays, id map, index):
- *                    reads hold it shared; a write holds it exclusive across its SQLite commit
- *                    and the in-memory apply, so readers never see a state SQLite does not have.
+ *                    reads hold it shared; a write holds it exclusive only to grow arrays and
+ *                    to apply a batch SQLite has committed (write.c), so readers never see a
+ *                    state SQLite does not have; a compaction only to swap the index in.
  *   db->read_mu      the SQLite read connection (fetching embeddings for results).
  * Per-slot arrays (ids, metas, docs, rids) are indexed by slot; ids[slot] == NULL means free.
  */
@@ -110,6 +111,12 @@ QV_INTERNAL qv_status qv__col_load(qv_collection *c);
 QV_INTERNAL qv_status qv__col_checkpoint(qv_collection *c);
 QV_INTERNAL char *qv__col_index_path(const qv_collection *c);
 QV_INTERNAL qv_status qv__col_grow(qv_collection *c, uint32_t need);
+/* The index parameters of c (kind-specific knobs, metric, dim, build threads). */
+QV_INTERNAL void qv__col_index_params(const qv_collection *c, qv_index_params *p);
+/* compact.c: 1 when c's HNSW graph carries enough tombstones to be rebuilt (caller holds
+ * db->write_mu); the rebuild itself, readers running meanwhile (caller holds db->write_mu). */
+QV_INTERNAL int qv__col_decayed(qv_collection *c);
+QV_INTERNAL qv_status qv__col_compact_locked(qv_collection *c);
 /* Test hook (NULL in use): called by a writer after its SQLite commit and before it applies
  * the batch in memory, holding db->write_mu but not the collection lock (write.c). */
 QV_INTERNAL extern void (*qv__test_pre_apply)(qv_collection *c);

@@ -182,7 +182,7 @@ void qv_collection_release(qv_collection *c) {
   if (atomic_fetch_sub(&c->refs, 1) == 1) qv__col_free(c);
 }
 
-static void index_params(const qv_collection *c, qv_index_params *p) {
+void qv__col_index_params(const qv_collection *c, qv_index_params *p) {
   memset(p, 0, sizeof *p);
   p->mem = &c->db->mem;
   p->metric = c->metric;
@@ -196,7 +196,7 @@ static void index_params(const qv_collection *c, qv_index_params *p) {
 qv_status qv__col_ensure_index(qv_collection *c) {
   if (c->ix || !c->dim) return QV_OK;
   qv_index_params p;
-  index_params(c, &p);
+  qv__col_index_params(c, &p);
   qv_status rc = c->vt->create(&p, &c->ix);
   if (rc) return qv__err(c->db, rc, "creating the %s index failed", c->vt->name);
   return QV_OK;
@@ -317,7 +317,7 @@ static qv_status load_row(void *ctx, const qv_store_rec *r, uint64_t seq) {
 /* Try the checkpoint file; on any failure other than "no file" say so and rebuild. */
 static int try_load_index(qv_collection *c) {
   qv_index_params p;
-  index_params(c, &p);
+  qv__col_index_params(c, &p);
   char *path = qv__col_index_path(c);
   if (!path) return 0;
   uint64_t seq = 0;

@@ -669,6 +669,8 @@ qv_status qv_collection_delete_records(qv_collection *c, const char *const *ids,
   if (atomic_load(&c->dropped)) rc = qv__err(db, QV_MISUSE, "collection %s has been deleted", c->name);
   if (rc == QV_OK) rc = delete_targets(c, ids, n_ids, f, limit, &slots, &n);
   if (rc == QV_OK) rc = delete_slots(c, slots, n); /* takes the collection lock itself */
+  /* the delete is committed whatever happens here: a failed rebuild keeps the old graph */
+  if (rc == QV_OK && n && qv__col_decayed(c) && qv__col_compact_locked(c) != QV_OK) qv__err_clear(db);
   pthread_mutex_unlock(&db->write_mu);
   if (rc == QV_OK && n_deleted) *n_deleted = n;
   qv__free(&db->mem, slots);

@@ -245,6 +245,30 @@ def test_checkpoint(tmp_path):
                            "max_level", "last_seq", "checkpoint_seq"}
 
 
+def test_compact(tmp_path):
+    rnd = random.Random(3)
+    X = [[rnd.gauss(0, 1) for _ in range(8)] for _ in range(1200)]
+    ids = [str(i) for i in range(1200)]
+    with quiver.Database(str(tmp_path / "d")) as d:
+        c = d.create_collection("h", 8, index="hnsw", ef_search=100)
+        c.add(ids, X)
+        c.delete(ids=ids[:100])                     # under the automatic threshold
+        assert c.stats()["n_tombstones"] == 100
+        before = c.query(X[500], n_results=5, include=["distances"])
+        assert c.compact() is None
+        st = c.stats()
+        assert (st["n_tombstones"], st["count"]) == (0, 1100)
+        assert c.query(X[500], n_results=5, include=["distances"])["ids"] == before["ids"]
+        c.delete(ids=ids[100:1000])                 # 900 of 1100: rebuilt on the way
+        st = c.stats()
+        assert st["count"] == 200 and (st["n_tombstones"] < 256 or 2 * st["n_tombstones"] < 200)
+        assert all(c.query(X[i], n_results=1)["ids"][0] == [ids[i]] for i in range(1000, 1200))
+        assert d.create_collection("f", 8).compact() is None   # flat: nothing to do
+    with quiver.Database(str(tmp_path / "d"), read_only=True) as d:
+        with pytest.raises(quiver.MisuseError, match="read-only"):
+            d.get_collection("h").compact()
+
+
 def test_modify_errors_leave_collection_unchanged(db):
     c = db.create_collection("m", 2, metadata={"v": 1})
     db.create_collection("taken", 2)
