@@ -19,7 +19,7 @@ static const char *const route_names[R_N_ROUTES] = {
     "tenant_create", "tenant_get", "database_create", "database_list", "database_get",
     "database_delete", "collection_create", "collection_list", "collection_count",
     "collection_get", "collection_get_by_id", "collection_modify", "collection_delete",
-    "collection_stats", "add", "upsert", "update", "delete", "get", "query", "count", "metrics",
+    "collection_stats", "collection_compact", "add", "upsert", "update", "delete", "get", "query", "count", "metrics",
     "v1"};
 
 static const int status_codes[SRV_N_STATUS - 1] = {200, 201, 400, 401, 403, 404, 405, 409,

@@ -17,6 +17,7 @@
  *   B/collections/by-id/{id}                   GET
  *   B/collections/{id}/{add|upsert|update|delete|get|query}  POST
  *   B/collections/{id}/{count|stats}           GET
+ *   B/collections/{id}/compact                 POST (native)
  * A known path with the wrong method is 405; an unknown path 404, both with a JSON body.
  */
 #include <string.h>
@@ -79,12 +80,14 @@ static void record_routes(srv_req *rq, srv_resp *rs, const char *t, const char *
       {"add", R_ADD, M_POST},       {"upsert", R_UPSERT, M_POST}, {"update", R_UPDATE, M_POST},
       {"delete", R_DELETE, M_POST}, {"get", R_GET, M_POST},       {"query", R_QUERY, M_POST},
       {"count", R_COUNT, M_GET},    {"stats", R_COLL_STATS, M_GET},
+      {"compact", R_COLL_COMPACT, M_POST},
   };
   for (size_t i = 0; i < sizeof tab / sizeof tab[0]; i++) {
     if (!eq(op, tab[i].name)) continue;
     rs->route = tab[i].route;
     if (rq->method != tab[i].method) bad_method(rs);
     else if (tab[i].route == R_COLL_STATS) route_coll_stats(rq, rs, t, d, id);
+    else if (tab[i].route == R_COLL_COMPACT) route_coll_compact(rq, rs, t, d, id);
     else route_records(rq, rs, t, d, id, tab[i].route);
     return;
   }

@@ -310,13 +310,15 @@ void route_coll_delete(srv_req *rq, srv_resp *rs, const char *t, const char *d, 
 
 /* ------------------------------------------------------------------ stats (native) */
 
-void route_coll_stats(srv_req *rq, srv_resp *rs, const char *t, const char *d, const char *id) {
+/* The stats body of an open collection (compact: after rebuilding its graph). */
+static void coll_stats(srv_req *rq, srv_resp *rs, const char *t, const char *d, const char *id, int compact) {
   srv_coll sc;
   qv_index_stats st;
   sbuf b = {0};
   qv_status rc;
   if (srv_coll_by_uuid(rq, rs, t, d, id, &sc) != 0) return;
-  rc = qv_collection_stats_get(sc.c, &st);
+  rc = compact ? qv_collection_compact(sc.c) : QV_OK;
+  if (rc == QV_OK) rc = qv_collection_stats_get(sc.c, &st);
   if (rc != QV_OK) {
     srv_error_qv(rs, rq->s, rc);
     srv_coll_done(&sc);
@@ -338,4 +340,12 @@ void route_coll_stats(srv_req *rq, srv_resp *rs, const char *t, const char *d, c
               (unsigned long long)st.checkpoint_seq);
   sbuf_reply(&b, rs, 200);
   srv_coll_done(&sc);
+}
+
+void route_coll_stats(srv_req *rq, srv_resp *rs, const char *t, const char *d, const char *id) {
+  coll_stats(rq, rs, t, d, id, 0);
+}
+
+void route_coll_compact(srv_req *rq, srv_resp *rs, const char *t, const char *d, const char *id) {
+  coll_stats(rq, rs, t, d, id, 1);
 }

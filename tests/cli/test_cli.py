@@ -508,6 +508,23 @@ def test_delete_records(loaded):
     assert q.json("info", "docs")["stats"]["count"] == 1
 
 
+def test_compact(q, tmp_path):
+    require_hnsw(q)
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((400, 8)).astype(np.float32)
+    f = write_fvecs(tmp_path / "c.fvecs", x)
+    q.ok("import", "c", f, "--create", "--index", "hnsw")
+    q.ok("delete", "c", "--ids", ",".join(str(i) for i in range(50)))
+    assert q.json("info", "c")["stats"]["tombstones"] == 50
+    out = q.ok("compact", "c").stdout.strip()
+    assert out == "compacted 'c': 350 live records, tombstones 50 -> 0"
+    info = q.json("info", "c")   # a new process: the compacted graph was checkpointed at close
+    assert info["stats"]["tombstones"] == 0 and info["count"] == 350
+    assert q.json("query", "c", "--vector-file", f, "--row", 123, "-k", 1)["ids"][0] == ["123"]
+    q.fails(1, "compact", "nope")
+    q.fails(2, "compact")
+
+
 def test_persistence_across_invocations(q, tmp_path):
     rng = np.random.default_rng(5)
     x = rng.standard_normal((200, 8)).astype(np.float32)

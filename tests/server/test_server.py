@@ -286,6 +286,24 @@ def test_collection_configuration(cl):
         assert st == status, (extra, b)
 
 
+def test_collection_compact(cl):
+    """Native: POST …/{id}/compact rebuilds the graph without the tombstones deletes left
+    (automatic past half the live records; this asks for it any time) and answers the stats."""
+    c = make_coll(cl)
+    p = f"{BASE}/collections/{c['id']}"
+    ids = [str(i) for i in range(600)]
+    assert cl.post(p + "/add", {"ids": ids, "embeddings": [[i, i % 7, -i, 1] for i in range(600)]})[0] == 201
+    assert cl.post(p + "/delete", {"ids": ids[:100]})[0] == 200
+    assert cl.get(p + "/stats")[1]["n_tombstones"] == 100
+    st, b, _ = cl.post(p + "/compact")
+    assert st == 200, b
+    assert (b["n_tombstones"], b["count"], b["id"]) == (0, 500, c["id"])
+    r = cl.post(p + "/query", {"query_embeddings": [[300, 300 % 7, -300, 1]], "n_results": 1})[1]
+    assert r["ids"] == [["300"]]
+    assert cl.get(p + "/compact")[0] == 405
+    assert cl.post(f"{BASE}/collections/{uuid.uuid4()}/compact")[0] == 404
+
+
 def test_collection_names_validated(cl):
     for name in ("ab", "-abc", "abc-", "a..bc", "192.168.0.1", "a b c", "x" * 513, "a/bc"):
         st, b, _ = cl.post(BASE + "/collections", {"name": name})
