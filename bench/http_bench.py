@@ -11,7 +11,7 @@ bench/http_bench.py -- HTTP server throughput on loopback, against the in-proces
      connections (bench/http/http_load.c) with S seconds of the same queries from 2
      in-process threads, and reports per-round ratios, their median and the ratio of the
      sums. Short alternating slices let the shared machine's noise hit both sides alike.
-  5. with --echo, each round also runs the in-process queries followed by a loopback TCP
+  5. each round also runs (unless --no-echo) the in-process queries followed by a loopback TCP
      round trip of the same sizes as the HTTP request and response to a separate echo
      process: the transport with no HTTP in it, i.e. the ceiling of any server on this
      machine (reported as ceiling_ratio, and the HTTP side against it as http_vs_ceiling).
@@ -21,7 +21,7 @@ of DIR/query.fvecs (e.g. .data/fashion-mnist-784-euclidean after shared/data/pre
 
 Bounded: defaults N=20000, D=128, 15 rounds of 2 s per side; everything on 127.0.0.1.
 Usage: /usr/bin/python3 bench/http_bench.py [--n N] [--dim D] [--fvecs DIR] [--seconds S]
-       [--rounds R] [--threads T] [--build build] [--server-threads 0] [--echo]
+       [--rounds R] [--threads T] [--build build] [--server-threads 0] [--no-echo]
 """
 import argparse
 import base64
@@ -146,8 +146,8 @@ def main():
     ap.add_argument("--k", type=int, default=10)
     ap.add_argument("--build", default=os.path.join(ROOT, "build"))
     ap.add_argument("--server-threads", default="0")
-    ap.add_argument("--echo", action="store_true",
-                    help="also measure in-process queries + a bare loopback TCP round trip each")
+    ap.add_argument("--no-echo", dest="echo", action="store_false",
+                    help="skip the third side (in-process queries + a bare loopback TCP round trip each)")
     a = ap.parse_args()
     rnd = random.Random(42)
     tmp = tempfile.mkdtemp(prefix="quiver-httpbench-")
