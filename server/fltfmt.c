@@ -52,10 +52,10 @@ static int scaled(uint32_t m, int e, int k, uint64_t *num, uint64_t *den) {
   return 0;
 }
 
-/* The p-digit significand of |f| = m 2^e and its decimal exponent x. 0 ok. */
-static int digits_of(uint32_t m, int e, int p, uint64_t *n_out, int *x_out) {
-  double v = ldexp((double)m, e);
-  int x = (int)floor(log10(v));
+/* The p-digit significand of |f| = m 2^e and its decimal exponent, *x_io on entry a guess
+ * within one of it (corrected here). 0 ok. */
+static int digits_of(uint32_t m, int e, int p, uint64_t *n_out, int *x_io) {
+  int x = *x_io;
   for (int tries = 0; tries < 3; tries++) {
     uint64_t num, den, lo = (uint64_t)pow10_d[p - 1], hi = (uint64_t)pow10_d[p], n;
     if (scaled(m, e, p - 1 - x, &num, &den)) return -1;
@@ -73,7 +73,7 @@ static int digits_of(uint32_t m, int e, int p, uint64_t *n_out, int *x_out) {
       x++;
     }
     *n_out = n;
-    *x_out = x;
+    *x_io = x;
     return 0;
   }
   return -1;
@@ -129,12 +129,13 @@ int srv_fmt_float(char out[32], float f) {
   if (!isfinite(f) || a < 1e-30f || a > 1e30f) return -1;
   m = (uint32_t)ldexpf(frexpf(a, &e), 24); /* a = m * 2^(e - 24), m exact */
   e -= 24;
+  x = (int)floor(log10((double)a)); /* once: every p shares it, up to a carry */
   for (int p = 6; p <= 9; p++) {
-    int ok;
-    if (digits_of(m, e, p, &n, &x)) return -1;
-    ok = p == 9 ? 1 : reads_back(n, x - p + 1, a);
+    int ok, xp = x;
+    if (digits_of(m, e, p, &n, &xp)) return -1;
+    ok = p == 9 ? 1 : reads_back(n, xp - p + 1, a);
     if (ok < 0) return -1;
-    if (ok) return (int)g_text(out, f < 0, n, p, x);
+    if (ok) return (int)g_text(out, f < 0, n, p, xp);
   }
   return -1;
 }
