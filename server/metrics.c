@@ -117,6 +117,7 @@ static void write_records(sbuf *b, qsrv *s) {
   char **names = NULL;
   size_t n = 0, n_coll = 0;
   uint64_t total = 0;
+  sbuf tomb = {0}; /* a second family: its samples go after the first's */
   if (qv_collection_list(s->db, &names, &n) != QV_OK) return;
   sbuf_puts(b, "# HELP quiver_collection_records Live records per collection.\n"
                "# TYPE quiver_collection_records gauge\n");
@@ -132,9 +133,19 @@ static void write_records(sbuf *b, qsrv *s) {
       total += cnt;
       n_coll++;
     }
+    qv_index_stats st;
+    if (qv_collection_stats_get(c, &st) == QV_OK) {
+      sbuf_puts(&tomb, "quiver_collection_tombstones{collection=\"");
+      label(&tomb, names[i]);
+      sbuf_printf(&tomb, "\"} %llu\n", (unsigned long long)st.n_tombstones);
+    }
     qv_collection_release(c);
   }
   qv_strings_free(names);
+  sbuf_puts(b, "# HELP quiver_collection_tombstones Deleted records still in the index graph "
+               "(compacted at half the live records).\n# TYPE quiver_collection_tombstones gauge\n");
+  if (tomb.len) sbuf_put(b, tomb.p, tomb.len);
+  sbuf_free(&tomb);
   sbuf_printf(b, "# HELP quiver_records Live records in all collections.\n# TYPE quiver_records gauge\n"
                  "quiver_records %llu\n", (unsigned long long)total);
   sbuf_printf(b, "# HELP quiver_collections Collections.\n# TYPE quiver_collections gauge\n"

@@ -300,6 +300,9 @@ def test_collection_compact(cl):
     assert (b["n_tombstones"], b["count"], b["id"]) == (0, 500, c["id"])
     r = cl.post(p + "/query", {"query_embeddings": [[300, 300 % 7, -300, 1]], "n_results": 1})[1]
     assert r["ids"] == [["300"]]
+    assert cl.post(p + "/delete", {"ids": ids[100:200]})[0] == 200
+    text = cl.get("/metrics")[1].decode()
+    assert f'quiver_collection_tombstones{{collection="default_tenant/default_database/{c["name"]}"}} 100' in text
     assert cl.get(p + "/compact")[0] == 405
     assert cl.post(f"{BASE}/collections/{uuid.uuid4()}/compact")[0] == 404
 
