@@ -15,9 +15,9 @@
  * Numbers: the result must equal (float)strtod(token), what Jansson then the cast give.
  * Up to 19 significant digits are read into a uint64 m and multiplied in double by 10^e
  * (exact for e >= 0, the nearest double to it for e < 0): three roundings at most, so the
- * relative error is < 2^-51; when y(1 - 2^-48) and y(1 + 2^-48) round to the same float, so
- * does the correctly rounded double, which lies between them. Otherwise (or out of range)
- * the token goes to strtod.
+ * relative error is < 2^-51. scale_exact() takes the float of that product only where no
+ * error that small can change the float's rounding; otherwise (or out of range) the token
+ * goes to strtod.
  *
  * The body is NUL-terminated (http.c), which the number scanner relies on.
  */
@@ -63,14 +63,7 @@ static int plain_str(fp *x, const char **s, size_t *n) {
   return 0;
 }
 
-static const double pow10_tab[23] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
-                                     1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
-                                     1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
-
-static const double pow10_neg_tab[23] = {1e0,   1e-1,  1e-2,  1e-3,  1e-4,  1e-5,  1e-6,  1e-7,
-                                         1e-8,  1e-9,  1e-10, 1e-11, 1e-12, 1e-13, 1e-14, 1e-15,
-                                         1e-16, 1e-17, 1e-18, 1e-19, 1e-20, 1e-21, 1e-22};
-
+/* 10^e for e in -22..22 at [e + 22]: exact for e >= 0, the nearest double for e < 0 */
 static const double pow10_pm22[45] = {
     1e-22, 1e-21, 1e-20, 1e-19, 1e-18, 1e-17, 1e-16, 1e-15, 1e-14, 1e-13, 1e-12, 1e-11,
     1e-10, 1e-9,  1e-8,  1e-7,  1e-6,  1e-5,  1e-4,  1e-3,  1e-2,  1e-1,  1e0,   1e1,
@@ -90,24 +83,29 @@ static int strtod_token(const char *s, const char *e, float *out) {
   return 0;
 }
 
-/* (float) of m * 10^e10 when provably equal to (float) of the correctly rounded double. */
+/*
+ * (float) of m * 10^e10 when provably equal to (float) of the correctly rounded double of
+ * the value, which is m * 10^e10 -- or, where a caller dropped digits after m (m >= 10^15),
+ * anywhere in [m, m + 1) * 10^e10. -1 when not sure or out of range.
+ * y = m * pow10_pm22[..] is within 2^-51 of m * 10^e10 (4 units of its last place at most),
+ * and dropped digits put the value up to (m + 1) / m - 1 < 10^-15 above (under 20 units).
+ * (float)y drops 29 bits of y's significand; the answer is sure unless they sit within 256
+ * units of the halfway point 2^28, the only place where so small a move changes the
+ * rounding (a move across a float or a power of two rounds to the same float).
+ */
 static int scale_exact(uint64_t m, int e10, int neg, float *out) {
-  double y, lo, hi;
-  float f;
+  double y;
+  uint64_t bits;
   if (m == 0) {
     *out = neg ? -0.0f : 0.0f;
     return 0;
   }
   if (e10 < -22 || e10 > 22) return -1;
-  /* m / 10^-e10 as a product with the double nearest 10^e10: relative error < 2^-51, well
-   * inside the 2^-48 bracket below, and no division on the hot path */
-  y = e10 < 0 ? (double)m * pow10_neg_tab[-e10] : (double)m * pow10_tab[e10];
+  y = (double)m * pow10_pm22[e10 + 22]; /* a product, no division on the hot path */
   if (y < 1e-30 || y > 1e30) return -1; /* far from float's subnormals and overflow */
-  f = (float)y;
-  lo = y - y * 0x1p-48;
-  hi = y + y * 0x1p-48;
-  if ((float)lo != f || (float)hi != f) return -1;
-  *out = neg ? -f : f;
+  memcpy(&bits, &y, 8);
+  if ((bits & 0x1FFFFFFFu) - (0x10000000u - 256u) < 512u) return -1;
+  *out = neg ? -(float)y : (float)y;
   return 0;
 }
 
@@ -244,8 +242,8 @@ static inline uint32_t bytes_in(__m128i a, __m128i b, char lo, char hi) {
  * loop per character: three byte masks over 32 bytes give where the digits, the point, the
  * first significant digit and the end are. The significant digits, point removed, are
  * lined up behind '0's and converted by two eight_value(); past 16 of them the rest only
- * widen the bracket to [m, m + 1] units of the last digit kept, which the 2^-48 test of
- * scale_exact() then judges the same way. Returns the byte after the number, or NULL for
+ * widen the value to [m, m + 1) units of the last digit kept, which scale_exact() allows
+ * for. Returns the byte after the number, or NULL for
  * anything else (an exponent, a longer token, a grammar error, an integer of more than 16
  * digits, a doubtful rounding): number() then decides. Reads FAST_NUM_READ bytes at p.
  */
@@ -273,10 +271,7 @@ static const char *fast_num(const char *p, float *out) {
     if (end - s > 16) return NULL; /* a long integer literal: Jansson's int64 rules */
   }
   if (p[s] == '0' && d > s + 1) return NULL; /* leading zero */
-  if (!(nz &= in)) {
-    *out = s ? -0.0f : 0.0f;
-    return p + end;
-  }
+  if (!(nz &= in)) return scale_exact(0, 0, s, out) ? NULL : p + end;
   f = __builtin_ctz(nz); /* first significant digit */
   memcpy(t, p + f, 16);
   if (f < d && d < end) { /* digits on both sides of the point: close the gap */
@@ -292,23 +287,7 @@ static const char *fast_num(const char *p, float *out) {
   memcpy(&w1, u + 8, 8);
   m = (uint64_t)eight_value(w0) * 100000000u + eight_value(w1);
   e10 = d - f - c + (f > d);
-  {
-    double y;
-    uint64_t bits;
-    if (e10 < -22 || e10 > 22) return NULL;
-    y = (double)m * pow10_pm22[e10 + 22];
-    if (y < 1e-30 || y > 1e30) return NULL;
-    /*
-     * y is within 2^-51 of m * 10^e10 (4 units of its last place at most), and when digits
-     * were dropped the value lies up to (m + 1) / m - 1 < 10^-15 above (under 20 units).
-     * (float)y drops 29 bits of y's significand; the answer is sure unless they sit within
-     * 256 units of the halfway point 2^28, the only place where so small a move changes
-     * the rounding (a move across a float or a power of two rounds to the same float).
-     */
-    memcpy(&bits, &y, 8);
-    if ((bits & 0x1FFFFFFFu) - (0x10000000u - 256u) < 512u) return NULL;
-    *out = s ? -(float)y : (float)y;
-  }
+  if (scale_exact(m, e10, s, out)) return NULL;
   return p + end;
 }
 #endif
@@ -331,6 +310,7 @@ int srv_fast_number(const char *s, float *out) {
   return -1;
 #endif
 }
+
 /* Grow *buf to hold at least need floats. 0 ok. */
 static int reserve(float **buf, size_t *cap, size_t need) {
   float *p;
