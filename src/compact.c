@@ -86,6 +86,8 @@ qv_status qv__col_compact_locked(qv_collection *c) {
     qv__col_index_params(c, &p);
     rc = c->vt->create(&p, &nix);
   }
+  /* room for every slot the collection has handed out, as the old index had: a later add on a
+   * reused free slot must not need to grow it after its batch is committed */
   if (rc == QV_OK && c->vt->reserve) rc = c->vt->reserve(nix, c->n_slots);
   if (rc == QV_OK && n) rc = c->vt->add(nix, slots, vecs, n);
   qv__free(mem, slots);

@@ -33,7 +33,7 @@ static void make_data(void) {
   }
 }
 
-static qv_collection *hnsw_col(qv_db *db, qv_index_kind kind) {
+static qv_collection *new_col(qv_db *db, qv_index_kind kind) {
   qv_collection_opts o;
   qv_collection *c = NULL;
   qv_collection_opts_init(&o);
@@ -81,7 +81,7 @@ static void check_answers(qv_db *db, qv_collection *c, int live_from) {
 Test(compact, automatic_after_heavy_deletes) {
   make_data();
   qv_db *db = open_db(0);
-  qv_collection *c = hnsw_col(db, QV_INDEX_HNSW);
+  qv_collection *c = new_col(db, QV_INDEX_HNSW);
   delete_range(db, c, 0, 200); /* under the 256 minimum: tombstones stay */
   cr_assert_eq(stats(c).n_tombstones, 200);
   check_answers(db, c, 200);
@@ -104,7 +104,7 @@ Test(compact, automatic_after_heavy_deletes) {
 Test(compact, on_demand_and_noops) {
   make_data();
   qv_db *db = open_db(0);
-  qv_collection *c = hnsw_col(db, QV_INDEX_HNSW);
+  qv_collection *c = new_col(db, QV_INDEX_HNSW);
   cr_assert_eq(qv_collection_compact(c), QV_OK); /* nothing to drop */
   delete_range(db, c, 0, 100);
   cr_assert_eq(stats(c).n_tombstones, 100);
@@ -117,7 +117,7 @@ Test(compact, on_demand_and_noops) {
   cr_assert_eq(qv_collection_compact(NULL), QV_MISUSE);
   cr_assert_eq(qv_collection_delete(db, "c"), QV_OK);
   /* flat: no graph, nothing to do */
-  c = hnsw_col(db, QV_INDEX_FLAT);
+  c = new_col(db, QV_INDEX_FLAT);
   delete_range(db, c, 0, 1000);
   cr_assert_eq(qv_collection_compact(c), QV_OK);
   check_answers(db, c, 1000);
@@ -128,7 +128,7 @@ Test(compact, on_demand_and_noops) {
 Test(compact, persists_and_read_only_refuses) {
   make_data();
   qv_db *db = open_db(1);
-  qv_collection *c = hnsw_col(db, QV_INDEX_HNSW);
+  qv_collection *c = new_col(db, QV_INDEX_HNSW);
   delete_range(db, c, 0, 100);
   cr_assert_eq(qv_db_checkpoint(db), QV_OK);
   qv_index_stats st = stats(c);
@@ -184,7 +184,7 @@ static void *read_loop(void *arg) {
 Test(compact, searches_run_during_rebuilds) {
   make_data();
   qv_db *db = open_db(0);
-  qv_collection *c = hnsw_col(db, QV_INDEX_HNSW);
+  qv_collection *c = new_col(db, QV_INDEX_HNSW);
   reader rd = {c, 0, 0, 0};
   pthread_t t;
   cr_assert_eq(pthread_create(&t, NULL, read_loop, &rd), 0);
@@ -245,7 +245,7 @@ Test(compact, allocation_failures_keep_the_old_graph, .timeout = 300) {
     o.alloc.free_fn = fc_free;
     o.n_threads = 1;
     cr_assert_eq(qv_db_open(NULL, &o, &db), QV_OK);
-    c = hnsw_col(db, QV_INDEX_HNSW);
+    c = new_col(db, QV_INDEX_HNSW);
     delete_range(db, c, 0, 100);
     char *before = answers(c);
     atomic_store(&fc_calls, 0);
