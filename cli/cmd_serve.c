@@ -12,7 +12,7 @@
 #include "cli.h"
 
 #ifdef QV_HAVE_SERVER
-#include "../server/server.h"
+#include "../server/http/server.h"
 #endif
 
 static const char help[] =

@@ -28,7 +28,7 @@ static float *rand_floats(size_t n) {
     exit(1);
   }
 #ifdef MADV_HUGEPAGE
-  /* as index_flat.c does for its vector block: 2 MiB pages for big scans */
+  /* as index/flat/flat.c does for its vector block: 2 MiB pages for big scans */
   uintptr_t lo = ((uintptr_t)p + 4095) & ~(uintptr_t)4095, hi = ((uintptr_t)(p + n)) & ~(uintptr_t)4095;
   if (hi > lo) (void)madvise((void *)lo, hi - lo, MADV_HUGEPAGE);
 #endif

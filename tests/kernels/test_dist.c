@@ -2,7 +2,7 @@
 /*
  * test_dist.c -- every kernel table against a double-precision reference and against the
  * scalar table, at awkward dims and unaligned pointers; the *_many kernels must be
- * bit-identical to the single kernel of the same table (index_flat.c relies on it); the
+ * bit-identical to the single kernel of the same table (index/flat/flat.c relies on it); the
  * metric mapping and qv__normalize. An ISA this CPU lacks is reported as skipped.
  *
  * Buffers are allocated at their exact size so that ASan catches a kernel reading past a row.

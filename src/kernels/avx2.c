@@ -1,14 +1,14 @@
 /* SPDX-License-Identifier: MIT  Copyright (c) 2026 the quiver authors */
 /*
- * dist_avx2.c -- AVX2 + FMA distance kernels. Built with -mavx2 -mfma (CMakeLists.txt); only
- * called after dist_dispatch.c has checked that the CPU and OS support AVX2 and FMA.
+ * kernels/avx2.c -- AVX2 + FMA distance kernels. Built with -mavx2 -mfma (CMakeLists.txt); only
+ * called after kernels/dispatch.c has checked that the CPU and OS support AVX2 and FMA.
  *
  * Shape of every kernel: four 8-lane accumulators over 32 floats per step (ILP), then whole
  * 8-lane steps into the first accumulator, then a masked load for the last dim % 8 floats, so
  * every dim >= 1 is exact and no byte past a row is read. Pointers may be unaligned.
  *
  * The *_many kernels run the very same core per row (bit-identical to the single kernel, see
- * dist_scalar.c) and prefetch the row PF_BYTES ahead, line by line, while computing this one.
+ * kernels/scalar.c) and prefetch the row PF_BYTES ahead, line by line, while computing this one.
  */
 #include <immintrin.h>
 #include <stddef.h>

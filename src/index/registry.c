@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT  Copyright (c) 2026 the quiver authors */
 /*
- * index.c -- the registry of index kinds: qv_index_kind -> vtable. Strong references on
+ * registry.c -- the registry of index kinds: qv_index_kind -> vtable. Strong references on
  * purpose, so that a static link pulls every index kind into the program.
  */
 #include "index.h"

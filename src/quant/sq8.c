@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT  Copyright (c) 2026 the quiver authors */
 /*
- * hnsw_sq8.c -- the 8-bit traversal codes of the HNSW index (see hnsw_sq8.h for the math).
+ * quant/sq8.c -- the 8-bit traversal codes of the HNSW index (see hnsw_sq8.h for the math).
  * Parameter block on disk: lo[dim], hi[dim] as little-endian float32 (the code width is in
  * the index's header).
  */
@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "dist.h"
-#include "hnsw_sq8.h"
+#include "sq8.h"
 
 /* Range growth stops once the index holds this many vectors (re-encoding gets expensive). */
 #define TRAIN_UNTIL 200000u
@@ -47,7 +47,7 @@ static float dot_u8(const float *w, const float *s, const unsigned char *c, size
 /*
  * SIMD versions. They need u8 -> f32 kernels the shared table (dist.h) does not have yet, so
  * they live here with per-function target attributes and are picked from the ISA of the
- * kernel table (so QV_ISA caps them too). TODO: move into dist_avx512.c / dist_avx2.c as
+ * kernel table (so QV_ISA caps them too). TODO: move into kernels/avx512.c / kernels/avx2.c as
  * table entries (l2sq_u8 / dot_u8) and drop the attributes.
  */
 #define T512 __attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma")))

@@ -11,7 +11,7 @@
  * The search re-ranks its final candidates with exact float distances, so the codes only
  * steer the traversal. The range grows (and the caller re-encodes) while the index is small;
  * afterwards values outside it are clamped, which costs traversal accuracy only.
- * Used only by index_hnsw.c.
+ * Used only by index/hnsw/hnsw.c.
  */
 #ifndef QV_HNSW_SQ8_H
 #define QV_HNSW_SQ8_H

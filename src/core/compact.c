@@ -2,7 +2,7 @@
 /*
  * compact.c -- rebuilding a decayed HNSW graph over its live records.
  *
- * A delete leaves a tombstone in the graph (index_hnsw.c): searches traverse it but never
+ * A delete leaves a tombstone in the graph (index/hnsw/hnsw.c): searches traverse it but never
  * return it, so when deletes pile up every query pays for nodes that are gone. Measured on
  * 20k x 64 normal vectors: with 50% deleted a query takes 2.2x the time of a fresh build of
  * what is left (and recall@10 falls to 0.92), with 90% deleted 10x, with 98% deleted 49x.

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT  Copyright (c) 2026 the quiver authors */
 /*
- * dist_dispatch.c -- chooses the distance-kernel table once, and the metric layer on top.
+ * kernels/dispatch.c -- chooses the distance-kernel table once, and the metric layer on top.
  *
  * The CPU is probed once (pthread_once): AVX2 needs AVX2+FMA and the OS saving YMM state;
  * AVX-512 needs F+BW+DQ+VL and the OS saving opmask/ZMM state (XCR0 bits 1,2,5,6,7, read with

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT  Copyright (c) 2026 the quiver authors */
 /*
- * dist_avx512.c -- AVX-512 (F/BW/DQ/VL) distance kernels. Built with the AVX-512 flags
- * (CMakeLists.txt); only called after dist_dispatch.c has checked that the CPU has the four
+ * kernels/avx512.c -- AVX-512 (F/BW/DQ/VL) distance kernels. Built with the AVX-512 flags
+ * (CMakeLists.txt); only called after kernels/dispatch.c has checked that the CPU has the four
  * extensions and the OS saves the ZMM/opmask state (XCR0).
  *
  * Shape of every kernel: four 16-lane accumulators over 64 floats per step (ILP), then whole
@@ -9,7 +9,7 @@
  * dim % 16 floats: exact for every dim >= 1, never reads past a row, any alignment.
  *
  * The *_many kernels run the very same core per row (bit-identical to the single kernel, see
- * dist_scalar.c) and prefetch the row about 4 KiB ahead, one line per 16 floats, so a scan of
+ * kernels/scalar.c) and prefetch the row about 4 KiB ahead, one line per 16 floats, so a scan of
  * contiguous rows runs at memory bandwidth.
  */
 #include <immintrin.h>

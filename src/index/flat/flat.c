@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT  Copyright (c) 2026 the quiver authors */
 /*
- * index_flat.c -- the exact ("flat") index: every query is compared with every live vector.
+ * index/flat/flat.c -- the exact ("flat") index: every query is compared with every live vector.
  *
  * Storage
  *   vecs   one contiguous, 64-byte aligned float array, row `slot` at vecs + slot*dim, for

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT  Copyright (c) 2026 the quiver authors */
 /*
- * index_hnsw.c -- the HNSW index (Malkov & Yashunin, "Efficient and robust approximate nearest
+ * index/hnsw/hnsw.c -- the HNSW index (Malkov & Yashunin, "Efficient and robust approximate nearest
  * neighbor search using Hierarchical Navigable Small World graphs", 2016/2018).
  *
  * Graph layout
@@ -43,7 +43,7 @@
  *   In sq8 mode the search runs on codes and the ef results are re-ranked with exact float
  *   distances, so reported distances are exact. With AVX-512 VNNI the query is quantized to
  *   int8 once per search and a code distance costs one vpdpbusd per 64 dimensions
- *   (hnsw_sq8.c); without VNNI a float-query x u8-code kernel is used. Measured on
+ *   (quant/sq8.c); without VNNI a float-query x u8-code kernel is used. Measured on
  *   Fashion-MNIST (60k x 784, M=16, ef=20, same recall): float traversal ~1.0x hnswlib
  *   built -march=native, sq8 float x u8 ~1.5x, sq8 VNNI ~2.2x.
  *
@@ -108,7 +108,7 @@
 
 #include "checkpoint.h"
 #include "dist.h"
-#include "hnsw_sq8.h"
+#include "sq8.h"
 #include "index.h"
 
 #define HNSW_TAG 0x57534e48u /* "HNSW" little-endian */

@@ -3,8 +3,8 @@
  * dist.h -- the distance-kernel table. Every other layer computes distances through it.
  *
  * The table for the best ISA this CPU supports is chosen once (pthread_once) and never changes:
- * avx512 (F+BW+DQ+VL) > avx2 (+FMA) > scalar. dist_scalar.c is the reference; dist_avx2.c and
- * dist_avx512.c are each compiled with that ISA's flags only, and nothing outside dist_*.c
+ * avx512 (F+BW+DQ+VL) > avx2 (+FMA) > scalar. kernels/scalar.c is the reference; kernels/avx2.c and
+ * kernels/avx512.c are each compiled with that ISA's flags only, and nothing outside dist_*.c
  * contains an #ifdef on an ISA macro. QV_ISA=scalar|avx2|avx512 in the environment caps the
  * choice (for tests and benchmarks).
  *

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT  Copyright (c) 2026 the quiver authors */
 /*
- * store_sqlite.c -- the SQLite store: quiver's source of truth.
+ * store/store_sqlite.c -- the SQLite store: quiver's source of truth.
  *
  * File: <datadir>/quiver.db, WAL journal. PRAGMA application_id = 0x51564442 ("QVDB") marks a
  * quiver database; PRAGMA user_version is the on-disk format version (QV_FORMAT_VERSION). A

@@ -370,7 +370,7 @@ static int split_fresh(wbatch *w, vsplit *v) {
  * the collection's arrays, replaces changed vectors and publishes the hidden nodes: readers
  * see the whole batch at once.
  */
-#define HIDDEN_CHUNK 64 /* = PAR_MIN_BATCH in index_hnsw.c: a chunk still uses both cores */
+#define HIDDEN_CHUNK 64 /* = PAR_MIN_BATCH in index/hnsw/hnsw.c: a chunk still uses both cores */
 
 static qv_status apply(wbatch *w, uint64_t seq, int locked) {
   qv_collection *c = w->c;

@@ -5,7 +5,7 @@
  *
  * Indexes are derived state: the collection (collection.c) rebuilds them from the records in
  * SQLite when their checkpoint file is missing or damaged. Each kind lives in its own file
- * (index_flat.c, index_hnsw.c) and exports one qv_index_vt.
+ * (index/flat/flat.c, index/hnsw/hnsw.c) and exports one qv_index_vt.
  *
  * Vectors handed to add() are already prepared by the collection (unit length for cosine),
  * and the distances search() returns are the metric's reported distances (dist.h:

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT  Copyright (c) 2026 the quiver authors */
 /*
- * dist_scalar.c -- the reference distance kernels, portable C, no ISA flags.
+ * kernels/scalar.c -- the reference distance kernels, portable C, no ISA flags.
  *
  * These are the ground truth the SIMD kernels are tested against, and the table used when the
  * CPU has neither AVX2 nor AVX-512 (or QV_ISA=scalar). Four independent accumulators give the
@@ -8,7 +8,7 @@
  *
  * Invariant shared by every kernel table: the *_many kernels compute each row with exactly the
  * same operations, in the same order, as the single-pair kernel, so out[i] is bit-identical to
- * f(q, base + i*dim). index_flat.c relies on this to make batch search equal single search.
+ * f(q, base + i*dim). index/flat/flat.c relies on this to make batch search equal single search.
  */
 #include <math.h>
 #include <stddef.h>

@@ -4,7 +4,7 @@
  * the per-thread last-error message.
  *
  * Data directory layout:
- *   quiver.db (+ -wal, -shm)  the SQLite store (store_sqlite.c)
+ *   quiver.db (+ -wal, -shm)  the SQLite store (store/store_sqlite.c)
  *   LOCK                      flock()ed exclusively while a process has the db open; holds
  *                             that process's pid for the error message of a second opener
  *   index/<cid>.idx           index checkpoint files (checkpoint.h envelope)

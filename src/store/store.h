@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT  Copyright (c) 2026 the quiver authors */
 /*
- * store.h -- the SQLite store, quiver's source of truth (schema: see store_sqlite.c).
+ * store.h -- the SQLite store, quiver's source of truth (schema: see store/store_sqlite.c).
  * One writer connection (used under db->write_mu) and one read connection (under its own
  * mutex) for fetching stored embeddings. Every write batch runs in one transaction and gets
  * the next sequence number; a write is acknowledged only after COMMIT returns.
