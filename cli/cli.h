@@ -113,22 +113,38 @@ int cli_parse_include(const cli_ctx *ctx, const char *s, int allow_distances, un
   {"dim", required_argument, NULL, 'd'}, {"metric", required_argument, NULL, 'm'},               \
       {"index", required_argument, NULL, 'i'}, {"M", required_argument, NULL, 'M'},              \
       {"ef-construction", required_argument, NULL, 'c'},                                         \
-      {"ef-search", required_argument, NULL, 'e'}, {"metadata", required_argument, NULL, 'j'}
+      {"ef-search", required_argument, NULL, 'e'}, {"metadata", required_argument, NULL, 'j'},  \
+      {"param", required_argument, NULL, 'P'}, {"params", required_argument, NULL, 'J'}
 /* Help lines for those options. */
 #define CLI_COLLECTION_HELP                                                                      \
   "  --dim D               dimension (omitted: fixed by the first records written)\n"            \
   "  --metric NAME         l2 (squared euclidean, default), ip, cosine or l1\n"                  \
-  "  --index KIND          flat (exact, default) or hnsw (approximate)\n"                        \
-  "  --M N                 HNSW neighbours per node (default 16)\n"                              \
-  "  --ef-construction N   HNSW build beam width (default 200)\n"                                \
-  "  --ef-search N         HNSW default query beam width (default 64)\n"                         \
+  "  --index KIND          flat (exact, default), hnsw (approximate), or another kind this\n"      \
+  "                        build has (`quiver kinds` lists them with their parameters)\n"        \
+  "  --param KEY=VALUE     an index parameter (repeatable), e.g. --param quantizer=none\n"       \
+  "  --params JSON         index parameters as a JSON object, e.g. '{\"M\": 32}'\n"             \
+  "  --M N                 shorthand for --param M=N (HNSW neighbours per node, default 16)\n"  \
+  "  --ef-construction N   shorthand for --param ef_construction=N (HNSW, default 200)\n"       \
+  "  --ef-search N         shorthand for --param ef_search=N (HNSW, default 64)\n"              \
   "  --metadata JSON       the collection's own metadata, a JSON object\n"
 
+/* A collection's shape as the options give it: the library's opts plus the index parameters
+ * gathered as one JSON object (--param, --params and the shorthands). */
+typedef struct cli_collopts {
+  qv_collection_opts o;
+  void *params;       /* json_t object, NULL while no parameter was given */
+  char *params_text;  /* its text once finished: o.params_json points here */
+} cli_collopts;
+
+void cli_collopts_init(cli_collopts *co);
+void cli_collopts_free(cli_collopts *co);
 /*
  * Apply collection option c (one of the CLI_COLLECTION_LONGOPTS values) with argument arg to
- * *o. Returns CLI_OK, CLI_USAGE after printing the error, or -1 if c is not such an option.
+ * *co. Returns CLI_OK, CLI_USAGE after printing the error, or -1 if c is not such an option.
  */
-int cli_collection_opt(const cli_ctx *ctx, int c, const char *arg, qv_collection_opts *o);
+int cli_collection_opt(const cli_ctx *ctx, int c, const char *arg, cli_collopts *co);
+/* After the options: put the gathered parameters into co->o.params_json. */
+int cli_collopts_finish(const cli_ctx *ctx, cli_collopts *co);
 
 /* ------------------------------------------------------------------ util.c: database */
 

@@ -23,7 +23,7 @@ static const struct option longopts[] = {
 static int run(cli_ctx *ctx, int argc, char **argv) {
   qv_db *db = NULL;
   qv_collection *c = NULL;
-  qv_index_stats before, after;
+  qv_index_stats before = {.struct_size = sizeof before}, after = {.struct_size = sizeof after};
   int rc = CLI_OK, opt;
   qv_status st;
 

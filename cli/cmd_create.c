@@ -29,30 +29,40 @@ static const struct option longopts[] = {
 };
 
 static int run(cli_ctx *ctx, int argc, char **argv) {
-  qv_collection_opts o;
+  cli_collopts co;
   qv_db *db = NULL;
   qv_collection *c = NULL;
   int exist_ok = 0, created = 1, rc = CLI_OK, opt;
   qv_status st;
 
-  qv_collection_opts_init(&o);
+  cli_collopts_init(&co);
   while ((opt = cli_getopt(ctx, argc, argv, ":", longopts)) != -1) {
-    if (opt == CLI_OPT_EXIT) return ctx->exit_code;
+    if (opt == CLI_OPT_EXIT) {
+      cli_collopts_free(&co);
+      return ctx->exit_code;
+    }
     if (opt == 'x') {
       exist_ok = 1;
       continue;
     }
-    if (cli_collection_opt(ctx, opt, optarg, &o) != CLI_OK) return CLI_USAGE;
+    if (cli_collection_opt(ctx, opt, optarg, &co) != CLI_OK) {
+      cli_collopts_free(&co);
+      return CLI_USAGE;
+    }
   }
-  if (argc - optind != 1)
+  if (argc - optind != 1) {
+    cli_collopts_free(&co);
     return cli_usage(ctx, argc == optind ? "missing collection NAME" : "too many arguments");
+  }
   const char *name = argv[optind];
+  const qv_collection_opts *o = &co.o;
+  if ((rc = cli_collopts_finish(ctx, &co)) != CLI_OK) goto cleanup;
 
   if ((rc = cli_open_db(ctx, 1, &db)) != CLI_OK) goto cleanup;
   if (exist_ok)
-    st = qv_collection_get_or_create(db, name, &o, &c, &created);
+    st = qv_collection_get_or_create(db, name, o, &c, &created);
   else
-    st = qv_collection_create(db, name, &o, &c);
+    st = qv_collection_create(db, name, o, &c);
   if (st == QV_EXISTS) {
     rc = cli_fail(ctx, "collection '%s' already exists", name);
     goto cleanup;
@@ -61,15 +71,17 @@ static int run(cli_ctx *ctx, int argc, char **argv) {
     rc = cli_fail_qv(ctx, db, st, "cannot create collection '%s'", name);
     goto cleanup;
   }
-  if (created && o.dim)
-    printf("created collection '%s' (dim %u, metric %s, index %s)\n", name, (unsigned)o.dim,
-           qv_metric_name(o.metric), qv_index_name(o.index));
+  const char *kind = o->index ? o->index : "flat";
+  if (created && o->dim)
+    printf("created collection '%s' (dim %u, metric %s, index %s)\n", name, (unsigned)o->dim,
+           qv_metric_name(o->metric), kind);
   else if (created)
     printf("created collection '%s' (dim set by the first write, metric %s, index %s)\n", name,
-           qv_metric_name(o.metric), qv_index_name(o.index));
+           qv_metric_name(o->metric), kind);
   else
     printf("collection '%s' already exists\n", name);
 cleanup:
+  cli_collopts_free(&co);
   qv_collection_release(c);
   qv_db_close(db);
   return rc;

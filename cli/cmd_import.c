@@ -69,7 +69,7 @@ typedef struct import_args {
   const char *id_prefix;
   size_t ids_from;
   int has_ids_from, create, upsert, skip, quiet, shape_given;
-  qv_collection_opts copts;
+  cli_collopts copts;
 } import_args;
 
 static int parse_option(cli_ctx *ctx, int opt, import_args *a) {
@@ -98,7 +98,7 @@ static int parse_args(cli_ctx *ctx, int argc, char **argv, import_args *a) {
   int opt;
   memset(a, 0, sizeof *a);
   a->batch = 1000;
-  qv_collection_opts_init(&a->copts);
+  cli_collopts_init(&a->copts);
   while ((opt = cli_getopt(ctx, argc, argv, ":q", longopts)) != -1) {
     if (opt == CLI_OPT_EXIT) return ctx->exit_code == CLI_OK ? CLI_DONE : ctx->exit_code;
     if (parse_option(ctx, opt, a) != CLI_OK) return CLI_USAGE;
@@ -108,7 +108,7 @@ static int parse_args(cli_ctx *ctx, int argc, char **argv, import_args *a) {
   a->name = argv[optind];
   a->path = argv[optind + 1];
   if (a->shape_given && !a->create)
-    return cli_usage(ctx, "--dim, --metric, --index, --M, --ef-*, --metadata need --create");
+    return cli_usage(ctx, "--dim, --metric, --index, --param(s), --M, --ef-*, --metadata need --create");
   if (a->upsert && a->skip) return cli_usage(ctx, "--upsert and --skip-existing exclude each other");
   if (a->fmt == CLI_FMT_UNKNOWN) {
     a->fmt = cli_format_guess(a->path);
@@ -124,8 +124,9 @@ static int open_target(cli_ctx *ctx, qv_db *db, import_args *a, size_t file_dim,
                        qv_collection **out) {
   qv_status st = qv_collection_get(db, a->name, out);
   if (st == QV_NOTFOUND && a->create) {
-    if (a->copts.dim == 0) a->copts.dim = (uint32_t)file_dim;
-    st = qv_collection_create(db, a->name, &a->copts, out);
+    if (a->copts.o.dim == 0) a->copts.o.dim = (uint32_t)file_dim;
+    if (cli_collopts_finish(ctx, &a->copts) != CLI_OK) return CLI_FAIL;
+    st = qv_collection_create(db, a->name, &a->copts.o, out);
     if (st != QV_OK) return cli_fail_qv(ctx, db, st, "cannot create collection '%s'", a->name);
     return CLI_OK;
   }
@@ -210,8 +211,11 @@ static int run(cli_ctx *ctx, int argc, char **argv) {
   double t0 = cli_now();
   int rc = parse_args(ctx, argc, argv, &a);
 
-  if (rc != CLI_OK) return rc == CLI_DONE ? CLI_OK : rc;
   memset(&src, 0, sizeof src);
+  if (rc != CLI_OK) {
+    cli_collopts_free(&a.copts);
+    return rc == CLI_DONE ? CLI_OK : rc;
+  }
   if (import_src_open(&src, a.path, a.fmt) != 0) {
     rc = cli_fail(ctx, "%s", src.err);
     goto cleanup;
@@ -233,6 +237,7 @@ static int run(cli_ctx *ctx, int argc, char **argv) {
   if (rc == CLI_OK && !a.quiet)
     printf("imported %llu records in %.1f s\n", (unsigned long long)n_done, cli_now() - t0);
 cleanup:
+  cli_collopts_free(&a.copts);
   import_src_close(&src);
   qv_collection_release(c);
   qv_db_close(db);

@@ -31,13 +31,9 @@ static void print_json(const qv_collection_info *in, const qv_index_stats *s) {
   cli_print_json_string(stdout, in->name);
   fputs(",\"uuid\":", stdout);
   cli_print_json_string(stdout, in->uuid ? in->uuid : "");
-  printf(",\"dim\":%u,\"metric\":\"%s\",\"index\":\"%s\"", (unsigned)in->dim,
-         qv_metric_name(in->metric), qv_index_name(in->index));
-  if (in->index == QV_INDEX_HNSW)
-    printf(",\"params\":{\"M\":%u,\"ef_construction\":%u,\"ef_search\":%u}", in->hnsw_m,
-           in->hnsw_ef_construction, in->hnsw_ef_search);
-  else
-    fputs(",\"params\":{}", stdout);
+  printf(",\"dim\":%u,\"metric\":\"%s\",\"index\":", (unsigned)in->dim, qv_metric_name(in->metric));
+  cli_print_json_string(stdout, in->index);
+  printf(",\"params\":%s", in->params_json);
   printf(",\"count\":%llu,\"metadata\":%s", (unsigned long long)in->count,
          in->metadata_json && *in->metadata_json ? in->metadata_json : "null");
   printf(",\"stats\":{\"count\":%llu,\"slots\":%llu,\"tombstones\":%llu,\"mem_vectors\":%llu,"
@@ -57,11 +53,7 @@ static void print_text(const qv_collection_info *in, const qv_index_stats *s) {
   else
     printf("dimension:        not set (fixed by the first write)\n");
   printf("metric:           %s\n", qv_metric_name(in->metric));
-  if (in->index == QV_INDEX_HNSW)
-    printf("index:            hnsw (M %u, ef_construction %u, ef_search %u)\n", in->hnsw_m,
-           in->hnsw_ef_construction, in->hnsw_ef_search);
-  else
-    printf("index:            %s\n", qv_index_name(in->index));
+  printf("index:            %s %s\n", in->index, in->params_json);
   printf("records:          %llu\n", (unsigned long long)in->count);
   printf("metadata:         %s\n", in->metadata_json && *in->metadata_json ? in->metadata_json : "none");
   printf("index stats:\n");
@@ -69,7 +61,7 @@ static void print_text(const qv_collection_info *in, const qv_index_stats *s) {
          (unsigned long long)s->n_tombstones);
   printf("  vector memory:  %s\n", cli_fmt_bytes(b1, sizeof b1, s->mem_vectors));
   printf("  graph memory:   %s\n", cli_fmt_bytes(b2, sizeof b2, s->mem_graph));
-  if (in->index == QV_INDEX_HNSW) printf("  top level:      %u\n", (unsigned)s->max_level);
+  if (s->mem_graph) printf("  top level:      %u\n", (unsigned)s->max_level);
   printf("  last seq:       %llu\n", (unsigned long long)s->last_seq);
   printf("  checkpoint seq: %llu\n", (unsigned long long)s->checkpoint_seq);
 }
@@ -77,8 +69,8 @@ static void print_text(const qv_collection_info *in, const qv_index_stats *s) {
 static int run(cli_ctx *ctx, int argc, char **argv) {
   qv_db *db = NULL;
   qv_collection *c = NULL;
-  qv_collection_info info;
-  qv_index_stats stats;
+  qv_collection_info info = {.struct_size = sizeof info};
+  qv_index_stats stats = {.struct_size = sizeof stats};
   int json = 0, have_info = 0, rc = CLI_OK, opt;
   qv_status st;
 

@@ -33,7 +33,7 @@ enum { OUT_NAMES, OUT_LONG, OUT_JSON };
 
 static int print_one(const cli_ctx *ctx, qv_db *db, const char *name, int mode, int first) {
   qv_collection *c = NULL;
-  qv_collection_info info;
+  qv_collection_info info = {.struct_size = sizeof info};
   qv_status st;
 
   if (cli_open_collection(ctx, db, name, &c) != CLI_OK) return CLI_FAIL;
@@ -45,11 +45,11 @@ static int print_one(const cli_ctx *ctx, qv_db *db, const char *name, int mode, 
     fputs("{\"name\":", stdout);
     cli_print_json_string(stdout, info.name);
     printf(",\"dim\":%u,\"metric\":\"%s\",\"index\":\"%s\",\"count\":%llu}", (unsigned)info.dim,
-           qv_metric_name(info.metric), qv_index_name(info.index),
+           qv_metric_name(info.metric), info.index,
            (unsigned long long)info.count);
   } else {
     printf("%-24s  %6u  %-6s  %-5s  %llu\n", info.name, (unsigned)info.dim,
-           qv_metric_name(info.metric), qv_index_name(info.index),
+           qv_metric_name(info.metric), info.index,
            (unsigned long long)info.count);
   }
   qv_collection_info_free(&info);

@@ -27,6 +27,13 @@
  *
  * Versions with the same major number are ABI stable. The on-disk format version is
  * separate and stored in the files (docs/FORMAT.md).
+ *
+ * Growable structs. Every options, batch, info and stats struct starts with `struct_size`.
+ * The *_init() functions set it to sizeof the struct as this header declares it; a struct
+ * filled by hand (designated initialisers) may leave it 0, which means the layout of 0.2.0,
+ * the first release with the field. Fields are only ever appended, and the library reads (or,
+ * for info and stats, writes) only the first struct_size bytes, so a program built against an
+ * older header keeps working with a newer library.
  */
 #ifndef QUIVER_H
 #define QUIVER_H
@@ -102,7 +109,12 @@ typedef enum qv_sync {
 } qv_sync;
 
 /** Options for qv_db_open(). Fill with qv_open_opts_init(); fields are only ever appended. */
+typedef enum qv_log_level { QV_LOG_ERROR = 0, QV_LOG_WARN = 1, QV_LOG_INFO = 2 } qv_log_level;
+/** Where the library's log lines go (an index rebuilt, a format migrated...). */
+typedef void (*qv_log_fn)(void *ud, qv_log_level level, const char *msg);
+
 typedef struct qv_open_opts {
+  uint32_t struct_size; /**< sizeof(qv_open_opts); set by qv_open_opts_init() */
   qv_allocator alloc;  /**< allocator for libquiver's own memory */
   qv_sync sync;        /**< default QV_SYNC_FULL */
   char *errbuf;        /**< if set, an open failure writes its message here */
@@ -111,6 +123,8 @@ typedef struct qv_open_opts {
                             $QUIVER_THREADS, else $OMP_NUM_THREADS, else the CPU count; batch
                             search uses the CPU count */
   int read_only;       /**< open without taking the write lock; writes return QV_MISUSE */
+  qv_log_fn log;       /**< NULL: lines go to stderr as "quiver: LEVEL: message" */
+  void *log_ud;
 } qv_open_opts;
 
 /** Fill *o with defaults. Thread: any. */
@@ -159,28 +173,35 @@ typedef enum qv_metric {
   QV_METRIC_L1 = 3      /**< sum |a_i - b_i| (manhattan) */
 } qv_metric;
 
-typedef enum qv_index_kind {
-  QV_INDEX_FLAT = 0, /**< exact search */
-  QV_INDEX_HNSW = 1  /**< hierarchical navigable small world graph (approximate) */
-} qv_index_kind;
-
 /** "l2", "ip", "cosine", "l1"; static. Thread: any. */
 QV_API const char *qv_metric_name(qv_metric m);
 /** Parse a metric name (also "euclidean", "angular", "dot", "manhattan"). Thread: any. */
 QV_API qv_status qv_metric_parse(const char *name, qv_metric *out);
-/** "flat", "hnsw"; static. Thread: any. */
-QV_API const char *qv_index_name(qv_index_kind k);
-/** Parse an index kind name. Thread: any. */
-QV_API qv_status qv_index_parse(const char *name, qv_index_kind *out);
+/*
+ * Index kinds are plug-ins known by name: "flat" (exact search) and "hnsw" (hierarchical
+ * navigable small world graph, approximate) in this build. Each declares its parameters; a
+ * collection stores them as one JSON object (qv_collection_opts.params_json,
+ * qv_collection_info.params_json).
+ */
+/** The names of the index kinds built in, NULL-terminated; static. Thread: any. */
+QV_API const char *const *qv_index_kinds(void);
+/*
+ * Every parameter of index kind `kind` with its default, as a JSON object text the caller
+ * frees with free() ("hnsw": {"M":16,"ef_construction":200,"ef_search":64,...}).
+ * Errors: QV_NOTFOUND (no such kind). Thread: any.
+ */
+QV_API qv_status qv_index_params_describe(const char *kind, char **json_out);
 
 /** Options for creating a collection. Fill with qv_collection_opts_init(). Append-only. */
 typedef struct qv_collection_opts {
+  uint32_t struct_size;      /**< sizeof(qv_collection_opts); set by qv_collection_opts_init() */
   uint32_t dim;              /**< dimension; 0 = fixed by the first write */
   qv_metric metric;          /**< default QV_METRIC_L2 */
-  qv_index_kind index;       /**< default QV_INDEX_FLAT */
-  uint32_t hnsw_m;           /**< HNSW max neighbours per node on upper levels (M); default 16 */
-  uint32_t hnsw_ef_construction; /**< default 200 */
-  uint32_t hnsw_ef_search;   /**< per-collection default query ef; default 64 */
+  const char *index;         /**< index kind name (qv_index_kinds()); NULL = "flat"; borrowed */
+  /** The kind's parameters as a JSON object ({"M": 32, "ef_search": 100}), NULL = defaults.
+      Validated by the kind: an unknown key, a wrong type or a value out of range is QV_INVALID
+      naming the key. Borrowed. */
+  const char *params_json;
   const char *metadata_json; /**< collection metadata, a flat JSON object or NULL; borrowed */
 } qv_collection_opts;
 
@@ -228,22 +249,25 @@ QV_API qv_status qv_collection_set_metadata(qv_collection *c, const char *metada
 
 /** Read-only description of a collection. Strings owned by the qv_collection_info. */
 typedef struct qv_collection_info {
+  uint32_t struct_size;  /**< set by the caller (sizeof, or 0 for the 0.2.0 layout) */
   char *name;
   char *uuid;
   char *metadata_json;   /**< NULL if none */
   uint32_t dim;          /**< 0 while not yet fixed */
   qv_metric metric;
-  qv_index_kind index;
-  uint32_t hnsw_m, hnsw_ef_construction, hnsw_ef_search;
+  char *index;           /**< index kind name */
+  char *params_json;     /**< the kind's parameters, every one with its current value */
   uint64_t count;        /**< live records */
 } qv_collection_info;
 
-/** Fill *out; release with qv_collection_info_free(). Thread: concurrent-read. */
+/** Fill *out (set out->struct_size first); release with qv_collection_info_free().
+    Thread: concurrent-read. */
 QV_API qv_status qv_collection_info_get(qv_collection *c, qv_collection_info *out);
 QV_API void qv_collection_info_free(qv_collection_info *info);
 
-/** Index statistics (qv_collection_stats_get). */
+/** Index statistics (qv_collection_stats_get; set struct_size first, or 0). */
 typedef struct qv_index_stats {
+  uint32_t struct_size;
   uint64_t count;          /**< live records */
   uint64_t n_slots;        /**< slots in use including tombstones */
   uint64_t n_tombstones;   /**< deleted slots not yet reclaimed */
@@ -257,11 +281,15 @@ typedef struct qv_index_stats {
 QV_API qv_status qv_collection_stats_get(qv_collection *c, qv_index_stats *out);
 
 /*
- * Set a query-time knob for this collection, e.g. "ef_search". Unknown names and values out
- * of range return QV_INVALID. ef_search is the collection's default from then on and, in a
- * persistent database opened read-write, is stored with the collection (it survives a
- * reopen); opened read-only, it lasts until the database is closed. Thread: write.
+ * Change query-time parameters of the collection's index kind, given as a JSON object
+ * ({"ef_search": 128}). Only parameters the kind marks as query-time may change; unknown
+ * names, build-time parameters and values out of range return QV_INVALID naming the key, and
+ * nothing changes. The values are the collection's defaults from then on and, in a persistent
+ * database opened read-write, are stored with the collection (they survive a reopen); opened
+ * read-only, they last until the database is closed. Thread: write.
  */
+QV_API qv_status qv_collection_set_params(qv_collection *c, const char *params_json);
+/** qv_collection_set_params() for one numeric parameter. Thread: write. */
 QV_API qv_status qv_collection_set_param(qv_collection *c, const char *name, double value);
 
 /*
@@ -292,6 +320,7 @@ QV_API qv_status qv_collection_count(qv_collection *c, uint64_t *out);
  *   documents   n strings or NULL entries, or NULL for none.
  */
 typedef struct qv_batch {
+  uint32_t struct_size; /**< sizeof(qv_batch) or 0 */
   size_t n;
   const char *const *ids;
   const float *embeddings;
@@ -346,6 +375,7 @@ enum {
 
 /** Options for qv_collection_get_records(). Fill with qv_get_opts_init(). Append-only. */
 typedef struct qv_get_opts {
+  uint32_t struct_size;           /**< set by qv_get_opts_init() */
   const char *const *ids;         /**< NULL for all; borrowed */
   size_t n_ids;
   const char *where_json;         /**< Chroma `where` filter or NULL */
@@ -369,6 +399,7 @@ QV_API qv_status qv_collection_get_records(qv_collection *c, const qv_get_opts *
 
 /** Options for qv_collection_query(). Fill with qv_query_opts_init(). Append-only. */
 typedef struct qv_query_opts {
+  uint32_t struct_size; /**< set by qv_query_opts_init() */
   const char *where_json;
   const char *where_document_json;
   unsigned include;   /**< default METADATAS|DOCUMENTS|DISTANCES */

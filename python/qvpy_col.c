@@ -61,6 +61,7 @@ static int col_info(qvpy_col *self, qv_collection_info *info) {
   qv_collection *c = handle(self);
   qv_status rc;
   memset(info, 0, sizeof *info);
+  info->struct_size = sizeof *info;
   if (!c || qvpy_db_enter(self->owner) < 0) return -1;
   Py_BEGIN_ALLOW_THREADS
   rc = qv_collection_info_get(c, info);
@@ -80,11 +81,9 @@ static PyObject *info_field(PyObject *self_, void *closure) {
   case 'n': out = PyUnicode_FromString(info.name); break;
   case 'u': out = PyUnicode_FromString(info.uuid); break;
   case 'm': out = PyUnicode_FromString(qv_metric_name(info.metric)); break;
-  case 'i': out = PyUnicode_FromString(qv_index_name(info.index)); break;
+  case 'i': out = PyUnicode_FromString(info.index); break;
   case 'M': out = qvpy_json_to_py(info.metadata_json); break;
-  default:
-    out = Py_BuildValue("{s:I,s:I,s:I}", "M", info.hnsw_m, "ef_construction", info.hnsw_ef_construction,
-                        "ef_search", info.hnsw_ef_search);
+  default: out = qvpy_json_to_py(info.params_json); /* the kind's parameters, as the kind names them */
   }
   qv_collection_info_free(&info);
   return out;
@@ -127,7 +126,7 @@ static Py_ssize_t col_len(PyObject *self) {
 static PyObject *col_stats(PyObject *self_, PyObject *unused) {
   qvpy_col *self = (qvpy_col *)self_;
   qv_collection *c = handle(self);
-  qv_index_stats st;
+  qv_index_stats st = {.struct_size = sizeof st};
   qv_status rc;
   (void)unused;
   if (!c || qvpy_db_enter(self->owner) < 0) return NULL;
@@ -164,23 +163,25 @@ static PyObject *col_compact(PyObject *self_, PyObject *unused) {
 static PyObject *col_set_params(PyObject *self_, PyObject *args, PyObject *kw) {
   qvpy_col *self = (qvpy_col *)self_;
   qv_collection *c = handle(self);
-  PyObject *k, *v;
-  Py_ssize_t pos = 0;
   if (!c) return NULL;
   if (PyTuple_GET_SIZE(args) > 0) return qvpy_type_errorf("set_params() takes keyword arguments only");
-  while (kw && PyDict_Next(kw, &pos, &k, &v)) {
-    const char *name = PyUnicode_AsUTF8(k);
-    if (!name) return NULL;
-    if (PyBool_Check(v) || !(PyLong_Check(v) || PyFloat_Check(v) || PyIndex_Check(v)))
-      return qvpy_type_errorf("%s: expected a number, got %s", name, TNAME(v));
-    double x = PyFloat_AsDouble(v);
-    if (x == -1.0 && PyErr_Occurred()) return NULL;
-    if (qvpy_db_enter(self->owner) < 0) return NULL;
-    qv_status rc = qv_collection_set_param(c, name, x);
-    if (rc != QV_OK) raise_rc(self, rc);
-    qvpy_db_leave(self->owner);
-    if (rc != QV_OK) return NULL;
+  if (!kw || PyDict_Size(kw) == 0) Py_RETURN_NONE;
+  /* one JSON object: the index kind validates every key, and applies all or none */
+  PyObject *text = PyObject_CallOneArg(qvpy_json_dumps, kw);
+  if (!text) return NULL;
+  const char *json = PyUnicode_AsUTF8(text);
+  if (!json || qvpy_db_enter(self->owner) < 0) {
+    Py_DECREF(text);
+    return NULL;
   }
+  qv_status rc;
+  Py_BEGIN_ALLOW_THREADS
+  rc = qv_collection_set_params(c, json);
+  Py_END_ALLOW_THREADS
+  if (rc != QV_OK) raise_rc(self, rc);
+  qvpy_db_leave(self->owner);
+  Py_DECREF(text);
+  if (rc != QV_OK) return NULL;
   Py_RETURN_NONE;
 }
 
@@ -554,8 +555,7 @@ static PyObject *col_repr(PyObject *self_) {
   if (!self->c || !self->owner->db) return PyUnicode_FromString("<quiver.Collection (closed)>");
   if (col_info(self, &info) < 0) return NULL;
   PyObject *out = PyUnicode_FromFormat("<quiver.Collection '%s' dim=%u metric=%s index=%s>", info.name,
-                                       (unsigned)info.dim, qv_metric_name(info.metric),
-                                       qv_index_name(info.index));
+                                       (unsigned)info.dim, qv_metric_name(info.metric), info.index);
   qv_collection_info_free(&info);
   return out;
 }

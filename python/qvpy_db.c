@@ -167,71 +167,46 @@ static const char *name_arg(PyObject *obj, const char *field) {
   return s;
 }
 
-static int parse_enum(PyObject *obj, const char *field, int is_metric, int *out) {
+static int parse_metric(PyObject *obj, qv_metric *out) {
   const char *s = PyUnicode_Check(obj) ? PyUnicode_AsUTF8(obj) : NULL;
-  qv_status rc;
   if (!s) {
     PyErr_Clear();
-    qvpy_type_errorf("%s: expected str, got %s", field, TNAME(obj));
+    qvpy_type_errorf("metric: expected str, got %s", TNAME(obj));
     return -1;
   }
-  if (is_metric) {
-    qv_metric m;
-    rc = qv_metric_parse(s, &m);
-    *out = (int)m;
-  } else {
-    qv_index_kind k;
-    rc = qv_index_parse(s, &k);
-    *out = (int)k;
-  }
-  if (rc != QV_OK) {
-    qvpy_raisef(QV_INVALID, "%s: unknown %s %R (expected %s)", field, field, obj,
-                is_metric ? "'l2', 'ip', 'cosine' or 'l1'" : "'flat' or 'hnsw'");
+  if (qv_metric_parse(s, out) != QV_OK) {
+    qvpy_raisef(QV_INVALID, "metric: unknown metric %R (expected 'l2', 'ip', 'cosine' or 'l1')", obj);
     return -1;
   }
   return 0;
 }
 
-/* Index parameters from **kwargs; unknown names are an error naming them all. */
-static int parse_index_params(PyObject *kw, qv_collection_opts *o) {
-  static const char *known[] = {"M", "ef_construction", "ef_search"};
-  PyObject *unknown = NULL, *k, *v;
-  Py_ssize_t pos = 0;
-  if (!kw) return 0;
-  while (PyDict_Next(kw, &pos, &k, &v)) {
-    const char *s = PyUnicode_AsUTF8(k);
-    long long x;
-    size_t i = 0;
-    if (!s) return -1;
-    while (i < 3 && strcmp(s, known[i])) i++;
-    if (i == 3) {
-      if (!unknown && !(unknown = PyList_New(0))) return -1;
-      if (PyList_Append(unknown, k) < 0) return Py_DECREF(unknown), -1;
-      continue;
+/* Index parameters from **kwargs: handed to the library as one JSON object, which the index
+ * kind validates (an unknown name or a bad value raises, naming it). Nothing here knows a
+ * kind's parameters. */
+static int parse_index_params(PyObject *kw, qvpy_sb *sb) {
+  if (!kw || PyDict_Size(kw) == 0) return 0;
+  PyObject *text = PyObject_CallOneArg(qvpy_json_dumps, kw);
+  if (!text) {
+    if (PyErr_ExceptionMatches(PyExc_TypeError)) {
+      PyErr_Clear();
+      qvpy_type_errorf("index parameters: values must be numbers, strings or booleans");
     }
-    if (qvpy_as_size(v, s, 1, UINT32_MAX, &x) < 0) return Py_XDECREF(unknown), -1;
-    if (i == 0) o->hnsw_m = (uint32_t)x;
-    else if (i == 1) o->hnsw_ef_construction = (uint32_t)x;
-    else o->hnsw_ef_search = (uint32_t)x;
-  }
-  if (unknown) {
-    PyObject *sep = PyUnicode_FromString(", ");
-    PyObject *names = sep ? PyUnicode_Join(sep, unknown) : NULL;
-    if (names)
-      qvpy_raisef(QV_INVALID, "unknown index parameter(s): %U (expected M, ef_construction, ef_search)",
-                  names);
-    Py_XDECREF(sep);
-    Py_XDECREF(names);
-    Py_DECREF(unknown);
     return -1;
   }
-  return 0;
+  Py_ssize_t len;
+  const char *s = PyUnicode_AsUTF8AndSize(text, &len);
+  int rc = s && qvpy_sb_put(sb, s, (size_t)len) == 0 && qvpy_sb_put(sb, "", 1) == 0 ? 0 : -1;
+  if (rc < 0 && !PyErr_Occurred()) PyErr_NoMemory();
+  Py_DECREF(text);
+  return rc;
 }
 
 typedef struct create_args {
   const char *name;
   qv_collection_opts o;
   qvpy_sb meta;
+  qvpy_sb params;
 } create_args;
 
 /* Shared argument parsing of create_collection / get_or_create_collection. */
@@ -239,7 +214,7 @@ static int parse_create(PyObject *args, PyObject *kw, int dim_required, create_a
   static char *kwlist[] = {"name", "dim", "metric", "index", "metadata", NULL};
   PyObject *name, *dim = NULL, *metric = NULL, *index = NULL, *meta = Py_None, *rest = NULL;
   PyObject *fixed_kw = NULL;
-  int rc = -1, v;
+  int rc = -1;
   long long d = 0;
   memset(ca, 0, sizeof *ca);
   qv_collection_opts_init(&ca->o);
@@ -266,15 +241,10 @@ static int parse_create(PyObject *args, PyObject *kw, int dim_required, create_a
   if (dim && dim != Py_None && qvpy_as_size(dim, "dim", dim_required ? 1 : 0, UINT32_MAX, &d) < 0)
     goto cleanup;
   ca->o.dim = (uint32_t)d;
-  if (metric && metric != Py_None) {
-    if (parse_enum(metric, "metric", 1, &v) < 0) goto cleanup;
-    ca->o.metric = (qv_metric)v;
-  }
-  if (index && index != Py_None) {
-    if (parse_enum(index, "index", 0, &v) < 0) goto cleanup;
-    ca->o.index = (qv_index_kind)v;
-  }
-  if (parse_index_params(rest, &ca->o) < 0) goto cleanup;
+  if (metric && metric != Py_None && parse_metric(metric, &ca->o.metric) < 0) goto cleanup;
+  if (index && index != Py_None && !(ca->o.index = name_arg(index, "index"))) goto cleanup;
+  if (parse_index_params(rest, &ca->params) < 0) goto cleanup;
+  if (ca->params.buf) ca->o.params_json = ca->params.buf;
   if (meta != Py_None) {
     if (qvpy_meta_to_json(meta, "metadata", 0, &ca->meta) < 0) goto cleanup;
     ca->o.metadata_json = ca->meta.buf;
@@ -302,6 +272,7 @@ static PyObject *db_create_collection(PyObject *self_, PyObject *args, PyObject 
   qvpy_db_leave(self);
 cleanup:
   qvpy_sb_free(&ca.meta);
+  qvpy_sb_free(&ca.params);
   return out;
 }
 
@@ -322,6 +293,7 @@ static PyObject *db_get_or_create_collection(PyObject *self_, PyObject *args, Py
   qvpy_db_leave(self);
 cleanup:
   qvpy_sb_free(&ca.meta);
+  qvpy_sb_free(&ca.params);
   return out;
 }
 

@@ -53,7 +53,7 @@ def test_create_and_properties(db):
     assert c.count() == 0 and len(c) == 0
     assert c.database is db
     assert "docs" in repr(c)
-    assert set(c.index_params) == {"M", "ef_construction", "ef_search"}
+    assert c.index_params == {}  # flat has no parameters
 
 
 @pytest.mark.parametrize("metric", ["l2", "ip", "cosine", "l1"])
@@ -68,12 +68,15 @@ def test_metric_aliases(db):
 
 
 def test_hnsw_params(db):
-    try:
-        c = db.create_collection("h", 8, index="hnsw", M=8, ef_construction=50, ef_search=20)
-    except quiver.UnsupportedError:
-        pytest.skip("hnsw not built in yet")
+    c = db.create_collection("h", 8, index="hnsw", M=8, ef_construction=50, ef_search=20)
     assert c.index == "hnsw"
-    assert c.index_params == {"M": 8, "ef_construction": 50, "ef_search": 20}
+    assert c.index_params == {"M": 8, "ef_construction": 50, "ef_search": 20, "quantizer": "sq8"}
+    c.set_params(ef_search=40, ef_construction=60)
+    assert c.index_params["ef_search"] == 40 and c.index_params["ef_construction"] == 60
+    with pytest.raises(quiver.InvalidArgumentError, match="quantizer: fixed when the collection was created"):
+        c.set_params(quantizer="none")
+    d = db.create_collection("h2", 8, index="hnsw", quantizer="none", max_neighbors=12)
+    assert d.index_params == {"M": 12, "ef_construction": 200, "ef_search": 64, "quantizer": "none"}
 
 
 def test_get_list_rename_delete(db):

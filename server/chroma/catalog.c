@@ -242,7 +242,7 @@ qv_status srv_catalog_init(qsrv *s) {
   qv_collection_opts_init(&o);
   o.dim = 1;
   o.metric = QV_METRIC_L2;
-  o.index = QV_INDEX_FLAT;
+  o.index = "flat";
   rc = qv_collection_get_or_create(s->db, SRV_CATALOG, &o, &s->catalog, NULL);
   if (rc != QV_OK) return rc;
   return ensure_defaults(s);

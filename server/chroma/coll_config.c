@@ -3,9 +3,11 @@
  * coll_config.c -- Chroma collection configuration <-> quiver collection options.
  *
  * Create requests carry `configuration` {hnsw|spann, embedding_function} and possibly the
- * legacy `hnsw:*` metadata keys (chroma-v2.md §7.2). space, ef_construction, ef_search and
- * max_neighbors map onto qv_collection_opts; the native extra `index` ("hnsw", the default,
- * or "flat") picks quiver's index kind. What quiver has no field for -- embedding_function,
+ * legacy `hnsw:*` metadata keys (chroma-v2.md §7.2). space maps onto the metric;
+ * ef_construction, ef_search and max_neighbors onto the index kind's parameters of those
+ * meanings, when the kind has them. The native extras `index` (a kind name: "hnsw", the
+ * default, "flat", ...) and `params` (a JSON object of the kind's parameters, validated by the
+ * library) choose quiver's index. What quiver has no field for -- embedding_function,
  * resize_factor, sync_threshold, an updated ef_search -- is kept as one JSON text in the
  * collection metadata under SRV_CFG_KEY and echoed back in configuration_json; the key never
  * appears in a response's `metadata`.
@@ -19,7 +21,7 @@
 void cfg_init(coll_cfg *c) {
   memset(c, 0, sizeof *c);
   c->metric = QV_METRIC_L2;
-  c->index = QV_INDEX_HNSW;
+  c->index = "hnsw";
   c->m = 16;
   c->ef_construction = 100;
   c->ef_search = 100;
@@ -28,7 +30,26 @@ void cfg_init(coll_cfg *c) {
 
 void cfg_free(coll_cfg *c) {
   json_decref(c->extra);
+  json_decref(c->params);
   c->extra = NULL;
+  c->params = NULL;
+}
+
+char *cfg_params_text(const coll_cfg *c) {
+  char *desc = NULL;
+  json_t *kind_params = NULL, *out = json_object();
+  if (!out) return NULL;
+  if (qv_index_params_describe(c->index, &desc) == QV_OK) kind_params = json_loads(desc, 0, NULL);
+  free(desc);
+  static const char *const names[] = {"M", "ef_construction", "ef_search"};
+  const uint32_t vals[] = {c->m, c->ef_construction, c->ef_search};
+  for (size_t i = 0; i < 3; i++)
+    if (json_object_get(kind_params, names[i])) json_object_set_new(out, names[i], json_integer(vals[i]));
+  if (c->params) json_object_update(out, c->params);
+  char *text = json_dumps(out, JSON_COMPACT);
+  json_decref(out);
+  json_decref(kind_params);
+  return text;
 }
 
 /* A positive integer field of obj into *out (0 absent, 1 set, -1 replied). */
@@ -133,11 +154,14 @@ bad:
 int cfg_parse_create(coll_cfg *c, json_t *body, json_t *meta, srv_resp *rs) {
   json_t *conf = NULL, *h = NULL, *sp = NULL, *ef;
   const char *index = NULL;
+  json_t *params = NULL;
   if (srv_field_obj(body, "configuration", &conf, rs) < 0) return -1;
   if (srv_field_str(body, "index", &index, rs) < 0) return -1;
+  if (srv_field_obj(body, "params", &params, rs) < 0) return -1;
   if (conf) {
     if (srv_field_obj(conf, "hnsw", &h, rs) < 0 || srv_field_obj(conf, "spann", &sp, rs) < 0 ||
-        (!index && srv_field_str(conf, "index", &index, rs) < 0))
+        (!index && srv_field_str(conf, "index", &index, rs) < 0) ||
+        (!params && srv_field_obj(conf, "params", &params, rs) < 0))
       return -1;
     if (h && sp) {
       srv_error(rs, 400, "Only one of hnsw and spann can be specified in the configuration");
@@ -146,11 +170,8 @@ int cfg_parse_create(coll_cfg *c, json_t *body, json_t *meta, srv_resp *rs) {
     ef = json_object_get(conf, "embedding_function");
     if (ef && !json_is_null(ef)) json_object_set(c->extra, "embedding_function", ef);
   }
-  c->index_explicit = index != NULL;
-  if (index && qv_index_parse(index, &c->index) != QV_OK) {
-    srv_error(rs, 400, "Unknown index kind `%.64s` (expected `hnsw` or `flat`)", index);
-    return -1;
-  }
+  if (index) c->index = index; /* the library names the kinds it has if this is none of them */
+  if (params) c->params = json_incref(params);
   if (h) return parse_hnsw(c, h, rs);
   if (sp) {
     const char *space = NULL;

@@ -10,9 +10,9 @@
 
 typedef struct coll_cfg {
   qv_metric metric;
-  qv_index_kind index;
-  int index_explicit; /* the request named the index kind */
-  uint32_t m, ef_construction, ef_search;
+  const char *index;  /* index kind name (borrowed from the body), default "hnsw" */
+  uint32_t m, ef_construction, ef_search; /* Chroma's HNSW vocabulary (max_neighbors, ...) */
+  json_t *params;     /* native `params`: the kind's parameters as given, or NULL */
   json_t *extra; /* what goes under SRV_CFG_KEY: embedding_function, resize_factor, ... */
 } coll_cfg;
 
@@ -37,6 +37,14 @@ char *cfg_metadata_text(json_t *user_meta, json_t *extra);
  * object (NULL if none; extra may be NULL to skip it). New references. -1 on bad JSON.
  */
 int cfg_split_metadata(const char *text, json_t **user, json_t **extra);
+
+/*
+ * The index parameters to create with, as JSON text (malloc'd; NULL on OOM): Chroma's HNSW
+ * settings under the names the index kind uses, for each that the kind has (asked through
+ * qv_index_params_describe, so nothing here lists a kind's parameters), then the native
+ * `params` object over them.
+ */
+char *cfg_params_text(const coll_cfg *c);
 
 /* ef_search stored by a modify, or 0 (fast path when the key is absent). */
 uint32_t cfg_ef_search(const char *metadata_text);

@@ -111,7 +111,8 @@ void route_coll_modify(srv_req *rq, srv_resp *rs, const char *t, const char *d, 
   if (conf && merge_config(conf, extra, rs) < 0) goto cleanup;
   if (new_name && strcmp(new_name, sc.short_name) && do_rename(rq, rs, &sc, new_name) < 0)
     goto cleanup;
-  if (sc.info.index == QV_INDEX_HNSW && (efv = json_object_get(extra, "ef_search")) &&
+  if (sc.info.params_json && strstr(sc.info.params_json, "\"ef_search\"") &&
+      (efv = json_object_get(extra, "ef_search")) &&
       qv_collection_set_param(sc.c, "ef_search", (double)json_integer_value(efv)) != QV_OK) {
     srv_error_qv(rs, rq->s, QV_INVALID);
     goto cleanup;

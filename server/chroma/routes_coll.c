@@ -30,6 +30,7 @@ static char *full_name(const char *t, const char *d, const char *name) {
 /* ------------------------------------------------------------------ resolving */
 
 static int coll_fill(srv_coll *sc, size_t prefix_len) {
+  sc->info.struct_size = sizeof sc->info;
   if (qv_collection_info_get(sc->c, &sc->info) != QV_OK) return -1;
   sc->short_name = sc->info.name + prefix_len;
   return 0;
@@ -82,13 +83,22 @@ static int coll_by_name(srv_req *rq, srv_resp *rs, const char *t, const char *d,
 
 /* ------------------------------------------------------------------ the Collection object */
 
+/* A parameter of the index kind, or Chroma's default when the kind has no such parameter. */
+static unsigned param_or(json_t *params, const char *key, unsigned dflt) {
+  json_t *v = json_object_get(params, key);
+  return json_is_integer(v) ? (unsigned)json_integer_value(v) : dflt;
+}
+
 static void write_hnsw(sbuf *b, const qv_collection_info *in, json_t *extra) {
   json_t *rf = json_object_get(extra, "resize_factor"), *st = json_object_get(extra, "sync_threshold");
   json_int_t efs = json_integer_value(json_object_get(extra, "ef_search"));
+  json_t *params = json_loads(in->params_json ? in->params_json : "{}", 0, NULL);
   sbuf_puts(b, "{\"space\":");
   sbuf_json_str(b, qv_metric_name(in->metric));
   sbuf_printf(b, ",\"ef_construction\":%u,\"ef_search\":%u,\"max_neighbors\":%u",
-              in->hnsw_ef_construction, efs > 0 ? (unsigned)efs : in->hnsw_ef_search, in->hnsw_m);
+              param_or(params, "ef_construction", 100),
+              efs > 0 ? (unsigned)efs : param_or(params, "ef_search", 100), param_or(params, "M", 16));
+  json_decref(params);
   sbuf_puts(b, ",\"resize_factor\":");
   if (json_is_number(rf)) sbuf_json_float(b, json_number_value(rf));
   else sbuf_puts(b, "1.2");
@@ -162,19 +172,14 @@ static qv_status create_it(srv_req *rq, const char *full, const coll_cfg *cfg, c
   o.dim = 0;
   o.metric = cfg->metric;
   o.index = cfg->index;
-  o.hnsw_m = cfg->m;
-  o.hnsw_ef_construction = cfg->ef_construction;
-  o.hnsw_ef_search = cfg->ef_search;
+  char *params = cfg_params_text(cfg);
+  if (!params) return QV_NOMEM;
+  o.params_json = params;
   o.metadata_json = meta && *meta ? meta : NULL;
-  for (;;) {
-    qv_status rc = get_or_create ? qv_collection_get_or_create(rq->s->db, full, &o, out, NULL)
-                                 : qv_collection_create(rq->s->db, full, &o, out);
-    if (rc != QV_UNSUPPORTED || o.index != QV_INDEX_HNSW || cfg->index_explicit) return rc;
-    /* a build without HNSW: exact search is wire-compatible (only recall differs) */
-    srv_log(rq->s, SRV_LOG_WARN, "HNSW unavailable (%s); creating '%s' as flat",
-            qv_db_errmsg(rq->s->db), full);
-    o.index = QV_INDEX_FLAT;
-  }
+  qv_status rc = get_or_create ? qv_collection_get_or_create(rq->s->db, full, &o, out, NULL)
+                               : qv_collection_create(rq->s->db, full, &o, out);
+  free(params);
+  return rc;
 }
 
 void route_coll_create(srv_req *rq, srv_resp *rs, const char *t, const char *d) {
@@ -313,7 +318,7 @@ void route_coll_delete(srv_req *rq, srv_resp *rs, const char *t, const char *d, 
 /* The stats body of an open collection (compact: after rebuilding its graph). */
 static void coll_stats(srv_req *rq, srv_resp *rs, const char *t, const char *d, const char *id, int compact) {
   srv_coll sc;
-  qv_index_stats st;
+  qv_index_stats st = {.struct_size = sizeof st};
   sbuf b = {0};
   qv_status rc;
   if (srv_coll_by_uuid(rq, rs, t, d, id, &sc) != 0) return;
@@ -328,10 +333,10 @@ static void coll_stats(srv_req *rq, srv_resp *rs, const char *t, const char *d, 
   sbuf_json_str(&b, sc.info.uuid);
   sbuf_puts(&b, ",\"name\":");
   sbuf_json_str(&b, sc.short_name);
-  sbuf_printf(&b, ",\"index\":\"%s\",\"metric\":\"%s\",\"dimension\":%u,"
-                  "\"hnsw\":{\"m\":%u,\"ef_construction\":%u,\"ef_search\":%u},",
-              qv_index_name(sc.info.index), qv_metric_name(sc.info.metric), sc.info.dim,
-              sc.info.hnsw_m, sc.info.hnsw_ef_construction, sc.info.hnsw_ef_search);
+  sbuf_puts(&b, ",\"index\":");
+  sbuf_json_str(&b, sc.info.index);
+  sbuf_printf(&b, ",\"metric\":\"%s\",\"dimension\":%u,\"params\":%s,", qv_metric_name(sc.info.metric),
+              sc.info.dim, sc.info.params_json);
   sbuf_printf(&b, "\"count\":%llu,\"n_slots\":%llu,\"n_tombstones\":%llu,\"mem_vectors\":%llu,"
                   "\"mem_graph\":%llu,\"max_level\":%u,\"last_seq\":%llu,\"checkpoint_seq\":%llu}",
               (unsigned long long)st.count, (unsigned long long)st.n_slots,

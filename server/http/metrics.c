@@ -133,7 +133,7 @@ static void write_records(sbuf *b, qsrv *s) {
       total += cnt;
       n_coll++;
     }
-    qv_index_stats st;
+    qv_index_stats st = {.struct_size = sizeof st};
     if (qv_collection_stats_get(c, &st) == QV_OK) {
       sbuf_puts(&tomb, "quiver_collection_tombstones{collection=\"");
       label(&tomb, names[i]);

@@ -37,8 +37,8 @@ struct qv_collection {
   char *metadata_json;   /* NULL if none */
   uint32_t dim;          /* 0 until fixed */
   qv_metric metric;
-  qv_index_kind kind;
-  uint32_t m, ef_construction, ef_search;
+  char *params;          /* the index kind's canonical parameters (index/params.h) */
+  qv_vec_source vsrc;    /* the store's embeddings, for indexes that do not keep floats */
 
   pthread_rwlock_t lock;
   const qv_index_vt *vt;
@@ -69,6 +69,8 @@ struct qv_db {
   int n_threads;         /* index builds */
   int query_threads;     /* batch search */
   int read_only;
+  qv_log_fn log;         /* NULL: stderr */
+  void *log_ud;
   uint64_t seq;          /* newest sequence number */
   pthread_mutex_t write_mu;
   pthread_mutex_t cat_mu;

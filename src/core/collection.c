@@ -9,6 +9,7 @@
  * (the index treats an add on a removed slot as a replacement). Slots are stored in SQLite, so
  * they survive reopen and an index checkpoint stays meaningful.
  */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,10 +21,8 @@
 /* ------------------------------------------------------------------ names, enums */
 
 static const char *const metric_names[] = {"l2", "ip", "cosine", "l1"};
-static const char *const index_names[] = {"flat", "hnsw"};
 
 const char *qv_metric_name(qv_metric m) { return (unsigned)m < 4 ? metric_names[m] : "unknown"; }
-const char *qv_index_name(qv_index_kind k) { return (unsigned)k < 2 ? index_names[k] : "unknown"; }
 
 qv_status qv_metric_parse(const char *name, qv_metric *out) {
   static const struct { const char *n; qv_metric m; } tab[] = {
@@ -38,22 +37,22 @@ qv_status qv_metric_parse(const char *name, qv_metric *out) {
   return QV_INVALID;
 }
 
-qv_status qv_index_parse(const char *name, qv_index_kind *out) {
-  for (int i = 0; name && i < 2; i++)
-    if (strcmp(name, index_names[i]) == 0) {
-      *out = (qv_index_kind)i;
-      return QV_OK;
-    }
-  return QV_INVALID;
-}
-
 void qv_collection_opts_init(qv_collection_opts *o) {
   memset(o, 0, sizeof *o);
+  o->struct_size = sizeof *o;
   o->metric = QV_METRIC_L2;
-  o->index = QV_INDEX_FLAT;
-  o->hnsw_m = 16;
-  o->hnsw_ef_construction = 200;
-  o->hnsw_ef_search = 64;
+  o->index = "flat";
+}
+
+static void kinds_list(char *buf, size_t len) {
+  size_t off = 0;
+  const qv_index_vt *const *all = qv__index_all();
+  buf[0] = 0;
+  for (size_t i = 0; all[i] && off < len; i++) {
+    int w = snprintf(buf + off, len - off, "%s%s", i ? ", " : "", all[i]->name);
+    if (w < 0) break;
+    off += (size_t)w;
+  }
 }
 
 int qv__utf8_valid(const char *s, size_t n) {
@@ -101,24 +100,42 @@ static void make_uuid(char out[37]) {
            b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
 }
 
+/* The vector source handed to indexes: the store's copy of a record's embedding, prepared. */
+static qv_status vsrc_get(void *ctx, uint32_t slot, float *out) {
+  qv_collection *c = ctx;
+  if (slot >= c->n_slots || !c->ids[slot] || !c->db->store) return QV_NOTFOUND;
+  qv_status rc = qv__store_rec_embedding(c->db->store, c->rids[slot], c->dim, out);
+  if (rc == QV_OK && c->metric == QV_METRIC_COSINE) qv__normalize(out, c->dim);
+  return rc;
+}
+
 /* ------------------------------------------------------------------ life cycle */
 
 qv_status qv__col_new(qv_db *db, const char *name, const qv_collection_opts *o, qv_collection **out) {
   *out = NULL;
   if ((unsigned)o->metric > QV_METRIC_L1) return qv__err(db, QV_INVALID, "metric: unknown value %d", (int)o->metric);
-  if ((unsigned)o->index > QV_INDEX_HNSW) return qv__err(db, QV_INVALID, "index: unknown kind %d", (int)o->index);
-  const qv_index_vt *vt = qv__index_vt(o->index);
-  if (!vt) return qv__err(db, QV_UNSUPPORTED, "index: kind %s is not built in", qv_index_name(o->index));
+  const char *kind = o->index ? o->index : "flat";
+  const qv_index_vt *vt = qv__index_find(kind);
+  if (!vt) {
+    char known[256];
+    kinds_list(known, sizeof known);
+    return qv__err(db, QV_INVALID, "index: unknown kind \"%.64s\" (this build has: %s)", kind, known);
+  }
   if (o->dim > 65536) return qv__err(db, QV_INVALID, "dim: %u is larger than 65536", o->dim);
-  if (o->index == QV_INDEX_HNSW && o->metric == QV_METRIC_L1)
-    return qv__err(db, QV_UNSUPPORTED, "metric: l1 is supported by the flat index only");
-  if (o->hnsw_m < 2 || o->hnsw_m > 256) return qv__err(db, QV_INVALID, "M: %u is outside 2..256", o->hnsw_m);
-  if (o->hnsw_ef_construction < 1 || o->hnsw_ef_construction > 100000)
-    return qv__err(db, QV_INVALID, "ef_construction: %u is outside 1..100000", o->hnsw_ef_construction);
-  if (o->hnsw_ef_search < 1 || o->hnsw_ef_search > 100000)
-    return qv__err(db, QV_INVALID, "ef_search: %u is outside 1..100000", o->hnsw_ef_search);
+  if (!(vt->metrics & QV_METRIC_BIT(o->metric)))
+    return qv__err(db, QV_UNSUPPORTED, "metric: %s is not supported by index kind %s", qv_metric_name(o->metric),
+                   vt->name);
+  char perr[512];
+  char *canon = NULL;
+  qv_status prc = qv__params_canon(&db->mem, vt->params, vt->name, o->params_json, &canon, perr, sizeof perr);
+  if (prc == QV_NOMEM) return QV_NOMEM;
+  if (prc) return qv__err(db, prc, "params.%s", perr);
   qv_collection *c = qv__calloc(&db->mem, 1, sizeof *c);
-  if (!c) return QV_NOMEM;
+  if (!c) {
+    qv__free(&db->mem, canon);
+    return QV_NOMEM;
+  }
+  c->params = canon;
   c->db = db;
   atomic_init(&c->refs, 1);
   atomic_init(&c->dropped, 0);
@@ -129,15 +146,12 @@ qv_status qv__col_new(qv_db *db, const char *name, const qv_collection_opts *o, 
     qv__fcache_free(&db->mem, c->fcache);
     qv__free(&db->mem, c->name);
     qv__free(&db->mem, c->metadata_json);
+    qv__free(&db->mem, c->params);
     qv__free(&db->mem, c);
     return QV_NOMEM;
   }
   c->dim = o->dim;
   c->metric = o->metric;
-  c->kind = o->index;
-  c->m = o->hnsw_m;
-  c->ef_construction = o->hnsw_ef_construction;
-  c->ef_search = o->hnsw_ef_search;
   c->vt = vt;
   c->next_rid = 1;
   /* Writer-preferring: glibc's default rwlock prefers readers, so a steady stream of queries
@@ -149,6 +163,8 @@ qv_status qv__col_new(qv_db *db, const char *name, const qv_collection_opts *o, 
   pthread_rwlock_init(&c->lock, &la);
   pthread_rwlockattr_destroy(&la);
   qv__idmap_init(&c->idmap, &c->ids);
+  c->vsrc.ctx = c;
+  c->vsrc.get = vsrc_get;
   make_uuid(c->uuid);
   *out = c;
   return QV_OK;
@@ -173,6 +189,7 @@ void qv__col_free(qv_collection *c) {
   qv__fcache_free(mem, c->fcache);
   qv__free(mem, c->name);
   qv__free(mem, c->metadata_json);
+  qv__free(mem, c->params);
   pthread_rwlock_destroy(&c->lock);
   qv__free(mem, c);
 }
@@ -187,10 +204,9 @@ void qv__col_index_params(const qv_collection *c, qv_index_params *p) {
   p->mem = &c->db->mem;
   p->metric = c->metric;
   p->dim = c->dim;
-  p->m = c->m;
-  p->ef_construction = c->ef_construction;
-  p->ef_search = c->ef_search;
+  p->params_json = c->params;
   p->n_threads = c->db->n_threads;
+  p->vsrc = c->db->store ? &c->vsrc : NULL;
 }
 
 qv_status qv__col_ensure_index(qv_collection *c) {
@@ -329,7 +345,7 @@ static int try_load_index(qv_collection *c) {
     rc = QV_CORRUPT;
   }
   if (rc != QV_OK && rc != QV_NOTFOUND)
-    fprintf(stderr, "quiver: collection %s: index file %s unusable (%s); rebuilding it from the records\n", c->name,
+    qv__log(c->db, QV_LOG_WARN, "collection %s: index file %s unusable (%s); rebuilding it from the records", c->name,
             path, qv_status_str(rc));
   qv__free(&c->db->mem, path);
   if (rc != QV_OK) return 0;
@@ -338,9 +354,23 @@ static int try_load_index(qv_collection *c) {
   return 1;
 }
 
-/* Replay rows newer than the checkpoint, and drop index slots whose records are gone. */
+/* A logged delete newer than the checkpoint: its slot leaves the index unless a newer record
+ * took it over (that record is replayed after the deletes). */
+static qv_status replay_delete(void *ctx, uint64_t seq, uint32_t slot, const char *id) {
+  qv_collection *c = ctx;
+  (void)id;
+  if (seq > c->last_seq) c->last_seq = seq;
+  if ((slot >= c->n_slots || !c->ids[slot]) && c->vt->vector(c->ix, slot)) c->vt->remove(c->ix, slot);
+  return QV_OK;
+}
+
+/* Replay the write log newer than the checkpoint: deletes, then rows written since. */
 static qv_status catch_up(load_ctx *L) {
   qv_collection *c = L->c;
+  qv_status lrc = qv__store_log_deletes(c->db->store, c->cid, c->ckpt_seq, replay_delete, c);
+  if (lrc) return qv__err(c->db, lrc, "%s", qv__store_errmsg(c->db->store));
+  /* A consistency net for checkpoints older than the log (format 1 had none): any slot the
+     index holds without a record is dropped too. */
   qv_index_stats st;
   memset(&st, 0, sizeof st);
   c->vt->stats(c->ix, &st);
@@ -399,7 +429,7 @@ qv_status qv__col_load(qv_collection *c) {
       c->free_slots[c->n_free++] = s;
     }
   if (!L.index_loaded) c->ckpt_seq = 0;
-  if (c->ckpt_seq > c->last_seq) c->last_seq = c->ckpt_seq; /* deletes leave no row behind */
+  if (c->ckpt_seq > c->last_seq) c->last_seq = c->ckpt_seq; /* pruned deletes leave no row behind */
 cleanup:
   qv__free(mem, L.replay);
   qv__free(mem, L.bslots);
@@ -416,8 +446,16 @@ qv_status qv__col_checkpoint(qv_collection *c) {
     if (!path) rc = QV_NOMEM;
     else {
       rc = c->vt->save(c->ix, path, c->last_seq);
-      if (rc == QV_OK) c->ckpt_seq = c->last_seq;
-      else qv__err(c->db, rc, "collection %s: writing index checkpoint %s failed", c->name, path);
+      if (rc == QV_OK) {
+        c->ckpt_seq = c->last_seq;
+        /* the checkpoint holds every delete up to here: the log no longer needs them (a
+           failure only leaves rows that a later prune removes) */
+        if (!c->db->read_only && qv__store_log_prune(c->db->store, c->cid, c->ckpt_seq) != QV_OK)
+          qv__log(c->db, QV_LOG_WARN, "collection %s: pruning the delete log: %s", c->name,
+                  qv__store_errmsg(c->db->store));
+      } else {
+        qv__err(c->db, rc, "collection %s: writing index checkpoint %s failed", c->name, path);
+      }
       qv__free(&c->db->mem, path);
     }
   }
@@ -470,10 +508,8 @@ static void store_col_row(qv_collection *c, qv_store_col *row) {
   row->metadata_json = c->metadata_json;
   row->dim = c->dim;
   row->metric = (int)c->metric;
-  row->kind = (int)c->kind;
-  row->m = c->m;
-  row->ef_construction = c->ef_construction;
-  row->ef_search = c->ef_search;
+  row->kind = (char *)(uintptr_t)c->vt->name;
+  row->params_json = c->params;
 }
 
 /* Write the catalog row inside the caller's transaction. */
@@ -544,16 +580,15 @@ cleanup:
 }
 
 qv_status qv_collection_create(qv_db *db, const char *name, const qv_collection_opts *opts, qv_collection **out) {
-  qv_collection_opts defaults;
+  qv_collection_opts given;
   if (!out) return QV_MISUSE;
   *out = NULL;
   if (!db) return QV_MISUSE;
   qv__err_clear(db);
   if (db->read_only) return qv__err(db, QV_MISUSE, "database is open read-only");
-  if (!opts) {
-    qv_collection_opts_init(&defaults);
-    opts = &defaults;
-  }
+  qv_collection_opts_init(&given);
+  if (opts) qv__struct_in(&given, sizeof given, opts, QV__BASE_COLLECTION_OPTS);
+  opts = &given;
   qv_status rc = qv__check_name(db, "name", name);
   if (rc == QV_OK) rc = validate_metadata_json(db, opts->metadata_json);
   if (rc) return rc;
@@ -568,16 +603,15 @@ qv_status qv_collection_create(qv_db *db, const char *name, const qv_collection_
 
 qv_status qv_collection_get_or_create(qv_db *db, const char *name, const qv_collection_opts *opts, qv_collection **out,
                                       int *created) {
-  qv_collection_opts defaults;
+  qv_collection_opts given;
   if (created) *created = 0;
   if (!out) return QV_MISUSE;
   *out = NULL;
   if (!db) return QV_MISUSE;
   qv__err_clear(db);
-  if (!opts) {
-    qv_collection_opts_init(&defaults);
-    opts = &defaults;
-  }
+  qv_collection_opts_init(&given);
+  if (opts) qv__struct_in(&given, sizeof given, opts, QV__BASE_COLLECTION_OPTS);
+  opts = &given;
   qv_status rc = qv__check_name(db, "name", name);
   if (rc) return rc;
   pthread_mutex_lock(&db->write_mu);
@@ -735,28 +769,29 @@ qv_status qv_collection_set_metadata(qv_collection *c, const char *metadata_json
 
 qv_status qv_collection_info_get(qv_collection *c, qv_collection_info *out) {
   if (!out) return QV_MISUSE;
-  memset(out, 0, sizeof *out);
+  qv_collection_info in;
+  memset(&in, 0, sizeof in);
+  qv__struct_out(out, &in, sizeof in, QV__BASE_COLLECTION_INFO); /* zero what the caller sees */
   qv_status rc = qv__col_check(c);
   if (rc) return rc;
   qv__err_clear(c->db);
   pthread_mutex_lock(&c->db->cat_mu);
-  out->name = strdup(c->name);
-  out->uuid = strdup(c->uuid);
-  out->metadata_json = c->metadata_json ? strdup(c->metadata_json) : NULL;
+  in.name = strdup(c->name);
+  in.uuid = strdup(c->uuid);
+  in.metadata_json = c->metadata_json ? strdup(c->metadata_json) : NULL;
   pthread_mutex_unlock(&c->db->cat_mu);
   pthread_rwlock_rdlock(&c->lock);
-  out->dim = c->dim;
-  out->metric = c->metric;
-  out->index = c->kind;
-  out->hnsw_m = c->m;
-  out->hnsw_ef_construction = c->ef_construction;
-  out->hnsw_ef_search = c->ef_search;
-  out->count = c->count;
+  in.dim = c->dim;
+  in.metric = c->metric;
+  in.index = strdup(c->vt->name);
+  in.params_json = strdup(c->params);
+  in.count = c->count;
   pthread_rwlock_unlock(&c->lock);
-  if (!out->name || !out->uuid || (c->metadata_json && !out->metadata_json)) {
-    qv_collection_info_free(out);
+  if (!in.name || !in.uuid || (c->metadata_json && !in.metadata_json) || !in.index || !in.params_json) {
+    qv_collection_info_free(&in);
     return QV_NOMEM;
   }
+  qv__struct_out(out, &in, sizeof in, QV__BASE_COLLECTION_INFO);
   return QV_OK;
 }
 
@@ -765,60 +800,90 @@ void qv_collection_info_free(qv_collection_info *info) {
   free(info->name);
   free(info->uuid);
   free(info->metadata_json);
-  memset(info, 0, sizeof *info);
+  free(info->index);
+  free(info->params_json);
+  uint32_t size = info->struct_size;
+  info->name = info->uuid = info->metadata_json = info->index = info->params_json = NULL;
+  info->struct_size = size;
 }
 
 qv_status qv_collection_stats_get(qv_collection *c, qv_index_stats *out) {
   if (!out) return QV_MISUSE;
-  memset(out, 0, sizeof *out);
+  qv_index_stats st;
+  memset(&st, 0, sizeof st);
+  qv__struct_out(out, &st, sizeof st, QV__BASE_INDEX_STATS);
   qv_status rc = qv__col_check(c);
   if (rc) return rc;
   qv__err_clear(c->db);
   pthread_rwlock_rdlock(&c->lock);
-  if (c->ix) c->vt->stats(c->ix, out);
-  out->count = c->count;
-  out->last_seq = c->last_seq;
-  out->checkpoint_seq = c->ckpt_seq;
+  if (c->ix) c->vt->stats(c->ix, &st);
+  st.count = c->count;
+  st.last_seq = c->last_seq;
+  st.checkpoint_seq = c->ckpt_seq;
   pthread_rwlock_unlock(&c->lock);
+  qv__struct_out(out, &st, sizeof st, QV__BASE_INDEX_STATS);
   return QV_OK;
+}
+
+qv_status qv_collection_set_params(qv_collection *c, const char *params_json) {
+  qv_status rc = qv__col_check(c);
+  if (rc) return rc;
+  qv_db *db = c->db;
+  qv__err_clear(db);
+  if (!params_json) return qv__err(db, QV_INVALID, "params: must not be NULL");
+  /* runtime parameters are persisted when the database is writable */
+  int persist = db->store && !db->read_only;
+  pthread_mutex_lock(&db->write_mu); /* one parameter change (and catalog write) at a time */
+  const qv_param_spec *spec = c->vt->params;
+  size_t np = qv__params_count(spec);
+  double cur[QV_MAX_PARAMS], want[QV_MAX_PARAMS];
+  char perr[512];
+  rc = qv__params_resolve(spec, c->vt->name, c->params, NULL, 0, cur, perr, sizeof perr);
+  if (rc == QV_OK) rc = qv__params_resolve(spec, c->vt->name, params_json, cur, 1, want, perr, sizeof perr);
+  if (rc) {
+    pthread_mutex_unlock(&db->write_mu);
+    return rc == QV_NOMEM ? rc : qv__err(db, rc, "params.%s", perr);
+  }
+  char *canon = qv__params_format(&db->mem, spec, want);
+  if (!canon) {
+    pthread_mutex_unlock(&db->write_mu);
+    return QV_NOMEM;
+  }
+  pthread_rwlock_wrlock(&c->lock);
+  size_t done = 0;
+  for (; done < np && rc == QV_OK; done++)
+    if (want[done] != cur[done] && c->ix) rc = c->vt->set_param(c->ix, spec[done].name, want[done]);
+  char *old = c->params;
+  if (rc == QV_OK) {
+    c->params = canon;
+    if (persist && (rc = qv__col_persist(c))) c->params = old; /* qv__col_persist's message */
+  } else {
+    qv__err(db, rc, "params.%s: the index refused the value", spec[done - 1].name);
+  }
+  if (rc) { /* undo what the index took */
+    for (size_t i = 0; i < done && i < np; i++)
+      if (want[i] != cur[i] && c->ix) c->vt->set_param(c->ix, spec[i].name, cur[i]);
+    old = canon;
+  }
+  pthread_rwlock_unlock(&c->lock);
+  pthread_mutex_unlock(&db->write_mu);
+  qv__free(&db->mem, old);
+  return rc;
 }
 
 qv_status qv_collection_set_param(qv_collection *c, const char *name, double value) {
   qv_status rc = qv__col_check(c);
   if (rc) return rc;
-  qv__err_clear(c->db);
   if (!name) return qv__err(c->db, QV_INVALID, "name: must not be NULL");
-  if (strcmp(name, "ef_search") == 0) {
-    if (!(value >= 1 && value <= 100000) || value != (double)(uint32_t)value)
-      return qv__err(c->db, QV_INVALID, "ef_search: %g is not an integer in 1..100000", value);
-    if (c->kind != QV_INDEX_HNSW)
-      return qv__err(c->db, QV_INVALID, "ef_search: index kind %s has no such knob", qv_index_name(c->kind));
-  } else if (c->kind == QV_INDEX_FLAT) {
-    return qv__err(c->db, QV_INVALID, "%s: unknown parameter for index kind flat (it has none)", name);
-  } else if (!c->ix) { /* no index to ask yet, and nothing but ef_search would outlive its creation */
-    return qv__err(c->db, QV_INVALID, "%s: unknown parameter (only ef_search can be set before the dimension is known)",
-                   name);
-  }
-  int is_ef = strcmp(name, "ef_search") == 0;
-  /* ef_search is part of the catalog row: persisted when the database is writable */
-  int persist = is_ef && c->db->store && !c->db->read_only;
-  if (persist) pthread_mutex_lock(&c->db->write_mu);
-  qv_status prc = QV_OK;
-  pthread_rwlock_wrlock(&c->lock);
-  rc = c->ix ? c->vt->set_param(c->ix, name, value) : QV_OK;
-  if (rc == QV_OK && is_ef) {
-    uint32_t old_ef = c->ef_search;
-    c->ef_search = (uint32_t)value;
-    if (persist && (prc = qv__col_persist(c))) { /* not stored: undo, qv__col_persist's message */
-      c->ef_search = old_ef;
-      if (c->ix) c->vt->set_param(c->ix, name, old_ef);
-    }
-  }
-  pthread_rwlock_unlock(&c->lock);
-  if (persist) pthread_mutex_unlock(&c->db->write_mu);
-  if (prc) return prc;
-  if (rc) return qv__err(c->db, rc, "%s: unknown parameter or bad value %g", name, value);
-  return QV_OK;
+  if (!isfinite(value)) return qv__err(c->db, QV_INVALID, "%s: %g is not a finite number", name, value);
+  if (strchr(name, '"') || strchr(name, '\\')) return qv__err(c->db, QV_INVALID, "%s: unknown parameter", name);
+  int i = qv__params_find(c->vt->params, name);
+  char json[640];
+  if (i >= 0 && c->vt->params[i].type == QV_PT_BOOL)
+    snprintf(json, sizeof json, "{\"%.512s\": %s}", name, value != 0 ? "true" : "false");
+  else
+    snprintf(json, sizeof json, "{\"%.512s\": %.17g}", name, value);
+  return qv_collection_set_params(c, json);
 }
 
 uint32_t qv_collection_dim(const qv_collection *c) { return c ? c->dim : 0; }

@@ -35,7 +35,7 @@ enum { QV_COMPACT_MIN = 256 };
 
 int qv__col_decayed(qv_collection *c) {
   qv_index_stats st;
-  if (c->kind != QV_INDEX_HNSW || !c->ix) return 0;
+  if (!(c->vt->caps & QV_IXCAP_TOMBSTONES) || !c->ix) return 0;
   pthread_rwlock_rdlock(&c->lock);
   c->vt->stats(c->ix, &st);
   pthread_rwlock_unlock(&c->lock);
@@ -80,7 +80,7 @@ qv_status qv__col_compact_locked(qv_collection *c) {
   uint32_t *slots = NULL;
   float *vecs = NULL;
   size_t n = 0;
-  if (c->kind != QV_INDEX_HNSW || !c->ix) return QV_OK;
+  if (!(c->vt->caps & QV_IXCAP_TOMBSTONES) || !c->ix) return QV_OK;
   qv_status rc = collect_live(c, &slots, &vecs, &n);
   if (rc == QV_OK) {
     qv__col_index_params(c, &p);

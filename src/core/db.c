@@ -66,7 +66,22 @@ const char *qv_db_errmsg(const qv_db *db) {
 
 void qv_open_opts_init(qv_open_opts *o) {
   memset(o, 0, sizeof *o);
+  o->struct_size = sizeof *o;
   o->sync = QV_SYNC_FULL;
+}
+
+void qv__log(const qv_db *db, qv_log_level level, const char *fmt, ...) {
+  char msg[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  if (db && db->log) {
+    db->log(db->log_ud, level, msg);
+    return;
+  }
+  static const char *const names[] = {"error", "warning", "info"};
+  fprintf(stderr, "quiver: %s: %s\n", (unsigned)level < 3 ? names[level] : "log", msg);
 }
 
 const char *qv_db_path(const qv_db *db) { return db ? db->path : NULL; }
@@ -136,10 +151,8 @@ static qv_status load_catalog(qv_db *db, char *err, size_t errlen) {
     qv_collection_opts_init(&o);
     o.dim = rows[i].dim;
     o.metric = (qv_metric)rows[i].metric;
-    o.index = (qv_index_kind)rows[i].kind;
-    o.hnsw_m = rows[i].m;
-    o.hnsw_ef_construction = rows[i].ef_construction;
-    o.hnsw_ef_search = rows[i].ef_search;
+    o.index = rows[i].kind;
+    o.params_json = rows[i].params_json;
     o.metadata_json = rows[i].metadata_json;
     qv_collection *c = NULL;
     rc = qv__col_new(db, rows[i].name, &o, &c);
@@ -160,6 +173,8 @@ static qv_status load_catalog(qv_db *db, char *err, size_t errlen) {
     qv__free(&db->mem, rows[i].name);
     qv__free(&db->mem, rows[i].uuid);
     qv__free(&db->mem, rows[i].metadata_json);
+    qv__free(&db->mem, rows[i].kind);
+    qv__free(&db->mem, rows[i].params_json);
   }
   qv__free(&db->mem, rows);
   return rc;
@@ -175,16 +190,15 @@ static int env_threads(void) {
 }
 
 qv_status qv_db_open(const char *path, const qv_open_opts *opts, qv_db **out) {
-  qv_open_opts defaults;
+  qv_open_opts given;
   qv_status rc = QV_OK;
   char err[1024] = "";
   qv_db *db = NULL;
   if (!out) return QV_MISUSE;
   *out = NULL;
-  if (!opts) {
-    qv_open_opts_init(&defaults);
-    opts = &defaults;
-  }
+  qv_open_opts_init(&given);
+  if (opts) qv__struct_in(&given, sizeof given, opts, QV__BASE_OPEN_OPTS);
+  opts = &given;
   qv_mem mem;
   qv__mem_init(&mem, &opts->alloc);
   db = qv__calloc(&mem, 1, sizeof *db);
@@ -194,6 +208,8 @@ qv_status qv_db_open(const char *path, const qv_open_opts *opts, qv_db **out) {
   db->n_threads = opts->n_threads > 0 ? opts->n_threads : env_threads();
   db->query_threads = opts->n_threads > 0 ? opts->n_threads : qv__ncpu();
   db->read_only = opts->read_only;
+  db->log = opts->log;
+  db->log_ud = opts->log_ud;
   db->next_cid = 1;
   pthread_mutex_init(&db->write_mu, NULL);
   pthread_mutex_init(&db->cat_mu, NULL);
@@ -214,7 +230,13 @@ qv_status qv_db_open(const char *path, const qv_open_opts *opts, qv_db **out) {
     if ((rc = make_dirs(path, err, sizeof err))) goto cleanup;
     if (!db->read_only && (rc = lock_dir(db, err, sizeof err))) goto cleanup;
     qv__fmt(file, sizeof file, "%s/quiver.db", path);
-    rc = qv__store_open(&db->mem, file, opts->sync == QV_SYNC_FULL, &db->store, &db->seq, err, sizeof err);
+    int migrated_from = 0;
+    rc = qv__store_open(&db->mem, file, opts->sync == QV_SYNC_FULL, db->read_only, &db->store, &db->seq,
+                        &migrated_from, err, sizeof err);
+    if (rc) goto cleanup;
+    if (migrated_from)
+      qv__log(db, QV_LOG_INFO, "%s: migrated the store from format %d to format %d (once)", file, migrated_from,
+              qv__store_format_version());
     if (rc) goto cleanup;
     if ((rc = load_catalog(db, err, sizeof err))) goto cleanup;
   }

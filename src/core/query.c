@@ -28,11 +28,13 @@
 
 void qv_get_opts_init(qv_get_opts *o) {
   memset(o, 0, sizeof *o);
+  o->struct_size = sizeof *o;
   o->include = QV_INCLUDE_METADATAS | QV_INCLUDE_DOCUMENTS;
 }
 
 void qv_query_opts_init(qv_query_opts *o) {
   memset(o, 0, sizeof *o);
+  o->struct_size = sizeof *o;
   o->include = QV_INCLUDE_METADATAS | QV_INCLUDE_DOCUMENTS | QV_INCLUDE_DISTANCES;
 }
 
@@ -91,9 +93,9 @@ static qv_status search_one(const qv_collection *c, const float *q, size_t k, co
   if (pc->f && !exact) {
     double sel = pc->bits ? (c->count ? (double)pc->count / (double)c->count : 0.0) : estimate_selectivity(c, pc->f);
     /* flat: with a bitmap, scanning only the matches beats testing every row */
-    exact = c->kind == QV_INDEX_FLAT ? pc->bits != NULL : sel < PLAN_EXACT_BELOW;
+    exact = !(c->vt->caps & QV_IXCAP_APPROX) ? pc->bits != NULL : sel < PLAN_EXACT_BELOW;
   }
-  if (exact && (c->kind != QV_INDEX_FLAT || pc->bits)) {
+  if (exact && ((c->vt->caps & QV_IXCAP_APPROX) || pc->bits)) {
     *n_out = exact_scan(c, q, k, pc, out);
     return QV_OK;
   }
@@ -234,17 +236,16 @@ cleanup:
 
 qv_status qv_collection_query(qv_collection *c, const float *queries, size_t nq, size_t k, const qv_query_opts *opts,
                               qv_results **out) {
-  qv_query_opts defaults;
+  qv_query_opts given;
   if (!out) return QV_MISUSE;
   *out = NULL;
   qv_status rc = qv__col_check(c);
   if (rc) return rc;
   qv_db *db = c->db;
   qv__err_clear(db);
-  if (!opts) {
-    qv_query_opts_init(&defaults);
-    opts = &defaults;
-  }
+  qv_query_opts_init(&given);
+  if (opts) qv__struct_in(&given, sizeof given, opts, QV__BASE_QUERY_OPTS);
+  opts = &given;
   if (k == 0) return qv__err(db, QV_INVALID, "n_results: must be at least 1");
   if (k > QV_MAX_K) return qv__err(db, QV_INVALID, "n_results: %zu is larger than %d", k, QV_MAX_K);
   if (!queries || nq == 0) return qv__err(db, QV_INVALID, "query_embeddings: at least one query is required");
@@ -317,17 +318,16 @@ static qv_status get_targets(const qv_collection *c, const qv_get_opts *o, const
 }
 
 qv_status qv_collection_get_records(qv_collection *c, const qv_get_opts *opts, qv_results **out) {
-  qv_get_opts defaults;
+  qv_get_opts given;
   if (!out) return QV_MISUSE;
   *out = NULL;
   qv_status rc = qv__col_check(c);
   if (rc) return rc;
   qv_db *db = c->db;
   qv__err_clear(db);
-  if (!opts) {
-    qv_get_opts_init(&defaults);
-    opts = &defaults;
-  }
+  qv_get_opts_init(&given);
+  if (opts) qv__struct_in(&given, sizeof given, opts, QV__BASE_GET_OPTS);
+  opts = &given;
   if (!opts->ids && opts->n_ids) return qv__err(db, QV_INVALID, "ids: NULL with n_ids %zu", opts->n_ids);
   for (size_t i = 0; opts->ids && i < opts->n_ids; i++)
     if (!opts->ids[i]) return qv__err(db, QV_INVALID, "ids[%zu]: must not be NULL", i);

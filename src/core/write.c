@@ -525,9 +525,16 @@ fail:
   return rc;
 }
 
-static qv_status write_batch(qv_collection *c, const qv_batch *b, wmode mode, qv_conflict conflict, int ignore_missing) {
+static qv_status write_batch(qv_collection *c, const qv_batch *bin, wmode mode, qv_conflict conflict,
+                             int ignore_missing) {
   qv_status rc = qv__col_check(c);
   if (rc) return rc;
+  qv_batch given, *b = NULL;
+  if (bin) {
+    memset(&given, 0, sizeof given);
+    qv__struct_in(&given, sizeof given, bin, QV__BASE_BATCH);
+    b = &given;
+  }
   qv_db *db = c->db;
   qv__err_clear(db);
   if (db->read_only) return qv__err(db, QV_MISUSE, "database is open read-only");
@@ -582,7 +589,7 @@ static qv_status delete_slots(qv_collection *c, const uint32_t *slots, size_t n)
   if (locked) pthread_rwlock_wrlock(&c->lock);
   if (db->store) {
     rc = qv__store_begin(db->store);
-    for (size_t i = 0; i < n && rc == QV_OK; i++) rc = qv__store_rec_delete(db->store, c->rids[slots[i]]);
+    for (size_t i = 0; i < n && rc == QV_OK; i++) rc = qv__store_rec_delete(db->store, c->cid, c->rids[slots[i]], slots[i], c->ids[slots[i]], seq);
     if (rc == QV_OK) rc = qv__store_commit(db->store, seq);
     else qv__store_rollback(db->store);
     if (rc) {

@@ -4,8 +4,16 @@
  * hands out, one per live record, reused after deletes) to vectors and answers k-NN queries.
  *
  * Indexes are derived state: the collection (collection.c) rebuilds them from the records in
- * SQLite when their checkpoint file is missing or damaged. Each kind lives in its own file
- * (index/flat/flat.c, index/hnsw/hnsw.c) and exports one qv_index_vt.
+ * SQLite when their checkpoint file is missing or damaged.
+ *
+ * An index kind is a plug-in: one folder under src/index/ exporting one qv_index_vt, plus one
+ * line in registry.c. Nothing else in the library or its faces names a kind's settings: they
+ * are declared in the vtable's `params` table (params.h), travel as one JSON object (the
+ * catalog column, qv_collection_opts.params_json, qv_collection_info.params_json, the CLI's
+ * --param/--params, Python keyword arguments, the server's configuration), and reach create()
+ * and load() as the canonical text in qv_index_params.params_json. `caps` tells the collection
+ * what the kind can do (approximate? tombstones to compact? range search? trained? static?)
+ * and `metrics` which metrics it supports, so no code outside the kind tests its name.
  *
  * Vectors handed to add() are already prepared by the collection (unit length for cosine),
  * and the distances search() returns are the metric's reported distances (dist.h:
@@ -21,20 +29,42 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "params.h"
 #include "qv_int.h"
 #include "topk.h"
 
 typedef struct qv_index qv_index; /* each kind defines struct qv_index privately */
 
+/*
+ * Where an index can read a slot's prepared vector (unit length for cosine) when it does not
+ * keep floats itself: re-ranking from codes, compaction and replay. The collection provides it
+ * (from the index that keeps floats, or from the store). get() fills out (dim floats) and
+ * returns QV_NOTFOUND for a slot without a record; safe to call from several threads.
+ */
+typedef struct qv_vec_source {
+  void *ctx;
+  qv_status (*get)(void *ctx, uint32_t slot, float *out);
+} qv_vec_source;
+
 typedef struct qv_index_params {
   const qv_mem *mem;
   qv_metric metric;
   uint32_t dim;
-  uint32_t m;               /* HNSW M */
-  uint32_t ef_construction; /* HNSW */
-  uint32_t ef_search;       /* HNSW default query ef */
+  const char *params_json;  /* the kind's canonical parameters (params.h); NULL = defaults */
   int n_threads;            /* threads an index may use inside add() / batch search */
+  const qv_vec_source *vsrc;/* may be NULL (in-memory databases, tests) */
 } qv_index_params;
+
+/* What a kind can do (qv_index_vt.caps). */
+enum {
+  QV_IXCAP_APPROX = 1,     /* answers may miss true neighbours: the planner may scan instead */
+  QV_IXCAP_TOMBSTONES = 2, /* deletes leave tombstones that compaction (core/compact.c) drops */
+  QV_IXCAP_RANGE = 4,      /* range_search is provided */
+  QV_IXCAP_TRAINED = 8,    /* needs train() (or learns from its first batch) before adds */
+  QV_IXCAP_STATIC = 16     /* read-only once built (snapshot files) */
+};
+
+#define QV_METRIC_BIT(m) (1u << (unsigned)(m))
 
 /* 1 if slot may appear in results (filter passed). Called from inside search(). */
 typedef int (*qv_slot_pred)(void *ctx, uint32_t slot);
@@ -49,6 +79,9 @@ typedef struct qv_search_req {
 
 typedef struct qv_index_vt {
   const char *name;
+  unsigned caps;                  /* QV_IXCAP_* */
+  unsigned metrics;               /* QV_METRIC_BIT() of each metric the kind supports */
+  const qv_param_spec *params;    /* the kind's parameters, NULL-name terminated */
   qv_status (*create)(const qv_index_params *p, qv_index **out);
   void (*destroy)(qv_index *ix);
   /*
@@ -72,7 +105,7 @@ typedef struct qv_index_vt {
    */
   qv_status (*search_batch)(const qv_index *ix, const float *qs, size_t nq, size_t k, uint32_t ef,
                             int n_threads, qv_hit *out, size_t *n_out);
-  /* Query-time knobs, e.g. "ef_search". Unknown name -> QV_INVALID. */
+  /* Change a runtime parameter (one marked `runtime` in params; already validated). */
   qv_status (*set_param)(qv_index *ix, const char *name, double value);
   /* Write a checkpoint file at path (atomically: tmp + rename) recording seq. */
   qv_status (*save)(const qv_index *ix, const char *path, uint64_t seq);
@@ -112,12 +145,19 @@ typedef struct qv_index_vt {
   qv_status (*reserve_build)(const qv_index *ix, size_t n_slots, void **staged);
   void (*reserve_install)(qv_index *ix, void *staged);
   void (*reserve_drop)(const qv_index *ix, void *staged);
+  /*
+   * Optional (NULL: nothing to learn, or learnt from the first add()). Learn what the kind
+   * needs from a sample of n prepared vectors (ranges, codebooks, centroids) before adds.
+   */
+  qv_status (*train)(qv_index *ix, const float *vecs, size_t n);
 } qv_index_vt;
 
 QV_INTERNAL extern const qv_index_vt qv__index_flat;
 QV_INTERNAL extern const qv_index_vt qv__index_hnsw;
 
-/* The vtable for a kind, or NULL if not built in. */
-QV_INTERNAL const qv_index_vt *qv__index_vt(qv_index_kind kind);
+/* The vtable of the kind called name, or NULL if no such kind is built in. */
+QV_INTERNAL const qv_index_vt *qv__index_find(const char *name);
+/* The registered kinds, NULL-terminated. */
+QV_INTERNAL const qv_index_vt *const *qv__index_all(void);
 
 #endif /* QV_INDEX_H */

@@ -21,8 +21,9 @@ typedef struct qv_store_col {
   char *uuid;
   char *metadata_json;
   uint32_t dim;
-  int metric, kind;
-  uint32_t m, ef_construction, ef_search;
+  int metric;
+  char *kind;             /* index kind name */
+  char *params_json;      /* the kind's canonical parameters */
 } qv_store_col;
 
 /* One record row as handed to / read from the store. */
@@ -35,8 +36,12 @@ typedef struct qv_store_rec {
   const char *doc;         /* NULL = none */
 } qv_store_rec;
 
-QV_INTERNAL qv_status qv__store_open(const qv_mem *mem, const char *file, int sync_full, qv_store **out,
-                                     uint64_t *seq, char *err, size_t errlen);
+/* Open (creating or migrating the schema; *migrated_from = the older format version migrated
+ * from, else 0). */
+QV_INTERNAL qv_status qv__store_open(const qv_mem *mem, const char *file, int sync_full, int read_only,
+                                     qv_store **out, uint64_t *seq, int *migrated_from, char *err,
+                                     size_t errlen);
+QV_INTERNAL int qv__store_format_version(void);
 QV_INTERNAL void qv__store_close(qv_store *s);
 QV_INTERNAL const char *qv__store_errmsg(qv_store *s);
 
@@ -55,7 +60,15 @@ QV_INTERNAL qv_status qv__store_rec_insert(qv_store *s, int64_t cid, uint32_t di
 /* Replace all fields of row rid (emb, meta_json, doc as given; NULL meta/doc store NULL). */
 QV_INTERNAL qv_status qv__store_rec_replace(qv_store *s, int64_t rid, uint32_t dim, const qv_store_rec *r,
                                             uint64_t seq);
-QV_INTERNAL qv_status qv__store_rec_delete(qv_store *s, int64_t rid);
+/* Delete row rid and log the delete (slot, id) with the batch's sequence number. */
+QV_INTERNAL qv_status qv__store_rec_delete(qv_store *s, int64_t cid, int64_t rid, uint32_t slot, const char *id,
+                                           uint64_t seq);
+/* Drop a collection's logged deletes at or below upto_seq (its index checkpoint holds them). */
+QV_INTERNAL qv_status qv__store_log_prune(qv_store *s, int64_t cid, uint64_t upto_seq);
+/* The collection's logged deletes newer than after_seq, oldest first. */
+typedef qv_status (*qv_store_del_fn)(void *ctx, uint64_t seq, uint32_t slot, const char *id);
+QV_INTERNAL qv_status qv__store_log_deletes(qv_store *s, int64_t cid, uint64_t after_seq, qv_store_del_fn fn,
+                                            void *ctx);
 
 /* Iterate a collection's rows in rid order. with_emb: also read the embedding column. */
 typedef qv_status (*qv_store_row_fn)(void *ctx, const qv_store_rec *r, uint64_t seq);

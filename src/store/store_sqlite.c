@@ -6,12 +6,21 @@
  * quiver database; PRAGMA user_version is the on-disk format version (QV_FORMAT_VERSION). A
  * file with another application_id or a newer user_version is refused with QV_CORRUPT.
  *
- * Schema (format 1):
+ * Schema (format 2):
  *   qv_info(key TEXT PRIMARY KEY, value)        'seq' = newest sequence number
- *   collections(cid INTEGER PRIMARY KEY, name TEXT UNIQUE, uuid TEXT UNIQUE, dim, metric, kind,
- *               m, ef_construction, ef_search, metadata TEXT)
+ *   collections(cid INTEGER PRIMARY KEY, name TEXT UNIQUE, uuid TEXT UNIQUE, dim, metric,
+ *               kind TEXT, params TEXT, metadata TEXT)
+ *               kind is the index kind's name, params its parameters as one canonical JSON
+ *               object (index/params.h): the catalog never names a kind's settings.
  *   records(rid INTEGER PRIMARY KEY, cid, slot, id TEXT, seq, metadata TEXT, document TEXT,
  *           embedding BLOB)                     UNIQUE INDEX (cid, id)
+ *   deletes(seq, cid, slot, id TEXT)            the write log's deletes: a removed record leaves
+ *               this row, stamped with its batch's sequence number, so replay after a crash
+ *               (and, later, log shipping) sees deletes as well as writes. Rows at or below a
+ *               collection's index checkpoint are pruned when the checkpoint is written.
+ * Format 1 (0.1.x) had integer kind and the HNSW settings as columns (m, ef_construction,
+ * ef_search) and no deletes table; it is migrated once, in one transaction, when opened for
+ * writing (migrate_1_to_2).
  * The embedding column is last so that scans that skip it never touch its overflow pages.
  * rid orders records by insertion (an upsert of an existing id keeps its rid). slot is the
  * record's position in the in-memory index; it is stable across reopen, so an index
@@ -28,12 +37,12 @@
 
 #include "store.h"
 
-#define QV_FORMAT_VERSION 1
+#define QV_FORMAT_VERSION 2
 #define QV_APP_ID 0x51564442
 
 enum {
   ST_BEGIN, ST_COMMIT, ST_ROLLBACK, ST_SEQ, ST_COL_INS, ST_COL_UPD, ST_COL_DEL, ST_COL_DEL_RECS,
-  ST_REC_INS, ST_REC_REPL, ST_REC_DEL, ST_N
+  ST_COL_DEL_LOG, ST_REC_INS, ST_REC_REPL, ST_REC_DEL, ST_LOG_DEL, ST_LOG_PRUNE, ST_N
 };
 
 static const char *const stmt_sql[ST_N] = {
@@ -41,29 +50,53 @@ static const char *const stmt_sql[ST_N] = {
     [ST_COMMIT] = "COMMIT",
     [ST_ROLLBACK] = "ROLLBACK",
     [ST_SEQ] = "INSERT OR REPLACE INTO qv_info(key, value) VALUES('seq', ?1)",
-    [ST_COL_INS] = "INSERT INTO collections(name, uuid, dim, metric, kind, m, ef_construction, "
-                   "ef_search, metadata) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9)",
-    [ST_COL_UPD] = "UPDATE collections SET name=?1, uuid=?2, dim=?3, metric=?4, kind=?5, m=?6, "
-                   "ef_construction=?7, ef_search=?8, metadata=?9 WHERE cid=?10",
+    [ST_COL_INS] = "INSERT INTO collections(name, uuid, dim, metric, kind, params, metadata) "
+                   "VALUES(?1,?2,?3,?4,?5,?6,?7)",
+    [ST_COL_UPD] = "UPDATE collections SET name=?1, uuid=?2, dim=?3, metric=?4, kind=?5, params=?6, "
+                   "metadata=?7 WHERE cid=?8",
     [ST_COL_DEL] = "DELETE FROM collections WHERE cid=?1",
     [ST_COL_DEL_RECS] = "DELETE FROM records WHERE cid=?1",
+    [ST_COL_DEL_LOG] = "DELETE FROM deletes WHERE cid=?1",
     [ST_REC_INS] = "INSERT INTO records(cid, slot, id, seq, metadata, document, embedding) "
                    "VALUES(?1,?2,?3,?4,?5,?6,?7)",
     [ST_REC_REPL] = "UPDATE records SET slot=?2, seq=?3, metadata=?4, document=?5, embedding=?6 "
                     "WHERE rid=?1",
     [ST_REC_DEL] = "DELETE FROM records WHERE rid=?1",
+    [ST_LOG_DEL] = "INSERT INTO deletes(seq, cid, slot, id) VALUES(?1,?2,?3,?4)",
+    [ST_LOG_PRUNE] = "DELETE FROM deletes WHERE cid=?1 AND seq<=?2",
 };
 
 static const char schema_sql[] =
     "CREATE TABLE IF NOT EXISTS qv_info(key TEXT PRIMARY KEY, value);"
     "CREATE TABLE IF NOT EXISTS collections(cid INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,"
     " uuid TEXT NOT NULL UNIQUE, dim INTEGER NOT NULL, metric INTEGER NOT NULL,"
-    " kind INTEGER NOT NULL, m INTEGER NOT NULL, ef_construction INTEGER NOT NULL,"
-    " ef_search INTEGER NOT NULL, metadata TEXT);"
+    " kind TEXT NOT NULL, params TEXT NOT NULL, metadata TEXT);"
     "CREATE TABLE IF NOT EXISTS records(rid INTEGER PRIMARY KEY, cid INTEGER NOT NULL,"
     " slot INTEGER NOT NULL, id TEXT NOT NULL, seq INTEGER NOT NULL, metadata TEXT,"
     " document TEXT, embedding BLOB NOT NULL);"
-    "CREATE UNIQUE INDEX IF NOT EXISTS records_cid_id ON records(cid, id);";
+    "CREATE UNIQUE INDEX IF NOT EXISTS records_cid_id ON records(cid, id);"
+    "CREATE TABLE IF NOT EXISTS deletes(seq INTEGER NOT NULL, cid INTEGER NOT NULL, slot INTEGER NOT NULL,"
+    " id TEXT NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS deletes_cid_seq ON deletes(cid, seq);";
+
+/* Format 1 -> 2: the catalog's HNSW columns become the kind's name and a params object. */
+static const char migrate_1_to_2_sql[] =
+    "BEGIN IMMEDIATE;"
+    "ALTER TABLE collections RENAME TO collections_v1;"
+    "CREATE TABLE collections(cid INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,"
+    " uuid TEXT NOT NULL UNIQUE, dim INTEGER NOT NULL, metric INTEGER NOT NULL,"
+    " kind TEXT NOT NULL, params TEXT NOT NULL, metadata TEXT);"
+    "INSERT INTO collections(cid, name, uuid, dim, metric, kind, params, metadata)"
+    " SELECT cid, name, uuid, dim, metric, CASE kind WHEN 1 THEN 'hnsw' ELSE 'flat' END,"
+    " CASE kind WHEN 1 THEN json_object('M', m, 'ef_construction', ef_construction, 'ef_search', ef_search)"
+    " ELSE '{}' END, metadata FROM collections_v1 ORDER BY cid;"
+    "DROP TABLE collections_v1;"
+    "CREATE TABLE deletes(seq INTEGER NOT NULL, cid INTEGER NOT NULL, slot INTEGER NOT NULL, id TEXT NOT NULL);"
+    "CREATE INDEX deletes_cid_seq ON deletes(cid, seq);"
+    "PRAGMA user_version=2;"
+    "COMMIT;";
+
+int qv__store_format_version(void) { return QV_FORMAT_VERSION; }
 
 struct qv_store {
   const qv_mem *mem;
@@ -96,8 +129,9 @@ static int64_t pragma_int(sqlite3 *h, const char *sql) {
   return v;
 }
 
-/* Create the schema in a new file, or check that an existing one is ours and readable. */
-static qv_status check_or_init(qv_store *s) {
+/* Create the schema in a new file, or check that an existing one is ours and readable;
+ * migrate an older format once (not when opened read-only: *migrated_from = its version). */
+static qv_status check_or_init(qv_store *s, int read_only, int *migrated_from) {
   int64_t app = pragma_int(s->w, "PRAGMA application_id");
   int64_t ver = pragma_int(s->w, "PRAGMA user_version");
   int64_t n_tables = pragma_int(s->w, "SELECT count(*) FROM sqlite_master");
@@ -113,8 +147,23 @@ static qv_status check_or_init(qv_store *s) {
     qv__fmt(s->err, sizeof s->err, "not a quiver database (application_id 0x%llx)", (unsigned long long)app);
     return QV_CORRUPT;
   }
+  if (ver == 1) {
+    if (read_only) {
+      qv__fmt(s->err, sizeof s->err,
+              "format version 1 needs a one-time migration to version %d: open the database for writing once",
+              QV_FORMAT_VERSION);
+      return QV_CORRUPT;
+    }
+    if (sqlite3_exec(s->w, migrate_1_to_2_sql, NULL, NULL, NULL) != SQLITE_OK) {
+      qv_status rc = sql_fail(s, s->w, "migrating format 1 to 2");
+      sqlite3_exec(s->w, "ROLLBACK", NULL, NULL, NULL);
+      return rc;
+    }
+    *migrated_from = 1;
+    return QV_OK;
+  }
   if (ver != QV_FORMAT_VERSION) {
-    qv__fmt(s->err, sizeof s->err, "unknown format version %lld (this build reads version %d)",
+    qv__fmt(s->err, sizeof s->err, "unknown format version %lld (this build reads versions 1 and %d)",
             (long long)ver, QV_FORMAT_VERSION);
     return QV_CORRUPT;
   }
@@ -129,8 +178,8 @@ static qv_status open_conn(qv_store *s, const char *file, int flags, sqlite3 **h
   return QV_OK;
 }
 
-qv_status qv__store_open(const qv_mem *mem, const char *file, int sync_full, qv_store **out, uint64_t *seq,
-                         char *err, size_t errlen) {
+qv_status qv__store_open(const qv_mem *mem, const char *file, int sync_full, int read_only, qv_store **out,
+                         uint64_t *seq, int *migrated_from, char *err, size_t errlen) {
   qv_status rc = QV_OK;
   qv_store *s = qv__calloc(mem, 1, sizeof *s);
   *out = NULL;
@@ -143,7 +192,8 @@ qv_status qv__store_open(const qv_mem *mem, const char *file, int sync_full, qv_
     rc = sql_fail(s, s->w, "enabling WAL");
     goto cleanup;
   }
-  if ((rc = check_or_init(s))) goto cleanup;
+  *migrated_from = 0;
+  if ((rc = check_or_init(s, read_only, migrated_from))) goto cleanup;
   if (sqlite3_exec(s->w, sync_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL", NULL, NULL,
                    NULL) != SQLITE_OK) {
     rc = sql_fail(s, s->w, "setting synchronous");
@@ -193,11 +243,42 @@ static qv_status run(qv_store *s, sqlite3_stmt *st, const char *what) {
   return out;
 }
 
+/* Binding: every sqlite3_bind_* result is checked; the first failure is reported by bind_done(). */
+typedef struct binder {
+  qv_store *s;
+  sqlite3_stmt *st;
+  int rc;
+} binder;
+
+static void b_text(binder *b, int i, const char *t) {
+  int r = t ? sqlite3_bind_text(b->st, i, t, -1, SQLITE_STATIC) : sqlite3_bind_null(b->st, i);
+  if (r != SQLITE_OK && b->rc == SQLITE_OK) b->rc = r;
+}
+static void b_int(binder *b, int i, int64_t v) {
+  int r = sqlite3_bind_int64(b->st, i, (sqlite3_int64)v);
+  if (r != SQLITE_OK && b->rc == SQLITE_OK) b->rc = r;
+}
+static void b_blob(binder *b, int i, const void *p, size_t n) {
+  int r = n > (size_t)INT32_MAX ? SQLITE_TOOBIG : sqlite3_bind_blob(b->st, i, p, (int)n, SQLITE_STATIC);
+  if (r != SQLITE_OK && b->rc == SQLITE_OK) b->rc = r;
+}
+/* Run the bound statement (run()), or report the binding failure and reset it. */
+static qv_status bind_run(binder *b, const char *what) {
+  if (b->rc != SQLITE_OK) {
+    qv__fmt(b->s->err, sizeof b->s->err, "%s: binding a value failed: %s", what, sqlite3_errstr(b->rc));
+    sqlite3_reset(b->st);
+    sqlite3_clear_bindings(b->st);
+    return b->rc == SQLITE_NOMEM ? QV_NOMEM : b->rc == SQLITE_TOOBIG ? QV_INVALID : QV_IO;
+  }
+  return run(b->s, b->st, what);
+}
+
 qv_status qv__store_begin(qv_store *s) { return run(s, s->st[ST_BEGIN], "BEGIN"); }
 
 qv_status qv__store_commit(qv_store *s, uint64_t seq) {
-  sqlite3_bind_int64(s->st[ST_SEQ], 1, (sqlite3_int64)seq);
-  qv_status rc = run(s, s->st[ST_SEQ], "writing the sequence number");
+  binder b = {s, s->st[ST_SEQ], SQLITE_OK};
+  b_int(&b, 1, (int64_t)seq);
+  qv_status rc = bind_run(&b, "writing the sequence number");
   if (rc == QV_OK) rc = run(s, s->st[ST_COMMIT], "COMMIT");
   if (rc != QV_OK) qv__store_rollback(s);
   return rc;
@@ -210,42 +291,42 @@ void qv__store_rollback(qv_store *s) {
   }
 }
 
-static void bind_text_or_null(sqlite3_stmt *st, int i, const char *t) {
-  if (t) sqlite3_bind_text(st, i, t, -1, SQLITE_STATIC);
-  else sqlite3_bind_null(st, i);
-}
-
-static void bind_col(sqlite3_stmt *st, const qv_store_col *c) {
-  sqlite3_bind_text(st, 1, c->name, -1, SQLITE_STATIC);
-  sqlite3_bind_text(st, 2, c->uuid, -1, SQLITE_STATIC);
-  sqlite3_bind_int64(st, 3, c->dim);
-  sqlite3_bind_int(st, 4, c->metric);
-  sqlite3_bind_int(st, 5, c->kind);
-  sqlite3_bind_int64(st, 6, c->m);
-  sqlite3_bind_int64(st, 7, c->ef_construction);
-  sqlite3_bind_int64(st, 8, c->ef_search);
-  bind_text_or_null(st, 9, c->metadata_json);
+static void bind_col(binder *b, const qv_store_col *c) {
+  b_text(b, 1, c->name);
+  b_text(b, 2, c->uuid);
+  b_int(b, 3, c->dim);
+  b_int(b, 4, c->metric);
+  b_text(b, 5, c->kind);
+  b_text(b, 6, c->params_json ? c->params_json : "{}");
+  b_text(b, 7, c->metadata_json);
 }
 
 qv_status qv__store_col_insert(qv_store *s, qv_store_col *c) {
-  bind_col(s->st[ST_COL_INS], c);
-  qv_status rc = run(s, s->st[ST_COL_INS], "creating the collection");
+  binder b = {s, s->st[ST_COL_INS], SQLITE_OK};
+  bind_col(&b, c);
+  qv_status rc = bind_run(&b, "creating the collection");
   if (rc == QV_OK) c->cid = sqlite3_last_insert_rowid(s->w);
   return rc;
 }
 
 qv_status qv__store_col_update(qv_store *s, const qv_store_col *c) {
-  bind_col(s->st[ST_COL_UPD], c);
-  sqlite3_bind_int64(s->st[ST_COL_UPD], 10, c->cid);
-  return run(s, s->st[ST_COL_UPD], "updating the collection");
+  binder b = {s, s->st[ST_COL_UPD], SQLITE_OK};
+  bind_col(&b, c);
+  b_int(&b, 8, c->cid);
+  return bind_run(&b, "updating the collection");
 }
 
 qv_status qv__store_col_delete(qv_store *s, int64_t cid) {
-  sqlite3_bind_int64(s->st[ST_COL_DEL_RECS], 1, cid);
-  qv_status rc = run(s, s->st[ST_COL_DEL_RECS], "deleting the collection's records");
-  if (rc) return rc;
-  sqlite3_bind_int64(s->st[ST_COL_DEL], 1, cid);
-  return run(s, s->st[ST_COL_DEL], "deleting the collection");
+  static const int sts[] = {ST_COL_DEL_RECS, ST_COL_DEL_LOG, ST_COL_DEL};
+  static const char *const what[] = {"deleting the collection's records", "deleting the collection's log",
+                                     "deleting the collection"};
+  for (size_t i = 0; i < 3; i++) {
+    binder b = {s, s->st[sts[i]], SQLITE_OK};
+    b_int(&b, 1, cid);
+    qv_status rc = bind_run(&b, what[i]);
+    if (rc) return rc;
+  }
+  return QV_OK;
 }
 
 static char *col_text(const qv_mem *mem, sqlite3_stmt *st, int i) {
@@ -261,7 +342,7 @@ qv_status qv__store_col_list(qv_store *s, qv_store_col **out, size_t *n) {
   *out = NULL;
   *n = 0;
   if (sqlite3_prepare_v2(s->w,
-                         "SELECT cid, name, uuid, dim, metric, kind, m, ef_construction, ef_search, metadata "
+                         "SELECT cid, name, uuid, dim, metric, kind, params, metadata "
                          "FROM collections ORDER BY cid",
                          -1, &st, NULL) != SQLITE_OK)
     return sql_fail(s, s->w, "reading the catalog");
@@ -281,12 +362,10 @@ qv_status qv__store_col_list(qv_store *s, qv_store_col **out, size_t *n) {
     c->uuid = col_text(s->mem, st, 2);
     c->dim = (uint32_t)sqlite3_column_int64(st, 3);
     c->metric = sqlite3_column_int(st, 4);
-    c->kind = sqlite3_column_int(st, 5);
-    c->m = (uint32_t)sqlite3_column_int64(st, 6);
-    c->ef_construction = (uint32_t)sqlite3_column_int64(st, 7);
-    c->ef_search = (uint32_t)sqlite3_column_int64(st, 8);
-    c->metadata_json = col_text(s->mem, st, 9);
-    if (!c->name || !c->uuid) { rc = QV_NOMEM; goto cleanup; }
+    c->kind = col_text(s->mem, st, 5);
+    c->params_json = col_text(s->mem, st, 6);
+    c->metadata_json = col_text(s->mem, st, 7);
+    if (!c->name || !c->uuid || !c->kind || !c->params_json) { rc = QV_NOMEM; goto cleanup; }
   }
   if (step != SQLITE_DONE) rc = sql_fail(s, s->w, "reading the catalog");
 cleanup:
@@ -296,6 +375,8 @@ cleanup:
       qv__free(s->mem, v[i].name);
       qv__free(s->mem, v[i].uuid);
       qv__free(s->mem, v[i].metadata_json);
+      qv__free(s->mem, v[i].kind);
+      qv__free(s->mem, v[i].params_json);
     }
     qv__free(s->mem, v);
     return rc;
@@ -306,33 +387,73 @@ cleanup:
 }
 
 qv_status qv__store_rec_insert(qv_store *s, int64_t cid, uint32_t dim, qv_store_rec *r, uint64_t seq) {
-  sqlite3_stmt *st = s->st[ST_REC_INS];
-  sqlite3_bind_int64(st, 1, cid);
-  sqlite3_bind_int64(st, 2, r->slot);
-  sqlite3_bind_text(st, 3, r->id, -1, SQLITE_STATIC);
-  sqlite3_bind_int64(st, 4, (sqlite3_int64)seq);
-  bind_text_or_null(st, 5, r->meta_json);
-  bind_text_or_null(st, 6, r->doc);
-  sqlite3_bind_blob(st, 7, r->emb, (int)(dim * sizeof(float)), SQLITE_STATIC);
-  qv_status rc = run(s, st, "inserting a record");
+  binder b = {s, s->st[ST_REC_INS], SQLITE_OK};
+  b_int(&b, 1, cid);
+  b_int(&b, 2, r->slot);
+  b_text(&b, 3, r->id);
+  b_int(&b, 4, (int64_t)seq);
+  b_text(&b, 5, r->meta_json);
+  b_text(&b, 6, r->doc);
+  b_blob(&b, 7, r->emb, (size_t)dim * sizeof(float));
+  qv_status rc = bind_run(&b, "inserting a record");
   if (rc == QV_OK) r->rid = sqlite3_last_insert_rowid(s->w);
   return rc;
 }
 
 qv_status qv__store_rec_replace(qv_store *s, int64_t rid, uint32_t dim, const qv_store_rec *r, uint64_t seq) {
-  sqlite3_stmt *st = s->st[ST_REC_REPL];
-  sqlite3_bind_int64(st, 1, rid);
-  sqlite3_bind_int64(st, 2, r->slot);
-  sqlite3_bind_int64(st, 3, (sqlite3_int64)seq);
-  bind_text_or_null(st, 4, r->meta_json);
-  bind_text_or_null(st, 5, r->doc);
-  sqlite3_bind_blob(st, 6, r->emb, (int)(dim * sizeof(float)), SQLITE_STATIC);
-  return run(s, st, "updating a record");
+  binder b = {s, s->st[ST_REC_REPL], SQLITE_OK};
+  b_int(&b, 1, rid);
+  b_int(&b, 2, r->slot);
+  b_int(&b, 3, (int64_t)seq);
+  b_text(&b, 4, r->meta_json);
+  b_text(&b, 5, r->doc);
+  b_blob(&b, 6, r->emb, (size_t)dim * sizeof(float));
+  return bind_run(&b, "updating a record");
 }
 
-qv_status qv__store_rec_delete(qv_store *s, int64_t rid) {
-  sqlite3_bind_int64(s->st[ST_REC_DEL], 1, rid);
-  return run(s, s->st[ST_REC_DEL], "deleting a record");
+qv_status qv__store_rec_delete(qv_store *s, int64_t cid, int64_t rid, uint32_t slot, const char *id, uint64_t seq) {
+  binder b = {s, s->st[ST_REC_DEL], SQLITE_OK};
+  b_int(&b, 1, rid);
+  qv_status rc = bind_run(&b, "deleting a record");
+  if (rc) return rc;
+  binder l = {s, s->st[ST_LOG_DEL], SQLITE_OK};
+  b_int(&l, 1, (int64_t)seq);
+  b_int(&l, 2, cid);
+  b_int(&l, 3, slot);
+  b_text(&l, 4, id);
+  return bind_run(&l, "logging a delete");
+}
+
+qv_status qv__store_log_prune(qv_store *s, int64_t cid, uint64_t upto_seq) {
+  binder b = {s, s->st[ST_LOG_PRUNE], SQLITE_OK};
+  b_int(&b, 1, cid);
+  b_int(&b, 2, (int64_t)upto_seq);
+  return bind_run(&b, "pruning the delete log");
+}
+
+qv_status qv__store_log_deletes(qv_store *s, int64_t cid, uint64_t after_seq, qv_store_del_fn fn, void *ctx) {
+  sqlite3_stmt *st = NULL;
+  qv_status rc = QV_OK;
+  if (sqlite3_prepare_v2(s->w, "SELECT seq, slot, id FROM deletes WHERE cid=?1 AND seq>?2 ORDER BY seq", -1, &st,
+                         NULL) != SQLITE_OK)
+    return sql_fail(s, s->w, "reading the delete log");
+  binder b = {s, st, SQLITE_OK};
+  b_int(&b, 1, cid);
+  b_int(&b, 2, (int64_t)after_seq);
+  if (b.rc != SQLITE_OK) {
+    sqlite3_finalize(st);
+    qv__fmt(s->err, sizeof s->err, "reading the delete log: %s", sqlite3_errstr(b.rc));
+    return QV_IO;
+  }
+  int step;
+  while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+    const char *id = (const char *)sqlite3_column_text(st, 2);
+    if (!id) { rc = QV_NOMEM; break; }
+    if ((rc = fn(ctx, (uint64_t)sqlite3_column_int64(st, 0), (uint32_t)sqlite3_column_int64(st, 1), id))) break;
+  }
+  if (rc == QV_OK && step != SQLITE_DONE) rc = sql_fail(s, s->w, "reading the delete log");
+  sqlite3_finalize(st);
+  return rc;
 }
 
 qv_status qv__store_rec_scan(qv_store *s, int64_t cid, uint32_t dim, int with_emb, qv_store_row_fn fn,
@@ -344,7 +465,10 @@ qv_status qv__store_rec_scan(qv_store *s, int64_t cid, uint32_t dim, int with_em
                              : "SELECT rid, slot, id, seq, metadata, document FROM records "
                                "WHERE cid=?1 ORDER BY rid";
   if (sqlite3_prepare_v2(s->w, sql, -1, &st, NULL) != SQLITE_OK) return sql_fail(s, s->w, "reading records");
-  sqlite3_bind_int64(st, 1, cid);
+  if (sqlite3_bind_int64(st, 1, cid) != SQLITE_OK) {
+    rc = sql_fail(s, s->w, "reading records");
+    goto cleanup;
+  }
   int step;
   while ((step = sqlite3_step(st)) == SQLITE_ROW) {
     qv_store_rec r;
@@ -376,8 +500,7 @@ cleanup:
 qv_status qv__store_rec_embedding(qv_store *s, int64_t rid, uint32_t dim, float *out) {
   qv_status rc = QV_OK;
   pthread_mutex_lock(&s->r_mu);
-  sqlite3_bind_int64(s->emb, 1, rid);
-  int step = sqlite3_step(s->emb);
+  int step = sqlite3_bind_int64(s->emb, 1, rid) == SQLITE_OK ? sqlite3_step(s->emb) : SQLITE_MISUSE;
   if (step == SQLITE_ROW && (size_t)sqlite3_column_bytes(s->emb, 0) == (size_t)dim * sizeof(float))
     memcpy(out, sqlite3_column_blob(s->emb, 0), (size_t)dim * sizeof(float));
   else if (step == SQLITE_ROW || step == SQLITE_DONE) {

@@ -107,3 +107,23 @@ double qv__now(void) {
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
+
+/* ------------------------------------------------------------------ growable public structs */
+
+void qv__struct_in(void *dst, size_t dst_size, const void *src, size_t base_size) {
+  uint32_t given;
+  memcpy(&given, src, sizeof given); /* every growable struct starts with uint32_t struct_size */
+  size_t n = given >= base_size ? given : base_size; /* 0 (hand-filled) or nonsense: the base layout */
+  if (n > dst_size) n = dst_size;
+  memcpy(dst, src, n);
+}
+
+void qv__struct_out(void *dst, const void *src, size_t full_size, size_t base_size) {
+  uint32_t want;
+  memcpy(&want, dst, sizeof want);
+  /* an output struct the caller did not initialise may hold anything: only a size between the
+     base layout and ours is taken at its word */
+  size_t n = want >= base_size && want <= full_size ? want : base_size;
+  memcpy(dst, src, n);
+  memcpy(dst, &want, sizeof want); /* the caller's struct_size stays as it was */
+}

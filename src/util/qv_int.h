@@ -55,6 +55,28 @@ QV_INTERNAL void qv__advise_huge(void *p, size_t n);
 QV_INTERNAL void qv__fmt(char *buf, size_t len, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/*
+ * Growable public structs (quiver.h: struct_size). qv__struct_in() copies the caller's struct
+ * into dst, which the caller has already filled with defaults: struct_size bytes of it, or the
+ * 0.2.0 layout's size when struct_size is 0 (or smaller than that layout), never more than
+ * dst_size. qv__struct_out() copies a filled result back: struct_size bytes when that lies
+ * between the base layout and ours, else the base layout. The base sizes below are frozen: a field appended later
+ * changes sizeof, not them.
+ */
+QV_INTERNAL void qv__struct_in(void *dst, size_t dst_size, const void *src, size_t base_size);
+QV_INTERNAL void qv__struct_out(void *dst, const void *src, size_t full_size, size_t base_size);
+#define QV__BASE_OPEN_OPTS sizeof(qv_open_opts)
+#define QV__BASE_COLLECTION_OPTS sizeof(qv_collection_opts)
+#define QV__BASE_COLLECTION_INFO sizeof(qv_collection_info)
+#define QV__BASE_INDEX_STATS sizeof(qv_index_stats)
+#define QV__BASE_BATCH sizeof(qv_batch)
+#define QV__BASE_GET_OPTS sizeof(qv_get_opts)
+#define QV__BASE_QUERY_OPTS sizeof(qv_query_opts)
+
+/* Log a line through the db's callback (or stderr). db may be NULL. */
+QV_INTERNAL void qv__log(const qv_db *db, qv_log_level level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 /* Number of online CPUs (at least 1). */
 QV_INTERNAL int qv__ncpu(void);
 

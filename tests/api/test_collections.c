@@ -45,7 +45,7 @@ static const char *list_str(qv_db *db, char *buf, size_t len) {
 
 static qv_status add1(qv_collection *c, const char *id, const float *e, uint32_t dim) {
   const char *ids[1] = {id};
-  qv_batch b = {1, ids, e, NULL, NULL, dim};
+  qv_batch b = {0, 1, ids, e, NULL, NULL, dim};
   return qv_collection_add(c, &b, QV_CONFLICT_ERROR);
 }
 
@@ -55,10 +55,9 @@ Test(collections, opts_init_defaults) {
   qv_collection_opts_init(&o);
   cr_assert_eq(o.dim, 0);
   cr_assert_eq(o.metric, QV_METRIC_L2);
-  cr_assert_eq(o.index, QV_INDEX_FLAT);
-  cr_assert_eq(o.hnsw_m, 16);
-  cr_assert_eq(o.hnsw_ef_construction, 200);
-  cr_assert_eq(o.hnsw_ef_search, 64);
+  cr_assert_str_eq(o.index, "flat");
+  cr_assert_null(o.params_json);
+  cr_assert_eq(o.struct_size, sizeof o);
   cr_assert_null(o.metadata_json);
 }
 
@@ -81,7 +80,8 @@ Test(collections, create_get_uuid_info) {
     cr_assert_str_eq(in.metadata_json, "{\"owner\":\"me\",\"n\":3}"); /* kept as given */
     cr_assert_eq(in.dim, 4);
     cr_assert_eq(in.metric, QV_METRIC_COSINE);
-    cr_assert_eq(in.index, QV_INDEX_FLAT);
+    cr_assert_str_eq(in.index, "flat");
+    cr_assert_str_eq(in.params_json, "{}");
     cr_assert_eq(in.count, 0);
     char uuid[37];
     strcpy(uuid, in.uuid);
@@ -224,20 +224,26 @@ Test(collections, name_validation) {
 
 Test(collections, option_validation) {
   qv_db *db = open_db(0);
-  static const struct { int field; long value; const char *msg; } cases[] = {
-      {0, 99, "metric"}, {1, 7, "index"}, {2, 65537, "dim"}, {3, 1, "M"}, {3, 257, "M"},
-      {4, 0, "ef_construction"}, {5, 0, "ef_search"}, {5, 100001, "ef_search"}};
+  static const struct { int field; long value; const char *params, *msg; } cases[] = {
+      {0, 99, NULL, "metric"}, {1, 7, NULL, "index"}, {2, 65537, NULL, "dim"},
+      {3, 0, "{\"M\": 1}", "params.M: 1 is outside 2..256"}, {3, 0, "{\"M\": 257}", "M"},
+      {3, 0, "{\"ef_construction\": 0}", "ef_construction"}, {3, 0, "{\"ef_search\": 0}", "ef_search"},
+      {3, 0, "{\"ef_search\": 100001}", "ef_search"}, {3, 0, "{\"M\": 16.5}", "M: expected an integer"},
+      {3, 0, "{\"M\": \"16\"}", "M: expected a number"}, {3, 0, "{\"bogus\": 1}", "bogus: unknown parameter"},
+      {3, 0, "{\"quantizer\": \"pq9\"}", "quantizer: expected one of none, sq8"},
+      {3, 0, "[1]", "params: expected a JSON object"}, {3, 0, "{", "params: not valid JSON"},
+      {3, 0, "{\"M\": 8, \"max_neighbors\": 8}", "M: given twice"},
+      {4, 0, "{\"M\": 16}", "M: unknown parameter for index kind flat"}};
   qv_collection *c = NULL;
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     qv_collection_opts o;
     qv_collection_opts_init(&o);
     switch (cases[i].field) {
     case 0: o.metric = (qv_metric)cases[i].value; break;
-    case 1: o.index = (qv_index_kind)cases[i].value; break;
+    case 1: o.index = "ivf-nope"; break;
     case 2: o.dim = (uint32_t)cases[i].value; break;
-    case 3: o.hnsw_m = (uint32_t)cases[i].value; break;
-    case 4: o.hnsw_ef_construction = (uint32_t)cases[i].value; break;
-    default: o.hnsw_ef_search = (uint32_t)cases[i].value; break;
+    case 3: o.index = "hnsw"; o.params_json = cases[i].params; break;
+    default: o.params_json = cases[i].params; break;
     }
     qv_status rc = qv_collection_create(db, "x", &o, &c);
     cr_assert_eq(rc, QV_INVALID, "case %zu: got %s", i, qv_status_name(rc));
@@ -266,7 +272,7 @@ Test(collections, l1_on_hnsw_unsupported) {
   qv_db *db = open_db(0);
   qv_collection_opts o;
   qv_collection_opts_init(&o);
-  o.index = QV_INDEX_HNSW;
+  o.index = "hnsw";
   o.metric = QV_METRIC_L1;
   o.dim = 4;
   qv_collection *c = NULL;
@@ -274,17 +280,16 @@ Test(collections, l1_on_hnsw_unsupported) {
   cr_assert_eq(rc, QV_UNSUPPORTED, "got %s: %s", qv_status_name(rc), qv_db_errmsg(db));
   cr_assert_null(c);
   cr_assert_eq(qv_status_http(rc), 501);
-  /* hnsw with another metric: OK when built in, QV_UNSUPPORTED otherwise */
+  /* hnsw with another metric; the parameters come back canonical, every default filled in */
   o.metric = QV_METRIC_COSINE;
+  o.params_json = "{\"max_neighbors\": 12}";
   rc = qv_collection_create(db, "h", &o, &c);
-  cr_assert(rc == QV_OK || rc == QV_UNSUPPORTED, "got %s", qv_status_name(rc));
-  if (rc == QV_OK) {
-    qv_collection_info in;
-    qv_collection_info_get(c, &in);
-    cr_assert_eq(in.index, QV_INDEX_HNSW);
-    cr_assert_eq(in.hnsw_m, 16);
-    qv_collection_info_free(&in);
-  }
+  cr_assert_eq(rc, QV_OK, "got %s: %s", qv_status_name(rc), qv_db_errmsg(db));
+  qv_collection_info in = {.struct_size = sizeof in};
+  cr_assert_eq(qv_collection_info_get(c, &in), QV_OK);
+  cr_assert_str_eq(in.index, "hnsw");
+  cr_assert_str_eq(in.params_json, "{\"M\":12,\"ef_construction\":200,\"ef_search\":64,\"quantizer\":\"sq8\"}");
+  qv_collection_info_free(&in);
   qv_collection_release(c);
   qv_db_close(db);
 }
@@ -397,7 +402,7 @@ Test(collections, dim_fixed_by_first_write) {
   cr_assert_eq(add1(c, "a", bad, 3), QV_INVALID);
   cr_assert_eq(qv_collection_dim(c), 0);
   const char *ids[1] = {"ghost"};
-  qv_batch ub = {1, ids, e, NULL, NULL, 5};
+  qv_batch ub = {0, 1, ids, e, NULL, NULL, 5};
   cr_assert_eq(qv_collection_update(c, &ub, 0), QV_NOTFOUND);
   cr_assert_eq(qv_collection_dim(c), 0, "a refused update does not fix the dimension");
   cr_assert_eq(qv_collection_update(c, &ub, 1), QV_OK);

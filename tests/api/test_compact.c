@@ -33,15 +33,15 @@ static void make_data(void) {
   }
 }
 
-static qv_collection *new_col(qv_db *db, qv_index_kind kind) {
+static qv_collection *new_col(qv_db *db, const char *kind) {
   qv_collection_opts o;
   qv_collection *c = NULL;
   qv_collection_opts_init(&o);
   o.dim = DIM;
   o.index = kind;
-  o.hnsw_ef_search = 100;
+  o.params_json = strcmp(kind, "hnsw") == 0 ? "{\"ef_search\": 100}" : NULL;
   cr_assert_eq(qv_collection_create(db, "c", &o, &c), QV_OK, "%s", qv_db_errmsg(db));
-  qv_batch b = {(size_t)n_rec, ids, vecs, NULL, NULL, 0};
+  qv_batch b = {0, (size_t)n_rec, ids, vecs, NULL, NULL, 0};
   cr_assert_eq(qv_collection_add(c, &b, QV_CONFLICT_ERROR), QV_OK, "%s", qv_db_errmsg(db));
   return c;
 }
@@ -81,7 +81,7 @@ static void check_answers(qv_db *db, qv_collection *c, int live_from) {
 Test(compact, automatic_after_heavy_deletes) {
   make_data();
   qv_db *db = open_db(0);
-  qv_collection *c = new_col(db, QV_INDEX_HNSW);
+  qv_collection *c = new_col(db, "hnsw");
   delete_range(db, c, 0, 200); /* under the 256 minimum: tombstones stay */
   cr_assert_eq(stats(c).n_tombstones, 200);
   check_answers(db, c, 200);
@@ -94,7 +94,7 @@ Test(compact, automatic_after_heavy_deletes) {
   cr_assert_eq(st.n_slots, st.count + st.n_tombstones);
   check_answers(db, c, 1500);
   /* the slots compaction kept are reused as before */
-  qv_batch b = {200, ids, vecs, NULL, NULL, 0};
+  qv_batch b = {0, 200, ids, vecs, NULL, NULL, 0};
   cr_assert_eq(qv_collection_add(c, &b, QV_CONFLICT_ERROR), QV_OK, "%s", qv_db_errmsg(db));
   cr_assert_eq(stats(c).count, N - 1300);
   qv_collection_release(c);
@@ -104,7 +104,7 @@ Test(compact, automatic_after_heavy_deletes) {
 Test(compact, on_demand_and_noops) {
   make_data();
   qv_db *db = open_db(0);
-  qv_collection *c = new_col(db, QV_INDEX_HNSW);
+  qv_collection *c = new_col(db, "hnsw");
   cr_assert_eq(qv_collection_compact(c), QV_OK); /* nothing to drop */
   delete_range(db, c, 0, 100);
   cr_assert_eq(stats(c).n_tombstones, 100);
@@ -117,7 +117,7 @@ Test(compact, on_demand_and_noops) {
   cr_assert_eq(qv_collection_compact(NULL), QV_MISUSE);
   cr_assert_eq(qv_collection_delete(db, "c"), QV_OK);
   /* flat: no graph, nothing to do */
-  c = new_col(db, QV_INDEX_FLAT);
+  c = new_col(db, "flat");
   delete_range(db, c, 0, 1000);
   cr_assert_eq(qv_collection_compact(c), QV_OK);
   check_answers(db, c, 1000);
@@ -128,7 +128,7 @@ Test(compact, on_demand_and_noops) {
 Test(compact, persists_and_read_only_refuses) {
   make_data();
   qv_db *db = open_db(1);
-  qv_collection *c = new_col(db, QV_INDEX_HNSW);
+  qv_collection *c = new_col(db, "hnsw");
   delete_range(db, c, 0, 100);
   cr_assert_eq(qv_db_checkpoint(db), QV_OK);
   qv_index_stats st = stats(c);
@@ -184,13 +184,13 @@ static void *read_loop(void *arg) {
 Test(compact, searches_run_during_rebuilds) {
   make_data();
   qv_db *db = open_db(0);
-  qv_collection *c = new_col(db, QV_INDEX_HNSW);
+  qv_collection *c = new_col(db, "hnsw");
   reader rd = {c, 0, 0, 0};
   pthread_t t;
   cr_assert_eq(pthread_create(&t, NULL, read_loop, &rd), 0);
   for (int round = 0; round < 3; round++) {
     delete_range(db, c, 0, 1800);
-    qv_batch b = {1800, ids, vecs, NULL, NULL, 0};
+    qv_batch b = {0, 1800, ids, vecs, NULL, NULL, 0};
     cr_assert_eq(qv_collection_add(c, &b, QV_CONFLICT_ERROR), QV_OK, "%s", qv_db_errmsg(db));
     cr_assert_eq(qv_collection_compact(c), QV_OK);
   }
@@ -245,7 +245,7 @@ Test(compact, allocation_failures_keep_the_old_graph, .timeout = 300) {
     o.alloc.free_fn = fc_free;
     o.n_threads = 1;
     cr_assert_eq(qv_db_open(NULL, &o, &db), QV_OK);
-    c = new_col(db, QV_INDEX_HNSW);
+    c = new_col(db, "hnsw");
     delete_range(db, c, 0, 100);
     char *before = answers(c);
     atomic_store(&fc_calls, 0);

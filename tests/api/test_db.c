@@ -62,11 +62,11 @@ static char *dump_db(qv_db *db) {
   for (size_t k = 0; k < n; k++) {
     qv_collection *c = NULL;
     cr_assert_eq(qv_collection_get(db, names[k], &c), QV_OK);
-    qv_collection_info in;
+    qv_collection_info in = {.struct_size = sizeof in};
     cr_assert_eq(qv_collection_info_get(c, &in), QV_OK);
-    fprintf(f, "[%s] uuid=%s meta=%s dim=%u metric=%s index=%s m=%u efc=%u efs=%u count=%llu\n", in.name, in.uuid,
-            in.metadata_json ? in.metadata_json : "-", in.dim, qv_metric_name(in.metric), qv_index_name(in.index),
-            in.hnsw_m, in.hnsw_ef_construction, in.hnsw_ef_search, (unsigned long long)in.count);
+    fprintf(f, "[%s] uuid=%s meta=%s dim=%u metric=%s index=%s params=%s count=%llu\n", in.name, in.uuid,
+            in.metadata_json ? in.metadata_json : "-", in.dim, qv_metric_name(in.metric), in.index, in.params_json,
+            (unsigned long long)in.count);
     qv_get_opts g;
     qv_get_opts_init(&g);
     g.include = QV_INCLUDE_EMBEDDINGS | QV_INCLUDE_METADATAS | QV_INCLUDE_DOCUMENTS;
@@ -127,7 +127,7 @@ static void fill(qv_db *db, const char *name, uint32_t dim, qv_metric m, const c
     docs[i] = i % 4 == 3 ? NULL : db_[i];
     for (uint32_t j = 0; j < dim; j++) e[i * dim + j] = sinf((float)(i * dim + j)) * (float)(1 + i % 3);
   }
-  qv_batch b = {n, ids, e, metas, docs, 0};
+  qv_batch b = {0, n, ids, e, metas, docs, 0};
   cr_assert_eq(qv_collection_add(c, &b, QV_CONFLICT_ERROR), QV_OK, "%s", qv_db_errmsg(db));
   qv_collection_release(c);
   free(ids);
@@ -158,12 +158,12 @@ static qv_db *populate(const char *path) {
   const char *up[2] = {"l2-0", "l2-new"};
   const char *um[2] = {"{\"t\":null,\"z\":true}", "{\"k\":6}"};
   float ue[10] = {9, 8, 7, 6, 5, 4, 3, 2, 1, 0};
-  qv_batch b = {2, up, ue, um, NULL, 0};
+  qv_batch b = {0, 2, up, ue, um, NULL, 0};
   cr_assert_eq(qv_collection_upsert(c, &b), QV_OK, "%s", qv_db_errmsg(db));
   qv_collection_release(c);
   cr_assert_eq(qv_collection_get(db, "cos", &c), QV_OK);
   const char *ud[1] = {"changed document"};
-  qv_batch b2 = {1, up, NULL, NULL, ud, 0};
+  qv_batch b2 = {0, 1, up, NULL, NULL, ud, 0};
   const char *cid[1] = {"cos-5"};
   b2.ids = cid;
   cr_assert_eq(qv_collection_update(c, &b2, 0), QV_OK, "%s", qv_db_errmsg(db));
@@ -224,17 +224,21 @@ Test(db, names_and_parsers) {
   cr_assert_eq(qv_metric_parse("L2", &m), QV_INVALID);
   cr_assert_eq(qv_metric_parse("", &m), QV_INVALID);
   cr_assert_eq(qv_metric_parse(NULL, &m), QV_INVALID);
-  cr_assert_str_eq(qv_index_name(QV_INDEX_FLAT), "flat");
-  cr_assert_str_eq(qv_index_name(QV_INDEX_HNSW), "hnsw");
   cr_assert_not_null(qv_metric_name((qv_metric)42));
-  cr_assert_not_null(qv_index_name((qv_index_kind)42));
-  qv_index_kind k = QV_INDEX_HNSW;
-  cr_assert_eq(qv_index_parse("flat", &k), QV_OK);
-  cr_assert_eq(k, QV_INDEX_FLAT);
-  cr_assert_eq(qv_index_parse("hnsw", &k), QV_OK);
-  cr_assert_eq(k, QV_INDEX_HNSW);
-  cr_assert_eq(qv_index_parse("ivf", &k), QV_INVALID);
-  cr_assert_eq(qv_index_parse(NULL, &k), QV_INVALID);
+  /* the registry: every built-in kind by name, each describing its parameters */
+  const char *const *kinds = qv_index_kinds();
+  cr_assert_str_eq(kinds[0], "flat");
+  cr_assert_str_eq(kinds[1], "hnsw");
+  cr_assert_null(kinds[2]);
+  char *desc = NULL;
+  cr_assert_eq(qv_index_params_describe("flat", &desc), QV_OK);
+  cr_assert_str_eq(desc, "{}");
+  free(desc);
+  cr_assert_eq(qv_index_params_describe("hnsw", &desc), QV_OK);
+  cr_assert_str_eq(desc, "{\"M\":16,\"ef_construction\":200,\"ef_search\":64,\"quantizer\":\"sq8\"}");
+  free(desc);
+  cr_assert_eq(qv_index_params_describe("ivf-nope", &desc), QV_NOTFOUND);
+  cr_assert_null(desc);
 }
 
 /* ------------------------------------------------------------------ open */
@@ -411,7 +415,7 @@ Test(db, reopen_catches_up_after_checkpoint) {
   cr_assert_eq(qv_collection_delete_records(c, gone, 2, NULL, NULL, 0, NULL), QV_OK);
   const char *ids[2] = {"late-1", "l2-22"};
   float e[10] = {1, 1, 1, 1, 1, -2, -2, -2, -2, -2};
-  qv_batch b = {2, ids, e, NULL, NULL, 0};
+  qv_batch b = {0, 2, ids, e, NULL, NULL, 0};
   cr_assert_eq(qv_collection_upsert(c, &b), QV_OK);
   qv_collection_release(c);
   char *before = dump_db(db);
@@ -493,7 +497,7 @@ Test(db, acknowledged_write_survives_kill) {
     const char *ids[2] = {"a", "b"};
     const char *metas[2] = {"{\"x\":1}", NULL};
     float e[4] = {1, 2, 3, 4};
-    qv_batch b = {2, ids, e, metas, NULL, 2};
+    qv_batch b = {0, 2, ids, e, metas, NULL, 2};
     if (qv_collection_add(c, &b, QV_CONFLICT_ERROR) != QV_OK) _exit(4);
     const char *gone[1] = {"b"};
     if (qv_collection_delete_records(c, gone, 1, NULL, NULL, 0, NULL) != QV_OK) _exit(5);
@@ -549,7 +553,7 @@ Test(db, read_only) {
   cr_assert_eq(qv_collection_get(db, "l2", &c), QV_OK);
   const char *ids[1] = {"zz"};
   float e[5] = {0};
-  qv_batch b = {1, ids, e, NULL, NULL, 0};
+  qv_batch b = {0, 1, ids, e, NULL, NULL, 0};
   cr_assert_eq(qv_collection_add(c, &b, QV_CONFLICT_ERROR), QV_MISUSE);
   cr_assert_eq(qv_collection_upsert(c, &b), QV_MISUSE);
   cr_assert_eq(qv_collection_update(c, &b, 1), QV_MISUSE);

@@ -39,7 +39,7 @@ static void make_db(void) {
   cr_assert_eq(qv_collection_create(db, "c", &o, &c), QV_OK);
   const char *ids[] = {"a", "b", "c"};
   float emb[] = {0, 0, 1, 0, 0, 3};
-  qv_batch b = {3, ids, emb, NULL, NULL, 0};
+  qv_batch b = {0, 3, ids, emb, NULL, NULL, 0};
   cr_assert_eq(qv_collection_add(c, &b, QV_CONFLICT_ERROR), QV_OK);
   qv_collection_release(c);
   qv_db_close(db);
@@ -70,11 +70,11 @@ TestSuite(format, .init = setup, .fini = teardown);
 
 Test(format, newer_format_version_is_refused) {
   make_db();
-  sql("PRAGMA user_version = 2");
+  sql("PRAGMA user_version = 3");
   char err[512] = "";
   cr_assert_eq(open_err(err, sizeof err), QV_CORRUPT);
-  cr_expect(strstr(err, "unknown format version 2"), "message: %s", err);
-  sql("PRAGMA user_version = 1"); /* untouched otherwise: back to version 1, it opens */
+  cr_expect(strstr(err, "unknown format version 3"), "message: %s", err);
+  sql("PRAGMA user_version = 2"); /* untouched otherwise: back to version 2, it opens */
   cr_assert_eq(open_err(err, sizeof err), QV_OK, "%s", err);
 }
 

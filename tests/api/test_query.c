@@ -23,7 +23,7 @@
 
 #include "api_db.h"
 
-static qv_collection *new_col_kind(qv_db *db, const char *name, uint32_t dim, qv_metric m, qv_index_kind k) {
+static qv_collection *new_col_kind(qv_db *db, const char *name, uint32_t dim, qv_metric m, const char *k) {
   qv_collection_opts o;
   qv_collection_opts_init(&o);
   o.dim = dim;
@@ -36,7 +36,7 @@ static qv_collection *new_col_kind(qv_db *db, const char *name, uint32_t dim, qv
 }
 
 static qv_collection *new_col(qv_db *db, const char *name, uint32_t dim, qv_metric m) {
-  return new_col_kind(db, name, dim, m, QV_INDEX_FLAT);
+  return new_col_kind(db, name, dim, m, "flat");
 }
 
 static void add(qv_db *db, qv_collection *c, size_t n, const char *const *ids, const float *emb,
@@ -516,40 +516,41 @@ Test(params, set_param_flat) {
   qv_db_close(db);
 }
 
-static int hnsw_built(qv_db *db) {
-  qv_collection_opts o;
-  qv_collection_opts_init(&o);
-  o.index = QV_INDEX_HNSW;
-  o.dim = 2;
-  qv_collection *c = NULL;
-  qv_status rc = qv_collection_create(db, "hnsw_probe", &o, &c);
-  if (rc == QV_UNSUPPORTED) return 0;
-  cr_assert_eq(rc, QV_OK, "%s", qv_db_errmsg(db));
-  qv_collection_release(c);
-  cr_assert_eq(qv_collection_delete(db, "hnsw_probe"), QV_OK);
-  return 1;
+/* The value of integer parameter key in a collection's params_json. */
+static long param_of(qv_collection *c, const char *key) {
+  qv_collection_info info = {.struct_size = sizeof info};
+  cr_assert_eq(qv_collection_info_get(c, &info), QV_OK);
+  char pat[64];
+  snprintf(pat, sizeof pat, "\"%s\":", key);
+  const char *at = strstr(info.params_json, pat);
+  cr_assert_not_null(at, "%s not in %s", key, info.params_json);
+  long v = strtol(at + strlen(pat), NULL, 10);
+  qv_collection_info_free(&info);
+  return v;
 }
 
 Test(params, set_param_hnsw) {
   qv_db *db = open_db(0);
-  if (!hnsw_built(db)) {
-    qv_db_close(db);
-    cr_skip_test("hnsw is not built in");
-  }
   for (uint32_t dim = 0; dim <= 3; dim += 3) {
     char name[16];
     snprintf(name, sizeof name, "h%u", dim);
-    qv_collection *c = new_col_kind(db, name, dim, QV_METRIC_L2, QV_INDEX_HNSW);
+    qv_collection *c = new_col_kind(db, name, dim, QV_METRIC_L2, "hnsw");
     cr_assert_eq(qv_collection_set_param(c, "ef_search", 10), QV_OK, "%s", qv_db_errmsg(db));
-    qv_collection_info info;
-    cr_assert_eq(qv_collection_info_get(c, &info), QV_OK);
-    cr_assert_eq(info.hnsw_ef_search, 10);
-    qv_collection_info_free(&info);
+    cr_assert_eq(param_of(c, "ef_search"), 10);
     static const double bad[] = {0, -1, 1.5, 100001, NAN, INFINITY};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
       cr_assert_eq(qv_collection_set_param(c, "ef_search", bad[i]), QV_INVALID, "dim %u ef_search %g", dim, bad[i]);
     qv_status rc = qv_collection_set_param(c, "bogus", 1);
     cr_assert_eq(rc, QV_INVALID, "dim %u: unknown parameter: got %s", dim, qv_status_name(rc));
+    /* build-time parameters are fixed; several runtime ones change together or not at all */
+    cr_assert_eq(qv_collection_set_params(c, "{\"M\": 32}"), QV_INVALID);
+    cr_assert(strstr(qv_db_errmsg(db), "M: fixed when the collection was created"), "%s", qv_db_errmsg(db));
+    cr_assert_eq(qv_collection_set_params(c, "{\"M\": 16, \"ef_search\": 20}"), QV_OK, "%s", qv_db_errmsg(db));
+    cr_assert_eq(qv_collection_set_params(c, "{\"ef_search\": 30, \"ef_construction\": 0}"), QV_INVALID);
+    cr_assert_eq(param_of(c, "ef_search"), 20);
+    cr_assert_eq(qv_collection_set_params(c, "{\"ef_search\": 30, \"ef_construction\": 50}"), QV_OK);
+    cr_assert_eq(param_of(c, "ef_search"), 30);
+    cr_assert_eq(param_of(c, "ef_construction"), 50);
     qv_collection_release(c);
   }
   qv_db_close(db);
@@ -558,15 +559,11 @@ Test(params, set_param_hnsw) {
 /* ef_search set on a persistent collection survives a reopen, with data or before any. */
 Test(params, set_param_persists) {
   qv_db *db = open_db(1);
-  if (!hnsw_built(db)) {
-    close_db(db);
-    cr_skip_test("hnsw is not built in");
-  }
-  qv_collection *c = new_col_kind(db, "h", 3, QV_METRIC_L2, QV_INDEX_HNSW);
-  qv_collection *e = new_col_kind(db, "empty", 0, QV_METRIC_L2, QV_INDEX_HNSW);
+  qv_collection *c = new_col_kind(db, "h", 3, QV_METRIC_L2, "hnsw");
+  qv_collection *e = new_col_kind(db, "empty", 0, QV_METRIC_L2, "hnsw");
   const char *ids[] = {"a", "b"};
   const float emb[] = {1, 0, 0, 0, 1, 0};
-  qv_batch b = {2, ids, emb, NULL, NULL, 0};
+  qv_batch b = {0, 2, ids, emb, NULL, NULL, 0};
   cr_assert_eq(qv_collection_add(c, &b, QV_CONFLICT_ERROR), QV_OK, "%s", qv_db_errmsg(db));
   cr_assert_eq(qv_collection_set_param(c, "ef_search", 321), QV_OK, "%s", qv_db_errmsg(db));
   cr_assert_eq(qv_collection_set_param(e, "ef_search", 77), QV_OK, "%s", qv_db_errmsg(db));
@@ -577,11 +574,8 @@ Test(params, set_param_persists) {
   const char *names[] = {"h", "empty"};
   const uint32_t want[] = {321, 77};
   for (int i = 0; i < 2; i++) {
-    qv_collection_info info;
     cr_assert_eq(qv_collection_get(db, names[i], &c), QV_OK);
-    cr_assert_eq(qv_collection_info_get(c, &info), QV_OK);
-    cr_assert_eq(info.hnsw_ef_search, want[i], "%s: ef_search %u after reopen", names[i], info.hnsw_ef_search);
-    qv_collection_info_free(&info);
+    cr_assert_eq(param_of(c, "ef_search"), want[i], "%s: ef_search after reopen", names[i]);
     qv_collection_release(c);
   }
   close_db(db);
@@ -589,13 +583,9 @@ Test(params, set_param_persists) {
 
 Test(params, hnsw_exact_and_filtered_agree_with_flat) {
   qv_db *db = open_db(0);
-  if (!hnsw_built(db)) {
-    qv_db_close(db);
-    cr_skip_test("hnsw is not built in");
-  }
   const uint32_t d = 8;
   const size_t n = 400;
-  qv_collection *h = new_col_kind(db, "h", d, QV_METRIC_L2, QV_INDEX_HNSW);
+  qv_collection *h = new_col_kind(db, "h", d, QV_METRIC_L2, "hnsw");
   qv_collection *f = new_col(db, "f", d, QV_METRIC_L2);
   float *e = malloc(n * d * sizeof *e);
   char (*names)[16] = malloc(n * sizeof *names), (*mb)[32] = malloc(n * sizeof *mb);

@@ -132,7 +132,6 @@ def test_version_and_help(q):
     ["--bogus", "list"],
     ["create"],
     ["create", "x", "--metric", "hamming"],
-    ["create", "x", "--index", "ivf9"],
     ["create", "x", "--dim", "abc"],
     ["create", "x", "--dim", "0"],
     ["create", "x", "--metadata", "[1,2]"],
@@ -184,6 +183,24 @@ def test_quiver_data_env(tmp_path):
 
 # ----------------------------------------------------------------------------- collections
 
+def test_index_kinds_and_params(q):
+    """Index kinds by name and their parameters as JSON: the CLI never lists a kind's settings."""
+    p = q.fails(1, "create", "x", "--index", "ivf9")
+    assert 'unknown kind "ivf9"' in p.stderr and "flat, hnsw" in p.stderr
+    q.ok("create", "p", "--dim", 4, "--index", "hnsw", "--param", "quantizer=none", "--params",
+         '{"M": 6, "ef_search": 33}')
+    assert q.json("info", "p")["params"] == {"M": 6, "ef_construction": 200, "ef_search": 33,
+                                            "quantizer": "none"}
+    p = q.fails(1, "create", "y", "--dim", 4, "--index", "hnsw", "--param", "M=1")
+    assert "params.M: 1 is outside 2..256" in p.stderr
+    p = q.fails(1, "create", "y", "--dim", 4, "--param", "M=8")
+    assert "M: unknown parameter for index kind flat" in p.stderr
+    p = q.fails(2, "create", "y", "--param", "novalue")
+    assert "--param expects KEY=VALUE" in p.stderr
+    p = q.fails(2, "create", "y", "--params", "[1]")
+    assert "--params must be a JSON object" in p.stderr
+
+
 def test_collection_lifecycle(q):
     require_hnsw(q)
     q.ok("create", "b", "--dim", 8, "--metric", "cosine", "--metadata", '{"owner": "me"}')
@@ -198,14 +215,14 @@ def test_collection_lifecycle(q):
 
     info = q.json("info", "a")
     assert info["index"] == "hnsw"
-    assert info["params"] == {"M": 8, "ef_construction": 50, "ef_search": 20}
+    assert info["params"] == {"M": 8, "ef_construction": 50, "ef_search": 20, "quantizer": "sq8"}
     assert info["count"] == 0
     for key in ["slots", "tombstones", "mem_vectors", "mem_graph", "max_level", "last_seq",
                 "checkpoint_seq"]:
         assert key in info["stats"]
     assert q.json("info", "b")["metadata"] == {"owner": "me"}
     text = q.ok("info", "a").stdout
-    assert "hnsw (M 8, ef_construction 50, ef_search 20)" in text
+    assert 'hnsw {"M":8,"ef_construction":50,"ef_search":20,"quantizer":"sq8"}' in text
     assert "vector memory" in text and "graph memory" in text
 
     # internal collections (the HTTP server's catalog) only with --all

@@ -198,7 +198,7 @@ static qv_status st_add_cos(ctx *x) {
   qv_collection *c = NULL;
   qv_status rc = with_col(x, "cos", &c);
   if (rc) return rc;
-  qv_batch b = {NREC, ids, emb, metas, docs, DIM};
+  qv_batch b = {0, NREC, ids, emb, metas, docs, DIM};
   rc = qv_collection_add(c, &b, QV_CONFLICT_ERROR);
   qv_collection_release(c);
   return rc;
@@ -208,7 +208,7 @@ static qv_status st_add_l2(ctx *x) {
   qv_collection *c = NULL;
   qv_status rc = with_col(x, "l2", &c);
   if (rc) return rc;
-  qv_batch b = {NREC, ids, emb, metas, docs, 0};
+  qv_batch b = {0, NREC, ids, emb, metas, docs, 0};
   rc = qv_collection_add(c, &b, QV_CONFLICT_ERROR);
   qv_collection_release(c);
   return rc;
@@ -272,7 +272,7 @@ static qv_status st_update_meta(ctx *x) {
   if (rc) return rc;
   const char *um[3] = {"{\"t\":null,\"new\":true}", NULL, "{\"k\":60}"};
   const char *ud[3] = {NULL, "updated doc", NULL};
-  qv_batch b = {3, upd_ids, NULL, um, ud, 0};
+  qv_batch b = {0, 3, upd_ids, NULL, um, ud, 0};
   rc = qv_collection_update(c, &b, 0);
   qv_collection_release(c);
   return rc;
@@ -283,7 +283,7 @@ static qv_status st_update_emb(ctx *x) {
   qv_status rc = with_col(x, "cos", &c);
   if (rc) return rc;
   float ue[2 * DIM] = {1, 2, 3, 4, -4, 3, -2, 1};
-  qv_batch b = {2, upd_ids, ue, NULL, NULL, 0};
+  qv_batch b = {0, 2, upd_ids, ue, NULL, NULL, 0};
   rc = qv_collection_update(c, &b, 0);
   qv_collection_release(c);
   return rc;
@@ -296,7 +296,7 @@ static qv_status st_upsert(ctx *x) {
   const char *uids[3] = {"id1", "fresh", "id7"};
   const char *um[3] = {"{\"k\":null,\"z\":[\"p\",\"q\"]}", "{\"k\":100}", NULL};
   float ue[3 * DIM] = {9, 9, 9, 9, -1, -1, -1, -1, 0, 1, 0, 1};
-  qv_batch b = {3, uids, ue, um, NULL, 0};
+  qv_batch b = {0, 3, uids, ue, um, NULL, 0};
   rc = qv_collection_upsert(c, &b);
   qv_collection_release(c);
   return rc;
@@ -326,7 +326,7 @@ static qv_status st_readd(ctx *x) { /* reuses freed slots */
   qv_collection *c = NULL;
   qv_status rc = with_col(x, "cos", &c);
   if (rc) return rc;
-  qv_batch b = {NREC, ids, emb, metas, docs, 0};
+  qv_batch b = {0, NREC, ids, emb, metas, docs, 0};
   rc = qv_collection_add(c, &b, QV_CONFLICT_IGNORE);
   qv_collection_release(c);
   return rc;

@@ -82,7 +82,7 @@ static qv_collection *build(qv_db **db) {
     ids[i] = malloc(16);
     snprintf(ids[i], 16, "%zu", i);
   }
-  qv_batch b = {NB, (const char *const *)ids, base, NULL, NULL, 0};
+  qv_batch b = {0, NB, (const char *const *)ids, base, NULL, NULL, 0};
   cr_assert_eq(qv_collection_add(c, &b, QV_CONFLICT_ERROR), QV_OK, "%s", qv_db_errmsg(*db));
   for (size_t i = 0; i < NB; i++) free(ids[i]);
   free(ids);

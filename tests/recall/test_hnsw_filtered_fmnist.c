@@ -49,10 +49,8 @@ static qv_collection *fill(qv_db *db) {
   qv_collection_opts o;
   qv_collection_opts_init(&o);
   o.dim = dim;
-  o.index = QV_INDEX_HNSW;
-  o.hnsw_m = 16;
-  o.hnsw_ef_construction = 200;
-  o.hnsw_ef_search = 64;
+  o.index = "hnsw";
+  o.params_json = "{\"M\": 16, \"ef_construction\": 200, \"ef_search\": 64}";
   qv_collection *c = NULL;
   cr_assert_eq(qv_collection_create(db, "fm", &o, &c), QV_OK, "%s", qv_db_errmsg(db));
   enum { B = 10000 };
@@ -66,7 +64,7 @@ static qv_collection *fill(qv_db *db) {
       snprintf(ids[i], 16, "%zu", off + i);
       snprintf(metas[i], 64, "{\"label\": %d, \"bucket\": %zu}", blabel[off + i], (off + i) % 100);
     }
-    qv_batch b = {B, (const char *const *)ids, base + off * dim, (const char *const *)metas, NULL, 0};
+    qv_batch b = {0, B, (const char *const *)ids, base + off * dim, (const char *const *)metas, NULL, 0};
     cr_assert_eq(qv_collection_add(c, &b, QV_CONFLICT_ERROR), QV_OK, "%s", qv_db_errmsg(db));
   }
   for (size_t i = 0; i < B; i++) {

@@ -51,8 +51,13 @@ static void unload(void) {
   free(queries);
 }
 
+static const char *g_quant = "sq8";
+
 static qv_index *build(void) {
-  qv_index_params p = {qv__mem_default(), QV_METRIC_L2, dim, 16, 200, 64, 2};
+  char params[128];
+  snprintf(params, sizeof params, "{\"M\":16,\"ef_construction\":200,\"ef_search\":64,\"quantizer\":\"%s\"}",
+           g_quant);
+  qv_index_params p = {qv__mem_default(), QV_METRIC_L2, dim, params, 2, NULL};
   qv_index *ix = NULL;
   cr_assert_eq(qv__index_hnsw.create(&p, &ix), QV_OK);
   uint32_t *slots = malloc(NB * sizeof *slots);
@@ -85,8 +90,8 @@ static double recall_at(qv_index *ix, uint32_t ef) {
   return r;
 }
 
-static void run(const char *sq8) {
-  setenv("QV_HNSW_SQ8", sq8, 1);
+static void run(const char *quantizer) {
+  g_quant = quantizer;
   qv_index *ix = build();
   double r32 = recall_at(ix, 32), r128 = recall_at(ix, 128);
   cr_expect(r32 >= 0.95, "recall@10 at ef=32 is %.4f, want >= 0.95", r32);
@@ -96,8 +101,8 @@ static void run(const char *sq8) {
 
 TestSuite(hnsw_fmnist, .init = load, .fini = unload, .timeout = 120);
 
-Test(hnsw_fmnist, recall_sq8) { run("1"); }
-Test(hnsw_fmnist, recall_float) { run("0"); }
+Test(hnsw_fmnist, recall_sq8) { run("sq8"); }
+Test(hnsw_fmnist, recall_float) { run("none"); }
 
 static int every_tenth(void *ctx, uint32_t s) {
   (void)ctx;
@@ -105,7 +110,7 @@ static int every_tenth(void *ctx, uint32_t s) {
 }
 
 Test(hnsw_fmnist, filtered_10pct) {
-  setenv("QV_HNSW_SQ8", "1", 1);
+  g_quant = "sq8";
   qv_index *ix = build();
   const qv_kernels *kern = qv__kernels();
   size_t hits = 0;

@@ -83,11 +83,17 @@ static void assert_hits_eq(const qv_hit *a, size_t na, const qv_hit *b, size_t n
 }
 
 Test(index_flat, vt_lookup) {
-  cr_assert_eq(qv__index_vt(QV_INDEX_FLAT), &qv__index_flat);
+  cr_assert_eq(qv__index_find("flat"), &qv__index_flat);
   cr_assert_str_eq(qv__index_flat.name, "flat");
-  const qv_index_vt *h = qv__index_vt(QV_INDEX_HNSW);
-  cr_assert(h == NULL || (h != &qv__index_flat && h->name != NULL));
-  cr_assert_null(qv__index_vt((qv_index_kind)99));
+  cr_assert_eq(qv__index_find("hnsw"), &qv__index_hnsw);
+  cr_assert_null(qv__index_find("nope"));
+  cr_assert_null(qv__index_find(NULL));
+  /* every registered kind declares what the collection needs to know of it */
+  for (const qv_index_vt *const *k = qv__index_all(); *k; k++) {
+    cr_assert_not_null((*k)->params, "%s", (*k)->name);
+    cr_assert((*k)->metrics != 0, "%s", (*k)->name);
+    cr_assert_not_null((*k)->create);
+  }
 }
 
 Test(index_flat, create_rejects_bad_params) {

@@ -57,8 +57,15 @@ static float *make_data(size_t n, uint64_t seed, qv_metric m) {
   return x;
 }
 
+/* The traversal quantizer is a stored parameter of the kind: tests choose it per build. */
+static const char *g_params = "{\"M\":16,\"ef_construction\":100,\"ef_search\":64,\"quantizer\":\"sq8\"}";
+static void use_sq8(int on) {
+  g_params = on ? "{\"M\":16,\"ef_construction\":100,\"ef_search\":64,\"quantizer\":\"sq8\"}"
+                : "{\"M\":16,\"ef_construction\":100,\"ef_search\":64,\"quantizer\":\"none\"}";
+}
+
 static qv_index_params params(qv_metric m, int threads) {
-  qv_index_params p = {qv__mem_default(), m, DIM, 16, 100, 64, threads};
+  qv_index_params p = {qv__mem_default(), m, DIM, g_params, threads, NULL};
   return p;
 }
 
@@ -117,7 +124,7 @@ static double recall(qv_metric m, qv_index *ix, const live_set *ls, size_t n, co
 }
 
 static void check_recall(qv_metric m, int sq8, int threads, double min_recall) {
-  setenv("QV_HNSW_SQ8", sq8 ? "8" : "0", 1);
+  use_sq8(sq8);
   float *x = make_data(NB, 42 + (uint64_t)m, m);
   float *q = make_data(NQ, 4242 + (uint64_t)m, m);
   qv_index *ix = build(m, x, NB, threads);
@@ -362,14 +369,17 @@ Test(hnsw, empty_and_params) {
   cr_assert_eq(st.count, 0);
   cr_assert_eq(st.max_level, 0);
   vt->destroy(ix);
-  p.m = 1;
+  p.params_json = "{\"M\":1}";
   cr_assert_eq(vt->create(&p, &ix), QV_INVALID);
   cr_assert_null(ix);
-  p.m = 256; /* the largest M the collection accepts */
+  p.params_json = "{\"M\":256}"; /* the largest M the kind accepts */
   cr_assert_eq(vt->create(&p, &ix), QV_OK);
   vt->destroy(ix);
-  p.m = 257;
+  p.params_json = "{\"M\":257}";
   cr_assert_eq(vt->create(&p, &ix), QV_INVALID);
+  p.params_json = "{\"quantizer\":\"none\"}";
+  cr_assert_eq(vt->create(&p, &ix), QV_OK);
+  vt->destroy(ix);
 }
 
 Test(hnsw, stats) {
@@ -419,7 +429,7 @@ static char *tmp_path(const char *name) {
 }
 
 static void check_roundtrip(int sq8) {
-  setenv("QV_HNSW_SQ8", sq8 ? "1" : "0", 1);
+  use_sq8(sq8);
   float *x = make_data(NB, 17, QV_METRIC_L2);
   float *q = make_data(NQ, 177, QV_METRIC_L2);
   qv_index *ix = build(QV_METRIC_L2, x, NB, 2);
@@ -508,7 +518,7 @@ static void rewrite_with_valid_crc(const char *path, size_t payload_off, const v
 }
 
 Test(hnsw, corrupt_and_missing_files) {
-  setenv("QV_HNSW_SQ8", "0", 1);
+  use_sq8(0);
   float *x = make_data(500, 19, QV_METRIC_L2);
   qv_index *ix = build(QV_METRIC_L2, x, 500, 1);
   qv_index_params p = params(QV_METRIC_L2, 1);
@@ -678,7 +688,7 @@ Test(hnsw, allocation_failures) {
  * is hidden; a live slot cannot be added hidden.
  */
 Test(hnsw, hidden_then_publish) {
-  setenv("QV_HNSW_SQ8", "8", 1);
+  use_sq8(1);
   const size_t n0 = 1000, n1 = NB - 1000;
   float *x = make_data(NB, 77, QV_METRIC_L2);
   float *q = make_data(NQ, 7777, QV_METRIC_L2);
@@ -736,7 +746,7 @@ Test(hnsw, hidden_then_publish) {
 
 /* reserve in two steps: build (index only read, searches still answer), install or drop. */
 Test(hnsw, reserve_build_install_drop) {
-  setenv("QV_HNSW_SQ8", "8", 1);
+  use_sq8(1);
   float *x = make_data(NB, 55, QV_METRIC_L2);
   float *q = make_data(NQ, 5555, QV_METRIC_L2);
   qv_index *ix = build(QV_METRIC_L2, x, 1000, 2);

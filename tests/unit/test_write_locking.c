@@ -96,7 +96,7 @@ static void hook(qv_collection *c) {
   }
 }
 
-static void open_col(qv_metric metric, qv_index_kind kind) {
+static void open_col(qv_metric metric, const char *kind) {
   qv_open_opts o;
   qv_collection_opts co;
   snprintf(dir, sizeof dir, "/tmp/qv_wlock_XXXXXX");
@@ -126,7 +126,7 @@ static void add_rows(int from, int n, float shift) {
   char ids[64][16];
   const char *idp[64];
   float emb[64 * 4];
-  qv_batch b = {0};
+  qv_batch b = {0, 0};
   for (int i = 0; i < n; i++) {
     snprintf(ids[i], sizeof ids[i], "r%d", from + i);
     idp[i] = ids[i];
@@ -152,7 +152,7 @@ static void check_after(uint64_t want_count, const char *id, size_t want_found) 
   qv_results_free(r);
 }
 
-static void readers_run_during_commit(qv_metric metric, qv_index_kind kind) {
+static void readers_run_during_commit(qv_metric metric, const char *kind) {
   open_col(metric, kind);
   add_rows(0, 50, 0.0f);
   /* add: the reader sees the 50 old records and not r50 */
@@ -180,16 +180,16 @@ static void readers_run_during_commit(qv_metric metric, qv_index_kind kind) {
 }
 
 Test(write_locking, readers_run_during_commit_l2_hnsw, .fini = teardown) {
-  readers_run_during_commit(QV_METRIC_L2, QV_INDEX_HNSW);
+  readers_run_during_commit(QV_METRIC_L2, "hnsw");
 }
 
 Test(write_locking, readers_run_during_commit_ip_flat, .fini = teardown) {
-  readers_run_during_commit(QV_METRIC_IP, QV_INDEX_FLAT);
+  readers_run_during_commit(QV_METRIC_IP, "flat");
 }
 
 /* Adds to a persistent cosine collection still let readers in (no stored row is replaced). */
 Test(write_locking, cosine_add_does_not_block, .fini = teardown) {
-  open_col(QV_METRIC_COSINE, QV_INDEX_HNSW);
+  open_col(QV_METRIC_COSINE, "hnsw");
   add_rows(0, 20, 0.0f);
   pr.id = "r20";
   qv__test_pre_apply = hook;
@@ -203,7 +203,7 @@ Test(write_locking, cosine_add_does_not_block, .fini = teardown) {
 
 /* Replacing embeddings in a persistent cosine collection keeps readers out until applied. */
 Test(write_locking, cosine_replace_blocks_until_applied, .fini = teardown) {
-  open_col(QV_METRIC_COSINE, QV_INDEX_HNSW);
+  open_col(QV_METRIC_COSINE, "hnsw");
   add_rows(0, 20, 0.0f);
   pr.id = "r4";
   expect_blocked = 1;
@@ -249,8 +249,8 @@ Test(write_locking, large_batch_hidden_between_chunks, .fini = teardown) {
   static char ids[N][16];
   static const char *idp[N];
   static float emb[N * 4];
-  qv_batch b = {0};
-  open_col(QV_METRIC_L2, QV_INDEX_HNSW);
+  qv_batch b = {0, 0};
+  open_col(QV_METRIC_L2, "hnsw");
   add_rows(0, 50, 0.0f);
   for (int i = 0; i < N; i++) { /* all nearer to the reader's query (0.5, ...) than any old row */
     snprintf(ids[i], sizeof ids[i], "n%d", i);

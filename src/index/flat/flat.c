@@ -630,8 +630,14 @@ cleanup:
 
 /* ------------------------------------------------------------------ registry */
 
+static const qv_param_spec flat_params[] = {{NULL, QV_PT_UINT, 0, 0, 0, NULL, 0, NULL, NULL}};
+
 const qv_index_vt qv__index_flat = {
     .name = "flat",
+    .caps = 0,
+    .metrics = QV_METRIC_BIT(QV_METRIC_L2) | QV_METRIC_BIT(QV_METRIC_IP) | QV_METRIC_BIT(QV_METRIC_COSINE) |
+               QV_METRIC_BIT(QV_METRIC_L1),
+    .params = flat_params,
     .create = flat_create,
     .destroy = flat_destroy,
     .add = flat_add,

@@ -734,6 +734,25 @@ static void geometry(qv_index *ix) {
   }
 }
 
+/* The kind's parameters (index/params.h): what the catalog stores as its JSON object. */
+static const char *const quantizers[] = {"none", "sq8", NULL};
+enum { P_M, P_EFC, P_EFS, P_QUANT };
+static const qv_param_spec hnsw_params[] = {
+    {"M", QV_PT_UINT, 16, 2, MAX_M / 2, NULL, 0, "max_neighbors",
+     "links per node on the upper levels (2*M on level 0)"},
+    {"ef_construction", QV_PT_UINT, 200, 1, 100000, NULL, 1, "construction_ef", "candidate list size while inserting"},
+    {"ef_search", QV_PT_UINT, 64, 1, 100000, NULL, 1, "search_ef", "default candidate list size of a query"},
+    {"quantizer", QV_PT_ENUM, 1, 0, 0, quantizers, 0, NULL,
+     "traversal codes kept in the adjacency blocks: none (floats) or sq8 (8-bit scalar)"},
+    {NULL, QV_PT_UINT, 0, 0, 0, NULL, 0, NULL, NULL},
+};
+
+/* Resolve p->params_json; QV_INVALID if it does not validate (the collection checked it). */
+static qv_status hnsw_resolve(const qv_index_params *p, double *v) {
+  char err[256];
+  return qv__params_resolve(hnsw_params, "hnsw", p->params_json, NULL, 0, v, err, sizeof err);
+}
+
 static qv_status hnsw_new(const qv_index_params *p, uint32_t m, int sq8, qv_index **out) {
   *out = NULL;
   if (!p || !p->mem || p->dim == 0 || p->dim > (1u << 20)) return QV_INVALID;
@@ -749,8 +768,13 @@ static qv_status hnsw_new(const qv_index_params *p, uint32_t m, int sq8, qv_inde
   ix->dim = p->dim;
   ix->M = m;
   ix->M0 = 2 * m;
-  ix->efc = p->ef_construction ? p->ef_construction : 200;
-  ix->efs = p->ef_search ? p->ef_search : 64;
+  double v[QV_MAX_PARAMS];
+  if (hnsw_resolve(p, v) != QV_OK) {
+    qv__free(p->mem, ix);
+    return QV_INVALID;
+  }
+  ix->efc = (uint32_t)v[P_EFC];
+  ix->efs = (uint32_t)v[P_EFS];
   ix->mult = 1.0 / log((double)m);
   ix->max_level = -1;
   ix->seed = 0x5eed0f9a11c0ffeeull;
@@ -775,16 +799,15 @@ static qv_status hnsw_new(const qv_index_params *p, uint32_t m, int sq8, qv_inde
   return QV_OK;
 }
 
-/* Code width of the traversal copy: 0 (float traversal) or 8 bits. QV_HNSW_SQ8=0/8 overrides. */
-static int sq8_wanted(void) {
-  const char *e = getenv("QV_HNSW_SQ8");
-  int v = e && *e ? atoi(e) : HNSW_SQ8_DEFAULT;
-  return v ? 8 : 0;
-}
-
 static qv_status hnsw_create(const qv_index_params *p, qv_index **out) {
   if (!out) return QV_INVALID;
-  return hnsw_new(p, p ? (p->m ? p->m : 16) : 16, sq8_wanted(), out);
+  *out = NULL;
+  if (!p) return QV_INVALID;
+  double v[QV_MAX_PARAMS];
+  qv_status rc = hnsw_resolve(p, v);
+  if (rc) return rc;
+  /* code width of the traversal copy: 0 (float traversal) or 8 bits, the stored parameter */
+  return hnsw_new(p, (uint32_t)v[P_M], v[P_QUANT] == 1 ? 8 : 0, out);
 }
 
 static void hnsw_destroy(qv_index *ix) {
@@ -1366,6 +1389,9 @@ static qv_status hnsw_load(const qv_index_params *p, const char *path, qv_index 
   if (!out) return QV_INVALID;
   *out = NULL;
   if (!p || !path) return QV_INVALID;
+  double pv[QV_MAX_PARAMS];
+  if (hnsw_resolve(p, pv) != QV_OK) return QV_INVALID;
+  uint32_t want_m = (uint32_t)pv[P_M], want_sq8 = pv[P_QUANT] == 1 ? 8 : 0;
   qv_ckpt_hdr want = {HNSW_TAG, HNSW_PAYLOAD_VERSION, p->dim, (uint32_t)p->metric, 0, 0}, got;
   void *payload = NULL;
   qv_index *ix = NULL;
@@ -1378,7 +1404,7 @@ static qv_status hnsw_load(const qv_index_params *p, const char *path, qv_index 
   if (got.payload_version != HNSW_PAYLOAD_VERSION || got.payload_len < 64) goto fail;
   memcpy(&h, pl, sizeof h);
   if (h.m < 2 || h.m > MAX_M / 2 || h.m0 != 2 * h.m || h.n > (1u << 31) || (h.sq8 != 0 && h.sq8 != 8) ||
-      h.max_level < -1 || h.max_level > MAX_LEVEL || (p->m && p->m != h.m))
+      h.max_level < -1 || h.max_level > MAX_LEVEL || h.m != want_m || (h.sq8 != want_sq8 && p->metric != QV_METRIC_L1))
     goto fail;
   if (!make_layout(&h, &L) || L.total != got.payload_len) goto fail;
   rc = hnsw_new(p, h.m, (int)h.sq8, &ix);
@@ -1388,7 +1414,7 @@ static qv_status hnsw_load(const qv_index_params *p, const char *path, qv_index 
       ix->vstride != h.vstride)
     goto fail;
   if (h.sq8 && hnsw_sq8_params_read(&ix->q8, pl + L.off_q8, h.q8_bytes) != 0) goto fail;
-  if (h.efc) ix->efc = h.efc;
+  /* ef_construction is a runtime parameter: the catalog's value wins over the file's */
   if (h.n == 0) {
     if (h.max_level != -1) goto fail;
     qv__free_aligned(p->mem, payload);
@@ -1454,8 +1480,25 @@ static void hnsw_reserve_drop(const qv_index *ix, void *staged) {
 }
 
 const qv_index_vt qv__index_hnsw = {
-    "hnsw",         hnsw_create,       hnsw_destroy,   hnsw_add,  hnsw_remove, hnsw_vector,
-    hnsw_search,    hnsw_search_batch, hnsw_set_param, hnsw_save, hnsw_load,   hnsw_stats,
-    hnsw_reserve,   hnsw_add_hidden,   hnsw_publish,   hnsw_reserve_build, hnsw_reserve_install,
-    hnsw_reserve_drop,
+    .name = "hnsw",
+    .caps = QV_IXCAP_APPROX | QV_IXCAP_TOMBSTONES,
+    .metrics = QV_METRIC_BIT(QV_METRIC_L2) | QV_METRIC_BIT(QV_METRIC_IP) | QV_METRIC_BIT(QV_METRIC_COSINE),
+    .params = hnsw_params,
+    .create = hnsw_create,
+    .destroy = hnsw_destroy,
+    .add = hnsw_add,
+    .remove = hnsw_remove,
+    .vector = hnsw_vector,
+    .search = hnsw_search,
+    .search_batch = hnsw_search_batch,
+    .set_param = hnsw_set_param,
+    .save = hnsw_save,
+    .load = hnsw_load,
+    .stats = hnsw_stats,
+    .reserve = hnsw_reserve,
+    .add_hidden = hnsw_add_hidden,
+    .publish = hnsw_publish,
+    .reserve_build = hnsw_reserve_build,
+    .reserve_install = hnsw_reserve_install,
+    .reserve_drop = hnsw_reserve_drop,
 };
