@@ -1,0 +1,256 @@
+/* SPDX-License-Identifier: MIT  Copyright (c) 2026 the quiver authors */
+/*
+ * index/hnsw/hnsw_int.h -- the HNSW index's private structures and the helpers its files share
+ * (hnsw.c documents layout, search, selection, locking and the file format). Files:
+ *   hnsw.c    the vtable, create / destroy / set_param / stats
+ *   graph.c   node arenas and their growth, per-search scratch
+ *   search.c  searching one level (also used by insertion), search / batch search
+ *   build.c   neighbour selection, insertion, add / remove / hidden / publish, reserve
+ *   io.c      save / load
+ */
+#ifndef QV_HNSW_INT_H
+#define QV_HNSW_INT_H
+
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "checkpoint.h"
+#include "dist.h"
+#include "sq8.h"
+#include "index.h"
+
+#define HNSW_TAG 0x57534e48u /* "HNSW" little-endian */
+#define HNSW_PAYLOAD_VERSION 1u
+#define MAX_LEVEL 16
+#define MAX_M 512 /* max level-0 links; M (upper-level links) may be 2..MAX_M/2, as collection.c allows */
+#define PAR_MIN_BATCH 64 /* smaller batches are inserted by the calling thread alone */
+#ifndef PF_AHEAD
+#define PF_AHEAD 2 /* vectors prefetched ahead of the distance loop */
+#endif /* smaller batches are inserted by the calling thread alone */
+
+/* HIDDEN: inserted by add_hidden(), in the graph but not yet a result; never saved (the
+ * collection publishes before anything can checkpoint) */
+enum { ST_EMPTY = 0, ST_LIVE = 1, ST_DEAD = 2, ST_HIDDEN = 3 };
+
+typedef struct scratch {
+  uint16_t *visited;
+  size_t vcap;
+  uint16_t epoch;
+  qv_hit *cand; /* min-heap of candidates */
+  size_t ccap;
+  qv_hit *res; /* topk storage */
+  size_t rcap;
+  uint32_t *ids; /* neighbour list copy / unvisited ids, MAX(M0,M)+1 */
+  qv_hit *sel;   /* neighbour selection buffer */
+  size_t selcap;
+  void *qprep; /* prepared query for sq8 */
+  struct scratch *next;
+} scratch;
+
+struct qv_index {
+  qv_index_params p;
+  const qv_mem *mem;
+  const qv_kernels *kern;
+  qv_dist_fn dfn; /* l2sq, dot or l1 */
+  int one_minus;  /* ip / cosine: distance = 1 - dot */
+  uint32_t dim, M, M0, efc, efs;
+  double mult;
+  int sq8;
+  int build_codes; /* sq8: construction searches traverse on codes too */
+  size_t bsz, code_off, vstride;
+  unsigned char *l0;
+  unsigned char *vbase; /* float vectors: l0 + code_off (float mode) or vecs */
+  unsigned char *vecs;  /* sq8 mode: own arena */
+  void *l0_raw, *vecs_raw; /* the allocations behind l0 / vecs (arena_alloc) */
+  void *adopted;           /* a loaded payload that l0 / vecs point into, or NULL */
+  uint32_t cap;         /* slots allocated */
+  uint32_t n_hw;        /* 1 + highest non-empty slot */
+  uint8_t *state, *level;
+  uint32_t **up;
+  atomic_uchar *locks;
+  uint32_t ep;
+  int max_level; /* -1 when empty */
+  uint64_t n_live, n_dead, n_hidden; /* n_hidden: ST_HIDDEN nodes, 0 outside a write */
+  uint32_t ep_pub;   /* while n_hidden: the entry point and top level searches use, */
+  int max_level_pub; /* a node that is not hidden (the entry before the first hidden add) */
+  uint64_t seed;
+  hnsw_sq8 q8;
+  pthread_mutex_t glock;
+  pthread_mutex_t pool_lock;
+  scratch *pool;
+};
+
+
+/* ------------------------------------------------------------------ small helpers */
+
+static inline uint32_t *links0(const qv_index *ix, uint32_t s) {
+  return (uint32_t *)(void *)(ix->l0 + (size_t)s * ix->bsz);
+}
+static inline uint32_t *links_at(const qv_index *ix, uint32_t s, int lev) {
+  return lev == 0 ? links0(ix, s) : ix->up[s] + (size_t)(lev - 1) * (ix->M + 1);
+}
+static inline const float *vec_of(const qv_index *ix, uint32_t s) {
+  return (const float *)(const void *)(ix->vbase + (size_t)s * ix->vstride);
+}
+static inline const unsigned char *code_of(const qv_index *ix, uint32_t s) {
+  return ix->l0 + (size_t)s * ix->bsz + ix->code_off;
+}
+static inline float dist_exact(const qv_index *ix, const float *a, const float *b) {
+  float d = ix->dfn(a, b, ix->dim);
+  return ix->one_minus ? 1.0f - d : d;
+}
+static inline uint32_t max_links(const qv_index *ix, int lev) { return lev == 0 ? ix->M0 : ix->M; }
+
+static inline void node_lock(const qv_index *ix, uint32_t s) {
+  atomic_uchar *l = &ix->locks[s];
+  while (atomic_exchange_explicit(l, 1, memory_order_acquire))
+    while (atomic_load_explicit(l, memory_order_relaxed)) {
+    }
+}
+static inline void node_unlock(const qv_index *ix, uint32_t s) {
+  atomic_store_explicit(&ix->locks[s], 0, memory_order_release);
+}
+
+static inline uint64_t mix64(uint64_t x) {
+  x ^= x >> 30;
+  x *= 0xbf58476d1ce4e5b9ull;
+  x ^= x >> 27;
+  x *= 0x94d049bb133111ebull;
+  x ^= x >> 31;
+  return x;
+}
+
+static inline int draw_level(const qv_index *ix, uint32_t slot) {
+  uint64_t h = mix64(ix->seed ^ mix64((uint64_t)slot + 0x9e3779b97f4a7c15ull));
+  double u = ((double)(h >> 11) + 0.5) * (1.0 / 9007199254740992.0); /* (0,1) */
+  double l = -log(u) * ix->mult;
+  return l >= MAX_LEVEL ? MAX_LEVEL : (int)l;
+}
+
+static inline size_t align64(size_t n) { return (n + 63) & ~(size_t)63; }
+
+#define HUGE_PAGE ((size_t)2 << 20)
+
+static inline void visit_begin(scratch *sc) {
+  if (++sc->epoch == 0) {
+    memset(sc->visited, 0, sc->vcap * sizeof *sc->visited);
+    sc->epoch = 1;
+  }
+}
+
+/* ------------------------------------------------------------------ what a search compares against */
+
+/*
+ * What a search compares against: the float query (exact distances on the float vectors)
+ * or, in sq8 mode at query time, the prepared query against the codes in the l0 blocks.
+ */
+typedef struct qctx {
+  const float *q;
+  const void *qprep; /* non-NULL: traverse on sq8 codes */
+  qv_slot_pred pred;
+  void *pred_ctx;
+  uint32_t self;    /* build: the node being inserted (never a result), else UINT32_MAX */
+  int build;        /* copy link lists under the node locks; any non-EMPTY node qualifies */
+} qctx;
+
+static inline float tdist(const qv_index *ix, const qctx *qc, uint32_t s) {
+  if (qc->qprep) return hnsw_sq8_dist(&ix->q8, qc->qprep, code_of(ix, s));
+  return dist_exact(ix, qc->q, vec_of(ix, s));
+}
+
+static inline void prefetch_vec(const qv_index *ix, const qctx *qc, uint32_t s) {
+  const char *p;
+  size_t n;
+  if (qc->qprep) {
+    p = (const char *)code_of(ix, s);
+    n = ix->q8.code_bytes;
+  } else {
+    p = (const char *)vec_of(ix, s);
+    n = (size_t)ix->dim * sizeof(float);
+  }
+  if (n > 1024) n = 1024; /* the hardware prefetcher follows the rest */
+  for (size_t o = 0; o < n; o += 64) __builtin_prefetch(p + o, 0, 3);
+}
+
+static inline int qualifies(const qv_index *ix, const qctx *qc, uint32_t s) {
+  if (qc->build) return s != qc->self;
+  if (ix->state[s] != ST_LIVE) return 0;
+  return !qc->pred || qc->pred(qc->pred_ctx, s);
+}
+
+/* Copy s's list at lev into buf (under the node lock while building); returns the count. */
+static inline uint32_t read_links(const qv_index *ix, const qctx *qc, uint32_t s, int lev,
+                                  uint32_t *buf, const uint32_t **out) {
+  const uint32_t *l = links_at(ix, s, lev);
+  if (!qc->build) {
+    *out = l + 1;
+    return l[0];
+  }
+  node_lock(ix, s);
+  uint32_t n = l[0];
+  memcpy(buf, l + 1, n * sizeof *buf);
+  node_unlock(ix, s);
+  *out = buf;
+  return n;
+}
+
+
+/* Grown node arrays, built from an index but not yet installed in it. */
+typedef struct grown {
+  size_t nc;
+  int arenas;
+  unsigned char *l0, *vecs;
+  void *l0_raw, *vecs_raw;
+  uint8_t *state, *level;
+  uint32_t **up;
+  atomic_uchar *locks;
+} grown;
+
+/* graph.c */
+QV_INTERNAL void *hnsw_arena_alloc(const qv_mem *mem, size_t n, void **raw);
+QV_INTERNAL void hnsw_collapse_huge(void *p, size_t n);
+QV_INTERNAL void hnsw_scratch_free(const qv_mem *mem, scratch *sc);
+QV_INTERNAL scratch *hnsw_scratch_get(qv_index *ix, size_t ef);
+QV_INTERNAL void hnsw_scratch_put(qv_index *ix, scratch *sc);
+QV_INTERNAL void hnsw_write_vector(qv_index *ix, uint32_t s, const float *v);
+QV_INTERNAL void hnsw_grown_free(const qv_mem *mem, grown *g);
+QV_INTERNAL qv_status hnsw_grow_build(const qv_index *ix, uint32_t need, int exact, int arenas, grown *g);
+QV_INTERNAL void hnsw_grow_install(qv_index *ix, grown *g);
+QV_INTERNAL qv_status hnsw_grow(qv_index *ix, uint32_t need, int exact, int arenas);
+
+/* search.c */
+QV_INTERNAL void hnsw_greedy_level(const qv_index *ix, const qctx *qc, scratch *sc, int lev, uint32_t *cur,
+                                   float *dcur);
+QV_INTERNAL size_t hnsw_search_level(const qv_index *ix, const qctx *qc, scratch *sc, uint32_t entry,
+                                     float dentry, size_t ef, int lev);
+QV_INTERNAL qv_status hnsw_search(const qv_index *ix, const qv_search_req *req, qv_hit *out, size_t *n_out);
+QV_INTERNAL qv_status hnsw_search_batch(const qv_index *ix, const float *qs, size_t nq, size_t k,
+                                        uint32_t ef, int n_threads, qv_hit *out, size_t *n_out);
+
+/* build.c */
+QV_INTERNAL qv_status hnsw_add(qv_index *ix, const uint32_t *slots, const float *vecs, size_t n);
+QV_INTERNAL qv_status hnsw_add_hidden(qv_index *ix, const uint32_t *slots, const float *vecs, size_t n,
+                                      const float *train, size_t n_train);
+QV_INTERNAL void hnsw_publish(qv_index *ix, const uint32_t *slots, size_t n);
+QV_INTERNAL qv_status hnsw_remove(qv_index *ix, uint32_t slot);
+QV_INTERNAL const float *hnsw_vector(const qv_index *ix, uint32_t slot);
+QV_INTERNAL qv_status hnsw_reserve(qv_index *ix, size_t n_slots);
+QV_INTERNAL qv_status hnsw_reserve_build(const qv_index *ix, size_t n_slots, void **staged);
+QV_INTERNAL void hnsw_reserve_install(qv_index *ix, void *staged);
+QV_INTERNAL void hnsw_reserve_drop(const qv_index *ix, void *staged);
+
+/* io.c */
+QV_INTERNAL qv_status hnsw_save(const qv_index *ix, const char *path, uint64_t seq);
+QV_INTERNAL qv_status hnsw_load(const qv_index_params *p, const char *path, qv_index **out, uint64_t *seq);
+
+/* hnsw.c */
+QV_INTERNAL qv_status hnsw_new(const qv_index_params *p, uint32_t m, int sq8, qv_index **out);
+/* The kind's parameters from p->params_json, in the order of hnsw.c's table. */
+enum { P_M, P_EFC, P_EFS, P_QUANT };
+QV_INTERNAL qv_status hnsw_resolve(const qv_index_params *p, double *v);
+QV_INTERNAL void hnsw_destroy(qv_index *ix);
+
+#endif /* QV_HNSW_INT_H */

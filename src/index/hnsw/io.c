@@ -1,0 +1,215 @@
+/* SPDX-License-Identifier: MIT  Copyright (c) 2026 the quiver authors */
+/*
+ * index/hnsw/io.c -- the checkpoint file: save / load (see hnsw.c for the design, hnsw_int.h for the structures).
+ */
+#include "hnsw_int.h"
+
+/* ------------------------------------------------------------------ save / load */
+
+typedef struct file_hdr {
+  uint32_t m, m0, efc, efs;
+  uint32_t n;         /* slots stored (n_hw) */
+  uint32_t ep;
+  int32_t max_level;
+  uint32_t sq8;
+  uint32_t bsz, code_off, vstride, q8_bytes;
+  uint64_t up_words;  /* u32 words in the up section */
+  uint64_t n_live;
+} file_hdr;
+
+_Static_assert(sizeof(file_hdr) == 64, "file_hdr is one 64-byte section");
+
+typedef struct layout {
+  size_t off_state, off_level, off_l0, off_vecs, off_q8, off_up, total;
+} layout;
+
+/* Section offsets for h; 0 on overflow. */
+static int make_layout(const file_hdr *h, layout *L) {
+  size_t n = h->n, t = 64;
+  if (h->bsz && n > SIZE_MAX / 4 / h->bsz) return 0;
+  if (h->vstride && n > SIZE_MAX / 4 / h->vstride) return 0;
+  if (h->up_words > SIZE_MAX / 8) return 0;
+  L->off_state = t;
+  t = align64(t + n);
+  L->off_level = t;
+  t = align64(t + n);
+  L->off_l0 = t;
+  t = align64(t + n * h->bsz);
+  L->off_vecs = t;
+  if (h->sq8) t = align64(t + n * h->vstride);
+  L->off_q8 = t;
+  t = align64(t + h->q8_bytes);
+  L->off_up = t;
+  t += (size_t)h->up_words * 4;
+  L->total = t;
+  return 1;
+}
+
+QV_INTERNAL qv_status hnsw_save(const qv_index *ix, const char *path, uint64_t seq) {
+  if (!ix || !path) return QV_INVALID;
+  if (ix->n_hidden) return QV_MISUSE; /* a write is between add_hidden() and publish() */
+  file_hdr h;
+  memset(&h, 0, sizeof h);
+  h.m = ix->M;
+  h.m0 = ix->M0;
+  h.efc = ix->efc;
+  h.efs = ix->efs;
+  h.n = ix->n_hw;
+  h.ep = ix->ep;
+  h.max_level = ix->max_level;
+  h.sq8 = (uint32_t)ix->sq8;
+  h.bsz = (uint32_t)ix->bsz;
+  h.code_off = (uint32_t)ix->code_off;
+  h.vstride = (uint32_t)ix->vstride;
+  h.q8_bytes = ix->sq8 ? (uint32_t)hnsw_sq8_params_bytes(&ix->q8) : 0;
+  for (uint32_t s = 0; s < ix->n_hw; s++) h.up_words += (uint64_t)ix->level[s] * (ix->M + 1);
+  h.n_live = ix->n_live;
+  layout L;
+  if (!make_layout(&h, &L)) return QV_INVALID;
+
+  qv_ckpt_hdr ch = {HNSW_TAG, HNSW_PAYLOAD_VERSION, ix->dim, (uint32_t)ix->p.metric, seq, L.total};
+  qv_ckpt_writer w;
+  qv_status rc = qv__ckpt_begin(&w, ix->mem, path, &ch);
+  if (rc != QV_OK) return rc;
+  static const unsigned char zeros[64];
+  size_t pos = 0;
+#define PAD_TO(off)                                                                                \
+  do {                                                                                             \
+    qv__ckpt_write(&w, zeros, (off) - pos);                                                        \
+    pos = (off);                                                                                   \
+  } while (0)
+  qv__ckpt_write(&w, &h, sizeof h);
+  pos = 64;
+  PAD_TO(L.off_state);
+  qv__ckpt_write(&w, ix->state, h.n);
+  pos += h.n;
+  PAD_TO(L.off_level);
+  qv__ckpt_write(&w, ix->level, h.n);
+  pos += h.n;
+  PAD_TO(L.off_l0);
+  qv__ckpt_write(&w, ix->l0, (size_t)h.n * ix->bsz);
+  pos += (size_t)h.n * ix->bsz;
+  PAD_TO(L.off_vecs);
+  if (ix->sq8) {
+    qv__ckpt_write(&w, ix->vecs, (size_t)h.n * ix->vstride);
+    pos += (size_t)h.n * ix->vstride;
+  }
+  PAD_TO(L.off_q8);
+  if (ix->sq8) {
+    hnsw_sq8_params_write(&ix->q8, &w);
+    pos += h.q8_bytes;
+  }
+  PAD_TO(L.off_up);
+#undef PAD_TO
+  for (uint32_t s = 0; s < ix->n_hw; s++)
+    if (ix->level[s]) qv__ckpt_write(&w, ix->up[s], (size_t)ix->level[s] * (ix->M + 1) * 4);
+  return qv__ckpt_commit(&w);
+}
+
+static int valid_list(const qv_index *ix, const uint32_t *l, uint32_t mx, uint32_t self, int lev) {
+  if (l[0] > mx) return 0;
+  for (uint32_t i = 0; i < l[0]; i++) {
+    uint32_t t = l[i + 1];
+    if (t >= ix->n_hw || t == self || ix->state[t] == ST_EMPTY || ix->level[t] < lev) return 0;
+  }
+  return 1;
+}
+
+/* Validate the loaded node arrays (l0 already copied in) and take over the upper links. */
+static qv_status load_nodes(qv_index *ix, const file_hdr *h, const layout *L, unsigned char *pl) {
+  uint32_t n = h->n;
+  memcpy(ix->state, pl + L->off_state, n);
+  memcpy(ix->level, pl + L->off_level, n);
+  ix->n_hw = n;
+  const uint32_t *up = (const uint32_t *)(const void *)(pl + L->off_up);
+  uint64_t used = 0, live = 0, dead = 0;
+  for (uint32_t s = 0; s < n; s++) {
+    uint8_t st = ix->state[s], lv = ix->level[s];
+    if (st > ST_DEAD || lv > MAX_LEVEL || (int)lv > h->max_level) return QV_CORRUPT;
+    if (st == ST_EMPTY && lv) return QV_CORRUPT;
+    live += st == ST_LIVE;
+    dead += st == ST_DEAD;
+    if (!lv) continue;
+    size_t words = (size_t)lv * (ix->M + 1);
+    if (used + words > h->up_words) return QV_CORRUPT;
+    ix->up[s] = qv__malloc(ix->mem, words * 4);
+    if (!ix->up[s]) return QV_NOMEM;
+    memcpy(ix->up[s], up + used, words * 4);
+    used += words;
+  }
+  if (used != h->up_words || live != h->n_live) return QV_CORRUPT;
+  ix->n_live = live;
+  ix->n_dead = dead;
+  for (uint32_t s = 0; s < n; s++) {
+    if (ix->state[s] == ST_EMPTY) {
+      if (links0(ix, s)[0]) return QV_CORRUPT;
+      continue;
+    }
+    for (int lev = 0; lev <= ix->level[s]; lev++)
+      if (!valid_list(ix, links_at(ix, s, lev), max_links(ix, lev), s, lev)) return QV_CORRUPT;
+  }
+  if (live + dead == 0) {
+    if (h->max_level != -1) return QV_CORRUPT;
+  } else if (h->ep >= n || ix->state[h->ep] == ST_EMPTY || (int)ix->level[h->ep] != h->max_level) {
+    return QV_CORRUPT;
+  }
+  ix->ep = h->ep;
+  ix->max_level = h->max_level;
+  return QV_OK;
+}
+
+QV_INTERNAL qv_status hnsw_load(const qv_index_params *p, const char *path, qv_index **out, uint64_t *seq) {
+  if (!out) return QV_INVALID;
+  *out = NULL;
+  if (!p || !path) return QV_INVALID;
+  double pv[QV_MAX_PARAMS];
+  if (hnsw_resolve(p, pv) != QV_OK) return QV_INVALID;
+  uint32_t want_m = (uint32_t)pv[P_M], want_sq8 = pv[P_QUANT] == 1 ? 8 : 0;
+  qv_ckpt_hdr want = {HNSW_TAG, HNSW_PAYLOAD_VERSION, p->dim, (uint32_t)p->metric, 0, 0}, got;
+  void *payload = NULL;
+  qv_index *ix = NULL;
+  qv_status rc = qv__ckpt_read(p->mem, path, &want, &got, &payload);
+  if (rc != QV_OK) return rc;
+  unsigned char *pl = payload;
+  file_hdr h;
+  layout L;
+  rc = QV_CORRUPT;
+  if (got.payload_version != HNSW_PAYLOAD_VERSION || got.payload_len < 64) goto fail;
+  memcpy(&h, pl, sizeof h);
+  if (h.m < 2 || h.m > MAX_M / 2 || h.m0 != 2 * h.m || h.n > (1u << 31) || (h.sq8 != 0 && h.sq8 != 8) ||
+      h.max_level < -1 || h.max_level > MAX_LEVEL || h.m != want_m || h.sq8 != want_sq8)
+    goto fail;
+  if (!make_layout(&h, &L) || L.total != got.payload_len) goto fail;
+  rc = hnsw_new(p, h.m, (int)h.sq8, &ix);
+  if (rc != QV_OK) goto fail;
+  rc = QV_CORRUPT;
+  if ((uint32_t)ix->sq8 != h.sq8 || ix->bsz != h.bsz || ix->code_off != h.code_off ||
+      ix->vstride != h.vstride)
+    goto fail;
+  if (h.sq8 && hnsw_sq8_params_read(&ix->q8, pl + L.off_q8, h.q8_bytes) != 0) goto fail;
+  /* ef_construction is a runtime parameter: the catalog's value (in p) wins over the file's */
+  if (h.n == 0) {
+    if (h.max_level != -1) goto fail;
+    qv__free_aligned(p->mem, payload);
+    payload = NULL;
+  } else {
+    /* per-node arrays of exactly n slots; the block arrays stay where they were read */
+    rc = hnsw_grow(ix, h.n, 1, 0);
+    if (rc != QV_OK) goto fail;
+    ix->l0 = pl + L.off_l0;
+    ix->vecs = h.sq8 ? pl + L.off_vecs : NULL;
+    ix->vbase = ix->sq8 ? ix->vecs : ix->l0 + ix->code_off;
+    ix->adopted = payload;
+    payload = NULL;
+    rc = load_nodes(ix, &h, &L, pl);
+    if (rc != QV_OK) goto fail;
+    hnsw_collapse_huge(ix->l0, (size_t)h.n * ix->bsz);
+  }
+  if (seq) *seq = got.seq;
+  *out = ix;
+  return QV_OK;
+fail:
+  hnsw_destroy(ix);
+  qv__free_aligned(p->mem, payload);
+  return rc;
+}

@@ -1,0 +1,217 @@
+/* SPDX-License-Identifier: MIT  Copyright (c) 2026 the quiver authors */
+/*
+ * index/hnsw/search.c -- searching one level (greedy and best-first), search and batch search (see hnsw.c for the design, hnsw_int.h for the structures).
+ */
+#include "hnsw_int.h"
+
+/* ------------------------------------------------------------------ heaps */
+
+/* Min-heap of candidates. Never fails: if it cannot hnsw_grow, the candidate is dropped. */
+static void cand_push(const qv_mem *mem, scratch *sc, size_t *n, float d, uint32_t id) {
+  if (*n == sc->ccap) {
+    size_t nc = sc->ccap * 2;
+    qv_hit *c = qv__realloc(mem, sc->cand, nc * sizeof *c);
+    if (!c) return;
+    sc->cand = c;
+    sc->ccap = nc;
+  }
+  qv_hit *h = sc->cand;
+  size_t i = (*n)++;
+  while (i > 0) {
+    size_t p = (i - 1) / 2;
+    if (h[p].dist <= d) break;
+    h[i] = h[p];
+    i = p;
+  }
+  h[i].dist = d;
+  h[i].slot = id;
+}
+
+static qv_hit cand_pop(scratch *sc, size_t *n) {
+  qv_hit *h = sc->cand;
+  qv_hit top = h[0], x = h[--(*n)];
+  size_t i = 0, m = *n;
+  for (;;) {
+    size_t c = 2 * i + 1;
+    if (c >= m) break;
+    if (c + 1 < m && h[c + 1].dist < h[c].dist) c++;
+    if (x.dist <= h[c].dist) break;
+    h[i] = h[c];
+    i = c;
+  }
+  if (m) h[i] = x;
+  return top;
+}
+
+/* ------------------------------------------------------------------ searching one level */
+
+/* Greedy walk (ef = 1) on one upper level from *cur. */
+QV_INTERNAL void hnsw_greedy_level(const qv_index *ix, const qctx *qc, scratch *sc, int lev, uint32_t *cur,
+                         float *dcur) {
+  int changed = 1, hide = !qc->build && ix->n_hidden;
+  while (changed) {
+    changed = 0;
+    const uint32_t *nb;
+    uint32_t n = read_links(ix, qc, *cur, lev, sc->ids, &nb);
+    for (uint32_t i = 0; i < n; i++) {
+      if (i + 1 < n) prefetch_vec(ix, qc, nb[i + 1]);
+      if (hide && ix->state[nb[i]] == ST_HIDDEN) continue;
+      float d = tdist(ix, qc, nb[i]);
+      if (d < *dcur) {
+        *dcur = d;
+        *cur = nb[i];
+        changed = 1;
+      }
+    }
+  }
+}
+
+/*
+ * Best-first search of level lev from entry (dentry its distance), keeping up to ef
+ * qualifying nodes in sc->res as a topk heap. Returns the number kept.
+ */
+QV_INTERNAL size_t hnsw_search_level(const qv_index *ix, const qctx *qc, scratch *sc, uint32_t entry,
+                           float dentry, size_t ef, int lev) {
+  const qv_mem *mem = ix->mem;
+  uint16_t *vis = sc->visited;
+  qv_topk res;
+  size_t nc = 0;
+  visit_begin(sc);
+  uint16_t ep = sc->epoch;
+  qv__topk_init(&res, sc->res, ef);
+  if (qc->self != UINT32_MAX) vis[qc->self] = ep;
+  vis[entry] = ep;
+  cand_push(mem, sc, &nc, dentry, entry);
+  if (qualifies(ix, qc, entry)) qv__topk_push(&res, dentry, entry);
+  uint32_t todo[MAX_M * 2 + 1];
+  while (nc) {
+    qv_hit c = sc->cand[0];
+    if (c.dist > qv__topk_worst(&res)) break;
+    cand_pop(sc, &nc);
+    if (nc) __builtin_prefetch(links_at(ix, sc->cand[0].slot, lev), 0, 3);
+    const uint32_t *nb;
+    uint32_t n = read_links(ix, qc, c.slot, lev, sc->ids, &nb);
+    uint32_t m = 0;
+    for (uint32_t i = 0; i < n; i++) {
+      uint32_t s = nb[i];
+      if (vis[s] == ep) continue;
+      vis[s] = ep;
+      todo[m++] = s;
+    }
+    for (uint32_t i = 0; i < m && i < PF_AHEAD; i++) prefetch_vec(ix, qc, todo[i]);
+    for (uint32_t i = 0; i < m; i++) {
+      uint32_t s = todo[i];
+      if (i + PF_AHEAD < m) prefetch_vec(ix, qc, todo[i + PF_AHEAD]);
+      float d = tdist(ix, qc, s);
+      if (d < qv__topk_worst(&res)) {
+        cand_push(mem, sc, &nc, d, s);
+        if (qualifies(ix, qc, s)) qv__topk_push(&res, d, s);
+      }
+    }
+  }
+  return res.n;
+}
+
+/* ------------------------------------------------------------------ search */
+
+static qv_status search_one(const qv_index *cix, scratch *sc, const float *q, size_t k, size_t ef,
+                            qv_slot_pred pred, void *pctx, qv_hit *out, size_t *n_out) {
+  const qv_index *ix = cix;
+  qctx qc = {q, NULL, pred, pctx, UINT32_MAX, 0};
+  if (ix->sq8) {
+    hnsw_sq8_prepare(&ix->q8, q, sc->qprep);
+    qc.qprep = sc->qprep;
+  }
+  uint32_t cur = ix->n_hidden ? ix->ep_pub : ix->ep;
+  int top = ix->n_hidden ? ix->max_level_pub : ix->max_level;
+  if (top < 0) {
+    *n_out = 0;
+    return QV_OK;
+  }
+  float dcur = tdist(ix, &qc, cur);
+  for (int lev = top; lev > 0; lev--) hnsw_greedy_level(ix, &qc, sc, lev, &cur, &dcur);
+  size_t n = hnsw_search_level(ix, &qc, sc, cur, dcur, ef, 0);
+  const qv_hit *r = sc->res;
+  /* the k best of the ef found (with SQ8, re-ranked on exact distances), then sorted: a
+   * bounded heap costs about one comparison per candidate, a sort of all ef ~log2(ef) */
+  qv_topk best;
+  qv__topk_init(&best, out, k);
+  for (size_t i = 0; i < n; i++) {
+    float d = r[i].dist;
+    if (ix->sq8) {
+      if (i + 1 < n) __builtin_prefetch(vec_of(ix, r[i + 1].slot), 0, 3);
+      d = dist_exact(ix, q, vec_of(ix, r[i].slot));
+    }
+    if (d <= qv__topk_worst(&best)) qv__topk_push(&best, d, r[i].slot);
+  }
+  *n_out = qv__topk_finish(&best);
+  return QV_OK;
+}
+
+QV_INTERNAL qv_status hnsw_search(const qv_index *ix, const qv_search_req *req, qv_hit *out, size_t *n_out) {
+  if (!n_out) return QV_INVALID;
+  *n_out = 0;
+  if (!ix || !req || !req->q || !out || req->k == 0) return QV_INVALID;
+  if (ix->max_level < 0 || ix->n_live == 0) return QV_OK;
+  size_t ef = req->ef ? req->ef : ix->efs;
+  if (ef < req->k) ef = req->k;
+  qv_index *mix = (qv_index *)(uintptr_t)ix; /* the scratch pool is internally locked */
+  scratch *sc = hnsw_scratch_get(mix, ef);
+  if (!sc) return QV_NOMEM;
+  qv_status rc = search_one(ix, sc, req->q, req->k, ef, req->pred, req->pred_ctx, out, n_out);
+  hnsw_scratch_put(mix, sc);
+  return rc;
+}
+
+typedef struct batch_job {
+  const qv_index *ix;
+  const float *qs;
+  size_t nq, k, ef;
+  qv_hit *out;
+  size_t *n_out;
+  atomic_size_t next;
+  atomic_int failed;
+} batch_job;
+
+static void *batch_worker(void *arg) {
+  batch_job *j = arg;
+  qv_index *mix = (qv_index *)(uintptr_t)j->ix;
+  scratch *sc = hnsw_scratch_get(mix, j->ef);
+  if (!sc) {
+    atomic_store(&j->failed, 1);
+    return NULL;
+  }
+  for (;;) {
+    size_t i = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed);
+    if (i >= j->nq) break;
+    search_one(j->ix, sc, j->qs + i * j->ix->dim, j->k, j->ef, NULL, NULL, j->out + i * j->k,
+               &j->n_out[i]);
+  }
+  hnsw_scratch_put(mix, sc);
+  return NULL;
+}
+
+QV_INTERNAL qv_status hnsw_search_batch(const qv_index *ix, const float *qs, size_t nq, size_t k,
+                                   uint32_t ef, int n_threads, qv_hit *out, size_t *n_out) {
+  if (!ix || (nq && (!qs || !out || !n_out)) || k == 0) return QV_INVALID;
+  for (size_t i = 0; i < nq; i++) n_out[i] = 0;
+  if (!nq || ix->max_level < 0 || ix->n_live == 0) return QV_OK;
+  size_t e = ef ? ef : ix->efs;
+  if (e < k) e = k;
+  batch_job j = {ix, qs, nq, k, e, out, n_out, 0, 0};
+  atomic_init(&j.next, 0);
+  atomic_init(&j.failed, 0);
+  int nt = n_threads > 0 ? n_threads : qv__ncpu();
+  if ((size_t)nt > nq) nt = (int)nq;
+  if (nt > 64) nt = 64;
+  pthread_t th[64];
+  int started = 0;
+  for (int t = 1; t < nt; t++) {
+    if (pthread_create(&th[t], NULL, batch_worker, &j) != 0) break;
+    started = t;
+  }
+  batch_worker(&j);
+  for (int t = 1; t <= started; t++) pthread_join(th[t], NULL);
+  return atomic_load(&j.failed) && atomic_load(&j.next) < nq ? QV_NOMEM : QV_OK;
+}
+
