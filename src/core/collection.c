@@ -261,11 +261,17 @@ qv_status qv__col_grow(qv_collection *c, uint32_t need) {
 
 /* ------------------------------------------------------------------ load at open */
 
+/*
+ * Opening a collection: (1) the records are read without their embeddings (ids, metadata,
+ * documents, slots), noting each slot's sequence number; (2) the index checkpoint is loaded --
+ * an index that keeps no copy of the floats in its file reads them through the vector source,
+ * which works now that every slot's row is known; (3) the write log newer than the checkpoint
+ * is replayed (logged deletes, then rows written since). If there is no usable checkpoint,
+ * the index is rebuilt from a second scan that reads only slots and embeddings.
+ */
 typedef struct load_ctx {
   qv_collection *c;
-  int index_loaded;
-  uint32_t *replay;     /* slots whose rows are newer than the checkpoint */
-  size_t n_replay, cap_replay;
+  uint64_t *seqs;       /* per slot: the row's sequence number (freed after the load) */
   uint32_t *bslots;     /* rebuild batch */
   float *bvecs;
   size_t n_batch;
@@ -287,8 +293,15 @@ static qv_status load_row(void *ctx, const qv_store_rec *r, uint64_t seq) {
   const qv_mem *mem = &c->db->mem;
   char err[256];
   if (r->slot >= UINT32_MAX - 1) return qv__err(c->db, QV_CORRUPT, "record %s: bad slot", r->id);
+  uint32_t old_cap = c->cap;
   qv_status rc = qv__col_grow(c, r->slot + 1);
   if (rc) return rc;
+  if (c->cap != old_cap) {
+    uint64_t *v = qv__realloc(mem, L->seqs, (size_t)c->cap * sizeof *v);
+    if (!v) return QV_NOMEM;
+    memset(v + old_cap, 0, (size_t)(c->cap - old_cap) * sizeof *v);
+    L->seqs = v;
+  }
   if (c->ids[r->slot]) return qv__err(c->db, QV_CORRUPT, "records %s and %s share slot %u", c->ids[r->slot], r->id, r->slot);
   if ((rc = qv__idmap_reserve(mem, &c->idmap, 1))) return rc;
   qv_meta *m = NULL;
@@ -305,24 +318,19 @@ static qv_status load_row(void *ctx, const qv_store_rec *r, uint64_t seq) {
   c->metas[r->slot] = m;
   c->docs[r->slot] = doc;
   c->rids[r->slot] = r->rid;
+  L->seqs[r->slot] = seq;
   qv__idmap_put(&c->idmap, r->slot);
   c->count++;
   if (r->slot >= c->n_slots) c->n_slots = r->slot + 1;
   if (seq > c->last_seq) c->last_seq = seq;
-  if (L->index_loaded) {
-    if (seq > c->ckpt_seq) {
-      if (L->n_replay == L->cap_replay) {
-        size_t nc = L->cap_replay ? L->cap_replay * 2 : 256;
-        uint32_t *v = qv__realloc(mem, L->replay, nc * sizeof *v);
-        if (!v) return QV_NOMEM;
-        L->replay = v;
-        L->cap_replay = nc;
-      }
-      L->replay[L->n_replay++] = r->slot;
-    }
-    return QV_OK;
-  }
-  /* rebuild: batch rows into the fresh index */
+  return QV_OK;
+}
+
+/* Rebuild: one row's embedding into the batch for the fresh index. */
+static qv_status rebuild_row(void *ctx, const qv_store_rec *r, uint64_t seq) {
+  load_ctx *L = ctx;
+  qv_collection *c = L->c;
+  (void)seq;
   float *v = L->bvecs + L->n_batch * c->dim;
   memcpy(v, r->emb, c->dim * sizeof(float));
   if (c->metric == QV_METRIC_COSINE) qv__normalize(v, c->dim);
@@ -379,16 +387,17 @@ static qv_status catch_up(load_ctx *L) {
   float *v = qv__malloc_aligned(&c->db->mem, c->dim * sizeof(float));
   if (!v) return QV_NOMEM;
   qv_status rc = QV_OK;
-  for (size_t i = 0; i < L->n_replay && rc == QV_OK; i++) {
-    uint32_t s = L->replay[i];
+  for (uint32_t s = 0; s < c->n_slots && rc == QV_OK; s++) {
+    if (!c->ids[s] || L->seqs[s] <= c->ckpt_seq) continue;
     rc = qv__store_rec_embedding(c->db->store, c->rids[s], c->dim, v);
     if (rc) {
       qv__err(c->db, rc, "%s", qv__store_errmsg(c->db->store));
       break;
     }
     if (c->metric == QV_METRIC_COSINE) qv__normalize(v, c->dim);
-    const float *old = c->vt->vector(c->ix, s);
-    if (!old || memcmp(old, v, c->dim * sizeof(float)) != 0) rc = c->vt->add(c->ix, &s, v, 1);
+    /* always re-added: an index whose floats come from the store already shows the new vector
+       through vector(), while its graph and codes were built from the old one */
+    rc = c->vt->add(c->ix, &s, v, 1);
   }
   qv__free_aligned(&c->db->mem, v);
   return rc;
@@ -400,22 +409,28 @@ qv_status qv__col_load(qv_collection *c) {
   L.c = c;
   qv_status rc = QV_OK;
   const qv_mem *mem = &c->db->mem;
-  if (c->dim) {
-    L.index_loaded = try_load_index(c);
-    if (!L.index_loaded) {
-      if ((rc = qv__col_ensure_index(c))) return rc;
-      L.bslots = qv__malloc(mem, LOAD_BATCH * sizeof *L.bslots);
-      L.bvecs = qv__malloc_aligned(mem, (size_t)LOAD_BATCH * c->dim * sizeof(float));
-      if (!L.bslots || !L.bvecs) { rc = QV_NOMEM; goto cleanup; }
-    }
-  }
-  rc = qv__store_rec_scan(c->db->store, c->cid, c->dim, c->dim && !L.index_loaded, load_row, &L);
+  rc = qv__store_rec_scan(c->db->store, c->cid, c->dim, 0, load_row, &L);
   if (rc) {
     if (!*qv_db_errmsg(c->db)) qv__err(c->db, rc, "%s", qv__store_errmsg(c->db->store));
     goto cleanup;
   }
-  if (L.index_loaded) rc = catch_up(&L);
-  else if (c->ix) rc = flush_batch(&L);
+  if (c->dim) {
+    if (try_load_index(c)) {
+      rc = catch_up(&L);
+    } else {
+      c->ckpt_seq = 0;
+      if ((rc = qv__col_ensure_index(c))) goto cleanup;
+      L.bslots = qv__malloc(mem, LOAD_BATCH * sizeof *L.bslots);
+      L.bvecs = qv__malloc_aligned(mem, (size_t)LOAD_BATCH * c->dim * sizeof(float));
+      if (!L.bslots || !L.bvecs) { rc = QV_NOMEM; goto cleanup; }
+      rc = qv__store_rec_scan(c->db->store, c->cid, c->dim, 2, rebuild_row, &L);
+      if (rc) {
+        if (!*qv_db_errmsg(c->db)) qv__err(c->db, rc, "%s", qv__store_errmsg(c->db->store));
+        goto cleanup;
+      }
+      rc = flush_batch(&L);
+    }
+  }
   if (rc) goto cleanup;
   for (uint32_t s = c->n_slots; s-- > 0;) /* free list: lowest slot reused first */
     if (!c->ids[s]) {
@@ -428,10 +443,9 @@ qv_status qv__col_load(qv_collection *c) {
       }
       c->free_slots[c->n_free++] = s;
     }
-  if (!L.index_loaded) c->ckpt_seq = 0;
   if (c->ckpt_seq > c->last_seq) c->last_seq = c->ckpt_seq; /* pruned deletes leave no row behind */
 cleanup:
-  qv__free(mem, L.replay);
+  qv__free(mem, L.seqs);
   qv__free(mem, L.bslots);
   qv__free_aligned(mem, L.bvecs);
   return rc;

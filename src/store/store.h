@@ -70,7 +70,8 @@ typedef qv_status (*qv_store_del_fn)(void *ctx, uint64_t seq, uint32_t slot, con
 QV_INTERNAL qv_status qv__store_log_deletes(qv_store *s, int64_t cid, uint64_t after_seq, qv_store_del_fn fn,
                                             void *ctx);
 
-/* Iterate a collection's rows in rid order. with_emb: also read the embedding column. */
+/* Iterate a collection's rows in rid order. with_emb: 1 also reads the embedding column; 2
+ * reads only slots, sequence numbers and embeddings (id "", no metadata or document). */
 typedef qv_status (*qv_store_row_fn)(void *ctx, const qv_store_rec *r, uint64_t seq);
 QV_INTERNAL qv_status qv__store_rec_scan(qv_store *s, int64_t cid, uint32_t dim, int with_emb,
                                          qv_store_row_fn fn, void *ctx);

@@ -460,10 +460,12 @@ qv_status qv__store_rec_scan(qv_store *s, int64_t cid, uint32_t dim, int with_em
                              void *ctx) {
   sqlite3_stmt *st = NULL;
   qv_status rc = QV_OK;
-  const char *sql = with_emb ? "SELECT rid, slot, id, seq, metadata, document, embedding FROM records "
-                               "WHERE cid=?1 ORDER BY rid"
-                             : "SELECT rid, slot, id, seq, metadata, document FROM records "
-                               "WHERE cid=?1 ORDER BY rid";
+  const char *sql = with_emb == 2 ? "SELECT rid, slot, '', seq, NULL, NULL, embedding FROM records "
+                                    "WHERE cid=?1 ORDER BY rid"
+                    : with_emb ? "SELECT rid, slot, id, seq, metadata, document, embedding FROM records "
+                                 "WHERE cid=?1 ORDER BY rid"
+                               : "SELECT rid, slot, id, seq, metadata, document FROM records "
+                                 "WHERE cid=?1 ORDER BY rid";
   if (sqlite3_prepare_v2(s->w, sql, -1, &st, NULL) != SQLITE_OK) return sql_fail(s, s->w, "reading records");
   if (sqlite3_bind_int64(st, 1, cid) != SQLITE_OK) {
     rc = sql_fail(s, s->w, "reading records");

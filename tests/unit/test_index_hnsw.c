@@ -64,8 +64,24 @@ static void use_sq8(int on) {
                 : "{\"M\":16,\"ef_construction\":100,\"ef_search\":64,\"quantizer\":\"none\"}";
 }
 
+/* The vector source a collection gives its index: here, the rows of the test's data (slot =
+ * row). A v2 checkpoint with codes reads live nodes' floats from it on load. */
+static const float *g_rows;
+static size_t g_nrows;
+static qv_status rows_get(void *ctx, uint32_t s, float *out) {
+  (void)ctx;
+  if (!g_rows || s >= g_nrows) return QV_NOTFOUND;
+  memcpy(out, g_rows + (size_t)s * DIM, DIM * sizeof(float));
+  return QV_OK;
+}
+static const qv_vec_source rows_src = {NULL, rows_get};
+static void use_rows(const float *x, size_t n) {
+  g_rows = x;
+  g_nrows = n;
+}
+
 static qv_index_params params(qv_metric m, int threads) {
-  qv_index_params p = {qv__mem_default(), m, DIM, g_params, threads, NULL};
+  qv_index_params p = {qv__mem_default(), m, DIM, g_params, threads, &rows_src};
   return p;
 }
 
@@ -432,6 +448,7 @@ static void check_roundtrip(int sq8) {
   use_sq8(sq8);
   float *x = make_data(NB, 17, QV_METRIC_L2);
   float *q = make_data(NQ, 177, QV_METRIC_L2);
+  use_rows(x, NB);
   qv_index *ix = build(QV_METRIC_L2, x, NB, 2);
   for (uint32_t s = 0; s < NB; s += 13) vt->remove(ix, s);
   const char *path = tmp_path("rt.idx");
@@ -480,6 +497,38 @@ static void check_roundtrip(int sq8) {
 
 Test(hnsw, save_load_roundtrip) { check_roundtrip(0); }
 Test(hnsw, save_load_roundtrip_sq8) { check_roundtrip(1); }
+
+/* With codes, the file keeps no float copy of live nodes (the store has them): it is smaller
+ * than the floats themselves, and loading without a vector source is refused, not guessed. */
+Test(hnsw, sq8_file_holds_no_live_floats) {
+  use_sq8(1);
+  float *x = make_data(NB, 29, QV_METRIC_L2);
+  use_rows(x, NB);
+  qv_index *ix = build(QV_METRIC_L2, x, NB, 1);
+  const char *path = tmp_path("nofloats.idx");
+  cr_assert_eq(vt->save(ix, path, 1), QV_OK);
+  FILE *f = fopen(path, "rb");
+  cr_assert_not_null(f);
+  unsigned char *buf = malloc(8u << 20);
+  size_t len = fread(buf, 1, 8u << 20, f);
+  fclose(f);
+  for (uint32_t s = 0; s < NB; s += 101) /* no live row's bytes anywhere in the file */
+    cr_assert_null(memmem(buf, len, x + (size_t)s * DIM, DIM * sizeof(float)), "slot %u's floats are in the file", s);
+  free(buf);
+  qv_index_params p = params(QV_METRIC_L2, 1);
+  p.vsrc = NULL;
+  qv_index *ix2 = (qv_index *)1;
+  cr_assert_eq(vt->load(&p, path, &ix2, NULL), QV_UNSUPPORTED);
+  cr_assert_null(ix2);
+  p.vsrc = &rows_src;
+  cr_assert_eq(vt->load(&p, path, &ix2, NULL), QV_OK);
+  for (uint32_t s = 0; s < NB; s += 97)
+    cr_assert(memcmp(vt->vector(ix2, s), x + (size_t)s * DIM, DIM * sizeof(float)) == 0, "slot %u", s);
+  vt->destroy(ix2);
+  vt->destroy(ix);
+  unlink(path);
+  free(x);
+}
 
 Test(hnsw, save_load_empty) {
   qv_index_params p = params(QV_METRIC_IP, 1);
@@ -637,6 +686,7 @@ static void f_free(void *ud, void *p) {
  * add() leaves the index as it was, and nothing leaks (under ASan). */
 Test(hnsw, allocation_failures) {
   float *x = make_data(600, 23, QV_METRIC_L2);
+  use_rows(x, 600);
   fail_alloc fa = {-1};
   qv_mem mem = {f_malloc, f_realloc, f_free, &fa};
   const char *path = tmp_path("fault.idx");

@@ -1,6 +1,13 @@
 /* SPDX-License-Identifier: MIT  Copyright (c) 2026 the quiver authors */
 /*
  * index/hnsw/io.c -- the checkpoint file: save / load (see hnsw.c for the design, hnsw_int.h for the structures).
+ *
+ * Every vector is stored once on disk: the records in SQLite hold the floats, so a payload of
+ * version 2 with sq8 traversal codes keeps only the graph, the codes and the quantizer, plus
+ * the floats of tombstoned nodes (their records are gone, but neighbour selection still reads
+ * them until compaction). On load the floats of live nodes are read through the vector source
+ * (qv_index_params.vsrc). In float-traversal mode (quantizer none) the floats are part of each
+ * adjacency block and stay in the file. Version 1 (0.1.x: floats always in the file) loads too.
  */
 #include "hnsw_int.h"
 
@@ -23,8 +30,14 @@ typedef struct layout {
   size_t off_state, off_level, off_l0, off_vecs, off_q8, off_up, total;
 } layout;
 
-/* Section offsets for h; 0 on overflow. */
-static int make_layout(const file_hdr *h, layout *L) {
+/* Payload v2 appends the floats of the n_dead tombstoned nodes (slot order) after the up
+ * section; v1 has the full float section at off_vecs instead. */
+static size_t dead_bytes(const file_hdr *h, uint64_t n_dead) {
+  return h->sq8 ? (size_t)n_dead * h->vstride : 0;
+}
+
+/* Section offsets for h (payload version ver); 0 on overflow. */
+static int make_layout(const file_hdr *h, uint32_t ver, layout *L) {
   size_t n = h->n, t = 64;
   if (h->bsz && n > SIZE_MAX / 4 / h->bsz) return 0;
   if (h->vstride && n > SIZE_MAX / 4 / h->vstride) return 0;
@@ -36,7 +49,7 @@ static int make_layout(const file_hdr *h, layout *L) {
   L->off_l0 = t;
   t = align64(t + n * h->bsz);
   L->off_vecs = t;
-  if (h->sq8) t = align64(t + n * h->vstride);
+  if (h->sq8 && ver == 1) t = align64(t + n * h->vstride);
   L->off_q8 = t;
   t = align64(t + h->q8_bytes);
   L->off_up = t;
@@ -65,9 +78,12 @@ QV_INTERNAL qv_status hnsw_save(const qv_index *ix, const char *path, uint64_t s
   for (uint32_t s = 0; s < ix->n_hw; s++) h.up_words += (uint64_t)ix->level[s] * (ix->M + 1);
   h.n_live = ix->n_live;
   layout L;
-  if (!make_layout(&h, &L)) return QV_INVALID;
+  if (!make_layout(&h, HNSW_PAYLOAD_VERSION, &L)) return QV_INVALID;
+  uint64_t n_dead = 0;
+  for (uint32_t s = 0; s < ix->n_hw; s++) n_dead += ix->state[s] == ST_DEAD;
 
-  qv_ckpt_hdr ch = {HNSW_TAG, HNSW_PAYLOAD_VERSION, ix->dim, (uint32_t)ix->p.metric, seq, L.total};
+  qv_ckpt_hdr ch = {HNSW_TAG, HNSW_PAYLOAD_VERSION, ix->dim, (uint32_t)ix->p.metric, seq,
+                    L.total + dead_bytes(&h, n_dead)};
   qv_ckpt_writer w;
   qv_status rc = qv__ckpt_begin(&w, ix->mem, path, &ch);
   if (rc != QV_OK) return rc;
@@ -89,11 +105,7 @@ QV_INTERNAL qv_status hnsw_save(const qv_index *ix, const char *path, uint64_t s
   PAD_TO(L.off_l0);
   qv__ckpt_write(&w, ix->l0, (size_t)h.n * ix->bsz);
   pos += (size_t)h.n * ix->bsz;
-  PAD_TO(L.off_vecs);
-  if (ix->sq8) {
-    qv__ckpt_write(&w, ix->vecs, (size_t)h.n * ix->vstride);
-    pos += (size_t)h.n * ix->vstride;
-  }
+  PAD_TO(L.off_vecs); /* v2: no float section (the store has the floats) */
   PAD_TO(L.off_q8);
   if (ix->sq8) {
     hnsw_sq8_params_write(&ix->q8, &w);
@@ -103,6 +115,9 @@ QV_INTERNAL qv_status hnsw_save(const qv_index *ix, const char *path, uint64_t s
 #undef PAD_TO
   for (uint32_t s = 0; s < ix->n_hw; s++)
     if (ix->level[s]) qv__ckpt_write(&w, ix->up[s], (size_t)ix->level[s] * (ix->M + 1) * 4);
+  if (ix->sq8)
+    for (uint32_t s = 0; s < ix->n_hw; s++)
+      if (ix->state[s] == ST_DEAD) qv__ckpt_write(&w, ix->vecs + (size_t)s * ix->vstride, ix->vstride);
   return qv__ckpt_commit(&w);
 }
 
@@ -158,6 +173,24 @@ static qv_status load_nodes(qv_index *ix, const file_hdr *h, const layout *L, un
   return QV_OK;
 }
 
+/* Payload v2 with codes: live nodes' floats from the vector source, tombstones' from the file. */
+static qv_status load_floats(qv_index *ix, const qv_index_params *p, const unsigned char *dead, uint64_t n_dead) {
+  uint64_t used = 0;
+  for (uint32_t s = 0; s < ix->n_hw; s++) {
+    float *v = (float *)(void *)(ix->vecs + (size_t)s * ix->vstride);
+    if (ix->state[s] == ST_DEAD) {
+      if (used == n_dead) return QV_CORRUPT;
+      memcpy(v, dead + used++ * ix->vstride, ix->vstride);
+    } else if (ix->state[s] == ST_LIVE) {
+      qv_status rc = p->vsrc->get(p->vsrc->ctx, s, v);
+      if (rc == QV_NOTFOUND) memset(v, 0, (size_t)ix->dim * sizeof(float)); /* the record is gone: the
+                                                 collection removes the slot while it replays the log */
+      else if (rc != QV_OK) return rc;
+    }
+  }
+  return used == n_dead ? QV_OK : QV_CORRUPT;
+}
+
 QV_INTERNAL qv_status hnsw_load(const qv_index_params *p, const char *path, qv_index **out, uint64_t *seq) {
   if (!out) return QV_INVALID;
   *out = NULL;
@@ -174,12 +207,26 @@ QV_INTERNAL qv_status hnsw_load(const qv_index_params *p, const char *path, qv_i
   file_hdr h;
   layout L;
   rc = QV_CORRUPT;
-  if (got.payload_version != HNSW_PAYLOAD_VERSION || got.payload_len < 64) goto fail;
+  uint32_t ver = got.payload_version;
+  if ((ver != 1 && ver != HNSW_PAYLOAD_VERSION) || got.payload_len < 64) goto fail;
   memcpy(&h, pl, sizeof h);
   if (h.m < 2 || h.m > MAX_M / 2 || h.m0 != 2 * h.m || h.n > (1u << 31) || (h.sq8 != 0 && h.sq8 != 8) ||
       h.max_level < -1 || h.max_level > MAX_LEVEL || h.m != want_m || h.sq8 != want_sq8)
     goto fail;
-  if (!make_layout(&h, &L) || L.total != got.payload_len) goto fail;
+  if (!make_layout(&h, ver, &L)) goto fail;
+  uint64_t n_dead_file = 0;
+  if (ver == 1) {
+    if (L.total != got.payload_len) goto fail;
+  } else {
+    /* the dead floats' length is checked against the state section in load_floats() */
+    if (got.payload_len < L.total || (h.sq8 && (got.payload_len - L.total) % h.vstride)) goto fail;
+    if (h.sq8) n_dead_file = (got.payload_len - L.total) / h.vstride;
+    else if (got.payload_len != L.total) goto fail;
+    if (h.sq8 && h.n && !p->vsrc) { /* floats to read, and nowhere to read them from */
+      rc = QV_UNSUPPORTED;
+      goto fail;
+    }
+  }
   rc = hnsw_new(p, h.m, (int)h.sq8, &ix);
   if (rc != QV_OK) goto fail;
   rc = QV_CORRUPT;
@@ -197,12 +244,20 @@ QV_INTERNAL qv_status hnsw_load(const qv_index_params *p, const char *path, qv_i
     rc = hnsw_grow(ix, h.n, 1, 0);
     if (rc != QV_OK) goto fail;
     ix->l0 = pl + L.off_l0;
-    ix->vecs = h.sq8 ? pl + L.off_vecs : NULL;
+    ix->vecs = h.sq8 && ver == 1 ? pl + L.off_vecs : NULL;
+    if (h.sq8 && ver != 1) {
+      ix->vecs = hnsw_arena_alloc(ix->mem, (size_t)h.n * ix->vstride, &ix->vecs_raw);
+      if (!ix->vecs) {
+        rc = QV_NOMEM;
+        goto fail;
+      }
+    }
     ix->vbase = ix->sq8 ? ix->vecs : ix->l0 + ix->code_off;
     ix->adopted = payload;
     payload = NULL;
     rc = load_nodes(ix, &h, &L, pl);
     if (rc != QV_OK) goto fail;
+    if (h.sq8 && ver != 1 && (rc = load_floats(ix, p, pl + L.total, n_dead_file)) != QV_OK) goto fail;
     hnsw_collapse_huge(ix->l0, (size_t)h.n * ix->bsz);
   }
   if (seq) *seq = got.seq;
