@@ -125,6 +125,11 @@ typedef struct qv_open_opts {
   int read_only;       /**< open without taking the write lock; writes return QV_MISUSE */
   qv_log_fn log;       /**< NULL: lines go to stderr as "quiver: LEVEL: message" */
   void *log_ud;
+  /** Background checkpoints: a collection's index checkpoint is written by a background
+      thread once this many records were written to it since its last one, so that a crash
+      replays at most about that many. 0 = the default (100000); UINT64_MAX = never (only
+      qv_db_checkpoint() and close). */
+  uint64_t checkpoint_every;
 } qv_open_opts;
 
 /** Fill *o with defaults. Thread: any. */

@@ -4,7 +4,10 @@
  * collection.c, query.c and results.c. Nothing outside those files includes it.
  *
  * Locking, outermost first:
- *   db->write_mu     serialises every write (catalog and records) and the SQLite writer.
+ *   c->wmu           serialises the writes to one collection (records, compaction,
+ *                    checkpoint, drop, parameter changes): its state only changes under it.
+ *   db->write_mu     serialises the SQLite writer connection and the sequence numbers: held
+ *                    around each transaction (records and catalog), never around index work.
  *   db->cat_mu       protects the catalog array (lookups by name/uuid, refcounts' owner list).
  *   c->lock          rwlock over a collection's in-memory state (slot arrays, id map, index):
  *                    reads hold it shared; a write holds it exclusive only to grow arrays and
@@ -40,6 +43,7 @@ struct qv_collection {
   char *params;          /* the index kind's canonical parameters (index/params.h) */
   qv_vec_source vsrc;    /* the store's embeddings, for indexes that do not keep floats */
 
+  pthread_mutex_t wmu;   /* one writer of this collection at a time (see above) */
   pthread_rwlock_t lock;
   const qv_index_vt *vt;
   qv_index *ix;          /* NULL until dim is known */
@@ -58,6 +62,7 @@ struct qv_collection {
   uint64_t count;
   uint64_t last_seq;     /* newest write applied */
   uint64_t ckpt_seq;     /* seq in the last checkpoint file written or loaded */
+  atomic_uint_fast64_t dirty; /* records written since the last checkpoint (background trigger) */
   int64_t next_rid;      /* in-memory dbs */
 };
 
@@ -76,6 +81,13 @@ struct qv_db {
   pthread_mutex_t cat_mu;
   qv_collection **cols;
   size_t n_cols, cap_cols;
+  /* background checkpoints (db.c): a thread that checkpoints a collection once `dirty`
+     reaches ckpt_every records, so a crash replays a bounded tail of the log */
+  uint64_t ckpt_every;   /* 0: never in the background */
+  pthread_t ckpt_thread;
+  int ckpt_running, ckpt_stop, ckpt_wake;
+  pthread_mutex_t ckpt_mu;
+  pthread_cond_t ckpt_cv;
   int64_t next_cid;      /* in-memory dbs */
   pthread_key_t err_key;
   pthread_mutex_t err_mu;
@@ -101,6 +113,8 @@ QV_INTERNAL qv_status qv__err(const qv_db *db, qv_status rc, const char *fmt, ..
     __attribute__((format(printf, 3, 4)));
 QV_INTERNAL void qv__err_clear(const qv_db *db);
 
+/* db.c: count n records written to c; wakes the background checkpointer past the threshold. */
+QV_INTERNAL void qv__db_note_writes(qv_db *db, qv_collection *c, size_t n);
 /* db.c: append c to the catalog (caller holds cat_mu or is the opener); takes a ref. */
 QV_INTERNAL qv_status qv__db_catalog_push(qv_db *db, qv_collection *c);
 
@@ -116,11 +130,11 @@ QV_INTERNAL qv_status qv__col_grow(qv_collection *c, uint32_t need);
 /* The index parameters of c (kind-specific knobs, metric, dim, build threads). */
 QV_INTERNAL void qv__col_index_params(const qv_collection *c, qv_index_params *p);
 /* compact.c: 1 when c's HNSW graph carries enough tombstones to be rebuilt (caller holds
- * db->write_mu); the rebuild itself, readers running meanwhile (caller holds db->write_mu). */
+ * c->wmu); the rebuild itself, readers running meanwhile (caller holds c->wmu). */
 QV_INTERNAL int qv__col_decayed(qv_collection *c);
 QV_INTERNAL qv_status qv__col_compact_locked(qv_collection *c);
 /* Test hook (NULL in use): called by a writer after its SQLite commit and before it applies
- * the batch in memory, holding db->write_mu but not the collection lock (write.c). */
+ * the batch in memory, holding c->wmu but not the collection lock (write.c). */
 QV_INTERNAL extern void (*qv__test_pre_apply)(qv_collection *c);
 /* Test hook (NULL in use): called after each chunk of a large batch went into the index
  * hidden, with the collection lock released (write.c apply()). */

@@ -162,6 +162,7 @@ qv_status qv__col_new(qv_db *db, const char *name, const qv_collection_opts *o, 
   pthread_rwlockattr_setkind_np(&la, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
   pthread_rwlock_init(&c->lock, &la);
   pthread_rwlockattr_destroy(&la);
+  pthread_mutex_init(&c->wmu, NULL);
   qv__idmap_init(&c->idmap, &c->ids);
   c->vsrc.ctx = c;
   c->vsrc.get = vsrc_get;
@@ -191,6 +192,7 @@ void qv__col_free(qv_collection *c) {
   qv__free(mem, c->metadata_json);
   qv__free(mem, c->params);
   pthread_rwlock_destroy(&c->lock);
+  pthread_mutex_destroy(&c->wmu);
   qv__free(mem, c);
 }
 
@@ -462,11 +464,16 @@ qv_status qv__col_checkpoint(qv_collection *c) {
       rc = c->vt->save(c->ix, path, c->last_seq);
       if (rc == QV_OK) {
         c->ckpt_seq = c->last_seq;
+        atomic_store(&c->dirty, 0);
         /* the checkpoint holds every delete up to here: the log no longer needs them (a
            failure only leaves rows that a later prune removes) */
-        if (!c->db->read_only && qv__store_log_prune(c->db->store, c->cid, c->ckpt_seq) != QV_OK)
-          qv__log(c->db, QV_LOG_WARN, "collection %s: pruning the delete log: %s", c->name,
-                  qv__store_errmsg(c->db->store));
+        if (!c->db->read_only) {
+          pthread_mutex_lock(&c->db->write_mu);
+          if (qv__store_log_prune(c->db->store, c->cid, c->ckpt_seq) != QV_OK)
+            qv__log(c->db, QV_LOG_WARN, "collection %s: pruning the delete log: %s", c->name,
+                    qv__store_errmsg(c->db->store));
+          pthread_mutex_unlock(&c->db->write_mu);
+        }
       } else {
         qv__err(c->db, rc, "collection %s: writing index checkpoint %s failed", c->name, path);
       }
@@ -716,13 +723,14 @@ qv_status qv_collection_delete(qv_db *db, const char *name) {
   if (db->read_only) return qv__err(db, QV_MISUSE, "database is open read-only");
   if (!name) return qv__err(db, QV_INVALID, "name: must not be NULL");
   qv_status rc = QV_OK;
-  pthread_mutex_lock(&db->write_mu);
   pthread_mutex_lock(&db->cat_mu);
-  size_t i = 0;
-  while (i < db->n_cols && strcmp(db->cols[i]->name, name) != 0) i++;
-  qv_collection *c = i < db->n_cols ? db->cols[i] : NULL;
+  qv_collection *c = find_locked(db, name, NULL);
+  if (c) atomic_fetch_add(&c->refs, 1); /* ours, while we wait for its writers */
   pthread_mutex_unlock(&db->cat_mu);
-  if (!c) rc = qv__err(db, QV_NOTFOUND, "collection %s does not exist", name);
+  if (!c) return qv__err(db, QV_NOTFOUND, "collection %s does not exist", name);
+  pthread_mutex_lock(&c->wmu); /* writes to it in flight finish first */
+  pthread_mutex_lock(&db->write_mu);
+  if (atomic_load(&c->dropped)) rc = qv__err(db, QV_NOTFOUND, "collection %s does not exist", name);
   if (rc == QV_OK && db->store) {
     rc = qv__store_begin(db->store);
     if (rc == QV_OK) rc = qv__store_col_delete(db->store, c->cid);
@@ -730,6 +738,7 @@ qv_status qv_collection_delete(qv_db *db, const char *name) {
     else qv__store_rollback(db->store);
     if (rc) qv__err(db, rc, "%s", qv__store_errmsg(db->store));
   }
+  int dropped = 0;
   if (rc == QV_OK) {
     if (db->store) {
       char *path = qv__col_index_path(c);
@@ -737,15 +746,22 @@ qv_status qv_collection_delete(qv_db *db, const char *name) {
       qv__free(&db->mem, path);
     }
     pthread_mutex_lock(&db->cat_mu);
-    memmove(&db->cols[i], &db->cols[i + 1], (db->n_cols - i - 1) * sizeof *db->cols);
-    db->n_cols--;
+    for (size_t i = 0; i < db->n_cols; i++)
+      if (db->cols[i] == c) {
+        memmove(&db->cols[i], &db->cols[i + 1], (db->n_cols - i - 1) * sizeof *db->cols);
+        db->n_cols--;
+        break;
+      }
     pthread_mutex_unlock(&db->cat_mu);
     atomic_store(&c->dropped, 1);
-    pthread_rwlock_wrlock(&c->lock); /* wait for calls in flight */
+    pthread_rwlock_wrlock(&c->lock); /* wait for reads in flight */
     pthread_rwlock_unlock(&c->lock);
-    qv_collection_release(c);
+    dropped = 1;
   }
   pthread_mutex_unlock(&db->write_mu);
+  pthread_mutex_unlock(&c->wmu);
+  if (dropped) qv_collection_release(c); /* the catalog's reference */
+  qv_collection_release(c);              /* ours */
   return rc;
 }
 
@@ -847,7 +863,7 @@ qv_status qv_collection_set_params(qv_collection *c, const char *params_json) {
   if (!params_json) return qv__err(db, QV_INVALID, "params: must not be NULL");
   /* runtime parameters are persisted when the database is writable */
   int persist = db->store && !db->read_only;
-  pthread_mutex_lock(&db->write_mu); /* one parameter change (and catalog write) at a time */
+  pthread_mutex_lock(&c->wmu); /* one change to the collection at a time */
   const qv_param_spec *spec = c->vt->params;
   size_t np = qv__params_count(spec);
   double cur[QV_MAX_PARAMS], want[QV_MAX_PARAMS];
@@ -855,12 +871,12 @@ qv_status qv_collection_set_params(qv_collection *c, const char *params_json) {
   rc = qv__params_resolve(spec, c->vt->name, c->params, NULL, 0, cur, perr, sizeof perr);
   if (rc == QV_OK) rc = qv__params_resolve(spec, c->vt->name, params_json, cur, 1, want, perr, sizeof perr);
   if (rc) {
-    pthread_mutex_unlock(&db->write_mu);
+    pthread_mutex_unlock(&c->wmu);
     return rc == QV_NOMEM ? rc : qv__err(db, rc, "params.%s", perr);
   }
   char *canon = qv__params_format(&db->mem, spec, want);
   if (!canon) {
-    pthread_mutex_unlock(&db->write_mu);
+    pthread_mutex_unlock(&c->wmu);
     return QV_NOMEM;
   }
   pthread_rwlock_wrlock(&c->lock);
@@ -869,8 +885,10 @@ qv_status qv_collection_set_params(qv_collection *c, const char *params_json) {
     if (want[done] != cur[done] && c->ix) rc = c->vt->set_param(c->ix, spec[done].name, want[done]);
   char *old = c->params;
   if (rc == QV_OK) {
+    pthread_mutex_lock(&db->write_mu);
     c->params = canon;
     if (persist && (rc = qv__col_persist(c))) c->params = old; /* qv__col_persist's message */
+    pthread_mutex_unlock(&db->write_mu);
   } else {
     qv__err(db, rc, "params.%s: the index refused the value", spec[done - 1].name);
   }
@@ -880,7 +898,7 @@ qv_status qv_collection_set_params(qv_collection *c, const char *params_json) {
     old = canon;
   }
   pthread_rwlock_unlock(&c->lock);
-  pthread_mutex_unlock(&db->write_mu);
+  pthread_mutex_unlock(&c->wmu);
   qv__free(&db->mem, old);
   return rc;
 }

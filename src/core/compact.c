@@ -11,8 +11,9 @@
  *
  * Compaction builds a new index of the same kind and parameters from the live slots' stored
  * vectors (already prepared: unit length for cosine) and swaps it in. Slot numbers are kept,
- * so nothing else in the collection changes. Under db->write_mu throughout, so no write
- * touches the index meanwhile:
+ * so nothing else in the collection changes. Under the collection's write mutex (c->wmu)
+ * throughout, so no write to this collection touches the index meanwhile (other collections'
+ * writes go on):
  *   1. shared lock: copy the live slots and their vectors (by the trigger below the live
  *      nodes are at most two thirds of the graph; explicit calls copy whatever is live);
  *   2. no collection lock: build the new index (add() on the database's build threads) --
@@ -111,9 +112,9 @@ qv_status qv_collection_compact(qv_collection *c) {
   qv_db *db = c->db;
   qv__err_clear(db);
   if (db->read_only) return qv__err(db, QV_MISUSE, "database is open read-only");
-  pthread_mutex_lock(&db->write_mu);
+  pthread_mutex_lock(&c->wmu);
   if (atomic_load(&c->dropped)) rc = qv__err(db, QV_MISUSE, "collection %s has been deleted", c->name);
   else rc = qv__col_compact_locked(c);
-  pthread_mutex_unlock(&db->write_mu);
+  pthread_mutex_unlock(&c->wmu);
   return rc;
 }

@@ -189,6 +189,8 @@ static int env_threads(void) {
   return n > 0 && n <= 1024 ? (int)n : qv__ncpu();
 }
 
+static void *checkpointer(void *arg);
+
 qv_status qv_db_open(const char *path, const qv_open_opts *opts, qv_db **out) {
   qv_open_opts given;
   qv_status rc = QV_OK;
@@ -214,6 +216,9 @@ qv_status qv_db_open(const char *path, const qv_open_opts *opts, qv_db **out) {
   pthread_mutex_init(&db->write_mu, NULL);
   pthread_mutex_init(&db->cat_mu, NULL);
   pthread_mutex_init(&db->err_mu, NULL);
+  pthread_mutex_init(&db->ckpt_mu, NULL);
+  pthread_cond_init(&db->ckpt_cv, NULL);
+  db->ckpt_every = opts->checkpoint_every ? opts->checkpoint_every : 100000;
   if (pthread_key_create(&db->err_key, NULL) != 0) {
     qv__free(&mem, db);
     return QV_NOMEM;
@@ -239,6 +244,14 @@ qv_status qv_db_open(const char *path, const qv_open_opts *opts, qv_db **out) {
               qv__store_format_version());
     if (rc) goto cleanup;
     if ((rc = load_catalog(db, err, sizeof err))) goto cleanup;
+    if (!db->read_only && db->ckpt_every != UINT64_MAX) {
+      if (pthread_create(&db->ckpt_thread, NULL, checkpointer, db) != 0) {
+        qv__fmt(err, sizeof err, "cannot start the checkpoint thread");
+        rc = QV_NOMEM;
+        goto cleanup;
+      }
+      db->ckpt_running = 1;
+    }
   }
   *out = db;
   db = NULL;
@@ -250,22 +263,92 @@ cleanup:
   return rc;
 }
 
+/* ------------------------------------------------------------------ checkpoints */
+
+/* The collections now in the catalog, each with a reference taken (release every one). */
+static qv_collection **snapshot_cols(qv_db *db, size_t *n) {
+  pthread_mutex_lock(&db->cat_mu);
+  qv_collection **v = malloc((db->n_cols ? db->n_cols : 1) * sizeof *v);
+  *n = 0;
+  if (v)
+    for (size_t i = 0; i < db->n_cols; i++) {
+      v[(*n)++] = db->cols[i];
+      atomic_fetch_add(&db->cols[i]->refs, 1);
+    }
+  pthread_mutex_unlock(&db->cat_mu);
+  return v;
+}
+
+/* Checkpoint c if it is still in the catalog (its writers wait meanwhile). */
+static qv_status checkpoint_one(qv_collection *c) {
+  qv_status rc = QV_OK;
+  pthread_mutex_lock(&c->wmu);
+  if (!atomic_load(&c->dropped)) rc = qv__col_checkpoint(c);
+  pthread_mutex_unlock(&c->wmu);
+  return rc;
+}
+
+static void *checkpointer(void *arg) {
+  qv_db *db = arg;
+  for (;;) {
+    pthread_mutex_lock(&db->ckpt_mu);
+    while (!db->ckpt_wake && !db->ckpt_stop) pthread_cond_wait(&db->ckpt_cv, &db->ckpt_mu);
+    int stop = db->ckpt_stop;
+    db->ckpt_wake = 0;
+    pthread_mutex_unlock(&db->ckpt_mu);
+    if (stop) break;
+    size_t n = 0;
+    qv_collection **cols = snapshot_cols(db, &n);
+    for (size_t i = 0; cols && i < n; i++) {
+      if (atomic_load(&cols[i]->dirty) >= db->ckpt_every && checkpoint_one(cols[i]) != QV_OK)
+        qv__log(db, QV_LOG_WARN, "background checkpoint of collection %s failed: %s", cols[i]->name,
+                qv_db_errmsg(db));
+      qv_collection_release(cols[i]);
+    }
+    free(cols);
+  }
+  return NULL;
+}
+
+void qv__db_note_writes(qv_db *db, qv_collection *c, size_t n) {
+  uint64_t now = atomic_fetch_add(&c->dirty, n) + n;
+  if (!db->ckpt_running || now < db->ckpt_every) return;
+  pthread_mutex_lock(&db->ckpt_mu);
+  db->ckpt_wake = 1;
+  pthread_cond_signal(&db->ckpt_cv);
+  pthread_mutex_unlock(&db->ckpt_mu);
+}
+
+static void stop_checkpointer(qv_db *db) {
+  if (!db->ckpt_running) return;
+  pthread_mutex_lock(&db->ckpt_mu);
+  db->ckpt_stop = 1;
+  pthread_cond_signal(&db->ckpt_cv);
+  pthread_mutex_unlock(&db->ckpt_mu);
+  pthread_join(db->ckpt_thread, NULL);
+  db->ckpt_running = 0;
+}
+
 qv_status qv_db_checkpoint(qv_db *db) {
   if (!db) return QV_MISUSE;
   qv__err_clear(db);
   if (!db->store) return QV_OK;
   qv_status rc = QV_OK;
-  pthread_mutex_lock(&db->write_mu);
-  for (size_t i = 0; i < db->n_cols; i++) {
-    qv_status r = qv__col_checkpoint(db->cols[i]);
+  size_t n = 0;
+  qv_collection **cols = snapshot_cols(db, &n);
+  if (!cols) return QV_NOMEM;
+  for (size_t i = 0; i < n; i++) {
+    qv_status r = checkpoint_one(cols[i]);
     if (r && rc == QV_OK) rc = r;
+    qv_collection_release(cols[i]);
   }
-  pthread_mutex_unlock(&db->write_mu);
+  free(cols);
   return rc;
 }
 
 void qv_db_close(qv_db *db) {
   if (!db) return;
+  stop_checkpointer(db);
   if (db->store && !db->read_only) qv_db_checkpoint(db);
   for (size_t i = 0; i < db->n_cols; i++) qv__col_free(db->cols[i]);
   qv__free(&db->mem, db->cols);
@@ -279,6 +362,8 @@ void qv_db_close(qv_db *db) {
   pthread_mutex_destroy(&db->write_mu);
   pthread_mutex_destroy(&db->cat_mu);
   pthread_mutex_destroy(&db->err_mu);
+  pthread_mutex_destroy(&db->ckpt_mu);
+  pthread_cond_destroy(&db->ckpt_cv);
   qv_mem mem = db->mem;
   qv__free(&mem, db->path);
   qv__free(&mem, db);

@@ -11,8 +11,11 @@
  *      is the in-memory state (slot arrays, id map, index) changed, with steps that cannot
  *      fail except the index insertion itself.
  *
- * Locks. db->write_mu is held throughout, so writers (and drop, checkpoint, close) run one at
- * a time and the collection's state cannot change under a writer that only reads it. The
+ * Locks. The collection's c->wmu is held throughout, so writers of one collection (and its
+ * drop, checkpoint, compaction) run one at a time and the collection's state cannot change
+ * under a writer that only reads it. db->write_mu is held only around the SQLite transaction
+ * (it serialises the one writer connection and the sequence numbers): the index work of one
+ * collection -- insertion, compaction -- never holds up another collection's writes. The
  * collection's rwlock, which readers take shared, is taken exclusively only where readers
  * would see something move: fixing the dimension, growing arrays (realloc), and applying the
  * committed batch in memory. The SQLite transaction -- with its fsync, usually the longest
@@ -479,7 +482,7 @@ static qv_status grow_for(qv_collection *c, uint32_t n_new, uint32_t n_batch) {
 void (*qv__test_pre_apply)(qv_collection *c) = NULL;
 void (*qv__test_between_chunks)(qv_collection *c) = NULL;
 
-/* Phases 2 and 3, under db->write_mu; takes the collection lock where needed (see top). */
+/* Phases 2 and 3, under c->wmu; takes the collection lock and db->write_mu where needed (see top). */
 static qv_status run_batch(wbatch *w, qv_conflict conflict, int ignore_missing) {
   qv_collection *c = w->c;
   qv_db *db = c->db;
@@ -504,16 +507,19 @@ static qv_status run_batch(wbatch *w, qv_conflict conflict, int ignore_missing) 
   if (!n_write) goto fail; /* every record skipped: nothing to commit, the dimension stays unset (rc is QV_OK) */
   if ((rc = grow_for(c, w->n_taken_new, (uint32_t)b->n))) goto fail;
   if ((rc = prepare_vectors(w))) goto fail;
-  uint64_t seq = db->seq + 1;
+  if (db->store && c->dim && !(kept = qv__malloc(&db->mem, c->dim * sizeof(float)))) { rc = QV_NOMEM; goto fail; }
   if (readers_read_store(c) && replaces_emb) {
     pthread_rwlock_wrlock(&c->lock);
     locked = 1;
   }
-  if (db->store) {
-    if (c->dim && !(kept = qv__malloc(&db->mem, c->dim * sizeof(float)))) { rc = QV_NOMEM; goto fail; }
-    if ((rc = write_sql(w, seq, kept))) goto fail;
+  pthread_mutex_lock(&db->write_mu);
+  uint64_t seq = db->seq + 1;
+  if (db->store && (rc = write_sql(w, seq, kept))) {
+    pthread_mutex_unlock(&db->write_mu);
+    goto fail;
   }
   db->seq = seq;
+  pthread_mutex_unlock(&db->write_mu);
   if (qv__test_pre_apply) qv__test_pre_apply(c);
   rc = apply(w, seq, locked); /* releases the lock */
   qv__free(&db->mem, kept);
@@ -547,10 +553,11 @@ static qv_status write_batch(qv_collection *c, const qv_batch *bin, wmode mode, 
   rc = validate(&w);
   pthread_rwlock_unlock(&c->lock);
   if (rc == QV_OK && b->n) {
-    pthread_mutex_lock(&db->write_mu);
+    pthread_mutex_lock(&c->wmu);
     rc = atomic_load(&c->dropped) ? qv__err(db, QV_MISUSE, "collection %s has been deleted", c->name)
                                   : run_batch(&w, conflict, ignore_missing);
-    pthread_mutex_unlock(&db->write_mu);
+    pthread_mutex_unlock(&c->wmu);
+    if (rc == QV_OK) qv__db_note_writes(db, c, b->n);
   }
   if (b) wbatch_free(&w);
   if (rc && !*qv_db_errmsg(db)) qv__err(db, rc, "%s", qv_status_str(rc));
@@ -584,20 +591,24 @@ static qv_status delete_slots(qv_collection *c, const uint32_t *slots, size_t n)
     c->free_slots = f;
     c->free_cap = (uint32_t)nc;
   }
-  uint64_t seq = db->seq + 1;
   int locked = readers_read_store(c);
   if (locked) pthread_rwlock_wrlock(&c->lock);
+  pthread_mutex_lock(&db->write_mu);
+  uint64_t seq = db->seq + 1;
   if (db->store) {
     rc = qv__store_begin(db->store);
-    for (size_t i = 0; i < n && rc == QV_OK; i++) rc = qv__store_rec_delete(db->store, c->cid, c->rids[slots[i]], slots[i], c->ids[slots[i]], seq);
+    for (size_t i = 0; i < n && rc == QV_OK; i++)
+      rc = qv__store_rec_delete(db->store, c->cid, c->rids[slots[i]], slots[i], c->ids[slots[i]], seq);
     if (rc == QV_OK) rc = qv__store_commit(db->store, seq);
     else qv__store_rollback(db->store);
     if (rc) {
+      pthread_mutex_unlock(&db->write_mu);
       if (locked) pthread_rwlock_unlock(&c->lock);
       return qv__err(db, rc, "%s", qv__store_errmsg(db->store));
     }
   }
   db->seq = seq;
+  pthread_mutex_unlock(&db->write_mu);
   if (qv__test_pre_apply) qv__test_pre_apply(c);
   if (!locked) pthread_rwlock_wrlock(&c->lock);
   c->last_seq = seq;
@@ -672,13 +683,14 @@ qv_status qv_collection_delete_records(qv_collection *c, const char *const *ids,
   if (!ids && !f) return QV_OK; /* neither ids nor a filter: nothing */
   uint32_t *slots = NULL;
   size_t n = 0;
-  pthread_mutex_lock(&db->write_mu); /* the state delete_targets reads only changes under it */
+  pthread_mutex_lock(&c->wmu); /* the state delete_targets reads only changes under it */
   if (atomic_load(&c->dropped)) rc = qv__err(db, QV_MISUSE, "collection %s has been deleted", c->name);
   if (rc == QV_OK) rc = delete_targets(c, ids, n_ids, f, limit, &slots, &n);
   if (rc == QV_OK) rc = delete_slots(c, slots, n); /* takes the collection lock itself */
   /* the delete is committed whatever happens here: a failed rebuild keeps the old graph */
   if (rc == QV_OK && n && qv__col_decayed(c) && qv__col_compact_locked(c) != QV_OK) qv__err_clear(db);
-  pthread_mutex_unlock(&db->write_mu);
+  pthread_mutex_unlock(&c->wmu);
+  if (rc == QV_OK && n) qv__db_note_writes(db, c, n);
   if (rc == QV_OK && n_deleted) *n_deleted = n;
   qv__free(&db->mem, slots);
   qv__filter_free(&db->mem, f);
