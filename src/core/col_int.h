@@ -137,6 +137,9 @@ static inline int qv__col_match(const qv_collection *c, const qv_filter *f, uint
   return s < c->n_slots && c->ids[s] && (!f || qv__filter_match(f, c->metas[s], c->docs[s]));
 }
 
+/* query.c: fill hit i of r from slot s (the requested fields; caller holds c->lock). */
+QV_INTERNAL qv_status qv__col_fill_hit(const qv_collection *c, qv_results *r, size_t i, uint32_t s, float dist);
+
 /* results.c */
 QV_INTERNAL qv_results *qv__results_new(const qv_mem *mem, size_t nq, const size_t *counts,
                                         uint32_t dim, unsigned include);

@@ -1457,5 +1457,5 @@ const qv_index_vt qv__index_hnsw = {
     "hnsw",         hnsw_create,       hnsw_destroy,   hnsw_add,  hnsw_remove, hnsw_vector,
     hnsw_search,    hnsw_search_batch, hnsw_set_param, hnsw_save, hnsw_load,   hnsw_stats,
     hnsw_reserve,   hnsw_add_hidden,   hnsw_publish,   hnsw_reserve_build, hnsw_reserve_install,
-    hnsw_reserve_drop,
+    hnsw_reserve_drop, qv__hnsw_range_search,
 };
