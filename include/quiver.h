@@ -414,7 +414,7 @@ QV_API void qv_results_free(qv_results *r);
 
 /* ------------------------------------------------------------------ Advanced queries */
 /*
- * Beyond top-k (docs/ADVANCED.md): range search, k-means, vector arithmetic, recommendation,
+ * Beyond top-k: range search, k-means, vector arithmetic, recommendation,
  * diversity (MMR). Every call here takes the usual qv_query_opts (may be NULL): where /
  * where_document filters, include bits, ef_search, exact, n_threads. Results are qv_results as
  * for qv_collection_query(). Errors: QV_INVALID (bad argument, naming the field), QV_NOTFOUND
@@ -471,10 +471,12 @@ typedef enum qv_recommend_strategy {
  * Recommend k records from positive examples (n_pos >= 1) and negative ones (may be 0), each
  * an id or a vector (weights ignored). qv_results_distance() holds the score, higher first:
  * similarity is 1 - distance for ip and cosine (the dot product) and -distance for l2 and l1.
- * AVERAGE scores each hit by its similarity to the averaged query. BEST_SCORE gathers
- * candidates with a graph (or flat) search around each positive (max(10 k, 100) each) and
- * ranks them by best positive similarity minus best negative similarity (best positive alone
- * without negatives). Example records are never returned.
+ * AVERAGE scores each hit by its similarity to the averaged query. BEST_SCORE ranks records by
+ * best positive similarity minus best negative similarity (best positive alone without
+ * negatives): on a flat collection every record is scored; on a graph the candidates are the
+ * max(10 k, 100) nearest to each positive and to the direction each (positive, negative) pair
+ * scores along (p - n for ip/cosine, p + 4 (p - n) for l2/l1; up to 64 pairs), each scored
+ * exactly. Example records are never returned.
  */
 QV_API qv_status qv_collection_recommend(qv_collection *c, const qv_vec_term *positive, size_t n_pos,
                                          const qv_vec_term *negative, size_t n_neg, size_t k,

@@ -23,6 +23,8 @@
 #define ADV_MAX_K 100000
 #define PLAN_SAMPLE 512
 #define PLAN_EXACT_BELOW 0.02
+#define BS_MAX_PAIRS 64 /* best-score: direction searches for at most this many (pos, neg) pairs */
+#define BS_REACH 4.0f   /* best-score on l2: how far out along p - n the direction search starts */
 
 /* ------------------------------------------------------------------ session */
 
@@ -568,17 +570,39 @@ qv_status qv_collection_recommend(qv_collection *c, const qv_vec_term *positive,
     }
     qv__free(mem, q);
   } else if (rc == QV_OK) {
-    /* candidates: the neighbourhood of each positive; each scored exactly */
+    /*
+     * Candidates. Flat (or an exact plan): every matching record. A graph: the neighbourhood
+     * of each positive, and for each (positive, negative) pair of the direction the score
+     * grows in -- for ip and cosine the score of a pair is v.(p - n), whose best records are
+     * the nearest to p - n; for l2 it is 2 v.(p - n) + const, best approached from a point far
+     * out along p - n (p + BS_REACH (p - n)). Each candidate is then scored exactly.
+     */
     size_t fetch = 10 * k > 100 ? 10 * k : 100;
     if (fetch > c->count) fetch = c->count;
-    size_t cap = n_pos * fetch, n = 0;
+    size_t n_pairs = n_pos * n_neg > BS_MAX_PAIRS ? 0 : n_pos * n_neg;
+    int all = c->kind == QV_INDEX_FLAT || plan_exact(&a, opts);
+    size_t cap = all ? c->n_slots : (n_pos + n_pairs) * fetch, n = 0;
     qv_hit *cand = qv__malloc(mem, (cap ? cap : 1) * sizeof *cand);
-    if (!cand) rc = QV_NOMEM;
-    for (size_t i = 0; rc == QV_OK && i < n_pos; i++) {
+    float *dq = qv__malloc(mem, dim * sizeof *dq);
+    if (!cand || !dq) rc = QV_NOMEM;
+    if (rc == QV_OK && all) {
+      for (uint32_t s = 0; s < c->n_slots; s++)
+        if (qv__adv_match(&a, s)) cand[n++].slot = s;
+    }
+    for (size_t i = 0; rc == QV_OK && !all && i < n_pos + n_pairs; i++) {
       size_t got = 0;
-      rc = knn(&a, P + i * dim, fetch, opts, cand + n, &got);
+      const float *qv = P + i * dim;
+      if (i >= n_pos) {
+        const float *p = P + ((i - n_pos) / n_neg) * dim, *ng = N + ((i - n_pos) % n_neg) * dim;
+        int dot = c->metric == QV_METRIC_IP || c->metric == QV_METRIC_COSINE;
+        for (uint32_t j = 0; j < dim; j++) dq[j] = dot ? p[j] - ng[j] : p[j] + BS_REACH * (p[j] - ng[j]);
+        if (c->metric == QV_METRIC_COSINE) qv__normalize(dq, dim);
+        qv = dq;
+      }
+      rc = knn(&a, qv, fetch, opts, cand + n, &got);
       n += got;
     }
+    qv__free(mem, dq);
     if (rc == QV_OK) {
       qsort(cand, n, sizeof *cand, cmp_u32_slot);
       size_t m = 0;
