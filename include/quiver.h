@@ -492,6 +492,34 @@ QV_API qv_status qv_collection_recommend(qv_collection *c, const qv_vec_term *po
 QV_API qv_status qv_collection_query_mmr(qv_collection *c, const float *query, size_t k, float lambda,
                                          size_t fetch_k, const qv_query_opts *opts, qv_results **out);
 
+/*
+ * Full-text search of the documents: the k records whose documents best match text by BM25
+ * (SQLite FTS5, default unicode61 tokenizer), highest score first; qv_results_distance()
+ * holds the score, FTS5's -bm25() computed over this collection's documents. text is a list
+ * of words (whitespace-separated; any of them may match); a single word scores exactly as
+ * FTS5's query for it. Filters apply. Persistent databases keep the text index in SQLite, in
+ * step with every write; an in-memory database builds it in memory on the first text read
+ * after a write. Errors: QV_INVALID (no words), QV_UNSUPPORTED (a database made by an older
+ * version and opened read-only: open it read-write once to build the index).
+ */
+QV_API qv_status qv_collection_text_search(qv_collection *c, const char *text, size_t k, const qv_query_opts *opts,
+                                           qv_results **out);
+
+typedef enum qv_fusion {
+  QV_FUSION_RRF = 0,     /**< alpha / (60 + vector rank) + (1 - alpha) / (60 + text rank) */
+  QV_FUSION_WEIGHTED = 1 /**< alpha * normalised vector similarity + (1 - alpha) * normalised BM25 */
+} qv_fusion;
+
+/*
+ * Hybrid search: max(4 k, 50) candidates from the vector side (query, dim floats) and as many
+ * from BM25 (text), fused (qv_fusion; alpha in [0, 1] weighs the vector side; min-max
+ * normalisation over each side's candidates for WEIGHTED), k best first; the distance field
+ * holds the fused score.
+ */
+QV_API qv_status qv_collection_hybrid_search(qv_collection *c, const char *text, const float *query, size_t k,
+                                             qv_fusion fusion, float alpha, const qv_query_opts *opts,
+                                             qv_results **out);
+
 /* Options for qv_collection_kmeans(). Fill with qv_kmeans_opts_init(). Append-only. */
 typedef struct qv_kmeans_opts {
   uint32_t k;                      /**< clusters, >= 1 (no default) */

@@ -166,6 +166,8 @@ PyObject *qvpy_col_interpolate(PyObject *self, PyObject *args, PyObject *kw);
 PyObject *qvpy_col_centroid_search(PyObject *self, PyObject *args, PyObject *kw);
 PyObject *qvpy_col_recommend(PyObject *self, PyObject *args, PyObject *kw);
 PyObject *qvpy_col_kmeans(PyObject *self, PyObject *args, PyObject *kw);
+PyObject *qvpy_col_text_search(PyObject *self, PyObject *args, PyObject *kw);
+PyObject *qvpy_col_hybrid_search(PyObject *self, PyObject *args, PyObject *kw);
 /* search(q, k, mmr_lambda=, fetch_k=): the MMR form; q has the collection's dim. */
 PyObject *qvpy_col_search_mmr(qvpy_col *self, const float *q, Py_ssize_t k, PyObject *lambda, PyObject *fetch_k);
 

@@ -493,3 +493,65 @@ cleanup:
   Py_XDECREF(wdh);
   return out;
 }
+
+/* ---------------------------------------------------------------- text and hybrid */
+
+PyObject *qvpy_col_text_search(PyObject *self_, PyObject *args, PyObject *kw) {
+  static char *kwlist[] = {"text", "k", "where", "where_document", NULL};
+  qvpy_col *self = (qvpy_col *)self_;
+  PyObject *kobj = NULL, *where = Py_None, *wdoc = Py_None, *wh = NULL, *wdh = NULL, *out = NULL;
+  const char *text;
+  long long k;
+  qv_query_opts o;
+  qv_results *r = NULL;
+  qv_status rc;
+  qv_collection *c = handle(self);
+  if (!c || !PyArg_ParseTupleAndKeywords(args, kw, "s|OOO:text_search", kwlist, &text, &kobj, &where, &wdoc))
+    return NULL;
+  qv_query_opts_init(&o);
+  o.include = QV_INCLUDE_DISTANCES;
+  if (opt_size(kobj, "k", 1, PY_SSIZE_T_MAX, 10, &k) < 0) goto cleanup;
+  if (qvpy_filter_arg(where, "where", &wh, &o.where_json) < 0) goto cleanup;
+  if (qvpy_filter_arg(wdoc, "where_document", &wdh, &o.where_document_json) < 0) goto cleanup;
+  RUN_PAIR(qv_collection_text_search(c, text, (size_t)k, &o, &r));
+cleanup:
+  qv_results_free(r);
+  Py_XDECREF(wh);
+  Py_XDECREF(wdh);
+  return out;
+}
+
+PyObject *qvpy_col_hybrid_search(PyObject *self_, PyObject *args, PyObject *kw) {
+  static char *kwlist[] = {"text", "q", "k", "fusion", "alpha", "where", "where_document", NULL};
+  qvpy_col *self = (qvpy_col *)self_;
+  PyObject *qobj, *kobj = NULL, *aobj = NULL, *where = Py_None, *wdoc = Py_None, *wh = NULL, *wdh = NULL, *out = NULL;
+  const char *text, *fusion = "rrf";
+  long long k;
+  double alpha;
+  qv_fusion fu;
+  qvpy_mat m = {0};
+  qv_query_opts o;
+  qv_results *r = NULL;
+  qv_status rc;
+  qv_collection *c = handle(self);
+  if (!c || !PyArg_ParseTupleAndKeywords(args, kw, "sO|OsOOO:hybrid_search", kwlist, &text, &qobj, &kobj, &fusion,
+                                         &aobj, &where, &wdoc))
+    return NULL;
+  qv_query_opts_init(&o);
+  o.include = QV_INCLUDE_DISTANCES;
+  if (!strcmp(fusion, "rrf")) fu = QV_FUSION_RRF;
+  else if (!strcmp(fusion, "weighted")) fu = QV_FUSION_WEIGHTED;
+  else return qvpy_raisef(QV_INVALID, "fusion: expected 'rrf' or 'weighted', got '%s'", fusion);
+  if (opt_size(kobj, "k", 1, PY_SSIZE_T_MAX, 10, &k) < 0) goto cleanup;
+  if (opt_float(aobj, "alpha", 0.5, &alpha) < 0) goto cleanup;
+  if (qvpy_filter_arg(where, "where", &wh, &o.where_json) < 0) goto cleanup;
+  if (qvpy_filter_arg(wdoc, "where_document", &wdh, &o.where_document_json) < 0) goto cleanup;
+  if (qvpy_mat_parse(qobj, col_dim(self), QVPY_MAT_1D, "q", &m) < 0) goto cleanup;
+  RUN_PAIR(qv_collection_hybrid_search(c, text, m.data, (size_t)k, fu, (float)alpha, &o, &r));
+cleanup:
+  qvpy_mat_release(&m);
+  qv_results_free(r);
+  Py_XDECREF(wh);
+  Py_XDECREF(wdh);
+  return out;
+}

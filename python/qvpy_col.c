@@ -635,6 +635,13 @@ static PyMethodDef col_methods[] = {
      "recommend(positive, negative=(), k=10, strategy='average', where=None)\n--\n\n(ids, scores), "
      "highest first, from positive and negative examples (ids or vectors); strategy 'average' or "
      "'best_score'."},
+    {"text_search", KWFN(qvpy_col_text_search), METH_VARARGS | METH_KEYWORDS,
+     "text_search(text, k=10, where=None, where_document=None)\n--\n\n(ids, bm25_scores), best first: "
+     "full-text search of the documents (SQLite FTS5, BM25; the words of text, any may match)."},
+    {"hybrid_search", KWFN(qvpy_col_hybrid_search), METH_VARARGS | METH_KEYWORDS,
+     "hybrid_search(text, q, k=10, fusion='rrf', alpha=0.5, where=None, where_document=None)\n--\n\n"
+     "(ids, scores), best first: BM25 and vector ranks fused ('rrf' or 'weighted'); alpha weighs "
+     "the vector side."},
     {NULL, NULL, 0, NULL},
 };
 

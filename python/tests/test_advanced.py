@@ -328,3 +328,98 @@ def test_empty_collection_and_closed(db):
         c.combine([("x", 1)])
     with pytest.raises(quiver.InvalidArgumentError, match="k"):
         c.kmeans(2)
+
+
+# ---------------------------------------------------------------- text and hybrid
+
+DOCS = ["the cat sat on the mat", "dogs and cats", "a cat a cat a cat", "nothing here", "mat mat cat dog", None,
+        "the quick brown fox", "cat", "fox and dog and cat"]
+
+
+def fts5_scores(docs, query):
+    import sqlite3
+    con = sqlite3.connect(":memory:")
+    con.execute("CREATE VIRTUAL TABLE f USING fts5(document)")
+    for i, d in enumerate(docs):
+        if d is not None:
+            con.execute("INSERT INTO f(rowid, document) VALUES(?, ?)", (i, d))
+    return con.execute("SELECT rowid, -bm25(f) FROM f WHERE f MATCH ? ORDER BY bm25(f)", (query,)).fetchall()
+
+
+@pytest.fixture(params=["memory", "disk"])
+def tdb(request, tmp_path):
+    d = quiver.Database() if request.param == "memory" else quiver.Database(str(tmp_path / "d"))
+    yield d
+    d.close()
+
+
+def text_col(db, docs=DOCS):
+    c = db.create_collection("t", 3)
+    c.add([str(i) for i in range(len(docs))], data(len(docs), 3, 1), documents=docs,
+          metadatas=[{"i": i} for i in range(len(docs))])
+    return c
+
+
+def test_text_search_equals_fts5_bm25(tdb):
+    c = text_col(tdb)
+    for word in ("cat", "dog", "mat", "fox", "nothing"):
+        want = fts5_scores(DOCS, word)
+        ids, scores = c.text_search(word, 20)
+        assert ids == [str(r) for r, _ in want]
+        np.testing.assert_allclose(scores, [s for _, s in want], rtol=1e-6)
+    ids, _ = c.text_search("cat", 2)
+    assert len(ids) == 2
+    ids, _ = c.text_search("cat", 20, where={"i": {"$gt": 3}})
+    assert ids == [str(r) for r, _ in fts5_scores(DOCS, "cat") if r > 3]
+    assert c.text_search("zebra", 5) == ([], [])
+    with pytest.raises(quiver.InvalidArgumentError, match="text"):
+        c.text_search("   ", 5)
+
+
+def test_text_index_follows_writes(tdb):
+    c = text_col(tdb)
+    c.update(["1"], documents=["cat cat cat"])
+    c.delete(["2"])
+    c.add(["new"], [[0, 0, 1]], documents=["cat and fox"])
+    docs = list(DOCS)
+    docs[1], docs[2] = "cat cat cat", None
+    docs.append("cat and fox")
+    want = fts5_scores(docs, "cat")
+    ids, scores = c.text_search("cat", 50)
+    assert ids == [str(r) if r < len(DOCS) else "new" for r, _ in want]
+    np.testing.assert_allclose(scores, [s for _, s in want], rtol=1e-6)
+
+
+def test_text_index_survives_reopen_and_drop(tmp_path):
+    path = str(tmp_path / "d")
+    db = quiver.Database(path)
+    text_col(db)
+    db.close()
+    db = quiver.Database(path)
+    c = db.get_collection("t")
+    assert c.text_search("fox", 5)[0] == [str(r) for r, _ in fts5_scores(DOCS, "fox")]
+    db.delete_collection("t")
+    c2 = text_col(db)  # a new collection of the same name starts from its own documents
+    assert c2.text_search("fox", 5)[0] == [str(r) for r, _ in fts5_scores(DOCS, "fox")]
+    db.close()
+
+
+def test_hybrid(tdb):
+    c = text_col(tdb)
+    X = np.asarray(c.get(include=["embeddings"])["embeddings"], np.float64)
+    q = X[6] + 0.01
+    d = ((X - q) ** 2).sum(1)
+    vrank = {str(i): r + 1 for r, i in enumerate(np.argsort(d, kind="stable"))}
+    trank = {str(r): n + 1 for n, (r, _) in enumerate(fts5_scores(DOCS, "fox"))}
+    want = sorted(vrank, key=lambda i: (-(0.5 / (60 + vrank[i]) + (0.5 / (60 + trank[i]) if i in trank else 0)), i))
+    ids, scores = c.hybrid_search("fox", q, 3)
+    assert ids[0] == "6" and set(ids) <= set(want[:4])
+    assert scores == sorted(scores, reverse=True)
+    ids, sc = c.hybrid_search("fox", q, 3, alpha=0.0, fusion="weighted")  # text only: min-max of BM25
+    assert ids[0] == str(fts5_scores(DOCS, "fox")[0][0]) and sc[0] == 1.0
+    ids, sc = c.hybrid_search("fox", q, 3, alpha=1.0, fusion="weighted")  # vector only
+    assert ids == [str(i) for i in np.argsort(d, kind="stable")[:3]] and sc[0] == 1.0
+    with pytest.raises(quiver.InvalidArgumentError, match="fusion"):
+        c.hybrid_search("fox", q, 3, fusion="sum")
+    with pytest.raises(quiver.InvalidArgumentError, match="alpha"):
+        c.hybrid_search("fox", q, 3, alpha=2)

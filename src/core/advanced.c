@@ -108,7 +108,7 @@ static int plan_exact(const qv_adv *a, const qv_query_opts *o) {
 }
 
 /* k nearest matching slots to the prepared q. */
-static qv_status knn(const qv_adv *a, const float *q, size_t k, const qv_query_opts *o, qv_hit *out, size_t *n_out) {
+qv_status qv__adv_knn(const qv_adv *a, const float *q, size_t k, const qv_query_opts *o, qv_hit *out, size_t *n_out) {
   const qv_collection *c = a->c;
   *n_out = 0;
   if (!c->ix || !c->count || !k) return QV_OK;
@@ -172,7 +172,7 @@ static qv_status range_one(const qv_adv *a, const float *q, float radius, size_t
 
 /* ------------------------------------------------------------------ arguments */
 
-static qv_status check_common(qv_collection *c, size_t k, const qv_query_opts **o, qv_query_opts *defaults,
+qv_status qv__adv_check(qv_collection *c, size_t k, const qv_query_opts **o, qv_query_opts *defaults,
                               qv_results **out) {
   if (!out) return QV_MISUSE;
   *out = NULL;
@@ -190,7 +190,7 @@ static qv_status check_common(qv_collection *c, size_t k, const qv_query_opts **
   return QV_OK;
 }
 
-static qv_status check_vec(const qv_collection *c, const float *v, const char *field, size_t i) {
+qv_status qv__adv_check_vec(const qv_collection *c, const float *v, const char *field, size_t i) {
   for (uint32_t j = 0; j < c->dim; j++)
     if (!isfinite(v[j]))
       return qv__err(c->db, QV_INVALID, "%s[%zu][%u]: %s is not allowed", field, i, j, isnan(v[j]) ? "NaN" : "infinity");
@@ -214,7 +214,7 @@ static qv_status term_vector(const qv_adv *a, const qv_vec_term *t, const char *
     return QV_OK;
   }
   if (!t->vector) return qv__err(c->db, QV_INVALID, "%s[%zu]: neither an id nor a vector", field, i);
-  qv_status rc = check_vec(c, t->vector, field, i);
+  qv_status rc = qv__adv_check_vec(c, t->vector, field, i);
   if (rc) return rc;
   memcpy(out, t->vector, c->dim * sizeof(float));
   if (c->metric == QV_METRIC_COSINE) qv__normalize(out, c->dim);
@@ -222,7 +222,7 @@ static qv_status term_vector(const qv_adv *a, const qv_vec_term *t, const char *
 }
 
 /* Results (one row) from hits; include as asked, distances always (they carry the scores). */
-static qv_status results_of(const qv_adv *a, const qv_hit *h, size_t n, unsigned include, qv_results **out) {
+qv_status qv__adv_results(const qv_adv *a, const qv_hit *h, size_t n, unsigned include, qv_results **out) {
   const qv_collection *c = a->c;
   qv_results *r = qv__results_new(&c->db->mem, 1, &n, c->dim, include | QV_INCLUDE_DISTANCES);
   if (!r) return QV_NOMEM;
@@ -244,13 +244,13 @@ static qv_status search_results(qv_adv *a, float *q, size_t k, const qv_query_op
   qv_hit *h = qv__malloc(mem, k * sizeof *h);
   size_t n = 0;
   if (!h) return QV_NOMEM;
-  qv_status rc = knn(a, q, k, o, h, &n);
-  if (rc == QV_OK) rc = results_of(a, h, n, o->include, out);
+  qv_status rc = qv__adv_knn(a, q, k, o, h, &n);
+  if (rc == QV_OK) rc = qv__adv_results(a, h, n, o->include, out);
   qv__free(mem, h);
   return rc;
 }
 
-static qv_status empty_results(const qv_collection *c, size_t nq, const qv_query_opts *o, qv_results **out) {
+qv_status qv__adv_empty(const qv_collection *c, size_t nq, const qv_query_opts *o, qv_results **out) {
   const qv_mem *mem = &c->db->mem;
   size_t *counts = qv__calloc(mem, nq, sizeof *counts);
   if (!counts) return QV_NOMEM;
@@ -260,7 +260,7 @@ static qv_status empty_results(const qv_collection *c, size_t nq, const qv_query
 }
 
 /* Finish a call: end the session, and make sure a failure carries a message. */
-static qv_status finish(qv_adv *a, qv_status rc) {
+qv_status qv__adv_finish(qv_adv *a, qv_status rc) {
   qv_db *db = a->c->db;
   qv__adv_end(a);
   if (rc && !*qv_db_errmsg(db)) qv__err(db, rc, "%s", qv_status_str(rc));
@@ -315,7 +315,7 @@ static qv_status range_many(const qv_adv *a, const float *qs, size_t nq, float r
 qv_status qv_collection_range_search(qv_collection *c, const float *queries, size_t nq, float radius, size_t limit,
                                      const qv_query_opts *opts, qv_results **out) {
   qv_query_opts defaults;
-  qv_status rc = check_common(c, 1, &opts, &defaults, out);
+  qv_status rc = qv__adv_check(c, 1, &opts, &defaults, out);
   if (rc) return rc;
   qv_db *db = c->db;
   const qv_mem *mem = &db->mem;
@@ -333,7 +333,7 @@ qv_status qv_collection_range_search(qv_collection *c, const float *queries, siz
     goto cleanup;
   }
   for (size_t i = 0; i < nq && c->dim; i++)
-    if ((rc = check_vec(c, queries + i * c->dim, "query_embeddings", i))) goto cleanup;
+    if ((rc = qv__adv_check_vec(c, queries + i * c->dim, "query_embeddings", i))) goto cleanup;
   if (c->ix && c->count) {
     if (!(qs = qv__malloc_aligned(mem, nq * c->dim * sizeof(float)))) {
       rc = QV_NOMEM;
@@ -361,7 +361,7 @@ cleanup:
   qv__free(mem, hits);
   qv__free(mem, counts);
   qv__free_aligned(mem, qs);
-  return finish(&a, rc);
+  return qv__adv_finish(&a, rc);
 }
 
 /* ------------------------------------------------------------------ vector arithmetic */
@@ -369,7 +369,7 @@ cleanup:
 qv_status qv_collection_combine(qv_collection *c, const qv_vec_term *terms, size_t n_terms, size_t k,
                                 int exclude_inputs, const qv_query_opts *opts, qv_results **out) {
   qv_query_opts defaults;
-  qv_status rc = check_common(c, k, &opts, &defaults, out);
+  qv_status rc = qv__adv_check(c, k, &opts, &defaults, out);
   if (rc) return rc;
   if (!terms || n_terms == 0) return qv__err(c->db, QV_INVALID, "terms: at least one term is required");
   for (size_t i = 0; i < n_terms; i++)
@@ -390,17 +390,17 @@ qv_status qv_collection_combine(qv_collection *c, const qv_vec_term *terms, size
     for (uint32_t j = 0; j < dim; j++) q[j] += terms[i].weight * v[j];
     if (exclude_inputs && s != QV_NO_SLOT) rc = exclude_slot(&a, s);
   }
-  if (rc == QV_OK) rc = dim ? search_results(&a, q, k, opts, out) : empty_results(c, 1, opts, out);
+  if (rc == QV_OK) rc = dim ? search_results(&a, q, k, opts, out) : qv__adv_empty(c, 1, opts, out);
   qv__free(mem, q);
   qv__free(mem, v);
-  return finish(&a, rc);
+  return qv__adv_finish(&a, rc);
 }
 
 qv_status qv_collection_interpolate(qv_collection *c, const qv_vec_term *ta, const qv_vec_term *tb, float t,
                                     int spherical, size_t k, int exclude_inputs, const qv_query_opts *opts,
                                     qv_results **out) {
   qv_query_opts defaults;
-  qv_status rc = check_common(c, k, &opts, &defaults, out);
+  qv_status rc = qv__adv_check(c, k, &opts, &defaults, out);
   if (rc) return rc;
   if (!ta || !tb) return qv__err(c->db, QV_INVALID, "%s: missing", ta ? "b" : "a");
   if (!isfinite(t)) return qv__err(c->db, QV_INVALID, "t: must be finite");
@@ -412,8 +412,8 @@ qv_status qv_collection_interpolate(qv_collection *c, const qv_vec_term *ta, con
   if (!dim) {
     const qv_vec_term *idt = ta->id ? ta : tb->id ? tb : NULL;
     rc = idt ? qv__err(c->db, QV_NOTFOUND, "%s[0]: no record with id '%s'", idt == ta ? "a" : "b", idt->id)
-             : empty_results(c, 1, opts, out);
-    return finish(&a, rc);
+             : qv__adv_empty(c, 1, opts, out);
+    return qv__adv_finish(&a, rc);
   }
   float *va = qv__malloc(mem, dim * sizeof *va), *vb = qv__malloc(mem, dim * sizeof *vb);
   uint32_t sa, sb;
@@ -452,7 +452,7 @@ qv_status qv_collection_interpolate(qv_collection *c, const qv_vec_term *ta, con
   }
   qv__free(mem, va);
   qv__free(mem, vb);
-  return finish(&a, rc);
+  return qv__adv_finish(&a, rc);
 }
 
 qv_status qv_collection_centroid_search(qv_collection *c, const char *const *ids, size_t n_ids, size_t k,
@@ -510,7 +510,7 @@ qv_status qv_collection_recommend(qv_collection *c, const qv_vec_term *positive,
                                   const qv_vec_term *negative, size_t n_neg, size_t k,
                                   qv_recommend_strategy strategy, const qv_query_opts *opts, qv_results **out) {
   qv_query_opts defaults;
-  qv_status rc = check_common(c, k, &opts, &defaults, out);
+  qv_status rc = qv__adv_check(c, k, &opts, &defaults, out);
   if (rc) return rc;
   if (!positive || n_pos == 0) return qv__err(c->db, QV_INVALID, "positive: at least one example is required");
   if (n_neg && !negative) return qv__err(c->db, QV_INVALID, "negative: NULL with %zu examples", n_neg);
@@ -527,8 +527,8 @@ qv_status qv_collection_recommend(qv_collection *c, const qv_vec_term *positive,
         rc = qv__err(c->db, QV_NOTFOUND, "%s[%zu]: no record with id '%s'", i < n_pos ? "positive" : "negative",
                      i < n_pos ? i : i - n_pos, t->id);
     }
-    if (rc == QV_OK) rc = empty_results(c, 1, opts, out);
-    return finish(&a, rc);
+    if (rc == QV_OK) rc = qv__adv_empty(c, 1, opts, out);
+    return qv__adv_finish(&a, rc);
   }
   size_t n_ex = n_pos + n_neg;
   float *ex = qv__malloc(mem, n_ex * dim * sizeof *ex);
@@ -558,14 +558,14 @@ qv_status qv_collection_recommend(qv_collection *c, const qv_vec_term *positive,
         }
       }
       if (c->metric == QV_METRIC_COSINE) qv__normalize(q, dim);
-      rc = knn(&a, q, k, opts, h, &n);
+      rc = qv__adv_knn(&a, q, k, opts, h, &n);
       for (size_t i = 0; rc == QV_OK && i < n; i++) {
         const float *v = c->vt->vector(c->ix, h[i].slot);
         h[i].dist = v ? sim_of(c, kern, q, v) : -INFINITY;
       }
       if (rc == QV_OK) {
         qsort(h, n, sizeof *h, cmp_score_desc);
-        rc = results_of(&a, h, n, opts->include, out);
+        rc = qv__adv_results(&a, h, n, opts->include, out);
       }
     }
     qv__free(mem, q);
@@ -599,7 +599,7 @@ qv_status qv_collection_recommend(qv_collection *c, const qv_vec_term *positive,
         if (c->metric == QV_METRIC_COSINE) qv__normalize(dq, dim);
         qv = dq;
       }
-      rc = knn(&a, qv, fetch, opts, cand + n, &got);
+      rc = qv__adv_knn(&a, qv, fetch, opts, cand + n, &got);
       n += got;
     }
     qv__free(mem, dq);
@@ -623,13 +623,13 @@ qv_status qv_collection_recommend(qv_collection *c, const qv_vec_term *positive,
         cand[i].dist = !v ? -INFINITY : n_neg ? bp - bn : bp;
       }
       qsort(cand, n, sizeof *cand, cmp_score_desc);
-      rc = results_of(&a, cand, n < k ? n : k, opts->include, out);
+      rc = qv__adv_results(&a, cand, n < k ? n : k, opts->include, out);
     }
     qv__free(mem, cand);
   }
   qv__free(mem, h);
   qv__free(mem, ex);
-  return finish(&a, rc);
+  return qv__adv_finish(&a, rc);
 }
 
 /* ------------------------------------------------------------------ MMR */
@@ -637,19 +637,19 @@ qv_status qv_collection_recommend(qv_collection *c, const qv_vec_term *positive,
 qv_status qv_collection_query_mmr(qv_collection *c, const float *query, size_t k, float lambda, size_t fetch_k,
                                   const qv_query_opts *opts, qv_results **out) {
   qv_query_opts defaults;
-  qv_status rc = check_common(c, k, &opts, &defaults, out);
+  qv_status rc = qv__adv_check(c, k, &opts, &defaults, out);
   if (rc) return rc;
   if (!query) return qv__err(c->db, QV_INVALID, "query_embeddings: a query is required");
   if (!(lambda >= 0.0f && lambda <= 1.0f)) return qv__err(c->db, QV_INVALID, "mmr_lambda: must be in [0, 1]");
   if (fetch_k == 0) fetch_k = 4 * k > 20 ? 4 * k : 20;
   if (fetch_k < k) return qv__err(c->db, QV_INVALID, "fetch_k: %zu is smaller than k %zu", fetch_k, k);
   if (fetch_k > ADV_MAX_K) return qv__err(c->db, QV_INVALID, "fetch_k: %zu is larger than %d", fetch_k, ADV_MAX_K);
-  if (c->dim && (rc = check_vec(c, query, "query_embeddings", 0))) return rc;
+  if (c->dim && (rc = qv__adv_check_vec(c, query, "query_embeddings", 0))) return rc;
   qv_adv a;
   if ((rc = qv__adv_begin(c, opts->where_json, opts->where_document_json, &a))) return rc;
   const qv_mem *mem = &c->db->mem;
   uint32_t dim = c->dim;
-  if (!dim || !c->count) return finish(&a, empty_results(c, 1, opts, out));
+  if (!dim || !c->count) return qv__adv_finish(&a, qv__adv_empty(c, 1, opts, out));
   float *q = qv__malloc(mem, dim * sizeof *q), *best = NULL;
   qv_hit *h = qv__malloc(mem, fetch_k * sizeof *h), *sel = qv__malloc(mem, k * sizeof *sel);
   size_t n = 0, ns = 0;
@@ -657,7 +657,7 @@ qv_status qv_collection_query_mmr(qv_collection *c, const float *query, size_t k
   if (rc == QV_OK) {
     memcpy(q, query, dim * sizeof *q);
     if (c->metric == QV_METRIC_COSINE) qv__normalize(q, dim);
-    rc = knn(&a, q, fetch_k, opts, h, &n);
+    rc = qv__adv_knn(&a, q, fetch_k, opts, h, &n);
   }
   if (rc == QV_OK) {
     const qv_kernels *kern = qv__kernels();
@@ -685,11 +685,11 @@ qv_status qv_collection_query_mmr(qv_collection *c, const float *query, size_t k
         if (s > best[i]) best[i] = s;
       }
     }
-    rc = results_of(&a, sel, ns, opts->include, out);
+    rc = qv__adv_results(&a, sel, ns, opts->include, out);
   }
   qv__free(mem, q);
   qv__free(mem, h);
   qv__free(mem, sel);
   qv__free(mem, best);
-  return finish(&a, rc);
+  return qv__adv_finish(&a, rc);
 }

@@ -59,6 +59,7 @@ struct qv_collection {
   uint64_t last_seq;     /* newest write applied */
   uint64_t ckpt_seq;     /* seq in the last checkpoint file written or loaded */
   int64_t next_rid;      /* in-memory dbs */
+  void *text;            /* in-memory dbs: the text index text.c builds (NULL until used) */
 };
 
 struct qv_db {

@@ -231,6 +231,7 @@ qv_status qv__store_col_insert(qv_store *s, qv_store_col *c) {
   bind_col(s->st[ST_COL_INS], c);
   qv_status rc = run(s, s->st[ST_COL_INS], "creating the collection");
   if (rc == QV_OK) c->cid = sqlite3_last_insert_rowid(s->w);
+  if (rc == QV_OK) rc = qv__store_fts_create(s, c->cid); /* store_fts.c */
   return rc;
 }
 
@@ -241,8 +242,10 @@ qv_status qv__store_col_update(qv_store *s, const qv_store_col *c) {
 }
 
 qv_status qv__store_col_delete(qv_store *s, int64_t cid) {
+  qv_status rc = qv__store_fts_drop(s, cid); /* before the records: no trigger work */
+  if (rc) return rc;
   sqlite3_bind_int64(s->st[ST_COL_DEL_RECS], 1, cid);
-  qv_status rc = run(s, s->st[ST_COL_DEL_RECS], "deleting the collection's records");
+  rc = run(s, s->st[ST_COL_DEL_RECS], "deleting the collection's records");
   if (rc) return rc;
   sqlite3_bind_int64(s->st[ST_COL_DEL], 1, cid);
   return run(s, s->st[ST_COL_DEL], "deleting the collection");
@@ -389,3 +392,13 @@ qv_status qv__store_rec_embedding(qv_store *s, int64_t rid, uint32_t dim, float 
   pthread_mutex_unlock(&s->r_mu);
   return rc;
 }
+
+/* For store_fts.c. */
+sqlite3 *qv__store_writer(qv_store *s) { return s->w; }
+
+sqlite3 *qv__store_reader(qv_store *s, pthread_mutex_t **mu) {
+  *mu = &s->r_mu;
+  return s->r;
+}
+
+void qv__store_set_err(qv_store *s, const char *what, const char *msg) { qv__fmt(s->err, sizeof s->err, "%s: %s", what, msg); }
