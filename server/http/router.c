@@ -18,7 +18,8 @@
  *   B/collections/{id}/{add|upsert|update|delete|get|query}  POST
  *   B/collections/{id}/{count|stats}           GET
  *   B/collections/{id}/compact                 POST (native)
- *   B/collections/{id}/{range_search|kmeans|combine|interpolate|centroid|recommend|mmr}
+ *   B/collections/{id}/{range_search|kmeans|combine|interpolate|centroid|recommend|mmr|
+ *                       text_search|hybrid_search}
  *                                              POST (native, server/native/routes_adv.c)
  * A known path with the wrong method is 405; an unknown path 404, both with a JSON body.
  */

@@ -8,8 +8,10 @@
  *   POST B/collections/{id}/centroid       {"ids": [...], ...}
  *   POST B/collections/{id}/recommend      {"positive": [...], "negative": [...], "strategy"}
  *   POST B/collections/{id}/mmr            {"query_embeddings": [q], "mmr_lambda", "fetch_k"}
+ *   POST B/collections/{id}/text_search    {"text", "n_results", "where", ...}
+ *   POST B/collections/{id}/hybrid_search  {"text", "query_embeddings": [q], "fusion", "alpha"}
  * All but kmeans answer in Chroma's query shape (lists of lists, "include" as for query;
- * recommend's "distances" are its scores, highest first). Errors: 400 for a malformed value
+ * recommend's, text_search's and hybrid_search's "distances" are scores, highest first). Errors: 400 for a malformed value
  * (naming the field), 404 for an unknown collection or record id, 422 for a wrong JSON type.
  * docs/SERVER.md documents the bodies.
  */
@@ -400,6 +402,52 @@ static void do_kmeans(srv_req *rq, srv_resp *rs, adv_req *a) {
   sbuf_reply(&b, rs, 200);
 }
 
+static void do_text(srv_req *rq, srv_resp *rs, adv_req *a) {
+  const char *text = NULL;
+  if (srv_field_str(a->body, "text", &text, rs) < 0) return;
+  if (!text) {
+    srv_error(rs, 400, "`text` is required");
+    return;
+  }
+  qv_results *r = NULL;
+  qv_status st = qv_collection_text_search(a->sc.c, text, a->k, &a->qo, &r);
+  finish(rq, rs, a, st, r);
+}
+
+static void do_hybrid(srv_req *rq, srv_resp *rs, adv_req *a) {
+  const char *text = NULL, *fusion = "rrf";
+  json_t *qe = NULL;
+  double alpha = 0.5;
+  size_t dim = 0;
+  float *q = NULL;
+  if (srv_field_str(a->body, "text", &text, rs) < 0 || srv_field_str(a->body, "fusion", &fusion, rs) < 0 ||
+      opt_num(a->body, "alpha", &alpha, rs) < 0 || srv_field_arr(a->body, "query_embeddings", &qe, rs) < 0)
+    return;
+  if (!text) {
+    srv_error(rs, 400, "`text` is required");
+    return;
+  }
+  qv_fusion fu = QV_FUSION_RRF;
+  if (!strcmp(fusion, "weighted")) fu = QV_FUSION_WEIGHTED;
+  else if (strcmp(fusion, "rrf")) {
+    srv_error(rs, 400, "`fusion` must be \"rrf\" or \"weighted\"");
+    return;
+  }
+  if (!qe || json_array_size(qe) != 1) {
+    srv_error(rs, 400, "`query_embeddings`: exactly one is required");
+    return;
+  }
+  if (rec_parse_embeddings(qe, 1, 0, &q, NULL, &dim, "query_embeddings", rs) < 0) return;
+  if (rec_check_dim(&a->sc, dim, rs)) {
+    free(q);
+    return;
+  }
+  qv_results *r = NULL;
+  qv_status st = qv_collection_hybrid_search(a->sc.c, text, q, a->k, fu, (float)alpha, &a->qo, &r);
+  free(q);
+  finish(rq, rs, a, st, r);
+}
+
 int route_adv(srv_req *rq, srv_resp *rs, const char *t, const char *d, const char *id, const char *op) {
   static const struct {
     const char *name;
@@ -407,6 +455,7 @@ int route_adv(srv_req *rq, srv_resp *rs, const char *t, const char *d, const cha
   } tab[] = {
       {"range_search", do_range}, {"kmeans", do_kmeans},       {"combine", do_combine}, {"interpolate", do_interpolate},
       {"centroid", do_centroid},  {"recommend", do_recommend}, {"mmr", do_mmr},
+      {"text_search", do_text},   {"hybrid_search", do_hybrid},
   };
   for (size_t i = 0; i < sizeof tab / sizeof tab[0]; i++) {
     if (strcmp(op, tab[i].name)) continue;

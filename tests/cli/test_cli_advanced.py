@@ -103,3 +103,29 @@ def test_recommend_and_mmr(data):
     div = ids_of(q.json("query", "v", "--vector", vec, "-k", 5, "--mmr", 0.2, "--fetch-k", 30))
     assert div[0] == plain[0] and div != plain
     q.fails(2, "query", "v", "--vector", vec, "--mmr", 3)
+
+
+def fts5(docs, word):
+    import sqlite3
+    con = sqlite3.connect(":memory:")
+    con.execute("CREATE VIRTUAL TABLE f USING fts5(document)")
+    for i, d in enumerate(docs):
+        con.execute("INSERT INTO f(rowid, document) VALUES(?, ?)", (i, d))
+    return con.execute("SELECT rowid, -bm25(f) FROM f WHERE f MATCH ? ORDER BY bm25(f)", (word,)).fetchall()
+
+
+def test_text_and_hybrid(tmp_path):
+    q = Quiver(tmp_path / "data")
+    docs = ["red apple pie", "green apple", "red car", "blue sky and red sun", "apple apple apple"]
+    recs = [{"id": f"d{i}", "embedding": [float(i), 1.0, 0.0], "document": d} for i, d in enumerate(docs)]
+    q.ok("create", "t", "--dim", 3)
+    q.ok("import", "t", write_jsonl(tmp_path / "t.jsonl", recs))
+    out = q.json("text", "t", "apple")
+    want = fts5(docs, "apple")
+    assert ids_of(out) == [f"d{r}" for r, _ in want]
+    np.testing.assert_allclose(out["distances"][0], [s for _, s in want], rtol=1e-6)
+    out = q.json("hybrid", "t", "red", "--vector", "3,1,0", "-k", 2)
+    assert ids_of(out) == ["d2", "d3"]  # RRF: text rank 1 + vector rank 2 beats vector 1 + text 3
+    q.fails(2, "hybrid", "t", "red")
+    q.fails(2, "hybrid", "t", "red", "--vector", "1,1,0", "--fusion", "max")
+    q.fails(1, "text", "t", "  ")

@@ -120,3 +120,29 @@ def test_recommend_and_mmr(loaded):
     assert st == 200 and b["ids"][0][0] == plain[0] and b["ids"][0] != plain
     st, b, _ = cl.post(p + "/mmr", {"query_embeddings": [q], "mmr_lambda": 5})
     assert st == 400 and "mmr_lambda" in b["message"]
+
+
+def test_text_and_hybrid(srv):
+    import sqlite3
+    cl = srv.client()
+    st, c, _ = cl.post(BASE + "/collections", {"name": "txt-" + uuid.uuid4().hex[:8]})
+    p = f"{BASE}/collections/{c['id']}"
+    docs = ["red apple pie", "green apple", "red car", "blue sky and red sun", "apple apple apple"]
+    assert cl.post(p + "/add", {"ids": [f"d{i}" for i in range(5)], "documents": docs,
+                                "embeddings": [[float(i), 1.0, 0.0] for i in range(5)]})[0] == 201
+    con = sqlite3.connect(":memory:")
+    con.execute("CREATE VIRTUAL TABLE f USING fts5(document)")
+    for i, d in enumerate(docs):
+        con.execute("INSERT INTO f(rowid, document) VALUES(?, ?)", (i, d))
+    want = con.execute("SELECT rowid, -bm25(f) FROM f WHERE f MATCH 'red' ORDER BY bm25(f)").fetchall()
+    st, b, _ = cl.post(p + "/text_search", {"text": "red", "include": ["documents", "distances"]})
+    assert st == 200, b
+    assert b["ids"][0] == [f"d{r}" for r, _ in want]
+    assert b["distances"][0] == pytest.approx([s for _, s in want], rel=1e-6)
+    assert b["documents"][0][0] == docs[want[0][0]]
+    st, b, _ = cl.post(p + "/hybrid_search", {"text": "red", "query_embeddings": [[3, 1, 0]], "n_results": 2,
+                                              "fusion": "weighted", "alpha": 0.5})
+    assert st == 200 and b["ids"][0][0] == "d2"  # best text score, second-nearest vector
+    assert cl.post(p + "/text_search", {})[0] == 400
+    assert cl.post(p + "/hybrid_search", {"text": "red", "query_embeddings": [[3, 1, 0]], "fusion": "x"})[0] == 400
+    assert cl.post(p + "/hybrid_search", {"text": "red"})[0] == 400
