@@ -58,6 +58,9 @@ typedef struct cli_cmd {
 
 extern const cli_cmd cli_cmd_create, cli_cmd_list, cli_cmd_info, cli_cmd_import, cli_cmd_query,
     cli_cmd_get, cli_cmd_delete, cli_cmd_drop, cli_cmd_rename, cli_cmd_compact, cli_cmd_serve;
+/* advanced reads: cmd_range.c, cmd_kmeans.c, cmd_vecmath.c */
+extern const cli_cmd cli_cmd_range, cli_cmd_kmeans, cli_cmd_combine, cli_cmd_interpolate, cli_cmd_centroid,
+    cli_cmd_recommend, cli_cmd_text, cli_cmd_hybrid;
 
 /* ------------------------------------------------------------------ util.c: errors */
 

@@ -38,6 +38,9 @@ static const char help[] =
     "  --where-document JSON document filter, e.g. '{\"$contains\": \"word\"}'\n"
     "  --ef N                HNSW search beam width for this query\n"
     "  --exact               exact scan even on an approximate index\n"
+    "  --mmr LAMBDA          diversify: pick the k by maximal marginal relevance from the\n"
+    "                        --fetch-k nearest (LAMBDA in [0, 1]; 1 = plain order); one vector\n"
+    "  --fetch-k N           candidates for --mmr (default max(4k, 20))\n"
     "  --include LIST        metadatas,documents,distances,embeddings or all\n"
     "                        (default metadatas,documents,distances)\n"
     "  --json                Chroma-shaped JSON instead of a table\n"
@@ -45,7 +48,7 @@ static const char help[] =
     "  --data DIR            data directory (default: $QUIVER_DATA, else ./quiver-data)\n";
 
 enum { OPT_VECTOR = 256, OPT_VFILE, OPT_FORMAT, OPT_ROW, OPT_ROWS, OPT_WHERE, OPT_WHERE_DOC,
-       OPT_EF, OPT_EXACT, OPT_INCLUDE, OPT_JSON, OPT_FULL };
+       OPT_EF, OPT_EXACT, OPT_INCLUDE, OPT_JSON, OPT_FULL, OPT_MMR, OPT_FETCH_K };
 
 static const struct option longopts[] = {
     {"vector", required_argument, NULL, OPT_VECTOR},
@@ -61,6 +64,8 @@ static const struct option longopts[] = {
     {"include", required_argument, NULL, OPT_INCLUDE},
     {"json", no_argument, NULL, OPT_JSON},
     {"full", no_argument, NULL, OPT_FULL},
+    {"mmr", required_argument, NULL, OPT_MMR},
+    {"fetch-k", required_argument, NULL, OPT_FETCH_K},
     CLI_COMMON_LONGOPTS,
     {NULL, 0, NULL, 0},
 };
@@ -70,6 +75,8 @@ typedef struct query_args {
   cli_format fmt;
   size_t row, rows, k, ef;
   int rows_given, json, full;
+  double mmr;     /* NAN: no MMR */
+  size_t fetch_k;
   qv_query_opts qo;
 } query_args;
 
@@ -99,6 +106,13 @@ static int parse_option(cli_ctx *ctx, int opt, query_args *a) {
   case OPT_INCLUDE: return cli_parse_include(ctx, optarg, 1, &a->qo.include);
   case OPT_JSON: a->json = 1; return CLI_OK;
   case OPT_FULL: a->full = 1; return CLI_OK;
+  case OPT_MMR: {
+    char *end;
+    a->mmr = strtod(optarg, &end);
+    if (end == optarg || *end || !(a->mmr >= 0 && a->mmr <= 1)) return cli_usage(ctx, "--mmr: '%s' is not in [0, 1]", optarg);
+    return CLI_OK;
+  }
+  case OPT_FETCH_K: return cli_parse_size(ctx, "--fetch-k", optarg, 1, 100000, &a->fetch_k);
   default: return CLI_USAGE;
   }
 }
@@ -108,6 +122,7 @@ static int parse_args(cli_ctx *ctx, int argc, char **argv, query_args *a) {
   memset(a, 0, sizeof *a);
   a->k = 10;
   a->rows = 1;
+  a->mmr = NAN;
   qv_query_opts_init(&a->qo);
   while ((opt = cli_getopt(ctx, argc, argv, ":k:", longopts)) != -1) {
     if (opt == CLI_OPT_EXIT) return ctx->exit_code == CLI_OK ? CLI_DONE : ctx->exit_code;
@@ -182,7 +197,12 @@ static int run(cli_ctx *ctx, int argc, char **argv) {
   if ((rc = cli_open_db(ctx, 0, &db)) != CLI_OK) goto cleanup;
   if ((rc = cli_open_collection(ctx, db, a.name, &c)) != CLI_OK) goto cleanup;
   if ((rc = read_vectors(ctx, &a, qv_collection_dim(c), &v)) != CLI_OK) goto cleanup;
-  st = qv_collection_query(c, v.data, v.n, a.k, &a.qo, &r);
+  if (!isnan(a.mmr) && v.n != 1) {
+    rc = cli_usage(ctx, "--mmr takes one query vector, got %zu", v.n);
+    goto cleanup;
+  }
+  if (!isnan(a.mmr) || a.fetch_k) st = qv_collection_query_mmr(c, v.data, a.k, isnan(a.mmr) ? 0.5f : (float)a.mmr, a.fetch_k, &a.qo, &r);
+  else st = qv_collection_query(c, v.data, v.n, a.k, &a.qo, &r);
   if (st != QV_OK) {
     rc = cli_fail_qv(ctx, db, st, "query on '%s' failed", a.name);
     goto cleanup;

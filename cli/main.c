@@ -17,7 +17,8 @@
 static const cli_cmd *const commands[] = {
     &cli_cmd_create, &cli_cmd_list,   &cli_cmd_info, &cli_cmd_import, &cli_cmd_query,
     &cli_cmd_get,    &cli_cmd_delete, &cli_cmd_drop, &cli_cmd_rename, &cli_cmd_compact,
-    &cli_cmd_serve,
+    &cli_cmd_serve,  &cli_cmd_range,  &cli_cmd_kmeans, &cli_cmd_combine, &cli_cmd_interpolate,
+    &cli_cmd_centroid, &cli_cmd_recommend, &cli_cmd_text, &cli_cmd_hybrid,
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 
@@ -29,7 +30,7 @@ static void print_usage(FILE *out) {
           "\n"
           "commands:\n");
   for (size_t i = 0; i < N_COMMANDS; i++)
-    fprintf(out, "  %-8s  %s\n", commands[i]->name, commands[i]->summary);
+    fprintf(out, "  %-11s  %s\n", commands[i]->name, commands[i]->summary);
   fprintf(out,
           "\n"
           "global options:\n"

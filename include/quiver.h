@@ -448,6 +448,155 @@ QV_API uint32_t qv_results_dim(const qv_results *r);
 QV_API unsigned qv_results_include(const qv_results *r);
 QV_API void qv_results_free(qv_results *r);
 
+/* ------------------------------------------------------------------ Advanced queries */
+/*
+ * Beyond top-k: range search, k-means, vector arithmetic, recommendation,
+ * diversity (MMR). Every call here takes the usual qv_query_opts (may be NULL): where /
+ * where_document filters, include bits, ef_search, exact, n_threads. Results are qv_results as
+ * for qv_collection_query(). Errors: QV_INVALID (bad argument, naming the field), QV_NOTFOUND
+ * (an id that does not exist), QV_NOMEM. Thread: concurrent-read unless said otherwise.
+ */
+
+/*
+ * Every record within radius of each of the nq queries (distance <= radius, distances as
+ * qv_collection_query() reports them), nearest first; at most limit per query (0 = all, the
+ * nearest limit when capped). Flat: the exact set. HNSW: approximate -- the graph is searched
+ * for the k nearest with ef = max(2k, ef_search), k doubling from 64 until the k-th hit lies
+ * beyond the radius (or the limit is reached), so the result is the in-radius prefix of an
+ * approximate k-NN answer: its recall is the index's k-NN recall at that ef (>= 0.95 on
+ * Fashion-MNIST at default build settings, bench/RESULTS.md). opts->exact = 1 forces the exact
+ * scan. A filter matching under 2% of the records is answered by an exact scan of the matches.
+ * Batches (nq > 1) run over opts->n_threads threads (0 = the db's default).
+ */
+QV_API qv_status qv_collection_range_search(qv_collection *c, const float *queries, size_t nq, float radius,
+                                            size_t limit, const qv_query_opts *opts, qv_results **out);
+
+/* One term of a vector expression: a stored record (id) or a given vector, with a weight. */
+typedef struct qv_vec_term {
+  const char *id;      /**< id of a stored record, or NULL to use vector; borrowed */
+  const float *vector; /**< dim floats when id is NULL; borrowed */
+  float weight;        /**< used by qv_collection_combine() */
+} qv_vec_term;
+
+/*
+ * k nearest records to sum(weight_i * v_i) where v_i is each term's vector -- for cosine
+ * collections the unit vector (the analogy king - man + woman is three terms with weights
+ * 1, -1, 1). Records named by id terms are left out of the results when exclude_inputs is set.
+ */
+QV_API qv_status qv_collection_combine(qv_collection *c, const qv_vec_term *terms, size_t n_terms, size_t k,
+                                       int exclude_inputs, const qv_query_opts *opts, qv_results **out);
+/*
+ * k nearest records to the point at t (0 = a, 1 = b; any finite t) between a and b: linear
+ * interpolation, or spherical (slerp of the unit vectors) when spherical is 1; spherical -1
+ * means "1 for cosine collections, else 0". Inputs given by id are excluded when exclude_inputs.
+ */
+QV_API qv_status qv_collection_interpolate(qv_collection *c, const qv_vec_term *a, const qv_vec_term *b, float t,
+                                           int spherical, size_t k, int exclude_inputs,
+                                           const qv_query_opts *opts, qv_results **out);
+/* k nearest records to the mean of the records ids (unit vectors for cosine). */
+QV_API qv_status qv_collection_centroid_search(qv_collection *c, const char *const *ids, size_t n_ids, size_t k,
+                                               int exclude_inputs, const qv_query_opts *opts,
+                                               qv_results **out);
+
+typedef enum qv_recommend_strategy {
+  QV_RECOMMEND_AVERAGE = 0,   /**< search for avg(pos) + (avg(pos) - avg(neg)) (avg(pos) without negatives) */
+  QV_RECOMMEND_BEST_SCORE = 1 /**< score = max sim to a positive - max sim to a negative */
+} qv_recommend_strategy;
+
+/*
+ * Recommend k records from positive examples (n_pos >= 1) and negative ones (may be 0), each
+ * an id or a vector (weights ignored). qv_results_distance() holds the score, higher first:
+ * similarity is 1 - distance for ip and cosine (the dot product) and -distance for l2 and l1.
+ * AVERAGE scores each hit by its similarity to the averaged query. BEST_SCORE ranks records by
+ * best positive similarity minus best negative similarity (best positive alone without
+ * negatives): on a flat collection every record is scored; on a graph the candidates are the
+ * max(10 k, 100) nearest to each positive and to the direction each (positive, negative) pair
+ * scores along (p - n for ip/cosine, p + 4 (p - n) for l2/l1; up to 64 pairs), each scored
+ * exactly. Example records are never returned.
+ */
+QV_API qv_status qv_collection_recommend(qv_collection *c, const qv_vec_term *positive, size_t n_pos,
+                                         const qv_vec_term *negative, size_t n_neg, size_t k,
+                                         qv_recommend_strategy strategy, const qv_query_opts *opts,
+                                         qv_results **out);
+
+/*
+ * Maximal marginal relevance: fetch_k nearest records (0 = max(4 k, 20)), then k of them
+ * chosen greedily by lambda * sim(q, d) - (1 - lambda) * max sim(d, chosen), with sim =
+ * -distance in the collection's metric. lambda in [0, 1] (1 = plain top-k order). Distances
+ * are the distances to the query, in selection order. One query.
+ */
+QV_API qv_status qv_collection_query_mmr(qv_collection *c, const float *query, size_t k, float lambda,
+                                         size_t fetch_k, const qv_query_opts *opts, qv_results **out);
+
+/*
+ * Full-text search of the documents: the k records whose documents best match text by BM25
+ * (SQLite FTS5, default unicode61 tokenizer), highest score first; qv_results_distance()
+ * holds the score, FTS5's -bm25() computed over this collection's documents. text is a list
+ * of words (whitespace-separated; any of them may match); a single word scores exactly as
+ * FTS5's query for it. Filters apply. Persistent databases keep the text index in SQLite, in
+ * step with every write; an in-memory database builds it in memory on the first text read
+ * after a write. Errors: QV_INVALID (no words), QV_UNSUPPORTED (a database made by an older
+ * version and opened read-only: open it read-write once to build the index).
+ */
+QV_API qv_status qv_collection_text_search(qv_collection *c, const char *text, size_t k, const qv_query_opts *opts,
+                                           qv_results **out);
+
+typedef enum qv_fusion {
+  QV_FUSION_RRF = 0,     /**< alpha / (60 + vector rank) + (1 - alpha) / (60 + text rank) */
+  QV_FUSION_WEIGHTED = 1 /**< alpha * normalised vector similarity + (1 - alpha) * normalised BM25 */
+} qv_fusion;
+
+/*
+ * Hybrid search: max(4 k, 50) candidates from the vector side (query, dim floats) and as many
+ * from BM25 (text), fused (qv_fusion; alpha in [0, 1] weighs the vector side; min-max
+ * normalisation over each side's candidates for WEIGHTED), k best first; the distance field
+ * holds the fused score.
+ */
+QV_API qv_status qv_collection_hybrid_search(qv_collection *c, const char *text, const float *query, size_t k,
+                                             qv_fusion fusion, float alpha, const qv_query_opts *opts,
+                                             qv_results **out);
+
+/* Options for qv_collection_kmeans(). Fill with qv_kmeans_opts_init(). Append-only. */
+typedef struct qv_kmeans_opts {
+  uint32_t k;                      /**< clusters, >= 1 (no default) */
+  uint32_t niter;                  /**< iterations per run; default 20 */
+  uint32_t nredo;                  /**< runs from different seeds, the lowest inertia kept; default 1 */
+  uint64_t seed;                   /**< default 1234; the same seed gives the same clustering */
+  int spherical;                   /**< -1 (default): 1 for cosine collections; 1: unit centroids,
+                                        distance 1 - dot; 0: squared euclidean */
+  int init;                        /**< 0 (default): k-means++; 1: k random records (as faiss) */
+  const char *where_json;          /**< cluster only the records that match; borrowed */
+  const char *where_document_json;
+  size_t max_points;               /**< train on a random sample of this many (0 = all); every
+                                        record is still assigned */
+  const char *label_key;           /**< if set, write each record's cluster number into its
+                                        metadata under this key, in one atomic update */
+} qv_kmeans_opts;
+
+QV_API void qv_kmeans_opts_init(qv_kmeans_opts *o);
+
+/* The clustering. All arrays owned by the result (qv_kmeans_result_free()). */
+typedef struct qv_kmeans_result {
+  uint32_t k, dim;
+  float *centroids;   /**< k * dim */
+  size_t n;           /**< records clustered */
+  char **ids;         /**< n ids, insertion order */
+  uint32_t *labels;   /**< n cluster numbers */
+  float *distances;   /**< n distances to their centroid (squared l2, or 1 - dot) */
+  double inertia;     /**< sum of distances */
+  uint64_t *sizes;    /**< k cluster sizes */
+  char **nearest;     /**< k ids: the record closest to each centroid (NULL if empty) */
+} qv_kmeans_result;
+
+/*
+ * k-means over the collection (or the records matching the filters) with OpenBLAS for the
+ * assignments. Errors: QV_INVALID (k == 0 or more than the records, bad filter or label_key),
+ * QV_NOMEM, and with label_key the errors of qv_collection_update(). Thread: concurrent-read
+ * (write with label_key).
+ */
+QV_API qv_status qv_collection_kmeans(qv_collection *c, const qv_kmeans_opts *opts, qv_kmeans_result **out);
+QV_API void qv_kmeans_result_free(qv_kmeans_result *r);
+
 #ifdef __cplusplus
 }
 #endif

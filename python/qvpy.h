@@ -157,4 +157,18 @@ PyObject *qvpy_results_query(const qv_results *r, unsigned include, PyObject *ec
 /* A Python int in [lo, hi] from obj (bool refused); field names it. Returns 0 or -1. */
 int qvpy_as_size(PyObject *obj, const char *field, long long lo, long long hi, long long *out);
 
+/* ---------------------------------------------------------------- advanced reads (qvpy_adv.c) */
+
+PyObject *qvpy_col_range_search(PyObject *self, PyObject *args, PyObject *kw);
+PyObject *qvpy_col_range_search_batch(PyObject *self, PyObject *args, PyObject *kw);
+PyObject *qvpy_col_combine(PyObject *self, PyObject *args, PyObject *kw);
+PyObject *qvpy_col_interpolate(PyObject *self, PyObject *args, PyObject *kw);
+PyObject *qvpy_col_centroid_search(PyObject *self, PyObject *args, PyObject *kw);
+PyObject *qvpy_col_recommend(PyObject *self, PyObject *args, PyObject *kw);
+PyObject *qvpy_col_kmeans(PyObject *self, PyObject *args, PyObject *kw);
+PyObject *qvpy_col_text_search(PyObject *self, PyObject *args, PyObject *kw);
+PyObject *qvpy_col_hybrid_search(PyObject *self, PyObject *args, PyObject *kw);
+/* search(q, k, mmr_lambda=, fetch_k=): the MMR form; q has the collection's dim. */
+PyObject *qvpy_col_search_mmr(qvpy_col *self, const float *q, Py_ssize_t k, PyObject *lambda, PyObject *fetch_k);
+
 #endif /* QVPY_H */

@@ -434,7 +434,7 @@ cleanup:
 
 /* (q, k) from a vectorcall; k defaults to 10. Returns 0 or -1. */
 static int search_args(PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames, const char *fn,
-                       const char *qname, PyObject **q, Py_ssize_t *k) {
+                       const char *qname, PyObject **q, Py_ssize_t *k, PyObject **mmr, PyObject **fetch_k) {
   PyObject *kobj = nargs > 1 ? args[1] : NULL;
   *q = nargs > 0 ? args[0] : NULL;
   if (nargs > 2) return qvpy_type_errorf("%s() takes at most 2 positional arguments", fn), -1;
@@ -443,6 +443,8 @@ static int search_args(PyObject *const *args, Py_ssize_t nargs, PyObject *kwname
     if (!name) return -1;
     if (!strcmp(name, "k") && !kobj) kobj = args[nargs + i];
     else if (!strcmp(name, qname) && !*q) *q = args[nargs + i];
+    else if (mmr && !strcmp(name, "mmr_lambda")) *mmr = args[nargs + i];
+    else if (fetch_k && !strcmp(name, "fetch_k")) *fetch_k = args[nargs + i];
     else return qvpy_type_errorf("%s(): unexpected keyword argument '%s'", fn, name), -1;
   }
   if (!*q) return qvpy_type_errorf("%s(): missing the query argument", fn), -1;
@@ -503,11 +505,17 @@ fail:
 
 static PyObject *col_search(PyObject *self_, PyObject *const *args, size_t nargsf, PyObject *kwnames) {
   qvpy_col *self = (qvpy_col *)self_;
-  PyObject *q, *ids, *dists, *out = NULL;
+  PyObject *q, *ids, *dists, *out = NULL, *mmr = NULL, *fetch_k = NULL;
   Py_ssize_t k;
   qvpy_mat m;
   qv_collection *c = handle(self);
-  if (!c || search_args(args, PyVectorcall_NARGS(nargsf), kwnames, "search", "q", &q, &k) < 0) return NULL;
+  if (!c || search_args(args, PyVectorcall_NARGS(nargsf), kwnames, "search", "q", &q, &k, &mmr, &fetch_k) < 0)
+    return NULL;
+  if ((mmr && mmr != Py_None) || (fetch_k && fetch_k != Py_None)) { /* MMR re-ranking (qvpy_adv.c) */
+    if (qvpy_mat_parse(q, col_dim(self), QVPY_MAT_1D, "q", &m) == 0) out = qvpy_col_search_mmr(self, m.data, k, mmr, fetch_k);
+    qvpy_mat_release(&m);
+    return out;
+  }
   if (qvpy_mat_parse(q, col_dim(self), QVPY_MAT_1D, "q", &m) == 0) {
     qv_results *r = search_run(self, c, &m, k);
     if (r && search_row(r, 0, &ids, &dists) == 0) out = PyTuple_Pack(2, ids, dists), Py_DECREF(ids), Py_DECREF(dists);
@@ -524,7 +532,7 @@ static PyObject *col_search_batch(PyObject *self_, PyObject *const *args, size_t
   qvpy_mat m;
   qv_results *r = NULL;
   qv_collection *c = handle(self);
-  if (!c || search_args(args, PyVectorcall_NARGS(nargsf), kwnames, "search_batch", "Q", &q, &k) < 0) return NULL;
+  if (!c || search_args(args, PyVectorcall_NARGS(nargsf), kwnames, "search_batch", "Q", &q, &k, NULL, NULL) < 0) return NULL;
   if (qvpy_mat_parse(q, col_dim(self), QVPY_MAT_2D, "Q", &m) < 0) goto cleanup;
   if (m.n == 0) {
     out = Py_BuildValue("([][])");
@@ -596,9 +604,44 @@ static PyMethodDef col_methods[] = {
     {"add_vectors", col_add_vectors, METH_O,
      "add_vectors(X)\n--\n\nAdd the rows of X with ids str(count()), str(count()+1), ..."},
     {"search", KWFN(col_search), METH_FASTCALL | METH_KEYWORDS,
-     "search(q, k=10)\n--\n\n(ids, distances) of the k nearest records to q: two lists."},
+     "search(q, k=10, *, mmr_lambda=None, fetch_k=None)\n--\n\n(ids, distances) of the k nearest records "
+     "to q: two lists. With mmr_lambda (or fetch_k), the k are chosen from the fetch_k nearest by "
+     "maximal marginal relevance (lambda 0.5 and fetch_k max(4k, 20) by default)."},
     {"search_batch", KWFN(col_search_batch), METH_FASTCALL | METH_KEYWORDS,
      "search_batch(Q, k=10)\n--\n\n(ids, distances), each a list with one list per row of Q."},
+    {"range_search", KWFN(qvpy_col_range_search), METH_VARARGS | METH_KEYWORDS,
+     "range_search(q, radius, limit=None, where=None, where_document=None, *, exact=False)\n--\n\n"
+     "(ids, distances) of every record within radius of q, nearest first (at most limit). Exact on "
+     "flat, approximate on hnsw."},
+    {"range_search_batch", KWFN(qvpy_col_range_search_batch), METH_VARARGS | METH_KEYWORDS,
+     "range_search_batch(Q, radius, limit=None, where=None, where_document=None, *, exact=False)\n--\n\n"
+     "A list of (ids, distances), one per row of Q, searched on all cores."},
+    {"kmeans", KWFN(qvpy_col_kmeans), METH_VARARGS | METH_KEYWORDS,
+     "kmeans(k, niter=20, nredo=1, seed=None, spherical=None, where=None, max_points=None, "
+     "label_key=None, init='k-means++', where_document=None)\n--\n\nk-means over the records: a dict of "
+     "centroids (k x dim float32), ids, labels, distances, inertia, sizes, nearest (the record closest "
+     "to each centroid). label_key writes each record's cluster number into its metadata."},
+    {"combine", KWFN(qvpy_col_combine), METH_VARARGS | METH_KEYWORDS,
+     "combine(terms, k=10, where=None, exclude_inputs=True)\n--\n\n(ids, distances) of the k nearest "
+     "to sum(weight * vector) over terms [(id_or_vector, weight), ...] (unit vectors for cosine)."},
+    {"interpolate", KWFN(qvpy_col_interpolate), METH_VARARGS | METH_KEYWORDS,
+     "interpolate(a, b, t, k=10, spherical=None, where=None, exclude_inputs=True)\n--\n\n(ids, distances) "
+     "of the k nearest to the point at t between a and b (ids or vectors); spherical (slerp) by "
+     "default for cosine."},
+    {"centroid_search", KWFN(qvpy_col_centroid_search), METH_VARARGS | METH_KEYWORDS,
+     "centroid_search(ids, k=10, where=None, exclude_inputs=True)\n--\n\n(ids, distances) of the k "
+     "nearest to the mean of the records ids."},
+    {"recommend", KWFN(qvpy_col_recommend), METH_VARARGS | METH_KEYWORDS,
+     "recommend(positive, negative=(), k=10, strategy='average', where=None)\n--\n\n(ids, scores), "
+     "highest first, from positive and negative examples (ids or vectors); strategy 'average' or "
+     "'best_score'."},
+    {"text_search", KWFN(qvpy_col_text_search), METH_VARARGS | METH_KEYWORDS,
+     "text_search(text, k=10, where=None, where_document=None)\n--\n\n(ids, bm25_scores), best first: "
+     "full-text search of the documents (SQLite FTS5, BM25; the words of text, any may match)."},
+    {"hybrid_search", KWFN(qvpy_col_hybrid_search), METH_VARARGS | METH_KEYWORDS,
+     "hybrid_search(text, q, k=10, fusion='rrf', alpha=0.5, where=None, where_document=None)\n--\n\n"
+     "(ids, scores), best first: BM25 and vector ranks fused ('rrf' or 'weighted'); alpha weighs "
+     "the vector side."},
     {NULL, NULL, 0, NULL},
 };
 

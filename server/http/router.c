@@ -18,6 +18,9 @@
  *   B/collections/{id}/{add|upsert|update|delete|get|query}  POST
  *   B/collections/{id}/{count|stats}           GET
  *   B/collections/{id}/compact                 POST (native)
+ *   B/collections/{id}/{range_search|kmeans|combine|interpolate|centroid|recommend|mmr|
+ *                       text_search|hybrid_search}
+ *                                              POST (native, server/native/routes_adv.c)
  * A known path with the wrong method is 405; an unknown path 404, both with a JSON body.
  */
 #include <string.h>
@@ -82,6 +85,7 @@ static void record_routes(srv_req *rq, srv_resp *rs, const char *t, const char *
       {"count", R_COUNT, M_GET},    {"stats", R_COLL_STATS, M_GET},
       {"compact", R_COLL_COMPACT, M_POST},
   };
+  if (route_adv(rq, rs, t, d, id, op)) return;
   for (size_t i = 0; i < sizeof tab / sizeof tab[0]; i++) {
     if (!eq(op, tab[i].name)) continue;
     rs->route = tab[i].route;

@@ -58,7 +58,7 @@ typedef enum srv_route {
   R_TENANT_CREATE, R_TENANT_GET, R_DB_CREATE, R_DB_LIST, R_DB_GET, R_DB_DELETE,
   R_COLL_CREATE, R_COLL_LIST, R_COLL_COUNT, R_COLL_GET, R_COLL_GET_ID, R_COLL_MODIFY,
   R_COLL_DELETE, R_COLL_STATS, R_COLL_COMPACT, R_ADD, R_UPSERT, R_UPDATE, R_DELETE, R_GET, R_QUERY, R_COUNT,
-  R_METRICS, R_V1, R_N_ROUTES
+  R_METRICS, R_V1, R_ADV, R_N_ROUTES
 } srv_route;
 
 #define SRV_N_STATUS 16      /* distinct status classes counted (see metrics.c) */
@@ -262,6 +262,10 @@ void route_coll_delete(srv_req *rq, srv_resp *rs, const char *t, const char *d, 
 void route_coll_stats(srv_req *rq, srv_resp *rs, const char *t, const char *d, const char *id);
 /* POST …/collections/{id}/compact: qv_collection_compact, then the stats body. */
 void route_coll_compact(srv_req *rq, srv_resp *rs, const char *t, const char *d, const char *id);
+
+/* Native advanced reads (server/native/routes_adv.c): 1 if op is one of them (then
+ * answered), 0 to let the record routes try. */
+int route_adv(srv_req *rq, srv_resp *rs, const char *t, const char *d, const char *id, const char *op);
 
 /* op is the last path segment: add, upsert, update, delete, get, query, count. */
 void route_records(srv_req *rq, srv_resp *rs, const char *t, const char *d, const char *id,

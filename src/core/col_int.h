@@ -64,6 +64,7 @@ struct qv_collection {
   uint64_t ckpt_seq;     /* seq in the last checkpoint file written or loaded */
   atomic_uint_fast64_t dirty; /* records written since the last checkpoint (background trigger) */
   int64_t next_rid;      /* in-memory dbs */
+  void *text;            /* in-memory dbs: the text index text.c builds (NULL until used) */
 };
 
 struct qv_db {
@@ -152,6 +153,9 @@ QV_INTERNAL int qv__utf8_valid(const char *s, size_t n);
 static inline int qv__col_match(const qv_collection *c, const qv_filter *f, uint32_t s) {
   return s < c->n_slots && c->ids[s] && (!f || qv__filter_match(f, c->metas[s], c->docs[s]));
 }
+
+/* query.c: fill hit i of r from slot s (the requested fields; caller holds c->lock). */
+QV_INTERNAL qv_status qv__col_fill_hit(const qv_collection *c, qv_results *r, size_t i, uint32_t s, float dist);
 
 /* results.c */
 QV_INTERNAL qv_results *qv__results_new(const qv_mem *mem, size_t nq, const size_t *counts,

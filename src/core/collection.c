@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include "adv_int.h"
 #include "col_int.h"
 #include "dist.h"
 
@@ -188,6 +189,7 @@ void qv__col_free(qv_collection *c) {
   qv__free(mem, c->free_slots);
   qv__idmap_free(mem, &c->idmap);
   qv__fcache_free(mem, c->fcache);
+  qv__text_free(c); /* text.c */
   qv__free(mem, c->name);
   qv__free(mem, c->metadata_json);
   qv__free(mem, c->params);

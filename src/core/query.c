@@ -353,3 +353,8 @@ qv_status qv_collection_get_records(qv_collection *c, const qv_get_opts *opts, q
   *out = r;
   return QV_OK;
 }
+
+/* For the other read paths (advanced.c): one hit's requested fields, as query() fills them. */
+qv_status qv__col_fill_hit(const qv_collection *c, qv_results *r, size_t i, uint32_t s, float dist) {
+  return fill_hit(c, r, i, s, dist);
+}

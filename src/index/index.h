@@ -150,10 +150,21 @@ typedef struct qv_index_vt {
    * needs from a sample of n prepared vectors (ranges, codebooks, centroids) before adds.
    */
   qv_status (*train)(qv_index *ix, const float *vecs, size_t n);
+  /*
+   * Optional (NULL: the collection scans exactly). Every live slot passing req->pred with
+   * distance <= radius, best first, at most req->k of them when req->k > 0 (the nearest).
+   * *out is allocated with mem (the caller frees it, also when *n_out is 0). Exact indexes
+   * return the exact set; approximate ones say how they bound recall.
+   */
+  qv_status (*range_search)(const qv_index *ix, const qv_search_req *req, float radius, const qv_mem *mem,
+                            qv_hit **out, size_t *n_out);
 } qv_index_vt;
 
 QV_INTERNAL extern const qv_index_vt qv__index_flat;
 QV_INTERNAL extern const qv_index_vt qv__index_hnsw;
+/* index/hnsw/range.c: HNSW range search by expanding k (see qv_collection_range_search). */
+QV_INTERNAL qv_status qv__hnsw_range_search(const qv_index *ix, const qv_search_req *req, float radius,
+                                            const qv_mem *mem, qv_hit **out, size_t *n_out);
 
 /* The vtable of the kind called name, or NULL if no such kind is built in. */
 QV_INTERNAL const qv_index_vt *qv__index_find(const char *name);

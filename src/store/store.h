@@ -78,4 +78,27 @@ QV_INTERNAL qv_status qv__store_rec_scan(qv_store *s, int64_t cid, uint32_t dim,
 /* Read the stored embedding of row rid into out (dim floats), via the read connection. */
 QV_INTERNAL qv_status qv__store_rec_embedding(qv_store *s, int64_t rid, uint32_t dim, float *out);
 
+/* ------------------------------------------------------------------ text index (store_fts.c) */
+
+/* The connections, for store_fts.c (the reader only under *mu). */
+struct sqlite3;
+QV_INTERNAL struct sqlite3 *qv__store_writer(qv_store *s);
+#include <pthread.h>
+QV_INTERNAL struct sqlite3 *qv__store_reader(qv_store *s, pthread_mutex_t **mu);
+/* Set the store's message to "what: msg". */
+QV_INTERNAL void qv__store_set_err(qv_store *s, const char *what, const char *msg);
+
+/* Create / drop collection cid's full-text tables and triggers (inside the caller's transaction). */
+QV_INTERNAL qv_status qv__store_fts_create(qv_store *s, int64_t cid);
+QV_INTERNAL qv_status qv__store_fts_drop(qv_store *s, int64_t cid);
+/* Give every collection lacking them its text tables, filled from its records (own transactions). */
+QV_INTERNAL qv_status qv__store_fts_migrate(qv_store *s);
+/* Rows matching an FTS5 MATCH expression on the BM25 table (trigram 0: best first, score =
+ * -bm25) or the trigram table (trigram 1: any order, score 0). fn returns 0 to stop. On the
+ * read connection: sees committed writes. QV_INVALID on a bad expression, QV_UNSUPPORTED when
+ * the collection has no text index. */
+typedef int (*qv_fts_row_fn)(void *ctx, uint32_t slot, const char *id, double score);
+QV_INTERNAL qv_status qv__store_fts_query(qv_store *s, int64_t cid, int trigram, const char *match, qv_fts_row_fn fn,
+                                          void *ctx);
+
 #endif /* QV_STORE_H */

@@ -313,6 +313,7 @@ qv_status qv__store_col_insert(qv_store *s, qv_store_col *c) {
   bind_col(&b, c);
   qv_status rc = bind_run(&b, "creating the collection");
   if (rc == QV_OK) c->cid = sqlite3_last_insert_rowid(s->w);
+  if (rc == QV_OK) rc = qv__store_fts_create(s, c->cid); /* store_fts.c */
   return rc;
 }
 
@@ -324,6 +325,8 @@ qv_status qv__store_col_update(qv_store *s, const qv_store_col *c) {
 }
 
 qv_status qv__store_col_delete(qv_store *s, int64_t cid) {
+  qv_status frc = qv__store_fts_drop(s, cid); /* before the records: no trigger work */
+  if (frc) return frc;
   static const int sts[] = {ST_COL_DEL_RECS, ST_COL_DEL_LOG, ST_COL_DEL};
   static const char *const what[] = {"deleting the collection's records", "deleting the collection's log",
                                      "deleting the collection"};
@@ -521,3 +524,13 @@ qv_status qv__store_rec_embedding(qv_store *s, int64_t rid, uint32_t dim, float 
   pthread_mutex_unlock(&s->r_mu);
   return rc;
 }
+
+/* For store_fts.c. */
+sqlite3 *qv__store_writer(qv_store *s) { return s->w; }
+
+sqlite3 *qv__store_reader(qv_store *s, pthread_mutex_t **mu) {
+  *mu = &s->r_mu;
+  return s->r;
+}
+
+void qv__store_set_err(qv_store *s, const char *what, const char *msg) { qv__fmt(s->err, sizeof s->err, "%s: %s", what, msg); }

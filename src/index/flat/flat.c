@@ -628,13 +628,55 @@ cleanup:
   return rc;
 }
 
+/* ------------------------------------------------------------------ range search */
+
+/* Exact range search: the scan of search() keeping every distance <= radius. */
+static qv_status flat_range_search(const qv_index *ix, const qv_search_req *req, float radius, const qv_mem *mem,
+                                   qv_hit **out, size_t *n_out) {
+  float buf[SCAN_BLOCK];
+  size_t dim = ix->dim, n = 0, cap = 0;
+  qv_hit *h = NULL;
+  /* the *_many kernels may round differently from the single one: a loose first test, then
+   * the single kernel decides (the distance search() with a predicate reports) */
+  float loose = radius + 1e-4f * fabsf(radius) + 1e-5f;
+  *out = NULL;
+  *n_out = 0;
+  for (size_t b0 = 0; b0 < ix->n_slots; b0 += SCAN_BLOCK) {
+    size_t m = ix->n_slots - b0 < SCAN_BLOCK ? ix->n_slots - b0 : SCAN_BLOCK;
+    qv__metric_dist_many(ix->kern, ix->metric, req->q, ix->vecs + b0 * dim, m, dim, buf);
+    for (size_t j = 0; j < m; j++) {
+      uint32_t slot = (uint32_t)(b0 + j);
+      if (!(buf[j] <= loose) || !is_live(ix, slot)) continue;
+      float d = qv__metric_dist(ix->kern, ix->metric, req->q, ix->vecs + (size_t)slot * dim, dim);
+      if (!(d <= radius) || (req->pred && !req->pred(req->pred_ctx, slot))) continue;
+      if (n == cap) {
+        size_t nc = cap ? 2 * cap : 64;
+        qv_hit *g = qv__realloc(mem, h, nc * sizeof *g);
+        if (!g) {
+          qv__free(mem, h);
+          return QV_NOMEM;
+        }
+        h = g;
+        cap = nc;
+      }
+      h[n].dist = d;
+      h[n++].slot = slot;
+    }
+  }
+  if (n) qsort(h, n, sizeof *h, qv__hit_cmp);
+  if (req->k && n > req->k) n = req->k;
+  *out = h;
+  *n_out = n;
+  return QV_OK;
+}
+
 /* ------------------------------------------------------------------ registry */
 
 static const qv_param_spec flat_params[] = {{NULL, QV_PT_UINT, 0, 0, 0, NULL, 0, NULL, NULL}};
 
 const qv_index_vt qv__index_flat = {
     .name = "flat",
-    .caps = 0,
+    .caps = QV_IXCAP_RANGE,
     .metrics = QV_METRIC_BIT(QV_METRIC_L2) | QV_METRIC_BIT(QV_METRIC_IP) | QV_METRIC_BIT(QV_METRIC_COSINE) |
                QV_METRIC_BIT(QV_METRIC_L1),
     .params = flat_params,
@@ -653,4 +695,5 @@ const qv_index_vt qv__index_flat = {
     .reserve_build = flat_reserve_build,
     .reserve_install = flat_reserve_install,
     .reserve_drop = flat_reserve_drop,
+    .range_search = flat_range_search,
 };

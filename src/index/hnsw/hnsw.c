@@ -247,7 +247,7 @@ static void hnsw_stats(const qv_index *ix, qv_index_stats *out) {
 
 const qv_index_vt qv__index_hnsw = {
     .name = "hnsw",
-    .caps = QV_IXCAP_APPROX | QV_IXCAP_TOMBSTONES,
+    .caps = QV_IXCAP_APPROX | QV_IXCAP_TOMBSTONES | QV_IXCAP_RANGE,
     .metrics = QV_METRIC_BIT(QV_METRIC_L2) | QV_METRIC_BIT(QV_METRIC_IP) | QV_METRIC_BIT(QV_METRIC_COSINE),
     .params = hnsw_params,
     .create = hnsw_create,
