@@ -217,7 +217,7 @@ static void handle(qsrv *s, int pinecone, struct MHD_Connection *conn, const cha
   rq.body = ctx->body ? ctx->body : "";
   rq.body_len = ctx->len;
   if (pinecone) {
-    pc_handle(&rq, rs, split_path(&rq, url) == 0, ctx->too_big);
+    pc_handle(&rq, rs, url, split_path(&rq, url) == 0, ctx->too_big);
   } else if (ctx->too_big) {
     srv_error(rs, 413, "Payload too large: the body exceeds %zu bytes", s->max_body);
   } else if (!is_public(url) && !authorized(s, conn)) {
@@ -271,7 +271,7 @@ static enum MHD_Result on_first(qsrv *s, int pinecone, struct MHD_Connection *co
   if (cl && strtoull(cl, NULL, 10) > s->max_body) {
     srv_resp rs = {0};
     rs.route = R_UNKNOWN;
-    if (pinecone) pc_handle(NULL, &rs, 1, 1);
+    if (pinecone) pc_handle(NULL, &rs, url, 1, 1);
     else srv_error(&rs, 413, "Payload too large: the body exceeds %zu bytes", s->max_body);
     ctx->answered = 1;
     finish(s, ctx, method, url, &rs);
@@ -342,6 +342,10 @@ SRV_PRINTF(2, 0) static void mhd_log(void *cls, const char *fmt, va_list ap) {
  * handler; 16 KiB is a quarter of that.
  */
 #define SRV_CONN_MEMORY (16 * 1024)
+/* The Pinecone listener's: its fetch route takes up to 1000 ids as repeated query arguments,
+ * and libmicrohttpd keeps the whole request line plus a record per argument in this pool
+ * (a 56-byte record each): 16 KiB holds about 200 short ids, 128 KiB 1000 UUIDs. */
+#define SRV_PC_CONN_MEMORY (128 * 1024)
 
 /* Resolve host:port into *ss; 0 ok. */
 static int resolve(const char *host, int port, struct sockaddr_storage *ss, socklen_t *len) {
@@ -386,7 +390,7 @@ static void *start(qsrv *s, int port, int pinecone) {
       MHD_OPTION_UNESCAPE_CALLBACK, unescape_none, NULL,
       MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)s->conn_timeout,
       MHD_OPTION_CONNECTION_LIMIT, (unsigned int)s->max_conns,
-      MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)SRV_CONN_MEMORY,
+      MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(pinecone ? SRV_PC_CONN_MEMORY : SRV_CONN_MEMORY),
       pool ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END, pool,
       MHD_OPTION_END);
 }

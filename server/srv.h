@@ -144,8 +144,9 @@ void srv_http_stop(void *daemon);
 /* Route the request to its handler and fill rs. router.c */
 void srv_dispatch(srv_req *rq, srv_resp *rs);
 /* The Pinecone face: auth (Api-Key), routing, Pinecone-shaped errors; path_ok 0 when the
- * path could not be split, too_big when the body exceeded --max-body. pinecone/pc_router.c */
-void pc_handle(srv_req *rq, srv_resp *rs, int path_ok, int too_big);
+ * path could not be split, too_big when the body exceeded --max-body (rq may then be NULL).
+ * pinecone/pc_router.c */
+void pc_handle(srv_req *rq, srv_resp *rs, const char *url, int path_ok, int too_big);
 
 /* ------------------------------------------------------------------ sbuf.c */
 

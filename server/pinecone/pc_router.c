@@ -216,8 +216,8 @@ static void data_routes(srv_req *rq, srv_resp *rs) {
   pc_err(rs, 404, "Not found: no such route");
 }
 
-void pc_handle(srv_req *rq, srv_resp *rs, int path_ok, int too_big) {
-  int control = !rq || rq->n_seg == 0 || !eq(rq->seg[0], "data");
+void pc_handle(srv_req *rq, srv_resp *rs, const char *url, int path_ok, int too_big) {
+  int control = strncmp(url, "/data/", 6) != 0;
   if (too_big) {
     if (control) pc_cerr(rs, 413, "Payload too large: the body exceeds the server's --max-body");
     else pc_err(rs, 413, "Payload too large: the body exceeds the server's --max-body");
