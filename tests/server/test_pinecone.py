@@ -425,3 +425,33 @@ def test_port_in_use_is_a_clean_startup_error(tmp_path):
                             "--pinecone-port", str(busy)], capture_output=True, text=True, timeout=30)
     assert p.returncode == 1
     assert "Pinecone" in p.stderr
+
+
+def test_namespace_is_a_collection_for_the_python_module(tmp_path):
+    """A namespace written through Pinecone is the quiver collection "pinecone/{index}/{ns}"."""
+    import sys
+    build = os.environ.get("QUIVER_BUILD", os.path.join(ROOT, "build", "python"))
+    sys.path.insert(0, os.path.abspath(build))
+    import quiver  # the module of this build (fails, not skips, when it is missing)
+    data = str(tmp_path / "d")
+    s = Server(data)
+    try:
+        assert s.req("POST", "/indexes", {"name": "py-idx", "dimension": 2, "metric": "dotproduct",
+                                          "spec": {}})[0] == 201
+        st, _, _ = s.req("POST", "/data/py-idx/vectors/upsert", {"namespace": "ns-a", "vectors": [
+            {"id": "v1", "values": [0.5, 2], "metadata": {"lang": "en", "n": 3},
+             "sparseValues": {"indices": [4], "values": [1.5]}}]})
+        assert st == 200
+    finally:
+        assert s.stop() == 0
+    with quiver.Database(data, read_only=True) as db:
+        assert "pinecone/py-idx/ns-a" in db.list_collections()
+        col = db.get_collection("pinecone/py-idx/ns-a")
+        assert col.dim == 2 and col.metric == "ip"
+        got = col.get(include=["metadatas", "embeddings"])
+        assert got["ids"] == ["v1"]
+        assert [float(x) for x in got["embeddings"][0]] == [0.5, 2.0]
+        m = got["metadatas"][0]
+        assert m["lang"] == "en" and m["n"] == 3
+        assert sorted(m["__pc_keys"]) == ["lang", "n"] and m["__pc_si"] == [4] and m["__pc_sv"] == [1.5]
+        assert col.query([[1, 0]], n_results=1)["ids"] == [["v1"]]
