@@ -21,7 +21,8 @@ static const char *const route_names[R_N_ROUTES] = {
     "collection_get", "collection_get_by_id", "collection_modify", "collection_delete",
     "collection_stats", "collection_compact", "add", "upsert", "update", "delete", "get", "query", "count", "metrics",
     "v1", "pinecone_control", "pinecone_upsert", "pinecone_query", "pinecone_fetch",
-    "pinecone_update", "pinecone_delete", "pinecone_stats", "pinecone_list"};
+    "pinecone_update", "pinecone_delete", "pinecone_stats", "pinecone_list",
+    "pinecone_namespaces"};
 
 static const int status_codes[SRV_N_STATUS - 1] = {200, 201, 400, 401, 403, 404, 405, 409,
                                                     410, 413, 422, 429, 500, 501, 503};

@@ -60,7 +60,7 @@ typedef enum srv_route {
   R_COLL_DELETE, R_COLL_STATS, R_COLL_COMPACT, R_ADD, R_UPSERT, R_UPDATE, R_DELETE, R_GET, R_QUERY, R_COUNT,
   R_METRICS, R_V1,
   R_PC_CONTROL, R_PC_UPSERT, R_PC_QUERY, R_PC_FETCH, R_PC_UPDATE, R_PC_DELETE, R_PC_STATS,
-  R_PC_LIST, /* the Pinecone face (server/pinecone/) */
+  R_PC_LIST, R_PC_NAMESPACES, /* the Pinecone face (server/pinecone/) */
   R_N_ROUTES
 } srv_route;
 

@@ -11,6 +11,7 @@
  *   pc_write.c    upsert, update, delete
  *   pc_read.c     query (dense, hybrid), fetch, list, describe_index_stats
  *   pc_fast.c     the common query body decoded without Jansson (the hot route)
+ *   pc_namespaces.c  the namespace routes (list, create, describe, delete)
  *
  * Mapping onto quiver:
  *   - an index is a record "pinecone-index:{name}" of the server catalog (SRV_CATALOG), with
@@ -143,6 +144,11 @@ int pc_filter_field(json_t *body, char **out, srv_resp *rs);
 /* Resolve the data-plane index of the path; 0, or -1 after replying 404/500. */
 int pc_data_index(srv_req *rq, srv_resp *rs, const char *name, pc_index *out);
 
+/* The Pinecone face's write lock (pc_write.c): held around read-then-write sequences and
+ * namespace drops. */
+void pc_lock(void);
+void pc_unlock(void);
+
 void pc_upsert(srv_req *rq, srv_resp *rs, const pc_index *ix);
 void pc_update(srv_req *rq, srv_resp *rs, const pc_index *ix);
 void pc_delete(srv_req *rq, srv_resp *rs, const pc_index *ix);
@@ -150,6 +156,12 @@ void pc_query(srv_req *rq, srv_resp *rs, const pc_index *ix);
 void pc_fetch(srv_req *rq, srv_resp *rs, const pc_index *ix);
 void pc_list(srv_req *rq, srv_resp *rs, const pc_index *ix);
 void pc_stats(srv_req *rq, srv_resp *rs, const pc_index *ix);
+/* Pagination tokens: the hex of the last name/id handed out (malloc'd); parse gives NULL
+ * when the token is malformed. pc_read.c */
+char *pc_token_of(const char *last);
+char *pc_token_parse(const char *token);
+/* /data/{i}/namespaces[/{ns}]: list, create, describe, delete. pc_namespaces.c */
+void pc_namespaces(srv_req *rq, srv_resp *rs, const pc_index *ix);
 
 /* A decoded query (pc_read.c from JSON, pc_fast.c from the text). */
 typedef struct pc_qreq {

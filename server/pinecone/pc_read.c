@@ -500,7 +500,7 @@ static int cmp_strp(const void *a, const void *b) {
   return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-static char *hex_of(const char *s) {
+char *pc_token_of(const char *s) {
   static const char hx[] = "0123456789abcdef";
   size_t n = strlen(s);
   char *o = malloc(2 * n + 1);
@@ -514,7 +514,7 @@ static char *hex_of(const char *s) {
 }
 
 /* Decode a token made by hex_of; NULL if malformed. */
-static char *unhex(const char *t) {
+char *pc_token_parse(const char *t) {
   size_t n = strlen(t);
   char *o;
   if (n == 0 || n % 2 || n > 2 * PC_MAX_ID) return NULL;
@@ -566,7 +566,7 @@ void pc_list(srv_req *rq, srv_resp *rs, const pc_index *ix) {
     }
     limit = (size_t)x;
   }
-  if (tok && *tok && !(after = unhex(tok))) {
+  if (tok && *tok && !(after = pc_token_parse(tok))) {
     pc_err(rs, 400, "paginationToken: not a token this server handed out");
     goto done;
   }
@@ -605,7 +605,7 @@ void pc_list(srv_req *rq, srv_resp *rs, const pc_index *ix) {
   }
   sbuf_putc(&b, ']');
   if (end < n) {
-    if (!(next = hex_of(v[end - 1]))) b.oom = 1;
+    if (!(next = pc_token_of(v[end - 1]))) b.oom = 1;
     sbuf_puts(&b, ",\"pagination\":{\"next\":");
     sbuf_json_str(&b, next);
     sbuf_putc(&b, '}');

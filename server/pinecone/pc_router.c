@@ -13,6 +13,8 @@
  *   /data/{index}/vectors/delete     POST
  *   /data/{index}/vectors/list       GET  ?prefix=&limit=&paginationToken=&namespace=
  *   /data/{index}/describe_index_stats  POST (or GET)
+ *   /data/{index}/namespaces         GET list (?prefix=&limit=&paginationToken=), POST create
+ *   /data/{index}/namespaces/{ns}    GET describe, DELETE
  *
  * Errors: the client reads a top-level "message" from the body and picks its error class
  * from the status alone (400/403 PineconeBadRequestError, 401 PineconeAuthorizationError,
@@ -201,6 +203,16 @@ static void data_routes(srv_req *rq, srv_resp *rs) {
       {"describe_index_stats", NULL, R_PC_STATS, M_POST, M_GET, pc_stats},
   };
   int n = rq->n_seg;
+  if (eq(rq->seg[2], "namespaces") && n <= 4) {
+    pc_index ix;
+    int m = rq->method;
+    rs->route = R_PC_NAMESPACES;
+    if (n == 3 ? m != M_GET && m != M_POST : m != M_GET && m != M_DELETE)
+      pc_err(rs, 405, "Method not allowed on this route");
+    else if (pc_data_index(rq, rs, rq->seg[1], &ix) == 0)
+      pc_namespaces(rq, rs, &ix);
+    return;
+  }
   for (size_t i = 0; i < sizeof tab / sizeof tab[0]; i++) {
     pc_index ix;
     if (n != (tab[i].b ? 4 : 3) || !eq(rq->seg[2], tab[i].a) || (tab[i].b && !eq(rq->seg[3], tab[i].b)))

@@ -6,8 +6,9 @@
  * upsert reads the stored metadata of the ids it overwrites and sets every old key it does
  * not write again to null (quiver's "remove this key"). update merges (setMetadata) and
  * keeps PC_KEYS, the list of the record's metadata keys, in step. These read-then-write
- * pairs run under one mutex for the whole Pinecone face, so two Pinecone writes to one id
- * cannot interleave (quiver serialises writes anyway, so it costs no parallelism).
+ * pairs run under one mutex for the whole Pinecone face (with deletes and namespace drops,
+ * so a namespace cannot vanish between its opening and the write), so two Pinecone writes
+ * to one id cannot interleave (quiver serialises writes anyway: it costs no parallelism).
  *
  * Every request is validated before anything is written; errors name the field and the
  * vector's position: "vectors[3].values: Vector dimension 2 does not match the dimension of
@@ -22,6 +23,9 @@
 #include "pc.h"
 
 static pthread_mutex_t write_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void pc_lock(void) { pthread_mutex_lock(&write_lock); }
+void pc_unlock(void) { pthread_mutex_unlock(&write_lock); }
 
 static const char sparse_msg[] = "Index configuration does not support sparse values - only "
                                  "indexes that are configured to use the dotproduct metric "
@@ -478,6 +482,7 @@ void pc_delete(srv_req *rq, srv_resp *rs, const pc_index *ix) {
                           : "one of ids (non-empty), deleteAll: true or filter is required");
     goto done;
   }
+  pthread_mutex_lock(&write_lock);
   if (del_all) {
     if (!(name = pc_coll_name(ix->name, pc_ns_norm(ns)))) rc = QV_NOMEM;
     else rc = qv_collection_delete(rq->s->db, name);
@@ -487,6 +492,7 @@ void pc_delete(srv_req *rq, srv_resp *rs, const pc_index *ix) {
     if (rc == QV_OK) rc = qv_collection_delete_records(c, ids, n, where, NULL, 0, &n_del);
     else if (rc == QV_NOTFOUND) rc = QV_OK;
   }
+  pthread_mutex_unlock(&write_lock);
   if (rc != QV_OK) pc_err_qv(rs, rq->s, rc);
   else srv_reply_text(rs, 200, "{}");
 done:

@@ -363,6 +363,37 @@ describe("@pinecone-database/pinecone 8.2.0 against quiver serve", () => {
     await assert.rejects(ghost.query({ vector: [1, 0, 0], topK: 1 }), PineconeNotFoundError);
   });
 
+  test("namespace routes: list (prefix, pages), create, describe, delete", async () => {
+    await pc.createIndex({ name: "nsr", dimension: 2, spec: SPEC });
+    const index = pc.index({ name: "nsr" });
+    for (const ns of ["t-a", "t-b", "t-c", "other"]) {
+      await index.namespace(ns).upsert({ records: [{ id: "1", values: [1, 0] }, { id: `${ns}-2`, values: [0, 1] }] });
+    }
+    await index.upsert({ records: [{ id: "d", values: [1, 1] }] });
+    const all = await index.listNamespaces();
+    assert.deepEqual(all.namespaces.map((n) => [n.name, n.recordCount]),
+      [["__default__", 1], ["other", 2], ["t-a", 2], ["t-b", 2], ["t-c", 2]]);
+    assert.equal(all.totalCount, 5);
+    const p1 = await index.listNamespaces({ prefix: "t-", limit: 2 });
+    assert.deepEqual(p1.namespaces.map((n) => n.name), ["t-a", "t-b"]);
+    const p2 = await index.listNamespaces({ prefix: "t-", limit: 2, paginationToken: p1.pagination.next });
+    assert.deepEqual(p2.namespaces.map((n) => n.name), ["t-c"]);
+    assert.equal(p2.pagination, undefined);
+    assert.equal((await index.describeNamespace("t-b")).recordCount, 2);
+    await assert.rejects(index.describeNamespace("nope"), PineconeNotFoundError);
+    const made = await index.createNamespace({ name: "fresh" });
+    assert.equal(made.name, "fresh");
+    assert.equal(made.recordCount, 0);
+    await assert.rejects(index.createNamespace({ name: "fresh" }), PineconeConflictError);
+    await index.deleteNamespace("t-a");
+    await assert.rejects(index.deleteNamespace("t-a"), PineconeNotFoundError);
+    assert.deepEqual((await index.listNamespaces()).namespaces.map((n) => n.name),
+      ["__default__", "fresh", "other", "t-b", "t-c"]);
+    // stats leave the empty namespace out
+    assert.deepEqual(Object.keys((await index.describeIndexStats()).namespaces).sort(),
+      ["__default__", "other", "t-b", "t-c"]);
+  });
+
   test("Option A: pc.index({ host }) reaches the data plane without a control-plane call", async () => {
     await pc.createIndex({ name: "direct", dimension: 2, spec: SPEC });
     const pc2 = new Pinecone({ apiKey: "local", maxRetries: 0 }); // no controllerHostUrl at all
