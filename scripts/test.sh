@@ -38,6 +38,13 @@ if [ -f tests/js/package.json ] && command -v node >/dev/null && command -v npm 
   (cd tests/js && npm install --no-audit --no-fund --silent && QUIVER_BIN="$ROOT/build/quiver" node --test)
 fi
 
+step "JS client tests (node --test, official @pinecone-database/pinecone client)"
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  echo "FAIL: node and npm are needed for tests/js-pinecone (Node 20 is expected on this machine)" >&2
+  exit 1
+fi
+(cd tests/js-pinecone && npm install --no-audit --no-fund --silent && QUIVER_BIN="$ROOT/build/quiver" node --test)
+
 step "sanitizer build (ASan + UBSan) and C tests"
 cmake -S . -B build-asan -DQV_WERROR=ON -DQV_SANITIZE=ON -DQV_BUILD_PYTHON=OFF -DCMAKE_BUILD_TYPE=Debug >/dev/null
 cmake --build build-asan -j"$JOBS"

@@ -49,6 +49,34 @@ const char *srv_req_arg(const srv_req *rq, const char *name) {
                                      name);
 }
 
+const char *srv_req_header(const srv_req *rq, const char *name) {
+  return MHD_lookup_connection_value((struct MHD_Connection *)rq->conn, MHD_HEADER_KIND, name);
+}
+
+typedef struct args_acc {
+  const char *name;
+  const char **out;
+  size_t max, n;
+} args_acc;
+
+static enum MHD_Result collect_arg(void *cls, enum MHD_ValueKind kind, const char *key,
+                                   const char *value) {
+  args_acc *a = cls;
+  (void)kind;
+  if (key && strcmp(key, a->name) == 0) {
+    if (a->n < a->max) a->out[a->n] = value ? value : "";
+    a->n++;
+  }
+  return MHD_YES;
+}
+
+size_t srv_req_args(const srv_req *rq, const char *name, const char **out, size_t max) {
+  args_acc a = {name, out, max, 0};
+  MHD_get_connection_values((struct MHD_Connection *)rq->conn, MHD_GET_ARGUMENT_KIND,
+                            collect_arg, &a);
+  return a.n;
+}
+
 /* ------------------------------------------------------------------ sending */
 
 static enum MHD_Result send_resp(struct MHD_Connection *conn, srv_resp *rs) {
@@ -179,8 +207,8 @@ static int method_code(const char *m) {
 
 /* ------------------------------------------------------------------ the request callback */
 
-static void handle(qsrv *s, struct MHD_Connection *conn, const char *url, const char *method,
-                   conn_ctx *ctx, srv_resp *rs) {
+static void handle(qsrv *s, int pinecone, struct MHD_Connection *conn, const char *url,
+                   const char *method, conn_ctx *ctx, srv_resp *rs) {
   srv_req rq;
   memset(&rq, 0, sizeof rq);
   rq.s = s;
@@ -188,7 +216,9 @@ static void handle(qsrv *s, struct MHD_Connection *conn, const char *url, const 
   rq.method = method_code(method);
   rq.body = ctx->body ? ctx->body : "";
   rq.body_len = ctx->len;
-  if (ctx->too_big) {
+  if (pinecone) {
+    pc_handle(&rq, rs, url, split_path(&rq, url) == 0, ctx->too_big);
+  } else if (ctx->too_big) {
     srv_error(rs, 413, "Payload too large: the body exceeds %zu bytes", s->max_body);
   } else if (!is_public(url) && !authorized(s, conn)) {
     srv_error(rs, 401, "Unauthorized: missing or invalid token (x-chroma-token or "
@@ -229,8 +259,8 @@ static void take_body(qsrv *s, conn_ctx *ctx, const char *data, size_t n) {
 }
 
 /* First call for a request: context, and the early 413 on a declared oversize body. */
-static enum MHD_Result on_first(qsrv *s, struct MHD_Connection *conn, const char *url,
-                                const char *method, void **con_cls) {
+static enum MHD_Result on_first(qsrv *s, int pinecone, struct MHD_Connection *conn,
+                                const char *url, const char *method, void **con_cls) {
   conn_ctx *ctx = calloc(1, sizeof *ctx);
   const char *cl;
   if (!ctx) return MHD_NO;
@@ -241,7 +271,8 @@ static enum MHD_Result on_first(qsrv *s, struct MHD_Connection *conn, const char
   if (cl && strtoull(cl, NULL, 10) > s->max_body) {
     srv_resp rs = {0};
     rs.route = R_UNKNOWN;
-    srv_error(&rs, 413, "Payload too large: the body exceeds %zu bytes", s->max_body);
+    if (pinecone) pc_handle(NULL, &rs, url, 1, 1);
+    else srv_error(&rs, 413, "Payload too large: the body exceeds %zu bytes", s->max_body);
     ctx->answered = 1;
     finish(s, ctx, method, url, &rs);
     return send_resp(conn, &rs);
@@ -253,11 +284,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                                   const char *method, const char *version,
                                   const char *upload_data, size_t *upload_data_size,
                                   void **con_cls) {
-  qsrv *s = cls;
+  struct srv_face *face = cls;
+  qsrv *s = face->s;
   conn_ctx *ctx = *con_cls;
   srv_resp rs = {0};
   (void)version;
-  if (!ctx) return on_first(s, conn, url, method, con_cls);
+  if (!ctx) return on_first(s, face->pinecone, conn, url, method, con_cls);
   if (*upload_data_size) {
     if (!ctx->answered) take_body(s, ctx, upload_data, *upload_data_size);
     *upload_data_size = 0;
@@ -267,14 +299,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
   ctx->answered = 1;
   rs.status = 500;
   rs.route = R_UNKNOWN;
-  handle(s, conn, url, method, ctx, &rs);
+  handle(s, face->pinecone, conn, url, method, ctx, &rs);
   finish(s, ctx, method, url, &rs);
   return send_resp(conn, &rs);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe) {
-  qsrv *s = cls;
+  qsrv *s = ((struct srv_face *)cls)->s;
   conn_ctx *ctx = *con_cls;
   (void)conn;
   (void)toe;
@@ -310,6 +342,10 @@ SRV_PRINTF(2, 0) static void mhd_log(void *cls, const char *fmt, va_list ap) {
  * handler; 16 KiB is a quarter of that.
  */
 #define SRV_CONN_MEMORY (16 * 1024)
+/* The Pinecone listener's: its fetch route takes up to 1000 ids as repeated query arguments,
+ * and libmicrohttpd keeps the whole request line plus a record per argument in this pool
+ * (a 56-byte record each): 16 KiB holds about 200 short ids, 128 KiB 1000 UUIDs. */
+#define SRV_PC_CONN_MEMORY (128 * 1024)
 
 /* Resolve host:port into *ss; 0 ok. */
 static int resolve(const char *host, int port, struct sockaddr_storage *ss, socklen_t *len) {
@@ -327,12 +363,15 @@ static int resolve(const char *host, int port, struct sockaddr_storage *ss, sock
   return 0;
 }
 
-void *srv_http_start(qsrv *s) {
+static void *start(qsrv *s, int port, int pinecone) {
+  struct srv_face *face = &s->faces[pinecone ? 1 : 0];
   struct sockaddr_storage ss;
   socklen_t sslen;
   unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG;
   unsigned pool = 0;
-  if (resolve(s->host, s->port, &ss, &sslen) != 0) {
+  face->s = s;
+  face->pinecone = pinecone;
+  if (resolve(s->host, port, &ss, &sslen) != 0) {
     srv_log(s, SRV_LOG_ERROR, "cannot resolve host '%s'", s->host);
     return NULL;
   }
@@ -344,17 +383,21 @@ void *srv_http_start(qsrv *s) {
     flags |= MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL;
   }
   return MHD_start_daemon(
-      flags, (uint16_t)s->port, NULL, NULL, on_request, s,
+      flags, (uint16_t)port, NULL, NULL, on_request, face,
       MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
       MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,
-      MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+      MHD_OPTION_NOTIFY_COMPLETED, on_completed, face,
       MHD_OPTION_UNESCAPE_CALLBACK, unescape_none, NULL,
       MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)s->conn_timeout,
       MHD_OPTION_CONNECTION_LIMIT, (unsigned int)s->max_conns,
-      MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)SRV_CONN_MEMORY,
+      MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(pinecone ? SRV_PC_CONN_MEMORY : SRV_CONN_MEMORY),
       pool ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END, pool,
       MHD_OPTION_END);
 }
+
+void *srv_http_start(qsrv *s) { return start(s, s->port, 0); }
+
+void *srv_http_start_pinecone(qsrv *s) { return start(s, s->pc_port, 1); }
 
 void srv_http_quiesce(void *d) {
   MHD_socket fd = MHD_quiesce_daemon(d);

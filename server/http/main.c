@@ -23,7 +23,7 @@
 
 typedef struct srv_opts {
   const char *data, *host, *token;
-  long port, threads, timeout, max_conns, drain;
+  long port, threads, timeout, max_conns, drain, pc_port;
   size_t max_body;
   int log_level, allow_reset;
   qv_sync sync;
@@ -44,7 +44,9 @@ static void usage(FILE *f) {
         "                      CHROMA_SERVER_AUTHN_CREDENTIALS from the environment)\n"
         "  --sync full|normal  durability of acknowledged writes (default full)\n"
         "  --allow-reset       enable POST /api/v2/reset (deletes everything)\n"
-        "  --log-level L       error, warn, info (access log, default) or debug\n",
+        "  --log-level L       error, warn, info (access log, default) or debug\n"
+        "  --pinecone-port P   also serve Pinecone's API (control and data plane) on port P;\n"
+        "                      with a token set it is required as the Api-Key header\n",
         f);
 }
 
@@ -88,6 +90,7 @@ static int set_opt(srv_opts *o, const char *name, const char *v) {
   else if (!strcmp(name, "--host")) o->host = v;
   else if (!strcmp(name, "--token")) o->token = v;
   else if (!strcmp(name, "--port")) return parse_long(v, 0, 65535, &o->port);
+  else if (!strcmp(name, "--pinecone-port")) return parse_long(v, 1, 65535, &o->pc_port);
   else if (!strcmp(name, "--threads")) return parse_long(v, 0, 1024, &o->threads);
   else if (!strcmp(name, "--timeout")) return parse_long(v, 1, 86400, &o->timeout);
   else if (!strcmp(name, "--drain")) return parse_long(v, 0, 3600, &o->drain);
@@ -218,13 +221,14 @@ static void fill_server(qsrv *s, const srv_opts *o) {
   s->allow_reset = o->allow_reset;
   s->conn_timeout = (unsigned)o->timeout;
   s->max_conns = (unsigned)o->max_conns;
+  s->pc_port = (int)o->pc_port;
 }
 
 int qv_server_main(int argc, char **argv) {
   srv_opts o;
   qsrv *s;
   sigset_t set;
-  void *daemon = NULL;
+  void *daemon = NULL, *pc_daemon = NULL;
   int rc, sig = 0;
   opts_defaults(&o);
   rc = parse_args(&o, argc, argv);
@@ -243,14 +247,25 @@ int qv_server_main(int argc, char **argv) {
             o.host, o.port);
     goto cleanup;
   }
+  if (s->pc_port && !(pc_daemon = srv_http_start_pinecone(s))) {
+    fprintf(stderr, "quiver serve: cannot listen on %s:%ld for the Pinecone API (address in "
+                    "use or not available)\n", o.host, o.pc_port);
+    srv_http_stop(daemon);
+    goto cleanup;
+  }
   fprintf(stderr, "quiver %s: Chroma API v2 on http://%s:%ld (data %s, %s, auth %s)\n",
           qv_libversion(), o.host, o.port, o.data,
           o.threads ? "thread pool" : "thread per connection", s->token ? "on" : "off");
+  if (pc_daemon)
+    fprintf(stderr, "quiver %s: Pinecone API on http://%s:%ld\n", qv_libversion(), o.host,
+            o.pc_port);
   while (sigwait(&set, &sig) != 0) {}
   srv_log(s, SRV_LOG_WARN, "signal %d: shutting down", sig);
   srv_http_quiesce(daemon);
+  if (pc_daemon) srv_http_quiesce(pc_daemon);
   drain(s, o.drain);
   srv_http_stop(daemon);
+  if (pc_daemon) srv_http_stop(pc_daemon);
   rc = 0;
 cleanup:
   close_db(s);

@@ -20,7 +20,9 @@ static const char *const route_names[R_N_ROUTES] = {
     "database_delete", "collection_create", "collection_list", "collection_count",
     "collection_get", "collection_get_by_id", "collection_modify", "collection_delete",
     "collection_stats", "collection_compact", "add", "upsert", "update", "delete", "get", "query", "count", "metrics",
-    "v1", "advanced"};
+    "v1", "advanced", "pinecone_control", "pinecone_upsert", "pinecone_query", "pinecone_fetch",
+    "pinecone_update", "pinecone_delete", "pinecone_stats", "pinecone_list",
+    "pinecone_namespaces"};
 
 static const int status_codes[SRV_N_STATUS - 1] = {200, 201, 400, 401, 403, 404, 405, 409,
                                                     410, 413, 422, 429, 500, 501, 503};

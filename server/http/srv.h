@@ -58,7 +58,10 @@ typedef enum srv_route {
   R_TENANT_CREATE, R_TENANT_GET, R_DB_CREATE, R_DB_LIST, R_DB_GET, R_DB_DELETE,
   R_COLL_CREATE, R_COLL_LIST, R_COLL_COUNT, R_COLL_GET, R_COLL_GET_ID, R_COLL_MODIFY,
   R_COLL_DELETE, R_COLL_STATS, R_COLL_COMPACT, R_ADD, R_UPSERT, R_UPDATE, R_DELETE, R_GET, R_QUERY, R_COUNT,
-  R_METRICS, R_V1, R_ADV, R_N_ROUTES
+  R_METRICS, R_V1, R_ADV,
+  R_PC_CONTROL, R_PC_UPSERT, R_PC_QUERY, R_PC_FETCH, R_PC_UPDATE, R_PC_DELETE, R_PC_STATS,
+  R_PC_LIST, R_PC_NAMESPACES, /* the Pinecone face (server/pinecone/) */
+  R_N_ROUTES
 } srv_route;
 
 #define SRV_N_STATUS 16      /* distinct status classes counted (see metrics.c) */
@@ -89,6 +92,11 @@ typedef struct qsrv {
   unsigned max_conns;
   int in_flight;        /* requests between start and completion (atomic) */
   srv_metrics metrics;
+  int pc_port;          /* --pinecone-port: the Pinecone face's listener, 0 = off */
+  struct srv_face {     /* libmicrohttpd's per-daemon closure: which API a listener speaks */
+    struct qsrv *s;
+    int pinecone;
+  } faces[2];
 } qsrv;
 
 enum { SRV_LOG_ERROR = 0, SRV_LOG_WARN, SRV_LOG_INFO, SRV_LOG_DEBUG };
@@ -119,15 +127,26 @@ typedef struct srv_resp {
 
 /* Query-string argument name (decoded), or NULL. Owned by the connection. http.c */
 const char *srv_req_arg(const srv_req *rq, const char *name);
+/* Every value of a repeated query argument (raw, not decoded), up to max; their number
+ * (which may exceed max). http.c */
+size_t srv_req_args(const srv_req *rq, const char *name, const char **out, size_t max);
+/* Request header, or NULL. http.c */
+const char *srv_req_header(const srv_req *rq, const char *name);
 
 /* Start libmicrohttpd on s->host:s->port (an opaque daemon handle, NULL on failure); stop
  * accepting new connections; stop (closes every connection). http.c */
 void *srv_http_start(qsrv *s);
+/* The same for the Pinecone face on s->pc_port (requests go to pc_handle()). */
+void *srv_http_start_pinecone(qsrv *s);
 void srv_http_quiesce(void *daemon);
 void srv_http_stop(void *daemon);
 
 /* Route the request to its handler and fill rs. router.c */
 void srv_dispatch(srv_req *rq, srv_resp *rs);
+/* The Pinecone face: auth (Api-Key), routing, Pinecone-shaped errors; path_ok 0 when the
+ * path could not be split, too_big when the body exceeded --max-body (rq may then be NULL).
+ * pinecone/pc_router.c */
+void pc_handle(srv_req *rq, srv_resp *rs, const char *url, int path_ok, int too_big);
 
 /* ------------------------------------------------------------------ sbuf.c */
 

@@ -1,0 +1,182 @@
+/* SPDX-License-Identifier: MIT  Copyright (c) 2026 the quiver authors */
+/*
+ * pc.h -- the Pinecone face of `quiver serve` (internal; the wire protocol is described in
+ * shared/api/pinecone-data-plane.md, the mapping in docs/SERVER.md "Pinecone API").
+ *
+ * Files:
+ *   pc_router.c   Api-Key auth, path dispatch, Pinecone-shaped error bodies, body parsing
+ *   pc_control.c  the control plane: indexes create / describe / list / delete
+ *   pc_ns.c       index records, namespace <-> quiver collection, metadata bookkeeping
+ *   pc_filter.c   Pinecone's metadata filter language -> quiver `where` JSON
+ *   pc_write.c    upsert, update, delete
+ *   pc_read.c     query (dense, hybrid), fetch, list, describe_index_stats
+ *   pc_fast.c     the common query body decoded without Jansson (the hot route)
+ *   pc_namespaces.c  the namespace routes (list, create, describe, delete)
+ *
+ * Mapping onto quiver:
+ *   - an index is a record "pinecone-index:{name}" of the server catalog (SRV_CATALOG), with
+ *     its dimension, metric and deletion protection; it also makes the Chroma tenant
+ *     "pinecone" and database "{name}", so that:
+ *   - a namespace {ns} of index {name} is the quiver collection "pinecone/{name}/{ns}" (the
+ *     default namespace -- "", absent or "__default__" -- is "__default__"), i.e. the Chroma
+ *     collection {ns} of tenant "pinecone", database {name}. It is created on first write
+ *     with the index's dimension and metric (cosine -> cosine, euclidean -> l2, dotproduct ->
+ *     ip), HNSW.
+ *   - record metadata is the user's metadata plus reserved keys (never shown to Pinecone
+ *     callers, never reachable by their filters): PC_KEYS, the user's key names (so that
+ *     $exists, $ne and $nin can test presence inside quiver's own filter), and PC_SI / PC_SV,
+ *     the sparse vector's indices and values.
+ *   - scores: cosine 1 - distance (= cos), dotproduct 1 - distance (= dot) plus the sparse
+ *     dot product, euclidean the squared distance (lower is closer, as on Pinecone).
+ */
+#ifndef QV_PC_H
+#define QV_PC_H
+
+#include "srv.h"
+
+#define PC_TENANT "pinecone"
+#define PC_NS_DEFAULT "__default__"
+#define PC_KEYS "__pc_keys"
+#define PC_SI "__pc_si"
+#define PC_SV "__pc_sv"
+#define PC_RESERVED "__pc_"
+#define PC_MAX_TOPK 10000
+#define PC_MAX_UPSERT 1000
+#define PC_MAX_DIM 20000
+#define PC_MAX_SPARSE 2048
+#define PC_MAX_ID 512
+#define PC_MAX_NS 400
+#define PC_MAX_FETCH 1000
+
+typedef enum pc_metric { PC_COSINE = 0, PC_EUCLIDEAN, PC_DOTPRODUCT } pc_metric;
+
+typedef struct pc_index {
+  char name[64];
+  uint32_t dim;
+  pc_metric metric;
+  int protect;      /* deletion_protection "enabled" */
+  char created[40];
+} pc_index;
+
+/* A sparse vector: n (index, value) pairs; idx/val malloc'd (or NULL when n == 0). */
+typedef struct pc_sparse {
+  size_t n;
+  uint32_t *idx;
+  float *val;
+} pc_sparse;
+
+/* ------------------------------------------------------------------ pc_router.c */
+
+/* Data-plane error: status, body {"code": grpc code, "message": ..., "details": []}. */
+void pc_err(srv_resp *rs, int status, const char *fmt, ...) SRV_PRINTF(3, 4);
+/* Control-plane error: {"status": s, "error": {"code": NAME, "message": ...}, "message": ...}. */
+void pc_cerr(srv_resp *rs, int status, const char *fmt, ...) SRV_PRINTF(3, 4);
+/* Data-plane error from a failed quiver call (QV_INVALID -> 400, QV_NOTFOUND -> 404, ...). */
+void pc_err_qv(srv_resp *rs, qsrv *s, qv_status rc);
+/* The body as a JSON object ({} when empty and allow_empty); NULL after replying 400. The
+ * error is written with pc_cerr when control, else pc_err. */
+json_t *pc_body(const srv_req *rq, srv_resp *rs, int allow_empty, int control);
+/* Percent-decode a raw query argument ('+' is a space); NULL on a bad escape or OOM. */
+char *pc_arg_decode(const char *raw);
+/* The decoded query argument name (malloc'd), NULL when absent; *bad set on a bad escape. */
+char *pc_arg(const srv_req *rq, const char *name, int *bad);
+
+/* ------------------------------------------------------------------ pc_control.c */
+
+void pc_route_indexes(srv_req *rq, srv_resp *rs);                   /* /indexes */
+void pc_route_index(srv_req *rq, srv_resp *rs, const char *name);   /* /indexes/{name} */
+
+/* ------------------------------------------------------------------ pc_ns.c */
+
+const char *pc_metric_name(pc_metric m);
+/* 1 found (*out filled), 0 absent, -1 on a quiver error (*err). */
+int pc_index_get(qsrv *s, const char *name, pc_index *out, qv_status *err);
+qv_status pc_index_put(qsrv *s, const pc_index *ix);            /* QV_EXISTS when taken */
+qv_status pc_index_drop(qsrv *s, const char *name);             /* QV_NOTFOUND when absent */
+/* Every index, sorted by name: a malloc'd array of *n entries (NULL when none). */
+qv_status pc_index_list(qsrv *s, pc_index **out, size_t *n);
+/* 1 if name is a valid index name (1..45 of [a-z0-9-], alphanumeric ends). */
+int pc_valid_index_name(const char *name);
+
+/* The namespace as reported: "" and NULL are PC_NS_DEFAULT. */
+const char *pc_ns_norm(const char *ns);
+/* "pinecone/{index}/{ns}" (malloc'd) for a normalised ns, or NULL on OOM. */
+char *pc_coll_name(const char *index, const char *ns);
+/* Check a namespace name: 0 ok, -1 after replying 400. */
+int pc_ns_check(const char *ns, srv_resp *rs);
+/* Open the namespace's collection; create it when create (with the index's dim and metric).
+ * QV_NOTFOUND when absent and !create. */
+qv_status pc_ns_open(qsrv *s, const pc_index *ix, const char *ns, int create, qv_collection **out);
+/* Names of the index's namespaces (sorted, malloc'd array of malloc'd strings; free with
+ * pc_strings_free), *n of them. */
+qv_status pc_ns_list(qsrv *s, const char *index, char ***out, size_t *n);
+void pc_strings_free(char **v, size_t n);
+
+/* Parse {"indices": [...], "values": [...]} at field (for messages); 0, or -1 after 400. */
+int pc_sparse_parse(json_t *j, const char *field, pc_sparse *out, srv_resp *rs);
+void pc_sparse_free(pc_sparse *sp);
+/* Sparse dot product of a (sorted by index) with b (any order). */
+double pc_sparse_dot(const pc_sparse *a_sorted, const pc_sparse *b);
+void pc_sparse_sort(pc_sparse *sp);
+
+/* Check user metadata of vector i (object of string, number, bool, list of strings; no
+ * reserved keys). 0, or -1 after replying 400. */
+int pc_meta_check(json_t *m, const char *where, srv_resp *rs);
+/* The stored metadata object for user metadata um (may be NULL) and sparse sp (may be NULL
+ * or empty). When old (the record's stored metadata object) is given, every key of old not
+ * set here is set to null, so quiver's per-key merge replaces the whole record. New ref. */
+json_t *pc_meta_store(json_t *um, const pc_sparse *sp, json_t *old);
+/* User metadata of a stored metadata text (reserved keys removed), new ref ({} if none). */
+json_t *pc_meta_user(const char *stored);
+/* The sparse vector kept in a stored metadata object (n == 0 when none); -1 on OOM. */
+int pc_meta_sparse(json_t *stored, pc_sparse *out);
+
+/* ------------------------------------------------------------------ pc_filter.c */
+
+/* Translate a Pinecone filter into quiver `where` JSON text (malloc'd in *out; NULL for an
+ * empty filter {}). 0, or -1 with a message in err. */
+int pc_filter_translate(json_t *filter, char **out, char *err, size_t errlen);
+/* The body's "filter" field translated: 0 ok (*out NULL when absent), -1 after 400. */
+int pc_filter_field(json_t *body, char **out, srv_resp *rs);
+
+/* ------------------------------------------------------------------ routes */
+
+/* Resolve the data-plane index of the path; 0, or -1 after replying 404/500. */
+int pc_data_index(srv_req *rq, srv_resp *rs, const char *name, pc_index *out);
+
+/* The Pinecone face's write lock (pc_write.c): held around read-then-write sequences and
+ * namespace drops. */
+void pc_lock(void);
+void pc_unlock(void);
+
+void pc_upsert(srv_req *rq, srv_resp *rs, const pc_index *ix);
+void pc_update(srv_req *rq, srv_resp *rs, const pc_index *ix);
+void pc_delete(srv_req *rq, srv_resp *rs, const pc_index *ix);
+void pc_query(srv_req *rq, srv_resp *rs, const pc_index *ix);
+void pc_fetch(srv_req *rq, srv_resp *rs, const pc_index *ix);
+void pc_list(srv_req *rq, srv_resp *rs, const pc_index *ix);
+void pc_stats(srv_req *rq, srv_resp *rs, const pc_index *ix);
+/* Pagination tokens: the hex of the last name/id handed out (malloc'd); parse gives NULL
+ * when the token is malformed. pc_read.c */
+char *pc_token_of(const char *last);
+char *pc_token_parse(const char *token);
+/* /data/{i}/namespaces[/{ns}]: list, create, describe, delete. pc_namespaces.c */
+void pc_namespaces(srv_req *rq, srv_resp *rs, const pc_index *ix);
+
+/* A decoded query (pc_read.c from JSON, pc_fast.c from the text). */
+typedef struct pc_qreq {
+  float *vec;          /* dim floats (malloc'd), or NULL when by id */
+  size_t dim;
+  const char *id;      /* query by a stored record's vector */
+  const char *ns;
+  size_t k;
+  int inc_values, inc_meta;
+  char *where;         /* translated filter or NULL */
+  pc_sparse sparse;    /* n == 0: none */
+} pc_qreq;
+
+void pc_query_run(srv_req *rq, srv_resp *rs, const pc_index *ix, pc_qreq *q);
+/* The common query body without Jansson: 1 answered, 0 to take the general path. */
+int pc_query_fast(srv_req *rq, srv_resp *rs, const pc_index *ix);
+
+#endif /* QV_PC_H */

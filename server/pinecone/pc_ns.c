@@ -1,0 +1,482 @@
+/* SPDX-License-Identifier: MIT  Copyright (c) 2026 the quiver authors */
+/*
+ * pc_ns.c -- Pinecone indexes and namespaces on quiver collections, and the bookkeeping kept
+ * in record metadata (pc.h has the mapping).
+ *
+ * Index records live in the server catalog next to Chroma's tenants and databases:
+ *   id "pinecone-index:{name}"  metadata {"kind":"pinecone_index","name","dimension",
+ *                                         "metric","protect","created"}
+ * Creating one is qv_collection_add with QV_CONFLICT_ERROR, so two racing creates give one
+ * 201 and one 409 with no lock of our own (as catalog.c does for databases).
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "pc.h"
+
+#define INDEX_KEY "pinecone-index:"
+
+static const float dummy_vec[1] = {0.0f};
+
+const char *pc_metric_name(pc_metric m) {
+  switch (m) {
+  case PC_EUCLIDEAN: return "euclidean";
+  case PC_DOTPRODUCT: return "dotproduct";
+  default: return "cosine";
+  }
+}
+
+static int metric_parse(const char *s, pc_metric *out) {
+  if (!s) return -1;
+  if (!strcmp(s, "cosine")) *out = PC_COSINE;
+  else if (!strcmp(s, "euclidean")) *out = PC_EUCLIDEAN;
+  else if (!strcmp(s, "dotproduct")) *out = PC_DOTPRODUCT;
+  else return -1;
+  return 0;
+}
+
+int pc_valid_index_name(const char *name) {
+  size_t n = strlen(name);
+  if (n < 1 || n > 45) return 0;
+  for (size_t i = 0; i < n; i++) {
+    char c = name[i];
+    int alnum = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+    if (!alnum && (c != '-' || i == 0 || i == n - 1)) return 0;
+  }
+  return 1;
+}
+
+static char *index_key(const char *name) {
+  size_t n = strlen(name) + sizeof INDEX_KEY;
+  char *k = malloc(n);
+  if (k) snprintf(k, n, "%s%s", INDEX_KEY, name);
+  return k;
+}
+
+/* Fill ix from a catalog metadata text; -1 if it is not a well-formed index record. */
+static int index_from_meta(const char *text, pc_index *ix) {
+  json_t *m = text ? json_loads(text, 0, NULL) : NULL;
+  const char *name = json_string_value(json_object_get(m, "name"));
+  const char *created = json_string_value(json_object_get(m, "created"));
+  json_int_t dim = json_integer_value(json_object_get(m, "dimension"));
+  int rc = -1;
+  memset(ix, 0, sizeof *ix);
+  if (name && strlen(name) < sizeof ix->name && dim > 0 && dim <= PC_MAX_DIM &&
+      metric_parse(json_string_value(json_object_get(m, "metric")), &ix->metric) == 0) {
+    snprintf(ix->name, sizeof ix->name, "%s", name);
+    snprintf(ix->created, sizeof ix->created, "%s", created ? created : "");
+    ix->dim = (uint32_t)dim;
+    ix->protect = json_is_true(json_object_get(m, "protect"));
+    rc = 0;
+  }
+  json_decref(m);
+  return rc;
+}
+
+int pc_index_get(qsrv *s, const char *name, pc_index *out, qv_status *err) {
+  qv_get_opts o;
+  qv_results *r = NULL;
+  char *k;
+  const char *ids[1];
+  int found;
+  if (!pc_valid_index_name(name)) return 0;
+  if (!(k = index_key(name))) {
+    *err = QV_NOMEM;
+    return -1;
+  }
+  ids[0] = k;
+  qv_get_opts_init(&o);
+  o.ids = ids;
+  o.n_ids = 1;
+  o.include = QV_INCLUDE_METADATAS;
+  *err = qv_collection_get_records(s->catalog, &o, &r);
+  free(k);
+  if (*err != QV_OK) return -1;
+  found = qv_results_count(r, 0) == 1 && index_from_meta(qv_results_metadata(r, 0, 0), out) == 0;
+  qv_results_free(r);
+  return found;
+}
+
+/* The Chroma tenant and database a Pinecone index shows up under (idempotent). */
+static qv_status ensure_chroma_side(qsrv *s, const char *name) {
+  qv_status rc = srv_tenant_create(s, PC_TENANT);
+  if (rc != QV_OK && rc != QV_EXISTS) return rc;
+  rc = srv_database_exists(s, PC_TENANT, name, NULL, &rc) == 1 ? QV_OK
+                                                                 : srv_database_create(s, PC_TENANT, name);
+  return rc == QV_EXISTS ? QV_OK : rc;
+}
+
+qv_status pc_index_put(qsrv *s, const pc_index *ix) {
+  json_t *m = json_pack("{s:s,s:s,s:I,s:s,s:b,s:s}", "kind", "pinecone_index", "name", ix->name,
+                        "dimension", (json_int_t)ix->dim, "metric", pc_metric_name(ix->metric),
+                        "protect", ix->protect, "created", ix->created);
+  char *text = m ? json_dumps(m, JSON_COMPACT) : NULL;
+  char *k = index_key(ix->name);
+  const char *ids[1], *metas[1];
+  qv_batch b;
+  qv_status rc = QV_NOMEM;
+  if (text && k) {
+    ids[0] = k;
+    metas[0] = text;
+    memset(&b, 0, sizeof b);
+    b.n = 1;
+    b.ids = ids;
+    b.embeddings = dummy_vec;
+    b.dim = 1;
+    b.metadatas = metas;
+    rc = qv_collection_add(s->catalog, &b, QV_CONFLICT_ERROR);
+    if (rc == QV_OK) rc = ensure_chroma_side(s, ix->name);
+  }
+  free(k);
+  free(text);
+  json_decref(m);
+  return rc;
+}
+
+qv_status pc_index_drop(qsrv *s, const char *name) {
+  char *k = index_key(name);
+  const char *ids[1];
+  size_t n_del = 0;
+  qv_status rc;
+  if (!k) return QV_NOMEM;
+  ids[0] = k;
+  rc = qv_collection_delete_records(s->catalog, ids, 1, NULL, NULL, 0, &n_del);
+  free(k);
+  if (rc != QV_OK) return rc;
+  if (n_del == 0) return QV_NOTFOUND;
+  /* the namespaces: the Chroma database's collections "pinecone/{name}/..." */
+  rc = srv_database_delete(s, PC_TENANT, name);
+  return rc == QV_NOTFOUND ? QV_OK : rc;
+}
+
+static int cmp_index(const void *a, const void *b) {
+  return strcmp(((const pc_index *)a)->name, ((const pc_index *)b)->name);
+}
+
+qv_status pc_index_list(qsrv *s, pc_index **out, size_t *n) {
+  qv_get_opts o;
+  qv_results *r = NULL;
+  qv_status rc;
+  size_t cnt, k = 0;
+  *out = NULL;
+  *n = 0;
+  qv_get_opts_init(&o);
+  o.where_json = "{\"kind\":\"pinecone_index\"}";
+  o.include = QV_INCLUDE_METADATAS;
+  rc = qv_collection_get_records(s->catalog, &o, &r);
+  if (rc != QV_OK) return rc;
+  cnt = qv_results_count(r, 0);
+  if (cnt) {
+    *out = calloc(cnt, sizeof **out);
+    if (!*out) {
+      qv_results_free(r);
+      return QV_NOMEM;
+    }
+    for (size_t i = 0; i < cnt; i++)
+      if (index_from_meta(qv_results_metadata(r, 0, i), &(*out)[k]) == 0) k++;
+    qsort(*out, k, sizeof **out, cmp_index);
+  }
+  *n = k;
+  qv_results_free(r);
+  return QV_OK;
+}
+
+/* ------------------------------------------------------------------ namespaces */
+
+const char *pc_ns_norm(const char *ns) { return !ns || !*ns ? PC_NS_DEFAULT : ns; }
+
+char *pc_coll_name(const char *index, const char *ns) {
+  size_t n = strlen(PC_TENANT) + strlen(index) + strlen(ns) + 3;
+  char *out = malloc(n);
+  if (out) snprintf(out, n, "%s/%s/%s", PC_TENANT, index, ns);
+  return out;
+}
+
+int pc_ns_check(const char *ns, srv_resp *rs) {
+  size_t n = strlen(ns);
+  if (n > PC_MAX_NS) {
+    pc_err(rs, 400, "Namespace name is too long: %zu bytes (at most %d)", n, PC_MAX_NS);
+    return -1;
+  }
+  for (const char *p = ns; *p; p++)
+    if ((unsigned char)*p < 0x20 || *p == 0x7f || *p == '/') {
+      pc_err(rs, 400, "Namespace name '%.100s' is not allowed: no '/' or control characters",
+             ns);
+      return -1;
+    }
+  return 0;
+}
+
+qv_status pc_ns_open(qsrv *s, const pc_index *ix, const char *ns, int create, qv_collection **out) {
+  char *name = pc_coll_name(ix->name, pc_ns_norm(ns));
+  qv_status rc;
+  *out = NULL;
+  if (!name) return QV_NOMEM;
+  rc = qv_collection_get(s->db, name, out);
+  if (rc == QV_NOTFOUND && create) {
+    qv_collection_opts o;
+    int created = 0;
+    qv_collection_opts_init(&o);
+    o.dim = ix->dim;
+    o.metric = ix->metric == PC_EUCLIDEAN ? QV_METRIC_L2
+               : ix->metric == PC_DOTPRODUCT ? QV_METRIC_IP
+                                             : QV_METRIC_COSINE;
+    o.index = "hnsw";
+    rc = qv_collection_get_or_create(s->db, name, &o, out, &created);
+    /* after a Chroma reset the tenant or database may be gone: put them back */
+    if (rc == QV_OK && created) rc = ensure_chroma_side(s, ix->name);
+    if (rc != QV_OK) {
+      qv_collection_release(*out);
+      *out = NULL;
+    }
+  }
+  free(name);
+  return rc;
+}
+
+void pc_strings_free(char **v, size_t n) {
+  for (size_t i = 0; v && i < n; i++) free(v[i]);
+  free(v);
+}
+
+qv_status pc_ns_list(qsrv *s, const char *index, char ***out, size_t *n) {
+  char **names = NULL, *prefix = pc_coll_name(index, "");
+  size_t cnt = 0, k = 0, plen;
+  qv_status rc;
+  *out = NULL;
+  *n = 0;
+  if (!prefix) return QV_NOMEM;
+  plen = strlen(prefix);
+  rc = qv_collection_list(s->db, &names, &cnt);
+  if (rc == QV_OK && cnt) {
+    *out = calloc(cnt, sizeof **out);
+    if (!*out) rc = QV_NOMEM;
+    for (size_t i = 0; rc == QV_OK && i < cnt; i++) {
+      if (strncmp(names[i], prefix, plen) != 0 || strchr(names[i] + plen, '/')) continue;
+      if (!((*out)[k] = strdup(names[i] + plen))) rc = QV_NOMEM;
+      else k++;
+    }
+  }
+  if (rc != QV_OK) {
+    pc_strings_free(*out, k);
+    *out = NULL;
+    k = 0;
+  }
+  *n = k;
+  qv_strings_free(names);
+  free(prefix);
+  return rc;
+}
+
+/* ------------------------------------------------------------------ sparse vectors */
+
+void pc_sparse_free(pc_sparse *sp) {
+  free(sp->idx);
+  free(sp->val);
+  memset(sp, 0, sizeof *sp);
+}
+
+static int alloc_sparse(pc_sparse *sp, size_t n) {
+  sp->n = n;
+  sp->idx = n ? malloc(n * sizeof *sp->idx) : NULL;
+  sp->val = n ? malloc(n * sizeof *sp->val) : NULL;
+  if (n && (!sp->idx || !sp->val)) {
+    pc_sparse_free(sp);
+    return -1;
+  }
+  return 0;
+}
+
+typedef struct pair {
+  uint32_t i;
+  float v;
+} pair;
+
+static int cmp_pair(const void *a, const void *b) {
+  uint32_t x = ((const pair *)a)->i, y = ((const pair *)b)->i;
+  return (x > y) - (x < y);
+}
+
+void pc_sparse_sort(pc_sparse *sp) {
+  pair *p;
+  if (sp->n < 2 || !(p = malloc(sp->n * sizeof *p))) return; /* OOM: left unsorted, see dot */
+  for (size_t i = 0; i < sp->n; i++) p[i] = (pair){sp->idx[i], sp->val[i]};
+  qsort(p, sp->n, sizeof *p, cmp_pair);
+  for (size_t i = 0; i < sp->n; i++) {
+    sp->idx[i] = p[i].i;
+    sp->val[i] = p[i].v;
+  }
+  free(p);
+}
+
+double pc_sparse_dot(const pc_sparse *a, const pc_sparse *b) {
+  double sum = 0;
+  for (size_t j = 0; j < b->n; j++) {
+    size_t lo = 0, hi = a->n;
+    while (lo < hi) {
+      size_t mid = (lo + hi) / 2;
+      if (a->idx[mid] < b->idx[j]) lo = mid + 1;
+      else hi = mid;
+    }
+    if (lo < a->n && a->idx[lo] == b->idx[j]) sum += (double)a->val[lo] * (double)b->val[j];
+  }
+  return sum;
+}
+
+int pc_sparse_parse(json_t *j, const char *field, pc_sparse *out, srv_resp *rs) {
+  json_t *ix = json_object_get(j, "indices"), *vals = json_object_get(j, "values");
+  size_t n;
+  memset(out, 0, sizeof *out);
+  if (!json_is_object(j) || !json_is_array(ix) || !json_is_array(vals)) {
+    pc_err(rs, 400, "%s: expected an object {\"indices\": [integers], \"values\": [numbers]}",
+           field);
+    return -1;
+  }
+  n = json_array_size(ix);
+  if (json_array_size(vals) != n) {
+    pc_err(rs, 400, "%s: indices and values have different lengths (%zu and %zu)", field, n,
+           json_array_size(vals));
+    return -1;
+  }
+  if (n > PC_MAX_SPARSE) {
+    pc_err(rs, 400, "%s: %zu non-zero values, more than the %d allowed", field, n,
+           PC_MAX_SPARSE);
+    return -1;
+  }
+  if (alloc_sparse(out, n)) {
+    pc_err(rs, 500, "out of memory");
+    return -1;
+  }
+  for (size_t i = 0; i < n; i++) {
+    json_t *a = json_array_get(ix, i), *v = json_array_get(vals, i);
+    double d;
+    if (!json_is_integer(a) || json_integer_value(a) < 0 || json_integer_value(a) > 4294967295LL) {
+      pc_err(rs, 400, "%s.indices[%zu]: expected an integer in 0..4294967295", field, i);
+      goto fail;
+    }
+    d = json_number_value(v);
+    if (!json_is_number(v) || !isfinite(d) || fabs(d) > 3.4e38) {
+      pc_err(rs, 400, "%s.values[%zu]: expected a finite number", field, i);
+      goto fail;
+    }
+    out->idx[i] = (uint32_t)json_integer_value(a);
+    out->val[i] = (float)d;
+  }
+  pc_sparse_sort(out);
+  for (size_t i = 1; i < n; i++)
+    if (out->idx[i] == out->idx[i - 1]) {
+      pc_err(rs, 400, "%s.indices: index %u appears more than once", field, out->idx[i]);
+      goto fail;
+    }
+  return 0;
+fail:
+  pc_sparse_free(out);
+  return -1;
+}
+
+/* ------------------------------------------------------------------ metadata */
+
+static int reserved(const char *key) { return strncmp(key, PC_RESERVED, strlen(PC_RESERVED)) == 0; }
+
+int pc_meta_check(json_t *m, const char *where, srv_resp *rs) {
+  const char *key;
+  json_t *v;
+  if (!json_is_object(m)) {
+    pc_err(rs, 400, "%s: metadata must be an object", where);
+    return -1;
+  }
+  json_object_foreach(m, key, v) {
+    if (!*key) {
+      pc_err(rs, 400, "%s: metadata keys must not be empty", where);
+      return -1;
+    }
+    if (reserved(key) || key[0] == '$') {
+      pc_err(rs, 400, "%s: metadata key '%.100s' is reserved (keys starting with '%s' or '$')",
+             where, key, PC_RESERVED);
+      return -1;
+    }
+    if (json_is_string(v) || json_is_number(v) || json_is_boolean(v)) continue;
+    if (json_is_array(v)) {
+      size_t i;
+      json_t *e;
+      json_array_foreach(v, i, e) {
+        if (!json_is_string(e)) {
+          pc_err(rs, 400, "%s: metadata field '%.100s': list element %zu is not a string "
+                          "(lists may hold strings only)", where, key, i);
+          return -1;
+        }
+      }
+      continue;
+    }
+    pc_err(rs, 400, "%s: metadata field '%.100s' must be a string, number, boolean or list of "
+                    "strings, got %s", where, key, json_is_null(v) ? "null" : "an object");
+    return -1;
+  }
+  return 0;
+}
+
+json_t *pc_meta_store(json_t *um, const pc_sparse *sp, json_t *old) {
+  json_t *out = json_object(), *keys = NULL, *v;
+  const char *key;
+  if (!out) return NULL;
+  if (um && json_object_size(um)) {
+    if (!(keys = json_array())) goto oom;
+    json_object_foreach(um, key, v) {
+      if (json_object_set(out, key, v) || json_array_append_new(keys, json_string(key))) goto oom;
+    }
+    if (json_object_set_new(out, PC_KEYS, keys)) {
+      keys = NULL;
+      goto oom;
+    }
+    keys = NULL;
+  }
+  if (sp && sp->n) {
+    json_t *si = json_array(), *sv = json_array();
+    if (json_object_set_new(out, PC_SI, si) || json_object_set_new(out, PC_SV, sv)) goto oom;
+    for (size_t i = 0; i < sp->n; i++)
+      if (json_array_append_new(si, json_integer(sp->idx[i])) ||
+          json_array_append_new(sv, json_real(sp->val[i])))
+        goto oom;
+  }
+  if (old) {
+    json_object_foreach(old, key, v) {
+      if (!json_object_get(out, key) && json_object_set_new(out, key, json_null())) goto oom;
+    }
+  }
+  return out;
+oom:
+  json_decref(keys);
+  json_decref(out);
+  return NULL;
+}
+
+json_t *pc_meta_user(const char *stored) {
+  json_t *m = stored ? json_loads(stored, 0, NULL) : NULL;
+  const char *key;
+  json_t *v;
+  void *tmp;
+  if (!json_is_object(m)) {
+    json_decref(m);
+    return json_object();
+  }
+  json_object_foreach_safe(m, tmp, key, v) {
+    if (reserved(key)) json_object_del(m, key);
+  }
+  return m;
+}
+
+int pc_meta_sparse(json_t *stored, pc_sparse *out) {
+  json_t *si = json_object_get(stored, PC_SI), *sv = json_object_get(stored, PC_SV);
+  size_t n = json_array_size(si);
+  memset(out, 0, sizeof *out);
+  if (!json_is_array(si) || !json_is_array(sv) || json_array_size(sv) != n || n == 0) return 0;
+  if (alloc_sparse(out, n)) return -1;
+  for (size_t i = 0; i < n; i++) {
+    out->idx[i] = (uint32_t)json_integer_value(json_array_get(si, i));
+    out->val[i] = (float)json_number_value(json_array_get(sv, i));
+  }
+  return 0;
+}
