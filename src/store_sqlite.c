@@ -193,11 +193,28 @@ static qv_status run(qv_store *s, sqlite3_stmt *st, const char *what) {
   return out;
 }
 
+/* Bind results: ck keeps the first failure of a statement's binds in *acc; run_bound runs the
+ * statement only if every bind succeeded, else resets it and reports the bind's error. */
+static void ck(int *acc, int rc) {
+  if (*acc == SQLITE_OK && rc != SQLITE_OK) *acc = rc;
+}
+
+static qv_status bind_fail(qv_store *s, sqlite3_stmt *st, int acc, const char *what) {
+  sqlite3_reset(st);
+  sqlite3_clear_bindings(st);
+  qv__fmt(s->err, sizeof s->err, "%s: binding a parameter: %s", what, sqlite3_errstr(acc));
+  return acc == SQLITE_NOMEM ? QV_NOMEM : acc == SQLITE_TOOBIG ? QV_INVALID : QV_IO;
+}
+
+static qv_status run_bound(qv_store *s, sqlite3_stmt *st, int acc, const char *what) {
+  return acc != SQLITE_OK ? bind_fail(s, st, acc, what) : run(s, st, what);
+}
+
 qv_status qv__store_begin(qv_store *s) { return run(s, s->st[ST_BEGIN], "BEGIN"); }
 
 qv_status qv__store_commit(qv_store *s, uint64_t seq) {
-  sqlite3_bind_int64(s->st[ST_SEQ], 1, (sqlite3_int64)seq);
-  qv_status rc = run(s, s->st[ST_SEQ], "writing the sequence number");
+  qv_status rc = run_bound(s, s->st[ST_SEQ], sqlite3_bind_int64(s->st[ST_SEQ], 1, (sqlite3_int64)seq),
+                           "writing the sequence number");
   if (rc == QV_OK) rc = run(s, s->st[ST_COMMIT], "COMMIT");
   if (rc != QV_OK) qv__store_rollback(s);
   return rc;
@@ -210,42 +227,41 @@ void qv__store_rollback(qv_store *s) {
   }
 }
 
-static void bind_text_or_null(sqlite3_stmt *st, int i, const char *t) {
-  if (t) sqlite3_bind_text(st, i, t, -1, SQLITE_STATIC);
-  else sqlite3_bind_null(st, i);
+static int bind_text_or_null(sqlite3_stmt *st, int i, const char *t) {
+  return t ? sqlite3_bind_text(st, i, t, -1, SQLITE_STATIC) : sqlite3_bind_null(st, i);
 }
 
-static void bind_col(sqlite3_stmt *st, const qv_store_col *c) {
-  sqlite3_bind_text(st, 1, c->name, -1, SQLITE_STATIC);
-  sqlite3_bind_text(st, 2, c->uuid, -1, SQLITE_STATIC);
-  sqlite3_bind_int64(st, 3, c->dim);
-  sqlite3_bind_int(st, 4, c->metric);
-  sqlite3_bind_int(st, 5, c->kind);
-  sqlite3_bind_int64(st, 6, c->m);
-  sqlite3_bind_int64(st, 7, c->ef_construction);
-  sqlite3_bind_int64(st, 8, c->ef_search);
-  bind_text_or_null(st, 9, c->metadata_json);
+static int bind_col(sqlite3_stmt *st, const qv_store_col *c) {
+  int acc = SQLITE_OK;
+  ck(&acc, sqlite3_bind_text(st, 1, c->name, -1, SQLITE_STATIC));
+  ck(&acc, sqlite3_bind_text(st, 2, c->uuid, -1, SQLITE_STATIC));
+  ck(&acc, sqlite3_bind_int64(st, 3, c->dim));
+  ck(&acc, sqlite3_bind_int(st, 4, c->metric));
+  ck(&acc, sqlite3_bind_int(st, 5, c->kind));
+  ck(&acc, sqlite3_bind_int64(st, 6, c->m));
+  ck(&acc, sqlite3_bind_int64(st, 7, c->ef_construction));
+  ck(&acc, sqlite3_bind_int64(st, 8, c->ef_search));
+  ck(&acc, bind_text_or_null(st, 9, c->metadata_json));
+  return acc;
 }
 
 qv_status qv__store_col_insert(qv_store *s, qv_store_col *c) {
-  bind_col(s->st[ST_COL_INS], c);
-  qv_status rc = run(s, s->st[ST_COL_INS], "creating the collection");
+  qv_status rc = run_bound(s, s->st[ST_COL_INS], bind_col(s->st[ST_COL_INS], c), "creating the collection");
   if (rc == QV_OK) c->cid = sqlite3_last_insert_rowid(s->w);
   return rc;
 }
 
 qv_status qv__store_col_update(qv_store *s, const qv_store_col *c) {
-  bind_col(s->st[ST_COL_UPD], c);
-  sqlite3_bind_int64(s->st[ST_COL_UPD], 10, c->cid);
-  return run(s, s->st[ST_COL_UPD], "updating the collection");
+  int acc = bind_col(s->st[ST_COL_UPD], c);
+  ck(&acc, sqlite3_bind_int64(s->st[ST_COL_UPD], 10, c->cid));
+  return run_bound(s, s->st[ST_COL_UPD], acc, "updating the collection");
 }
 
 qv_status qv__store_col_delete(qv_store *s, int64_t cid) {
-  sqlite3_bind_int64(s->st[ST_COL_DEL_RECS], 1, cid);
-  qv_status rc = run(s, s->st[ST_COL_DEL_RECS], "deleting the collection's records");
+  qv_status rc = run_bound(s, s->st[ST_COL_DEL_RECS], sqlite3_bind_int64(s->st[ST_COL_DEL_RECS], 1, cid),
+                           "deleting the collection's records");
   if (rc) return rc;
-  sqlite3_bind_int64(s->st[ST_COL_DEL], 1, cid);
-  return run(s, s->st[ST_COL_DEL], "deleting the collection");
+  return run_bound(s, s->st[ST_COL_DEL], sqlite3_bind_int64(s->st[ST_COL_DEL], 1, cid), "deleting the collection");
 }
 
 static char *col_text(const qv_mem *mem, sqlite3_stmt *st, int i) {
@@ -307,32 +323,33 @@ cleanup:
 
 qv_status qv__store_rec_insert(qv_store *s, int64_t cid, uint32_t dim, qv_store_rec *r, uint64_t seq) {
   sqlite3_stmt *st = s->st[ST_REC_INS];
-  sqlite3_bind_int64(st, 1, cid);
-  sqlite3_bind_int64(st, 2, r->slot);
-  sqlite3_bind_text(st, 3, r->id, -1, SQLITE_STATIC);
-  sqlite3_bind_int64(st, 4, (sqlite3_int64)seq);
-  bind_text_or_null(st, 5, r->meta_json);
-  bind_text_or_null(st, 6, r->doc);
-  sqlite3_bind_blob(st, 7, r->emb, (int)(dim * sizeof(float)), SQLITE_STATIC);
-  qv_status rc = run(s, st, "inserting a record");
+  int acc = SQLITE_OK;
+  ck(&acc, sqlite3_bind_int64(st, 1, cid));
+  ck(&acc, sqlite3_bind_int64(st, 2, r->slot));
+  ck(&acc, sqlite3_bind_text(st, 3, r->id, -1, SQLITE_STATIC));
+  ck(&acc, sqlite3_bind_int64(st, 4, (sqlite3_int64)seq));
+  ck(&acc, bind_text_or_null(st, 5, r->meta_json));
+  ck(&acc, bind_text_or_null(st, 6, r->doc));
+  ck(&acc, sqlite3_bind_blob(st, 7, r->emb, (int)(dim * sizeof(float)), SQLITE_STATIC));
+  qv_status rc = run_bound(s, st, acc, "inserting a record");
   if (rc == QV_OK) r->rid = sqlite3_last_insert_rowid(s->w);
   return rc;
 }
 
 qv_status qv__store_rec_replace(qv_store *s, int64_t rid, uint32_t dim, const qv_store_rec *r, uint64_t seq) {
   sqlite3_stmt *st = s->st[ST_REC_REPL];
-  sqlite3_bind_int64(st, 1, rid);
-  sqlite3_bind_int64(st, 2, r->slot);
-  sqlite3_bind_int64(st, 3, (sqlite3_int64)seq);
-  bind_text_or_null(st, 4, r->meta_json);
-  bind_text_or_null(st, 5, r->doc);
-  sqlite3_bind_blob(st, 6, r->emb, (int)(dim * sizeof(float)), SQLITE_STATIC);
-  return run(s, st, "updating a record");
+  int acc = SQLITE_OK;
+  ck(&acc, sqlite3_bind_int64(st, 1, rid));
+  ck(&acc, sqlite3_bind_int64(st, 2, r->slot));
+  ck(&acc, sqlite3_bind_int64(st, 3, (sqlite3_int64)seq));
+  ck(&acc, bind_text_or_null(st, 4, r->meta_json));
+  ck(&acc, bind_text_or_null(st, 5, r->doc));
+  ck(&acc, sqlite3_bind_blob(st, 6, r->emb, (int)(dim * sizeof(float)), SQLITE_STATIC));
+  return run_bound(s, st, acc, "updating a record");
 }
 
 qv_status qv__store_rec_delete(qv_store *s, int64_t rid) {
-  sqlite3_bind_int64(s->st[ST_REC_DEL], 1, rid);
-  return run(s, s->st[ST_REC_DEL], "deleting a record");
+  return run_bound(s, s->st[ST_REC_DEL], sqlite3_bind_int64(s->st[ST_REC_DEL], 1, rid), "deleting a record");
 }
 
 qv_status qv__store_rec_scan(qv_store *s, int64_t cid, uint32_t dim, int with_emb, qv_store_row_fn fn,
@@ -344,8 +361,11 @@ qv_status qv__store_rec_scan(qv_store *s, int64_t cid, uint32_t dim, int with_em
                              : "SELECT rid, slot, id, seq, metadata, document FROM records "
                                "WHERE cid=?1 ORDER BY rid";
   if (sqlite3_prepare_v2(s->w, sql, -1, &st, NULL) != SQLITE_OK) return sql_fail(s, s->w, "reading records");
-  sqlite3_bind_int64(st, 1, cid);
-  int step;
+  int step = sqlite3_bind_int64(st, 1, cid);
+  if (step != SQLITE_OK) {
+    rc = bind_fail(s, st, step, "reading records");
+    goto cleanup;
+  }
   while ((step = sqlite3_step(st)) == SQLITE_ROW) {
     qv_store_rec r;
     r.rid = sqlite3_column_int64(st, 0);
@@ -376,8 +396,13 @@ cleanup:
 qv_status qv__store_rec_embedding(qv_store *s, int64_t rid, uint32_t dim, float *out) {
   qv_status rc = QV_OK;
   pthread_mutex_lock(&s->r_mu);
-  sqlite3_bind_int64(s->emb, 1, rid);
-  int step = sqlite3_step(s->emb);
+  int step = sqlite3_bind_int64(s->emb, 1, rid);
+  if (step != SQLITE_OK) {
+    rc = bind_fail(s, s->emb, step, "reading an embedding");
+    pthread_mutex_unlock(&s->r_mu);
+    return rc;
+  }
+  step = sqlite3_step(s->emb);
   if (step == SQLITE_ROW && (size_t)sqlite3_column_bytes(s->emb, 0) == (size_t)dim * sizeof(float))
     memcpy(out, sqlite3_column_blob(s->emb, 0), (size_t)dim * sizeof(float));
   else if (step == SQLITE_ROW || step == SQLITE_DONE) {

@@ -5,7 +5,7 @@ import random
 import pytest
 
 import quiver
-from conftest import as_lists, needs_numpy, snapshot
+from conftest import as_lists, snapshot
 
 
 def test_version():
@@ -68,10 +68,7 @@ def test_metric_aliases(db):
 
 
 def test_hnsw_params(db):
-    try:
-        c = db.create_collection("h", 8, index="hnsw", M=8, ef_construction=50, ef_search=20)
-    except quiver.UnsupportedError:
-        pytest.skip("hnsw not built in yet")
+    c = db.create_collection("h", 8, index="hnsw", M=8, ef_construction=50, ef_search=20)
     assert c.index == "hnsw"
     assert c.index_params == {"M": 8, "ef_construction": 50, "ef_search": 20}
 
@@ -215,7 +212,6 @@ def test_persistence_reopen_identical(tmp_path, sync):
         assert c.get(ids=["id3"])["metadatas"] == [{"i": 3, "even": False, "extra": 1}]
 
 
-@needs_numpy
 def test_persistence_add_vectors_then_search(tmp_path):
     import numpy as np
     rng = np.random.default_rng(3)

@@ -516,26 +516,8 @@ Test(params, set_param_flat) {
   qv_db_close(db);
 }
 
-static int hnsw_built(qv_db *db) {
-  qv_collection_opts o;
-  qv_collection_opts_init(&o);
-  o.index = QV_INDEX_HNSW;
-  o.dim = 2;
-  qv_collection *c = NULL;
-  qv_status rc = qv_collection_create(db, "hnsw_probe", &o, &c);
-  if (rc == QV_UNSUPPORTED) return 0;
-  cr_assert_eq(rc, QV_OK, "%s", qv_db_errmsg(db));
-  qv_collection_release(c);
-  cr_assert_eq(qv_collection_delete(db, "hnsw_probe"), QV_OK);
-  return 1;
-}
-
 Test(params, set_param_hnsw) {
   qv_db *db = open_db(0);
-  if (!hnsw_built(db)) {
-    qv_db_close(db);
-    cr_skip_test("hnsw is not built in");
-  }
   for (uint32_t dim = 0; dim <= 3; dim += 3) {
     char name[16];
     snprintf(name, sizeof name, "h%u", dim);
@@ -558,10 +540,6 @@ Test(params, set_param_hnsw) {
 /* ef_search set on a persistent collection survives a reopen, with data or before any. */
 Test(params, set_param_persists) {
   qv_db *db = open_db(1);
-  if (!hnsw_built(db)) {
-    close_db(db);
-    cr_skip_test("hnsw is not built in");
-  }
   qv_collection *c = new_col_kind(db, "h", 3, QV_METRIC_L2, QV_INDEX_HNSW);
   qv_collection *e = new_col_kind(db, "empty", 0, QV_METRIC_L2, QV_INDEX_HNSW);
   const char *ids[] = {"a", "b"};
@@ -589,10 +567,6 @@ Test(params, set_param_persists) {
 
 Test(params, hnsw_exact_and_filtered_agree_with_flat) {
   qv_db *db = open_db(0);
-  if (!hnsw_built(db)) {
-    qv_db_close(db);
-    cr_skip_test("hnsw is not built in");
-  }
   const uint32_t d = 8;
   const size_t n = 400;
   qv_collection *h = new_col_kind(db, "h", d, QV_METRIC_L2, QV_INDEX_HNSW);
