@@ -43,5 +43,10 @@ cmake -S . -B build-asan -DQV_WERROR=ON -DQV_SANITIZE=ON -DQV_BUILD_PYTHON=OFF -
 cmake --build build-asan -j"$JOBS"
 (cd build-asan && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j1 -LE recall)
 
+step "fuzz targets (clang libFuzzer + ASan + UBSan): a short run of each"
+CC=clang cmake -S . -B build-fuzz -DQV_FUZZ=ON -DQV_WERROR=ON -DQV_BUILD_TESTS=OFF -DQV_BUILD_PYTHON=OFF >/dev/null
+cmake --build build-fuzz -j"$JOBS"
+./scripts/fuzz-run.sh build-fuzz -runs=20000 -max_total_time=10
+
 echo
 echo "all tests passed"
