@@ -169,6 +169,15 @@ QV_API qv_status qv_db_checkpoint(qv_db *db);
 /** Path of the data directory, or NULL for an in-memory db. Owned by db. Thread: any. */
 QV_API const char *qv_db_path(const qv_db *db);
 
+/*
+ * Check that the database can still be read from disk: its file is where it was opened, starts
+ * with the SQLite header, and answers one read of the catalog through a fresh read-only
+ * connection (no cached pages). QV_OK for an in-memory db. Otherwise QV_IO (the file is gone
+ * or unreadable) or QV_CORRUPT (it is not a quiver database any more), with a message naming
+ * the file. For a server's readiness probe; costs one open and two small reads. Thread: any.
+ */
+QV_API qv_status qv_db_health(qv_db *db);
+
 /* ------------------------------------------------------------------ Collections */
 
 typedef enum qv_metric {

@@ -35,4 +35,4 @@ if [ -e "$alt" ] && command -v update-alternatives >/dev/null; then
 fi
 
 # node (for the JS client tests) comes with the machine; never apt-get install npm over it.
-command -v node >/dev/null || echo "install-deps: note: node not found; JS client tests will be skipped"
+command -v node >/dev/null || echo "install-deps: warning: node not found; the JS client tests (part of CI) will fail"

@@ -17,13 +17,8 @@ os.environ["QUIVER_BUILD"] = BUILD  # for subprocesses (the durability writer)
 
 import quiver  # noqa: E402
 
-try:
-    import numpy as np  # noqa: F401
-    HAVE_NUMPY = True
-except ImportError:  # pragma: no cover
-    HAVE_NUMPY = False
-
-needs_numpy = pytest.mark.skipif(not HAVE_NUMPY, reason="numpy not installed")
+# numpy is required (python3-numpy, scripts/install-deps.sh): no test skips itself without it.
+import numpy as np  # noqa: E402,F401
 
 
 @pytest.fixture

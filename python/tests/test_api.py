@@ -5,7 +5,7 @@ import random
 import pytest
 
 import quiver
-from conftest import as_lists, needs_numpy, snapshot
+from conftest import as_lists, snapshot
 
 
 def test_version():
@@ -218,7 +218,6 @@ def test_persistence_reopen_identical(tmp_path, sync):
         assert c.get(ids=["id3"])["metadatas"] == [{"i": 3, "even": False, "extra": 1}]
 
 
-@needs_numpy
 def test_persistence_add_vectors_then_search(tmp_path):
     import numpy as np
     rng = np.random.default_rng(3)

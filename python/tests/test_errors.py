@@ -4,7 +4,9 @@
 import pytest
 
 import quiver
-from conftest import HAVE_NUMPY, snapshot
+import numpy as np
+
+from conftest import snapshot
 
 INV = quiver.InvalidArgumentError
 TYP = quiver.ArgumentTypeError
@@ -69,20 +71,18 @@ WRITE_CASES = {
     "set_metadata nested": (lambda c: c.modify(metadata={"a": {"b": 1}}), INV, r"metadata\['a'\]"),
 }
 
-if HAVE_NUMPY:
-    import numpy as np
-    WRITE_CASES.update({
-        "add numpy NaN": (lambda c: c.add(["n1", "n2", "n3"], np.array([OK4, OK4, [1, 2, NAN, 4]], np.float32)),
-                          INV, r"embeddings\[2\]\[2\]"),
-        "add numpy Inf f64": (lambda c: c.add(["n1", "n2"], np.array([OK4, [1, 2, 3, INF]])),
-                              INV, r"embeddings\[1\]\[3\]"),
-        "add numpy wrong dim": (lambda c: c.add(["n1"], np.zeros((1, 5), np.float32)), INV, r"embeddings.*4.*5"),
-        "add numpy 3-D": (lambda c: c.add(["n1"], np.zeros((1, 1, 4), np.float32)), INV, r"embeddings"),
-        "add numpy rows": (lambda c: c.add(["n1", "n2"], np.zeros((3, 4), np.float32)), INV, r"embeddings.*3.*2"),
-        "add_vectors 1-D": (lambda c: c.add_vectors(np.zeros(4, np.float32)), INV, r"X.*2-D"),
-        "add_vectors wrong dim": (lambda c: c.add_vectors(np.zeros((2, 3), np.float32)), INV, r"X.*4.*3"),
-        "add_vectors NaN": (lambda c: c.add_vectors(np.array([OK4, [NAN] * 4], np.float32)), INV, r"\[1\]\[0\]"),
-    })
+WRITE_CASES.update({
+    "add numpy NaN": (lambda c: c.add(["n1", "n2", "n3"], np.array([OK4, OK4, [1, 2, NAN, 4]], np.float32)),
+                      INV, r"embeddings\[2\]\[2\]"),
+    "add numpy Inf f64": (lambda c: c.add(["n1", "n2"], np.array([OK4, [1, 2, 3, INF]])),
+                          INV, r"embeddings\[1\]\[3\]"),
+    "add numpy wrong dim": (lambda c: c.add(["n1"], np.zeros((1, 5), np.float32)), INV, r"embeddings.*4.*5"),
+    "add numpy 3-D": (lambda c: c.add(["n1"], np.zeros((1, 1, 4), np.float32)), INV, r"embeddings"),
+    "add numpy rows": (lambda c: c.add(["n1", "n2"], np.zeros((3, 4), np.float32)), INV, r"embeddings.*3.*2"),
+    "add_vectors 1-D": (lambda c: c.add_vectors(np.zeros(4, np.float32)), INV, r"X.*2-D"),
+    "add_vectors wrong dim": (lambda c: c.add_vectors(np.zeros((2, 3), np.float32)), INV, r"X.*4.*3"),
+    "add_vectors NaN": (lambda c: c.add_vectors(np.array([OK4, [NAN] * 4], np.float32)), INV, r"\[1\]\[0\]"),
+})
 
 
 @pytest.mark.parametrize("case", sorted(WRITE_CASES))
@@ -138,14 +138,13 @@ READ_CASES = {
     "set_params positional": (lambda c: c.set_params(3), TYP, r"keyword"),
 }
 
-if HAVE_NUMPY:
-    READ_CASES.update({
-        "search numpy NaN": (lambda c: c.search(np.array([1, NAN, 1, 1], np.float32), 1), INV, r"\[1\]"),
-        "search numpy wrong dim": (lambda c: c.search(np.zeros(5, np.float32), 1), INV, r"q.*4.*5"),
-        "search numpy 2-D": (lambda c: c.search(np.zeros((2, 4), np.float32), 1), INV, r"q.*1-D"),
-        "search_batch numpy 1-D": (lambda c: c.search_batch(np.zeros(4, np.float32), 1), INV, r"Q.*2-D"),
-        "query numpy wrong dim": (lambda c: c.query(np.zeros((2, 3), np.float32)), INV, r"query_embeddings"),
-    })
+READ_CASES.update({
+    "search numpy NaN": (lambda c: c.search(np.array([1, NAN, 1, 1], np.float32), 1), INV, r"\[1\]"),
+    "search numpy wrong dim": (lambda c: c.search(np.zeros(5, np.float32), 1), INV, r"q.*4.*5"),
+    "search numpy 2-D": (lambda c: c.search(np.zeros((2, 4), np.float32), 1), INV, r"q.*1-D"),
+    "search_batch numpy 1-D": (lambda c: c.search_batch(np.zeros(4, np.float32), 1), INV, r"Q.*2-D"),
+    "query numpy wrong dim": (lambda c: c.query(np.zeros((2, 3), np.float32)), INV, r"query_embeddings"),
+})
 
 
 @pytest.mark.parametrize("case", sorted(READ_CASES))

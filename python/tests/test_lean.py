@@ -7,7 +7,6 @@ import random
 import pytest
 
 import quiver
-from conftest import HAVE_NUMPY, needs_numpy
 
 
 def brute_force(X, q, k, metric="l2"):
@@ -75,7 +74,6 @@ def test_search_agrees_with_query(db):
         assert c.search(q, 7) == (r["ids"][i], r["distances"][i])
 
 
-@needs_numpy
 def test_numpy_inputs(db):
     import numpy as np
     rng = np.random.default_rng(5)
@@ -97,7 +95,6 @@ def test_numpy_inputs(db):
     assert ids[0] == [str(i) for i in np.argsort(d2, kind="stable")[:5]]
 
 
-@needs_numpy
 def test_annbench_adapter_flow(db):
     """Exactly what ../shared/bench/annbench's Quiver adapters do."""
     import numpy as np
@@ -113,10 +110,7 @@ def test_annbench_adapter_flow(db):
 
 
 def test_hnsw_set_params(db):
-    try:
-        col = db.create_collection("h", 8, metric="l2", index="hnsw", M=8, ef_construction=64)
-    except quiver.UnsupportedError:
-        pytest.skip("hnsw not built in yet")
+    col = db.create_collection("h", 8, metric="l2", index="hnsw", M=8, ef_construction=64)
     X = rand_rows(500, 8, 6)
     col.add_vectors(X)
     col.set_params(ef_search=200)
@@ -137,7 +131,6 @@ def test_flat_has_no_knobs(db):
     c.set_params()  # nothing to set
 
 
-@pytest.mark.skipif(not HAVE_NUMPY, reason="numpy")
 def test_search_does_not_leak_refs(db):
     import sys
     import numpy as np

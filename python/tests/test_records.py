@@ -6,7 +6,7 @@ import math
 import pytest
 
 import quiver
-from conftest import HAVE_NUMPY, as_lists, needs_numpy
+from conftest import as_lists
 
 GET_KEYS = {"ids", "embeddings", "metadatas", "documents", "uris", "data", "include", "included"}
 QUERY_KEYS = GET_KEYS | {"distances"}
@@ -38,7 +38,6 @@ def test_get_include_combinations(col, inc):
         assert r["documents"] == [None, "hello world"]
 
 
-@needs_numpy
 def test_embeddings_are_numpy_float32(col):
     import numpy as np
     r = col.get(include=["embeddings"])
@@ -223,7 +222,6 @@ def test_metadata_value_types_roundtrip(db):
     assert isinstance(got["whole"], float) and isinstance(got["i"], int)
 
 
-@needs_numpy
 def test_numpy_metadata_scalars(db):
     import numpy as np
     c = db.create_collection("t", 2)
@@ -251,8 +249,6 @@ def test_embedding_input_kinds(db, kind):
     import array
     rows = [[1.5, 2.0, -3.0], [0.25, 5.0, 6.0]]
     if kind.startswith("numpy") or kind == "rows_of_arrays":
-        if not HAVE_NUMPY:
-            pytest.skip("numpy")
         import numpy as np
     if kind == "list":
         emb = rows

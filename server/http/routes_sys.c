@@ -35,8 +35,13 @@ void route_preflight(srv_req *rq, srv_resp *rs) {
   srv_reply_text(rs, 200, buf);
 }
 
+/* Ready only if the database can still be read from disk (qv_db_health); 503 names why. */
 void route_healthcheck(srv_req *rq, srv_resp *rs) {
-  (void)rq;
+  qv_status rc = qv_db_health(rq->s->db);
+  if (rc != QV_OK) {
+    srv_error(rs, 503, "database not ready: %s", qv_db_errmsg(rq->s->db));
+    return;
+  }
   srv_reply_text(rs, 200, "{\"is_executor_ready\":true,\"is_log_client_ready\":true}");
 }
 

@@ -90,9 +90,7 @@ struct qv_db {
   pthread_mutex_t ckpt_mu;
   pthread_cond_t ckpt_cv;
   int64_t next_cid;      /* in-memory dbs */
-  pthread_key_t err_key;
-  pthread_mutex_t err_mu;
-  struct qv_errbuf *errbufs; /* every thread's message buffer, freed at close */
+  uint64_t err_serial;   /* never reused: names this db's thread-local error slots (db.c) */
 };
 
 /* Results: one block of arrays, strings in an arena. */

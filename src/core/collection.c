@@ -467,13 +467,13 @@ qv_status qv__col_checkpoint(qv_collection *c) {
       if (rc == QV_OK) {
         c->ckpt_seq = c->last_seq;
         atomic_store(&c->dirty, 0);
-        /* the checkpoint holds every delete up to here: the log no longer needs them (a
-           failure only leaves rows that a later prune removes) */
+        /* the checkpoint holds every delete up to here: the log no longer needs them */
         if (!c->db->read_only) {
+          /* a failed prune is reported, though the checkpoint itself stands (the rows it
+             leaves are pruned by the next one) */
           pthread_mutex_lock(&c->db->write_mu);
-          if (qv__store_log_prune(c->db->store, c->cid, c->ckpt_seq) != QV_OK)
-            qv__log(c->db, QV_LOG_WARN, "collection %s: pruning the delete log: %s", c->name,
-                    qv__store_errmsg(c->db->store));
+          if ((rc = qv__store_log_prune(c->db->store, c->cid, c->ckpt_seq)) != QV_OK)
+            qv__err(c->db, rc, "collection %s: pruning the delete log: %s", c->name, qv__store_errmsg(c->db->store));
           pthread_mutex_unlock(&c->db->write_mu);
         }
       } else {

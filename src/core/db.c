@@ -10,11 +10,13 @@
  *   index/<cid>.idx           index checkpoint files (checkpoint.h envelope)
  * An in-memory db (path NULL or "") has none of these: no SQLite, nothing survives close.
  *
- * Error messages: each thread has its own buffer per db (pthread key), so concurrent readers
- * never see each other's messages. All buffers are listed in db->errbufs and freed at close.
+ * Error messages: each thread has its own message per db (thread-local slots, see below), so
+ * concurrent readers never see each other's messages.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,28 +26,34 @@
 
 #include "col_int.h"
 
-struct qv_errbuf {
-  struct qv_errbuf *next;
+/* Each thread keeps the messages of the last QV_ERR_SLOTS databases it got an error from, in
+ * thread-local storage: nothing is allocated, so nothing outlives the thread (a server with a
+ * thread per connection used to keep 1 KiB per exited thread until close), and nothing fails
+ * under an allocation fault. A db is known by a serial number that is never reused, so a db
+ * opened at a freed handle's address never sees the old handle's message. A thread that gets
+ * errors from more than QV_ERR_SLOTS databases in turn loses the oldest message. */
+#define QV_ERR_SLOTS 8
+struct qv_errslot {
+  uint64_t serial; /* 0: free */
   char msg[1024];
 };
+static _Thread_local struct qv_errslot tl_err[QV_ERR_SLOTS];
+static _Thread_local unsigned tl_err_next;
+static _Atomic uint64_t db_serials;
 
-static struct qv_errbuf *errbuf_get(const qv_db *cdb) {
-  qv_db *db = (qv_db *)(uintptr_t)cdb; /* the buffer list is bookkeeping, not state */
-  struct qv_errbuf *b = pthread_getspecific(db->err_key);
-  if (b) return b;
-  b = calloc(1, sizeof *b); /* plain malloc: message buffers must not fail fault tests */
-  if (!b) return NULL;
-  pthread_mutex_lock(&db->err_mu);
-  b->next = db->errbufs;
-  db->errbufs = b;
-  pthread_mutex_unlock(&db->err_mu);
-  pthread_setspecific(db->err_key, b);
-  return b;
+static struct qv_errslot *errslot_find(const qv_db *db) {
+  for (unsigned i = 0; i < QV_ERR_SLOTS; i++)
+    if (tl_err[i].serial == db->err_serial) return &tl_err[i];
+  return NULL;
 }
 
 qv_status qv__err(const qv_db *db, qv_status rc, const char *fmt, ...) {
-  struct qv_errbuf *b = db ? errbuf_get(db) : NULL;
-  if (!b) return rc;
+  if (!db) return rc;
+  struct qv_errslot *b = errslot_find(db);
+  for (unsigned i = 0; !b && i < QV_ERR_SLOTS; i++)
+    if (tl_err[i].serial == 0) b = &tl_err[i];
+  if (!b) b = &tl_err[tl_err_next++ % QV_ERR_SLOTS];
+  b->serial = db->err_serial;
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(b->msg, sizeof b->msg, fmt, ap);
@@ -54,13 +62,13 @@ qv_status qv__err(const qv_db *db, qv_status rc, const char *fmt, ...) {
 }
 
 void qv__err_clear(const qv_db *db) {
-  struct qv_errbuf *b = db ? pthread_getspecific(db->err_key) : NULL;
+  struct qv_errslot *b = db ? errslot_find(db) : NULL;
   if (b) b->msg[0] = 0;
 }
 
 const char *qv_db_errmsg(const qv_db *db) {
   if (!db) return "NULL database handle";
-  struct qv_errbuf *b = pthread_getspecific(db->err_key);
+  struct qv_errslot *b = errslot_find(db);
   return b ? b->msg : "";
 }
 
@@ -215,14 +223,10 @@ qv_status qv_db_open(const char *path, const qv_open_opts *opts, qv_db **out) {
   db->next_cid = 1;
   pthread_mutex_init(&db->write_mu, NULL);
   pthread_mutex_init(&db->cat_mu, NULL);
-  pthread_mutex_init(&db->err_mu, NULL);
   pthread_mutex_init(&db->ckpt_mu, NULL);
   pthread_cond_init(&db->ckpt_cv, NULL);
   db->ckpt_every = opts->checkpoint_every ? opts->checkpoint_every : 100000;
-  if (pthread_key_create(&db->err_key, NULL) != 0) {
-    qv__free(&mem, db);
-    return QV_NOMEM;
-  }
+  db->err_serial = atomic_fetch_add(&db_serials, 1) + 1;
   if (path && *path) {
     char file[4096];
     if (strlen(path) > 3000) {
@@ -359,14 +363,10 @@ void qv_db_close(qv_db *db) {
   qv__free(&db->mem, db->cols);
   qv__store_close(db->store);
   if (db->lock_fd >= 0) close(db->lock_fd); /* releases the flock */
-  pthread_key_delete(db->err_key);
-  for (struct qv_errbuf *b = db->errbufs, *nx; b; b = nx) {
-    nx = b->next;
-    free(b);
-  }
+  for (unsigned i = 0; i < QV_ERR_SLOTS; i++) /* the closing thread's slot is free again */
+    if (tl_err[i].serial == db->err_serial) tl_err[i].serial = 0;
   pthread_mutex_destroy(&db->write_mu);
   pthread_mutex_destroy(&db->cat_mu);
-  pthread_mutex_destroy(&db->err_mu);
   pthread_mutex_destroy(&db->ckpt_mu);
   pthread_cond_destroy(&db->ckpt_cv);
   qv_mem mem = db->mem;

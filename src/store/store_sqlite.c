@@ -272,7 +272,7 @@ static void b_blob(binder *b, int i, const void *p, size_t n) {
 /* Run the bound statement (run()), or report the binding failure and reset it. */
 static qv_status bind_run(binder *b, const char *what) {
   if (b->rc != SQLITE_OK) {
-    qv__fmt(b->s->err, sizeof b->s->err, "%s: binding a value failed: %s", what, sqlite3_errstr(b->rc));
+    qv__fmt(b->s->err, sizeof b->s->err, "%s: binding a parameter failed: %s", what, sqlite3_errstr(b->rc));
     sqlite3_reset(b->st);
     sqlite3_clear_bindings(b->st);
     return b->rc == SQLITE_NOMEM ? QV_NOMEM : b->rc == SQLITE_TOOBIG ? QV_INVALID : QV_IO;
@@ -452,8 +452,8 @@ qv_status qv__store_log_deletes(qv_store *s, int64_t cid, uint64_t after_seq, qv
   b_int(&b, 2, (int64_t)after_seq);
   if (b.rc != SQLITE_OK) {
     sqlite3_finalize(st);
-    qv__fmt(s->err, sizeof s->err, "reading the delete log: %s", sqlite3_errstr(b.rc));
-    return QV_IO;
+    qv__fmt(s->err, sizeof s->err, "reading the delete log: binding a parameter failed: %s", sqlite3_errstr(b.rc));
+    return b.rc == SQLITE_NOMEM ? QV_NOMEM : QV_IO;
   }
   int step;
   while ((step = sqlite3_step(st)) == SQLITE_ROW) {
@@ -477,8 +477,10 @@ qv_status qv__store_rec_scan(qv_store *s, int64_t cid, uint32_t dim, int with_em
                                : "SELECT rid, slot, id, seq, metadata, document FROM records "
                                  "WHERE cid=?1 ORDER BY rid";
   if (sqlite3_prepare_v2(s->w, sql, -1, &st, NULL) != SQLITE_OK) return sql_fail(s, s->w, "reading records");
-  if (sqlite3_bind_int64(st, 1, cid) != SQLITE_OK) {
-    rc = sql_fail(s, s->w, "reading records");
+  int brc = sqlite3_bind_int64(st, 1, cid);
+  if (brc != SQLITE_OK) {
+    qv__fmt(s->err, sizeof s->err, "reading records: binding a parameter failed: %s", sqlite3_errstr(brc));
+    rc = brc == SQLITE_NOMEM ? QV_NOMEM : QV_IO;
     goto cleanup;
   }
   int step;
@@ -512,7 +514,14 @@ cleanup:
 qv_status qv__store_rec_embedding(qv_store *s, int64_t rid, uint32_t dim, float *out) {
   qv_status rc = QV_OK;
   pthread_mutex_lock(&s->r_mu);
-  int step = sqlite3_bind_int64(s->emb, 1, rid) == SQLITE_OK ? sqlite3_step(s->emb) : SQLITE_MISUSE;
+  int brc = sqlite3_bind_int64(s->emb, 1, rid);
+  if (brc != SQLITE_OK) {
+    qv__fmt(s->err, sizeof s->err, "reading an embedding: binding a parameter failed: %s", sqlite3_errstr(brc));
+    sqlite3_reset(s->emb);
+    pthread_mutex_unlock(&s->r_mu);
+    return brc == SQLITE_NOMEM ? QV_NOMEM : QV_IO;
+  }
+  int step = sqlite3_step(s->emb);
   if (step == SQLITE_ROW && (size_t)sqlite3_column_bytes(s->emb, 0) == (size_t)dim * sizeof(float))
     memcpy(out, sqlite3_column_blob(s->emb, 0), (size_t)dim * sizeof(float));
   else if (step == SQLITE_ROW || step == SQLITE_DONE) {

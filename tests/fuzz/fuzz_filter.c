@@ -5,16 +5,8 @@
  * The input is used as a `where` filter, as a `where_document` filter, and, split at the
  * first NUL byte, as both at once; every filter that parses is matched against a few fixed
  * records; the input is also parsed as metadata (nulls allowed), written back with
- * qv__meta_to_json and parsed again, and the two texts must agree. Not built by CMake.
- * Build and run from the repository root:
- *
- *   clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
- *     -fno-sanitize-recover=undefined -Iinclude -Isrc \
- *     src/mem.c src/meta.c src/filter.c tests/fuzz/fuzz_filter.c -ljansson -o /tmp/fuzz_filter
- *   /tmp/fuzz_filter -max_total_time=60 -max_len=4096 -timeout=5 -dict=tests/fuzz/filter.dict \
- *     tests/fuzz/corpus_filter
- *
- * (copy the corpus to a scratch directory first if new inputs should not land in the tree).
+ * qv__meta_to_json and parsed again, and the two texts must agree. Built by CMake with
+ * -DQV_FUZZ=ON; how to run it: docs/FUZZING.md.
  */
 #include <stdint.h>
 #include <stdlib.h>

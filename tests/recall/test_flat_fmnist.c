@@ -29,7 +29,7 @@ static int cmp_d(const void *a, const void *b) {
 static void load(void) {
   char p1[4096], p2[4096];
   const char *bp = fmnist_path("base.fvecs", p1, sizeof p1), *qp = fmnist_path("query.fvecs", p2, sizeof p2);
-  if (!bp || !qp) cr_skip_test("Fashion-MNIST not materialised under $QV_SOURCE_DIR/.data (run shared/data/prepare)");
+  if (!bp || !qp) cr_assert_fail("Fashion-MNIST not materialised under $QV_SOURCE_DIR/.data (run shared/data/prepare; scripts/test.sh does)");
   size_t nb, nq;
   uint32_t d2;
   base = vecs_read(bp, NB, &dim, &nb);

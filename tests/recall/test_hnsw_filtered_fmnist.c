@@ -34,7 +34,7 @@ static void load(void) {
   char p[4096];
   const char *files[] = {"base.fvecs", "query.fvecs", "base_labels.ivecs", "query_labels.ivecs", "gt_samelabel.ivecs"};
   for (int i = 0; i < 5; i++)
-    if (!fmnist_path(files[i], p, sizeof p)) cr_skip_test("Fashion-MNIST not materialised (run shared/data/prepare)");
+    if (!fmnist_path(files[i], p, sizeof p)) cr_assert_fail("Fashion-MNIST file %s missing (run shared/data/prepare; scripts/test.sh does)", p);
   size_t n, nq2;
   uint32_t d;
   base = vecs_read(fmnist_path("base.fvecs", p, sizeof p), 60000, &dim, &nb);

@@ -28,7 +28,7 @@ static void load(void) {
   char p1[4096], p2[4096];
   const char *bp = fmnist_path("base.fvecs", p1, sizeof p1), *qp = fmnist_path("query.fvecs", p2, sizeof p2);
   if (!bp || !qp)
-    cr_skip_test("Fashion-MNIST not materialised under $QV_SOURCE_DIR/.data "
+    cr_assert_fail("Fashion-MNIST not materialised under $QV_SOURCE_DIR/.data "
                  "(run /usr/bin/python3 shared/data/prepare $QV_SOURCE_DIR/.data/fashion-mnist-784-euclidean)");
   size_t nb, nq;
   uint32_t d2;
