@@ -9,7 +9,7 @@
  * Build and run from the repository root:
  *
  *   clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
- *     -fno-sanitize-recover=undefined -Iinclude -Isrc \
+ *     -fno-sanitize-recover=undefined -Iinclude -Ibuild/include -Isrc \
  *     src/mem.c src/meta.c src/filter.c tests/fuzz/fuzz_filter.c -ljansson -o /tmp/fuzz_filter
  *   /tmp/fuzz_filter -max_total_time=60 -max_len=4096 -timeout=5 -dict=tests/fuzz/filter.dict \
  *     tests/fuzz/corpus_filter
