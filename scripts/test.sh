@@ -31,12 +31,19 @@ PYTESTS=(python/tests)
 [ -d tests/cli ] && PYTESTS+=(tests/cli)
 [ -d tests/server ] && PYTESTS+=(tests/server)
 PYTESTS+=(tests/docs)
+PYTESTS+=(tests/install)   # cmake --install into a scratch prefix, pkg-config, versions, man pages
 QUIVER_BUILD="$ROOT/build/python" QUIVER_BIN="$ROOT/build/quiver" /usr/bin/python3 -m pytest -q "${PYTESTS[@]}"
 
 if [ -f tests/js/package.json ] && command -v node >/dev/null && command -v npm >/dev/null; then
   step "JS client tests (node --test, official chromadb client)"
   (cd tests/js && npm install --no-audit --no-fund --silent && QUIVER_BIN="$ROOT/build/quiver" node --test)
 fi
+
+# Unlike the step above, this one never skips: without node and npm it fails.
+step "LangChain JS (@langchain/community Chroma store) against quiver serve"
+command -v node >/dev/null && command -v npm >/dev/null \
+  || { echo "node and npm are required for tests/js-langchain (they come with the machine)"; exit 1; }
+(cd tests/js-langchain && npm install --no-audit --no-fund --silent && QUIVER_BIN="$ROOT/build/quiver" node --test)
 
 step "sanitizer build (ASan + UBSan) and C tests"
 cmake -S . -B build-asan -DQV_WERROR=ON -DQV_SANITIZE=ON -DQV_BUILD_PYTHON=OFF -DCMAKE_BUILD_TYPE=Debug >/dev/null
