@@ -1,16 +1,27 @@
 #!/bin/sh
 # Install every Debian package quiver's build, tests and benchmarks need. Idempotent: skips
 # what is already installed, and runs apt-get only when something is missing. Needs root
-# (or sudo) and a reachable apt mirror. Usage: scripts/install-deps.sh [--bench]
+# (or sudo) and a reachable apt mirror. Usage: scripts/install-deps.sh [--bench] [--package]
+# (--package: what scripts/check-packages.sh and `pip install .` need besides the build)
 set -eu
 
 PKGS="build-essential cmake pkg-config git clang libclang-rt-14-dev
 libsqlite3-dev libjansson-dev libmicrohttpd-dev zlib1g-dev libopenblas-dev libopenblas0-openmp
-libcriterion-dev python3 python3-dev python3-numpy python3-pytest valgrind curl ca-certificates"
+libcriterion-dev python3 python3-dev python3-numpy python3-pytest valgrind curl ca-certificates
+man-db"
 BENCH_PKGS="python3-hnswlib python3-faiss python3-matplotlib libhnswlib-dev pybind11-dev g++"
 
+PACKAGE_PKGS="dpkg-dev debhelper dh-python fakeroot lintian debootstrap python3-setuptools python3-pip
+python3-wheel"
+
 want=$PKGS
-[ "${1:-}" = "--bench" ] && want="$PKGS $BENCH_PKGS"
+for a in "$@"; do
+  case "$a" in
+    --bench) want="$want $BENCH_PKGS" ;;
+    --package) want="$want $PACKAGE_PKGS" ;;
+    *) echo "install-deps: unknown option $a" >&2; exit 2 ;;
+  esac
+done
 
 missing=""
 for p in $want; do

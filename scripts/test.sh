@@ -30,6 +30,7 @@ step "C tests (Criterion, via ctest)"
 
 step "Python tests (pytest)"
 PYTESTS=(python/tests tests/cli tests/server tests/docs)
+PYTESTS+=(tests/install)   # cmake --install into a scratch prefix, pkg-config, versions, man pages
 QUIVER_BUILD="$ROOT/build/python" QUIVER_BIN="$ROOT/build/quiver" /usr/bin/python3 -m pytest -q "${PYTESTS[@]}"
 
 step "JS client tests (node --test, official chromadb client)"
@@ -44,6 +45,12 @@ if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
   exit 1
 fi
 (cd tests/js-pinecone && npm install --no-audit --no-fund --silent && QUIVER_BIN="$ROOT/build/quiver" node --test)
+
+# Unlike the step above, this one never skips: without node and npm it fails.
+step "LangChain JS (@langchain/community Chroma store) against quiver serve"
+command -v node >/dev/null && command -v npm >/dev/null \
+  || { echo "node and npm are required for tests/js-langchain (they come with the machine)"; exit 1; }
+(cd tests/js-langchain && npm install --no-audit --no-fund --silent && QUIVER_BIN="$ROOT/build/quiver" node --test)
 
 step "sanitizer build (ASan + UBSan) and C tests"
 cmake -S . -B build-asan -DQV_WERROR=ON -DQV_SANITIZE=ON -DQV_BUILD_PYTHON=OFF -DCMAKE_BUILD_TYPE=Debug >/dev/null

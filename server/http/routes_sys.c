@@ -21,10 +21,14 @@ void route_heartbeat(srv_req *rq, srv_resp *rs) {
   srv_reply_text(rs, 200, buf);
 }
 
-/* The Chroma API version we implement; quiver's own version is in /metrics and the log. */
+/* As Chroma's server answers its own package version, quiver answers its own (the library's,
+ * the same as `quiver --version` and the packages'; tests/install/test_version.py). Chroma's
+ * clients only display it. */
 void route_version(srv_req *rq, srv_resp *rs) {
+  char buf[64];
   (void)rq;
-  srv_reply_text(rs, 200, "\"1.0.0\"");
+  snprintf(buf, sizeof buf, "\"%s\"", qv_libversion());
+  srv_reply_text(rs, 200, buf);
 }
 
 void route_preflight(srv_req *rq, srv_resp *rs) {

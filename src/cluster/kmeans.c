@@ -30,6 +30,7 @@
 
 void qv_kmeans_opts_init(qv_kmeans_opts *o) {
   memset(o, 0, sizeof *o);
+  o->struct_size = sizeof *o;
   o->niter = 20;
   o->nredo = 1;
   o->seed = 1234;
@@ -299,7 +300,10 @@ qv_status qv_collection_kmeans(qv_collection *c, const qv_kmeans_opts *opts, qv_
   qv_db *db = c->db;
   qv__err_clear(db);
   if (!opts) return qv__err(db, QV_INVALID, "opts: k is required");
-  const qv_kmeans_opts *o = opts;
+  qv_kmeans_opts given;
+  qv_kmeans_opts_init(&given);
+  qv__struct_in(&given, sizeof given, opts, sizeof(qv_kmeans_opts)); /* base: 0.2.0's layout */
+  const qv_kmeans_opts *o = &given;
   if (o->k == 0) return qv__err(db, QV_INVALID, "k: must be at least 1");
   if (o->niter == 0 || o->niter > 100000) return qv__err(db, QV_INVALID, "niter: must be in [1, 100000]");
   if (o->nredo == 0 || o->nredo > 1000) return qv__err(db, QV_INVALID, "nredo: must be in [1, 1000]");

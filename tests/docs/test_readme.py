@@ -29,6 +29,7 @@ def test_c_example_compiles_and_runs(tmp_path):
                    % (includes, body))
     exe = tmp_path / "example"
     subprocess.run(["gcc", "-std=c11", "-Wall", "-Werror", "-I", os.path.join(ROOT, "include"),
+                    "-I", os.path.join(BUILD, "include"),  # the generated quiver_version.h
                     str(src), lib, "-lsqlite3", "-ljansson", "-lopenblas", "-lz", "-lpthread", "-lm",
                     "-o", str(exe)], check=True)
     out = subprocess.run([str(exe)], cwd=tmp_path, capture_output=True, text=True, check=True).stdout
