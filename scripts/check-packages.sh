@@ -4,8 +4,10 @@
 #
 #   scripts/check-packages.sh [--no-chroot] [--keep]
 #
-# 1. Copies the source tree (tracked and new files, not build folders) to a scratch folder and
-#    runs `dpkg-buildpackage -us -uc -b` there: libquiver1, libquiver-dev, quiver, python3-quiver.
+# 1. Copies the source tree (tracked and new files, not build folders) to a scratch folder;
+#    there `pip install .` (Debian's pip, offline, --no-build-isolation, into a scratch
+#    --target) must build a module reporting the version, and `dpkg-buildpackage -us -uc -b`
+#    builds libquiver1, libquiver-dev, quiver and python3-quiver.
 # 2. lintian on the result: fails on any error; warnings are printed.
 # 3. Lists each .deb (dpkg-deb -c) and checks the files each must carry.
 # 4. In a fresh Debian bookworm root (debootstrap --variant=minbase, cached as a tarball at
@@ -52,10 +54,22 @@ trap cleanup EXIT
 step() { printf '\n==== %s ====\n' "$*"; }
 fail() { echo "check-packages: FAIL: $*" >&2; exit 1; }
 
-step "source copy and dpkg-buildpackage -us -uc -b (quiver $VERSION)"
+step "source copy (quiver $VERSION)"
 SRC="$WORK/src/quiver-$VERSION"
 mkdir -p "$SRC"
 git ls-files -z -co --exclude-standard | grep -zv '^tests/js.*/node_modules/' | tar --null -T - -cf - | tar -C "$SRC" -xf -
+step "pip install . (Debian's pip, offline, no build isolation) into a scratch target"
+t0=$(date +%s)
+cp -a "$SRC" "$WORK/pipsrc"
+(cd "$WORK/pipsrc" && /usr/bin/python3 -m pip install --no-build-isolation --no-index --no-cache-dir \
+   --target "$WORK/pip" . >"$WORK/pip.log" 2>&1) || { tail -n 30 "$WORK/pip.log"; fail "pip install . (log: $WORK/pip.log)"; }
+got=$(cd /tmp && env PYTHONPATH="$WORK/pip" /usr/bin/python3 -c "import quiver; print(quiver.__version__)")
+[ "$got" = "$VERSION" ] || fail "pip-installed module reports $got"
+ls "$WORK/pip" | grep -qx "quiver-$VERSION.dist-info" || fail "no quiver-$VERSION.dist-info"
+echo "pip: quiver $got built and installed in $(( $(date +%s) - t0 )) s"
+rm -rf "$WORK/pipsrc"
+
+step "dpkg-buildpackage -us -uc -b"
 t0=$(date +%s)
 (cd "$SRC" && dpkg-buildpackage -us -uc -b >"$WORK/build.log" 2>&1) \
   || { tail -n 40 "$WORK/build.log"; fail "dpkg-buildpackage (log: $WORK/build.log)"; }
