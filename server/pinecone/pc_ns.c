@@ -559,25 +559,53 @@ json_t *pc_meta_user(const char *stored) {
   return m;
 }
 
+/* 6-bit value of each base64 character, 64 for any other byte. */
+static unsigned char b64_tab[256];
+static pthread_once_t b64_once = PTHREAD_ONCE_INIT;
+
+static void b64_init(void) {
+  static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  memset(b64_tab, 64, sizeof b64_tab);
+  for (int i = 0; i < 64; i++) b64_tab[(unsigned char)tab[i]] = (unsigned char)i;
+}
+
+/* Decode what sparse_encode wrote (a table lookup per character, straight into the pairs:
+ * this runs for every record of a hybrid scan). Not such a string: none (0). -1 on OOM. */
 static int sparse_decode(const char *b64, size_t len, pc_sparse *out) {
-  char *copy = strndup(b64, len);
-  float *f = NULL;
-  size_t n = 0;
-  int rc = -1;
+  size_t nb, pad = 0;
+  unsigned char *raw;
   memset(out, 0, sizeof *out);
-  if (!copy) return -1;
-  if (srv_b64_floats(copy, &f, &n) != 0 || n % 2) {
-    rc = 0; /* not a sparse vector this server wrote: none */
-  } else if (alloc_sparse(out, n / 2) == 0) {
-    for (size_t i = 0; i < n / 2; i++) {
-      memcpy(&out->idx[i], &f[2 * i], 4); /* srv_b64_floats read little-endian 32-bit words */
-      out->val[i] = f[2 * i + 1];
+  pthread_once(&b64_once, b64_init);
+  if (len == 0 || len % 4) return 0;
+  if (b64[len - 1] == '=') pad++;
+  if (b64[len - 2] == '=') pad++;
+  nb = len / 4 * 3 - pad;
+  if (nb % 8) return 0;
+  if (!(raw = malloc(nb + 3))) return -1;
+  for (size_t i = 0, o = 0; i < len; i += 4) {
+    unsigned a = b64_tab[(unsigned char)b64[i]], b = b64_tab[(unsigned char)b64[i + 1]];
+    unsigned c = i + 4 == len && pad >= 2 ? 0 : b64_tab[(unsigned char)b64[i + 2]];
+    unsigned d = i + 4 == len && pad >= 1 ? 0 : b64_tab[(unsigned char)b64[i + 3]];
+    if ((a | b | c | d) & 64) {
+      free(raw);
+      return 0;
     }
-    rc = 0;
+    raw[o++] = (unsigned char)(a << 2 | b >> 4);
+    raw[o++] = (unsigned char)((b & 15) << 4 | c >> 2);
+    raw[o++] = (unsigned char)((c & 3) << 6 | d);
   }
-  free(f);
-  free(copy);
-  return rc;
+  if (alloc_sparse(out, nb / 8)) {
+    free(raw);
+    return -1;
+  }
+  for (size_t i = 0; i < out->n; i++) {
+    const unsigned char *p = raw + 8 * i;
+    uint32_t v = (uint32_t)p[4] | (uint32_t)p[5] << 8 | (uint32_t)p[6] << 16 | (uint32_t)p[7] << 24;
+    out->idx[i] = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+    memcpy(&out->val[i], &v, 4);
+  }
+  free(raw);
+  return 0;
 }
 
 int pc_meta_sparse(json_t *stored, pc_sparse *out) {
