@@ -140,6 +140,10 @@ static void sift_up(hit *h, size_t i) {
   }
 }
 
+static int cmp_id(const void *a, const void *b) {
+  return strcmp(((const hit *)a)->id, ((const hit *)b)->id);
+}
+
 static int cmp_best(const void *a, const void *b) {
   const hit *x = a, *y = b;
   if (x->score != y->score) return x->score > y->score ? -1 : 1;
@@ -203,6 +207,15 @@ static qv_status hybrid_scan(qv_collection *c, const pc_qreq *q, hit **out, size
     free(h);
     return rc;
   }
+  /* pages are read by offset: a write between two pages may shift a record into the next
+   * page, so it can be offered twice; keep each id once (its score is the same both times) */
+  qsort(h, n, sizeof *h, cmp_id);
+  size_t kept = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (kept && !strcmp(h[kept - 1].id, h[i].id)) free(h[i].id);
+    else h[kept++] = h[i];
+  }
+  n = kept;
   qsort(h, n, sizeof *h, cmp_best);
   *out = h;
   *n_out = n;
