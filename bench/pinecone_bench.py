@@ -15,7 +15,10 @@ on the same quiver collection, same server, same query vectors.
                  (what the official client sends; the answer is ids and scores)
        chroma    POST .../collections/{id}/query  {"query_embeddings":[[...]],"n_results":10,
                  "include":["distances"]}   (ids and distances: the same content)
-     and reports per-round ratios pinecone/chroma, their median and the ratio of the sums.
+     and reports per-round ratios pinecone/chroma, their median and the ratio of the sums,
+     plus the server's CPU time per request on each route (utime + stime of the server over
+     each slice, /proc/PID/stat): on a shared, loaded machine requests/s swing with other
+     processes, CPU per request much less.
 
 Bounded: defaults N=20000, D=128, 11 rounds of 2 s per side; everything on 127.0.0.1.
 Usage: /usr/bin/python3 bench/pinecone_bench.py [--n N] [--dim D] [--seconds S] [--rounds R]
@@ -109,12 +112,22 @@ def main():
                                                        "include": ["distances"]})
         assert [m["id"] for m in p["matches"]] == c["ids"][0], "routes disagree"
 
+        tick = os.sysconf("SC_CLK_TCK")
+
+        def cpu_seconds():
+            with open(f"/proc/{srv.pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / tick  # utime + stime
+
         def side(which, sec):
             if which == "pinecone":
                 args = [load, "127.0.0.1", str(pc_port), "/data/bench/query", pfile]
             else:
                 args = [load, "127.0.0.1", str(port), f"{base}/{cid}/query", cfile]
-            return json.loads(subprocess.check_output(args + [str(a.threads), str(sec)], text=True))
+            c0 = cpu_seconds()
+            out = json.loads(subprocess.check_output(args + [str(a.threads), str(sec)], text=True))
+            out["cpu_us_per_req"] = round((cpu_seconds() - c0) * 1e6 / max(out["requests"], 1), 1)
+            return out
 
         side("pinecone", 1), side("chroma", 1)  # warm-up
         rounds = []
@@ -125,6 +138,8 @@ def main():
                            "errors": r["pinecone"]["errors"] + r["chroma"]["errors"],
                            "pinecone_p50_ms": r["pinecone"]["p50_ms"], "chroma_p50_ms": r["chroma"]["p50_ms"],
                            "pinecone_p99_ms": r["pinecone"]["p99_ms"], "chroma_p99_ms": r["chroma"]["p99_ms"],
+                           "pinecone_cpu_us": r["pinecone"]["cpu_us_per_req"],
+                           "chroma_cpu_us": r["chroma"]["cpu_us_per_req"],
                            "ratio": round(r["pinecone"]["rps"] / r["chroma"]["rps"], 3)})
     finally:
         srv.send_signal(signal.SIGTERM)
@@ -136,6 +151,15 @@ def main():
            "median_ratio": median([r["ratio"] for r in rounds]),
            "ratio_range": [min(r["ratio"] for r in rounds), max(r["ratio"] for r in rounds)],
            "ratio_of_sums": round(sum(r["pinecone_rps"] for r in rounds) / sum(r["chroma_rps"] for r in rounds), 3),
+           # server CPU per request (utime + stime of the server process over each slice):
+           # what throughput comes down to when the CPU is the limit, and far less sensitive
+           # than requests/s to other load on a shared machine
+           "median_pinecone_cpu_us_per_req": median([r["pinecone_cpu_us"] for r in rounds]),
+           "median_chroma_cpu_us_per_req": median([r["chroma_cpu_us"] for r in rounds]),
+           "cpu_ratio_pinecone_over_chroma": round(sum(r["pinecone_cpu_us"] for r in rounds) /
+                                                   sum(r["chroma_cpu_us"] for r in rounds), 3),
+           "median_p50_ms": [median([r["pinecone_p50_ms"] for r in rounds]),
+                             median([r["chroma_p50_ms"] for r in rounds])],
            "server_exit": rc}
     print(json.dumps(res, indent=1))
     subprocess.call(["rm", "-rf", tmp])

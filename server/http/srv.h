@@ -15,6 +15,7 @@
  *   routes_rec.c    records (add, upsert, update, delete, get, query, count)
  *   records_out.c   writing get/query results as Chroma's column-wise JSON
  *   metrics.c       counters and latency histograms, /metrics in Prometheus text format
+ *   pinecone/       the Pinecone API on --pinecone-port (pinecone/pc.h; docs/SERVER.md)
  *
  * Mapping onto quiver: a Chroma collection {name} in tenant {t}, database {d} is the quiver
  * collection named "{t}/{d}/{name}" (Chroma names cannot contain '/'). Tenants and databases

@@ -24,8 +24,10 @@
  *     ip), HNSW.
  *   - record metadata is the user's metadata plus reserved keys (never shown to Pinecone
  *     callers, never reachable by their filters): PC_KEYS, the user's key names (so that
- *     $exists, $ne and $nin can test presence inside quiver's own filter), and PC_SI / PC_SV,
- *     the sparse vector's indices and values.
+ *     $exists, $ne and $nin can test presence inside quiver's own filter), and PC_SPARSE, the
+ *     sparse vector as one string: base64 of little-endian (uint32 index, float32 value)
+ *     pairs sorted by index (a string because quiver prints every float of a metadata array
+ *     in its shortest exact form, which made a hybrid scan cost ~200 us per record).
  *   - scores: cosine 1 - distance (= cos), dotproduct 1 - distance (= dot) plus the sparse
  *     dot product, euclidean the squared distance (lower is closer, as on Pinecone).
  */
@@ -37,8 +39,7 @@
 #define PC_TENANT "pinecone"
 #define PC_NS_DEFAULT "__default__"
 #define PC_KEYS "__pc_keys"
-#define PC_SI "__pc_si"
-#define PC_SV "__pc_sv"
+#define PC_SPARSE "__pc_sparse"
 #define PC_RESERVED "__pc_"
 #define PC_MAX_TOPK 10000
 #define PC_MAX_UPSERT 1000
@@ -130,6 +131,8 @@ json_t *pc_meta_store(json_t *um, const pc_sparse *sp, json_t *old);
 json_t *pc_meta_user(const char *stored);
 /* The sparse vector kept in a stored metadata object (n == 0 when none); -1 on OOM. */
 int pc_meta_sparse(json_t *stored, pc_sparse *out);
+/* The same from stored metadata text as quiver writes it (compact), without parsing it. */
+int pc_meta_sparse_text(const char *stored, pc_sparse *out);
 
 /* ------------------------------------------------------------------ pc_filter.c */
 

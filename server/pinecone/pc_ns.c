@@ -10,6 +10,7 @@
  * 201 and one 409 with no lock of our own (as catalog.c does for databases).
  */
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,13 +77,68 @@ static int index_from_meta(const char *text, pc_index *ix) {
   return rc;
 }
 
+/*
+ * A cache of index records, so the data plane's per-request index lookup is a scan of a few
+ * names instead of a catalog read and a JSON parse. Index records change only through this
+ * file (create, delete; there is no configure), which keeps the cache exact: a drop bumps
+ * the generation, and a record read from the catalog is cached only if no drop happened
+ * since the read began, so a deleted index is never cached back. Negative answers are not
+ * cached.
+ */
+#define CACHE_N 64
+static pthread_rwlock_t cache_lock = PTHREAD_RWLOCK_INITIALIZER;
+static pc_index cache[CACHE_N];
+static size_t cache_n;
+static uint64_t cache_gen;
+static const qsrv *cache_owner;
+
+static int cache_find(const qsrv *s, const char *name, pc_index *out, uint64_t *gen) {
+  int hit = 0;
+  pthread_rwlock_rdlock(&cache_lock);
+  *gen = cache_gen;
+  for (size_t i = 0; cache_owner == s && i < cache_n && !hit; i++)
+    if (!strcmp(cache[i].name, name)) {
+      *out = cache[i];
+      hit = 1;
+    }
+  pthread_rwlock_unlock(&cache_lock);
+  return hit;
+}
+
+static void cache_put(const qsrv *s, const pc_index *ix, uint64_t gen) {
+  pthread_rwlock_wrlock(&cache_lock);
+  if (cache_owner != s) {
+    cache_owner = s;
+    cache_n = 0;
+  }
+  if (gen == cache_gen && cache_n < CACHE_N) {
+    size_t i = 0;
+    while (i < cache_n && strcmp(cache[i].name, ix->name)) i++;
+    if (i == cache_n) cache[cache_n++] = *ix;
+  }
+  pthread_rwlock_unlock(&cache_lock);
+}
+
+static void cache_drop(const char *name) {
+  pthread_rwlock_wrlock(&cache_lock);
+  cache_gen++;
+  for (size_t i = 0; i < cache_n; i++)
+    if (!strcmp(cache[i].name, name)) {
+      cache[i] = cache[--cache_n];
+      break;
+    }
+  pthread_rwlock_unlock(&cache_lock);
+}
+
 int pc_index_get(qsrv *s, const char *name, pc_index *out, qv_status *err) {
+  uint64_t gen;
   qv_get_opts o;
   qv_results *r = NULL;
   char *k;
   const char *ids[1];
   int found;
   if (!pc_valid_index_name(name)) return 0;
+  if (cache_find(s, name, out, &gen)) return 1;
   if (!(k = index_key(name))) {
     *err = QV_NOMEM;
     return -1;
@@ -97,6 +153,7 @@ int pc_index_get(qsrv *s, const char *name, pc_index *out, qv_status *err) {
   if (*err != QV_OK) return -1;
   found = qv_results_count(r, 0) == 1 && index_from_meta(qv_results_metadata(r, 0, 0), out) == 0;
   qv_results_free(r);
+  if (found) cache_put(s, out, gen);
   return found;
 }
 
@@ -143,7 +200,9 @@ qv_status pc_index_drop(qsrv *s, const char *name) {
   qv_status rc;
   if (!k) return QV_NOMEM;
   ids[0] = k;
+  cache_drop(name); /* before and after: no lookup may cache it back in between */
   rc = qv_collection_delete_records(s->catalog, ids, 1, NULL, NULL, 0, &n_del);
+  cache_drop(name);
   free(k);
   if (rc != QV_OK) return rc;
   if (n_del == 0) return QV_NOTFOUND;
@@ -418,6 +477,38 @@ int pc_meta_check(json_t *m, const char *where, srv_resp *rs) {
   return 0;
 }
 
+/* base64 (padded) of the little-endian (uint32 index, float32 value) pairs of sp. */
+static char *sparse_encode(const pc_sparse *sp) {
+  static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  size_t nb = sp->n * 8, o = 0;
+  unsigned char *raw = malloc(nb ? nb : 1);
+  char *out = malloc((nb + 2) / 3 * 4 + 1);
+  if (!raw || !out) {
+    free(raw);
+    free(out);
+    return NULL;
+  }
+  for (size_t i = 0; i < sp->n; i++) {
+    uint32_t v;
+    memcpy(&v, &sp->val[i], 4);
+    for (int k = 0; k < 4; k++) {
+      raw[8 * i + (size_t)k] = (unsigned char)(sp->idx[i] >> (8 * k));
+      raw[8 * i + 4 + (size_t)k] = (unsigned char)(v >> (8 * k));
+    }
+  }
+  for (size_t i = 0; i < nb; i += 3) {
+    uint32_t w = (uint32_t)raw[i] << 16 | (i + 1 < nb ? (uint32_t)raw[i + 1] << 8 : 0) |
+                 (i + 2 < nb ? raw[i + 2] : 0);
+    out[o++] = tab[w >> 18 & 63];
+    out[o++] = tab[w >> 12 & 63];
+    out[o++] = i + 1 < nb ? tab[w >> 6 & 63] : '=';
+    out[o++] = i + 2 < nb ? tab[w & 63] : '=';
+  }
+  out[o] = '\0';
+  free(raw);
+  return out;
+}
+
 json_t *pc_meta_store(json_t *um, const pc_sparse *sp, json_t *old) {
   json_t *out = json_object(), *keys = NULL, *v;
   const char *key;
@@ -434,12 +525,12 @@ json_t *pc_meta_store(json_t *um, const pc_sparse *sp, json_t *old) {
     keys = NULL;
   }
   if (sp && sp->n) {
-    json_t *si = json_array(), *sv = json_array();
-    if (json_object_set_new(out, PC_SI, si) || json_object_set_new(out, PC_SV, sv)) goto oom;
-    for (size_t i = 0; i < sp->n; i++)
-      if (json_array_append_new(si, json_integer(sp->idx[i])) ||
-          json_array_append_new(sv, json_real(sp->val[i])))
-        goto oom;
+    char *text = sparse_encode(sp);
+    if (!text || json_object_set_new(out, PC_SPARSE, json_string(text))) {
+      free(text);
+      goto oom;
+    }
+    free(text);
   }
   if (old) {
     json_object_foreach(old, key, v) {
@@ -468,15 +559,67 @@ json_t *pc_meta_user(const char *stored) {
   return m;
 }
 
-int pc_meta_sparse(json_t *stored, pc_sparse *out) {
-  json_t *si = json_object_get(stored, PC_SI), *sv = json_object_get(stored, PC_SV);
-  size_t n = json_array_size(si);
+/* 6-bit value of each base64 character, 64 for any other byte. */
+static unsigned char b64_tab[256];
+static pthread_once_t b64_once = PTHREAD_ONCE_INIT;
+
+static void b64_init(void) {
+  static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  memset(b64_tab, 64, sizeof b64_tab);
+  for (int i = 0; i < 64; i++) b64_tab[(unsigned char)tab[i]] = (unsigned char)i;
+}
+
+/* Decode what sparse_encode wrote (a table lookup per character, straight into the pairs:
+ * this runs for every record of a hybrid scan). Not such a string: none (0). -1 on OOM. */
+static int sparse_decode(const char *b64, size_t len, pc_sparse *out) {
+  size_t nb, pad = 0;
+  unsigned char *raw;
   memset(out, 0, sizeof *out);
-  if (!json_is_array(si) || !json_is_array(sv) || json_array_size(sv) != n || n == 0) return 0;
-  if (alloc_sparse(out, n)) return -1;
-  for (size_t i = 0; i < n; i++) {
-    out->idx[i] = (uint32_t)json_integer_value(json_array_get(si, i));
-    out->val[i] = (float)json_number_value(json_array_get(sv, i));
+  pthread_once(&b64_once, b64_init);
+  if (len == 0 || len % 4) return 0;
+  if (b64[len - 1] == '=') pad++;
+  if (b64[len - 2] == '=') pad++;
+  nb = len / 4 * 3 - pad;
+  if (nb % 8) return 0;
+  if (!(raw = malloc(nb + 3))) return -1;
+  for (size_t i = 0, o = 0; i < len; i += 4) {
+    unsigned a = b64_tab[(unsigned char)b64[i]], b = b64_tab[(unsigned char)b64[i + 1]];
+    unsigned c = i + 4 == len && pad >= 2 ? 0 : b64_tab[(unsigned char)b64[i + 2]];
+    unsigned d = i + 4 == len && pad >= 1 ? 0 : b64_tab[(unsigned char)b64[i + 3]];
+    if ((a | b | c | d) & 64) {
+      free(raw);
+      return 0;
+    }
+    raw[o++] = (unsigned char)(a << 2 | b >> 4);
+    raw[o++] = (unsigned char)((b & 15) << 4 | c >> 2);
+    raw[o++] = (unsigned char)((c & 3) << 6 | d);
   }
+  if (alloc_sparse(out, nb / 8)) {
+    free(raw);
+    return -1;
+  }
+  for (size_t i = 0; i < out->n; i++) {
+    const unsigned char *p = raw + 8 * i;
+    uint32_t v = (uint32_t)p[4] | (uint32_t)p[5] << 8 | (uint32_t)p[6] << 16 | (uint32_t)p[7] << 24;
+    out->idx[i] = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+    memcpy(&out->val[i], &v, 4);
+  }
+  free(raw);
   return 0;
+}
+
+int pc_meta_sparse(json_t *stored, pc_sparse *out) {
+  const char *t = json_string_value(json_object_get(stored, PC_SPARSE));
+  memset(out, 0, sizeof *out);
+  return t ? sparse_decode(t, strlen(t), out) : 0;
+}
+
+int pc_meta_sparse_text(const char *stored, pc_sparse *out) {
+  static const char key[] = "\"" PC_SPARSE "\":\"";
+  const char *p = stored ? strstr(stored, key) : NULL, *e;
+  memset(out, 0, sizeof *out);
+  if (!p) return 0;
+  p += sizeof key - 1;
+  if (!(e = strchr(p, '"'))) return 0;
+  return sparse_decode(p, (size_t)(e - p), out);
 }

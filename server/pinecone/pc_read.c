@@ -19,7 +19,7 @@
 
 #include "pc.h"
 
-#define SCAN_PAGE 1024
+#define SCAN_PAGE 4096
 
 static const char sparse_msg[] = "Index configuration does not support sparse values - only "
                                  "indexes that are configured to use the dotproduct metric "
@@ -140,6 +140,10 @@ static void sift_up(hit *h, size_t i) {
   }
 }
 
+static int cmp_id(const void *a, const void *b) {
+  return strcmp(((const hit *)a)->id, ((const hit *)b)->id);
+}
+
 static int cmp_best(const void *a, const void *b) {
   const hit *x = a, *y = b;
   if (x->score != y->score) return x->score > y->score ? -1 : 1;
@@ -186,13 +190,11 @@ static qv_status hybrid_scan(qv_collection *c, const pc_qreq *q, hit **out, size
       const char *mt = qv_results_metadata(r, 0, i);
       double s = 0;
       for (size_t d = 0; e && d < q->dim; d++) s += (double)e[d] * (double)q->vec[d];
-      if (mt && strstr(mt, PC_SI)) {
-        json_t *m = json_loads(mt, 0, NULL);
+      if (mt) {
         pc_sparse sp;
-        if (pc_meta_sparse(m, &sp)) rc = QV_NOMEM;
+        if (pc_meta_sparse_text(mt, &sp)) rc = QV_NOMEM;
         else s += pc_sparse_dot(&q->sparse, &sp);
         pc_sparse_free(&sp);
-        json_decref(m);
       }
       if (rc == QV_OK && offer(h, &n, q->k, s, qv_results_id(r, 0, i))) rc = QV_NOMEM;
     }
@@ -205,6 +207,15 @@ static qv_status hybrid_scan(qv_collection *c, const pc_qreq *q, hit **out, size
     free(h);
     return rc;
   }
+  /* pages are read by offset: a write between two pages may shift a record into the next
+   * page, so it can be offered twice; keep each id once (its score is the same both times) */
+  qsort(h, n, sizeof *h, cmp_id);
+  size_t kept = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (kept && !strcmp(h[kept - 1].id, h[i].id)) free(h[i].id);
+    else h[kept++] = h[i];
+  }
+  n = kept;
   qsort(h, n, sizeof *h, cmp_best);
   *out = h;
   *n_out = n;

@@ -337,6 +337,52 @@ describe("@pinecone-database/pinecone 8.2.0 against quiver serve", () => {
       (e) => e instanceof PineconeBadRequestError && /more than once/.test(e.message));
   });
 
+  test("hybrid ranking matches brute force over random sparse-dense records", async () => {
+    await pc.createIndex({ name: "hyb-big", dimension: 4, metric: "dotproduct", spec: SPEC });
+    const index = pc.index({ name: "hyb-big" });
+    let seed = 11;
+    const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648);
+    const sparse = (nnz) => {
+      const idx = new Set();
+      while (idx.size < nnz) idx.add(Math.floor(rnd() * 5000000));
+      const indices = [...idx];
+      return { indices, values: indices.map(() => Math.fround(rnd() * 4 - 1)) };
+    };
+    const recs = [];
+    for (let i = 0; i < 1500; i++) {
+      const sv = i % 5 === 0 ? undefined : sparse(1 + (i % 40));
+      recs.push({ id: `h${i}`, values: [rnd(), rnd(), rnd(), rnd()].map((x) => Math.fround(x - 0.5)),
+        ...(sv ? { sparseValues: sv } : {}), metadata: { odd: i % 2 === 1 } });
+    }
+    for (let i = 0; i < recs.length; i += 500) await index.upsert({ records: recs.slice(i, i + 500) });
+    // the query shares indices with some records
+    const qi = [...new Set(recs.slice(1, 400).filter((r) => r.sparseValues).map((r) => r.sparseValues.indices[0]))];
+    const q = { indices: qi, values: qi.map(() => Math.fround(rnd() * 2)) };
+    const qd = [0.3, -0.2, 0.5, 0.1];
+    const score = (r) => {
+      let s = r.values.reduce((a, x, i) => a + x * Math.fround(qd[i]), 0);
+      if (r.sparseValues) r.sparseValues.indices.forEach((ix, j) => {
+        const k = q.indices.indexOf(ix);
+        if (k >= 0) s += r.sparseValues.values[j] * q.values[k];
+      });
+      return s;
+    };
+    for (const filter of [undefined, { odd: true }]) {
+      const pool = filter ? recs.filter((r) => r.metadata.odd) : recs;
+      const want = pool.map((r) => ({ id: r.id, s: score(r) })).sort((a, b) => b.s - a.s).slice(0, 12);
+      const r = await index.query({ vector: qd, sparseVector: q, topK: 12, ...(filter ? { filter } : {}),
+        includeValues: true });
+      assert.deepEqual(ids(r.matches), want.map((w) => w.id));
+      r.matches.forEach((m, i) => approx(m.score, want[i].s, 1e-4));
+      const rec = recs.find((x) => x.id === r.matches[0].id);
+      if (rec.sparseValues) {
+        const order = rec.sparseValues.indices.map((ix, j) => [ix, rec.sparseValues.values[j]]).sort((a, b) => a[0] - b[0]);
+        assert.deepEqual(r.matches[0].sparseValues.indices, order.map((p) => p[0]));
+        r.matches[0].sparseValues.values.forEach((v, j) => approx(v, order[j][1], 1e-6));
+      }
+    }
+  });
+
   test("update by filter and errors mapped to the client's classes", async () => {
     await pc.createIndex({ name: "err", dimension: 3, spec: SPEC });
     const index = pc.index({ name: "err" });
