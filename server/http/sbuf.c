@@ -55,10 +55,26 @@ void sbuf_printf(sbuf *b, const char *fmt, ...) {
   b->len += (size_t)n;
 }
 
-/*
- * JSON string literal. Input is UTF-8 (it came through Jansson or quiver, which validate);
- * bytes >= 0x80 are copied as they are, control characters are escaped.
- */
+/* Length of the well-formed UTF-8 sequence at s (s[0] >= 0x80), or 0 if it is not one: no
+ * overlong forms, no surrogates, nothing above U+10FFFF. Stops at the NUL terminator. */
+static int utf8_len(const unsigned char *s) {
+  unsigned c = s[0];
+  if (c >= 0xC2 && c <= 0xDF) return (s[1] & 0xC0) == 0x80 ? 2 : 0;
+  if (c >= 0xE0 && c <= 0xEF) {
+    unsigned lo = c == 0xE0 ? 0xA0 : 0x80, hi = c == 0xED ? 0x9F : 0xBF;
+    return s[1] >= lo && s[1] <= hi && (s[2] & 0xC0) == 0x80 ? 3 : 0;
+  }
+  if (c >= 0xF0 && c <= 0xF4) {
+    unsigned lo = c == 0xF0 ? 0x90 : 0x80, hi = c == 0xF4 ? 0x8F : 0xBF;
+    return s[1] >= lo && s[1] <= hi && (s[2] & 0xC0) == 0x80 && (s[3] & 0xC0) == 0x80 ? 4 : 0;
+  }
+  return 0;
+}
+
+/* A JSON string literal of s; control characters are escaped, UTF-8 copied as it is. Values
+ * come through Jansson or quiver, which validate, but bytes that are not well-formed UTF-8 (a message quoting a
+ * client's broken body, or one cut inside a character) become U+FFFD, so that the reply is
+ * always valid JSON text (found by fuzz_server_body). */
 void sbuf_json_str(sbuf *b, const char *s) {
   static const char hex[] = "0123456789abcdef";
   const char *run;
@@ -71,9 +87,20 @@ void sbuf_json_str(sbuf *b, const char *s) {
   for (; *s; s++) {
     unsigned char c = (unsigned char)*s;
     char esc[7];
-    if (c >= 0x20 && c != '"' && c != '\\') continue;
+    if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') continue;
+    if (c >= 0x80) {
+      int n = utf8_len((const unsigned char *)s);
+      if (n) {
+        s += n - 1;
+        continue;
+      }
+    }
     sbuf_put(b, run, (size_t)(s - run));
     run = s + 1;
+    if (c >= 0x80) {
+      sbuf_put(b, "\\ufffd", 6);
+      continue;
+    }
     esc[0] = '\\';
     switch (c) {
     case '"': esc[1] = '"'; sbuf_put(b, esc, 2); break;

@@ -8,7 +8,7 @@
  * JSONL, whether the dimension is fixed in advance (as for an existing collection); the rest
  * is written to a scratch file that the readers open by name, as the CLI does. Every batch is
  * read until the end or an error; an error must come with a message. A batch that was read is
- * checked for what import relies on (ids present, rows finite where the reader promised).
+ * checked for what import relies on (no more rows than asked, an id string for each).
  * Built by CMake with -DQV_FUZZ=ON (docs/FUZZING.md).
  */
 #include <stdint.h>
@@ -43,8 +43,8 @@ static void read_records(const char *path, cli_format fmt, size_t batch, size_t 
     }
     if (b.n == 0) break;
     if (b.n > batch) abort();
-    for (size_t i = 0; i < b.n; i++)
-      if (!b.ids[i] || !b.ids[i][0]) abort();
+    for (size_t i = 0; i < b.n; i++) /* "" is passed on: the library refuses it by name */
+      if (!b.ids[i]) abort();
     qv_batch view;
     import_batch_view(&b, &view);
     if (view.n != b.n) abort();

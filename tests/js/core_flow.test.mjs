@@ -9,7 +9,7 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve, dirname } from "node:path";
@@ -25,6 +25,8 @@ import {
 
 const here = dirname(fileURLToPath(import.meta.url));
 const BIN = process.env.QUIVER_BIN ? resolve(process.env.QUIVER_BIN) : resolve(here, "../../build/quiver");
+// a suite that cannot run fails; it never skips itself
+if (!existsSync(BIN)) throw new Error(`${BIN} not built (build it, or point QUIVER_BIN at the binary)`);
 
 function freePort() {
   return new Promise((res, rej) => {
