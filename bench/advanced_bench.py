@@ -144,13 +144,13 @@ if want("recommend"):
         pos, neg = ex[:3], ex[3:]
         s = np.max([-exact_d(X[p]) for p in pos], axis=0) - np.max([-exact_d(X[m]) for m in neg], axis=0)
         s[ex] = -np.inf
-        want = set(str(i) for i in np.argsort(-s, kind="stable")[:10])
+        best = set(str(i) for i in np.argsort(-s, kind="stable")[:10])
         t = time.perf_counter()
         ids, _ = hnsw.recommend([str(p) for p in pos], [str(m) for m in neg], k=10, strategy="best_score")
         t_h += time.perf_counter() - t
-        agree += len(want & set(ids))
+        agree += len(best & set(ids))
         ids, _ = flat.recommend([str(p) for p in pos], [str(m) for m in neg], k=10, strategy="best_score")
-        agree_flat += len(want & set(ids))
+        agree_flat += len(best & set(ids))
     print(f"recommend best_score: hnsw top-10 overlap with brute force {agree / 500:.3f} "
           f"({t_h * 1e3 / 50:.1f} ms/call); flat {agree_flat / 500:.3f}")
 
@@ -162,8 +162,8 @@ if want("analogy"):
         a, b, c3 = rng.choice(n, 3, replace=False)
         d = exact_d(Xd[a] - Xd[b] + Xd[c3])
         d[[a, b, c3]] = np.inf
-        want = str(int(np.argmin(d)))
+        top1 = str(int(np.argmin(d)))
         terms = [(str(a), 1), (str(b), -1), (str(c3), 1)]
-        ok_f += flat.combine(terms, k=1)[0] == [want]
-        ok_h += hnsw.combine(terms, k=1)[0] == [want]
+        ok_f += flat.combine(terms, k=1)[0] == [top1]
+        ok_h += hnsw.combine(terms, k=1)[0] == [top1]
     print(f"analogy a-b+c top-1 equal to numpy: flat {ok_f}/100, hnsw {ok_h}/100")

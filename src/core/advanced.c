@@ -588,6 +588,10 @@ qv_status qv_collection_recommend(qv_collection *c, const qv_vec_term *positive,
     size_t cap = all ? c->n_slots : (n_pos + n_pairs) * fetch, n = 0;
     qv_hit *cand = qv__malloc(mem, (cap ? cap : 1) * sizeof *cand);
     float *dq = qv__malloc(mem, dim * sizeof *dq);
+    /* a wider beam: the direction queries lie outside the data, where a greedy graph walk
+     * needs more room to reach the extreme records */
+    qv_query_opts wide = *opts;
+    if (wide.ef_search < 2 * fetch) wide.ef_search = (uint32_t)(2 * fetch < 100000 ? 2 * fetch : 100000);
     if (!cand || !dq) rc = QV_NOMEM;
     if (rc == QV_OK && all) {
       for (uint32_t s = 0; s < c->n_slots; s++)
@@ -604,7 +608,7 @@ qv_status qv_collection_recommend(qv_collection *c, const qv_vec_term *positive,
         if (c->metric == QV_METRIC_COSINE) qv__normalize(dq, dim);
         qv = dq;
       }
-      rc = qv__adv_knn(&a, qv, fetch, opts, cand + n, &got);
+      rc = qv__adv_knn(&a, qv, fetch, &wide, cand + n, &got);
       n += got;
     }
     qv__free(mem, dq);
