@@ -520,7 +520,8 @@ typedef enum qv_recommend_strategy {
  * best positive similarity minus best negative similarity (best positive alone without
  * negatives): on a flat collection every record is scored; on a graph the candidates are the
  * max(10 k, 100) nearest to each positive and to the direction each (positive, negative) pair
- * scores along (p - n for ip/cosine, p + 4 (p - n) for l2/l1; up to 64 pairs), each scored
+ * scores along (p - n for ip/cosine, p + 4 (p - n) and p + 64 (p - n) for l2/l1; up to 64
+ * pairs), each scored
  * exactly. Example records are never returned.
  */
 QV_API qv_status qv_collection_recommend(qv_collection *c, const qv_vec_term *positive, size_t n_pos,

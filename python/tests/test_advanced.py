@@ -423,3 +423,33 @@ def test_hybrid(tdb):
         c.hybrid_search("fox", q, 3, fusion="sum")
     with pytest.raises(quiver.InvalidArgumentError, match="alpha"):
         c.hybrid_search("fox", q, 3, alpha=2)
+
+
+def test_where_document_through_the_text_index(tmp_path):
+    """A persistent database answers $contains from its trigram index: the same records as a
+    scan (the in-memory database), for needles with quotes, unicode, other case, short ones,
+    combined with where and $or, after updates and deletes; in get and in query."""
+    rng = np.random.default_rng(8)
+    words = ["alpha", "Beta", "gamma", 'quo"te', "naïve", "ünï", "x", "delta epsilon", "ALPHA"]
+    docs = [" ".join(rng.choice(words, 3)) if i % 7 else None for i in range(400)]
+    X = data(400, 4, 2)
+    dbs = [quiver.Database(str(tmp_path / "d")), quiver.Database()]
+    cols = []
+    for d in dbs:
+        c = d.create_collection("w", 4)
+        c.add([str(i) for i in range(400)], X, documents=docs, metadatas=[{"i": i} for i in range(400)])
+        c.update([str(i) for i in range(0, 400, 5)], documents=["changed alpha" for _ in range(0, 400, 5)])
+        c.delete([str(i) for i in range(1, 400, 9)])
+        cols.append(c)
+    needles = ["alpha", "lph", "Beta", "beta", 'o"t', "naïve", "ïv", "ünï", "ep", "a g", "zzz", "changed"]
+    for s in needles:
+        for wd in ({"$contains": s}, {"$and": [{"$contains": s}, {"$not_contains": "gamma"}]},
+                   {"$or": [{"$contains": s}, {"$contains": "delta"}]}):
+            a, b = (c.get(where_document=wd, include=[])["ids"] for c in cols)
+            assert a == b, (s, wd)
+            a, b = (c.get(where_document=wd, where={"i": {"$lt": 200}}, include=[])["ids"] for c in cols)
+            assert a == b, (s, wd)
+            qa, qb = (c.query([X[0]], n_results=15, where_document=wd, include=["distances"]) for c in cols)
+            assert qa["ids"] == qb["ids"], (s, wd)
+    for d in dbs:
+        d.close()

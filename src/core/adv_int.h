@@ -40,6 +40,12 @@ QV_INTERNAL qv_status qv__adv_check_vec(const qv_collection *c, const float *v, 
 /* End the session; a failure without a message gets one. Returns rc. */
 QV_INTERNAL qv_status qv__adv_finish(qv_adv *a, qv_status rc);
 
+/* docidx.c: the slots whose documents contain f's required $contains operand (a superset of
+ * f's matches, from the trigram index; evaluate f on each), or NULL when it cannot tell
+ * (no such operand, under 3 characters, in-memory database, no index). Caller frees. */
+QV_INTERNAL uint64_t *qv__doc_candidates(const qv_collection *c, const qv_filter *f, uint64_t *n_words,
+                                         uint64_t *count);
+
 /* text.c: free a collection's in-memory text index (in-memory databases only). */
 QV_INTERNAL void qv__text_free(qv_collection *c);
 

@@ -24,7 +24,9 @@
 #define PLAN_SAMPLE 512
 #define PLAN_EXACT_BELOW 0.02
 #define BS_MAX_PAIRS 64 /* best-score: direction searches for at most this many (pos, neg) pairs */
-#define BS_REACH 4.0f   /* best-score on l2: how far out along p - n the direction search starts */
+/* best-score on l2/l1: how far out along p - n the direction searches start (far: the ranking
+ * tends to v.(p - n), the pair's score; nearer: what the |v|^2 term still favours) */
+static const float bs_reach[] = {4.0f, 64.0f};
 
 /* ------------------------------------------------------------------ session */
 
@@ -574,16 +576,22 @@ qv_status qv_collection_recommend(qv_collection *c, const qv_vec_term *positive,
      * Candidates. Flat (or an exact plan): every matching record. A graph: the neighbourhood
      * of each positive, and for each (positive, negative) pair of the direction the score
      * grows in -- for ip and cosine the score of a pair is v.(p - n), whose best records are
-     * the nearest to p - n; for l2 it is 2 v.(p - n) + const, best approached from a point far
-     * out along p - n (p + BS_REACH (p - n)). Each candidate is then scored exactly.
+     * the nearest to p - n; for l2 it is 2 v.(p - n) + const, best approached from points
+     * out along p - n (p + r (p - n), r in bs_reach). Each candidate is then scored exactly.
      */
     size_t fetch = 10 * k > 100 ? 10 * k : 100;
     if (fetch > c->count) fetch = c->count;
-    size_t n_pairs = n_pos * n_neg > BS_MAX_PAIRS ? 0 : n_pos * n_neg;
+    int dot = c->metric == QV_METRIC_IP || c->metric == QV_METRIC_COSINE;
+    size_t n_reach = dot ? 1 : sizeof bs_reach / sizeof bs_reach[0];
+    size_t n_pairs = n_pos * n_neg > BS_MAX_PAIRS ? 0 : n_pos * n_neg * n_reach;
     int all = !(c->vt->caps & QV_IXCAP_APPROX) || plan_exact(&a, opts);
     size_t cap = all ? c->n_slots : (n_pos + n_pairs) * fetch, n = 0;
     qv_hit *cand = qv__malloc(mem, (cap ? cap : 1) * sizeof *cand);
     float *dq = qv__malloc(mem, dim * sizeof *dq);
+    /* a wider beam: the direction queries lie outside the data, where a greedy graph walk
+     * needs more room to reach the extreme records */
+    qv_query_opts wide = *opts;
+    if (wide.ef_search < 2 * fetch) wide.ef_search = (uint32_t)(2 * fetch < 100000 ? 2 * fetch : 100000);
     if (!cand || !dq) rc = QV_NOMEM;
     if (rc == QV_OK && all) {
       for (uint32_t s = 0; s < c->n_slots; s++)
@@ -593,13 +601,14 @@ qv_status qv_collection_recommend(qv_collection *c, const qv_vec_term *positive,
       size_t got = 0;
       const float *qv = P + i * dim;
       if (i >= n_pos) {
-        const float *p = P + ((i - n_pos) / n_neg) * dim, *ng = N + ((i - n_pos) % n_neg) * dim;
-        int dot = c->metric == QV_METRIC_IP || c->metric == QV_METRIC_COSINE;
-        for (uint32_t j = 0; j < dim; j++) dq[j] = dot ? p[j] - ng[j] : p[j] + BS_REACH * (p[j] - ng[j]);
+        size_t pair = (i - n_pos) / n_reach;
+        float reach = bs_reach[(i - n_pos) % n_reach];
+        const float *p = P + (pair / n_neg) * dim, *ng = N + (pair % n_neg) * dim;
+        for (uint32_t j = 0; j < dim; j++) dq[j] = dot ? p[j] - ng[j] : p[j] + reach * (p[j] - ng[j]);
         if (c->metric == QV_METRIC_COSINE) qv__normalize(dq, dim);
         qv = dq;
       }
-      rc = qv__adv_knn(&a, qv, fetch, opts, cand + n, &got);
+      rc = qv__adv_knn(&a, qv, fetch, &wide, cand + n, &got);
       n += got;
     }
     qv__free(mem, dq);

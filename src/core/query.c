@@ -19,6 +19,7 @@
 #include <pthread.h>
 #include <string.h>
 
+#include "adv_int.h"
 #include "col_int.h"
 #include "dist.h"
 
@@ -44,12 +45,19 @@ typedef struct pred_ctx {
   const qv_filter *f;     /* NULL: no filter */
   const uint64_t *bits;   /* NULL: evaluate f per record */
   uint64_t n_words, count;
+  const uint64_t *cand;   /* NULL, or the only slots that may match (docidx.c); f decides */
+  uint64_t cand_words, cand_count;
 } pred_ctx;
+
+static inline int in_cand(const pred_ctx *p, uint32_t s) {
+  return (uint64_t)(s >> 6) < p->cand_words && qv__fbit(p->cand, s);
+}
 
 static int slot_pred(void *ctx, uint32_t s) {
   const pred_ctx *p = ctx;
   const qv_collection *c = p->c;
   if (p->bits) return (uint64_t)(s >> 6) < p->n_words && qv__fbit(p->bits, s);
+  if (p->cand && !in_cand(p, s)) return 0;
   return qv__col_match(c, p->f, s);
 }
 
@@ -81,6 +89,14 @@ static size_t exact_scan(const qv_collection *c, const float *q, size_t k, const
       for (uint64_t b = pc->bits[w]; b; b &= b - 1) push_slot(c, kern, q, (uint32_t)(w * 64 + (uint64_t)__builtin_ctzll(b)), &t);
     return qv__topk_finish(&t);
   }
+  if (pc->cand) { /* only the candidates, each judged by the filter */
+    for (uint64_t w = 0; w < pc->cand_words; w++)
+      for (uint64_t b = pc->cand[w]; b; b &= b - 1) {
+        uint32_t s = (uint32_t)(w * 64 + (uint64_t)__builtin_ctzll(b));
+        if (qv__col_match(c, pc->f, s)) push_slot(c, kern, q, s, &t);
+      }
+    return qv__topk_finish(&t);
+  }
   for (uint32_t s = 0; s < c->n_slots; s++)
     if (qv__col_match(c, pc->f, s)) push_slot(c, kern, q, s, &t);
   return qv__topk_finish(&t);
@@ -91,11 +107,13 @@ static qv_status search_one(const qv_collection *c, const float *q, size_t k, co
                             const qv_query_opts *o, qv_hit *out, size_t *n_out) {
   int exact = o->exact;
   if (pc->f && !exact) {
-    double sel = pc->bits ? (c->count ? (double)pc->count / (double)c->count : 0.0) : estimate_selectivity(c, pc->f);
+    double sel = pc->bits ? (c->count ? (double)pc->count / (double)c->count : 0.0)
+                 : pc->cand ? (c->count ? (double)pc->cand_count / (double)c->count : 0.0)
+                            : estimate_selectivity(c, pc->f);
     /* flat: with a bitmap, scanning only the matches beats testing every row */
-    exact = !(c->vt->caps & QV_IXCAP_APPROX) ? pc->bits != NULL : sel < PLAN_EXACT_BELOW;
+    exact = !(c->vt->caps & QV_IXCAP_APPROX) ? (pc->bits || pc->cand) : sel < PLAN_EXACT_BELOW;
   }
-  if (exact && ((c->vt->caps & QV_IXCAP_APPROX) || pc->bits)) {
+  if (exact && ((c->vt->caps & QV_IXCAP_APPROX) || pc->bits || pc->cand)) {
     *n_out = exact_scan(c, q, k, pc, out);
     return QV_OK;
   }
@@ -254,15 +272,19 @@ qv_status qv_collection_query(qv_collection *c, const float *queries, size_t nq,
   qv_filter *f = NULL;
   if ((rc = parse_filter(db, opts->where_json, opts->where_document_json, &f))) return rc;
   pthread_rwlock_rdlock(&c->lock);
-  pred_ctx pc = {c, f, NULL, 0, 0};
+  pred_ctx pc = {c, f, NULL, 0, 0, NULL, 0, 0};
   qv_fent *fe = f ? qv__fcache_acquire(c, opts->where_json, opts->where_document_json) : NULL;
+  uint64_t *cand = NULL;
   if (fe) {
     struct qv_fent_view v = qv__fcache_view(fe);
     pc.bits = v.bits;
     pc.n_words = v.n_words;
     pc.count = v.count;
+  } else if (f) {
+    pc.cand = cand = qv__doc_candidates(c, f, &pc.cand_words, &pc.cand_count);
   }
   rc = query_locked(c, queries, nq, k, &pc, opts, out);
+  qv__free(&db->mem, cand);
   qv__fcache_release(c, fe);
   pthread_rwlock_unlock(&c->lock);
   qv__filter_free(&db->mem, f);
@@ -285,11 +307,16 @@ static int cmp_rid(const void *a, const void *b) {
 /* Matching slots in result order: the ids' order when given, else insertion order. */
 static qv_status get_targets(const qv_collection *c, const qv_get_opts *o, const qv_filter *f, uint32_t **out,
                              size_t *n_out) {
+  uint64_t cw = 0, cn = 0;
+  uint64_t *cand = !o->ids && f ? qv__doc_candidates(c, f, &cw, &cn) : NULL; /* docidx.c */
   const qv_mem *mem = &c->db->mem;
   size_t cap = o->ids ? o->n_ids : c->count;
   rid_slot *v = qv__malloc(mem, (cap ? cap : 1) * sizeof *v);
   size_t n = 0;
-  if (!v) return QV_NOMEM;
+  if (!v) {
+    qv__free(mem, cand);
+    return QV_NOMEM;
+  }
   if (o->ids) {
     for (size_t i = 0; i < o->n_ids; i++) {
       uint32_t s = qv__idmap_get(&c->idmap, o->ids[i]);
@@ -297,11 +324,19 @@ static qv_status get_targets(const qv_collection *c, const qv_get_opts *o, const
       v[n++] = (rid_slot){c->rids[s], s};
     }
     if (o->storage_order) qsort(v, n, sizeof *v, cmp_rid);
+  } else if (cand) { /* only the records the text index names, each judged by the filter */
+    for (uint64_t w = 0; w < cw; w++)
+      for (uint64_t b = cand[w]; b && n < cap; b &= b - 1) {
+        uint32_t s = (uint32_t)(w * 64 + (uint64_t)__builtin_ctzll(b));
+        if (qv__col_match(c, f, s)) v[n++] = (rid_slot){c->rids[s], s};
+      }
+    qsort(v, n, sizeof *v, cmp_rid);
   } else {
     for (uint32_t s = 0; s < c->n_slots && n < cap; s++)
       if (qv__col_match(c, f, s)) v[n++] = (rid_slot){c->rids[s], s};
     qsort(v, n, sizeof *v, cmp_rid);
   }
+  qv__free(mem, cand);
   uint32_t *slots = qv__malloc(mem, (n ? n : 1) * sizeof *slots);
   if (!slots) {
     qv__free(mem, v);

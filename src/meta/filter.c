@@ -701,3 +701,21 @@ cleanup:
   json_decref(wd);
   return rc;
 }
+
+/* The longest document $contains operand every match must satisfy (reached through $and
+ * only), or NULL: what a substring index can narrow the candidates with. */
+static const fnode *needle_node(const fnode *n) {
+  if (n->op == F_DOC_HAS) return n;
+  if (n->op != F_AND) return NULL;
+  const fnode *best = NULL;
+  for (uint32_t i = 0; i < n->n; i++) {
+    const fnode *r = needle_node(&n->p.kids[i]);
+    if (r && (!best || r->v.len > best->v.len)) best = r;
+  }
+  return best;
+}
+
+const char *qv__filter_doc_needle(const qv_filter *f) {
+  const fnode *n = f && f->root ? needle_node(f->root) : NULL;
+  return n ? n->v.u.s : NULL;
+}

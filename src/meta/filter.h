@@ -31,5 +31,8 @@ QV_INTERNAL int qv__filter_match(const qv_filter *f, const qv_meta *meta, const 
 /* 1 if matching ever looks at the document. */
 QV_INTERNAL int qv__filter_uses_document(const qv_filter *f);
 QV_INTERNAL void qv__filter_free(const qv_mem *mem, qv_filter *f);
+/* A document substring ($contains) every matching record must contain (the longest one
+ * required through $and), or NULL; owned by f. */
+QV_INTERNAL const char *qv__filter_doc_needle(const qv_filter *f);
 
 #endif /* QV_FILTER_H */

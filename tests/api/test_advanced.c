@@ -308,3 +308,81 @@ Test(advanced, kmeans_blobs_and_label_key_persist) {
   qv_collection_release(c);
   close_db(db);
 }
+
+/* BM25 of one term as FTS5 computes it (k1 1.2, b 0.75, idf floored at 1e-6), for the
+ * documents below: the expected scores, independent of SQLite. Documents are lists of
+ * lowercase words separated by single spaces. */
+static double bm25_term(const char *const *docs, int n, const char *term, int which) {
+  int df = 0, total = 0, tf = 0, len = 0;
+  for (int i = 0; i < n; i++) {
+    char buf[128];
+    snprintf(buf, sizeof buf, "%s", docs[i]);
+    int l = 0, hit = 0;
+    for (char *tok = strtok(buf, " "); tok; tok = strtok(NULL, " ")) {
+      l++;
+      if (!strcmp(tok, term)) hit++;
+    }
+    total += l;
+    df += hit > 0;
+    if (i == which) tf = hit, len = l;
+  }
+  double idf = log((n - df + 0.5) / (df + 0.5));
+  if (idf <= 0) idf = 1e-6;
+  double avgdl = (double)total / n;
+  return idf * (tf * 2.2) / (tf + 1.2 * (1 - 0.75 + 0.75 * len / avgdl));
+}
+
+static void text_checks(int persistent) {
+  static const char *docs[] = {"red apple pie", "green apple", "red car", "blue sky and red sun", "pear",
+                               "plum", "kiwi", "lime"};
+  static const char *tid[] = {"a", "b", "c", "d", "e", "f", "g", "h"};
+  float emb[8 * 2];
+  for (int i = 0; i < 8; i++) emb[2 * i] = (float)i, emb[2 * i + 1] = 1.0f;
+  qv_db *db = open_db(persistent);
+  qv_collection_opts o;
+  qv_collection_opts_init(&o);
+  o.dim = 2;
+  qv_collection *c = NULL;
+  cr_assert_eq(qv_collection_create(db, "t", &o, &c), QV_OK);
+  qv_batch b = {.n = 8, .ids = tid, .embeddings = emb, .documents = docs};
+  cr_assert_eq(qv_collection_add(c, &b, QV_CONFLICT_ERROR), QV_OK);
+  if (persistent) {
+    qv_collection_release(c);
+    db = reopen(db);
+    cr_assert_eq(qv_collection_get(db, "t", &c), QV_OK);
+  }
+  qv_results *r = NULL;
+  cr_assert_eq(qv_collection_text_search(c, "red", 10, NULL, &r), QV_OK, "%s", qv_db_errmsg(db));
+  cr_assert_eq(qv_results_count(r, 0), 3);
+  const char *order[3] = {"c", "a", "d"}; /* shorter documents first */
+  int idx[3] = {2, 0, 3};
+  for (int i = 0; i < 3; i++) {
+    cr_assert_str_eq(qv_results_id(r, 0, (size_t)i), order[i]);
+    double want = bm25_term(docs, 8, "red", idx[i]);
+    cr_assert_float_eq(qv_results_distance(r, 0, (size_t)i), want, 1e-5 * want, "%s: %g vs %g", order[i],
+                       qv_results_distance(r, 0, (size_t)i), want);
+  }
+  qv_results_free(r);
+  /* hybrid: RRF of text rank 1 (c) and vector rank 1 (d, at [3, 1]) */
+  float q[2] = {3.0f, 1.0f};
+  cr_assert_eq(qv_collection_hybrid_search(c, "red", q, 2, QV_FUSION_RRF, 0.5f, NULL, &r), QV_OK);
+  cr_assert_eq(qv_results_count(r, 0), 2);
+  cr_assert_str_eq(qv_results_id(r, 0, 0), "c"); /* text 1 + vector 2 beats vector 1 + text 3 */
+  cr_assert_str_eq(qv_results_id(r, 0, 1), "d");
+  qv_results_free(r);
+  /* where_document through the index (persistent) or the scan: the same records */
+  qv_get_opts g;
+  qv_get_opts_init(&g);
+  g.where_document_json = "{\"$contains\": \"ed ca\"}";
+  cr_assert_eq(qv_collection_get_records(c, &g, &r), QV_OK);
+  cr_assert_eq(qv_results_count(r, 0), 1);
+  cr_assert_str_eq(qv_results_id(r, 0, 0), "c");
+  qv_results_free(r);
+  cr_assert_eq(qv_collection_text_search(c, " ", 10, NULL, &r), QV_INVALID);
+  cr_assert(strstr(qv_db_errmsg(db), "text"));
+  qv_collection_release(c);
+  close_db(db);
+}
+
+Test(advanced, text_search_memory) { text_checks(0); }
+Test(advanced, text_search_persistent) { text_checks(1); }
