@@ -145,6 +145,8 @@ QV_INTERNAL qv_status hnsw_new(const qv_index_params *p, uint32_t m, int sq8, qv
   {
     const char *e = getenv("QV_HNSW_BUILD_SQ8");
     ix->build_codes = e && *e ? atoi(e) != 0 : 1;
+    e = getenv("QV_HNSW_RERANK");
+    ix->rerank = e && *e ? (size_t)atoi(e) : 3;
   }
   if (ix->sq8 && hnsw_sq8_init(&ix->q8, p->mem, p->metric, p->dim, (uint32_t)sq8) != 0) {
     qv__free(p->mem, ix);
