@@ -40,11 +40,16 @@
  *   of an expanded node are gathered first, then their vectors are prefetched PF_AHEAD
  *   nodes ahead of the distance loop; the link list of the next candidate is prefetched
  *   while the current one is processed.
- *   In sq8 mode the search runs on codes and the ef results are re-ranked with exact float
- *   distances, so reported distances are exact. With AVX-512 VNNI the query is quantized to
- *   int8 once per search and a code distance costs one vpdpbusd per 64 dimensions
- *   (quant/sq8.c); without VNNI a float-query x u8-code kernel is used. Measured on
- *   Fashion-MNIST (60k x 784, M=16, ef=20, same recall): float traversal ~1.0x hnswlib
+ *   In sq8 mode the search runs on codes and the best rerank*k of the ef results (by code
+ *   distance; rerank 3 by default, set_param "rerank", 0 = all ef) are re-ranked with exact
+ *   float distances, so reported distances are exact. Each re-ranked candidate costs a whole
+ *   float row from memory; at ef=80 on a 100-d set the limit cuts simulated LL misses per
+ *   query by 26% with the same recall (bench/RESULTS.md section 7). The query is turned into
+ *   integer weights once per search: int8 with AVX-512 VNNI (one vpdpbusd per 64 dimensions),
+ *   int16 (12-bit) on AVX2 (vpmaddwd per 16 dimensions; half the instructions of the
+ *   float-query x u8 kernel at 784-d, same recall); without either, a float-query x u8
+ *   kernel is used (quant/sq8.c; QV_HNSW_VNNI=0 forces it). Measured on Fashion-MNIST
+ *   (60k x 784, M=16, ef=20, same recall, AVX-512 machine): float traversal ~1.0x hnswlib
  *   built -march=native, sq8 float x u8 ~1.5x, sq8 VNNI ~2.2x.
  *
  * Neighbour selection
