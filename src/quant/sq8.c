@@ -147,6 +147,48 @@ TVNNI static int32_t dot8_vnni(const int8_t *w, const unsigned char *c, size_t d
   return _mm512_reduce_add_epi32(_mm512_add_epi32(acc0, acc1));
 }
 
+/*
+ * The same on AVX2, in 16 bits: codes widened to int16 (vpmovzxbw), weights int16 within
+ * +-DOT16_WMAX, vpmaddwd into int32. |sum| <= 255 * 2047 * dim stays below 2^31 for dim up
+ * up to 4112; beyond that w_max is lowered so that the sum still fits (hnsw_sq8_init). 12-bit weights are finer than the 8-bit codes they multiply, so this steers
+ * the search as the float-query kernel does, in about half its instructions.
+ * Reads exactly dim code bytes (the code may end at the end of the arena).
+ */
+T256 static int32_t dot16_avx2(const int16_t *w, const unsigned char *c, size_t dim) {
+  __m256i acc0 = _mm256_setzero_si256(), acc1 = _mm256_setzero_si256();
+  size_t i = 0;
+  for (; i + 32 <= dim; i += 32) {
+    __m256i c0 = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(const void *)(c + i)));
+    __m256i c1 = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(const void *)(c + i + 16)));
+    acc0 = _mm256_add_epi32(acc0, _mm256_madd_epi16(c0, _mm256_loadu_si256((const __m256i *)(const void *)(w + i))));
+    acc1 = _mm256_add_epi32(acc1, _mm256_madd_epi16(c1, _mm256_loadu_si256((const __m256i *)(const void *)(w + i + 16))));
+  }
+  if (i + 16 <= dim) {
+    __m256i c0 = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(const void *)(c + i)));
+    acc0 = _mm256_add_epi32(acc0, _mm256_madd_epi16(c0, _mm256_loadu_si256((const __m256i *)(const void *)(w + i))));
+    i += 16;
+  }
+  acc0 = _mm256_add_epi32(acc0, acc1);
+  __m128i a = _mm_add_epi32(_mm256_castsi256_si128(acc0), _mm256_extracti128_si256(acc0, 1));
+  if (i + 8 <= dim) {
+    __m128i c0 = _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)(const void *)(c + i)));
+    a = _mm_add_epi32(a, _mm_madd_epi16(c0, _mm_loadu_si128((const __m128i *)(const void *)(w + i))));
+    i += 8;
+  }
+  if (i + 4 <= dim) {
+    int32_t t;
+    memcpy(&t, c + i, 4);
+    __m128i c0 = _mm_cvtepu8_epi16(_mm_cvtsi32_si128(t));
+    a = _mm_add_epi32(a, _mm_madd_epi16(c0, _mm_loadl_epi64((const __m128i *)(const void *)(w + i))));
+    i += 4;
+  }
+  a = _mm_add_epi32(a, _mm_shuffle_epi32(a, 0x4e));
+  a = _mm_add_epi32(a, _mm_shuffle_epi32(a, 0xb1));
+  int32_t r = _mm_cvtsi128_si32(a);
+  for (; i < dim; i++) r += (int32_t)w[i] * (int32_t)c[i];
+  return r;
+}
+
 int hnsw_sq8_init(hnsw_sq8 *q, const qv_mem *mem, qv_metric metric, uint32_t dim, uint32_t bits) {
   memset(q, 0, sizeof *q);
   if (metric != QV_METRIC_L2 && metric != QV_METRIC_IP && metric != QV_METRIC_COSINE) return -1;
@@ -162,9 +204,15 @@ int hnsw_sq8_init(hnsw_sq8 *q, const qv_mem *mem, qv_metric metric, uint32_t dim
   q->scale = q->hi + q->dim_pad;
   const char *isa = qv__kernels()->isa;
   int l2 = metric == QV_METRIC_L2;
-  if (strcmp(isa, "avx512") == 0 && __builtin_cpu_supports("avx512vnni")) {
-    const char *e = getenv("QV_HNSW_VNNI");
-    if (!e || atoi(e) != 0) q->dot8 = dot8_vnni;
+  const char *e = getenv("QV_HNSW_VNNI"); /* 0: the float-query kernels (fn) only */
+  int int8 = !e || !*e || atoi(e) != 0;
+  q->w_max = 127.0f;
+  if (int8 && strcmp(isa, "avx512") == 0 && __builtin_cpu_supports("avx512vnni")) {
+    q->dot8 = dot8_vnni;
+  } else if (int8 && (strcmp(isa, "avx512") == 0 || strcmp(isa, "avx2") == 0)) {
+    q->dot16 = dot16_avx2;
+    q->w_max = 2047.0f;
+    if (255.0 * 2047.0 * dim > 2147483647.0) q->w_max = (float)floor(2147483647.0 / (255.0 * dim));
   }
   if (strcmp(isa, "avx512") == 0) q->fn = l2 ? l2_u8_avx512 : dot_u8_avx512;
   else if (strcmp(isa, "avx2") == 0) q->fn = l2 ? l2_u8_avx2 : dot_u8_avx2;
@@ -230,6 +278,7 @@ size_t hnsw_sq8_query_bytes(const hnsw_sq8 *q) { return 64 + (size_t)q->dim_pad 
 
 static void prepare_int8(const hnsw_sq8 *q, const float *query, float *pf) {
   int8_t *w8 = (int8_t *)(pf + 16);
+  int16_t *w16 = (int16_t *)(pf + 16);
   float k = 0, qn = 0, mx = 0;
   for (uint32_t i = 0; i < q->dim; i++) {
     k += query[i] * q->lo[i];
@@ -237,9 +286,14 @@ static void prepare_int8(const hnsw_sq8 *q, const float *query, float *pf) {
     float w = fabsf(query[i] * q->scale[i]);
     if (w > mx) mx = w;
   }
-  float ws = mx > 0 ? 127.0f / mx : 0.0f;
-  for (uint32_t i = 0; i < q->dim; i++) w8[i] = (int8_t)lrintf(query[i] * q->scale[i] * ws);
-  for (uint32_t i = q->dim; i < ((q->dim + 63) & ~63u); i++) w8[i] = 0;
+  float ws = mx > 0 ? q->w_max / mx : 0.0f;
+  if (q->dot16) {
+    for (uint32_t i = 0; i < q->dim; i++) w16[i] = (int16_t)lrintf(query[i] * q->scale[i] * ws);
+    for (uint32_t i = q->dim; i < q->dim_pad; i++) w16[i] = 0;
+  } else {
+    for (uint32_t i = 0; i < q->dim; i++) w8[i] = (int8_t)lrintf(query[i] * q->scale[i] * ws);
+    for (uint32_t i = q->dim; i < ((q->dim + 63) & ~63u); i++) w8[i] = 0;
+  }
   pf[0] = k;
   pf[1] = ws > 0 ? 1.0f / ws : 0.0f;
   pf[2] = qn;
@@ -247,7 +301,7 @@ static void prepare_int8(const hnsw_sq8 *q, const float *query, float *pf) {
 
 void hnsw_sq8_prepare(const hnsw_sq8 *q, const float *query, void *prep) {
   float *pf = prep, *a = pf + 16;
-  if (q->dot8) {
+  if (q->dot8 || q->dot16) {
     prepare_int8(q, query, pf);
     return;
   }

@@ -36,8 +36,11 @@ typedef struct hnsw_sq8 {
   float *lo, *hi, *scale; /* dim each, one allocation */
   int trained;
   hnsw_sq8_fn fn;
-  /* 8-bit with AVX-512 VNNI: int8 query . u8 code in integers (see hnsw_sq8_dist) */
+  /* int8 query . u8 code in integers (AVX-512 VNNI or AVX2; see hnsw_sq8_dist) */
   int32_t (*dot8)(const int8_t *w, const unsigned char *c, size_t dim);
+  /* AVX2: int16 query . u8 code (vpmaddwd), the same formula as dot8 */
+  int32_t (*dot16)(const int16_t *w, const unsigned char *c, size_t dim);
+  float w_max; /* largest |integer weight|: 127 (dot8), 2047 or less (dot16) */
 } hnsw_sq8;
 
 /* 0 on success, -1 on NOMEM / unsupported metric. */
@@ -66,8 +69,10 @@ QV_INTERNAL int hnsw_sq8_params_read(hnsw_sq8 *q, const void *p, size_t n);
  */
 static inline float hnsw_sq8_dist(const hnsw_sq8 *q, const void *prep, const unsigned char *code) {
   const float *pf = (const float *)prep;
-  if (q->dot8) {
-    float dot = pf[0] + pf[1] * (float)q->dot8((const int8_t *)(pf + 16), code + 4, q->dim);
+  if (q->dot8 || q->dot16) {
+    int32_t iw = q->dot8 ? q->dot8((const int8_t *)(pf + 16), code + 4, q->dim)
+                         : q->dot16((const int16_t *)(const void *)(pf + 16), code + 4, q->dim);
+    float dot = pf[0] + pf[1] * (float)iw;
     if (q->metric != QV_METRIC_L2) return 1.0f - dot;
     float xn;
     __builtin_memcpy(&xn, code, 4);

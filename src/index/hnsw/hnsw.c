@@ -16,7 +16,7 @@
  *             From 4 MiB up the arena is 2 MiB aligned and madvise(MADV_HUGEPAGE)d: a
  *             search touches nodes at random, and huge pages save a page walk on almost
  *             every one.
- *     vecs    sq8 mode only: the exact float vectors, one 64-byte aligned row per node, used
+ *     vecs    sq8 mode only: the exact float vectors, one 16-byte aligned row per node, used
  *             for vector(), the exact re-rank and neighbour selection. In float mode vbase
  *             points at the vectors inside l0 (stride bsz).
  *     up      upper levels: one malloc'd array per node with level >= 1, holding level
@@ -40,11 +40,16 @@
  *   of an expanded node are gathered first, then their vectors are prefetched PF_AHEAD
  *   nodes ahead of the distance loop; the link list of the next candidate is prefetched
  *   while the current one is processed.
- *   In sq8 mode the search runs on codes and the ef results are re-ranked with exact float
- *   distances, so reported distances are exact. With AVX-512 VNNI the query is quantized to
- *   int8 once per search and a code distance costs one vpdpbusd per 64 dimensions
- *   (quant/sq8.c); without VNNI a float-query x u8-code kernel is used. Measured on
- *   Fashion-MNIST (60k x 784, M=16, ef=20, same recall): float traversal ~1.0x hnswlib
+ *   In sq8 mode the search runs on codes and the best rerank*k of the ef results (by code
+ *   distance; rerank 3 by default, set_param "rerank", 0 = all ef) are re-ranked with exact
+ *   float distances, so reported distances are exact. Each re-ranked candidate costs a whole
+ *   float row from memory; at ef=80 on a 100-d set the limit cuts simulated LL misses per
+ *   query by 26% with the same recall (bench/RESULTS.md section 7). The query is turned into
+ *   integer weights once per search: int8 with AVX-512 VNNI (one vpdpbusd per 64 dimensions),
+ *   int16 (12-bit) on AVX2 (vpmaddwd per 16 dimensions; half the instructions of the
+ *   float-query x u8 kernel at 784-d, same recall); without either, a float-query x u8
+ *   kernel is used (quant/sq8.c; QV_HNSW_VNNI=0 forces it). Measured on Fashion-MNIST
+ *   (60k x 784, M=16, ef=20, same recall, AVX-512 machine): float traversal ~1.0x hnswlib
  *   built -march=native, sq8 float x u8 ~1.5x, sq8 VNNI ~2.2x.
  *
  * Neighbour selection
@@ -108,7 +113,10 @@ static void geometry(qv_index *ix) {
   if (ix->sq8) {
     ix->code_off = links;
     ix->bsz = align64(links + ix->q8.code_bytes);
-    ix->vstride = align64((size_t)ix->dim * sizeof(float));
+    /* rows 16-byte aligned, not 64: at dim 100 a 64-byte stride would pad 400 bytes to 448
+     * (+7% of the index) for rows only the re-rank reads; the kernels load unaligned.
+     * Files written with 64-byte rows (before) load with their own stride (io.c). */
+    ix->vstride = ((size_t)ix->dim * sizeof(float) + 15) & ~(size_t)15;
   } else {
     ix->code_off = align64(links); /* the float vector starts on a cache line */
     ix->bsz = align64(ix->code_off + (size_t)ix->dim * sizeof(float));
@@ -168,6 +176,8 @@ QV_INTERNAL qv_status hnsw_new(const qv_index_params *p, uint32_t m, int sq8, qv
   {
     const char *e = getenv("QV_HNSW_BUILD_SQ8");
     ix->build_codes = e && *e ? atoi(e) != 0 : 1;
+    e = getenv("QV_HNSW_RERANK");
+    ix->rerank = e && *e ? (size_t)atoi(e) : 3;
   }
   if (ix->sq8 && hnsw_sq8_init(&ix->q8, p->mem, p->metric, p->dim, (uint32_t)sq8) != 0) {
     qv__free(p->mem, ix);
@@ -218,6 +228,11 @@ static qv_status hnsw_set_param(qv_index *ix, const char *name, double value) {
   if (strcmp(name, "ef_search") == 0 || strcmp(name, "ef") == 0) {
     if (!(value >= 1 && value <= 1e6) || value != floor(value)) return QV_INVALID;
     ix->efs = (uint32_t)value;
+    return QV_OK;
+  }
+  if (strcmp(name, "rerank") == 0) { /* sq8: re-rank the rerank*k best exactly; 0 = all ef */
+    if (!(value >= 0 && value <= 1e6) || value != floor(value)) return QV_INVALID;
+    ix->rerank = (size_t)value;
     return QV_OK;
   }
   if (strcmp(name, "ef_construction") == 0) {

@@ -61,6 +61,7 @@ struct qv_index {
   double mult;
   int sq8;
   int build_codes; /* sq8: construction searches traverse on codes too */
+  size_t rerank;   /* sq8: exact re-rank of the rerank*k best by code distance (0: all ef; default 3, QV_HNSW_RERANK) */
   size_t bsz, code_off, vstride;
   unsigned char *l0;
   unsigned char *vbase; /* float vectors: l0 + code_off (float mode) or vecs */

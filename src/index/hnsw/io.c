@@ -230,9 +230,14 @@ QV_INTERNAL qv_status hnsw_load(const qv_index_params *p, const char *path, qv_i
   rc = hnsw_new(p, h.m, (int)h.sq8, &ix);
   if (rc != QV_OK) goto fail;
   rc = QV_CORRUPT;
-  if ((uint32_t)ix->sq8 != h.sq8 || ix->bsz != h.bsz || ix->code_off != h.code_off ||
-      ix->vstride != h.vstride)
+  if ((uint32_t)ix->sq8 != h.sq8 || ix->bsz != h.bsz || ix->code_off != h.code_off) goto fail;
+  /* the float rows: 16-byte stride now, 64 in files from before; either is read as it is */
+  if (h.sq8 && h.vstride != ix->vstride) {
+    if (h.vstride != align64((size_t)ix->dim * sizeof(float))) goto fail;
+    ix->vstride = h.vstride;
+  } else if (ix->vstride != h.vstride) {
     goto fail;
+  }
   if (h.sq8 && hnsw_sq8_params_read(&ix->q8, pl + L.off_q8, h.q8_bytes) != 0) goto fail;
   /* ef_construction is a runtime parameter: the catalog's value (in p) wins over the file's */
   if (h.n == 0) {

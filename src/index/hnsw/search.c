@@ -114,6 +114,16 @@ QV_INTERNAL size_t hnsw_search_level(const qv_index *ix, const qctx *qc, scratch
 
 /* ------------------------------------------------------------------ search */
 
+#define RR_AHEAD 2 /* float rows prefetched ahead of the exact re-rank */
+
+/* Prefetch every cache line of s's float row (the re-rank reads all of it). */
+static inline void prefetch_rows(const qv_index *ix, uint32_t s) {
+  const char *p = (const char *)vec_of(ix, s);
+  size_t n = (size_t)ix->dim * sizeof(float);
+  if (n > 1024) n = 1024;
+  for (size_t o = 0; o < n; o += 64) __builtin_prefetch(p + o, 0, 3);
+}
+
 static qv_status search_one(const qv_index *cix, scratch *sc, const float *q, size_t k, size_t ef,
                             qv_slot_pred pred, void *pctx, qv_hit *out, size_t *n_out) {
   const qv_index *ix = cix;
@@ -132,14 +142,26 @@ static qv_status search_one(const qv_index *cix, scratch *sc, const float *q, si
   for (int lev = top; lev > 0; lev--) hnsw_greedy_level(ix, &qc, sc, lev, &cur, &dcur);
   size_t n = hnsw_search_level(ix, &qc, sc, cur, dcur, ef, 0);
   const qv_hit *r = sc->res;
+  if (ix->sq8 && ix->rerank && n > ix->rerank * k) {
+    /* re-rank only the rerank*k best by code distance: each re-ranked candidate costs a
+     * float vector fetched from memory (dim*4 bytes), the rest were only steering */
+    qv_topk pre;
+    qv__topk_init(&pre, sc->sel, ix->rerank * k);
+    for (size_t i = 0; i < n; i++)
+      if (r[i].dist <= qv__topk_worst(&pre)) qv__topk_push(&pre, r[i].dist, r[i].slot);
+    n = pre.n;
+    r = sc->sel;
+  }
   /* the k best of the ef found (with SQ8, re-ranked on exact distances), then sorted: a
    * bounded heap costs about one comparison per candidate, a sort of all ef ~log2(ef) */
   qv_topk best;
   qv__topk_init(&best, out, k);
+  for (size_t i = 0; i < n && ix->sq8; i++)
+    if (i < RR_AHEAD) prefetch_rows(ix, r[i].slot);
   for (size_t i = 0; i < n; i++) {
     float d = r[i].dist;
     if (ix->sq8) {
-      if (i + 1 < n) __builtin_prefetch(vec_of(ix, r[i + 1].slot), 0, 3);
+      if (i + RR_AHEAD < n) prefetch_rows(ix, r[i + RR_AHEAD].slot);
       d = dist_exact(ix, q, vec_of(ix, r[i].slot));
     }
     if (d <= qv__topk_worst(&best)) qv__topk_push(&best, d, r[i].slot);
