@@ -200,6 +200,12 @@ qv_status qv__store_open(const qv_mem *mem, const char *file, int sync_full, int
     goto cleanup;
   }
   *migrated_from = 0;
+  /* the WAL is checkpointed into the file every 256 pages (4 MiB at 16 KiB pages, SQLite's
+     default bound with its default 4 KiB pages), so a busy database does not keep 16 MiB of WAL */
+  if (sqlite3_exec(s->w, "PRAGMA wal_autocheckpoint=256", NULL, NULL, NULL) != SQLITE_OK) {
+    rc = sql_fail(s, s->w, "setting the WAL checkpoint interval");
+    goto cleanup;
+  }
   if ((rc = check_or_init(s, read_only, migrated_from))) goto cleanup;
   if (sqlite3_exec(s->w, sync_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL", NULL, NULL,
                    NULL) != SQLITE_OK) {

@@ -78,8 +78,20 @@ Test(hnsw_graph, int_kernels_ip) { check_kernels(QV_METRIC_IP); }
 #define DIM 20 /* 80-byte rows: 16-byte stride 80, the old 64-byte stride 128 */
 #define NB 2000
 
+/* The rows a collection would hand the index through its vector source (slot = row). */
+static const float *g_rows;
+static size_t g_nrows;
+static qv_status rows_get(void *ctx, uint32_t s, float *out) {
+  (void)ctx;
+  if (!g_rows || s >= g_nrows) return QV_NOTFOUND;
+  memcpy(out, g_rows + (size_t)s * DIM, DIM * sizeof(float));
+  return QV_OK;
+}
+static const qv_vec_source rows_src = {NULL, rows_get};
+
 static qv_index_params params(void) {
-  qv_index_params p = {qv__mem_default(), QV_METRIC_L2, DIM, 8, 80, 64, 2};
+  qv_index_params p = {qv__mem_default(), QV_METRIC_L2, DIM,
+                       "{\"M\":8,\"ef_construction\":80,\"ef_search\":64,\"quantizer\":\"sq8\"}", 2, &rows_src};
   return p;
 }
 
@@ -110,9 +122,10 @@ typedef struct file_hdr {
 
 static size_t a64(size_t n) { return (n + 63) & ~(size_t)63; }
 
-/* Rewrite the sq8 index file src as dst with float rows of stride new_stride. */
-static void restride(const char *src, const char *dst, uint32_t new_stride) {
-  qv_ckpt_hdr want = {0x57534e48u, 1, DIM, QV_METRIC_L2, 0, 0}, got;
+/* Rewrite the sq8 index file src (payload v2: no float rows) as dst in payload v1, with the
+ * float rows of x (as 0.1 wrote them) at stride new_stride. */
+static void restride(const char *src, const char *dst, uint32_t new_stride, const float *x) {
+  qv_ckpt_hdr want = {0x57534e48u, 2, DIM, QV_METRIC_L2, 0, 0}, got;
   void *pl = NULL;
   cr_assert_eq(qv__ckpt_read(qv__mem_default(), src, &want, &got, &pl), QV_OK);
   const unsigned char *p = pl;
@@ -121,14 +134,14 @@ static void restride(const char *src, const char *dst, uint32_t new_stride) {
   cr_assert_eq(h.sq8, 8);
   cr_assert_eq(h.vstride, 80, "rows are written with the 16-byte stride");
   size_t n = h.n, o_state = 64, o_level = a64(o_state + n), o_l0 = a64(o_level + n), o_vecs = a64(o_l0 + n * h.bsz);
-  size_t o_q8 = a64(o_vecs + n * h.vstride), o_up = a64(o_q8 + h.q8_bytes);
+  size_t o_q8 = o_vecs, o_up = a64(o_q8 + h.q8_bytes);
   file_hdr h2 = h;
   h2.vstride = new_stride;
   size_t n_vecs = a64(o_vecs + n * new_stride), n_q8 = a64(n_vecs + h.q8_bytes), total = n_q8 + h.up_words * 4;
   unsigned char *out = calloc(1, total);
   memcpy(out, &h2, sizeof h2);
   memcpy(out + 64, p + 64, o_vecs - 64); /* state, level, l0 */
-  for (size_t s = 0; s < n; s++) memcpy(out + o_vecs + s * new_stride, p + o_vecs + s * h.vstride, DIM * sizeof(float));
+  for (size_t s = 0; s < n; s++) memcpy(out + o_vecs + s * new_stride, x + s * DIM, DIM * sizeof(float));
   memcpy(out + n_vecs, p + o_q8, h.q8_bytes);
   memcpy(out + n_q8, p + o_up, h.up_words * 4);
   qv_ckpt_hdr ch = {0x57534e48u, 1, DIM, QV_METRIC_L2, got.seq, total};
@@ -141,16 +154,17 @@ static void restride(const char *src, const char *dst, uint32_t new_stride) {
 }
 
 Test(hnsw_graph, loads_files_with_64_byte_rows) {
-  setenv("QV_HNSW_SQ8", "8", 1);
   float *x = data(NB), *q = data(50), *more = data(300);
+  g_rows = x;
+  g_nrows = NB;
   qv_index *ix = build(x, NB);
   char a[128], b[128], c[128];
   snprintf(a, sizeof a, "/tmp/qv_test_hnsw_graph_%d_a", (int)getpid());
   snprintf(b, sizeof b, "/tmp/qv_test_hnsw_graph_%d_b", (int)getpid());
   snprintf(c, sizeof c, "/tmp/qv_test_hnsw_graph_%d_c", (int)getpid());
   cr_assert_eq(vt->save(ix, a, 5), QV_OK);
-  restride(a, b, 128); /* the layout before: 64-byte aligned rows */
-  restride(a, c, 96);  /* neither layout: refused */
+  restride(a, b, 128, x); /* the layout before: 64-byte aligned rows */
+  restride(a, c, 96, x);  /* neither layout: refused */
   qv_index_params p = params();
   qv_index *old = NULL, *bad = NULL;
   cr_assert_eq(vt->load(&p, b, &old, NULL), QV_OK);
@@ -189,7 +203,6 @@ Test(hnsw_graph, loads_files_with_64_byte_rows) {
 
 /* Re-ranking only the 3k best by code distance finds (nearly) what re-ranking all ef does. */
 Test(hnsw_graph, rerank_limit_keeps_recall) {
-  setenv("QV_HNSW_SQ8", "8", 1);
   float *x = data(NB), *q = data(100);
   qv_index *ix = build(x, NB);
   cr_assert_eq(vt->set_param(ix, "rerank", -1), QV_INVALID);

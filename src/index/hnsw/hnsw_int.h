@@ -26,6 +26,7 @@
 #define HNSW_PAYLOAD_VERSION 2u /* 2: with sq8 traversal codes, the file keeps no float copy of
                                     live nodes (they come from the vector source); 1 is still read */
 #define MAX_LEVEL 16
+#define HNSW_RERANK_MIN 32 /* fewest candidates re-ranked exactly in sq8 mode (search.c) */
 #define MAX_M 512 /* max level-0 links; M (upper-level links) may be 2..MAX_M/2, as collection.c allows */
 #define PAR_MIN_BATCH 64 /* smaller batches are inserted by the calling thread alone */
 #ifndef PF_AHEAD

@@ -142,11 +142,15 @@ static qv_status search_one(const qv_index *cix, scratch *sc, const float *q, si
   for (int lev = top; lev > 0; lev--) hnsw_greedy_level(ix, &qc, sc, lev, &cur, &dcur);
   size_t n = hnsw_search_level(ix, &qc, sc, cur, dcur, ef, 0);
   const qv_hit *r = sc->res;
-  if (ix->sq8 && ix->rerank && n > ix->rerank * k) {
-    /* re-rank only the rerank*k best by code distance: each re-ranked candidate costs a
+  /* at least HNSW_RERANK_MIN candidates: with few dimensions the 8-bit codes are coarse, and
+     a k of 1 or 2 would otherwise re-rank too few to find the true nearest (measured: 4-d
+     collinear data, k 1, lost the exact match) */
+  size_t n_rr = ix->rerank * k < HNSW_RERANK_MIN ? HNSW_RERANK_MIN : ix->rerank * k;
+  if (ix->sq8 && ix->rerank && n > n_rr) {
+    /* re-rank only the n_rr best by code distance: each re-ranked candidate costs a
      * float vector fetched from memory (dim*4 bytes), the rest were only steering */
     qv_topk pre;
-    qv__topk_init(&pre, sc->sel, ix->rerank * k);
+    qv__topk_init(&pre, sc->sel, n_rr);
     for (size_t i = 0; i < n; i++)
       if (r[i].dist <= qv__topk_worst(&pre)) qv__topk_push(&pre, r[i].dist, r[i].slot);
     n = pre.n;
