@@ -65,7 +65,7 @@ cp -a "$SRC" "$WORK/pipsrc"
    --target "$WORK/pip" . >"$WORK/pip.log" 2>&1) || { tail -n 30 "$WORK/pip.log"; fail "pip install . (log: $WORK/pip.log)"; }
 got=$(cd /tmp && env PYTHONPATH="$WORK/pip" /usr/bin/python3 -c "import quiver; print(quiver.__version__)")
 [ "$got" = "$VERSION" ] || fail "pip-installed module reports $got"
-ls "$WORK/pip" | grep -qx "quiver-$VERSION.dist-info" || fail "no quiver-$VERSION.dist-info"
+[ -d "$WORK/pip/quiver-$VERSION.dist-info" ] || fail "no quiver-$VERSION.dist-info"
 echo "pip: quiver $got built and installed in $(( $(date +%s) - t0 )) s"
 rm -rf "$WORK/pipsrc"
 
@@ -124,7 +124,8 @@ VERSION=$1 EX=$2
 cd "$(mktemp -d)"
 echo "-- C: README example with \$(pkg-config --cflags --libs quiver) = $(pkg-config --cflags --libs quiver)"
 cc -std=c11 -Wall -Werror "$EX" -o example $(pkg-config --cflags --libs quiver)
-readelf -d example | grep -q 'NEEDED.*libquiver\.so\.0' || { echo "example does not use libquiver.so.1"; exit 1; }
+dyn=$(readelf -d example)
+grep -q 'NEEDED.*libquiver\.so\.1' <<<"$dyn" || { echo "example does not use libquiver.so.1"; exit 1; }
 ./example
 [ "$(pkg-config --modversion quiver)" = "$VERSION" ] || { echo "quiver.pc version differs"; exit 1; }
 # installed: no PYTHONPATH at all; staged (--no-chroot): PYTHONPATH points into the staging root
@@ -137,11 +138,14 @@ assert quiver.__version__ == sys.argv[1], quiver.__version__
 db = quiver.Database(); c = db.create_collection('d', 2); c.add(['a'], [[1.0, 0.0]])
 print(quiver.__file__, c.query([[1.0, 0.0]], n_results=1)['ids'])" "$VERSION"
 echo "-- man quiver"
-man quiver 2>/dev/null | sed 's/.\x08//g' | grep -q 'quiver serve' || { echo "man quiver: no page"; exit 1; }
-man 3 quiver 2>/dev/null | sed 's/.\x08//g' | grep -q 'qv_db_open' || { echo "man 3 quiver: no page"; exit 1; }
-echo "   man quiver: $(man quiver 2>/dev/null | wc -l) lines"
+# whole pages first: `man | grep -q` would fail under pipefail when grep stops reading early
+page1=$(man quiver 2>/dev/null | sed 's/.\x08//g')
+page3=$(man 3 quiver 2>/dev/null | sed 's/.\x08//g')
+grep -q 'quiver serve' <<<"$page1" || { echo "man quiver: no page"; exit 1; }
+grep -q 'qv_db_open' <<<"$page3" || { echo "man 3 quiver: no page"; exit 1; }
+echo "   man quiver: $(wc -l <<<"$page1") lines; man 3 quiver: $(wc -l <<<"$page3") lines"
 echo "-- quiver --version: $(quiver --version)"
-quiver --version | grep -qx "quiver $VERSION (libquiver $VERSION)"
+[ "$(quiver --version)" = "quiver $VERSION (libquiver $VERSION)" ] || { echo "quiver --version differs"; exit 1; }
 echo "-- quiver serve"
 /usr/bin/python3 - "$VERSION" <<'PY'
 import json, os, socket, subprocess, sys, tempfile, time, urllib.request
