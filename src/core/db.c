@@ -216,11 +216,6 @@ qv_status qv_db_open(const char *path, const qv_open_opts *opts, qv_db **out) {
     qv__fmt(file, sizeof file, "%s/quiver.db", path);
     rc = qv__store_open(&db->mem, file, opts->sync == QV_SYNC_FULL, &db->store, &db->seq, err, sizeof err);
     if (rc) goto cleanup;
-    /* full-text tables for collections made before they existed (store_fts.c) */
-    if (!db->read_only && (rc = qv__store_fts_migrate(db->store))) {
-      qv__fmt(err, sizeof err, "%s", qv__store_errmsg(db->store));
-      goto cleanup;
-    }
     if ((rc = load_catalog(db, err, sizeof err))) goto cleanup;
   }
   *out = db;
