@@ -543,10 +543,13 @@ QV_API qv_status qv_collection_query_mmr(qv_collection *c, const float *query, s
  * (SQLite FTS5, default unicode61 tokenizer), highest score first; qv_results_distance()
  * holds the score, FTS5's -bm25() computed over this collection's documents. text is a list
  * of words (whitespace-separated; any of them may match); a single word scores exactly as
- * FTS5's query for it. Filters apply. Persistent databases keep the text index in SQLite, in
- * step with every write; an in-memory database builds it in memory on the first text read
- * after a write. Errors: QV_INVALID (no words), QV_UNSUPPORTED (a database made by an older
- * version and opened read-only: open it read-write once to build the index).
+ * FTS5's query for it. Filters apply. Persistent databases build the collection's text index
+ * in SQLite on its first text read (a pass over its documents; thread: write for that call),
+ * then keep it in step with every write (which makes writes of documents slower: see
+ * bench/RESULTS.md); an in-memory database, or a read-only one without the index, builds it
+ * in memory on the first text read after a write. where_document {"$contains": s} (s of 3 or
+ * more characters) likewise builds and uses a trigram index on persistent databases.
+ * Errors: QV_INVALID (no words).
  */
 QV_API qv_status qv_collection_text_search(qv_collection *c, const char *text, size_t k, const qv_query_opts *opts,
                                            qv_results **out);

@@ -453,3 +453,32 @@ def test_where_document_through_the_text_index(tmp_path):
             assert qa["ids"] == qb["ids"], (s, wd)
     for d in dbs:
         d.close()
+
+
+def test_text_read_only_and_lazy_index(tmp_path):
+    """The text index is built on first use; a read-only open of a database that never built
+    it answers from an in-memory index, and where_document scans."""
+    import sqlite3
+    path = str(tmp_path / "d")
+    db = quiver.Database(path)
+    text_col(db)
+    db.close()
+    con = sqlite3.connect(str(tmp_path / "d" / "quiver.db"))
+    tables = lambda: {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE name LIKE 'fts%'")}  # noqa: E731
+    assert not tables()  # nothing until asked
+    ro = quiver.Database(path, read_only=True)
+    c = ro.get_collection("t")
+    assert c.text_search("cat", 20)[0] == [str(r) for r, _ in fts5_scores(DOCS, "cat")]
+    assert c.get(where_document={"$contains": "cat"}, include=[])["ids"] == [str(i) for i, d in enumerate(DOCS)
+                                                                              if d and "cat" in d]
+    ro.close()
+    assert not tables()
+    db = quiver.Database(path)
+    c = db.get_collection("t")
+    c.text_search("cat", 3)
+    assert {t for t in tables() if "_" in t and t.count("_") == 1} == {"fts_1"}
+    c.get(where_document={"$contains": "cat"})
+    assert {"fts_1", "ftsg_1"} <= tables()
+    c.add(["late"], [[0, 0, 0]], documents=["cat cat"])  # kept in step by the triggers from now on
+    assert c.text_search("cat", 1)[0] == ["late"]
+    db.close()

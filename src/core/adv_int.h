@@ -46,6 +46,13 @@ QV_INTERNAL qv_status qv__adv_finish(qv_adv *a, qv_status rc);
 QV_INTERNAL uint64_t *qv__doc_candidates(const qv_collection *c, const qv_filter *f, uint64_t *n_words,
                                          uint64_t *count);
 
+/* docidx.c: build the trigram index f's $contains would use, if missing (persistent,
+ * read-write databases). Call before taking c->lock; failures leave the scan to answer. */
+QV_INTERNAL void qv__doc_index_prepare(qv_collection *c, const qv_filter *f);
+/* text.c: make sure collection c's BM25 (trigram 0) or trigram (1) table exists (persistent,
+ * read-write databases; takes db->write_mu: call holding no collection lock). */
+QV_INTERNAL qv_status qv__text_ensure(qv_collection *c, int trigram);
+
 /* text.c: free a collection's in-memory text index (in-memory databases only). */
 QV_INTERNAL void qv__text_free(qv_collection *c);
 

@@ -247,11 +247,6 @@ qv_status qv_db_open(const char *path, const qv_open_opts *opts, qv_db **out) {
       qv__log(db, QV_LOG_INFO, "%s: migrated the store from format %d to format %d (once)", file, migrated_from,
               qv__store_format_version());
     if (rc) goto cleanup;
-    /* full-text tables for collections made before they existed (store_fts.c) */
-    if (!db->read_only && (rc = qv__store_fts_migrate(db->store))) {
-      qv__fmt(err, sizeof err, "%s", qv__store_errmsg(db->store));
-      goto cleanup;
-    }
     if ((rc = load_catalog(db, err, sizeof err))) goto cleanup;
     if (!db->read_only && db->ckpt_every != UINT64_MAX) {
       if (pthread_create(&db->ckpt_thread, NULL, checkpointer, db) != 0) {

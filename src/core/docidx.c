@@ -10,7 +10,8 @@
  * memory state those applied so far: a candidate whose slot is not live yet is dropped by the
  * full evaluation; an update committed but not yet applied in memory is judged on its new
  * document. Shorter needles, in-memory databases and filters without a required $contains
- * scan as before.
+ * scan as before. The index is built the first time a collection is asked such a filter
+ * (qv__doc_index_prepare, before the collection lock is taken), then kept by triggers.
  */
 #include <string.h>
 
@@ -39,6 +40,12 @@ static size_t n_chars(const char *s) {
   size_t n = 0;
   for (; *s; s++) n += ((unsigned char)*s & 0xC0) != 0x80;
   return n;
+}
+
+void qv__doc_index_prepare(qv_collection *c, const qv_filter *f) {
+  const char *needle = qv__filter_doc_needle(f);
+  if (!needle || !c->db->store || c->db->read_only || n_chars(needle) < 3) return;
+  if (qv__text_ensure(c, 1)) qv__err_clear(c->db); /* no index: the scan answers */
 }
 
 uint64_t *qv__doc_candidates(const qv_collection *c, const qv_filter *f, uint64_t *n_words, uint64_t *count) {

@@ -271,6 +271,7 @@ qv_status qv_collection_query(qv_collection *c, const float *queries, size_t nq,
   if (opts->include & ~0xFu) return qv__err(db, QV_INVALID, "include: unknown bits 0x%x", opts->include & ~0xFu);
   qv_filter *f = NULL;
   if ((rc = parse_filter(db, opts->where_json, opts->where_document_json, &f))) return rc;
+  qv__doc_index_prepare(c, f); /* docidx.c: before the lock */
   pthread_rwlock_rdlock(&c->lock);
   pred_ctx pc = {c, f, NULL, 0, 0, NULL, 0, 0};
   qv_fent *fe = f ? qv__fcache_acquire(c, opts->where_json, opts->where_document_json) : NULL;
@@ -369,6 +370,7 @@ qv_status qv_collection_get_records(qv_collection *c, const qv_get_opts *opts, q
   if (opts->include & ~0xFu) return qv__err(db, QV_INVALID, "include: unknown bits 0x%x", opts->include & ~0xFu);
   qv_filter *f = NULL;
   if ((rc = parse_filter(db, opts->where_json, opts->where_document_json, &f))) return rc;
+  if (!opts->ids) qv__doc_index_prepare(c, f); /* docidx.c: before the lock */
   uint32_t *slots = NULL;
   size_t n = 0;
   qv_results *r = NULL;

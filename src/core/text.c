@@ -3,7 +3,9 @@
  * text.c -- full-text reads: BM25 text search and hybrid (text + vector) search.
  *
  * Persistent databases: the collection's FTS5 table in the SQLite store (store/store_fts.c),
- * kept in step with the records by triggers in the same transactions. In-memory databases
+ * built from the records on the first text read, then kept in step by triggers in the write
+ * transactions (a database opened read-only whose collection has no such table yet uses the
+ * in-memory index below). In-memory databases
  * have no store; they get an equivalent in-memory SQLite FTS5 table of the collection's
  * documents, (re)built on the first text read after a write (its rowid is the slot), so both
  * kinds give the same scores. That rebuild costs a pass over the documents, once per write
@@ -22,6 +24,7 @@
 #include <math.h>
 #include <pthread.h>
 #include <sqlite3.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -116,6 +119,17 @@ fail:
   return QV_NOMEM;
 }
 
+/* ------------------------------------------------------------------ the persistent index */
+
+qv_status qv__text_ensure(qv_collection *c, int trigram) {
+  qv_db *db = c->db;
+  if (!db->store || db->read_only) return QV_OK;
+  pthread_mutex_lock(&db->write_mu);
+  qv_status rc = atomic_load(&c->dropped) ? QV_OK : qv__store_fts_ensure(db->store, c->cid, trigram);
+  pthread_mutex_unlock(&db->write_mu);
+  return rc ? qv__err(db, rc, "%s", qv__store_errmsg(db->store)) : QV_OK;
+}
+
 /* ------------------------------------------------------------------ BM25 hits */
 
 typedef struct text_ctx {
@@ -150,10 +164,17 @@ static qv_status text_hits(qv_adv *a, const char *text, size_t k, qv_hit *h, siz
   }
   text_ctx t = {a, h, 0, k};
   qv_status rc = QV_OK;
+  int in_memory = !c->db->store;
   if (c->db->store) {
     rc = qv__store_fts_query(c->db->store, c->cid, 0, match, take_row, &t);
-    if (rc) qv__err(c->db, rc, "%s", qv__store_errmsg(c->db->store));
-  } else {
+    if (rc == QV_UNSUPPORTED) { /* read-only and never built: the in-memory index answers */
+      rc = QV_OK;
+      t.n = 0;
+      in_memory = 1;
+    } else if (rc)
+      qv__err(c->db, rc, "%s", qv__store_errmsg(c->db->store));
+  }
+  if (in_memory) {
     mem_fts *m;
     pthread_mutex_lock(&mem_mu);
     rc = mem_build(c, &m);
@@ -183,6 +204,7 @@ qv_status qv_collection_text_search(qv_collection *c, const char *text, size_t k
   qv_status rc = qv__adv_check(c, k, &opts, &defaults, out);
   if (rc) return rc;
   if (!text) return qv__err(c->db, QV_INVALID, "text: required");
+  if ((rc = qv__text_ensure(c, 0))) return rc;
   qv_adv a;
   if ((rc = qv__adv_begin(c, opts->where_json, opts->where_document_json, &a))) return rc;
   const qv_mem *mem = &c->db->mem;
@@ -226,6 +248,7 @@ qv_status qv_collection_hybrid_search(qv_collection *c, const char *text, const 
     return qv__err(c->db, QV_INVALID, "fusion: must be rrf or weighted");
   if (!(alpha >= 0.0f && alpha <= 1.0f)) return qv__err(c->db, QV_INVALID, "alpha: must be in [0, 1]");
   if (c->dim && (rc = qv__adv_check_vec(c, query, "query_embeddings", 0))) return rc;
+  if ((rc = qv__text_ensure(c, 0))) return rc;
   qv_adv a;
   if ((rc = qv__adv_begin(c, opts->where_json, opts->where_document_json, &a))) return rc;
   const qv_mem *mem = &c->db->mem;

@@ -88,11 +88,12 @@ QV_INTERNAL struct sqlite3 *qv__store_reader(qv_store *s, pthread_mutex_t **mu);
 /* Set the store's message to "what: msg". */
 QV_INTERNAL void qv__store_set_err(qv_store *s, const char *what, const char *msg);
 
-/* Create / drop collection cid's full-text tables and triggers (inside the caller's transaction). */
-QV_INTERNAL qv_status qv__store_fts_create(qv_store *s, int64_t cid);
+/* Drop collection cid's text tables and triggers (inside the caller's transaction). */
 QV_INTERNAL qv_status qv__store_fts_drop(qv_store *s, int64_t cid);
-/* Give every collection lacking them its text tables, filled from its records (own transactions). */
-QV_INTERNAL qv_status qv__store_fts_migrate(qv_store *s);
+/* Build collection cid's BM25 (trigram 0) or trigram (1) table if missing, filled from its
+ * records, in its own transaction on the writer: the caller holds db->write_mu (and no
+ * collection lock). */
+QV_INTERNAL qv_status qv__store_fts_ensure(qv_store *s, int64_t cid, int trigram);
 /* Rows matching an FTS5 MATCH expression on the BM25 table (trigram 0: best first, score =
  * -bm25) or the trigram table (trigram 1: any order, score 0). fn returns 0 to stop. On the
  * read connection: sees committed writes. QV_INVALID on a bad expression, QV_UNSUPPORTED when

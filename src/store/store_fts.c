@@ -2,18 +2,21 @@
 /*
  * store/store_fts.c -- full-text indexes of the documents, in the SQLite store.
  *
- * Per collection (cid) two external-content FTS5 tables over records.document:
+ * Per collection (cid) up to two external-content FTS5 tables over records.document:
  *   fts_<cid>   default tokenizer (unicode61): BM25 ranking (qv_collection_text_search); its
  *               scores are FTS5's own -bm25() over that collection's documents only;
  *   ftsg_<cid>  trigram tokenizer, case-sensitive: substring search of >= 3 characters,
  *               which is what where_document {"$contains": ...} means.
- * Three triggers on records (insert, delete, update of document, each guarded by cid) keep
- * both in step inside the transaction of the write itself, so the text index can never
- * disagree with the records after a crash; older builds writing the file keep it in step too.
- * Created with the collection (qv__store_col_insert), dropped before its records on delete;
- * a database created before this version gets them, filled from the records, when opened
- * read-write (qv__store_fts_migrate). Opened read-only, such a database has no text index
- * until it is opened read-write once (text search then reports QV_UNSUPPORTED).
+ * Each is built on first use (qv__store_fts_ensure: one transaction creates it, its three
+ * triggers and fills it from the records) and from then on kept in step by its triggers on
+ * records (insert, delete, update of document, each guarded by cid) inside the transaction of
+ * every write, so it can never disagree with the records after a crash; older builds writing
+ * the file keep it in step too. Built lazily because keeping it costs: on the project VM an
+ * FTS5 table maintained by trigger takes ingest of documented records from ~60k to ~5k
+ * records/s (both tables: ~2k/s), while a bulk build runs at ~25k documents/s. Collections
+ * that never use text search or where_document pay nothing. Dropped (before the records) with
+ * the collection. A read-only database cannot build one: text search then reports
+ * QV_UNSUPPORTED and where_document scans as before.
  */
 #include <sqlite3.h>
 #include <stdio.h>
@@ -29,31 +32,32 @@ static qv_status fts_fail(qv_store *s, sqlite3 *h, const char *what) {
   return QV_IO;
 }
 
-qv_status qv__store_fts_create(qv_store *s, int64_t cid) {
+/* Create one of collection cid's text tables (trigram 0: fts_<cid>, 1: ftsg_<cid>) and its
+ * triggers, inside the caller's transaction. */
+static qv_status fts_create(qv_store *s, int64_t cid, int trigram) {
   char sql[4096];
   long long c = (long long)cid;
+  const char *t = trigram ? "ftsg" : "fts";
   snprintf(sql, sizeof sql,
-           "CREATE VIRTUAL TABLE IF NOT EXISTS fts_%lld USING fts5(document, content='records', content_rowid='rid');"
-           "CREATE VIRTUAL TABLE IF NOT EXISTS ftsg_%lld USING fts5(document, content='records', content_rowid='rid',"
-           " tokenize='trigram case_sensitive 1');"
-           "CREATE TRIGGER IF NOT EXISTS fts_ai_%lld AFTER INSERT ON records"
+           "CREATE VIRTUAL TABLE IF NOT EXISTS %s_%lld USING fts5(document, content='records', content_rowid='rid'%s);"
+           "CREATE TRIGGER IF NOT EXISTS %s_ai_%lld AFTER INSERT ON records"
            " WHEN new.cid=%lld AND new.document IS NOT NULL BEGIN"
-           " INSERT INTO fts_%lld(rowid, document) VALUES(new.rid, new.document);"
-           " INSERT INTO ftsg_%lld(rowid, document) VALUES(new.rid, new.document); END;"
-           "CREATE TRIGGER IF NOT EXISTS fts_ad_%lld AFTER DELETE ON records"
+           " INSERT INTO %s_%lld(rowid, document) VALUES(new.rid, new.document); END;"
+           "CREATE TRIGGER IF NOT EXISTS %s_ad_%lld AFTER DELETE ON records"
            " WHEN old.cid=%lld AND old.document IS NOT NULL BEGIN"
-           " INSERT INTO fts_%lld(fts_%lld, rowid, document) VALUES('delete', old.rid, old.document);"
-           " INSERT INTO ftsg_%lld(ftsg_%lld, rowid, document) VALUES('delete', old.rid, old.document); END;"
-           "CREATE TRIGGER IF NOT EXISTS fts_au_%lld AFTER UPDATE OF document ON records"
+           " INSERT INTO %s_%lld(%s_%lld, rowid, document) VALUES('delete', old.rid, old.document); END;"
+           "CREATE TRIGGER IF NOT EXISTS %s_au_%lld AFTER UPDATE OF document ON records"
            " WHEN old.cid=%lld AND old.document IS NOT new.document BEGIN"
-           " INSERT INTO fts_%lld(fts_%lld, rowid, document) SELECT 'delete', old.rid, old.document"
+           " INSERT INTO %s_%lld(%s_%lld, rowid, document) SELECT 'delete', old.rid, old.document"
            "  WHERE old.document IS NOT NULL;"
-           " INSERT INTO ftsg_%lld(ftsg_%lld, rowid, document) SELECT 'delete', old.rid, old.document"
-           "  WHERE old.document IS NOT NULL;"
-           " INSERT INTO fts_%lld(rowid, document) SELECT new.rid, new.document WHERE new.document IS NOT NULL;"
-           " INSERT INTO ftsg_%lld(rowid, document) SELECT new.rid, new.document WHERE new.document IS NOT NULL;"
-           " END;",
-           c, c, c, c, c, c, c, c, c, c, c, c, c, c, c, c, c, c, c, c);
+           " INSERT INTO %s_%lld(rowid, document) SELECT new.rid, new.document WHERE new.document IS NOT NULL;"
+           " END;"
+           "INSERT INTO %s_%lld(rowid, document) SELECT rid, document FROM records WHERE cid=%lld AND document IS NOT NULL;",
+           t, c, trigram ? ", tokenize='trigram case_sensitive 1'" : "",
+           t, c, c, t, c,
+           t, c, c, t, c, t, c,
+           t, c, c, t, c, t, c, t, c,
+           t, c, c);
   sqlite3 *w = qv__store_writer(s);
   if (sqlite3_exec(w, sql, NULL, NULL, NULL) != SQLITE_OK) return fts_fail(s, w, "creating the text index");
   return QV_OK;
@@ -64,19 +68,20 @@ qv_status qv__store_fts_drop(qv_store *s, int64_t cid) {
   long long c = (long long)cid;
   snprintf(sql, sizeof sql,
            "DROP TRIGGER IF EXISTS fts_ai_%lld; DROP TRIGGER IF EXISTS fts_ad_%lld; DROP TRIGGER IF EXISTS fts_au_%lld;"
+           "DROP TRIGGER IF EXISTS ftsg_ai_%lld; DROP TRIGGER IF EXISTS ftsg_ad_%lld; DROP TRIGGER IF EXISTS ftsg_au_%lld;"
            "DROP TABLE IF EXISTS fts_%lld; DROP TABLE IF EXISTS ftsg_%lld;",
-           c, c, c, c, c);
+           c, c, c, c, c, c, c, c);
   sqlite3 *w = qv__store_writer(s);
   if (sqlite3_exec(w, sql, NULL, NULL, NULL) != SQLITE_OK) return fts_fail(s, w, "dropping the text index");
   return QV_OK;
 }
 
-/* 1 if collection cid has its text index (asked on connection h). */
-static int has_fts(sqlite3 *h, int64_t cid) {
+/* 1 if collection cid has this text table (asked on connection h). */
+static int has_fts(sqlite3 *h, int64_t cid, int trigram) {
   char name[64];
   sqlite3_stmt *st = NULL;
   int found = 0;
-  snprintf(name, sizeof name, "fts_%lld", (long long)cid);
+  snprintf(name, sizeof name, "%s_%lld", trigram ? "ftsg" : "fts", (long long)cid);
   if (sqlite3_prepare_v2(h, "SELECT 1 FROM sqlite_master WHERE type='table' AND name=?1", -1, &st, NULL) == SQLITE_OK) {
     sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
     found = sqlite3_step(st) == SQLITE_ROW;
@@ -85,33 +90,13 @@ static int has_fts(sqlite3 *h, int64_t cid) {
   return found;
 }
 
-qv_status qv__store_fts_migrate(qv_store *s) {
+qv_status qv__store_fts_ensure(qv_store *s, int64_t cid, int trigram) {
   sqlite3 *w = qv__store_writer(s);
-  sqlite3_stmt *st = NULL;
-  int64_t cids[4096];
-  size_t n = 0;
-  qv_status rc = QV_OK;
-  if (sqlite3_prepare_v2(w, "SELECT cid FROM collections ORDER BY cid", -1, &st, NULL) != SQLITE_OK)
-    return fts_fail(s, w, "reading the catalog");
-  while (sqlite3_step(st) == SQLITE_ROW && n < sizeof cids / sizeof cids[0]) {
-    int64_t cid = sqlite3_column_int64(st, 0);
-    if (!has_fts(w, cid)) cids[n++] = cid;
-  }
-  sqlite3_finalize(st);
-  for (size_t i = 0; i < n && rc == QV_OK; i++) {
-    char sql[512];
-    long long c = (long long)cids[i];
-    if (sqlite3_exec(w, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) return fts_fail(s, w, "BEGIN");
-    rc = qv__store_fts_create(s, cids[i]);
-    snprintf(sql, sizeof sql,
-             "INSERT INTO fts_%lld(rowid, document) SELECT rid, document FROM records WHERE cid=%lld AND document "
-             "IS NOT NULL; INSERT INTO ftsg_%lld(rowid, document) SELECT rid, document FROM records WHERE cid=%lld "
-             "AND document IS NOT NULL;",
-             c, c, c, c);
-    if (rc == QV_OK && sqlite3_exec(w, sql, NULL, NULL, NULL) != SQLITE_OK) rc = fts_fail(s, w, "filling the text index");
-    if (rc == QV_OK && sqlite3_exec(w, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) rc = fts_fail(s, w, "COMMIT");
-    if (rc) sqlite3_exec(w, "ROLLBACK", NULL, NULL, NULL);
-  }
+  if (has_fts(w, cid, trigram)) return QV_OK;
+  if (sqlite3_exec(w, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) return fts_fail(s, w, "BEGIN");
+  qv_status rc = fts_create(s, cid, trigram);
+  if (rc == QV_OK && sqlite3_exec(w, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) rc = fts_fail(s, w, "COMMIT");
+  if (rc) sqlite3_exec(w, "ROLLBACK", NULL, NULL, NULL);
   return rc;
 }
 
@@ -129,8 +114,8 @@ qv_status qv__store_fts_query(qv_store *s, int64_t cid, int trigram, const char 
     snprintf(sql, sizeof sql, "SELECT r.slot, r.id, -bm25(fts_%lld) FROM fts_%lld JOIN records r ON "
              "r.rid=fts_%lld.rowid WHERE fts_%lld MATCH ?1 ORDER BY bm25(fts_%lld)", c, c, c, c, c);
   pthread_mutex_lock(mu);
-  if (!has_fts(r, cid)) {
-    qv__store_set_err(s, "text index", "this database has no text index yet: open it read-write once to build it");
+  if (!has_fts(r, cid, trigram)) {
+    qv__store_set_err(s, "text index", "this collection has no text index yet, and a read-only database cannot build it");
     rc = QV_UNSUPPORTED;
     goto done;
   }

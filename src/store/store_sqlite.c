@@ -319,7 +319,6 @@ qv_status qv__store_col_insert(qv_store *s, qv_store_col *c) {
   bind_col(&b, c);
   qv_status rc = bind_run(&b, "creating the collection");
   if (rc == QV_OK) c->cid = sqlite3_last_insert_rowid(s->w);
-  if (rc == QV_OK) rc = qv__store_fts_create(s, c->cid); /* store_fts.c */
   return rc;
 }
 
