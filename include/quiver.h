@@ -170,10 +170,15 @@ typedef enum qv_metric {
   QV_METRIC_L2 = 0,     /**< squared euclidean distance */
   QV_METRIC_IP = 1,     /**< 1 - dot(a, b) */
   QV_METRIC_COSINE = 2, /**< 1 - cos(a, b); vectors are normalised on the way in */
-  QV_METRIC_L1 = 3      /**< sum |a_i - b_i| (manhattan) */
+  QV_METRIC_L1 = 3,     /**< sum |a_i - b_i| (manhattan) */
+  /** Number of differing bits between binary vectors. The collection's dim is the number of
+      bits (a multiple of 8); vectors travel as packed bits (qv_batch.bits,
+      qv_collection_query_bits), dim / 8 bytes per vector, most significant bit first in each
+      byte (numpy's packbits order). Supported by the flat and rpforest kinds, not by hnsw. */
+  QV_METRIC_HAMMING = 4
 } qv_metric;
 
-/** "l2", "ip", "cosine", "l1"; static. Thread: any. */
+/** "l2", "ip", "cosine", "l1", "hamming"; static. Thread: any. */
 QV_API const char *qv_metric_name(qv_metric m);
 /** Parse a metric name (also "euclidean", "angular", "dot", "manhattan"). Thread: any. */
 QV_API qv_status qv_metric_parse(const char *name, qv_metric *out);

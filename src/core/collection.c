@@ -20,15 +20,15 @@
 
 /* ------------------------------------------------------------------ names, enums */
 
-static const char *const metric_names[] = {"l2", "ip", "cosine", "l1"};
+static const char *const metric_names[] = {"l2", "ip", "cosine", "l1", "hamming"};
 
-const char *qv_metric_name(qv_metric m) { return (unsigned)m < 4 ? metric_names[m] : "unknown"; }
+const char *qv_metric_name(qv_metric m) { return (unsigned)m < 5 ? metric_names[m] : "unknown"; }
 
 qv_status qv_metric_parse(const char *name, qv_metric *out) {
   static const struct { const char *n; qv_metric m; } tab[] = {
       {"l2", QV_METRIC_L2},         {"euclidean", QV_METRIC_L2}, {"ip", QV_METRIC_IP},
       {"dot", QV_METRIC_IP},        {"cosine", QV_METRIC_COSINE}, {"angular", QV_METRIC_COSINE},
-      {"l1", QV_METRIC_L1},         {"manhattan", QV_METRIC_L1}};
+      {"l1", QV_METRIC_L1},         {"manhattan", QV_METRIC_L1}, {"hamming", QV_METRIC_HAMMING}};
   for (size_t i = 0; name && i < sizeof tab / sizeof tab[0]; i++)
     if (strcmp(name, tab[i].n) == 0) {
       *out = tab[i].m;

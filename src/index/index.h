@@ -150,10 +150,25 @@ typedef struct qv_index_vt {
    * needs from a sample of n prepared vectors (ranges, codebooks, centroids) before adds.
    */
   qv_status (*train)(qv_index *ix, const float *vecs, size_t n);
+  /*
+   * Optional, for snapshot files (core/static.c, docs/FORMAT.md). serialize() writes the
+   * kind's payload -- the bytes a checkpoint holds after its envelope -- through put() and
+   * sets *payload_version. open_mapped() attaches a read-only index to such a payload in
+   * memory (a mapped file, 64-byte aligned) without copying it: O(1) apart from checks of its
+   * header; the payload's contents are not trusted (every access is bounds-checked, so a
+   * damaged payload gives wrong answers or QV_CORRUPT, never a crash). The bytes must outlive
+   * the index; add/remove on it return QV_UNSUPPORTED. A kind without them goes into snapshot
+   * files as a whole checkpoint file, loaded (copied) on first use.
+   */
+  qv_status (*serialize)(const qv_index *ix, void (*put)(void *ctx, const void *p, size_t n), void *ctx,
+                         uint32_t *payload_version);
+  qv_status (*open_mapped)(const qv_index_params *p, uint32_t payload_version, const void *payload,
+                           uint64_t len, qv_index **out);
 } qv_index_vt;
 
 QV_INTERNAL extern const qv_index_vt qv__index_flat;
 QV_INTERNAL extern const qv_index_vt qv__index_hnsw;
+QV_INTERNAL extern const qv_index_vt qv__index_rpforest;
 
 /* The vtable of the kind called name, or NULL if no such kind is built in. */
 QV_INTERNAL const qv_index_vt *qv__index_find(const char *name);
