@@ -308,8 +308,10 @@ QV_API qv_status qv_collection_set_param(qv_collection *c, const char *name, dou
  */
 QV_API qv_status qv_collection_compact(qv_collection *c);
 
-/** Dimension (0 while unset). Thread: any. */
+/** Dimension (0 while unset; bits for hamming). Thread: any. */
 QV_API uint32_t qv_collection_dim(const qv_collection *c);
+/** Metric. Thread: any. */
+QV_API qv_metric qv_collection_metric(const qv_collection *c);
 /** Number of live records. Thread: concurrent-read. */
 QV_API qv_status qv_collection_count(qv_collection *c, uint64_t *out);
 
@@ -332,7 +334,13 @@ typedef struct qv_batch {
   const char *const *metadatas;
   const char *const *documents;
   uint32_t dim; /**< floats per embedding row; 0 = the collection's dim. A collection created
-                     with dim 0 takes this value from its first write with embeddings. */
+                     with dim 0 takes this value from its first write with embeddings.
+                     With bits: the number of bits per row, or 0. */
+  /** Hamming collections only, instead of embeddings: n rows of dim / 8 bytes of packed bits
+      (most significant bit first: numpy's packbits order), or NULL. Stored in SQLite as the
+      packed bytes, zero-padded to a multiple of 4. Embeddings are refused by a hamming
+      collection and bits by any other. Borrowed. */
+  const uint8_t *bits;
 } qv_batch;
 
 #define QV_MAX_ID_LEN 1024
@@ -425,6 +433,16 @@ QV_API void qv_query_opts_init(qv_query_opts *o);
  */
 QV_API qv_status qv_collection_query(qv_collection *c, const float *queries, size_t nq, size_t k,
                                      const qv_query_opts *opts, qv_results **out);
+
+/*
+ * qv_collection_query() for a hamming collection: nq query rows of dim / 8 bytes of packed
+ * bits (numpy's packbits order). Distances are numbers of differing bits. Embeddings, when
+ * included, are the packed bits: qv_results_embedding() cast to const uint8_t *, dim / 8
+ * bytes (plus zero padding to a multiple of 4). Other collections return QV_INVALID.
+ * Thread: concurrent-read.
+ */
+QV_API qv_status qv_collection_query_bits(qv_collection *c, const uint8_t *queries, size_t nq, size_t k,
+                                          const qv_query_opts *opts, qv_results **out);
 
 /* ------------------------------------------------------------------ Results */
 

@@ -118,7 +118,7 @@ static void hit_offer(qv_topk *t, float d, uint32_t slot) {
 static qv_status flat_create(const qv_index_params *p, qv_index **out) {
   *out = NULL;
   if (!p || !p->mem || p->dim == 0) return QV_INVALID;
-  if (p->metric > QV_METRIC_L1) return QV_INVALID;
+  if (p->metric > QV_METRIC_HAMMING) return QV_INVALID;
   qv_index *ix = qv__calloc(p->mem, 1, sizeof *ix);
   if (!ix) return QV_NOMEM;
   ix->mem = p->mem;
@@ -523,7 +523,7 @@ static qv_status flat_search_batch(const qv_index *ix, const float *qs, size_t n
   atomic_init(&job.next, 0);
   atomic_init(&job.n_fallback, 0);
   atomic_init(&job.failed, 0);
-  job.use_gemm = ix->metric != QV_METRIC_L1 && nq >= BATCH_MIN_NQ && ix->dim <= INT32_MAX &&
+  job.use_gemm = ix->metric != QV_METRIC_L1 && ix->metric != QV_METRIC_HAMMING && nq >= BATCH_MIN_NQ && ix->dim <= INT32_MAX &&
                  ix->n_slots >= 2 * (size_t)BATCH_MIN_NQ;
   job.k2 = k + (k > 16 ? k : 16);
   int t = pick_threads(ix, n_threads, nq);
@@ -636,7 +636,7 @@ const qv_index_vt qv__index_flat = {
     .name = "flat",
     .caps = 0,
     .metrics = QV_METRIC_BIT(QV_METRIC_L2) | QV_METRIC_BIT(QV_METRIC_IP) | QV_METRIC_BIT(QV_METRIC_COSINE) |
-               QV_METRIC_BIT(QV_METRIC_L1),
+               QV_METRIC_BIT(QV_METRIC_L1) | QV_METRIC_BIT(QV_METRIC_HAMMING),
     .params = flat_params,
     .create = flat_create,
     .destroy = flat_destroy,
