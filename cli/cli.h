@@ -58,6 +58,7 @@ typedef struct cli_cmd {
 
 extern const cli_cmd cli_cmd_create, cli_cmd_list, cli_cmd_info, cli_cmd_import, cli_cmd_query,
     cli_cmd_get, cli_cmd_delete, cli_cmd_drop, cli_cmd_rename, cli_cmd_compact, cli_cmd_serve;
+extern const cli_cmd cli_cmd_export, cli_cmd_verify;
 
 /* ------------------------------------------------------------------ util.c: errors */
 

@@ -17,7 +17,7 @@
 static const cli_cmd *const commands[] = {
     &cli_cmd_create, &cli_cmd_list,   &cli_cmd_info, &cli_cmd_import, &cli_cmd_query,
     &cli_cmd_get,    &cli_cmd_delete, &cli_cmd_drop, &cli_cmd_rename, &cli_cmd_compact,
-    &cli_cmd_serve,
+    &cli_cmd_serve,  &cli_cmd_export, &cli_cmd_verify,
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 

@@ -466,6 +466,52 @@ QV_API uint32_t qv_results_dim(const qv_results *r);
 QV_API unsigned qv_results_include(const qv_results *r);
 QV_API void qv_results_free(qv_results *r);
 
+/* ------------------------------------------------------------------ Snapshot files */
+
+/*
+ * A snapshot file is one collection frozen into a single self-describing, checksummed,
+ * versioned file (docs/FORMAT.md): its ids, metadata, documents, vectors and index. It is
+ * opened read-only by memory-mapping it: opening does work bounded by the header (not by the
+ * file's size), and processes that open the same file share its pages through the page cache.
+ */
+typedef struct qv_static qv_static;
+
+/*
+ * Write collection c to path as a snapshot file (written to path.tmp, fsync'd, renamed).
+ * Writes wait during the export; reads go on. Errors: QV_IO, QV_NOMEM. Thread: write.
+ */
+QV_API qv_status qv_collection_export(qv_collection *c, const char *path);
+
+/** qv_static_open() flag: check every section's checksum now (reads the whole file). */
+#define QV_STATIC_VERIFY 1u
+
+/*
+ * Map snapshot file path read-only. The header and section table are checked (their
+ * checksums, every offset against the file's size); the big sections' checksums are checked
+ * by qv_static_verify() or, with QV_STATIC_VERIFY, here. A truncated, damaged or
+ * other-version file is refused with QV_CORRUPT and a message in errbuf (may be NULL) naming
+ * the file and the problem; reads of sections not verified are bounds-checked, so damage
+ * there gives errors or wrong answers, never a crash. On QV_OK *out is a handle the caller
+ * closes with qv_static_close(). Errors: QV_NOTFOUND, QV_IO, QV_CORRUPT, QV_NOMEM.
+ * Thread: any. The handle's calls are concurrent-read.
+ */
+QV_API qv_status qv_static_open(const char *path, unsigned flags, qv_static **out, char *errbuf, size_t errlen);
+QV_API void qv_static_close(qv_static *s);
+/** Message of the handle's most recent failure (shared by the handle's threads). Never NULL. */
+QV_API const char *qv_static_errmsg(const qv_static *s);
+/** Check every section's checksum and the string tables (reads the whole file). QV_CORRUPT if off. */
+QV_API qv_status qv_static_verify(qv_static *s);
+/** The snapshot's name, dim, metric, index kind, parameters and count (uuid ""). */
+QV_API qv_status qv_static_info(qv_static *s, qv_collection_info *out);
+/** qv_collection_query() on the snapshot (where filters included; ef_search is the kind's knob). */
+QV_API qv_status qv_static_query(qv_static *s, const float *queries, size_t nq, size_t k,
+                                 const qv_query_opts *opts, qv_results **out);
+/** qv_collection_query_bits() on a hamming snapshot. */
+QV_API qv_status qv_static_query_bits(qv_static *s, const uint8_t *queries, size_t nq, size_t k,
+                                      const qv_query_opts *opts, qv_results **out);
+/** qv_collection_get_records() on the snapshot: by ids (O(1) each) and/or filters, slot order. */
+QV_API qv_status qv_static_get(qv_static *s, const qv_get_opts *opts, qv_results **out);
+
 #ifdef __cplusplus
 }
 #endif

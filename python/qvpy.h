@@ -95,6 +95,10 @@ enum { QVPY_MAT_2D = 0, QVPY_MAT_1D = 1, QVPY_MAT_ANY = 2 };
 int qvpy_mat_parse(PyObject *obj, size_t dim, int shape, const char *field, qvpy_mat *m);
 void qvpy_mat_release(qvpy_mat *m);
 
+/* Snapshot files (qvpy_static.c): quiver.open_static(path, verify=False) -> StaticIndex. */
+extern PyTypeObject qvpy_static_type;
+PyObject *qvpy_open_static(PyObject *mod, PyObject *args, PyObject *kw);
+
 /* Packed bits for hamming collections (qvpy_bits.c): n rows of nbytes. */
 typedef struct qvpy_bits {
   const uint8_t *data;

@@ -575,6 +575,27 @@ cleanup:
   return out;
 }
 
+static PyObject *col_export(PyObject *self_, PyObject *arg) {
+  qvpy_col *self = (qvpy_col *)self_;
+  PyObject *pathobj = NULL;
+  qv_status rc;
+  qv_collection *c = handle(self);
+  if (!c || !PyUnicode_FSConverter(arg, &pathobj)) return NULL;
+  if (qvpy_db_enter(self->owner) < 0) {
+    Py_DECREF(pathobj);
+    return NULL;
+  }
+  const char *path = PyBytes_AS_STRING(pathobj);
+  Py_BEGIN_ALLOW_THREADS
+  rc = qv_collection_export(c, path);
+  Py_END_ALLOW_THREADS
+  if (rc != QV_OK) raise_rc(self, rc);
+  qvpy_db_leave(self->owner);
+  Py_DECREF(pathobj);
+  if (rc != QV_OK) return NULL;
+  Py_RETURN_NONE;
+}
+
 static PyObject *col_repr(PyObject *self_) {
   qvpy_col *self = (qvpy_col *)self_;
   qv_collection_info info;
@@ -619,6 +640,8 @@ static PyMethodDef col_methods[] = {
      "query(query_embeddings, n_results=10, where=None, where_document=None, include=['metadatas', "
      "'documents', 'distances'], *, ef_search=None, exact=False)\n--\n\nNearest neighbours, a "
      "Chroma-shaped dict of lists of lists."},
+    {"export", col_export, METH_O,
+     "export(path)\n--\n\nWrite the collection to path as one snapshot file (quiver.open_static)."},
     {"add_vectors", col_add_vectors, METH_O,
      "add_vectors(X)\n--\n\nAdd the rows of X with ids str(count()), str(count()+1), ..."},
     {"search", KWFN(col_search), METH_FASTCALL | METH_KEYWORDS,
