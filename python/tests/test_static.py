@@ -134,3 +134,26 @@ def test_cli_export(tmp_path):
     r = subprocess.run([str(BIN), "export", "nope", str(out), "--data", str(data)], capture_output=True, text=True,
                        timeout=60)
     assert r.returncode != 0 and "no such collection" in r.stderr
+
+
+def test_cli_import_packed_bits(tmp_path):
+    rng = np.random.default_rng(8)
+    P = np.packbits(rng.integers(0, 2, (400, 96)).astype(bool), axis=1)
+    np.save(tmp_path / "b.npy", P)
+    data = tmp_path / "data"
+    r = subprocess.run([str(BIN), "import", "bits", str(tmp_path / "b.npy"), "--data", str(data), "--create",
+                        "--metric", "hamming"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    d = quiver.Database(str(data))
+    col = d.get_collection("bits")
+    assert col.dim == 96 and col.count() == 400
+    ids, dist = col.search(P[33], 3)
+    assert ids[0] == "33" and dist[0] == 0.0
+    exact = np.sort(np.unpackbits(P ^ P[33], axis=1).sum(1))[:3]
+    assert dist == [float(x) for x in exact]
+    d.close()
+    # float32 rows into a hamming collection: refused naming the field
+    np.save(tmp_path / "f.npy", rng.standard_normal((3, 96)).astype(np.float32))
+    r = subprocess.run([str(BIN), "import", "bits", str(tmp_path / "f.npy"), "--data", str(data)], capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode != 0 and "hamming" in r.stderr
