@@ -157,3 +157,55 @@ def test_cli_import_packed_bits(tmp_path):
     r = subprocess.run([str(BIN), "import", "bits", str(tmp_path / "f.npy"), "--data", str(data)], capture_output=True,
                        text=True, timeout=60)
     assert r.returncode != 0 and "hamming" in r.stderr
+
+
+def test_http_packed_bits(tmp_path):
+    """The server's records routes take a hamming collection's vectors as rows of packed bytes."""
+    import http.client
+    import json
+    import socket
+    import time
+    P = np.packbits(np.random.default_rng(9).integers(0, 2, (300, 64)).astype(bool), axis=1)
+    data = str(tmp_path / "srv")
+    d = quiver.Database(data)
+    d.create_collection("default_tenant/default_database/bits", dim=64, metric="hamming").add_vectors(P)
+    d.close()
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    p = subprocess.Popen([str(BIN), "serve", "--data", data, "--port", str(port), "--log-level", "warn"],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = "/api/v2/tenants/default_tenant/databases/default_database"
+
+    def req(method, path, body=None):
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        c.request(method, path, json.dumps(body) if body is not None else None, {"Content-Type": "application/json"})
+        r = c.getresponse()
+        return r.status, json.loads(r.read() or b"null")
+
+    try:
+        for _ in range(200):
+            try:
+                st, col = req("GET", base + "/collections/bits")
+                break
+            except OSError:
+                time.sleep(0.05)
+        assert st == 200 and col["dimension"] == 64
+        cid = col["id"]
+        st, r = req("POST", f"{base}/collections/{cid}/query",
+                    {"query_embeddings": [P[5].tolist()], "n_results": 3, "include": ["distances"]})
+        assert st == 200 and r["ids"][0][0] == "5"
+        assert r["distances"][0] == [float(x) for x in np.sort(np.unpackbits(P ^ P[5], axis=1).sum(1))[:3]]
+        new = [255, 0, 255, 0, 255, 0, 255, 0]
+        assert req("POST", f"{base}/collections/{cid}/add", {"ids": ["x"], "embeddings": [new]})[0] == 201
+        st, r = req("POST", f"{base}/collections/{cid}/query", {"query_embeddings": [new], "n_results": 1,
+                                                                 "include": ["distances"]})
+        assert r["ids"] == [["x"]] and r["distances"] == [[0]]
+        st, r = req("POST", f"{base}/collections/{cid}/add", {"ids": ["y"], "embeddings": [[1.5] * 8]})
+        assert st == 400 and "embeddings[0][0]" in r["message"] and "0..255" in r["message"]
+        st, r = req("POST", f"{base}/collections/{cid}/query", {"query_embeddings": [[1] * 9], "n_results": 1})
+        assert st == 400 and "8 packed bytes" in r["message"]
+    finally:
+        p.terminate()
+        p.wait(timeout=30)
