@@ -104,7 +104,13 @@ def main():
                       "rpforest_build_s": q_build, "rpforest_export_s": q_export, "rpforest_open_ms": q_open * 1e3,
                       "rpforest_file_mb": q_size / 2**20}), flush=True)
     ids_of = lambda res: [[int(i) for i in r[0]] for r in res]  # noqa: E731
-    for sk in [int(s) for s in a.search_k.split(",")]:
+    sks = [int(x) for x in a.search_k.split(",")]
+    snaps = {}
+    for sk in sks:  # a snapshot file answers with the search_k stored in it: one export per point
+        col.set_params(search_k=sk)
+        snaps[sk] = os.path.join(tmp, "rpf%d.qvs" % sk)
+        col.export(snaps[sk])
+    for sk in sks:  # the three systems back to back at each point
         res, qps = timed(lambda q, kk: ann.get_nns_by_vector(q.tolist(), kk, sk), Q, k)
         rows.append({"system": "annoy", "n_trees": a.trees, "search_k": sk, "recall": recall(res, gt, k), "qps": qps})
         print(json.dumps(rows[-1]), flush=True)
@@ -113,19 +119,13 @@ def main():
         rows.append({"system": "quiver-rpforest", "n_trees": a.trees, "search_k": sk, "recall": recall(ids_of(res), gt, k),
                      "qps": qps})
         print(json.dumps(rows[-1]), flush=True)
-    st.close()
-    # a snapshot file answers with the search_k stored in it: one export per point
-    for sk in [int(s) for s in a.search_k.split(",")]:
-        col.set_params(search_k=sk)
-        p = os.path.join(tmp, "rpf%d.qvs" % sk)
-        col.export(p)
-        s = quiver.open_static(p)
+        s = quiver.open_static(snaps[sk])
         res, qps = timed(s.search, Q, k)
         rows.append({"system": "quiver-rpforest-snapshot", "n_trees": a.trees, "search_k": sk,
                      "recall": recall(ids_of(res), gt, k), "qps": qps})
         print(json.dumps(rows[-1]), flush=True)
         s.close()
-        os.unlink(p)
+        os.unlink(snaps[sk])
     if a.hnsw:
         t = time.perf_counter()
         h = db.create_collection("h", dim=dim, metric="l2", index="hnsw", M=16, ef_construction=200)

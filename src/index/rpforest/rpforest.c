@@ -209,6 +209,7 @@ typedef struct rp_ctx {
   rp_forest *f;
   uint64_t rng;
   float *p, *q; /* dim floats each */
+  uint8_t *side; /* side of each item of the subtree being split (as many as its items) */
   int failed;
 } rp_ctx;
 
@@ -234,10 +235,14 @@ static void two_means(rp_ctx *c, const uint32_t *items, size_t n) {
   }
 }
 
-/* Records of items on side 1 of node ni. */
+/* Side of every item for node ni into c->side; returns how many go right (side 1). */
 static size_t count_right(rp_ctx *c, size_t ni, const uint32_t *items, size_t n) {
   size_t r = 0;
-  for (size_t i = 0; i < n; i++) r += (size_t)side_of(c->ix, c->f, ni, items[i], row_of(c->ix, items[i]));
+  for (size_t i = 0; i < n; i++) {
+    uint8_t sd = (uint8_t)side_of(c->ix, c->f, ni, items[i], row_of(c->ix, items[i]));
+    c->side[i] = sd;
+    r += sd;
+  }
   return r;
 }
 
@@ -252,11 +257,12 @@ static void choose_split(rp_ctx *c, size_t ni, const uint32_t *items, size_t n) 
   rp_node *nd = &c->f->nodes[ni];
   size_t dim = ix->dim;
   for (int attempt = 0; attempt < RP_SPLIT_ATTEMPTS; attempt++) {
+    size_t r = 0;
     if (hamming(ix)) {
       uint32_t nbits = ix->dim * 32;
       for (int t = 0; t < 20; t++) {
         nd->info = (uint32_t)rnd_below(&c->rng, nbits);
-        size_t r = count_right(c, ni, items, n);
+        r = count_right(c, ni, items, n);
         if (r > 0 && r < n) break;
       }
     } else {
@@ -276,8 +282,9 @@ static void choose_split(rp_ctx *c, size_t ni, const uint32_t *items, size_t n) 
       }
       nd->info = 0;
       nd->a = (float)-a;
+      r = count_right(c, ni, items, n);
     }
-    if (balanced(count_right(c, ni, items, n), n)) return;
+    if (balanced(r, n)) return;
   }
   /* random split: no plane, sides by a salted hash of the slot */
   if (c->f->planes) memset(c->f->planes + ni * dim, 0, dim * sizeof(float));
@@ -303,14 +310,18 @@ static int make_tree(rp_ctx *c, uint32_t *items, size_t n, int32_t *ref) {
   }
   long ni = new_node(ix, c->f);
   if (ni < 0) return !(c->failed = 1);
-  choose_split(c, (size_t)ni, items, n);
+  choose_split(c, (size_t)ni, items, n); /* leaves every item's side in c->side */
   /* partition: side 0 first */
   size_t lo = 0, hi = n;
   while (lo < hi) {
-    if (side_of(ix, c->f, (size_t)ni, items[lo], row_of(ix, items[lo]))) {
+    if (c->side[lo]) {
+      --hi;
       uint32_t t = items[lo];
-      items[lo] = items[--hi];
+      items[lo] = items[hi];
       items[hi] = t;
+      uint8_t sd = c->side[lo];
+      c->side[lo] = c->side[hi];
+      c->side[hi] = sd;
     } else {
       lo++;
     }
@@ -347,7 +358,8 @@ static void *build_worker(void *arg) {
   uint32_t *work = qv__malloc(ix->mem, (job->n ? job->n : 1) * sizeof *work);
   c.p = qv__malloc(ix->mem, ix->dim * sizeof(float));
   c.q = qv__malloc(ix->mem, ix->dim * sizeof(float));
-  if (!work || !c.p || !c.q) atomic_store(&job->failed, 1);
+  c.side = qv__malloc(ix->mem, job->n ? job->n : 1);
+  if (!work || !c.p || !c.q || !c.side) atomic_store(&job->failed, 1);
   while (!atomic_load(&job->failed)) {
     unsigned t = atomic_fetch_add(&job->next, 1);
     if (t >= ix->n_trees) break;
@@ -361,6 +373,7 @@ static void *build_worker(void *arg) {
   qv__free(ix->mem, work);
   qv__free(ix->mem, c.p);
   qv__free(ix->mem, c.q);
+  qv__free(ix->mem, c.side);
   return NULL;
 }
 
@@ -513,11 +526,19 @@ static int tree_insert(qv_index *ix, rp_ctx *c, uint32_t t, uint32_t slot) {
   /* overflow: build a subtree over the leaf's records, then retire the leaf */
   size_t n = f->leaves[li].n;
   uint32_t *work = qv__malloc(ix->mem, n * sizeof *work);
-  if (!work) return 0;
+  uint8_t *side = qv__malloc(ix->mem, n);
+  if (!work || !side) {
+    qv__free(ix->mem, work);
+    qv__free(ix->mem, side);
+    return 0;
+  }
   memcpy(work, f->items + f->leaves[li].off, n * sizeof *work);
   int32_t sub;
+  c->side = side;
   int ok = make_tree(c, work, n, &sub);
+  c->side = NULL;
   qv__free(ix->mem, work);
+  qv__free(ix->mem, side);
   if (!ok) return 0;
   f->items_dead += f->leaves[li].cap;
   f->leaves[li].n = f->leaves[li].cap = 0;
