@@ -61,6 +61,7 @@ extern const cli_cmd cli_cmd_create, cli_cmd_list, cli_cmd_info, cli_cmd_import,
 /* advanced reads: cmd_range.c, cmd_kmeans.c, cmd_vecmath.c */
 extern const cli_cmd cli_cmd_range, cli_cmd_kmeans, cli_cmd_combine, cli_cmd_interpolate, cli_cmd_centroid,
     cli_cmd_recommend, cli_cmd_text, cli_cmd_hybrid;
+extern const cli_cmd cli_cmd_export, cli_cmd_verify;
 
 /* ------------------------------------------------------------------ util.c: errors */
 
@@ -121,7 +122,7 @@ int cli_parse_include(const cli_ctx *ctx, const char *s, int allow_distances, un
 /* Help lines for those options. */
 #define CLI_COLLECTION_HELP                                                                      \
   "  --dim D               dimension (omitted: fixed by the first records written)\n"            \
-  "  --metric NAME         l2 (squared euclidean, default), ip, cosine or l1\n"                  \
+  "  --metric NAME         l2 (squared euclidean, default), ip, cosine, l1, hamming\n"                  \
   "  --index KIND          flat (exact, default), hnsw (approximate), or another kind this\n"      \
   "                        build has (`quiver kinds` lists them with their parameters)\n"        \
   "  --param KEY=VALUE     an index parameter (repeatable), e.g. --param quantizer=none\n"       \
@@ -208,6 +209,7 @@ typedef struct cli_vreader {
   uint64_t n_rows;  /* rows in the file, 0 when unknown */
   uint64_t row;     /* rows returned so far */
   int have_dim;     /* fvecs: the first row's dimension was read by open */
+  int u8;           /* .npy of uint8: packed bits (hamming); dim counts bits, a row is dim / 8 bytes */
   char err[256];    /* why open or next failed */
 } cli_vreader;
 

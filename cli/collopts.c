@@ -75,7 +75,7 @@ int cli_collection_opt(const cli_ctx *ctx, int c, const char *arg, cli_collopts 
   }
   case 'm':
     if (qv_metric_parse(arg, &o->metric) != QV_OK)
-      return cli_usage(ctx, "unknown metric '%s' (expected l2, ip, cosine or l1)", arg);
+      return cli_usage(ctx, "unknown metric '%s' (expected l2, ip, cosine, l1 or hamming)", arg);
     return CLI_OK;
   case 'i': o->index = arg; return CLI_OK; /* the library names the kinds it has */
   case 'j':

@@ -107,8 +107,9 @@ static int check_finite(import_src *s, const float *v, const char *where) {
 static int fill_binary(import_src *s, import_batch *b) {
   char where[64];
   if (s->dim == 0) return 0; /* empty file */
+  b->bits = s->vr.u8;
   while (b->n < b->cap) {
-    float *row = b->emb + b->n * b->dim;
+    float *row = b->bits ? (float *)(void *)((unsigned char *)b->emb + b->n * (b->dim / 8)) : b->emb + b->n * b->dim;
     int got = cli_vreader_next(&s->vr, row);
     if (got < 0) {
       snprintf(s->err, sizeof s->err, "%s", s->vr.err);
@@ -117,7 +118,7 @@ static int fill_binary(import_src *s, import_batch *b) {
     if (got == 0) break;
     b->loc[b->n] = s->vr.row - 1;
     snprintf(where, sizeof where, "row %llu", (unsigned long long)b->loc[b->n]);
-    if (check_finite(s, row, where) != 0) return -1;
+    if (!b->bits && check_finite(s, row, where) != 0) return -1;
     if (!(b->ids[b->n] = make_id(s))) goto nomem;
     b->n++;
   }
@@ -296,7 +297,8 @@ void import_batch_view(const import_batch *b, qv_batch *out) {
   memset(out, 0, sizeof *out);
   out->n = b->n;
   out->ids = (const char *const *)b->ids;
-  out->embeddings = b->emb;
+  out->embeddings = b->bits ? NULL : b->emb;
+  out->bits = b->bits ? (const uint8_t *)b->emb : NULL;
   out->dim = (uint32_t)b->dim;
   out->metadatas = b->has_meta ? (const char *const *)b->metas : NULL;
   out->documents = b->has_doc ? (const char *const *)b->docs : NULL;

@@ -18,6 +18,7 @@ typedef struct import_batch {
   float *emb;                  /* cap * dim */
   uint64_t *loc;               /* row (binary, 0-based) or line (JSONL, 1-based) of each */
   int has_meta, has_doc;
+  int bits;                    /* emb holds packed bits, dim / 8 bytes a row, back to back */
 } import_batch;
 
 typedef struct import_src {

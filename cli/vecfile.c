@@ -149,12 +149,16 @@ static int npy_check_descr(cli_vreader *r, const char *hdr) {
   size_t len = strcspn(v + 1, "'\"");
   snprintf(descr, sizeof descr, "%.*s", (int)(len < 31 ? len : 31), v + 1);
   if (strcmp(descr, "<f4") == 0) return 0;
+  if (strcmp(descr, "|u1") == 0 || strcmp(descr, "<u1") == 0) { /* packed bits (numpy.packbits) */
+    r->u8 = 1;
+    return 0;
+  }
   if (strcmp(descr, ">f4") == 0)
     snprintf(r->err, sizeof r->err,
              "big-endian float32 ('>f4') is not supported; save arr.astype('<f4')");
   else
     snprintf(r->err, sizeof r->err,
-             "dtype '%s' is not supported: only float32 ('<f4'); convert with "
+             "dtype '%s' is not supported: only float32 ('<f4') or packed bits (uint8, for hamming); convert with "
              "arr.astype(numpy.float32)",
              descr);
   return -1;
@@ -202,7 +206,9 @@ static int npy_parse_header(cli_vreader *r, const char *hdr) {
              "Fortran-order arrays are not supported; save numpy.ascontiguousarray(arr)");
     return -1;
   }
-  return npy_parse_shape(r, hdr);
+  if (npy_parse_shape(r, hdr) != 0) return -1;
+  if (r->u8) r->dim *= 8; /* bits */
+  return 0;
 }
 
 static int npy_open(cli_vreader *r) {
@@ -247,7 +253,8 @@ truncated:
 
 static int npy_next(cli_vreader *r, float *out) {
   if (r->row >= r->n_rows) return 0;
-  if (fread(out, sizeof *out, r->dim, r->f) != r->dim) {
+  size_t size = r->u8 ? 1 : sizeof *out, count = r->u8 ? r->dim / 8 : r->dim;
+  if (fread(out, size, count, r->f) != count) {
     snprintf(r->err, sizeof r->err, "truncated: the header says %llu rows, the data ends in row %llu",
              (unsigned long long)r->n_rows, (unsigned long long)r->row);
     return -1;

@@ -184,10 +184,15 @@ typedef enum qv_metric {
   QV_METRIC_L2 = 0,     /**< squared euclidean distance */
   QV_METRIC_IP = 1,     /**< 1 - dot(a, b) */
   QV_METRIC_COSINE = 2, /**< 1 - cos(a, b); vectors are normalised on the way in */
-  QV_METRIC_L1 = 3      /**< sum |a_i - b_i| (manhattan) */
+  QV_METRIC_L1 = 3,     /**< sum |a_i - b_i| (manhattan) */
+  /** Number of differing bits between binary vectors. The collection's dim is the number of
+      bits (a multiple of 8); vectors travel as packed bits (qv_batch.bits,
+      qv_collection_query_bits), dim / 8 bytes per vector, most significant bit first in each
+      byte (numpy's packbits order). Supported by the flat and rpforest kinds, not by hnsw. */
+  QV_METRIC_HAMMING = 4
 } qv_metric;
 
-/** "l2", "ip", "cosine", "l1"; static. Thread: any. */
+/** "l2", "ip", "cosine", "l1", "hamming"; static. Thread: any. */
 QV_API const char *qv_metric_name(qv_metric m);
 /** Parse a metric name (also "euclidean", "angular", "dot", "manhattan"). Thread: any. */
 QV_API qv_status qv_metric_parse(const char *name, qv_metric *out);
@@ -317,8 +322,10 @@ QV_API qv_status qv_collection_set_param(qv_collection *c, const char *name, dou
  */
 QV_API qv_status qv_collection_compact(qv_collection *c);
 
-/** Dimension (0 while unset). Thread: any. */
+/** Dimension (0 while unset; bits for hamming). Thread: any. */
 QV_API uint32_t qv_collection_dim(const qv_collection *c);
+/** Metric. Thread: any. */
+QV_API qv_metric qv_collection_metric(const qv_collection *c);
 /** Number of live records. Thread: concurrent-read. */
 QV_API qv_status qv_collection_count(qv_collection *c, uint64_t *out);
 
@@ -341,7 +348,13 @@ typedef struct qv_batch {
   const char *const *metadatas;
   const char *const *documents;
   uint32_t dim; /**< floats per embedding row; 0 = the collection's dim. A collection created
-                     with dim 0 takes this value from its first write with embeddings. */
+                     with dim 0 takes this value from its first write with embeddings.
+                     With bits: the number of bits per row, or 0. */
+  /** Hamming collections only, instead of embeddings: n rows of dim / 8 bytes of packed bits
+      (most significant bit first: numpy's packbits order), or NULL. Stored in SQLite as the
+      packed bytes, zero-padded to a multiple of 4. Embeddings are refused by a hamming
+      collection and bits by any other. Borrowed. */
+  const uint8_t *bits;
 } qv_batch;
 
 #define QV_MAX_ID_LEN 1024
@@ -434,6 +447,16 @@ QV_API void qv_query_opts_init(qv_query_opts *o);
  */
 QV_API qv_status qv_collection_query(qv_collection *c, const float *queries, size_t nq, size_t k,
                                      const qv_query_opts *opts, qv_results **out);
+
+/*
+ * qv_collection_query() for a hamming collection: nq query rows of dim / 8 bytes of packed
+ * bits (numpy's packbits order). Distances are numbers of differing bits. Embeddings, when
+ * included, are the packed bits: qv_results_embedding() cast to const uint8_t *, dim / 8
+ * bytes (plus zero padding to a multiple of 4). Other collections return QV_INVALID.
+ * Thread: concurrent-read.
+ */
+QV_API qv_status qv_collection_query_bits(qv_collection *c, const uint8_t *queries, size_t nq, size_t k,
+                                          const qv_query_opts *opts, qv_results **out);
 
 /* ------------------------------------------------------------------ Results */
 
@@ -610,6 +633,52 @@ typedef struct qv_kmeans_result {
  */
 QV_API qv_status qv_collection_kmeans(qv_collection *c, const qv_kmeans_opts *opts, qv_kmeans_result **out);
 QV_API void qv_kmeans_result_free(qv_kmeans_result *r);
+
+/* ------------------------------------------------------------------ Snapshot files */
+
+/*
+ * A snapshot file is one collection frozen into a single self-describing, checksummed,
+ * versioned file (docs/FORMAT.md): its ids, metadata, documents, vectors and index. It is
+ * opened read-only by memory-mapping it: opening does work bounded by the header (not by the
+ * file's size), and processes that open the same file share its pages through the page cache.
+ */
+typedef struct qv_static qv_static;
+
+/*
+ * Write collection c to path as a snapshot file (written to path.tmp, fsync'd, renamed).
+ * Writes wait during the export; reads go on. Errors: QV_IO, QV_NOMEM. Thread: write.
+ */
+QV_API qv_status qv_collection_export(qv_collection *c, const char *path);
+
+/** qv_static_open() flag: check every section's checksum now (reads the whole file). */
+#define QV_STATIC_VERIFY 1u
+
+/*
+ * Map snapshot file path read-only. The header and section table are checked (their
+ * checksums, every offset against the file's size); the big sections' checksums are checked
+ * by qv_static_verify() or, with QV_STATIC_VERIFY, here. A truncated, damaged or
+ * other-version file is refused with QV_CORRUPT and a message in errbuf (may be NULL) naming
+ * the file and the problem; reads of sections not verified are bounds-checked, so damage
+ * there gives errors or wrong answers, never a crash. On QV_OK *out is a handle the caller
+ * closes with qv_static_close(). Errors: QV_NOTFOUND, QV_IO, QV_CORRUPT, QV_NOMEM.
+ * Thread: any. The handle's calls are concurrent-read.
+ */
+QV_API qv_status qv_static_open(const char *path, unsigned flags, qv_static **out, char *errbuf, size_t errlen);
+QV_API void qv_static_close(qv_static *s);
+/** Message of the handle's most recent failure (shared by the handle's threads). Never NULL. */
+QV_API const char *qv_static_errmsg(const qv_static *s);
+/** Check every section's checksum and the string tables (reads the whole file). QV_CORRUPT if off. */
+QV_API qv_status qv_static_verify(qv_static *s);
+/** The snapshot's name, dim, metric, index kind, parameters and count (uuid ""). */
+QV_API qv_status qv_static_info(qv_static *s, qv_collection_info *out);
+/** qv_collection_query() on the snapshot (where filters included; ef_search is the kind's knob). */
+QV_API qv_status qv_static_query(qv_static *s, const float *queries, size_t nq, size_t k,
+                                 const qv_query_opts *opts, qv_results **out);
+/** qv_collection_query_bits() on a hamming snapshot. */
+QV_API qv_status qv_static_query_bits(qv_static *s, const uint8_t *queries, size_t nq, size_t k,
+                                      const qv_query_opts *opts, qv_results **out);
+/** qv_collection_get_records() on the snapshot: by ids (O(1) each) and/or filters, slot order. */
+QV_API qv_status qv_static_get(qv_static *s, const qv_get_opts *opts, qv_results **out);
 
 #ifdef __cplusplus
 }

@@ -129,6 +129,8 @@ static PyObject *mod_status_name(PyObject *self, PyObject *arg) {
 
 static PyMethodDef mod_methods[] = {
     {"status_name", mod_status_name, METH_O, "status_name(code) -> 'QV_...' name of a status code."},
+    {"open_static", (PyCFunction)(void (*)(void))qvpy_open_static, METH_VARARGS | METH_KEYWORDS,
+     "open_static(path, verify=False) -> StaticIndex: map a snapshot file (Collection.export) read-only."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -149,7 +151,8 @@ PyMODINIT_FUNC PyInit_quiver(void);
 
 PyMODINIT_FUNC PyInit_quiver(void) {
   PyObject *mod = NULL;
-  if (PyType_Ready(&qvpy_db_type) < 0 || PyType_Ready(&qvpy_col_type) < 0) return NULL;
+  if (PyType_Ready(&qvpy_db_type) < 0 || PyType_Ready(&qvpy_col_type) < 0 || PyType_Ready(&qvpy_static_type) < 0)
+    return NULL;
   if (import_json() < 0) return NULL;
   mod = PyModule_Create(&quiver_module);
   if (!mod) return NULL;
@@ -159,6 +162,7 @@ PyMODINIT_FUNC PyInit_quiver(void) {
   if (add_exceptions(mod) < 0) goto fail;
   if (PyModule_AddObjectRef(mod, "Database", (PyObject *)&qvpy_db_type) < 0) goto fail;
   if (PyModule_AddObjectRef(mod, "Collection", (PyObject *)&qvpy_col_type) < 0) goto fail;
+  if (PyModule_AddObjectRef(mod, "StaticIndex", (PyObject *)&qvpy_static_type) < 0) goto fail;
   return mod;
 fail:
   Py_DECREF(mod);

@@ -95,6 +95,24 @@ enum { QVPY_MAT_2D = 0, QVPY_MAT_1D = 1, QVPY_MAT_ANY = 2 };
 int qvpy_mat_parse(PyObject *obj, size_t dim, int shape, const char *field, qvpy_mat *m);
 void qvpy_mat_release(qvpy_mat *m);
 
+/* Snapshot files (qvpy_static.c): quiver.open_static(path, verify=False) -> StaticIndex. */
+extern PyTypeObject qvpy_static_type;
+PyObject *qvpy_open_static(PyObject *mod, PyObject *args, PyObject *kw);
+
+/* Packed bits for hamming collections (qvpy_bits.c): n rows of nbytes. */
+typedef struct qvpy_bits {
+  const uint8_t *data;
+  size_t n, nbytes;
+  Py_buffer view;
+  int has_view;
+  uint8_t *owned;
+} qvpy_bits;
+
+/* Parse obj (uint8 packed, or bool unpacked) for a collection of `bits` bits; shape as for
+   qvpy_mat_parse. Returns 0, or -1 with an exception set; release in both cases. */
+int qvpy_bits_parse(PyObject *obj, size_t bits, int shape, const char *field, qvpy_bits *m);
+void qvpy_bits_release(qvpy_bits *m);
+
 /* A growable string buffer. */
 typedef struct qvpy_sb {
   char *buf;

@@ -34,6 +34,10 @@ static size_t col_dim(const qvpy_col *self) {
   return self->c && !self->owner->is_closing ? qv_collection_dim(self->c) : 0;
 }
 
+static int col_hamming(const qvpy_col *self) {
+  return self->c && !self->owner->is_closing && qv_collection_metric(self->c) == QV_METRIC_HAMMING;
+}
+
 /* Raise for rc with the owning db's message (read in this thread right after the call). */
 static PyObject *raise_rc(qvpy_col *self, qv_status rc) { return qvpy_raise_db(self->owner->db, rc); }
 
@@ -394,7 +398,9 @@ cleanup:
 
 static PyObject *col_add_vectors(PyObject *self_, PyObject *arg) {
   qvpy_col *self = (qvpy_col *)self_;
-  qvpy_mat m;
+  qvpy_mat m = {0};
+  qvpy_bits bm = {0};
+  int ham = col_hamming(self);
   uint64_t start = 0;
   char *idbuf = NULL;
   const char **ids = NULL;
@@ -402,7 +408,12 @@ static PyObject *col_add_vectors(PyObject *self_, PyObject *arg) {
   PyObject *out = NULL;
   qv_collection *c = handle(self);
   if (!c) return NULL;
-  if (qvpy_mat_parse(arg, col_dim(self), QVPY_MAT_2D, "X", &m) < 0) goto cleanup;
+  if (ham) {
+    if (qvpy_bits_parse(arg, col_dim(self), QVPY_MAT_2D, "X", &bm) < 0) goto cleanup;
+    m.n = bm.n;
+  } else if (qvpy_mat_parse(arg, col_dim(self), QVPY_MAT_2D, "X", &m) < 0) {
+    goto cleanup;
+  }
   if (m.n == 0) {
     out = Py_NewRef(Py_None);
     goto cleanup;
@@ -418,7 +429,7 @@ static PyObject *col_add_vectors(PyObject *self_, PyObject *arg) {
     snprintf(idbuf + i * 21, 21, "%llu", (unsigned long long)(start + i));
     ids[i] = idbuf + i * 21;
   }
-  qv_batch b = {.n = m.n, .ids = ids, .embeddings = m.data, .dim = (uint32_t)m.dim};
+  qv_batch b = {.n = m.n, .ids = ids, .embeddings = m.data, .dim = (uint32_t)m.dim, .bits = bm.data};
   if (qvpy_db_enter(self->owner) < 0) goto cleanup;
   Py_BEGIN_ALLOW_THREADS
   rc = qv_collection_add(c, &b, QV_CONFLICT_ERROR);
@@ -428,7 +439,8 @@ static PyObject *col_add_vectors(PyObject *self_, PyObject *arg) {
 cleanup:
   PyMem_Free(ids);
   PyMem_Free(idbuf);
-  qvpy_mat_release(&m);
+  if (ham) qvpy_bits_release(&bm);
+  else qvpy_mat_release(&m);
   return out;
 }
 
@@ -464,7 +476,8 @@ static int search_args(PyObject *const *args, Py_ssize_t nargs, PyObject *kwname
 }
 
 /* Run one query call (GIL released); results r or an exception. */
-static qv_results *search_run(qvpy_col *self, qv_collection *c, const qvpy_mat *m, Py_ssize_t k) {
+static qv_results *search_run(qvpy_col *self, qv_collection *c, const qvpy_mat *m, const qvpy_bits *bm,
+                              Py_ssize_t k) {
   qv_query_opts o;
   qv_results *r = NULL;
   qv_status rc;
@@ -472,7 +485,8 @@ static qv_results *search_run(qvpy_col *self, qv_collection *c, const qvpy_mat *
   o.include = QV_INCLUDE_DISTANCES;
   if (qvpy_db_enter(self->owner) < 0) return NULL;
   Py_BEGIN_ALLOW_THREADS
-  rc = qv_collection_query(c, m->data, m->n, (size_t)k, &o, &r);
+  rc = bm ? qv_collection_query_bits(c, bm->data, bm->n, (size_t)k, &o, &r)
+          : qv_collection_query(c, m->data, m->n, (size_t)k, &o, &r);
   Py_END_ALLOW_THREADS
   if (rc != QV_OK) raise_rc(self, rc);
   qvpy_db_leave(self->owner);
@@ -508,20 +522,25 @@ static PyObject *col_search(PyObject *self_, PyObject *const *args, size_t nargs
   PyObject *q, *ids, *dists, *out = NULL, *mmr = NULL, *fetch_k = NULL;
   Py_ssize_t k;
   qvpy_mat m;
+  qvpy_bits bm;
   qv_collection *c = handle(self);
   if (!c || search_args(args, PyVectorcall_NARGS(nargsf), kwnames, "search", "q", &q, &k, &mmr, &fetch_k) < 0)
     return NULL;
+  int ham = col_hamming(self);
   if ((mmr && mmr != Py_None) || (fetch_k && fetch_k != Py_None)) { /* MMR re-ranking (qvpy_adv.c) */
+    if (ham) return qvpy_raisef(QV_UNSUPPORTED, "mmr_lambda: not supported on hamming collections");
     if (qvpy_mat_parse(q, col_dim(self), QVPY_MAT_1D, "q", &m) == 0) out = qvpy_col_search_mmr(self, m.data, k, mmr, fetch_k);
     qvpy_mat_release(&m);
     return out;
   }
-  if (qvpy_mat_parse(q, col_dim(self), QVPY_MAT_1D, "q", &m) == 0) {
-    qv_results *r = search_run(self, c, &m, k);
+  if (ham ? qvpy_bits_parse(q, col_dim(self), QVPY_MAT_1D, "q", &bm) == 0
+          : qvpy_mat_parse(q, col_dim(self), QVPY_MAT_1D, "q", &m) == 0) {
+    qv_results *r = search_run(self, c, ham ? NULL : &m, ham ? &bm : NULL, k);
     if (r && search_row(r, 0, &ids, &dists) == 0) out = PyTuple_Pack(2, ids, dists), Py_DECREF(ids), Py_DECREF(dists);
     qv_results_free(r);
   }
-  qvpy_mat_release(&m);
+  if (ham) qvpy_bits_release(&bm);
+  else qvpy_mat_release(&m);
   return out;
 }
 
@@ -529,16 +548,23 @@ static PyObject *col_search_batch(PyObject *self_, PyObject *const *args, size_t
   qvpy_col *self = (qvpy_col *)self_;
   PyObject *q, *ids = NULL, *dists = NULL, *out = NULL;
   Py_ssize_t k;
-  qvpy_mat m;
+  qvpy_mat m = {0};
+  qvpy_bits bm = {0};
   qv_results *r = NULL;
   qv_collection *c = handle(self);
   if (!c || search_args(args, PyVectorcall_NARGS(nargsf), kwnames, "search_batch", "Q", &q, &k, NULL, NULL) < 0) return NULL;
-  if (qvpy_mat_parse(q, col_dim(self), QVPY_MAT_2D, "Q", &m) < 0) goto cleanup;
+  int ham = col_hamming(self);
+  if (ham) {
+    if (qvpy_bits_parse(q, col_dim(self), QVPY_MAT_2D, "Q", &bm) < 0) goto cleanup;
+    m.n = bm.n;
+  } else if (qvpy_mat_parse(q, col_dim(self), QVPY_MAT_2D, "Q", &m) < 0) {
+    goto cleanup;
+  }
   if (m.n == 0) {
     out = Py_BuildValue("([][])");
     goto cleanup;
   }
-  if (!(r = search_run(self, c, &m, k))) goto cleanup;
+  if (!(r = search_run(self, c, ham ? NULL : &m, ham ? &bm : NULL, k))) goto cleanup;
   ids = PyList_New((Py_ssize_t)m.n);
   dists = PyList_New((Py_ssize_t)m.n);
   if (!ids || !dists) goto cleanup;
@@ -553,8 +579,30 @@ cleanup:
   Py_XDECREF(ids);
   Py_XDECREF(dists);
   qv_results_free(r);
-  qvpy_mat_release(&m);
+  if (ham) qvpy_bits_release(&bm);
+  else qvpy_mat_release(&m);
   return out;
+}
+
+static PyObject *col_export(PyObject *self_, PyObject *arg) {
+  qvpy_col *self = (qvpy_col *)self_;
+  PyObject *pathobj = NULL;
+  qv_status rc;
+  qv_collection *c = handle(self);
+  if (!c || !PyUnicode_FSConverter(arg, &pathobj)) return NULL;
+  if (qvpy_db_enter(self->owner) < 0) {
+    Py_DECREF(pathobj);
+    return NULL;
+  }
+  const char *path = PyBytes_AS_STRING(pathobj);
+  Py_BEGIN_ALLOW_THREADS
+  rc = qv_collection_export(c, path);
+  Py_END_ALLOW_THREADS
+  if (rc != QV_OK) raise_rc(self, rc);
+  qvpy_db_leave(self->owner);
+  Py_DECREF(pathobj);
+  if (rc != QV_OK) return NULL;
+  Py_RETURN_NONE;
 }
 
 static PyObject *col_repr(PyObject *self_) {
@@ -601,6 +649,8 @@ static PyMethodDef col_methods[] = {
      "query(query_embeddings, n_results=10, where=None, where_document=None, include=['metadatas', "
      "'documents', 'distances'], *, ef_search=None, exact=False)\n--\n\nNearest neighbours, a "
      "Chroma-shaped dict of lists of lists."},
+    {"export", col_export, METH_O,
+     "export(path)\n--\n\nWrite the collection to path as one snapshot file (quiver.open_static)."},
     {"add_vectors", col_add_vectors, METH_O,
      "add_vectors(X)\n--\n\nAdd the rows of X with ids str(count()), str(count()+1), ..."},
     {"search", KWFN(col_search), METH_FASTCALL | METH_KEYWORDS,

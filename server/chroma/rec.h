@@ -41,6 +41,9 @@ int rec_filter_text(json_t *body, const char *key, char **out, srv_resp *rs);
 
 /* Chroma's message when dim does not match the collection's. 1 if it replied. */
 int rec_check_dim(const srv_coll *sc, size_t dim, srv_resp *rs);
+/* Hamming collections: n rows of dim numbers, each an integer 0..255, as packed bytes
+   (malloc'd), or NULL with a 400 naming field[row][column]. */
+uint8_t *rec_packed_bits(const float *v, size_t n, size_t dim, const char *field, srv_resp *rs);
 
 /* Ids and filters of get, delete and query; see rec_read.c. */
 typedef struct rec_sel {

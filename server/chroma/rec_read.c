@@ -271,7 +271,14 @@ static void query_index(srv_req *rq, srv_resp *rs, srv_coll *sc, query_req *qr) 
   o.include = qr->inc.qv;
   o.ef_search = qr->ef ? qr->ef : cfg_ef_search(sc->info.metadata_json);
   o.exact = qr->exact;
-  rc = qv_collection_query(sc->c, qr->q, qr->nq, qr->k, &o, &r);
+  if (qv_collection_metric(sc->c) == QV_METRIC_HAMMING) { /* rows of packed bytes */
+    uint8_t *bits = rec_packed_bits(qr->q, qr->nq, qr->dim, "query_embeddings", rs);
+    if (!bits) return;
+    rc = qv_collection_query_bits(sc->c, bits, qr->nq, qr->k, &o, &r);
+    free(bits);
+  } else {
+    rc = qv_collection_query(sc->c, qr->q, qr->nq, qr->k, &o, &r);
+  }
   if (rc != QV_OK) {
     srv_error_qv(rs, rq->s, rc);
     return;

@@ -19,9 +19,33 @@
 
 int rec_check_dim(const srv_coll *sc, size_t dim, srv_resp *rs) {
   uint32_t have = qv_collection_dim(sc->c);
+  if (qv_collection_metric(sc->c) == QV_METRIC_HAMMING) { /* rows of packed bytes */
+    if (have / 8 == dim) return 0;
+    srv_error(rs, 400, "Collection of %u-bit binary vectors expects rows of %u packed bytes (0..255), got %zu", have,
+              have / 8, dim);
+    return 1;
+  }
   if (!have || have == dim) return 0;
   srv_error(rs, 400, "Collection expecting embedding with dimension of %u, got %zu", have, dim);
   return 1;
+}
+
+uint8_t *rec_packed_bits(const float *v, size_t n, size_t dim, const char *field, srv_resp *rs) {
+  uint8_t *b = malloc(n && dim ? n * dim : 1);
+  if (!b) {
+    srv_error(rs, 500, "out of memory");
+    return NULL;
+  }
+  for (size_t i = 0; i < n * dim; i++) {
+    if (!(v[i] >= 0 && v[i] <= 255 && v[i] == (float)(int)v[i])) {
+      srv_error(rs, 400, "%s[%zu][%zu]: a hamming collection takes packed bits, integers 0..255 (numpy.packbits)",
+                field, i / dim, i % dim);
+      free(b);
+      return NULL;
+    }
+    b[i] = (uint8_t)v[i];
+  }
+  return b;
 }
 
 int rec_filter_text(json_t *body, const char *key, char **out, srv_resp *rs) {
@@ -124,6 +148,7 @@ cleanup:
 }
 
 static void rec_write(srv_req *rq, srv_resp *rs, srv_coll *sc, json_t *body, int kind) {
+  uint8_t *bits = NULL;
   rec_batch rb;
   qv_batch qb;
   qv_status rc;
@@ -140,6 +165,17 @@ static void rec_write(srv_req *rq, srv_resp *rs, srv_coll *sc, json_t *body, int
   qb.dim = (uint32_t)rb.dim;
   qb.metadatas = (const char *const *)rb.metas;
   qb.documents = rb.docs;
+  if (rb.emb && qv_collection_metric(sc->c) == QV_METRIC_HAMMING) {
+    for (size_t i = 0; rb.has_emb && i < rb.n; i++)
+      if (!rb.has_emb[i]) {
+        srv_error(rs, 400, "embeddings[%zu]: an update of a hamming collection gives every row packed bits or none", i);
+        goto cleanup;
+      }
+    if (!(bits = rec_packed_bits(rb.emb, rb.n, rb.dim, "embeddings", rs))) goto cleanup;
+    qb.bits = bits;
+    qb.embeddings = NULL;
+    qb.dim = 0;
+  }
   if (kind == BATCH_ADD) rc = qv_collection_add(sc->c, &qb, QV_CONFLICT_IGNORE);
   else if (kind == BATCH_UPSERT) rc = qv_collection_upsert(sc->c, &qb);
   else if (!rb.has_emb || !rb.emb) rc = qv_collection_update(sc->c, &qb, 1);
@@ -148,6 +184,7 @@ static void rec_write(srv_req *rq, srv_resp *rs, srv_coll *sc, json_t *body, int
   else if (rc != QV_OK) srv_error_qv(rs, rq->s, rc);
   else srv_reply_text(rs, kind == BATCH_ADD ? 201 : 200, "{}");
 cleanup:
+  free(bits);
   rec_batch_free(&rb);
 }
 

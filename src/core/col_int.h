@@ -30,6 +30,9 @@
 #include "qv_int.h"
 #include "store.h"
 
+/* The dimension the API shows: bits for hamming collections, floats otherwise. */
+#define QV__PUBDIM(c) ((c)->metric == QV_METRIC_HAMMING ? (c)->bits : (c)->dim)
+
 struct qv_collection {
   qv_db *db;
   atomic_int refs;       /* db holds one; every get/create hands out one more */
@@ -38,8 +41,9 @@ struct qv_collection {
   char *name;
   char uuid[37];
   char *metadata_json;   /* NULL if none */
-  uint32_t dim;          /* 0 until fixed */
+  uint32_t dim;          /* 0 until fixed; row width in floats (hamming: ceil(bits / 32) words) */
   qv_metric metric;
+  uint32_t bits;         /* hamming: the dimension in bits (the public dim); 0 otherwise */
   char *params;          /* the index kind's canonical parameters (index/params.h) */
   qv_vec_source vsrc;    /* the store's embeddings, for indexes that do not keep floats */
 

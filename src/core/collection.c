@@ -21,15 +21,15 @@
 
 /* ------------------------------------------------------------------ names, enums */
 
-static const char *const metric_names[] = {"l2", "ip", "cosine", "l1"};
+static const char *const metric_names[] = {"l2", "ip", "cosine", "l1", "hamming"};
 
-const char *qv_metric_name(qv_metric m) { return (unsigned)m < 4 ? metric_names[m] : "unknown"; }
+const char *qv_metric_name(qv_metric m) { return (unsigned)m < 5 ? metric_names[m] : "unknown"; }
 
 qv_status qv_metric_parse(const char *name, qv_metric *out) {
   static const struct { const char *n; qv_metric m; } tab[] = {
       {"l2", QV_METRIC_L2},         {"euclidean", QV_METRIC_L2}, {"ip", QV_METRIC_IP},
       {"dot", QV_METRIC_IP},        {"cosine", QV_METRIC_COSINE}, {"angular", QV_METRIC_COSINE},
-      {"l1", QV_METRIC_L1},         {"manhattan", QV_METRIC_L1}};
+      {"l1", QV_METRIC_L1},         {"manhattan", QV_METRIC_L1}, {"hamming", QV_METRIC_HAMMING}};
   for (size_t i = 0; name && i < sizeof tab / sizeof tab[0]; i++)
     if (strcmp(name, tab[i].n) == 0) {
       *out = tab[i].m;
@@ -114,7 +114,7 @@ static qv_status vsrc_get(void *ctx, uint32_t slot, float *out) {
 
 qv_status qv__col_new(qv_db *db, const char *name, const qv_collection_opts *o, qv_collection **out) {
   *out = NULL;
-  if ((unsigned)o->metric > QV_METRIC_L1) return qv__err(db, QV_INVALID, "metric: unknown value %d", (int)o->metric);
+  if ((unsigned)o->metric > QV_METRIC_HAMMING) return qv__err(db, QV_INVALID, "metric: unknown value %d", (int)o->metric);
   const char *kind = o->index ? o->index : "flat";
   const qv_index_vt *vt = qv__index_find(kind);
   if (!vt) {
@@ -123,6 +123,9 @@ qv_status qv__col_new(qv_db *db, const char *name, const qv_collection_opts *o, 
     return qv__err(db, QV_INVALID, "index: unknown kind \"%.64s\" (this build has: %s)", kind, known);
   }
   if (o->dim > 65536) return qv__err(db, QV_INVALID, "dim: %u is larger than 65536", o->dim);
+  if (o->metric == QV_METRIC_HAMMING && (o->dim == 0 || o->dim % 8))
+    return qv__err(db, QV_INVALID, "dim: a hamming collection needs its number of bits, a multiple of 8 (got %u)",
+                   o->dim);
   if (!(vt->metrics & QV_METRIC_BIT(o->metric)))
     return qv__err(db, QV_UNSUPPORTED, "metric: %s is not supported by index kind %s", qv_metric_name(o->metric),
                    vt->name);
@@ -151,7 +154,8 @@ qv_status qv__col_new(qv_db *db, const char *name, const qv_collection_opts *o, 
     qv__free(&db->mem, c);
     return QV_NOMEM;
   }
-  c->dim = o->dim;
+  c->dim = o->metric == QV_METRIC_HAMMING ? (o->dim + 31) / 32 : o->dim;
+  c->bits = o->metric == QV_METRIC_HAMMING ? o->dim : 0;
   c->metric = o->metric;
   c->vt = vt;
   c->next_rid = 1;
@@ -529,7 +533,7 @@ static void store_col_row(qv_collection *c, qv_store_col *row) {
   row->name = c->name;
   row->uuid = c->uuid;
   row->metadata_json = c->metadata_json;
-  row->dim = c->dim;
+  row->dim = QV__PUBDIM(c);
   row->metric = (int)c->metric;
   row->kind = (char *)(uintptr_t)c->vt->name;
   row->params_json = c->params;
@@ -813,7 +817,7 @@ qv_status qv_collection_info_get(qv_collection *c, qv_collection_info *out) {
   in.metadata_json = c->metadata_json ? strdup(c->metadata_json) : NULL;
   pthread_mutex_unlock(&c->db->cat_mu);
   pthread_rwlock_rdlock(&c->lock);
-  in.dim = c->dim;
+  in.dim = QV__PUBDIM(c);
   in.metric = c->metric;
   in.index = strdup(c->vt->name);
   in.params_json = strdup(c->params);
@@ -920,7 +924,8 @@ qv_status qv_collection_set_param(qv_collection *c, const char *name, double val
   return qv_collection_set_params(c, json);
 }
 
-uint32_t qv_collection_dim(const qv_collection *c) { return c ? c->dim : 0; }
+uint32_t qv_collection_dim(const qv_collection *c) { return c ? QV__PUBDIM(c) : 0; }
+qv_metric qv_collection_metric(const qv_collection *c) { return c ? c->metric : QV_METRIC_L2; }
 
 qv_status qv_collection_count(qv_collection *c, uint64_t *out) {
   if (!out) return QV_MISUSE;

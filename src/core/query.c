@@ -203,6 +203,7 @@ static qv_status parse_filter(qv_db *db, const char *where, const char *where_do
 }
 
 static qv_status check_queries(const qv_collection *c, const float *qs, size_t nq) {
+  if (c->metric == QV_METRIC_HAMMING) return QV_OK; /* bit patterns, not numbers */
   for (size_t i = 0; i < nq; i++)
     for (uint32_t j = 0; j < c->dim; j++)
       if (!isfinite(qs[i * c->dim + j]))
@@ -252,15 +253,48 @@ cleanup:
   return rc;
 }
 
+static qv_status query_impl(qv_collection *c, const float *queries, size_t nq, size_t k, const qv_query_opts *opts,
+                           qv_results **out);
+
 qv_status qv_collection_query(qv_collection *c, const float *queries, size_t nq, size_t k, const qv_query_opts *opts,
                               qv_results **out) {
-  qv_query_opts given;
   if (!out) return QV_MISUSE;
   *out = NULL;
   qv_status rc = qv__col_check(c);
   if (rc) return rc;
+  qv__err_clear(c->db);
+  if (c->metric == QV_METRIC_HAMMING)
+    return qv__err(c->db, QV_INVALID, "query_embeddings: %s is a hamming collection; query with packed bits", c->name);
+  return query_impl(c, queries, nq, k, opts, out);
+}
+
+qv_status qv_collection_query_bits(qv_collection *c, const uint8_t *queries, size_t nq, size_t k,
+                                   const qv_query_opts *opts, qv_results **out) {
+  if (!out) return QV_MISUSE;
+  *out = NULL;
+  qv_status rc = qv__col_check(c);
+  if (rc) return rc;
+  qv__err_clear(c->db);
+  if (c->metric != QV_METRIC_HAMMING)
+    return qv__err(c->db, QV_INVALID, "query_bits: %s is not a hamming collection (%s)", c->name,
+                   qv_metric_name(c->metric));
+  if (!queries || nq == 0) return qv__err(c->db, QV_INVALID, "query_embeddings: at least one query is required");
+  size_t nb = c->bits / 8, row = (size_t)c->dim * 4;
+  if (nq > SIZE_MAX / row) return QV_NOMEM;
+  unsigned char *p = qv__malloc_aligned(&c->db->mem, nq * row);
+  if (!p) return QV_NOMEM;
+  memset(p, 0, nq * row);
+  for (size_t i = 0; i < nq; i++) memcpy(p + i * row, queries + i * nb, nb);
+  rc = query_impl(c, (const float *)(const void *)p, nq, k, opts, out);
+  qv__free_aligned(&c->db->mem, p);
+  return rc;
+}
+
+static qv_status query_impl(qv_collection *c, const float *queries, size_t nq, size_t k, const qv_query_opts *opts,
+                           qv_results **out) {
+  qv_query_opts given;
+  qv_status rc;
   qv_db *db = c->db;
-  qv__err_clear(db);
   qv_query_opts_init(&given);
   if (opts) qv__struct_in(&given, sizeof given, opts, QV__BASE_QUERY_OPTS);
   opts = &given;

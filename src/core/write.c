@@ -141,7 +141,7 @@ static qv_status validate(wbatch *w) {
     if (w->dim > 65536) return qv__err(db, QV_INVALID, "embeddings: dimension %u is larger than 65536", w->dim);
     if (c->dim && w->dim != c->dim)
       return qv__err(db, QV_INVALID, "embeddings[0]: dimension %u does not match the collection's %u", w->dim, c->dim);
-    if ((rc = validate_embeddings(db, b, w->dim))) return rc;
+    if (c->metric != QV_METRIC_HAMMING && (rc = validate_embeddings(db, b, w->dim))) return rc;
   }
   return validate_docs_and_meta(w);
 }
@@ -531,6 +531,37 @@ fail:
   return rc;
 }
 
+/*
+ * Binary vectors. A hamming collection takes packed bits (b->bits, dim / 8 bytes a row) and
+ * keeps each row as ceil(dim / 32) 32-bit words, zero padded, the row width every other
+ * layer (index, store) sees; *conv is that copy and b->embeddings points at it. Other
+ * collections refuse bits; hamming ones refuse float embeddings.
+ */
+static qv_status bits_in(qv_collection *c, qv_batch *b, float **conv) {
+  qv_db *db = c->db;
+  *conv = NULL;
+  if (c->metric != QV_METRIC_HAMMING) {
+    if (b->bits) return qv__err(db, QV_INVALID, "bits: packed bits are only for hamming collections (%s is %s)",
+                                c->name, qv_metric_name(c->metric));
+    return QV_OK;
+  }
+  if (b->embeddings)
+    return qv__err(db, QV_INVALID, "embeddings: %s is a hamming collection; pass packed bits (bits)", c->name);
+  if (!b->bits) return QV_OK; /* update without vectors; add/upsert fail in validate() */
+  if (b->dim && b->dim != c->bits)
+    return qv__err(db, QV_INVALID, "bits[0]: dimension %u does not match the collection's %u bits", b->dim, c->bits);
+  size_t nb = c->bits / 8, row = (size_t)c->dim * 4;
+  if (b->n > SIZE_MAX / row) return QV_NOMEM;
+  unsigned char *p = qv__malloc_aligned(&db->mem, b->n ? b->n * row : row);
+  if (!p) return QV_NOMEM;
+  memset(p, 0, b->n * row);
+  for (size_t i = 0; i < b->n; i++) memcpy(p + i * row, b->bits + i * nb, nb);
+  *conv = (float *)(void *)p;
+  b->embeddings = *conv;
+  b->dim = c->dim;
+  return QV_OK;
+}
+
 static qv_status write_batch(qv_collection *c, const qv_batch *bin, wmode mode, qv_conflict conflict,
                              int ignore_missing) {
   qv_status rc = qv__col_check(c);
@@ -544,6 +575,8 @@ static qv_status write_batch(qv_collection *c, const qv_batch *bin, wmode mode, 
   qv_db *db = c->db;
   qv__err_clear(db);
   if (db->read_only) return qv__err(db, QV_MISUSE, "database is open read-only");
+  float *conv = NULL; /* hamming: the packed bits in rows of c->dim 32-bit words */
+  if (b && (rc = bits_in(c, b, &conv))) return rc;
   wbatch w;
   memset(&w, 0, sizeof w);
   w.c = c;
@@ -560,6 +593,7 @@ static qv_status write_batch(qv_collection *c, const qv_batch *bin, wmode mode, 
     if (rc == QV_OK) qv__db_note_writes(db, c, b->n);
   }
   if (b) wbatch_free(&w);
+  qv__free_aligned(&db->mem, conv);
   if (rc && !*qv_db_errmsg(db)) qv__err(db, rc, "%s", qv_status_str(rc));
   return rc;
 }

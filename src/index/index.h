@@ -158,6 +158,25 @@ typedef struct qv_index_vt {
    */
   qv_status (*range_search)(const qv_index *ix, const qv_search_req *req, float radius, const qv_mem *mem,
                             qv_hit **out, size_t *n_out);
+  /*
+   * Optional, for snapshot files (core/static.c, docs/FORMAT.md). serialize() writes the
+   * kind's payload -- the bytes a checkpoint holds after its envelope -- through put() and
+   * sets *payload_version. open_mapped() attaches a read-only index to such a payload in
+   * memory (a mapped file, 64-byte aligned) without copying it: O(1) apart from checks of its
+   * header; the payload's contents are not trusted (every access is bounds-checked, so a
+   * damaged payload gives wrong answers or QV_CORRUPT, never a crash). The bytes must outlive
+   * the index; add/remove on it return QV_UNSUPPORTED. A kind without them goes into snapshot
+   * files as a whole checkpoint file, loaded (copied) on first use.
+   */
+  qv_status (*serialize)(const qv_index *ix, void (*put)(void *ctx, const void *p, size_t n), void *ctx,
+                         uint32_t *payload_version);
+  qv_status (*open_mapped)(const qv_index_params *p, uint32_t payload_version, const void *payload,
+                           uint64_t len, qv_index **out);
+  /*
+   * Optional (NULL: save() already writes such a file). A checkpoint that load() can read
+   * without a vector source (every float inside): what a snapshot file embeds.
+   */
+  qv_status (*save_standalone)(const qv_index *ix, const char *path, uint64_t seq);
 } qv_index_vt;
 
 QV_INTERNAL extern const qv_index_vt qv__index_flat;
@@ -165,6 +184,7 @@ QV_INTERNAL extern const qv_index_vt qv__index_hnsw;
 /* index/hnsw/range.c: HNSW range search by expanding k (see qv_collection_range_search). */
 QV_INTERNAL qv_status qv__hnsw_range_search(const qv_index *ix, const qv_search_req *req, float radius,
                                             const qv_mem *mem, qv_hit **out, size_t *n_out);
+QV_INTERNAL extern const qv_index_vt qv__index_rpforest;
 
 /* The vtable of the kind called name, or NULL if no such kind is built in. */
 QV_INTERNAL const qv_index_vt *qv__index_find(const char *name);

@@ -12,6 +12,7 @@
  */
 #include <immintrin.h>
 #include <stddef.h>
+#include <string.h>
 
 #include "dist.h"
 
@@ -85,6 +86,46 @@ AVX2_CORE(l2sq, step_l2sq)
 AVX2_CORE(dot, step_dot)
 AVX2_CORE(l1, step_l1)
 
+/*
+ * Differing bits, AVX2: 32-byte blocks counted with the nibble lookup (vpshufb, Mula's
+ * method) and summed per 64-bit lane with vpsadbw; the tail in 8-byte words with popcnt.
+ */
+static inline __m256i popcnt_epi8(__m256i v) {
+  const __m256i lut = _mm256_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4, 0, 1, 1, 2, 1, 2, 2, 3,
+                                       1, 2, 2, 3, 2, 3, 3, 4);
+  const __m256i low = _mm256_set1_epi8(0x0f);
+  __m256i lo = _mm256_and_si256(v, low), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), low);
+  return _mm256_add_epi8(_mm256_shuffle_epi8(lut, lo), _mm256_shuffle_epi8(lut, hi));
+}
+
+static uint32_t hamming_avx2(const uint8_t *a, const uint8_t *b, size_t nbytes) {
+  size_t i = 0;
+  uint64_t s = 0;
+  if (nbytes >= 64) {
+    __m256i acc = _mm256_setzero_si256();
+    for (; i + 32 <= nbytes; i += 32) {
+      __m256i x = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(const void *)(a + i)),
+                                   _mm256_loadu_si256((const __m256i *)(const void *)(b + i)));
+      acc = _mm256_add_epi64(acc, _mm256_sad_epu8(popcnt_epi8(x), _mm256_setzero_si256()));
+    }
+    s = (uint64_t)_mm256_extract_epi64(acc, 0) + (uint64_t)_mm256_extract_epi64(acc, 1) +
+        (uint64_t)_mm256_extract_epi64(acc, 2) + (uint64_t)_mm256_extract_epi64(acc, 3);
+  }
+  for (; i + 8 <= nbytes; i += 8) {
+    uint64_t x, y;
+    memcpy(&x, a + i, 8);
+    memcpy(&y, b + i, 8);
+    s += (uint64_t)_mm_popcnt_u64(x ^ y);
+  }
+  for (; i < nbytes; i++) s += (uint64_t)_mm_popcnt_u32((unsigned)(a[i] ^ b[i]));
+  return (uint32_t)s;
+}
+
+static void hamming_many_avx2(const uint8_t *q, const uint8_t *base, size_t n, size_t nbytes, float *out) {
+  for (size_t i = 0; i < n; i++) out[i] = (float)hamming_avx2(q, base + i * nbytes, nbytes);
+}
+
 const qv_kernels qv__kernels_avx2 = {
     "avx2", l2sq_f32_avx2, dot_f32_avx2, l1_f32_avx2, l2sq_many_f32_avx2, dot_many_f32_avx2, l1_many_f32_avx2,
+    hamming_avx2, hamming_many_avx2,
 };

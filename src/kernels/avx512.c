@@ -14,6 +14,7 @@
  */
 #include <immintrin.h>
 #include <stddef.h>
+#include <string.h>
 
 #include "dist.h"
 
@@ -79,7 +80,27 @@ AVX512_CORE(l2sq, step_l2sq)
 AVX512_CORE(dot, step_dot)
 AVX512_CORE(l1, step_l1)
 
+/* Differing bits without VPOPCNTDQ (F/BW/DQ/VL only): 8-byte words with popcnt. The
+   dispatcher swaps in kernels/avx512pop.c's kernels when the CPU has VPOPCNTDQ. */
+static uint32_t hamming_avx512(const uint8_t *a, const uint8_t *b, size_t nbytes) {
+  uint64_t s = 0;
+  size_t i = 0;
+  for (; i + 8 <= nbytes; i += 8) {
+    uint64_t x, y;
+    memcpy(&x, a + i, 8);
+    memcpy(&y, b + i, 8);
+    s += (uint64_t)_mm_popcnt_u64(x ^ y);
+  }
+  for (; i < nbytes; i++) s += (uint64_t)_mm_popcnt_u32((unsigned)(a[i] ^ b[i]));
+  return (uint32_t)s;
+}
+
+static void hamming_many_avx512(const uint8_t *q, const uint8_t *base, size_t n, size_t nbytes, float *out) {
+  for (size_t i = 0; i < n; i++) out[i] = (float)hamming_avx512(q, base + i * nbytes, nbytes);
+}
+
 const qv_kernels qv__kernels_avx512 = {
     "avx512",          l2sq_f32_avx512,      dot_f32_avx512,      l1_f32_avx512,
-    l2sq_many_f32_avx512, dot_many_f32_avx512, l1_many_f32_avx512,
+    l2sq_many_f32_avx512, dot_many_f32_avx512, l1_many_f32_avx512, hamming_avx512,
+    hamming_many_avx512,
 };

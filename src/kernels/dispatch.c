@@ -9,7 +9,8 @@
  * which ISA tables exist; no ISA macro is tested anywhere outside dist_*.c.
  *
  * Metric mapping (Chroma's definitions, see quiver.h): l2 -> sum (a-b)^2, ip and cosine ->
- * 1 - a.b (cosine inputs are unit length already), l1 -> sum |a-b|. The single and the many
+ * 1 - a.b (cosine inputs are unit length already), l1 -> sum |a-b|, hamming -> differing
+ * bits of the rows' bytes (AVX-512 VPOPCNTDQ kernels when CPUID has them). The single and the many
  * forms do the same float operations per row, so their results are bit-identical.
  */
 #include <math.h>
@@ -60,9 +61,13 @@ static int detect_level(void) {
 static int detect_level(void) { return ISA_SCALAR; }
 #endif
 
+/* The AVX-512 table with the VPOPCNTDQ hamming kernels, when the CPU has them (init_once). */
+static qv_kernels g_avx512_pop;
+static int g_has_vpopcnt;
+
 static const qv_kernels *table_for(int level) {
   switch (level) {
-    case ISA_AVX512: return &qv__kernels_avx512;
+    case ISA_AVX512: return g_has_vpopcnt ? &g_avx512_pop : &qv__kernels_avx512;
     case ISA_AVX2: return &qv__kernels_avx2;
     default: return &qv__kernels_scalar;
   }
@@ -89,12 +94,14 @@ static qv_kernels g_avx512_amd;
 
 static const qv_kernels *adjust_for_vendor(const qv_kernels *k) {
 #if QV_X86
-  if (k == &qv__kernels_avx512 && __builtin_cpu_is("amd") && !getenv("QV_SCAN512")) {
+  if (k == table_for(ISA_AVX512) && __builtin_cpu_is("amd") && !getenv("QV_SCAN512")) {
     g_avx512_amd = qv__kernels_avx2;
     g_avx512_amd.isa = qv__kernels_avx512.isa;
     g_avx512_amd.l2sq_many = qv__kernels_avx2.l2sq_many;
     g_avx512_amd.dot_many = qv__kernels_avx2.dot_many;
     g_avx512_amd.l1_many = qv__kernels_avx2.l1_many;
+    g_avx512_amd.hamming = k->hamming;
+    g_avx512_amd.hamming_many = k->hamming_many;
     return &g_avx512_amd;
   }
 #endif
@@ -103,6 +110,14 @@ static const qv_kernels *adjust_for_vendor(const qv_kernels *k) {
 
 static void init_once(void) {
   g_hw_level = detect_level();
+#if QV_X86
+  if (g_hw_level == ISA_AVX512 && __builtin_cpu_supports("avx512vpopcntdq")) {
+    g_avx512_pop = qv__kernels_avx512;
+    g_avx512_pop.hamming = qv__hamming_vpopcnt;
+    g_avx512_pop.hamming_many = qv__hamming_many_vpopcnt;
+    g_has_vpopcnt = 1;
+  }
+#endif
   int level = g_hw_level;
   int cap = level_of(getenv("QV_ISA")); /* unknown values are ignored */
   if (cap >= 0 && cap < level) level = cap;
@@ -126,6 +141,7 @@ float qv__metric_dist(const qv_kernels *k, qv_metric m, const float *a, const fl
     case QV_METRIC_IP:
     case QV_METRIC_COSINE: return 1.0f - k->dot(a, b, dim);
     case QV_METRIC_L1: return k->l1(a, b, dim);
+    case QV_METRIC_HAMMING: return (float)k->hamming((const uint8_t *)a, (const uint8_t *)b, dim * 4);
     case QV_METRIC_L2:
     default: return k->l2sq(a, b, dim);
   }
@@ -140,6 +156,9 @@ void qv__metric_dist_many(const qv_kernels *k, qv_metric m, const float *q, cons
       for (size_t i = 0; i < n; i++) out[i] = 1.0f - out[i];
       break;
     case QV_METRIC_L1: k->l1_many(q, base, n, dim, out); break;
+    case QV_METRIC_HAMMING:
+      k->hamming_many((const uint8_t *)q, (const uint8_t *)base, n, dim * 4, out);
+      break;
     case QV_METRIC_L2:
     default: k->l2sq_many(q, base, n, dim, out); break;
   }

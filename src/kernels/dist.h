@@ -31,6 +31,10 @@ typedef struct qv_kernels {
   qv_dist_many_fn l2sq_many;
   qv_dist_many_fn dot_many;
   qv_dist_many_fn l1_many;
+  /* Number of differing bits between two packed bit strings of nbytes bytes (hamming). */
+  uint32_t (*hamming)(const uint8_t *a, const uint8_t *b, size_t nbytes);
+  /* out[i] = hamming(q, base + i*nbytes) for i in [0, n). */
+  void (*hamming_many)(const uint8_t *q, const uint8_t *base, size_t n, size_t nbytes, float *out);
 } qv_kernels;
 
 /* The best table for this CPU (honouring QV_ISA). Never NULL. Thread: any. */
@@ -43,9 +47,16 @@ QV_INTERNAL extern const qv_kernels qv__kernels_scalar;
 QV_INTERNAL extern const qv_kernels qv__kernels_avx2;
 QV_INTERNAL extern const qv_kernels qv__kernels_avx512;
 
+/* AVX-512 VPOPCNTDQ hamming kernels (kernels/avx512pop.c), used when the CPU has them. */
+QV_INTERNAL uint32_t qv__hamming_vpopcnt(const uint8_t *a, const uint8_t *b, size_t nbytes);
+QV_INTERNAL void qv__hamming_many_vpopcnt(const uint8_t *q, const uint8_t *base, size_t n, size_t nbytes,
+                                          float *out);
+
 /*
  * The distance a metric reports (Chroma's definitions): l2 -> l2sq, ip/cosine -> 1 - dot,
- * l1 -> l1. Cosine assumes both vectors are already unit length.
+ * l1 -> l1. Cosine assumes both vectors are already unit length. Hamming: a and b are packed
+ * bits held in `dim` 32-bit words (the collection's row width for a hamming collection is
+ * ceil(bits / 32) words, zero padded); the distance is the number of differing bits.
  */
 QV_INTERNAL float qv__metric_dist(const qv_kernels *k, qv_metric m, const float *a, const float *b,
                                   size_t dim);

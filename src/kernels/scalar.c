@@ -12,6 +12,7 @@
  */
 #include <math.h>
 #include <stddef.h>
+#include <string.h>
 
 #include "dist.h"
 
@@ -74,7 +75,26 @@ static void l1_many_f32_scalar(const float *q, const float *base, size_t n, size
   for (size_t i = 0; i < n; i++) out[i] = l1_f32_scalar(q, base + i * dim, dim);
 }
 
+/* Differing bits: 8-byte words (memcpy, any alignment), then the tail bytes. */
+static uint32_t hamming_scalar(const uint8_t *a, const uint8_t *b, size_t nbytes) {
+  uint32_t s = 0;
+  size_t i = 0;
+  for (; i + 8 <= nbytes; i += 8) {
+    uint64_t x, y;
+    memcpy(&x, a + i, 8);
+    memcpy(&y, b + i, 8);
+    s += (uint32_t)__builtin_popcountll(x ^ y);
+  }
+  for (; i < nbytes; i++) s += (uint32_t)__builtin_popcount((unsigned)(a[i] ^ b[i]));
+  return s;
+}
+
+static void hamming_many_scalar(const uint8_t *q, const uint8_t *base, size_t n, size_t nbytes, float *out) {
+  for (size_t i = 0; i < n; i++) out[i] = (float)hamming_scalar(q, base + i * nbytes, nbytes);
+}
+
 const qv_kernels qv__kernels_scalar = {
     "scalar",           l2sq_f32_scalar,     dot_f32_scalar,     l1_f32_scalar,
-    l2sq_many_f32_scalar, dot_many_f32_scalar, l1_many_f32_scalar,
+    l2sq_many_f32_scalar, dot_many_f32_scalar, l1_many_f32_scalar, hamming_scalar,
+    hamming_many_scalar,
 };

@@ -82,6 +82,7 @@ static double ref_dist(qv_metric m, const float *a, const float *b, uint32_t d) 
       nb += (double)b[i] * b[i];
       break;
     case QV_METRIC_L1: s += fabs((double)a[i] - b[i]); break;
+    default: break; /* hamming: not a float metric */
     }
   }
   if (m == QV_METRIC_IP) return 1 - s;

@@ -124,7 +124,7 @@ def test_version_and_help(q):
     ["frobnicate"],
     ["--bogus", "list"],
     ["create"],
-    ["create", "x", "--metric", "hamming"],
+    ["create", "x", "--metric", "minkowski"],
     ["create", "x", "--dim", "abc"],
     ["create", "x", "--dim", "0"],
     ["create", "x", "--metadata", "[1,2]"],

@@ -70,6 +70,7 @@ struct qv_index {
   uint64_t *live;  /* (cap + 63) / 64 words */
   size_t n_slots, cap, count;
   float max_norm2;
+  int ro; /* attached to a mapped payload (open_mapped): read-only, no norms, nothing owned */
 };
 
 /* ------------------------------------------------------------------ small helpers */
@@ -118,7 +119,7 @@ static void hit_offer(qv_topk *t, float d, uint32_t slot) {
 static qv_status flat_create(const qv_index_params *p, qv_index **out) {
   *out = NULL;
   if (!p || !p->mem || p->dim == 0) return QV_INVALID;
-  if (p->metric > QV_METRIC_L1) return QV_INVALID;
+  if (p->metric > QV_METRIC_HAMMING) return QV_INVALID;
   qv_index *ix = qv__calloc(p->mem, 1, sizeof *ix);
   if (!ix) return QV_NOMEM;
   ix->mem = p->mem;
@@ -132,6 +133,10 @@ static qv_status flat_create(const qv_index_params *p, qv_index **out) {
 
 static void flat_destroy(qv_index *ix) {
   if (!ix) return;
+  if (ix->ro) {
+    qv__free(ix->mem, ix);
+    return;
+  }
   qv__free_aligned(ix->mem, ix->block);
   qv__free(ix->mem, ix->norms);
   qv__free(ix->mem, ix->live);
@@ -158,6 +163,7 @@ static void flat_grown_free(const qv_mem *mem, flat_grown *g) {
  */
 static qv_status flat_reserve_build(const qv_index *ix, size_t need, void **staged) {
   *staged = NULL;
+  if (ix->ro) return QV_UNSUPPORTED;
   if (need <= ix->cap) return QV_OK;
   size_t cap = ix->cap * 2 > need ? ix->cap * 2 : need;
   if (cap < 64) cap = 64;
@@ -211,10 +217,11 @@ static qv_status ensure_cap(qv_index *ix, size_t need) {
 
 /* ------------------------------------------------------------------ writes */
 
-static qv_status flat_reserve(qv_index *ix, size_t n_slots) { return ensure_cap(ix, n_slots); }
+static qv_status flat_reserve(qv_index *ix, size_t n_slots) { return ix->ro ? QV_UNSUPPORTED : ensure_cap(ix, n_slots); }
 
 
 static qv_status flat_add(qv_index *ix, const uint32_t *slots, const float *vecs, size_t n) {
+  if (ix->ro) return QV_UNSUPPORTED;
   size_t need = 0, dim = ix->dim;
   for (size_t i = 0; i < n; i++)
     if ((size_t)slots[i] + 1 > need) need = (size_t)slots[i] + 1;
@@ -237,6 +244,7 @@ static qv_status flat_add(qv_index *ix, const uint32_t *slots, const float *vecs
 }
 
 static qv_status flat_remove(qv_index *ix, uint32_t slot) {
+  if (ix->ro) return QV_UNSUPPORTED;
   if (slot >= ix->n_slots || !is_live(ix, slot)) return QV_NOTFOUND;
   ix->live[slot >> 6] &= ~((uint64_t)1 << (slot & 63));
   ix->count--;
@@ -307,7 +315,7 @@ static qv_status flat_search(const qv_index *ix, const qv_search_req *req, qv_hi
   qv__topk_init(&t, out, req->k);
   if (req->pred)
     scan_pred(ix, req, &t);
-  else if (ix->metric == QV_METRIC_L2) {
+  else if (ix->metric == QV_METRIC_L2 && ix->norms) {
     *n_out = search_dot(ix, req->q, req->k, out);
     return QV_OK;
   } else
@@ -523,7 +531,7 @@ static qv_status flat_search_batch(const qv_index *ix, const float *qs, size_t n
   atomic_init(&job.next, 0);
   atomic_init(&job.n_fallback, 0);
   atomic_init(&job.failed, 0);
-  job.use_gemm = ix->metric != QV_METRIC_L1 && nq >= BATCH_MIN_NQ && ix->dim <= INT32_MAX &&
+  job.use_gemm = ix->norms && ix->metric != QV_METRIC_L1 && ix->metric != QV_METRIC_HAMMING && nq >= BATCH_MIN_NQ && ix->dim <= INT32_MAX &&
                  ix->n_slots >= 2 * (size_t)BATCH_MIN_NQ;
   job.k2 = k + (k > 16 ? k : 16);
   int t = pick_threads(ix, n_threads, nq);
@@ -670,6 +678,50 @@ static qv_status flat_range_search(const qv_index *ix, const qv_search_req *req,
   return QV_OK;
 }
 
+/* ------------------------------------------------------------------ snapshot files */
+
+/* The checkpoint payload through put() (snapshot files embed it; docs/FORMAT.md). */
+static qv_status flat_serialize(const qv_index *ix, void (*put)(void *, const void *, size_t), void *ctx,
+                                uint32_t *version) {
+  static const unsigned char zero[64];
+  flat_head head = {.n_slots = ix->n_slots, .count = ix->count, .n_words = words_for(ix->n_slots)};
+  head.vec_off = vec_offset(head.n_words);
+  put(ctx, &head, sizeof head);
+  put(ctx, ix->live, head.n_words * 8);
+  put(ctx, zero, head.vec_off - FLAT_PAYLOAD_HEAD - head.n_words * 8);
+  put(ctx, ix->vecs, ix->n_slots * ix->dim * sizeof(float));
+  *version = FLAT_PAYLOAD_VERSION;
+  return QV_OK;
+}
+
+/*
+ * Search a payload in place (a mapped snapshot file): O(1) checks of its head against its
+ * length, the bitmap and rows used where they lie. Without norms, l2 queries take the plain
+ * scan (same answers) and batches skip the GEMM form.
+ */
+static qv_status flat_open_mapped(const qv_index_params *p, uint32_t version, const void *payload, uint64_t len,
+                                  qv_index **out) {
+  *out = NULL;
+  flat_head h;
+  if (version != FLAT_PAYLOAD_VERSION || ((uintptr_t)payload & 63) || len < FLAT_PAYLOAD_HEAD) return QV_CORRUPT;
+  memcpy(&h, payload, sizeof h);
+  uint64_t row = (uint64_t)p->dim * sizeof(float);
+  if (h.n_slots > UINT32_MAX + (uint64_t)1 || h.count > h.n_slots || h.n_words != words_for(h.n_slots) ||
+      h.vec_off != vec_offset(h.n_words) || row == 0 || h.n_slots > (UINT64_MAX - h.vec_off) / row ||
+      len != h.vec_off + h.n_slots * row)
+    return QV_CORRUPT;
+  qv_index *ix = NULL;
+  qv_status rc = flat_create(p, &ix);
+  if (rc) return rc;
+  ix->ro = 1;
+  ix->live = (uint64_t *)(uintptr_t)((const char *)payload + FLAT_PAYLOAD_HEAD);
+  ix->vecs = (float *)(uintptr_t)((const char *)payload + h.vec_off);
+  ix->n_slots = ix->cap = (size_t)h.n_slots;
+  ix->count = (size_t)h.count;
+  *out = ix;
+  return QV_OK;
+}
+
 /* ------------------------------------------------------------------ registry */
 
 static const qv_param_spec flat_params[] = {{NULL, QV_PT_UINT, 0, 0, 0, NULL, 0, NULL, NULL}};
@@ -678,7 +730,7 @@ const qv_index_vt qv__index_flat = {
     .name = "flat",
     .caps = QV_IXCAP_RANGE,
     .metrics = QV_METRIC_BIT(QV_METRIC_L2) | QV_METRIC_BIT(QV_METRIC_IP) | QV_METRIC_BIT(QV_METRIC_COSINE) |
-               QV_METRIC_BIT(QV_METRIC_L1),
+               QV_METRIC_BIT(QV_METRIC_L1) | QV_METRIC_BIT(QV_METRIC_HAMMING),
     .params = flat_params,
     .create = flat_create,
     .destroy = flat_destroy,
@@ -696,4 +748,6 @@ const qv_index_vt qv__index_flat = {
     .reserve_install = flat_reserve_install,
     .reserve_drop = flat_reserve_drop,
     .range_search = flat_range_search,
+    .serialize = flat_serialize,
+    .open_mapped = flat_open_mapped,
 };

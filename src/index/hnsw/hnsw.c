@@ -282,4 +282,6 @@ const qv_index_vt qv__index_hnsw = {
     .reserve_build = hnsw_reserve_build,
     .reserve_install = hnsw_reserve_install,
     .reserve_drop = hnsw_reserve_drop,
+    .range_search = qv__hnsw_range_search,
+    .save_standalone = hnsw_save_standalone,
 };

@@ -247,6 +247,7 @@ QV_INTERNAL void hnsw_reserve_drop(const qv_index *ix, void *staged);
 
 /* io.c */
 QV_INTERNAL qv_status hnsw_save(const qv_index *ix, const char *path, uint64_t seq);
+QV_INTERNAL qv_status hnsw_save_standalone(const qv_index *ix, const char *path, uint64_t seq);
 QV_INTERNAL qv_status hnsw_load(const qv_index_params *p, const char *path, qv_index **out, uint64_t *seq);
 
 /* hnsw.c */

@@ -58,8 +58,11 @@ static int make_layout(const file_hdr *h, uint32_t ver, layout *L) {
   return 1;
 }
 
-QV_INTERNAL qv_status hnsw_save(const qv_index *ix, const char *path, uint64_t seq) {
+/* The checkpoint: payload v2 (no live floats) normally; v1 (every node's floats inside, the
+ * file needs no vector source) when standalone, for snapshot files. */
+static qv_status save_as(const qv_index *ix, const char *path, uint64_t seq, int standalone) {
   if (!ix || !path) return QV_INVALID;
+  uint32_t ver = standalone ? 1 : HNSW_PAYLOAD_VERSION;
   if (ix->n_hidden) return QV_MISUSE; /* a write is between add_hidden() and publish() */
   file_hdr h;
   memset(&h, 0, sizeof h);
@@ -78,12 +81,11 @@ QV_INTERNAL qv_status hnsw_save(const qv_index *ix, const char *path, uint64_t s
   for (uint32_t s = 0; s < ix->n_hw; s++) h.up_words += (uint64_t)ix->level[s] * (ix->M + 1);
   h.n_live = ix->n_live;
   layout L;
-  if (!make_layout(&h, HNSW_PAYLOAD_VERSION, &L)) return QV_INVALID;
+  if (!make_layout(&h, ver, &L)) return QV_INVALID;
   uint64_t n_dead = 0;
-  for (uint32_t s = 0; s < ix->n_hw; s++) n_dead += ix->state[s] == ST_DEAD;
+  for (uint32_t s = 0; s < ix->n_hw && !standalone; s++) n_dead += ix->state[s] == ST_DEAD;
 
-  qv_ckpt_hdr ch = {HNSW_TAG, HNSW_PAYLOAD_VERSION, ix->dim, (uint32_t)ix->p.metric, seq,
-                    L.total + dead_bytes(&h, n_dead)};
+  qv_ckpt_hdr ch = {HNSW_TAG, ver, ix->dim, (uint32_t)ix->p.metric, seq, L.total + dead_bytes(&h, n_dead)};
   qv_ckpt_writer w;
   qv_status rc = qv__ckpt_begin(&w, ix->mem, path, &ch);
   if (rc != QV_OK) return rc;
@@ -106,6 +108,10 @@ QV_INTERNAL qv_status hnsw_save(const qv_index *ix, const char *path, uint64_t s
   qv__ckpt_write(&w, ix->l0, (size_t)h.n * ix->bsz);
   pos += (size_t)h.n * ix->bsz;
   PAD_TO(L.off_vecs); /* v2: no float section (the store has the floats) */
+  if (standalone && ix->sq8) {
+    qv__ckpt_write(&w, ix->vecs, (size_t)h.n * ix->vstride);
+    pos += (size_t)h.n * ix->vstride;
+  }
   PAD_TO(L.off_q8);
   if (ix->sq8) {
     hnsw_sq8_params_write(&ix->q8, &w);
@@ -115,10 +121,18 @@ QV_INTERNAL qv_status hnsw_save(const qv_index *ix, const char *path, uint64_t s
 #undef PAD_TO
   for (uint32_t s = 0; s < ix->n_hw; s++)
     if (ix->level[s]) qv__ckpt_write(&w, ix->up[s], (size_t)ix->level[s] * (ix->M + 1) * 4);
-  if (ix->sq8)
+  if (ix->sq8 && !standalone)
     for (uint32_t s = 0; s < ix->n_hw; s++)
       if (ix->state[s] == ST_DEAD) qv__ckpt_write(&w, ix->vecs + (size_t)s * ix->vstride, ix->vstride);
   return qv__ckpt_commit(&w);
+}
+
+QV_INTERNAL qv_status hnsw_save(const qv_index *ix, const char *path, uint64_t seq) {
+  return save_as(ix, path, seq, 0);
+}
+
+QV_INTERNAL qv_status hnsw_save_standalone(const qv_index *ix, const char *path, uint64_t seq) {
+  return save_as(ix, path, seq, 1);
 }
 
 static int valid_list(const qv_index *ix, const uint32_t *l, uint32_t mx, uint32_t self, int lev) {
