@@ -149,9 +149,10 @@ TVNNI static int32_t dot8_vnni(const int8_t *w, const unsigned char *c, size_t d
 
 /*
  * The same on AVX2, in 16 bits: codes widened to int16 (vpmovzxbw), weights int16 within
- * +-DOT16_WMAX, vpmaddwd into int32. |sum| <= 255 * 2047 * dim stays below 2^31 for dim up
- * up to 4112; beyond that w_max is lowered so that the sum still fits (hnsw_sq8_init). 12-bit weights are finer than the 8-bit codes they multiply, so this steers
- * the search as the float-query kernel does, in about half its instructions.
+ * +-q->w_max, vpmaddwd into int32. w_max is 2047 (12 bits), so |sum| <= 255 * 2047 * dim
+ * stays below 2^31 up to dim 4113; above that hnsw_sq8_init lowers w_max until it fits.
+ * 12-bit weights are finer than the 8-bit codes they multiply, so this steers the search as
+ * the float-query kernel does, in about half its instructions (bench/RESULTS.md section 7).
  * Reads exactly dim code bytes (the code may end at the end of the arena).
  */
 T256 static int32_t dot16_avx2(const int16_t *w, const unsigned char *c, size_t dim) {

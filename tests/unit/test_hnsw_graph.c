@@ -45,14 +45,17 @@ static void check_kernels(qv_metric m) {
     cr_assert_null(b.dot16);
     hnsw_sq8_maybe_train(&a, x, n, 0);
     hnsw_sq8_maybe_train(&b, x, n, 0);
-    unsigned char *code = malloc(4 + dim); /* exactly the code: the kernels must not read past it */
+    /* the integer kernels get exactly the code (they must not read past it); the float-query
+     * kernels read dim_pad bytes, as they do in the index's blocks */
+    unsigned char *code = malloc(4 + dim), *padded = calloc(1, 4 + b.dim_pad);
     void *pa = qv__malloc_aligned(qv__mem_default(), hnsw_sq8_query_bytes(&a));
     void *pb = qv__malloc_aligned(qv__mem_default(), hnsw_sq8_query_bytes(&b));
     hnsw_sq8_prepare(&a, q, pa);
     hnsw_sq8_prepare(&b, q, pb);
     for (size_t r = 0; r < n; r++) {
       hnsw_sq8_encode(&a, x + r * dim, code);
-      float da = hnsw_sq8_dist(&a, pa, code), db = hnsw_sq8_dist(&b, pb, code);
+      memcpy(padded, code, 4 + dim);
+      float da = hnsw_sq8_dist(&a, pa, code), db = hnsw_sq8_dist(&b, pb, padded);
       float scale = 0;
       for (uint32_t i = 0; i < dim; i++) scale += fabsf(q[i]) * (fabsf(x[r * dim + i]) + 1.0f);
       /* dot16: 12-bit weights, relative error ~ 1/4094 of the largest weight per dimension;
@@ -65,6 +68,7 @@ static void check_kernels(qv_metric m) {
     qv__free_aligned(qv__mem_default(), pa);
     qv__free_aligned(qv__mem_default(), pb);
     free(code);
+    free(padded);
     hnsw_sq8_free(&a, qv__mem_default());
     hnsw_sq8_free(&b, qv__mem_default());
     free(x);
