@@ -68,7 +68,13 @@ static double estimate_selectivity(const qv_collection *c, const qv_filter *f) {
 
 static void push_slot(const qv_collection *c, const qv_kernels *kern, const float *q, uint32_t s, qv_topk *t) {
   const float *v = c->vt->vector(c->ix, s);
+  float *buf = NULL;
+  if (!v && c->vt->contains && c->vt->contains(c->ix, s)) { /* floats not resident: from the store */
+    if (!(buf = qv__malloc_aligned(&c->db->mem, c->dim * sizeof *buf))) return;
+    if (c->vsrc.get(c->vsrc.ctx, s, buf) == QV_OK) v = buf;
+  }
   if (v) qv__topk_push(t, qv__metric_dist(kern, c->metric, q, v, c->dim), s);
+  qv__free_aligned(&c->db->mem, buf);
 }
 
 /* Exact k-NN over every live slot that passes the filter (if any), through the index's vectors. */
@@ -159,6 +165,10 @@ static qv_status slot_embedding(const qv_collection *c, uint32_t s, float *out) 
     return rc ? qv__err(c->db, rc, "%s", qv__store_errmsg(c->db->store)) : QV_OK;
   }
   const float *v = c->vt->vector(c->ix, s);
+  if (!v && c->db->store) { /* an index that does not keep floats: the stored original */
+    qv_status rc = qv__store_rec_embedding(c->db->store, c->rids[s], c->dim, out);
+    return rc ? qv__err(c->db, rc, "%s", qv__store_errmsg(c->db->store)) : QV_OK;
+  }
   if (!v) return qv__err(c->db, QV_ERROR, "record %s has no vector in the index", c->ids[s]);
   memcpy(out, v, c->dim * sizeof(float));
   return QV_OK;

@@ -150,10 +150,16 @@ typedef struct qv_index_vt {
    * needs from a sample of n prepared vectors (ranges, codebooks, centroids) before adds.
    */
   qv_status (*train)(qv_index *ix, const float *vecs, size_t n);
+  /*
+   * Optional (NULL: vector() != NULL tells). 1 if slot is live in the index; for kinds whose
+   * vector() may be NULL for a live slot (floats not resident: ivf).
+   */
+  int (*contains)(const qv_index *ix, uint32_t slot);
 } qv_index_vt;
 
 QV_INTERNAL extern const qv_index_vt qv__index_flat;
 QV_INTERNAL extern const qv_index_vt qv__index_hnsw;
+QV_INTERNAL extern const qv_index_vt qv__index_ivf;
 
 /* The vtable of the kind called name, or NULL if no such kind is built in. */
 QV_INTERNAL const qv_index_vt *qv__index_find(const char *name);

@@ -11,6 +11,7 @@
 static const qv_index_vt *const kinds[] = {
     &qv__index_flat,
     &qv__index_hnsw,
+    &qv__index_ivf,
     NULL,
 };
 

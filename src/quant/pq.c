@@ -36,7 +36,14 @@
 typedef struct pq_state {
   uint32_t m, mp, bits, ksub, dsub; /* mp: m rounded up to even (4-bit) */
   float *cent;                      /* m * ksub * dsub */
+  float *centers;                   /* 4-bit: n_centers * dim list centers (residual codes) */
+  size_t n_centers;
 } pq_state;
+
+static const float *center_of(const qv_quant *q, int32_t c) {
+  const pq_state *s = q->st;
+  return c >= 0 && (size_t)c < s->n_centers ? s->centers + (size_t)c * q->dim : NULL;
+}
 
 static qv_status pq_train(qv_quant *q, const float *x, size_t n) {
   pq_state *s = q->st;
@@ -84,8 +91,16 @@ static void set_code(const pq_state *s, uint8_t *code, uint32_t m, uint32_t j) {
 }
 
 static qv_status pq_encode(const qv_quant *q, const float *x, size_t n, const int32_t *center, uint8_t *codes) {
-  (void)center;
   const pq_state *s = q->st;
+  float *res = NULL;
+  if (center && s->n_centers) { /* 4-bit: code the residuals to the centers */
+    if (!(res = qv__malloc(q->mem, n * q->dim * sizeof *res))) return QV_NOMEM;
+    for (size_t i = 0; i < n; i++) {
+      const float *c = center_of(q, center[i]);
+      for (size_t j = 0; j < q->dim; j++) res[i * q->dim + j] = x[i * q->dim + j] - (c ? c[j] : 0.0f);
+    }
+    x = res;
+  }
   memset(codes, 0, n * q->code_bytes);
   /* batches: assignments through sgemm, one sub-vector at a time */
   float *sub = n >= 64 ? qv__malloc(q->mem, n * s->dsub * sizeof *sub) : NULL;
@@ -106,16 +121,30 @@ static qv_status pq_encode(const qv_quant *q, const float *x, size_t n, const in
   }
   qv__free(q->mem, sub);
   qv__free(q->mem, as);
+  qv__free(q->mem, res);
   return QV_OK;
 }
 
 static void pq_decode(const qv_quant *q, const uint8_t *code, int32_t center, float *x) {
-  (void)center;
   const pq_state *s = q->st;
   for (uint32_t m = 0; m < s->m; m++) {
     uint32_t j = s->bits == 8 ? code[m] : (code[m / 2] >> (4 * (m & 1))) & 15u;
     memcpy(x + (size_t)m * s->dsub, s->cent + ((size_t)m * s->ksub + j) * s->dsub, s->dsub * sizeof *x);
   }
+  const float *c = center_of(q, center);
+  if (c)
+    for (size_t i = 0; i < q->dim; i++) x[i] += c[i];
+}
+
+static qv_status pq_set_centers(qv_quant *q, const float *c, size_t n) {
+  pq_state *s = q->st;
+  float *cc = qv__malloc(q->mem, (n ? n : 1) * q->dim * sizeof *cc);
+  if (!cc) return QV_NOMEM;
+  memcpy(cc, c, n * q->dim * sizeof *cc);
+  qv__free(q->mem, s->centers);
+  s->centers = cc;
+  s->n_centers = n;
+  return QV_OK;
 }
 
 /* Float tables T[m][j] into t (m * ksub). */
@@ -143,6 +172,8 @@ static void tables(const qv_quant *q, const float *query, float *t) {
   }
 }
 
+static void pq4_recenter(const qv_quant *q, void *prep, int32_t center);
+
 /*
  * Prepared query. 8-bit: float head[0] = constant (0 for l2, 1 for ip), then at PREP_HEAD the
  * float tables. 4-bit: head[0] = sum of biases (+1 for ip), head[1] = a, then at PREP_HEAD the
@@ -158,10 +189,28 @@ static void pq_prepare(const qv_quant *q, const float *query, void *prep) {
     tables(q, query, (float *)(void *)((char *)prep + PREP_HEAD));
     return;
   }
+  float *qc = (float *)(void *)((uint8_t *)prep + PREP_HEAD + (size_t)s->mp * 16) + (size_t)s->m * 16;
+  memcpy(qc, query, q->dim * sizeof *qc);
+  pq4_recenter(q, prep, -1);
+}
+
+/* 4-bit: the byte tables for the query against center c's residuals (-1: the origin). */
+static void pq4_recenter(const qv_quant *q, void *prep, int32_t center) {
+  const pq_state *s = q->st;
+  float *head = prep;
+  int l2 = q->metric == QV_METRIC_L2;
   uint8_t *bt = (uint8_t *)prep + PREP_HEAD;
-  float *t = (float *)(void *)(bt + (size_t)s->mp * 16);
-  tables(q, query, t);
+  float *t = (float *)(void *)(bt + (size_t)s->mp * 16), *qc = t + (size_t)s->m * 16, *qr = qc + q->dim;
+  const float *c = center_of(q, center);
   double bias = l2 ? 0.0 : 1.0;
+  if (c && l2) { /* |q - c - y|^2: tables of the query's residual */
+    for (size_t i = 0; i < q->dim; i++) qr[i] = qc[i] - c[i];
+    tables(q, qr, t);
+  } else { /* ip: q.(c + y) = q.c + q.y */
+    tables(q, qc, t);
+    if (c)
+      for (size_t i = 0; i < q->dim; i++) bias -= (double)qc[i] * c[i];
+  }
   float range = 0;
   for (uint32_t m = 0; m < s->m; m++) {
     float lo = t[m * 16], hi = t[m * 16];
@@ -274,6 +323,7 @@ static void pq_free(qv_quant *q) {
   pq_state *s = q->st;
   if (!s) return;
   qv__free(q->mem, s->cent);
+  qv__free(q->mem, s->centers);
   qv__free(q->mem, s);
 }
 
@@ -309,6 +359,8 @@ static const qv_quant_ops pq8_ops = {
 
 static const qv_quant_ops pq4_ops = {
     .train = pq_train,
+    .set_centers = pq_set_centers,
+    .recenter = pq4_recenter,
     .encode_many = pq_encode,
     .decode = pq_decode,
     .prepare = pq_prepare,
@@ -331,6 +383,10 @@ qv_status qv__quant_init_pq(qv_quant *q, char *err, size_t errlen) {
     m = 1;
     for (uint32_t c = 1; c <= q->dim; c++)
       if (q->dim % c == 0 && (c > want ? c - want : want - c) < (m > want ? m - want : want - m)) m = c;
+  }
+  if (bits == 4 && m > 8192) {
+    qv__fmt(err, errlen, "pq_m: at most 8192 with 4-bit codes");
+    return QV_INVALID;
   }
   if (q->dim % m != 0) {
     qv__fmt(err, errlen, "pq_m: %u does not divide dim %u", m, q->dim);
@@ -355,7 +411,8 @@ qv_status qv__quant_init_pq(qv_quant *q, char *err, size_t errlen) {
     q->ops = &pq4_ops;
     q->code_bytes = s->mp / 2;
     q->block = 32;
-    q->prep_bytes = PREP_HEAD + (size_t)s->mp * 16 + (size_t)m * 16 * sizeof(float);
+    q->residual = 1; /* the per-center tables cost 16 * dim flops: cheap enough per list */
+    q->prep_bytes = PREP_HEAD + (size_t)s->mp * 16 + ((size_t)m * 16 + 2 * (size_t)q->dim) * sizeof(float);
   }
   return QV_OK;
 }

@@ -83,6 +83,7 @@ struct qv_quant {
   size_t prep_bytes;  /* a prepared query (64-byte aligned buffer) */
   int trained;
   int simd;           /* use the AVX2 paths (FastScan, popcount) */
+  int residual;       /* codes are of x - center once centers are set: train on residuals */
   void *st;           /* the kind's own state */
 };
 
