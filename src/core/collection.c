@@ -212,8 +212,12 @@ void qv__col_index_params(const qv_collection *c, qv_index_params *p) {
 qv_status qv__col_ensure_index(qv_collection *c) {
   if (c->ix || !c->dim) return QV_OK;
   qv_index_params p;
+  char why[256] = "";
   qv__col_index_params(c, &p);
+  p.err = why;
+  p.errlen = sizeof why;
   qv_status rc = c->vt->create(&p, &c->ix);
+  if (rc && why[0]) return qv__err(c->db, rc, "params.%s", why);
   if (rc) return qv__err(c->db, rc, "creating the %s index failed", c->vt->name);
   return QV_OK;
 }

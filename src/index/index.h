@@ -53,6 +53,8 @@ typedef struct qv_index_params {
   const char *params_json;  /* the kind's canonical parameters (params.h); NULL = defaults */
   int n_threads;            /* threads an index may use inside add() / batch search */
   const qv_vec_source *vsrc;/* may be NULL (in-memory databases, tests) */
+  char *err;                /* may be NULL: create() puts why a configuration does not fit here */
+  size_t errlen;            /* ("KEY: reason", e.g. a parameter that does not suit dim) */
 } qv_index_params;
 
 /* What a kind can do (qv_index_vt.caps). */

@@ -38,6 +38,7 @@ typedef struct pq_state {
   float *cent;                      /* m * ksub * dsub */
   float *centers;                   /* 4-bit: n_centers * dim list centers (residual codes) */
   size_t n_centers;
+  float *cy;                        /* 4-bit l2: n_centers * m * 16 values 2 c_m . y_mj */
 } pq_state;
 
 static const float *center_of(const qv_quant *q, int32_t c) {
@@ -138,12 +139,29 @@ static void pq_decode(const qv_quant *q, const uint8_t *code, int32_t center, fl
 
 static qv_status pq_set_centers(qv_quant *q, const float *c, size_t n) {
   pq_state *s = q->st;
+  size_t nt = (size_t)s->m * 16;
   float *cc = qv__malloc(q->mem, (n ? n : 1) * q->dim * sizeof *cc);
-  if (!cc) return QV_NOMEM;
+  float *cy = q->metric == QV_METRIC_L2 ? qv__malloc(q->mem, (n ? n : 1) * nt * sizeof *cy) : NULL;
+  if (!cc || (q->metric == QV_METRIC_L2 && !cy)) {
+    qv__free(q->mem, cc);
+    qv__free(q->mem, cy);
+    return QV_NOMEM;
+  }
   memcpy(cc, c, n * q->dim * sizeof *cc);
+  for (size_t l = 0; cy && l < n; l++)
+    for (uint32_t m = 0; m < s->m; m++)
+      for (uint32_t j = 0; j < 16; j++) {
+        const float *y = s->cent + ((size_t)m * 16 + j) * s->dsub, *cm = cc + l * q->dim + (size_t)m * s->dsub;
+        float d = 0;
+        for (uint32_t u = 0; u < s->dsub; u++) d += cm[u] * y[u];
+        cy[l * nt + (size_t)m * 16 + j] = 2.0f * d;
+      }
   qv__free(q->mem, s->centers);
+  qv__free(q->mem, s->cy);
   s->centers = cc;
+  s->cy = cy;
   s->n_centers = n;
+  q->aux_bytes = n * q->dim * sizeof *cc + (cy ? n * nt * sizeof *cy : 0);
   return QV_OK;
 }
 
@@ -189,47 +207,79 @@ static void pq_prepare(const qv_quant *q, const float *query, void *prep) {
     tables(q, query, (float *)(void *)((char *)prep + PREP_HEAD));
     return;
   }
-  float *qc = (float *)(void *)((uint8_t *)prep + PREP_HEAD + (size_t)s->mp * 16) + (size_t)s->m * 16;
+  float *tq = (float *)(void *)((uint8_t *)prep + PREP_HEAD + (size_t)s->mp * 16) + (size_t)s->m * 16;
+  float *qc = tq + (size_t)s->m * 16;
   memcpy(qc, query, q->dim * sizeof *qc);
+  tables(q, query, tq); /* l2: |q_m - y|^2; ip: -q_m.y */
+  if (l2) /* |y|^2 - 2 q.y = |q_m - y|^2 - |q_m|^2 */
+    for (uint32_t m = 0; m < s->m; m++) {
+      float n2 = 0;
+      for (uint32_t u = 0; u < s->dsub; u++) n2 += query[(size_t)m * s->dsub + u] * query[(size_t)m * s->dsub + u];
+      for (int j = 0; j < 16; j++) tq[(size_t)m * 16 + (unsigned)j] -= n2;
+    }
   pq4_recenter(q, prep, -1);
 }
 
 /* 4-bit: the byte tables for the query against center c's residuals (-1: the origin). */
+/*
+ * 4-bit tables against center c's residuals (-1: the origin), from the query-level tables tq
+ * made once by pq_prepare:
+ *   l2: |q - c - y|^2 = |q - c|^2 + (|y|^2 - 2 q.y) + 2 c.y    tq = |y|^2 - 2 q.y, cy = 2 c.y
+ *   ip: 1 - q.(c + y) = 1 - q.c + (-q.y)                        tq = -q.y
+ * cy is precomputed per center (set_centers), so a list costs additions, not dot products.
+ * Then each sub-vector's 16 entries are shifted to start at 0 and quantized to 0..qmax with one
+ * step a for all sub-vectors (the shifts add up into head[0]).
+ */
 static void pq4_recenter(const qv_quant *q, void *prep, int32_t center) {
   const pq_state *s = q->st;
   float *head = prep;
   int l2 = q->metric == QV_METRIC_L2;
   uint8_t *bt = (uint8_t *)prep + PREP_HEAD;
-  float *t = (float *)(void *)(bt + (size_t)s->mp * 16), *qc = t + (size_t)s->m * 16, *qr = qc + q->dim;
+  float *t = (float *)(void *)(bt + (size_t)s->mp * 16), *tq = t + (size_t)s->m * 16, *qc = tq + (size_t)s->m * 16;
   const float *c = center_of(q, center);
-  double bias = l2 ? 0.0 : 1.0;
-  if (c && l2) { /* |q - c - y|^2: tables of the query's residual */
-    for (size_t i = 0; i < q->dim; i++) qr[i] = qc[i] - c[i];
-    tables(q, qr, t);
-  } else { /* ip: q.(c + y) = q.c + q.y */
-    tables(q, qc, t);
+  size_t nt = (size_t)s->m * 16;
+  double bias;
+  if (l2) {
+    double k = 0;
+    for (size_t i = 0; i < q->dim; i++) {
+      float e = qc[i] - (c ? c[i] : 0.0f);
+      k += (double)e * e;
+    }
+    bias = k;
+    if (c) {
+      const float *cy = s->cy + (size_t)center * nt;
+      for (size_t i = 0; i < nt; i++) t[i] = tq[i] + cy[i];
+    } else {
+      memcpy(t, tq, nt * sizeof *t); /* |q - y|^2 = |q|^2 + tq */
+    }
+  } else {
+    bias = 1.0;
     if (c)
       for (size_t i = 0; i < q->dim; i++) bias -= (double)qc[i] * c[i];
+    memcpy(t, tq, nt * sizeof *t);
   }
   float range = 0;
   for (uint32_t m = 0; m < s->m; m++) {
-    float lo = t[m * 16], hi = t[m * 16];
+    float *tm = t + (size_t)m * 16, lo = tm[0], hi = tm[0];
     for (int j = 1; j < 16; j++) {
-      lo = t[m * 16 + j] < lo ? t[m * 16 + j] : lo;
-      hi = t[m * 16 + j] > hi ? t[m * 16 + j] : hi;
+      lo = tm[j] < lo ? tm[j] : lo;
+      hi = tm[j] > hi ? tm[j] : hi;
     }
     bias += lo;
     range = hi - lo > range ? hi - lo : range;
-    for (int j = 0; j < 16; j++) t[m * 16 + j] -= lo;
+    for (int j = 0; j < 16; j++) tm[j] -= lo;
   }
   unsigned qmax = 65535u / s->mp < 255u ? 65535u / s->mp : 255u;
-  float a = range > 0 ? range / (float)qmax : 1.0f;
-  memset(bt, 0, (size_t)s->mp * 16);
-  for (uint32_t m = 0; m < s->m; m++)
+  float a = range > 0 ? range / (float)qmax : 1.0f, inv = 1.0f / a;
+  if (s->m & 1) memset(bt + (size_t)(s->m / 2) * 32 + 16, 0, 16);
+  for (uint32_t m = 0; m < s->m; m++) {
+    const float *tm = t + (size_t)m * 16;
+    uint8_t *o = bt + (m / 2) * 32 + (m & 1) * 16;
     for (int j = 0; j < 16; j++) {
-      long v = lrintf(t[m * 16 + j] / a);
-      bt[(m / 2) * 32 + (m & 1) * 16 + (unsigned)j] = (uint8_t)(v < 0 ? 0 : v > (long)qmax ? (long)qmax : v);
+      float v = tm[j] * inv + 0.5f; /* >= 0.5: truncation rounds */
+      o[j] = (uint8_t)(v < (float)qmax ? (unsigned)v : qmax);
     }
+  }
   head[0] = (float)bias;
   head[1] = a;
 }
@@ -324,6 +374,7 @@ static void pq_free(qv_quant *q) {
   if (!s) return;
   qv__free(q->mem, s->cent);
   qv__free(q->mem, s->centers);
+  qv__free(q->mem, s->cy);
   qv__free(q->mem, s);
 }
 
@@ -412,7 +463,7 @@ qv_status qv__quant_init_pq(qv_quant *q, char *err, size_t errlen) {
     q->code_bytes = s->mp / 2;
     q->block = 32;
     q->residual = 1; /* the per-center tables cost 16 * dim flops: cheap enough per list */
-    q->prep_bytes = PREP_HEAD + (size_t)s->mp * 16 + ((size_t)m * 16 + 2 * (size_t)q->dim) * sizeof(float);
+    q->prep_bytes = PREP_HEAD + (size_t)s->mp * 16 + (2 * (size_t)m * 16 + (size_t)q->dim) * sizeof(float);
   }
   return QV_OK;
 }

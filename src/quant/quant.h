@@ -84,6 +84,7 @@ struct qv_quant {
   int trained;
   int simd;           /* use the AVX2 paths (FastScan, popcount) */
   int residual;       /* codes are of x - center once centers are set: train on residuals */
+  size_t aux_bytes;   /* memory derived from the centers (not state: rebuilt by set_centers) */
   void *st;           /* the kind's own state */
 };
 

@@ -140,6 +140,10 @@ static qv_status ivf_create(const qv_index_params *p, qv_index **out) {
   double v[QV_MAX_PARAMS];
   qv_status rc = resolve(p, v);
   if (rc) return rc;
+  if (v[P_PQ_BITS] != 4 && v[P_PQ_BITS] != 8) {
+    if (p->err && p->errlen) qv__fmt(p->err, p->errlen, "pq_bits: %g is not 4 or 8", v[P_PQ_BITS]);
+    return QV_INVALID;
+  }
   qv_index *ix = qv__calloc(p->mem, 1, sizeof *ix);
   if (!ix) return QV_NOMEM;
   ix->mem = p->mem;
@@ -159,8 +163,9 @@ static qv_status ivf_create(const qv_index_params *p, qv_index **out) {
   ix->train_min = v[P_TRAIN] > 0 ? (size_t)v[P_TRAIN] : (size_t)ix->nlist * 32;
   if (ix->train_min < 1024) ix->train_min = 1024;
   if (ix->train_min < ix->nlist) ix->train_min = ix->nlist;
-  char err[256];
+  char err[256] = "";
   rc = qv__quant_new(p->mem, p->metric, p->dim, &ix->qcfg, &ix->qz, err, sizeof err);
+  if (rc && err[0] && p->err && p->errlen) qv__fmt(p->err, p->errlen, "%s", err);
   if (rc == QV_OK && !(ix->lists = qv__calloc(p->mem, ix->nlist, sizeof *ix->lists))) rc = QV_NOMEM;
   if (rc) {
     qv__quant_free(ix->qz);
@@ -533,7 +538,7 @@ static void ivf_stats(const qv_index *ix, qv_index_stats *out) {
   out->mem_vectors = codes + (ix->floats ? (uint64_t)ix->cap_slots * ix->dim * sizeof(float) : 0);
   out->mem_graph = ids + (uint64_t)ix->cap_slots * 2 * sizeof(uint32_t) +
                    (ix->cent ? (uint64_t)ix->nlist * ix->dim * sizeof(float) : 0) +
-                   (uint64_t)qv__quant_state_bytes(ix->qz);
+                   (uint64_t)qv__quant_state_bytes(ix->qz) + ix->qz->aux_bytes;
   out->max_level = 0;
 }
 
@@ -631,7 +636,7 @@ static qv_status ivf_search(const qv_index *ix, const qv_search_req *req, qv_hit
       qv__quant_scan(ix->qz, s->prep, L->codes + qv__quant_storage(ix->qz, i0), m, dbuf);
       float worst = qv__topk_worst(&ct);
       for (size_t j = 0; j < m; j++) {
-        if (!(dbuf[j] < worst)) continue;
+        if (dbuf[j] > worst) continue; /* ties: the heap keeps the lower slot */
         uint32_t slot = L->slots[i0 + j];
         if (req->pred && !req->pred(req->pred_ctx, slot)) continue;
         qv__topk_push(&ct, dbuf[j], slot);
