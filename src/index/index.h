@@ -77,6 +77,7 @@ typedef struct qv_search_req {
   uint32_t ef;        /* 0 = index default */
   qv_slot_pred pred;  /* NULL = every live slot qualifies */
   void *pred_ctx;
+  const char *params; /* this query's runtime parameters (JSON, validated by the collection) or NULL */
 } qv_search_req;
 
 typedef struct qv_index_vt {

@@ -90,7 +90,7 @@ static double recall(const qv_index *ix, const float *v, size_t n, const float *
   for (size_t i = 0; i < nq; i++) {
     qv_hit got[10], want[10];
     size_t ng = 0;
-    qv_search_req req = {qs + i * DIM, 10, ef, pred, NULL};
+    qv_search_req req = {qs + i * DIM, 10, ef, pred, NULL, NULL};
     cr_assert_eq(qv__index_ivf.search(ix, &req, got, &ng), QV_OK);
     size_t nw = brute(v, n, qs + i * DIM, 10, m, pred, want);
     for (size_t a = 0; a < nw; a++)
@@ -166,6 +166,17 @@ Test(ivf, nprobe_and_per_query_ef) {
   cr_assert_eq(qv__index_ivf.set_param(ix, "nprobe", 64), QV_OK);
   cr_assert_eq(recall(ix, v, N, qs, 100, QV_METRIC_L2, 0, NULL), 1.0);
   cr_assert_eq(qv__index_ivf.set_param(ix, "nlist", 3), QV_INVALID);
+  /* a query's own parameters: nprobe 64 for this query only */
+  qv_hit got[10], want[10];
+  size_t ng;
+  cr_assert_eq(qv__index_ivf.set_param(ix, "nprobe", 1), QV_OK);
+  for (size_t i = 0; i < 100; i++) {
+    qv_search_req req = {qs + i * DIM, 10, 0, NULL, NULL, "{\"nprobe\":64}"};
+    cr_assert_eq(qv__index_ivf.search(ix, &req, got, &ng), QV_OK);
+    cr_assert_eq(ng, brute(v, N, qs + i * DIM, 10, QV_METRIC_L2, NULL, want));
+    for (size_t j = 0; j < ng; j++) cr_assert_eq(got[j].slot, want[j].slot);
+  }
+  cr_assert_eq(recall(ix, v, N, qs, 100, QV_METRIC_L2, 0, NULL), r1); /* the collection's value again */
   qv__index_ivf.destroy(ix);
   free(v);
   free(qs);
@@ -178,7 +189,7 @@ Test(ivf, untrained_buffer_is_exact_then_trains) {
   for (size_t i = 0; i < 20; i++) {
     qv_hit got[10], want[10];
     size_t ng;
-    qv_search_req req = {qs + i * DIM, 10, 0, NULL, NULL};
+    qv_search_req req = {qs + i * DIM, 10, 0, NULL, NULL, NULL};
     cr_assert_eq(qv__index_ivf.search(ix, &req, got, &ng), QV_OK);
     cr_assert_eq(ng, brute(v, 500, qs + i * DIM, 10, QV_METRIC_L2, NULL, want));
     for (size_t j = 0; j < ng; j++) cr_assert_eq(got[j].slot, want[j].slot);
@@ -244,7 +255,7 @@ Test(ivf, removes_replacements_filters) {
   for (uint32_t i = 0; i < 50; i++) {
     qv_hit got[10];
     size_t ng;
-    qv_search_req req = {qs + i * DIM, 10, 0, NULL, NULL};
+    qv_search_req req = {qs + i * DIM, 10, 0, NULL, NULL, NULL};
     cr_assert_eq(qv__index_ivf.search(ix, &req, got, &ng), QV_OK);
     cr_assert_eq(got[0].slot, 1 + 3 * i, "query %u: got slot %u", i, got[0].slot);
     cr_assert(got[0].dist < 1e-5f);
@@ -289,7 +300,7 @@ static void round_trip(const char *params, int with_src, int trained) {
   for (size_t i = 0; i < 30; i++) {
     qv_hit ga[10], gb[10];
     size_t na, nb;
-    qv_search_req req = {qs + i * DIM, 10, 0, NULL, NULL};
+    qv_search_req req = {qs + i * DIM, 10, 0, NULL, NULL, NULL};
     cr_assert_eq(qv__index_ivf.search(ix, &req, ga, &na), QV_OK);
     cr_assert_eq(qv__index_ivf.search(b, &req, gb, &nb), QV_OK);
     cr_assert_eq(na, nb);

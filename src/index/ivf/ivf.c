@@ -544,9 +544,9 @@ static void ivf_stats(const qv_index *ix, qv_index_stats *out) {
 
 /* ------------------------------------------------------------------ search */
 
-static size_t cand_want(const qv_index *ix, size_t k) {
-  if (ix->qcfg.kind == QV_QUANT_NONE || ix->rerank <= 1.0) return k;
-  double c = ceil((double)k * ix->rerank);
+static size_t cand_want(const qv_index *ix, size_t k, double rerank) {
+  if (ix->qcfg.kind == QV_QUANT_NONE || rerank <= 1.0) return k;
+  double c = ceil((double)k * rerank);
   return c > 1e7 ? (size_t)1e7 : (size_t)c;
 }
 
@@ -605,12 +605,22 @@ static qv_status ivf_search(const qv_index *ix, const qv_search_req *req, qv_hit
     *n_out = qv__topk_finish(&t);
     return QV_OK;
   }
-  size_t kc = cand_want(ix, req->k);
+  size_t np = req->ef ? req->ef : ix->nprobe;
+  double rerank = ix->rerank;
+  if (req->params) { /* this query's own nprobe / rerank (the collection checked the keys) */
+    double v[QV_MAX_PARAMS], base[QV_MAX_PARAMS] = {0};
+    char err[256];
+    base[P_NPROBE] = (double)np;
+    base[P_RERANK] = rerank;
+    if (qv__params_resolve(ivf_params, "ivf", req->params, base, 1, v, err, sizeof err) != QV_OK) return QV_INVALID;
+    np = (size_t)v[P_NPROBE];
+    rerank = v[P_RERANK];
+  }
+  size_t kc = cand_want(ix, req->k, rerank);
   scratch *s = scratch_get(ix, kc);
   if (!s) return QV_NOMEM;
   size_t dim = ix->dim;
   /* the nprobe nearest cells */
-  size_t np = req->ef ? req->ef : ix->nprobe;
   if (np > ix->nlist) np = ix->nlist;
   float *dbuf = s->buf + dim;
   qv_topk pt;
