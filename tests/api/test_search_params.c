@@ -82,7 +82,7 @@ static size_t hits(qv_collection *c, const float *emb, const float *q, const cha
   for (size_t i = 0; i < qv_results_count(r, 0); i++) {
     unsigned idx;
     cr_assert_eq(sscanf(qv_results_id(r, 0, i), "r%u", &idx), 1);
-    h += d[idx] <= kth[9];
+    h += d[idx] <= kth[9] * (1.0f + 1e-5f) + 1e-6f; /* a tie within rounding counts */
   }
   qv_results_free(r);
   return h;
@@ -101,7 +101,7 @@ Test(search_params, ivf_nprobe_per_query) {
     h64 += hits(c, emb, q, "{\"nprobe\": 64}");
     again += hits(c, emb, q, NULL);
   }
-  cr_assert_eq(h64, 300, "every cell probed: exact (sq8 codes re-ranked)");
+  cr_assert_eq(h64, 300, "every cell probed: exact (sq8 codes re-ranked): %zu of 300", h64);
   cr_assert(h1 < h64, "nprobe 1: %zu of 300", h1);
   cr_assert_eq(again, h1, "the per-query value did not stick");
   /* refused: unknown keys, build-time keys, bad values -- each named */

@@ -174,7 +174,11 @@ Test(ivf, nprobe_and_per_query_ef) {
     qv_search_req req = {qs + i * DIM, 10, 0, NULL, NULL, "{\"nprobe\":64}"};
     cr_assert_eq(qv__index_ivf.search(ix, &req, got, &ng), QV_OK);
     cr_assert_eq(ng, brute(v, N, qs + i * DIM, 10, QV_METRIC_L2, NULL, want));
-    for (size_t j = 0; j < ng; j++) cr_assert_eq(got[j].slot, want[j].slot);
+    /* every cell: the exact neighbours (distances equal up to the kernels' rounding) */
+    if (getenv("QV_DBG"))
+      for (size_t j = 0; j < ng; j++) fprintf(stderr, "q%zu %zu: %u %.7g | %u %.7g\n", i, j, got[j].slot, got[j].dist, want[j].slot, want[j].dist);
+    for (size_t j = 0; j < ng; j++)
+      cr_assert(fabsf(got[j].dist - want[j].dist) <= 1e-5f * (1.0f + want[j].dist), "query %zu rank %zu", i, j);
   }
   cr_assert_eq(recall(ix, v, N, qs, 100, QV_METRIC_L2, 0, NULL), r1); /* the collection's value again */
   qv__index_ivf.destroy(ix);
