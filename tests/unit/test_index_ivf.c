@@ -175,8 +175,6 @@ Test(ivf, nprobe_and_per_query_ef) {
     cr_assert_eq(qv__index_ivf.search(ix, &req, got, &ng), QV_OK);
     cr_assert_eq(ng, brute(v, N, qs + i * DIM, 10, QV_METRIC_L2, NULL, want));
     /* every cell: the exact neighbours (distances equal up to the kernels' rounding) */
-    if (getenv("QV_DBG"))
-      for (size_t j = 0; j < ng; j++) fprintf(stderr, "q%zu %zu: %u %.7g | %u %.7g\n", i, j, got[j].slot, got[j].dist, want[j].slot, want[j].dist);
     for (size_t j = 0; j < ng; j++)
       cr_assert(fabsf(got[j].dist - want[j].dist) <= 1e-5f * (1.0f + want[j].dist), "query %zu rank %zu", i, j);
   }

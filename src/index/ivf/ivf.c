@@ -49,7 +49,6 @@
  *   and that the fixed parameters match the collection's.
  */
 #include <math.h>
-#include <stdio.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
