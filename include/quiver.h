@@ -433,6 +433,9 @@ typedef struct qv_query_opts {
   uint32_t ef_search; /**< 0 = the collection's default */
   int exact;          /**< 1 forces an exact scan even on an approximate index */
   int n_threads;      /**< for batches: 0 = the db's default */
+  /** the index kind's query-time parameters for this call only, a JSON object such as
+      {"nprobe": 8, "rerank": 2} (runtime parameters only); NULL = the collection's values */
+  const char *search_params_json;
 } qv_query_opts;
 
 QV_API void qv_query_opts_init(qv_query_opts *o);

@@ -59,7 +59,7 @@ static double filtered_recall(const qv_index_vt *vt, qv_index *ix, const float *
   double c0 = cpu_now();
   for (size_t i = 0; i < nq; i++) {
     label_ctx lc = {bl, ql[i]};
-    qv_search_req req = {q + i * dim, k, ef, label_pred, &lc};
+    qv_search_req req = {q + i * dim, k, ef, label_pred, &lc, NULL};
     size_t n = 0;
     vt->search(ix, &req, out, &n);
     shorts += n < k;
@@ -130,7 +130,7 @@ static double recall_at(const qv_index_vt *vt, qv_index *ix, const float *q, siz
     double c0 = cpu_now();
     double t0 = qv__now();
     for (size_t i = 0; i < nq; i++) {
-      qv_search_req req = {q + i * dim, k, ef, NULL, NULL};
+      qv_search_req req = {q + i * dim, k, ef, NULL, NULL, NULL};
       size_t n = 0;
       vt->search(ix, &req, out, &n);
       for (size_t a = 0; a < n; a++)
@@ -321,7 +321,7 @@ int main(int argc, char **argv) {
     /* no deleted / stale vector is returned */
     qv_hit out[10];
     for (size_t i = 0; i < nq; i++) {
-      qv_search_req req = {qs + i * dim, k, 40, NULL, NULL};
+      qv_search_req req = {qs + i * dim, k, 40, NULL, NULL, NULL};
       size_t n;
       vt->search(ix, &req, out, &n);
       for (size_t a = 0; a < n; a++) {

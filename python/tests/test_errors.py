@@ -169,7 +169,7 @@ DB_CASES = {
     "create dim huge": (lambda d: d.create_collection("n", 2 ** 40), INV, r"dim"),
     "create bad metric": (lambda d: d.create_collection("n", 4, metric="minkowski"), INV, r"metric.*minkowski"),
     "create metric int": (lambda d: d.create_collection("n", 4, metric=2), TYP, r"metric"),
-    "create bad index": (lambda d: d.create_collection("n", 4, index="ivf"), INV, r"index.*ivf"),
+    "create bad index": (lambda d: d.create_collection("n", 4, index="diskann"), INV, r"index.*diskann"),
     "create unknown params": (lambda d: d.create_collection("n", 4, foo=1, ef=2), INV, r"(foo|ef): unknown parameter"),
     "create M 0": (lambda d: d.create_collection("n", 4, index="hnsw", M=0), INV, r"M"),
     "create M str": (lambda d: d.create_collection("n", 4, index="hnsw", M="16"), INV, r"M: expected a number"),

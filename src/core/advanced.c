@@ -127,7 +127,7 @@ qv_status qv__adv_knn(const qv_adv *a, const float *q, size_t k, const qv_query_
     return QV_OK;
   }
   int pred = a->f || a->n_excl;
-  qv_search_req req = {q, k, o->ef_search, pred ? adv_pred : NULL, (void *)(uintptr_t)a};
+  qv_search_req req = {q, k, o->ef_search, pred ? adv_pred : NULL, (void *)(uintptr_t)a, o->search_params_json};
   return c->vt->search(c->ix, &req, out, n_out);
 }
 
@@ -141,7 +141,7 @@ static qv_status range_one(const qv_adv *a, const float *q, float radius, size_t
   if (!c->ix || !c->count) return QV_OK;
   if (!plan_exact(a, o) && c->vt->range_search) {
     int pred = a->f || a->n_excl;
-    qv_search_req req = {q, limit, o->ef_search, pred ? adv_pred : NULL, (void *)(uintptr_t)a};
+    qv_search_req req = {q, limit, o->ef_search, pred ? adv_pred : NULL, (void *)(uintptr_t)a, o->search_params_json};
     return c->vt->range_search(c->ix, &req, radius, mem, out, n_out);
   }
   const qv_kernels *kern = qv__kernels();

@@ -220,8 +220,12 @@ void qv__col_index_params(const qv_collection *c, qv_index_params *p) {
 qv_status qv__col_ensure_index(qv_collection *c) {
   if (c->ix || !c->dim) return QV_OK;
   qv_index_params p;
+  char why[256] = "";
   qv__col_index_params(c, &p);
+  p.err = why;
+  p.errlen = sizeof why;
   qv_status rc = c->vt->create(&p, &c->ix);
+  if (rc && why[0]) return qv__err(c->db, rc, "params.%s", why);
   if (rc) return qv__err(c->db, rc, "creating the %s index failed", c->vt->name);
   return QV_OK;
 }
@@ -370,13 +374,18 @@ static int try_load_index(qv_collection *c) {
   return 1;
 }
 
+/* Whether the index holds slot (kinds without resident floats say so through contains()). */
+static int ix_holds(const qv_collection *c, uint32_t slot) {
+  return c->vt->contains ? c->vt->contains(c->ix, slot) : c->vt->vector(c->ix, slot) != NULL;
+}
+
 /* A logged delete newer than the checkpoint: its slot leaves the index unless a newer record
  * took it over (that record is replayed after the deletes). */
 static qv_status replay_delete(void *ctx, uint64_t seq, uint32_t slot, const char *id) {
   qv_collection *c = ctx;
   (void)id;
   if (seq > c->last_seq) c->last_seq = seq;
-  if ((slot >= c->n_slots || !c->ids[slot]) && c->vt->vector(c->ix, slot)) c->vt->remove(c->ix, slot);
+  if ((slot >= c->n_slots || !c->ids[slot]) && ix_holds(c, slot)) c->vt->remove(c->ix, slot);
   return QV_OK;
 }
 
@@ -391,7 +400,7 @@ static qv_status catch_up(load_ctx *L) {
   memset(&st, 0, sizeof st);
   c->vt->stats(c->ix, &st);
   for (uint64_t s = 0; s < st.n_slots; s++)
-    if ((s >= c->n_slots || !c->ids[s]) && c->vt->vector(c->ix, (uint32_t)s)) c->vt->remove(c->ix, (uint32_t)s);
+    if ((s >= c->n_slots || !c->ids[s]) && ix_holds(c, (uint32_t)s)) c->vt->remove(c->ix, (uint32_t)s);
   float *v = qv__malloc_aligned(&c->db->mem, c->dim * sizeof(float));
   if (!v) return QV_NOMEM;
   qv_status rc = QV_OK;

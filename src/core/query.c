@@ -76,7 +76,13 @@ static double estimate_selectivity(const qv_collection *c, const qv_filter *f) {
 
 static void push_slot(const qv_collection *c, const qv_kernels *kern, const float *q, uint32_t s, qv_topk *t) {
   const float *v = c->vt->vector(c->ix, s);
+  float *buf = NULL;
+  if (!v && c->vt->contains && c->vt->contains(c->ix, s)) { /* floats not resident: from the store */
+    if (!(buf = qv__malloc_aligned(&c->db->mem, c->dim * sizeof *buf))) return;
+    if (c->vsrc.get(c->vsrc.ctx, s, buf) == QV_OK) v = buf;
+  }
   if (v) qv__topk_push(t, qv__metric_dist(kern, c->metric, q, v, c->dim), s);
+  qv__free_aligned(&c->db->mem, buf);
 }
 
 /* Exact k-NN over every live slot that passes the filter (if any), through the index's vectors. */
@@ -117,7 +123,7 @@ static qv_status search_one(const qv_collection *c, const float *q, size_t k, co
     *n_out = exact_scan(c, q, k, pc, out);
     return QV_OK;
   }
-  qv_search_req req = {q, k, o->ef_search, pc->f ? slot_pred : NULL, (void *)(uintptr_t)pc};
+  qv_search_req req = {q, k, o->ef_search, pc->f ? slot_pred : NULL, (void *)(uintptr_t)pc, o->search_params_json};
   return c->vt->search(c->ix, &req, out, n_out);
 }
 
@@ -143,7 +149,7 @@ static void *qjob_run(void *arg) {
 static qv_status search_many(const qv_collection *c, const float *qs, size_t nq, size_t k, const pred_ctx *pc,
                              const qv_query_opts *o, qv_hit *hits, size_t *counts) {
   int nt = o->n_threads > 0 ? o->n_threads : c->db->query_threads;
-  if (nq > 1 && !pc->f && !o->exact && c->vt->search_batch)
+  if (nq > 1 && !pc->f && !o->exact && c->vt->search_batch && !o->search_params_json)
     return c->vt->search_batch(c->ix, qs, nq, k, o->ef_search, nt, hits, counts);
   if ((size_t)nt > nq) nt = (int)nq;
   if (nt > 64) nt = 64;
@@ -177,6 +183,10 @@ static qv_status slot_embedding(const qv_collection *c, uint32_t s, float *out) 
     return rc ? qv__err(c->db, rc, "%s", qv__store_errmsg(c->db->store)) : QV_OK;
   }
   const float *v = c->vt->vector(c->ix, s);
+  if (!v && c->db->store) { /* an index that does not keep floats: the stored original */
+    qv_status rc = qv__store_rec_embedding(c->db->store, c->rids[s], c->dim, out);
+    return rc ? qv__err(c->db, rc, "%s", qv__store_errmsg(c->db->store)) : QV_OK;
+  }
   if (!v) return qv__err(c->db, QV_ERROR, "record %s has no vector in the index", c->ids[s]);
   memcpy(out, v, c->dim * sizeof(float));
   return QV_OK;
@@ -303,6 +313,16 @@ static qv_status query_impl(qv_collection *c, const float *queries, size_t nq, s
   if (!queries || nq == 0) return qv__err(db, QV_INVALID, "query_embeddings: at least one query is required");
   if (opts->ef_search > 100000) return qv__err(db, QV_INVALID, "ef_search: %u is larger than 100000", opts->ef_search);
   if (opts->include & ~0xFu) return qv__err(db, QV_INVALID, "include: unknown bits 0x%x", opts->include & ~0xFu);
+  if (given.search_params_json) { /* the kind's runtime parameters only, checked once per call */
+    char perr[512];
+    double vals[QV_MAX_PARAMS], unset[QV_MAX_PARAMS];
+    for (size_t i = 0; i < QV_MAX_PARAMS; i++) unset[i] = NAN;
+    rc = qv__params_resolve(c->vt->params, c->vt->name, given.search_params_json, unset, 1, vals, perr, sizeof perr);
+    if (rc) return qv__err(db, rc, "search_params.%s", perr);
+    /* the generic knob travels as ef (every kind reads it); the index reads the rest itself */
+    int ef_at = qv__params_find(c->vt->params, "ef_search");
+    if (ef_at >= 0 && !isnan(vals[ef_at])) given.ef_search = (uint32_t)vals[ef_at];
+  }
   qv_filter *f = NULL;
   if ((rc = parse_filter(db, opts->where_json, opts->where_document_json, &f))) return rc;
   qv__doc_index_prepare(c, f); /* docidx.c: before the lock */

@@ -666,7 +666,7 @@ static qv_status st_query(qv_static *s, const float *qs, size_t nq, size_t k, co
   if (!hits || !counts) rc = QV_NOMEM;
   st_pred pc = {s, f};
   for (size_t q = 0; q < nq && rc == QV_OK && s->count; q++) {
-    qv_search_req req = {qs + q * s->row, k, o->ef_search, f ? st_slot_pred : NULL, &pc};
+    qv_search_req req = {qs + q * s->row, k, o->ef_search, f ? st_slot_pred : NULL, &pc, NULL};
     rc = s->vt->search(s->ix, &req, hits + q * k, &counts[q]);
     if (rc) serr(s, rc, "search failed");
   }

@@ -53,6 +53,8 @@ typedef struct qv_index_params {
   const char *params_json;  /* the kind's canonical parameters (params.h); NULL = defaults */
   int n_threads;            /* threads an index may use inside add() / batch search */
   const qv_vec_source *vsrc;/* may be NULL (in-memory databases, tests) */
+  char *err;                /* may be NULL: create() puts why a configuration does not fit here */
+  size_t errlen;            /* ("KEY: reason", e.g. a parameter that does not suit dim) */
 } qv_index_params;
 
 /* What a kind can do (qv_index_vt.caps). */
@@ -75,6 +77,7 @@ typedef struct qv_search_req {
   uint32_t ef;        /* 0 = index default */
   qv_slot_pred pred;  /* NULL = every live slot qualifies */
   void *pred_ctx;
+  const char *params; /* this query's runtime parameters (JSON, validated by the collection) or NULL */
 } qv_search_req;
 
 typedef struct qv_index_vt {
@@ -177,6 +180,11 @@ typedef struct qv_index_vt {
    * without a vector source (every float inside): what a snapshot file embeds.
    */
   qv_status (*save_standalone)(const qv_index *ix, const char *path, uint64_t seq);
+  /*
+   * Optional (NULL: vector() != NULL tells). 1 if slot is live in the index; for kinds whose
+   * vector() may be NULL for a live slot (floats not resident: ivf).
+   */
+  int (*contains)(const qv_index *ix, uint32_t slot);
 } qv_index_vt;
 
 QV_INTERNAL extern const qv_index_vt qv__index_flat;
@@ -185,6 +193,7 @@ QV_INTERNAL extern const qv_index_vt qv__index_hnsw;
 QV_INTERNAL qv_status qv__hnsw_range_search(const qv_index *ix, const qv_search_req *req, float radius,
                                             const qv_mem *mem, qv_hit **out, size_t *n_out);
 QV_INTERNAL extern const qv_index_vt qv__index_rpforest;
+QV_INTERNAL extern const qv_index_vt qv__index_ivf;
 
 /* The vtable of the kind called name, or NULL if no such kind is built in. */
 QV_INTERNAL const qv_index_vt *qv__index_find(const char *name);

@@ -12,6 +12,7 @@ static const qv_index_vt *const kinds[] = {
     &qv__index_flat,
     &qv__index_hnsw,
     &qv__index_rpforest,
+    &qv__index_ivf,
     NULL,
 };
 

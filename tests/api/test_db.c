@@ -230,7 +230,8 @@ Test(db, names_and_parsers) {
   cr_assert_str_eq(kinds[0], "flat");
   cr_assert_str_eq(kinds[1], "hnsw");
   cr_assert_str_eq(kinds[2], "rpforest");
-  cr_assert_null(kinds[3]);
+  cr_assert_str_eq(kinds[3], "ivf");
+  cr_assert_null(kinds[4]);
   char *desc = NULL;
   cr_assert_eq(qv_index_params_describe("flat", &desc), QV_OK);
   cr_assert_str_eq(desc, "{}");

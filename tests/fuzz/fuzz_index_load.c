@@ -57,7 +57,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     float q[DIM] = {0.5f, -1.0f, 2.0f, 0.0f};
     qv_hit out[4];
     size_t n = 0;
-    qv_search_req req = {q, 4, 8, NULL, NULL};
+    qv_search_req req = {q, 4, 8, NULL, NULL, NULL};
     vt->search(ix, &req, out, &n);
     qv_index_stats st;
     vt->stats(ix, &st);

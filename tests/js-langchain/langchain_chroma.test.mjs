@@ -18,6 +18,11 @@ import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
+import { webcrypto } from "node:crypto";
+
+// Node 18 (Debian bookworm's nodejs) has no global `crypto`; LangChain's fromTexts calls
+// crypto.randomUUID() through it. Node 20 has it already.
+if (!globalThis.crypto) globalThis.crypto = webcrypto;
 import { join, resolve, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Chroma } from "@langchain/community/vectorstores/chroma";

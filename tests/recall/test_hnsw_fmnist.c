@@ -75,7 +75,7 @@ static double recall_at(qv_index *ix, uint32_t ef) {
   for (size_t q = 0; q < NQ; q++) {
     qv_hit out[K];
     size_t n = 0;
-    qv_search_req req = {queries + q * dim, K, ef, NULL, NULL};
+    qv_search_req req = {queries + q * dim, K, ef, NULL, NULL, NULL};
     cr_assert_eq(qv__index_hnsw.search(ix, &req, out, &n), QV_OK);
     cr_assert_eq(n, K);
     for (size_t a = 0; a < n; a++)
@@ -121,7 +121,7 @@ Test(hnsw_fmnist, filtered_10pct) {
     for (uint32_t i = 0; i < NB; i += 10) qv__topk_push(&t, kern->l2sq(queries + q * dim, base + (size_t)i * dim, dim), i);
     qv__topk_finish(&t);
     size_t n = 0;
-    qv_search_req req = {queries + q * dim, K, 64, every_tenth, NULL};
+    qv_search_req req = {queries + q * dim, K, 64, every_tenth, NULL, NULL};
     cr_assert_eq(qv__index_hnsw.search(ix, &req, out, &n), QV_OK);
     cr_assert_eq(n, K);
     for (size_t a = 0; a < n; a++) {

@@ -298,10 +298,12 @@ def test_collection_configuration(cl):
     assert legacy["metadata"] == {"hnsw:space": "ip"}
     flat = make_coll(cl, configuration={"index": "flat"})
     assert cl.get(f"{BASE}/collections/{flat['id']}/stats")[1]["index"] == "flat"
+    ivf = make_coll(cl, configuration={"index": "ivf"})  # a kind the server never names
+    assert cl.get(f"{BASE}/collections/{ivf['id']}/stats")[1]["index"] == "ivf"
     bad = [({"configuration": {"hnsw": {"space": "nope"}}}, 422),
            ({"configuration": {"hnsw": {"foo": 1}}}, 422),
            ({"configuration": {"hnsw": {}, "spann": {}}}, 400),
-           ({"configuration": {"index": "ivf"}}, 400),
+           ({"configuration": {"index": "ivf9"}}, 400),
            ({"metadata": {}}, 400), ({"metadata": {"hnsw:bogus": 1}}, 400),
            ({"metadata": "x"}, 422)]
     for extra, status in bad:

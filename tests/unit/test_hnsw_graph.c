@@ -177,7 +177,7 @@ Test(hnsw_graph, loads_files_with_64_byte_rows) {
   for (size_t i = 0; i < 50; i++) {
     qv_hit g1[10], g2[10];
     size_t n1, n2;
-    qv_search_req req = {q + i * DIM, 10, 40, NULL, NULL};
+    qv_search_req req = {q + i * DIM, 10, 40, NULL, NULL, NULL};
     vt->search(ix, &req, g1, &n1);
     vt->search(old, &req, g2, &n2);
     cr_assert_eq(n1, n2);
@@ -215,7 +215,7 @@ Test(hnsw_graph, rerank_limit_keeps_recall) {
   for (size_t i = 0; i < 100; i++) {
     qv_hit g1[10], g2[10];
     size_t n1, n2;
-    qv_search_req req = {q + i * DIM, 10, 200, NULL, NULL};
+    qv_search_req req = {q + i * DIM, 10, 200, NULL, NULL, NULL};
     cr_assert_eq(vt->set_param(ix, "rerank", 0), QV_OK);
     vt->search(ix, &req, g1, &n1);
     cr_assert_eq(vt->set_param(ix, "rerank", 3), QV_OK);

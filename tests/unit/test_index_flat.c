@@ -420,7 +420,7 @@ Test(index_flat, reserve_build_install_drop) {
   cr_assert_not_null(staged);
   qv_hit a[10], b[10];
   size_t na = 0, nb = 0;
-  qv_search_req req = {v + 7 * dim, 10, 0, NULL, NULL};
+  qv_search_req req = {v + 7 * dim, 10, 0, NULL, NULL, NULL};
   cr_assert_eq(vt->search(ix, &req, a, &na), QV_OK); /* the old arrays still serve */
   vt->reserve_install(ix, staged);
   cr_assert_eq(vt->search(ix, &req, b, &nb), QV_OK);

@@ -122,7 +122,7 @@ static double recall(qv_metric m, qv_index *ix, const live_set *ls, size_t n, co
   for (size_t i = 0; i < nq; i++) {
     qv_hit got[K], want[K];
     size_t ng = 0;
-    qv_search_req req = {qs + i * DIM, K, ef, ls->pred, ls->pctx};
+    qv_search_req req = {qs + i * DIM, K, ef, ls->pred, ls->pctx, NULL};
     cr_assert_eq(vt->search(ix, &req, got, &ng), QV_OK);
     size_t nw = brute(m, ls, n, qs + i * DIM, K, want);
     cr_assert_eq(ng, nw, "query %zu: %zu results, %zu qualify", i, ng, nw);
@@ -151,7 +151,7 @@ static void check_recall(qv_metric m, int sq8, int threads, double min_recall) {
   /* distances are the metric's own, exact even in sq8 mode */
   qv_hit got[K];
   size_t ng;
-  qv_search_req req = {q, K, 64, NULL, NULL};
+  qv_search_req req = {q, K, 64, NULL, NULL, NULL};
   vt->search(ix, &req, got, &ng);
   for (size_t i = 0; i < ng; i++) {
     float d = qv__metric_dist(qv__kernels(), m, q, x + got[i].slot * DIM, DIM);
@@ -201,7 +201,7 @@ static void check_pred(uint32_t mod, double min_recall) {
   for (size_t i = 0; i < NQ; i++) {
     qv_hit got[K];
     size_t ng;
-    qv_search_req req = {q + i * DIM, K, 10, pred_mod, &mod};
+    qv_search_req req = {q + i * DIM, K, 10, pred_mod, &mod, NULL};
     vt->search(ix, &req, got, &ng);
     cr_assert_eq(ng, K);
     for (size_t a = 0; a < ng; a++) cr_assert_eq(got[a].slot % mod, 3u);
@@ -220,7 +220,7 @@ Test(hnsw, predicate_fewer_than_k) {
   uint32_t mod = 100; /* slots 3, 103, 203, 303, 403 */
   qv_hit got[K];
   size_t ng;
-  qv_search_req req = {x, K, 16, pred_mod, &mod};
+  qv_search_req req = {x, K, 16, pred_mod, &mod, NULL};
   cr_assert_eq(vt->search(ix, &req, got, &ng), QV_OK);
   cr_assert_eq(ng, 5);
   vt->destroy(ix);
@@ -253,7 +253,7 @@ Test(hnsw, remove_never_returned) {
   for (size_t i = 0; i < NQ; i++) {
     qv_hit got[K];
     size_t ng;
-    qv_search_req req = {q + i * DIM, K, 10, NULL, NULL};
+    qv_search_req req = {q + i * DIM, K, 10, NULL, NULL, NULL};
     vt->search(ix, &req, got, &ng);
     cr_assert_eq(ng, K);
     for (size_t a = 0; a < ng; a++) cr_assert(alive[got[a].slot], "removed slot %u returned", got[a].slot);
@@ -304,7 +304,7 @@ Test(hnsw, replace_and_reuse) {
     /* the new vector finds its own slot at distance 0; the vector() is the new one */
     qv_hit got[K];
     size_t ng;
-    qv_search_req req = {nv + i * DIM, K, 32, NULL, NULL};
+    qv_search_req req = {nv + i * DIM, K, 32, NULL, NULL, NULL};
     vt->search(ix, &req, got, &ng);
     int found = 0;
     for (size_t a = 0; a < ng; a++) {
@@ -351,7 +351,7 @@ Test(hnsw, sparse_slots_and_single_adds) {
     cr_assert_eq(vt->add(ix, &s, x + i * DIM, 1), QV_OK);
     qv_hit got[1];
     size_t ng;
-    qv_search_req req = {x + i * DIM, 1, 16, NULL, NULL};
+    qv_search_req req = {x + i * DIM, 1, 16, NULL, NULL, NULL};
     cr_assert_eq(vt->search(ix, &req, got, &ng), QV_OK);
     cr_assert_eq(ng, 1);
     cr_assert_eq(got[0].slot, s, "just added vector is searchable");
@@ -369,7 +369,7 @@ Test(hnsw, empty_and_params) {
   float q[DIM] = {0};
   qv_hit got[K];
   size_t ng = 99;
-  qv_search_req req = {q, K, 0, NULL, NULL};
+  qv_search_req req = {q, K, 0, NULL, NULL, NULL};
   cr_assert_eq(vt->search(ix, &req, got, &ng), QV_OK);
   cr_assert_eq(ng, 0);
   cr_assert_eq(vt->set_param(ix, "ef_search", 100), QV_OK);
@@ -427,7 +427,7 @@ Test(hnsw, batch_matches_single) {
   for (size_t i = 0; i < NQ; i++) {
     qv_hit got[K];
     size_t ng;
-    qv_search_req req = {q + i * DIM, K, 40, NULL, NULL};
+    qv_search_req req = {q + i * DIM, K, 40, NULL, NULL, NULL};
     vt->search(ix, &req, got, &ng);
     cr_assert_eq(ng, nout[i]);
     for (size_t a = 0; a < ng; a++) cr_assert_eq(got[a].slot, out[i * K + a].slot);
@@ -467,7 +467,7 @@ static void check_roundtrip(int sq8) {
   for (size_t i = 0; i < NQ; i++) {
     qv_hit g1[K], g2[K];
     size_t n1, n2;
-    qv_search_req req = {q + i * DIM, K, 40, NULL, NULL};
+    qv_search_req req = {q + i * DIM, K, 40, NULL, NULL, NULL};
     vt->search(ix, &req, g1, &n1);
     vt->search(ix2, &req, g2, &n2);
     cr_assert_eq(n1, n2);
@@ -483,7 +483,7 @@ static void check_roundtrip(int sq8) {
   cr_assert_eq(vt->add(ix2, sl, more, 500), QV_OK);
   qv_hit g[1];
   size_t ng;
-  qv_search_req req = {more + 499 * DIM, 1, 32, NULL, NULL};
+  qv_search_req req = {more + 499 * DIM, 1, 32, NULL, NULL, NULL};
   vt->search(ix2, &req, g, &ng);
   cr_assert_eq(ng, 1);
   cr_assert_eq(g[0].slot, sl[499]);
@@ -708,7 +708,7 @@ Test(hnsw, allocation_failures) {
     cr_assert_eq(st.count, rc == QV_OK ? 600u : 300u, "a failed add changed nothing");
     qv_hit got[K];
     size_t ng = 0;
-    qv_search_req req = {x + 310 * DIM, K, 32, NULL, NULL};
+    qv_search_req req = {x + 310 * DIM, K, 32, NULL, NULL, NULL};
     rc = vt->search(ix, &req, got, &ng);
     cr_assert(rc == QV_OK || rc == QV_NOMEM);
     if (rc == QV_OK) cr_assert_eq(ng, K);
@@ -757,7 +757,7 @@ Test(hnsw, hidden_then_publish) {
     for (size_t i = 0; i < 10; i++) {
       qv_hit got[K];
       size_t ng;
-      qv_search_req req = {x + (n0 + off + i % m) * DIM, K, 40, NULL, NULL}; /* a hidden vector itself */
+      qv_search_req req = {x + (n0 + off + i % m) * DIM, K, 40, NULL, NULL, NULL}; /* a hidden vector itself */
       cr_assert_eq(vt->search(ix, &req, got, &ng), QV_OK);
       cr_assert_eq(ng, K);
       for (size_t a = 0; a < ng; a++)

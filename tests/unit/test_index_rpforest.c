@@ -81,7 +81,7 @@ static double recall(const qv_index *ix, const float *v, const uint8_t *alive, s
   for (size_t i = 0; i < nq; i++) {
     const float *q = qs + i * dim;
     size_t nw = brute(v, alive, n, dim, m, q, k, even, want), ng = 0;
-    qv_search_req req = {q, k, 0, even ? pred_even : NULL, NULL};
+    qv_search_req req = {q, k, 0, even ? pred_even : NULL, NULL, NULL};
     cr_assert_eq(VT->search(ix, &req, got, &ng), QV_OK);
     cr_assert_leq(ng, k);
     for (size_t j = 0; j < ng; j++) {
@@ -203,7 +203,7 @@ static void same_answers(const qv_index *a, const qv_index *b, const float *q, s
   for (size_t i = 0; i < nq; i++) {
     qv_hit ha[10], hb[10];
     size_t na = 0, nb = 0;
-    qv_search_req req = {q + i * dim, 10, 0, NULL, NULL};
+    qv_search_req req = {q + i * dim, 10, 0, NULL, NULL, NULL};
     cr_assert_eq(VT->search(a, &req, ha, &na), QV_OK);
     cr_assert_eq(VT->search(b, &req, hb, &nb), QV_OK);
     cr_assert_eq(na, nb);
@@ -293,7 +293,7 @@ Test(rpforest, checkpoint_and_mapped) {
     if (VT->open_mapped(&p, ver, al, b.n, &m) == QV_OK) {
       qv_hit h[10];
       size_t nh;
-      qv_search_req req = {q, 10, 0, NULL, NULL};
+      qv_search_req req = {q, 10, 0, NULL, NULL, NULL};
       VT->search(m, &req, h, &nh);
       cr_assert_leq(nh, 10);
       VT->destroy(m);
@@ -318,7 +318,7 @@ Test(rpforest, params) {
   qv_hit h[4];
   size_t nh = 9;
   float q[4] = {0};
-  qv_search_req req = {q, 4, 0, NULL, NULL};
+  qv_search_req req = {q, 4, 0, NULL, NULL, NULL};
   cr_assert_eq(VT->search(ix, &req, h, &nh), QV_OK);
   cr_assert_eq(nh, 0);
   VT->destroy(ix);
