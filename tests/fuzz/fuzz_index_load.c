@@ -23,6 +23,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define DIM 4
 
+/* The vector source a collection would give: every slot's vector is a fixed one here. */
+static qv_status fuzz_get(void *ctx, uint32_t slot, float *out) {
+  (void)ctx;
+  if (slot > 1000000) return QV_NOTFOUND;
+  for (int i = 0; i < DIM; i++) out[i] = (float)((slot + (uint32_t)i) % 7);
+  return QV_OK;
+}
+static const qv_vec_source fuzz_src = {NULL, fuzz_get};
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (size < 2) return 0;
   const qv_index_vt *vt = (data[0] & 1) ? &qv__index_hnsw : &qv__index_flat;
@@ -41,7 +50,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   } else {
     qv_ckpt_hdr h = {0};
     memcpy(&h.kind_tag, (data[0] & 1) ? "HNSW" : "FLAT", 4);
-    h.payload_version = 1;
+    h.payload_version = (data[0] & 2) ? 2 : 1; /* HNSW v2: live floats from the vector source */
     h.dim = DIM;
     h.metric = QV_METRIC_L2;
     h.seq = 1;
@@ -50,7 +59,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     qv__ckpt_write(&w, data + 2, size - 2);
     if (qv__ckpt_commit(&w) != QV_OK) return 0;
   }
-  qv_index_params p = {mem, QV_METRIC_L2, DIM, 8, 16, 16, 1};
+  qv_index_params p = {.mem = mem,
+                       .metric = QV_METRIC_L2,
+                       .dim = DIM,
+                       .params_json = (data[0] & 1) ? "{\"M\":8,\"ef_construction\":16,\"ef_search\":16}" : NULL,
+                       .n_threads = 1,
+                       .vsrc = &fuzz_src};
   qv_index *ix = NULL;
   uint64_t seq = 0;
   if (vt->load(&p, path, &ix, &seq) == QV_OK) {
