@@ -13,13 +13,14 @@ BUILD=${1:?usage: scripts/fuzz-run.sh BUILD_DIR [libFuzzer options...]}
 shift
 case $BUILD in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
 WORK=${FUZZ_WORK:-$(mktemp -d /tmp/quiver-fuzz.XXXXXX)}
-TARGETS=(${FUZZ_TARGETS:-fuzz_filter fuzz_where_document fuzz_meta fuzz_server_body fuzz_cli_import fuzz_index_load})
+TARGETS=(${FUZZ_TARGETS:-fuzz_filter fuzz_where_document fuzz_meta fuzz_server_body fuzz_cli_import fuzz_index_load fuzz_static})
 for t in "${TARGETS[@]}"; do
   bin=$BUILD/fuzz/$t
   [ -x "$bin" ] || { echo "fuzz-run: $bin not built (CC=clang cmake -DQV_FUZZ=ON)" >&2; exit 1; }
   [ -d "tests/fuzz/corpus/$t" ] || { echo "fuzz-run: tests/fuzz/corpus/$t missing" >&2; exit 1; }
   opts=(-max_len=4096 -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$WORK/$t/")
   [ "$t" = fuzz_index_load ] && opts[0]=-max_len=65536
+  [ "$t" = fuzz_static ] && opts[0]=-max_len=65536
   case $t in fuzz_filter | fuzz_where_document | fuzz_meta) opts+=(-dict="$ROOT/tests/fuzz/filter.dict") ;; esac
   mkdir -p "$WORK/$t/corpus"
   printf 'fuzz-run: %-20s ' "$t"

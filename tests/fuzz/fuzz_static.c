@@ -10,8 +10,8 @@
  * recomputed over the input (so the layout checks and the sections are what gets fuzzed).
  * Seed corpus: files written by qv_collection_export() (tests/api/test_static.c makes some).
  *
- * Not built by default; the QV_FUZZ CMake option builds the tests/fuzz targets with
- * -fsanitize=fuzzer,address,undefined. By hand, from the repository root, after a normal
+ * Built with the other targets by -DQV_FUZZ=ON (tests/fuzz/CMakeLists.txt; a short run in CI,
+ * scripts/fuzz-run.sh). By hand, from the repository root, after a normal
  * build (libquiver.a in build/):
  *   clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude \
  *     tests/fuzz/fuzz_static.c build/libquiver.a -lsqlite3 -ljansson -lz -lopenblas -lpthread -lm \
