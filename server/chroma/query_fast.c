@@ -26,42 +26,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "jscan.h"
 #include "rec.h"
-
-typedef struct fp {
-  const char *p, *end;
-} fp;
-
-static inline void ws(fp *x) {
-  if (x->p < x->end && (unsigned char)*x->p > ' ') return; /* the usual case: no space */
-  while (x->p < x->end && (*x->p == ' ' || *x->p == '\t' || *x->p == '\n' || *x->p == '\r'))
-    x->p++;
-}
-
-/* Consume c after whitespace; 1 if it was there. */
-static int eat(fp *x, char c) {
-  ws(x);
-  if (x->p < x->end && *x->p == c) {
-    x->p++;
-    return 1;
-  }
-  return 0;
-}
-
-/* A string without escapes or control bytes; its bytes in [*s, *s + *n). 0 ok. */
-static int plain_str(fp *x, const char **s, size_t *n) {
-  if (!eat(x, '"')) return -1;
-  *s = x->p;
-  while (x->p < x->end && *x->p != '"') {
-    unsigned char c = (unsigned char)*x->p;
-    if (c < 0x20 || c == '\\' || c >= 0x80) return -1;
-    x->p++;
-  }
-  if (x->p == x->end) return -1;
-  *n = (size_t)(x->p - *s);
-  x->p++;
-  return 0;
-}
 
 /* 10^e for e in -22..22 at [e + 22]: exact for e >= 0, the nearest double for e < 0 */
 static const double pow10_pm22[45] = {
@@ -194,11 +160,11 @@ done:
  * One JSON number (strict grammar) as float; -1 when not a number or not convertible.
  * The body is NUL-terminated, so looking at *p when p == end is safe.
  */
-static int number(fp *x, float *out) {
+static int number(jscan *x, float *out) {
   const char *p, *start;
   digits dg = {0, 0, 0, 0, 0};
   int neg, ex = 0, eneg = 0, ed = 0;
-  ws(x);
+  jscan_ws(x);
   p = start = x->p;
   neg = *p == '-';
   p += neg;
@@ -293,7 +259,7 @@ static const char *fast_num(const char *p, float *out) {
 #endif
 
 int srv_parse_number(const char *s, size_t n, float *out) {
-  fp x = {s, s + n};
+  jscan x = {s, s + n};
   if (number(&x, out)) return -1;
   return x.p == x.end ? 0 : -1;
 }
@@ -326,7 +292,7 @@ static int reserve(float **buf, size_t *cap, size_t need) {
 static int is_ws(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 
 /* The numbers of one row after its '[', through its ']', appended at qr->q[*n]. 0 ok. */
-static int row(fp *x, query_req *qr, size_t *cap, size_t *n, size_t *d) {
+static int row(jscan *x, query_req *qr, size_t *cap, size_t *n, size_t *d) {
   const char *p = x->p; /* the body ends with a NUL: the scans below stop there */
   for (;;) {
     const char *e = NULL;
@@ -338,7 +304,7 @@ static int row(fp *x, query_req *qr, size_t *cap, size_t *n, size_t *d) {
     if (x->end - p >= FAST_NUM_READ) e = fast_num(p, o);
 #endif
     if (!e) {
-      fp y = {p, x->end};
+      jscan y = {p, x->end};
       if (number(&y, o)) return -1;
       e = y.p;
     }
@@ -353,26 +319,26 @@ static int row(fp *x, query_req *qr, size_t *cap, size_t *n, size_t *d) {
 }
 
 /* [[number, ..], ..]: rows of one common, non-zero dimension. 0 ok. */
-static int embeddings(fp *x, query_req *qr) {
+static int embeddings(jscan *x, query_req *qr) {
   size_t cap = 0, n = 0;
-  if (!eat(x, '[')) return -1;
-  if (eat(x, ']')) return -1; /* no rows: the general path answers */
+  if (!jscan_eat(x, '[')) return -1;
+  if (jscan_eat(x, ']')) return -1; /* no rows: the general path answers */
   do {
     size_t d = 0;
-    if (qr->nq >= (size_t)SRV_MAX_BATCH || !eat(x, '[') || row(x, qr, &cap, &n, &d)) return -1;
+    if (qr->nq >= (size_t)SRV_MAX_BATCH || !jscan_eat(x, '[') || row(x, qr, &cap, &n, &d)) return -1;
     if (qr->nq && d != qr->dim) return -1;
     qr->dim = d;
     qr->nq++;
-  } while (eat(x, ','));
-  return eat(x, ']') ? 0 : -1;
+  } while (jscan_eat(x, ','));
+  return jscan_eat(x, ']') ? 0 : -1;
 }
 
 /* n_results: a plain non-negative integer of at most 9 digits. 0 ok. */
-static int n_results(fp *x, query_req *qr) {
+static int n_results(jscan *x, query_req *qr) {
   size_t k = 0;
   int nd = 0;
   const char *start;
-  ws(x);
+  jscan_ws(x);
   start = x->p;
   for (; x->p < x->end && dig(*x->p); x->p++) {
     if (++nd > 9) return -1;
@@ -408,16 +374,16 @@ static int include_name(const char *s, size_t n, srv_include *inc, sbuf *echo) {
 }
 
 /* include: a list of known names, echoed back as compact JSON text. 0 ok. */
-static int include(fp *x, srv_include *inc, sbuf *echo) {
+static int include(jscan *x, srv_include *inc, sbuf *echo) {
   sbuf_putc(echo, '[');
-  if (!eat(x, '[')) return -1;
-  if (!eat(x, ']')) {
+  if (!jscan_eat(x, '[')) return -1;
+  if (!jscan_eat(x, ']')) {
     do {
       const char *s;
       size_t n;
-      if (plain_str(x, &s, &n) || include_name(s, n, inc, echo)) return -1;
-    } while (eat(x, ','));
-    if (!eat(x, ']')) return -1;
+      if (jscan_plain_str(x, &s, &n) || include_name(s, n, inc, echo)) return -1;
+    } while (jscan_eat(x, ','));
+    if (!jscan_eat(x, ']')) return -1;
   }
   sbuf_putc(echo, ']');
   return echo->oom ? -1 : 0;
@@ -427,19 +393,16 @@ enum { K_EMB = 1, K_N = 2, K_INC = 4, K_IDS = 8, K_WHERE = 16, K_WDOC = 32 };
 
 /* The literal null: what clients that send every field put in ids, where, where_document
  * when unused (the same as absent). Any other value there takes the general path. */
-static int null_value(fp *x) {
-  ws(x);
-  if (x->end - x->p < 4 || memcmp(x->p, "null", 4) != 0) return -1;
-  x->p += 4;
-  return 0;
+static int null_value(jscan *x) {
+  return jscan_word(x, "null");
 }
 
 /* One "key": value member; *seen collects keys to refuse duplicates. 0 ok. */
-static int member(fp *x, query_req *qr, sbuf *echo, int *seen) {
+static int member(jscan *x, query_req *qr, sbuf *echo, int *seen) {
   const char *s;
   size_t n;
   int key, rc;
-  if (plain_str(x, &s, &n) || !eat(x, ':')) return -1;
+  if (jscan_plain_str(x, &s, &n) || !jscan_eat(x, ':')) return -1;
   if (n == 16 && !memcmp(s, "query_embeddings", 16)) key = K_EMB;
   else if (n == 9 && !memcmp(s, "n_results", 9)) key = K_N;
   else if (n == 7 && !memcmp(s, "include", 7)) key = K_INC;
@@ -458,15 +421,15 @@ static int member(fp *x, query_req *qr, sbuf *echo, int *seen) {
 
 /* The whole body; 0 when it is of the accepted shape. */
 static int parse_body(const srv_req *rq, query_req *qr, sbuf *echo) {
-  fp x = {rq->body, rq->body + rq->body_len};
+  jscan x = {rq->body, rq->body + rq->body_len};
   int seen = 0;
   qr->k = 10;
-  if (!eat(&x, '{')) return -1;
+  if (!jscan_eat(&x, '{')) return -1;
   do {
     if (member(&x, qr, echo, &seen)) return -1;
-  } while (eat(&x, ','));
-  if (!eat(&x, '}')) return -1;
-  ws(&x);
+  } while (jscan_eat(&x, ','));
+  if (!jscan_eat(&x, '}')) return -1;
+  jscan_ws(&x);
   if (x.p != x.end || !(seen & K_EMB)) return -1;
   if (!(seen & K_INC)) { /* the default of a query */
     qr->inc.doc = qr->inc.meta = qr->inc.dist = 1;

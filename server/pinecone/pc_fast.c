@@ -18,52 +18,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "jscan.h"
 #include "pc.h"
 
-typedef struct fx {
-  const char *p, *end;
-} fx;
-
-static void ws(fx *x) {
-  while (x->p < x->end && (*x->p == ' ' || *x->p == '\t' || *x->p == '\n' || *x->p == '\r'))
-    x->p++;
-}
-
-static int eat(fx *x, char c) {
-  ws(x);
-  if (x->p < x->end && *x->p == c) {
-    x->p++;
-    return 1;
-  }
-  return 0;
-}
-
-/* A string without escapes, control or non-ASCII bytes: [*s, *s + *n). 0 ok. */
-static int plain_str(fx *x, const char **s, size_t *n) {
-  if (!eat(x, '"')) return -1;
-  *s = x->p;
-  while (x->p < x->end && *x->p != '"') {
-    unsigned char c = (unsigned char)*x->p;
-    if (c < 0x20 || c == '\\' || c >= 0x80) return -1;
-    x->p++;
-  }
-  if (x->p == x->end) return -1;
-  *n = (size_t)(x->p - *s);
-  x->p++;
-  return 0;
-}
-
-static int word(fx *x, const char *w) {
-  size_t n = strlen(w);
-  ws(x);
-  if ((size_t)(x->end - x->p) < n || memcmp(x->p, w, n)) return -1;
-  x->p += n;
-  return 0;
-}
-
-static int boolean(fx *x, int *out) {
-  if (!word(x, "true")) *out = 1;
-  else if (!word(x, "false")) *out = 0;
+static int boolean(jscan *x, int *out) {
+  if (!jscan_word(x, "true")) *out = 1;
+  else if (!jscan_word(x, "false")) *out = 0;
   else return -1;
   return 0;
 }
@@ -73,13 +33,13 @@ static int is_num_char(char c) {
 }
 
 /* [numbers] of exactly dim entries into out. 0 ok. */
-static int vector(fx *x, float *out, size_t dim) {
+static int vector(jscan *x, float *out, size_t dim) {
   size_t n = 0;
-  if (!eat(x, '[')) return -1;
+  if (!jscan_eat(x, '[')) return -1;
   do {
     const char *s;
     int took = -1;
-    ws(x);
+    jscan_ws(x);
     s = x->p;
     if (n == dim) return -1;
     if (x->end - s >= SRV_FAST_NUM_READ) took = srv_fast_number(s, &out[n]);
@@ -91,15 +51,15 @@ static int vector(fx *x, float *out, size_t dim) {
     }
     x->p = s + took;
     n++;
-  } while (eat(x, ','));
-  return eat(x, ']') && n == dim ? 0 : -1;
+  } while (jscan_eat(x, ','));
+  return jscan_eat(x, ']') && n == dim ? 0 : -1;
 }
 
 /* topK: 1..PC_MAX_TOPK, plain digits. 0 ok. */
-static int topk(fx *x, size_t *k) {
+static int topk(jscan *x, size_t *k) {
   size_t v = 0;
   int nd = 0;
-  ws(x);
+  jscan_ws(x);
   for (; x->p < x->end && *x->p >= '0' && *x->p <= '9'; x->p++) {
     if (++nd > 6) return -1;
     v = v * 10 + (size_t)(*x->p - '0');
@@ -112,14 +72,14 @@ static int topk(fx *x, size_t *k) {
 
 enum { K_NS = 1, K_TOPK = 2, K_VEC = 4, K_VAL = 8, K_META = 16 };
 
-static int parse(fx *x, pc_qreq *q, size_t dim, char **ns) {
+static int parse(jscan *x, pc_qreq *q, size_t dim, char **ns) {
   int seen = 0;
-  if (!eat(x, '{')) return -1;
+  if (!jscan_eat(x, '{')) return -1;
   do {
     const char *s;
     size_t n;
     int key, rc;
-    if (plain_str(x, &s, &n) || !eat(x, ':')) return -1;
+    if (jscan_plain_str(x, &s, &n) || !jscan_eat(x, ':')) return -1;
     if (n == 9 && !memcmp(s, "namespace", 9)) key = K_NS;
     else if (n == 4 && !memcmp(s, "topK", 4)) key = K_TOPK;
     else if (n == 6 && !memcmp(s, "vector", 6)) key = K_VEC;
@@ -130,7 +90,7 @@ static int parse(fx *x, pc_qreq *q, size_t dim, char **ns) {
     seen |= key;
     switch (key) {
     case K_NS:
-      rc = plain_str(x, &s, &n);
+      rc = jscan_plain_str(x, &s, &n);
       if (!rc && (n > PC_MAX_NS || memchr(s, '/', n) || memchr(s, 0x7f, n) || !(*ns = strndup(s, n)))) rc = -1;
       break;
     case K_TOPK: rc = topk(x, &q->k); break;
@@ -139,14 +99,14 @@ static int parse(fx *x, pc_qreq *q, size_t dim, char **ns) {
     default: rc = boolean(x, &q->inc_meta); break;
     }
     if (rc) return -1;
-  } while (eat(x, ','));
-  if (!eat(x, '}')) return -1;
-  ws(x);
+  } while (jscan_eat(x, ','));
+  if (!jscan_eat(x, '}')) return -1;
+  jscan_ws(x);
   return x->p == x->end && (seen & K_TOPK) && (seen & K_VEC) ? 0 : -1;
 }
 
 int pc_query_fast(srv_req *rq, srv_resp *rs, const pc_index *ix) {
-  fx x = {rq->body, rq->body + rq->body_len};
+  jscan x = {rq->body, rq->body + rq->body_len};
   pc_qreq q;
   char *ns = NULL;
   int done = 0;
