@@ -175,6 +175,40 @@ PyObject *qvpy_results_query(const qv_results *r, unsigned include, PyObject *ec
 /* A Python int in [lo, hi] from obj (bool refused); field names it. Returns 0 or -1. */
 int qvpy_as_size(PyObject *obj, const char *field, long long lo, long long hi, long long *out);
 
+/*
+ * get()'s arguments (ids, where, where_document, limit, offset, include), shared by
+ * Collection.get and StaticIndex.get: parsed into g->o with the references that keep its
+ * strings alive; g->want_none when ids=[] or limit=0 (nothing to return, but the filters are
+ * still checked by the call). Release with qvpy_getargs_release, also after a failed parse.
+ */
+typedef struct qvpy_getargs {
+  qv_get_opts o;
+  int want_none;
+  PyObject *ids_seq, *wh, *wdh, *echo;
+  const char **idv;
+} qvpy_getargs;
+int qvpy_getargs_parse(qvpy_getargs *g, PyObject *ids, PyObject *where, PyObject *wdoc, PyObject *limit,
+                       PyObject *offset, PyObject *include);
+void qvpy_getargs_release(qvpy_getargs *g);
+
+/* A Collection's handle if its database is still open, else NULL with MisuseError set. */
+static inline qv_collection *qvpy_col_handle(qvpy_col *self) {
+  if (!self->c || !self->owner->db || self->owner->is_closing) {
+    qvpy_raise(QV_MISUSE, "the collection's database is closed");
+    return NULL;
+  }
+  return self->c;
+}
+
+/*
+ * The dimension, read through self->c again: argument parsing may run Python code (json,
+ * __index__, __float__), during which another thread may close the database and release
+ * the handle. 0 (any length) when it did; the following qvpy_db_enter() then refuses.
+ */
+static inline size_t qvpy_col_dim(const qvpy_col *self) {
+  return self->c && !self->owner->is_closing ? qv_collection_dim(self->c) : 0;
+}
+
 /* ---------------------------------------------------------------- advanced reads (qvpy_adv.c) */
 
 PyObject *qvpy_col_range_search(PyObject *self, PyObject *args, PyObject *kw);

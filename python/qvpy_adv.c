@@ -12,18 +12,6 @@
 
 #define TNAME(o) (Py_TYPE(o)->tp_name)
 
-static qv_collection *handle(qvpy_col *self) {
-  if (!self->c || !self->owner->db || self->owner->is_closing) {
-    qvpy_raise(QV_MISUSE, "the collection's database is closed");
-    return NULL;
-  }
-  return self->c;
-}
-
-static size_t col_dim(const qvpy_col *self) {
-  return self->c && !self->owner->is_closing ? qv_collection_dim(self->c) : 0;
-}
-
 static PyObject *raise_rc(qvpy_col *self, qv_status rc) { return qvpy_raise_db(self->owner->db, rc); }
 
 /* ([ids...], [dists...]) of row q as a new tuple. */
@@ -162,7 +150,7 @@ static PyObject *range_common(qvpy_col *self, PyObject *args, PyObject *kw, int 
   qv_query_opts o;
   qv_results *r = NULL;
   qv_status rc;
-  qv_collection *c = handle(self);
+  qv_collection *c = qvpy_col_handle(self);
   if (!c) return NULL;
   if (!PyArg_ParseTupleAndKeywords(args, kw, batch ? "Od|OOO$p:range_search_batch" : "Od|OOO$p:range_search", kwlist,
                                    &q, &radius, &lim, &where, &wdoc, &exact))
@@ -173,7 +161,7 @@ static PyObject *range_common(qvpy_col *self, PyObject *args, PyObject *kw, int 
   if (opt_size(lim, "limit", 1, 100000, 0, &limit) < 0) goto cleanup;
   if (qvpy_filter_arg(where, "where", &wh, &o.where_json) < 0) goto cleanup;
   if (qvpy_filter_arg(wdoc, "where_document", &wdh, &o.where_document_json) < 0) goto cleanup;
-  if (qvpy_mat_parse(q, col_dim(self), batch ? QVPY_MAT_2D : QVPY_MAT_1D, batch ? "Q" : "q", &m) < 0) goto cleanup;
+  if (qvpy_mat_parse(q, qvpy_col_dim(self), batch ? QVPY_MAT_2D : QVPY_MAT_1D, batch ? "Q" : "q", &m) < 0) goto cleanup;
   if (m.n == 0) {
     out = PyList_New(0);
     goto cleanup;
@@ -231,7 +219,7 @@ PyObject *qvpy_col_combine(PyObject *self_, PyObject *args, PyObject *kw) {
   qv_query_opts o;
   qv_results *r = NULL;
   qv_status rc;
-  qv_collection *c = handle(self);
+  qv_collection *c = qvpy_col_handle(self);
   if (!c || !PyArg_ParseTupleAndKeywords(args, kw, "O|OOpO:combine", kwlist, &tobj, &kobj, &where, &excl, &wdoc))
     return NULL;
   qv_query_opts_init(&o);
@@ -239,7 +227,7 @@ PyObject *qvpy_col_combine(PyObject *self_, PyObject *args, PyObject *kw) {
   if (opt_size(kobj, "k", 1, PY_SSIZE_T_MAX, 10, &k) < 0) goto cleanup;
   if (qvpy_filter_arg(where, "where", &wh, &o.where_json) < 0) goto cleanup;
   if (qvpy_filter_arg(wdoc, "where_document", &wdh, &o.where_document_json) < 0) goto cleanup;
-  if (terms_parse(tobj, col_dim(self), "terms", 1, &ts) < 0) goto cleanup;
+  if (terms_parse(tobj, qvpy_col_dim(self), "terms", 1, &ts) < 0) goto cleanup;
   RUN_PAIR(qv_collection_combine(c, ts.t, ts.n, (size_t)k, excl, &o, &r));
 cleanup:
   terms_free(&ts);
@@ -261,7 +249,7 @@ PyObject *qvpy_col_interpolate(PyObject *self_, PyObject *args, PyObject *kw) {
   qv_query_opts o;
   qv_results *r = NULL;
   qv_status rc;
-  qv_collection *c = handle(self);
+  qv_collection *c = qvpy_col_handle(self);
   if (!c || !PyArg_ParseTupleAndKeywords(args, kw, "OOd|OOOp:interpolate", kwlist, &ao, &bo, &t, &kobj, &sph, &where,
                                          &excl))
     return NULL;
@@ -270,7 +258,7 @@ PyObject *qvpy_col_interpolate(PyObject *self_, PyObject *args, PyObject *kw) {
   if (opt_size(kobj, "k", 1, PY_SSIZE_T_MAX, 10, &k) < 0) goto cleanup;
   if (opt_bool(sph, "spherical", -1, &spherical) < 0) goto cleanup;
   if (qvpy_filter_arg(where, "where", &wh, &o.where_json) < 0) goto cleanup;
-  if (term_parse(ao, col_dim(self), "a", 0, &ta, &ma) < 0 || term_parse(bo, col_dim(self), "b", 0, &tb, &mb) < 0)
+  if (term_parse(ao, qvpy_col_dim(self), "a", 0, &ta, &ma) < 0 || term_parse(bo, qvpy_col_dim(self), "b", 0, &tb, &mb) < 0)
     goto cleanup;
   RUN_PAIR(qv_collection_interpolate(c, &ta, &tb, (float)t, spherical, (size_t)k, excl, &o, &r));
 cleanup:
@@ -292,7 +280,7 @@ PyObject *qvpy_col_centroid_search(PyObject *self_, PyObject *args, PyObject *kw
   qv_query_opts o;
   qv_results *r = NULL;
   qv_status rc;
-  qv_collection *c = handle(self);
+  qv_collection *c = qvpy_col_handle(self);
   if (!c || !PyArg_ParseTupleAndKeywords(args, kw, "O|OOp:centroid_search", kwlist, &ids, &kobj, &where, &excl))
     return NULL;
   qv_query_opts_init(&o);
@@ -322,7 +310,7 @@ PyObject *qvpy_col_recommend(PyObject *self_, PyObject *args, PyObject *kw) {
   qv_query_opts o;
   qv_results *r = NULL;
   qv_status rc;
-  qv_collection *c = handle(self);
+  qv_collection *c = qvpy_col_handle(self);
   if (!c || !PyArg_ParseTupleAndKeywords(args, kw, "O|OOsO:recommend", kwlist, &pos, &neg, &kobj, &strategy, &where))
     return NULL;
   qv_query_opts_init(&o);
@@ -332,8 +320,8 @@ PyObject *qvpy_col_recommend(PyObject *self_, PyObject *args, PyObject *kw) {
   else return qvpy_raisef(QV_INVALID, "strategy: expected 'average' or 'best_score', got '%s'", strategy);
   if (opt_size(kobj, "k", 1, PY_SSIZE_T_MAX, 10, &k) < 0) goto cleanup;
   if (qvpy_filter_arg(where, "where", &wh, &o.where_json) < 0) goto cleanup;
-  if (terms_parse(pos, col_dim(self), "positive", 0, &tp) < 0) goto cleanup;
-  if (neg && neg != Py_None && terms_parse(neg, col_dim(self), "negative", 0, &tn) < 0) goto cleanup;
+  if (terms_parse(pos, qvpy_col_dim(self), "positive", 0, &tp) < 0) goto cleanup;
+  if (neg && neg != Py_None && terms_parse(neg, qvpy_col_dim(self), "negative", 0, &tn) < 0) goto cleanup;
   RUN_PAIR(qv_collection_recommend(c, tp.t, tp.n, tn.t, tn.n, (size_t)k, st, &o, &r));
 cleanup:
   terms_free(&tp);
@@ -352,7 +340,7 @@ PyObject *qvpy_col_search_mmr(qvpy_col *self, const float *q, Py_ssize_t k, PyOb
   qv_query_opts o;
   qv_results *r = NULL;
   qv_status rc;
-  qv_collection *c = handle(self);
+  qv_collection *c = qvpy_col_handle(self);
   if (!c) return NULL;
   qv_query_opts_init(&o);
   o.include = QV_INCLUDE_DISTANCES;
@@ -434,7 +422,7 @@ PyObject *qvpy_col_kmeans(PyObject *self_, PyObject *args, PyObject *kw) {
   qv_kmeans_opts o;
   qv_kmeans_result *r = NULL;
   qv_status rc;
-  qv_collection *c = handle(self);
+  qv_collection *c = qvpy_col_handle(self);
   if (!c || !PyArg_ParseTupleAndKeywords(args, kw, "O|OOOOOOOsO:kmeans", kwlist, &kobj, &niter, &nredo, &seed, &sph,
                                          &where, &maxp, &label, &init, &wdoc))
     return NULL;
@@ -505,7 +493,7 @@ PyObject *qvpy_col_text_search(PyObject *self_, PyObject *args, PyObject *kw) {
   qv_query_opts o;
   qv_results *r = NULL;
   qv_status rc;
-  qv_collection *c = handle(self);
+  qv_collection *c = qvpy_col_handle(self);
   if (!c || !PyArg_ParseTupleAndKeywords(args, kw, "s|OOO:text_search", kwlist, &text, &kobj, &where, &wdoc))
     return NULL;
   qv_query_opts_init(&o);
@@ -533,7 +521,7 @@ PyObject *qvpy_col_hybrid_search(PyObject *self_, PyObject *args, PyObject *kw) 
   qv_query_opts o;
   qv_results *r = NULL;
   qv_status rc;
-  qv_collection *c = handle(self);
+  qv_collection *c = qvpy_col_handle(self);
   if (!c || !PyArg_ParseTupleAndKeywords(args, kw, "sO|OsOOO:hybrid_search", kwlist, &text, &qobj, &kobj, &fusion,
                                          &aobj, &where, &wdoc))
     return NULL;
@@ -546,7 +534,7 @@ PyObject *qvpy_col_hybrid_search(PyObject *self_, PyObject *args, PyObject *kw) 
   if (opt_float(aobj, "alpha", 0.5, &alpha) < 0) goto cleanup;
   if (qvpy_filter_arg(where, "where", &wh, &o.where_json) < 0) goto cleanup;
   if (qvpy_filter_arg(wdoc, "where_document", &wdh, &o.where_document_json) < 0) goto cleanup;
-  if (qvpy_mat_parse(qobj, col_dim(self), QVPY_MAT_1D, "q", &m) < 0) goto cleanup;
+  if (qvpy_mat_parse(qobj, qvpy_col_dim(self), QVPY_MAT_1D, "q", &m) < 0) goto cleanup;
   RUN_PAIR(qv_collection_hybrid_search(c, text, m.data, (size_t)k, fu, (float)alpha, &o, &r));
 cleanup:
   qvpy_mat_release(&m);

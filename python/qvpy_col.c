@@ -16,24 +16,6 @@
 
 #define TNAME(o) (Py_TYPE(o)->tp_name)
 
-/* The handle if the database is still open, else NULL with MisuseError set. */
-static qv_collection *handle(qvpy_col *self) {
-  if (!self->c || !self->owner->db || self->owner->is_closing) {
-    qvpy_raise(QV_MISUSE, "the collection's database is closed");
-    return NULL;
-  }
-  return self->c;
-}
-
-/*
- * The dimension, read through self->c again: argument parsing may run Python code (json,
- * __index__, __float__), during which another thread may close the database and release
- * the handle. 0 (any length) when it did; the following qvpy_db_enter() then refuses.
- */
-static size_t col_dim(const qvpy_col *self) {
-  return self->c && !self->owner->is_closing ? qv_collection_dim(self->c) : 0;
-}
-
 static int col_hamming(const qvpy_col *self) {
   return self->c && !self->owner->is_closing && qv_collection_metric(self->c) == QV_METRIC_HAMMING;
 }
@@ -62,7 +44,7 @@ static int col_traverse(PyObject *self, visitproc visit, void *arg) {
 /* ---------------------------------------------------------------- description */
 
 static int col_info(qvpy_col *self, qv_collection_info *info) {
-  qv_collection *c = handle(self);
+  qv_collection *c = qvpy_col_handle(self);
   qv_status rc;
   memset(info, 0, sizeof *info);
   info->struct_size = sizeof *info;
@@ -94,7 +76,7 @@ static PyObject *info_field(PyObject *self_, void *closure) {
 }
 
 static PyObject *col_get_dim(PyObject *self_, void *closure) {
-  qv_collection *c = handle((qvpy_col *)self_);
+  qv_collection *c = qvpy_col_handle((qvpy_col *)self_);
   (void)closure;
   return c ? PyLong_FromUnsignedLong(qv_collection_dim(c)) : NULL;
 }
@@ -105,7 +87,7 @@ static PyObject *col_get_database(PyObject *self_, void *closure) {
 }
 
 static int count_of(qvpy_col *self, uint64_t *n) {
-  qv_collection *c = handle(self);
+  qv_collection *c = qvpy_col_handle(self);
   qv_status rc;
   if (!c || qvpy_db_enter(self->owner) < 0) return -1;
   Py_BEGIN_ALLOW_THREADS
@@ -129,7 +111,7 @@ static Py_ssize_t col_len(PyObject *self) {
 
 static PyObject *col_stats(PyObject *self_, PyObject *unused) {
   qvpy_col *self = (qvpy_col *)self_;
-  qv_collection *c = handle(self);
+  qv_collection *c = qvpy_col_handle(self);
   qv_index_stats st = {.struct_size = sizeof st};
   qv_status rc;
   (void)unused;
@@ -152,7 +134,7 @@ static PyObject *col_stats(PyObject *self_, PyObject *unused) {
 
 static PyObject *col_compact(PyObject *self_, PyObject *unused) {
   qvpy_col *self = (qvpy_col *)self_;
-  qv_collection *c = handle(self);
+  qv_collection *c = qvpy_col_handle(self);
   qv_status rc;
   (void)unused;
   if (!c || qvpy_db_enter(self->owner) < 0) return NULL;
@@ -166,7 +148,7 @@ static PyObject *col_compact(PyObject *self_, PyObject *unused) {
 
 static PyObject *col_set_params(PyObject *self_, PyObject *args, PyObject *kw) {
   qvpy_col *self = (qvpy_col *)self_;
-  qv_collection *c = handle(self);
+  qv_collection *c = qvpy_col_handle(self);
   if (!c) return NULL;
   if (PyTuple_GET_SIZE(args) > 0) return qvpy_type_errorf("set_params() takes keyword arguments only");
   if (!kw || PyDict_Size(kw) == 0) Py_RETURN_NONE;
@@ -232,7 +214,7 @@ static PyObject *col_write(qvpy_col *self, PyObject *args, PyObject *kw, int op)
   int flag = 0;
   qvpy_batch pb;
   qv_status rc;
-  qv_collection *c = handle(self);
+  qv_collection *c = qvpy_col_handle(self);
   if (!c) return NULL;
   int ok = op == OP_ADD ? PyArg_ParseTupleAndKeywords(args, kw, "OO|OO$p:add", kw_add, &ids, &emb, &metas,
                                                       &docs, &flag)
@@ -241,7 +223,7 @@ static PyObject *col_write(qvpy_col *self, PyObject *args, PyObject *kw, int op)
                              : PyArg_ParseTupleAndKeywords(args, kw, "O|OOO$p:update", kw_upd, &ids, &emb,
                                                            &metas, &docs, &flag);
   if (!ok) return NULL;
-  if (qvpy_batch_parse(&pb, ids, emb, metas, docs, col_dim(self), op != OP_UPDATE, op != OP_ADD) < 0 ||
+  if (qvpy_batch_parse(&pb, ids, emb, metas, docs, qvpy_col_dim(self), op != OP_UPDATE, op != OP_ADD) < 0 ||
       qvpy_db_enter(self->owner) < 0) {
     qvpy_batch_release(&pb);
     return NULL;
@@ -271,7 +253,7 @@ static PyObject *col_delete(PyObject *self_, PyObject *args, PyObject *kw) {
   size_t n_ids = 0, n_deleted = 0;
   long long lim = 0;
   qv_status rc;
-  qv_collection *c = handle(self);
+  qv_collection *c = qvpy_col_handle(self);
   if (!c) return NULL;
   if (!PyArg_ParseTupleAndKeywords(args, kw, "|OOOO:delete", kwlist, &ids, &where, &wdoc, &limit)) return NULL;
   if (ids != Py_None && qvpy_ids_parse(ids, "ids", &ids_seq, &idv, &n_ids) < 0) goto cleanup;
@@ -298,50 +280,26 @@ static PyObject *col_get(PyObject *self_, PyObject *args, PyObject *kw) {
   static char *kwlist[] = {"ids", "where", "where_document", "limit", "offset", "include", NULL};
   qvpy_col *self = (qvpy_col *)self_;
   PyObject *ids = Py_None, *where = Py_None, *wdoc = Py_None, *limit = Py_None, *offset = NULL;
-  PyObject *include = Py_None, *ids_seq = NULL, *wh = NULL, *wdh = NULL, *echo = NULL, *out = NULL;
-  const char **idv = NULL;
-  long long lim = 0, off = 0;
-  qv_get_opts o;
+  PyObject *include = Py_None, *out = NULL;
+  qvpy_getargs g;
   qv_results *r = NULL;
   qv_status rc;
-  qv_collection *c = handle(self);
+  qv_collection *c = qvpy_col_handle(self);
   if (!c) return NULL;
   if (!PyArg_ParseTupleAndKeywords(args, kw, "|OOOOOO:get", kwlist, &ids, &where, &wdoc, &limit, &offset,
                                    &include))
     return NULL;
-  qv_get_opts_init(&o);
-  if (ids != Py_None && qvpy_ids_parse(ids, "ids", &ids_seq, &idv, &o.n_ids) < 0) goto cleanup;
-  o.ids = idv;
-  if (qvpy_filter_arg(where, "where", &wh, &o.where_json) < 0) goto cleanup;
-  if (qvpy_filter_arg(wdoc, "where_document", &wdh, &o.where_document_json) < 0) goto cleanup;
-  if (limit != Py_None && qvpy_as_size(limit, "limit", 0, PY_SSIZE_T_MAX, &lim) < 0) goto cleanup;
-  if (offset && offset != Py_None && qvpy_as_size(offset, "offset", 0, PY_SSIZE_T_MAX, &off) < 0) goto cleanup;
-  if (qvpy_include_parse(include, QV_INCLUDE_EMBEDDINGS | QV_INCLUDE_METADATAS | QV_INCLUDE_DOCUMENTS,
-                         QV_INCLUDE_METADATAS | QV_INCLUDE_DOCUMENTS, &o.include, &echo) < 0)
-    goto cleanup;
-  o.limit = (size_t)lim;
-  o.offset = (size_t)off;
-  /* ids=[] or limit=0: nothing to return, but the filters are still checked by the call. */
-  int want_none = (ids != Py_None && o.n_ids == 0) || (limit != Py_None && lim == 0);
-  if (want_none) {
-    o.ids = NULL;
-    o.n_ids = 0;
-    o.limit = 1;
-  }
+  if (qvpy_getargs_parse(&g, ids, where, wdoc, limit, offset, include) < 0) goto cleanup;
   if (qvpy_db_enter(self->owner) < 0) goto cleanup;
   Py_BEGIN_ALLOW_THREADS
-  rc = qv_collection_get_records(c, &o, &r);
+  rc = qv_collection_get_records(c, &g.o, &r);
   Py_END_ALLOW_THREADS
   if (rc != QV_OK) raise_rc(self, rc);
-  else out = qvpy_results_get(want_none ? NULL : r, o.include, echo);
+  else out = qvpy_results_get(g.want_none ? NULL : r, g.o.include, g.echo);
   qvpy_db_leave(self->owner);
 cleanup:
   qv_results_free(r);
-  PyMem_Free(idv);
-  Py_XDECREF(ids_seq);
-  Py_XDECREF(wh);
-  Py_XDECREF(wdh);
-  Py_XDECREF(echo);
+  qvpy_getargs_release(&g);
   return out;
 }
 
@@ -357,7 +315,7 @@ static PyObject *col_query(PyObject *self_, PyObject *args, PyObject *kw) {
   qv_query_opts o;
   qv_results *r = NULL;
   qv_status rc;
-  qv_collection *c = handle(self);
+  qv_collection *c = qvpy_col_handle(self);
   if (!c) return NULL;
   if (!PyArg_ParseTupleAndKeywords(args, kw, "O|OOOO$Op:query", kwlist, &qe, &nres, &where, &wdoc, &include,
                                    &ef, &exact))
@@ -372,7 +330,7 @@ static PyObject *col_query(PyObject *self_, PyObject *args, PyObject *kw) {
                          QV_INCLUDE_METADATAS | QV_INCLUDE_DOCUMENTS | QV_INCLUDE_DISTANCES,
                          &o.include, &echo) < 0)
     goto cleanup;
-  if (qvpy_mat_parse(qe, col_dim(self), QVPY_MAT_ANY, "query_embeddings", &m) < 0) goto cleanup;
+  if (qvpy_mat_parse(qe, qvpy_col_dim(self), QVPY_MAT_ANY, "query_embeddings", &m) < 0) goto cleanup;
   if (m.n == 0) {
     qvpy_raisef(QV_INVALID, "query_embeddings: at least one query embedding is required");
     goto cleanup;
@@ -406,12 +364,12 @@ static PyObject *col_add_vectors(PyObject *self_, PyObject *arg) {
   const char **ids = NULL;
   qv_status rc;
   PyObject *out = NULL;
-  qv_collection *c = handle(self);
+  qv_collection *c = qvpy_col_handle(self);
   if (!c) return NULL;
   if (ham) {
-    if (qvpy_bits_parse(arg, col_dim(self), QVPY_MAT_2D, "X", &bm) < 0) goto cleanup;
+    if (qvpy_bits_parse(arg, qvpy_col_dim(self), QVPY_MAT_2D, "X", &bm) < 0) goto cleanup;
     m.n = bm.n;
-  } else if (qvpy_mat_parse(arg, col_dim(self), QVPY_MAT_2D, "X", &m) < 0) {
+  } else if (qvpy_mat_parse(arg, qvpy_col_dim(self), QVPY_MAT_2D, "X", &m) < 0) {
     goto cleanup;
   }
   if (m.n == 0) {
@@ -523,18 +481,18 @@ static PyObject *col_search(PyObject *self_, PyObject *const *args, size_t nargs
   Py_ssize_t k;
   qvpy_mat m;
   qvpy_bits bm;
-  qv_collection *c = handle(self);
+  qv_collection *c = qvpy_col_handle(self);
   if (!c || search_args(args, PyVectorcall_NARGS(nargsf), kwnames, "search", "q", &q, &k, &mmr, &fetch_k) < 0)
     return NULL;
   int ham = col_hamming(self);
   if ((mmr && mmr != Py_None) || (fetch_k && fetch_k != Py_None)) { /* MMR re-ranking (qvpy_adv.c) */
     if (ham) return qvpy_raisef(QV_UNSUPPORTED, "mmr_lambda: not supported on hamming collections");
-    if (qvpy_mat_parse(q, col_dim(self), QVPY_MAT_1D, "q", &m) == 0) out = qvpy_col_search_mmr(self, m.data, k, mmr, fetch_k);
+    if (qvpy_mat_parse(q, qvpy_col_dim(self), QVPY_MAT_1D, "q", &m) == 0) out = qvpy_col_search_mmr(self, m.data, k, mmr, fetch_k);
     qvpy_mat_release(&m);
     return out;
   }
-  if (ham ? qvpy_bits_parse(q, col_dim(self), QVPY_MAT_1D, "q", &bm) == 0
-          : qvpy_mat_parse(q, col_dim(self), QVPY_MAT_1D, "q", &m) == 0) {
+  if (ham ? qvpy_bits_parse(q, qvpy_col_dim(self), QVPY_MAT_1D, "q", &bm) == 0
+          : qvpy_mat_parse(q, qvpy_col_dim(self), QVPY_MAT_1D, "q", &m) == 0) {
     qv_results *r = search_run(self, c, ham ? NULL : &m, ham ? &bm : NULL, k);
     if (r && search_row(r, 0, &ids, &dists) == 0) out = PyTuple_Pack(2, ids, dists), Py_DECREF(ids), Py_DECREF(dists);
     qv_results_free(r);
@@ -551,13 +509,13 @@ static PyObject *col_search_batch(PyObject *self_, PyObject *const *args, size_t
   qvpy_mat m = {0};
   qvpy_bits bm = {0};
   qv_results *r = NULL;
-  qv_collection *c = handle(self);
+  qv_collection *c = qvpy_col_handle(self);
   if (!c || search_args(args, PyVectorcall_NARGS(nargsf), kwnames, "search_batch", "Q", &q, &k, NULL, NULL) < 0) return NULL;
   int ham = col_hamming(self);
   if (ham) {
-    if (qvpy_bits_parse(q, col_dim(self), QVPY_MAT_2D, "Q", &bm) < 0) goto cleanup;
+    if (qvpy_bits_parse(q, qvpy_col_dim(self), QVPY_MAT_2D, "Q", &bm) < 0) goto cleanup;
     m.n = bm.n;
-  } else if (qvpy_mat_parse(q, col_dim(self), QVPY_MAT_2D, "Q", &m) < 0) {
+  } else if (qvpy_mat_parse(q, qvpy_col_dim(self), QVPY_MAT_2D, "Q", &m) < 0) {
     goto cleanup;
   }
   if (m.n == 0) {
@@ -588,7 +546,7 @@ static PyObject *col_export(PyObject *self_, PyObject *arg) {
   qvpy_col *self = (qvpy_col *)self_;
   PyObject *pathobj = NULL;
   qv_status rc;
-  qv_collection *c = handle(self);
+  qv_collection *c = qvpy_col_handle(self);
   if (!c || !PyUnicode_FSConverter(arg, &pathobj)) return NULL;
   if (qvpy_db_enter(self->owner) < 0) {
     Py_DECREF(pathobj);

@@ -667,3 +667,37 @@ void qvpy_batch_release(qvpy_batch *pb) {
   Py_XDECREF(pb->docs_seq);
   memset(pb, 0, sizeof *pb);
 }
+
+int qvpy_getargs_parse(qvpy_getargs *g, PyObject *ids, PyObject *where, PyObject *wdoc, PyObject *limit,
+                       PyObject *offset, PyObject *include) {
+  long long lim = 0, off = 0;
+  memset(g, 0, sizeof *g);
+  qv_get_opts_init(&g->o);
+  if (ids != Py_None && qvpy_ids_parse(ids, "ids", &g->ids_seq, &g->idv, &g->o.n_ids) < 0) return -1;
+  g->o.ids = g->idv;
+  if (qvpy_filter_arg(where, "where", &g->wh, &g->o.where_json) < 0) return -1;
+  if (qvpy_filter_arg(wdoc, "where_document", &g->wdh, &g->o.where_document_json) < 0) return -1;
+  if (limit != Py_None && qvpy_as_size(limit, "limit", 0, PY_SSIZE_T_MAX, &lim) < 0) return -1;
+  if (offset && offset != Py_None && qvpy_as_size(offset, "offset", 0, PY_SSIZE_T_MAX, &off) < 0) return -1;
+  if (qvpy_include_parse(include, QV_INCLUDE_EMBEDDINGS | QV_INCLUDE_METADATAS | QV_INCLUDE_DOCUMENTS,
+                         QV_INCLUDE_METADATAS | QV_INCLUDE_DOCUMENTS, &g->o.include, &g->echo) < 0)
+    return -1;
+  g->o.limit = (size_t)lim;
+  g->o.offset = (size_t)off;
+  g->want_none = (ids != Py_None && g->o.n_ids == 0) || (limit != Py_None && lim == 0);
+  if (g->want_none) {
+    g->o.ids = NULL;
+    g->o.n_ids = 0;
+    g->o.limit = 1;
+  }
+  return 0;
+}
+
+void qvpy_getargs_release(qvpy_getargs *g) {
+  PyMem_Free(g->idv);
+  Py_XDECREF(g->ids_seq);
+  Py_XDECREF(g->wh);
+  Py_XDECREF(g->wdh);
+  Py_XDECREF(g->echo);
+  memset(g, 0, sizeof *g);
+}

@@ -176,45 +176,22 @@ static PyObject *st_get(PyObject *self_, PyObject *args, PyObject *kw) {
   static char *kwlist[] = {"ids", "where", "where_document", "limit", "offset", "include", NULL};
   qvpy_static *self = (qvpy_static *)self_;
   PyObject *ids = Py_None, *where = Py_None, *wdoc = Py_None, *limit = Py_None, *offset = NULL;
-  PyObject *include = Py_None, *ids_seq = NULL, *wh = NULL, *wdh = NULL, *echo = NULL, *out = NULL;
-  const char **idv = NULL;
-  long long lim = 0, off = 0;
-  qv_get_opts o;
+  PyObject *include = Py_None, *out = NULL;
+  qvpy_getargs g;
   qv_results *r = NULL;
   qv_status rc;
   if (!sh(self) || !PyArg_ParseTupleAndKeywords(args, kw, "|OOOOOO:get", kwlist, &ids, &where, &wdoc, &limit,
                                                 &offset, &include))
     return NULL;
-  qv_get_opts_init(&o);
-  if (ids != Py_None && qvpy_ids_parse(ids, "ids", &ids_seq, &idv, &o.n_ids) < 0) goto cleanup;
-  o.ids = idv;
-  if (qvpy_filter_arg(where, "where", &wh, &o.where_json) < 0) goto cleanup;
-  if (qvpy_filter_arg(wdoc, "where_document", &wdh, &o.where_document_json) < 0) goto cleanup;
-  if (limit != Py_None && qvpy_as_size(limit, "limit", 0, PY_SSIZE_T_MAX, &lim) < 0) goto cleanup;
-  if (offset && offset != Py_None && qvpy_as_size(offset, "offset", 0, PY_SSIZE_T_MAX, &off) < 0) goto cleanup;
-  if (qvpy_include_parse(include, QV_INCLUDE_EMBEDDINGS | QV_INCLUDE_METADATAS | QV_INCLUDE_DOCUMENTS,
-                         QV_INCLUDE_METADATAS | QV_INCLUDE_DOCUMENTS, &o.include, &echo) < 0)
-    goto cleanup;
-  o.limit = (size_t)lim;
-  o.offset = (size_t)off;
-  int want_none = (ids != Py_None && o.n_ids == 0) || (limit != Py_None && lim == 0);
-  if (want_none) {
-    o.ids = NULL;
-    o.n_ids = 0;
-    o.limit = 1;
-  }
+  if (qvpy_getargs_parse(&g, ids, where, wdoc, limit, offset, include) < 0) goto cleanup;
   Py_BEGIN_ALLOW_THREADS
-  rc = qv_static_get(self->s, &o, &r);
+  rc = qv_static_get(self->s, &g.o, &r);
   Py_END_ALLOW_THREADS
   if (rc != QV_OK) raise_st(self, rc);
-  else out = qvpy_results_get(want_none ? NULL : r, o.include, echo);
+  else out = qvpy_results_get(g.want_none ? NULL : r, g.o.include, g.echo);
 cleanup:
   qv_results_free(r);
-  PyMem_Free(idv);
-  Py_XDECREF(ids_seq);
-  Py_XDECREF(wh);
-  Py_XDECREF(wdh);
-  Py_XDECREF(echo);
+  qvpy_getargs_release(&g);
   return out;
 }
 
