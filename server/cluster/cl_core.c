@@ -230,6 +230,7 @@ int cl_coll_put(cluster *cl, const cl_coll *c, uint64_t rev, uint64_t *new_rev) 
     keep->rev = r;
     pthread_mutex_lock(&cl->mu);
     cache_coll_locked(cl, keep);
+    cl->kick = 1;
     pthread_mutex_unlock(&cl->mu);
   }
   return 0;
@@ -519,10 +520,22 @@ static void nap_ms(int ms) {
 
 static void *hb_main(void *arg) {
   cluster *cl = arg;
+  int64_t last_hb = 0;
   while (!cl->stop) {
-    heartbeat(cl);
+    if (cl_now_ms() - last_hb >= 1000) {
+      heartbeat(cl);
+      last_hb = cl_now_ms();
+    }
     reconcile(cl);
-    for (int i = 0; i < 10 && !cl->stop; i++) nap_ms(100);
+    /* every second, or as soon as the catalog changes */
+    for (int i = 0; i < 20 && !cl->stop; i++) {
+      pthread_mutex_lock(&cl->mu);
+      int k = cl->kick;
+      cl->kick = 0;
+      pthread_mutex_unlock(&cl->mu);
+      if (k) break;
+      nap_ms(50);
+    }
   }
   return NULL;
 }
@@ -554,6 +567,10 @@ static void watch_entry(cluster *cl, kvEntry *e) {
         pthread_mutex_unlock(&cl->mu);
       }
     }
+    pthread_mutex_lock(&cl->mu);
+    cl->kick = 1;
+    pthread_cond_broadcast(&cl->cv);
+    pthread_mutex_unlock(&cl->mu);
   }
 }
 
