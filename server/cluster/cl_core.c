@@ -238,10 +238,10 @@ int cl_coll_put(cluster *cl, const cl_coll *c, uint64_t rev, uint64_t *new_rev) 
 
 /* ------------------------------------------------------------------ nodes, placement */
 
-static void note_node_locked(cluster *cl, const char *id, const char *url, int64_t ts) {
+static void note_node_locked(cluster *cl, const char *id, const char *url, int64_t ts, int stopped) {
   for (size_t i = 0; i < cl->n_nodes; i++)
     if (!strcmp(cl->nodes[i].id, id)) {
-      if (cl->nodes[i].ts_ms != ts) cl->nodes[i].seen_ms = cl_now_ms();
+      if (cl->nodes[i].ts_ms != ts) cl->nodes[i].seen_ms = stopped ? 0 : cl_now_ms();
       cl->nodes[i].ts_ms = ts;
       snprintf(cl->nodes[i].url, sizeof cl->nodes[i].url, "%s", url);
       return;
@@ -258,7 +258,7 @@ static void note_node_locked(cluster *cl, const char *id, const char *url, int64
   snprintf(n->id, sizeof n->id, "%s", id);
   snprintf(n->url, sizeof n->url, "%s", url);
   n->ts_ms = ts;
-  n->seen_ms = cl_now_ms();
+  n->seen_ms = stopped ? 0 : cl_now_ms();
 }
 
 static void forget_node_locked(cluster *cl, const char *id) {
@@ -434,7 +434,8 @@ static void heartbeat(cluster *cl) {
     list[n++].seq = r->applied;
   }
   pthread_mutex_unlock(&cl->mu);
-  j = json_pack("{s:s, s:s, s:I, s:o}", "id", cl->node_id, "url", cl->url, "ts", (json_int_t)cl_now_ms(), "replicas", reps);
+  j = json_pack("{s:s, s:s, s:I, s:o, s:b}", "id", cl->node_id, "url", cl->url, "ts", (json_int_t)cl_now_ms(), "replicas",
+                reps, "stopped", cl->stop);
   text = j ? json_dumps(j, JSON_COMPACT) : NULL;
   snprintf(key, sizeof key, "node.%s", cl->node_id);
   if (text && kvStore_PutString(NULL, cl->kv, key, text) != NATS_OK)
@@ -553,7 +554,23 @@ static void watch_entry(cluster *cl, kvEntry *e) {
     else if (j && json_string_value(json_object_get(j, "id")))
       note_node_locked(cl, json_string_value(json_object_get(j, "id")),
                        json_string_value(json_object_get(j, "url")) ? json_string_value(json_object_get(j, "url")) : "",
-                       (int64_t)json_integer_value(json_object_get(j, "ts")));
+                       (int64_t)json_integer_value(json_object_get(j, "ts")),
+                       json_is_true(json_object_get(j, "stopped")));
+    /* a replica the node no longer lists (dropped, moved) stops counting for acks and
+       reads; entries younger than 3 s may belong to a replica made since that heartbeat */
+    json_t *reps = json_object_get(j, "replicas");
+    for (size_t i = 0; json_is_object(reps) && i < cl->n_applied;) {
+      cl_applied *a = cl->applied[i];
+      char rk[64];
+      snprintf(rk, sizeof rk, "%s/%d", a->uuid, a->shard);
+      if (!strcmp(a->node, key + 5) && strcmp(a->node, cl->node_id) && !json_object_get(reps, rk) &&
+          cl_now_ms() - a->ms > 3000) {
+        free(a);
+        cl->applied[i] = cl->applied[--cl->n_applied];
+      } else {
+        i++;
+      }
+    }
     pthread_mutex_unlock(&cl->mu);
     json_decref(j);
   } else if (!strncmp(key, "coll.", 5)) {
@@ -753,6 +770,9 @@ void cl_stop(qsrv *s) {
   if (cl->watch_running) pthread_join(cl->watch_th, NULL);
   for (int i = 0; i < 4; i++)
     if (cl->rpc_subs[i]) natsSubscription_Unsubscribe(cl->rpc_subs[i]);
+  pthread_mutex_lock(&cl->mu); /* every applier told first, so they wind down together */
+  for (size_t i = 0; i < cl->n_reps; i++) cl->reps[i]->stop = 1;
+  pthread_mutex_unlock(&cl->mu);
   for (;;) {
     cl_replica *r = NULL;
     pthread_mutex_lock(&cl->mu);
