@@ -259,7 +259,14 @@ void cl_read(srv_req *rq, srv_resp *rs, const char *uuid, srv_route op) {
   }
   shards = c->shards;
   memset(jobs, 0, sizeof jobs);
-  if (op != R_COUNT) {
+  if (op != R_COUNT && shards == 1) {
+    /* one shard: its replica's answer is the answer, the body goes as it came */
+    shard_body = strdup(rq->body_len ? rq->body : "{}");
+    if (!shard_body) {
+      srv_error(rs, 500, "out of memory");
+      goto out;
+    }
+  } else if (op != R_COUNT) {
     if (!(body = srv_parse_body(rq, rs, op == R_GET))) goto out;
     if (op == R_GET) {
       long long v;
@@ -324,12 +331,19 @@ void cl_read(srv_req *rq, srv_resp *rs, const char *uuid, srv_route op) {
     cl_token_parse(srv_req_header(rq, "X-Quiver-Token"), floor, shards);
   }
   __atomic_add_fetch(&cl->m_reads, 1, __ATOMIC_RELAXED);
+  /* shards held here run on this thread after the remote ones were sent off (a thread each) */
+  int local[CL_MAX_SHARDS] = {0};
+  pthread_mutex_lock(&cl->mu);
+  for (int s = 0; s < shards; s++) local[s] = cl_replica_find_locked(cl, c->uuid, s) != NULL;
+  pthread_mutex_unlock(&cl->mu);
   for (int s = 0; s < shards; s++) {
     jobs[s] = (shard_job){cl, c->uuid, s, c->replicas, opname, shard_body, floor[s], 0, NULL, 0, 0};
-    if (pthread_create(&jobs[s].th, NULL, shard_main, &jobs[s]) != 0) shard_main(&jobs[s]), jobs[s].th = 0;
+    if (!local[s] && pthread_create(&jobs[s].th, NULL, shard_main, &jobs[s]) != 0) local[s] = 1;
   }
   for (int s = 0; s < shards; s++)
-    if (jobs[s].th) pthread_join(jobs[s].th, NULL);
+    if (local[s]) shard_main(&jobs[s]);
+  for (int s = 0; s < shards; s++)
+    if (!local[s]) pthread_join(jobs[s].th, NULL);
   for (int s = 0; s < shards; s++)
     if (jobs[s].status != 200 || !jobs[s].resp) {
       rs->status = jobs[s].status ? jobs[s].status : 503;
@@ -338,6 +352,13 @@ void cl_read(srv_req *rq, srv_resp *rs, const char *uuid, srv_route op) {
       jobs[s].resp = NULL;
       goto out;
     }
+  if (shards == 1) {
+    rs->status = 200;
+    rs->body = jobs[0].resp;
+    rs->len = jobs[0].len;
+    jobs[0].resp = NULL;
+    goto out;
+  }
   if (op == R_COUNT) {
     unsigned long long total = 0;
     char buf[32];
