@@ -241,9 +241,8 @@ static json_t *merge_get(json_t **parts, int n, json_t *ids_asked, size_t offset
 
 /* ------------------------------------------------------------------ the route */
 
-void cl_read(srv_req *rq, srv_resp *rs, const char *uuid, srv_route op) {
+void cl_read(srv_req *rq, srv_resp *rs, cl_coll *c, srv_route op) {
   cluster *cl = rq->s->cluster;
-  cl_coll *c = cl_coll_get(cl, uuid);
   json_t *body = NULL, *parts[CL_MAX_SHARDS] = {0}, *include = NULL, *out = NULL;
   shard_job jobs[CL_MAX_SHARDS];
   uint64_t floor[CL_MAX_SHARDS] = {0};
@@ -253,10 +252,6 @@ void cl_read(srv_req *rq, srv_resp *rs, const char *uuid, srv_route op) {
   size_t offset = 0, k = 10;
   long long limit = -1;
   int want_dist = 1, shards;
-  if (!c) {
-    srv_error(rs, srv_valid_uuid(uuid) ? 404 : 400, "Collection [%s] does not exist.", uuid);
-    return;
-  }
   shards = c->shards;
   memset(jobs, 0, sizeof jobs);
   if (op != R_COUNT && shards == 1) {

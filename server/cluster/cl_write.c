@@ -136,9 +136,8 @@ static int is_ack_log(cluster *cl, srv_req *rq) {
   return cl->o.ack_log;
 }
 
-void cl_write(srv_req *rq, srv_resp *rs, const char *uuid, srv_route op) {
+void cl_write(srv_req *rq, srv_resp *rs, cl_coll *c, srv_route op) {
   cluster *cl = rq->s->cluster;
-  cl_coll *c = cl_coll_get(cl, uuid);
   json_t *body = NULL, *msgs[CL_MAX_SHARDS] = {0};
   size_t *rows = NULL, n_rows[CL_MAX_SHARDS] = {0};
   uint64_t seqs[CL_MAX_SHARDS] = {0};
@@ -147,10 +146,6 @@ void cl_write(srv_req *rq, srv_resp *rs, const char *uuid, srv_route op) {
   int have_rb = 0, shards;
   size_t n = 0;
   memset(&rb, 0, sizeof rb);
-  if (!c) {
-    srv_error(rs, srv_valid_uuid(uuid) ? 404 : 400, "Collection [%s] does not exist.", uuid);
-    return;
-  }
   shards = c->shards;
   if (!(body = srv_parse_body(rq, rs, op == R_DELETE))) goto out;
   if (op != R_DELETE) {
