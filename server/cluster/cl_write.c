@@ -101,8 +101,11 @@ static uint64_t publish(cluster *cl, const char *uuid, int k, const char *msgid,
                         char *err, size_t errlen) {
   char subj[96];
   natsStatus st = NATS_OK;
+  int64_t deadline = cl_now_ms() + cl->o.wait_ms;
   cl_subject(uuid, k, subj);
-  for (int attempt = 0; attempt < 4; attempt++) {
+  /* retried (same message id: JetStream keeps one copy) through leader elections, which
+     take a few seconds after a NATS server dies, until --cluster-wait has passed */
+  for (int attempt = 0; attempt == 0 || cl_now_ms() < deadline; attempt++) {
     jsPubOptions po;
     jsPubAck *pa = NULL;
     jsErrCode jerr = 0;
@@ -119,7 +122,8 @@ static uint64_t publish(cluster *cl, const char *uuid, int k, const char *msgid,
     struct timespec t = {0, 250 * 1000000L};
     nanosleep(&t, NULL);
   }
-  snprintf(err, errlen, "%s", nats_GetLastError(NULL) ? nats_GetLastError(NULL) : natsStatus_GetText(st));
+  const char *le = nats_GetLastError(NULL);
+  snprintf(err, errlen, "%s", le && *le ? le : natsStatus_GetText(st));
   return 0;
 }
 
