@@ -272,9 +272,17 @@ def test_read_your_writes_token_across_nodes(cluster):
         st, got, _ = call(coll_url(cluster, 1 + i % 2, cid) + "/get", "POST", {"ids": [f"r{i}"]},
                           headers={"X-Quiver-Token": tok})
         assert st == 200 and got["ids"] == [f"r{i}"], (i, tok, got)
+    # strong reads see every acknowledged write, from any node, without a token
+    for i in range(20, 30):
+        st, body, _ = call(coll_url(cluster, 2, cid) + "/upsert", "POST",
+                           {"ids": [f"r{i}"], "embeddings": [[float(i), 1.0]]}, headers={"X-Quiver-Ack": "log"})
+        assert st == 200, body
+        st, got, _ = call(coll_url(cluster, i % 2, cid) + "/get", "POST", {"ids": [f"r{i}"]},
+                          headers={"X-Quiver-Consistency": "strong"})
+        assert st == 200 and got["ids"] == [f"r{i}"], (i, got)
     # eventual reads are allowed to lag but answer
     st, n, _ = call(coll_url(cluster, 2, cid) + "/count", headers={"X-Quiver-Consistency": "eventual"})
-    assert st == 200 and 0 <= n <= 20
+    assert st == 200 and 0 <= n <= 30
 
 
 def test_metrics_per_shard(cluster):
