@@ -165,6 +165,7 @@ def test_script_output_and_status(cluster):
 
 
 def test_crud_filters_and_query_across_shards(cluster):
+    S = {"X-Quiver-Consistency": "strong"}
     cid = make_collection(cluster, "crud1", **{"quiver:shards": 4})
     # the catalog is shared: every node knows the collection by name
     for i in range(3):
@@ -183,27 +184,27 @@ def test_crud_filters_and_query_across_shards(cluster):
         assert re.fullmatch(r"\d+:\d+(,\d+:\d+)*", hdr.get("X-Quiver-Token", "")), hdr
     for i, e, m in zip(ids, embs, metas):
         recs[i] = (e, m)
-    # reads from node 3 see them (read-your-writes does not even need the token here: the
-    # acknowledgement waited for a majority; node 3 may be the minority, so pass it anyway)
-    st, n, _ = call(coll_url(cluster, 2, cid) + "/count")
+    # reads through other nodes than the writer's ask for strong consistency: every
+    # acknowledged write is seen without carrying the tokens (the token is tested below)
+    st, n, _ = call(coll_url(cluster, 2, cid) + "/count", headers=S)
     assert st == 200 and n == 300
-    st, got, _ = call(coll_url(cluster, 2, cid) + "/get", "POST", {"ids": ["id5", "id250", "nope", "id1"]})
+    st, got, _ = call(coll_url(cluster, 2, cid) + "/get", "POST", {"ids": ["id5", "id250", "nope", "id1"]}, headers=S)
     assert st == 200 and got["ids"] == ["id5", "id250", "id1"]
     assert got["documents"] == ["doc id5", "doc id250", "doc id1"]
-    st, got, _ = call(coll_url(cluster, 0, cid) + "/get", "POST", {"where": {"g": 3}, "include": ["metadatas"]})
+    st, got, _ = call(coll_url(cluster, 0, cid) + "/get", "POST", {"where": {"g": 3}, "include": ["metadatas"]}, headers=S)
     assert st == 200 and sorted(got["ids"]) == sorted(i for i in ids if recs[i][1]["g"] == 3)
-    st, got, _ = call(coll_url(cluster, 0, cid) + "/get", "POST", {"limit": 7, "offset": 5})
+    st, got, _ = call(coll_url(cluster, 0, cid) + "/get", "POST", {"limit": 7, "offset": 5}, headers=S)
     assert st == 200 and len(got["ids"]) == 7
     # query: merged top-k equals brute force, with and without a filter
     for _ in range(5):
         q = [rng.uniform(-1, 1) for _ in range(8)]
-        st, res, _ = call(coll_url(cluster, 0, cid) + "/query", "POST", {"query_embeddings": [q, q], "n_results": 10})
+        st, res, _ = call(coll_url(cluster, 0, cid) + "/query", "POST", {"query_embeddings": [q, q], "n_results": 10}, headers=S)
         assert st == 200, res
         assert res["ids"][0] == brute_topk(recs, q, 10) and res["ids"][1] == res["ids"][0]
         assert res["distances"][0] == sorted(res["distances"][0])
         st, res, _ = call(coll_url(cluster, 2, cid) + "/query", "POST",
                           {"query_embeddings": [q], "n_results": 5, "where": {"even": True},
-                           "include": ["metadatas"]})
+                           "include": ["metadatas"]}, headers=S)
         assert st == 200 and res["ids"][0] == brute_topk(recs, q, 5, lambda m: m["even"])
         assert res["distances"] is None and all(m["even"] for m in res["metadatas"][0])
     # upsert (new and existing), update, delete by ids and by filter
@@ -213,7 +214,7 @@ def test_crud_filters_and_query_across_shards(cluster):
     assert st == 200, body
     st, body, _ = call(coll_url(cluster, 0, cid) + "/update", "POST", {"ids": ["id1"], "metadatas": [{"g": 9}]})
     assert st == 200, body
-    st, got, _ = call(coll_url(cluster, 1, cid) + "/get", "POST", {"where": {"g": 9}})
+    st, got, _ = call(coll_url(cluster, 1, cid) + "/get", "POST", {"where": {"g": 9}}, headers=S)
     assert st == 200 and sorted(got["ids"]) == ["id0", "id1", "new1"]
     st, body, _ = call(coll_url(cluster, 1, cid) + "/delete", "POST", {"ids": ["id2", "id3"]})
     assert st == 200 and body == {"deleted": 2}
@@ -351,9 +352,10 @@ def test_kill9_keeps_serving(cluster):
                            {"ids": [f"x{i}"], "embeddings": [[float(i), 3.0]]})
         assert st == 200, body
         st, res, _ = call(coll_url(cluster, 2 - node, cid) + "/query", "POST",
-                          {"query_embeddings": [[float(i), 3.0]], "n_results": 1})
+                          {"query_embeddings": [[float(i), 3.0]], "n_results": 1},
+                          headers={"X-Quiver-Consistency": "strong"})
         assert st == 200 and res["ids"][0] == [f"x{i}"], res
-    st, n, _ = call(coll_url(cluster, 0, cid) + "/count")
+    st, n, _ = call(coll_url(cluster, 0, cid) + "/count", headers={"X-Quiver-Consistency": "strong"})
     assert n == 40
     cluster.restart(1, args)
     wait_converged(cluster, cid)
