@@ -408,3 +408,23 @@ def test_add_and_remove_a_node_moves_replicas(cluster):
     finally:
         if p.poll() is None:
             p.kill()
+
+
+def test_cluster_options_are_checked():
+    data = tempfile.mkdtemp(prefix="qv_cluster_opts_")
+    try:
+        for bad in (["--shards", "0"], ["--replicas", "9"], ["--cluster-ack", "sometimes"], ["--cluster-wait", "5"]):
+            r = subprocess.run([BIN, "serve", "--data", data, "--cluster", "nats://127.0.0.1:1", *bad],
+                               capture_output=True, text=True, timeout=30)
+            assert r.returncode == 2 and "bad value for " + bad[0] in r.stderr, (bad, r.stderr)
+        r = subprocess.run([BIN, "serve", "--data", data, "--cluster", "nats://127.0.0.1:1", "--pinecone-port", "1"],
+                           capture_output=True, text=True, timeout=30)
+        assert r.returncode == 1 and "--pinecone-port is not available with --cluster" in r.stderr, r.stderr
+        r = subprocess.run([BIN, "cluster", "status"], capture_output=True, text=True, timeout=30,
+                           env={k: v for k, v in os.environ.items() if k != "QUIVER_CLUSTER"})
+        assert r.returncode == 2 and "--cluster" in r.stderr
+        r = subprocess.run([BIN, "cluster", "frobnicate", "--cluster", "nats://127.0.0.1:1"], capture_output=True,
+                           text=True, timeout=30)
+        assert r.returncode == 2 and "unknown sub-command" in r.stderr
+    finally:
+        shutil.rmtree(data, ignore_errors=True)
