@@ -69,6 +69,13 @@ struct qv_collection {
   atomic_uint_fast64_t dirty; /* records written since the last checkpoint (background trigger) */
   int64_t next_rid;      /* in-memory dbs */
   void *text;            /* in-memory dbs: the text index text.c builds (NULL until used) */
+  /* The index behind the store (write.c): a committed batch whose index insertion failed
+     (out of memory) waits here, in buffers allocated before its COMMIT; every later read or
+     write of the collection makes the index catch up first, or fails without an answer. */
+  atomic_int behind;
+  uint32_t *pend_slots;
+  float *pend_vecs;      /* aligned; NULL: read back through vsrc (the store's rows) */
+  size_t pend_n;
 };
 
 struct qv_db {
@@ -146,6 +153,11 @@ QV_INTERNAL qv_status qv__col_persist(qv_collection *c);
 QV_INTERNAL qv_status qv__col_store_row(qv_collection *c);
 /* QV_MISUSE (with message) if c is NULL or dropped. */
 QV_INTERNAL qv_status qv__col_check(const qv_collection *c);
+/* write.c: the index caught up with every committed write (catch_up: c->wmu held). */
+QV_INTERNAL qv_status qv__col_ready(qv_collection *c);
+QV_INTERNAL qv_status qv__col_catch_up(qv_collection *c);
+QV_INTERNAL void qv__col_pend_free(qv_collection *c);
+QV_INTERNAL qv_status qv__col_rdlock_ready(qv_collection *c);
 /* Validate a Chroma-ish name. */
 QV_INTERNAL qv_status qv__check_name(const qv_db *db, const char *what, const char *name);
 QV_INTERNAL int qv__utf8_valid(const char *s, size_t n);
