@@ -102,6 +102,9 @@ struct qv_db {
   pthread_cond_t ckpt_cv;
   int64_t next_cid;      /* in-memory dbs */
   uint64_t err_serial;   /* never reused: names this db's thread-local error slots (db.c) */
+  char **skipped;        /* degraded open (degraded.c): "name: reason" of each collection
+                            that could not be loaded; NULL-terminated, or NULL */
+  size_t n_skipped;
 };
 
 /* Results: one block of arrays, strings in an arena. */
@@ -127,6 +130,10 @@ QV_INTERNAL void qv__err_clear(const qv_db *db);
 QV_INTERNAL void qv__db_note_writes(qv_db *db, qv_collection *c, size_t n);
 /* db.c: append c to the catalog (caller holds cat_mu or is the opener); takes a ref. */
 QV_INTERNAL qv_status qv__db_catalog_push(qv_db *db, qv_collection *c);
+/* degraded.c: a collection that failed to load with rc is skipped (logged, listed) when rc
+ * says its own data is bad, not the machine (QV_NOMEM, QV_IO); returns QV_OK then. */
+QV_INTERNAL qv_status qv__db_skip_collection(qv_db *db, const char *name, qv_status rc, const char *why);
+QV_INTERNAL void qv__db_skipped_free(qv_db *db);
 
 /* collection.c */
 QV_INTERNAL qv_status qv__col_new(qv_db *db, const char *name, const qv_collection_opts *o,
