@@ -2,7 +2,8 @@
 /*
  * test_fault_loops.c -- every public write operation under every injected fault (issue 15).
  *
- * For each operation (add, upsert, update, delete, compact, checkpoint, create, drop, rename;
+ * For each operation (add, upsert, update, delete, compact, checkpoint, create, drop, rename,
+ * and open itself;
  * the record operations on an HNSW and a flat collection, plus IVF and rpforest in the full
  * run) and each fault class of faultlib.h (allocation once, allocation from N on, SQLite
  * read, write, fsync, disk full, index-file layer), for N = 1, 2, ... until the operation
@@ -251,6 +252,9 @@ static size_t build_ops(op *v) {
   snprintf(v[n].name, sizeof v[n].name, "rename(flat)");
   v[n].col = "f";
   v[n++].fn = op_rename;
+  snprintf(v[n].name, sizeof v[n].name, "open");
+  v[n].col = NULL;
+  v[n++].fn = NULL; /* fault_loop closes and opens under the fault */
   return n;
 }
 
@@ -294,14 +298,37 @@ static long fault_loop(const op *o, int mode, const char *dir) {
     cr_assert_eq(open_db(dir, &db), QV_OK);
     cr_assert_eq(setup(db), QV_OK, "%s", qv_db_errmsg(db));
     if (n == 0) before = state(db);
-    if (n) fi_arm(mode, n);
-    qv_status rc = o->fn(db, o->col);
+    qv_status rc;
+    if (!o->fn) { /* "open": close, then open under the fault (SQLite and index-file reads) */
+      qv_db_close(db);
+      db = NULL;
+      if (n) fi_arm(mode, n);
+      rc = open_db(dir, &db);
+      if (rc != QV_OK && db) violation(o->name, mode, n, "a failed open left a handle", NULL);
+    } else {
+      if (n) fi_arm(mode, n);
+      rc = o->fn(db, o->col);
+    }
     long hit = atomic_load(&fi_hit); /* failures the operation itself met */
     char *armed = NULL;
-    if (n && mode != FI_FILE) armed = state(db); /* still armed: fails or answers right */
+    if (n && mode != FI_FILE && db) armed = state(db); /* still armed: fails or answers right */
     fi_disarm();
     char err[320];
-    snprintf(err, sizeof err, "%s: %s", qv_status_name(rc), qv_db_errmsg(db));
+    snprintf(err, sizeof err, "%s: %s", qv_status_name(rc), db ? qv_db_errmsg(db) : "(no handle)");
+    if (!db) { /* the open failed cleanly: the directory must still open to the same state */
+      free(armed);
+      if (!hit) violation(o->name, mode, n, "failed without a fault", err);
+      qv_status orc = open_db(dir, &db);
+      char *re = orc == QV_OK ? state(db) : NULL;
+      if (!same(re, before)) violation(o->name, mode, n, "state after a failed open is wrong", re ? re : err);
+      free(re);
+      if (db) qv_db_close(db);
+      db = NULL;
+      if (atomic_load(&fi_live) != 0) violation(o->name, mode, n, "allocator blocks leaked", NULL);
+      tried++;
+      if (!hit) break;
+      continue;
+    }
     char *live = state(db);
     if (n == 0) {
       cr_assert_eq(rc, QV_OK, "%s without faults: %s", o->name, err);
