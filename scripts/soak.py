@@ -278,7 +278,25 @@ class Soak:
         self.cl.req("POST", self.path(c, "compact"))
         self.count("compact")
 
+    PROLOGUE = ("create", "add", "upsert", "update", "query", "get", "delete", "compact", "create", "drop")
+
     def step(self):
+        n = sum(self.ops.values())
+        if n < len(self.PROLOGUE):  # every kind of operation at least once, however short the run
+            op = self.PROLOGUE[n]
+            if op == "create":
+                self.create()
+            elif op == "drop":
+                self.drop()
+            elif op == "compact":
+                self.compact(self.pick())
+            elif op == "query":
+                self.query(self.pick())
+            elif op == "get":
+                self.get(self.pick())
+            else:
+                self.write(op, self.pick())
+            return
         if len(self.model) < 1:
             self.create()
             return

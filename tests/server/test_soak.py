@@ -29,7 +29,7 @@ def test_soak_short(tmp_path):
     assert rc == 0
     res = json.loads(out.read_text())
     assert res["5xx"] == 0
-    for op in ("query", "add", "upsert", "update", "delete", "compact", "create", "get"):
+    for op in ("query", "add", "upsert", "update", "delete", "compact", "create", "drop", "get"):
         assert res["ops"].get(op, 0) > 0, (op, res["ops"])
     assert res["records_at_end"] > 0
 
