@@ -386,10 +386,15 @@ class Soak:
             if not ok and hasattr(self, "srv") and self.srv.proc.poll() is None:
                 self.srv.proc.kill()
                 self.srv.proc.wait()
-            if ok and not a.keep:
-                shutil.rmtree(tmp, ignore_errors=True)
-            elif not ok:
+            if a.keep:
                 print(f"soak: data and server log kept in {tmp}", file=sys.stderr)
+            else:
+                if not ok and os.path.exists(log):
+                    with open(log) as f:
+                        tail = f.read()[-2000:]
+                    if tail.strip():
+                        print("soak: server log (end):\n" + tail, file=sys.stderr)
+                shutil.rmtree(tmp, ignore_errors=True)
         return self.report(elapsed)
 
     def report(self, elapsed):
@@ -448,7 +453,7 @@ def main(argv=None):
     p.add_argument("--rss-limit-mb", type=float, default=24.0,
                    help="largest allowed RSS growth after warm-up (default 24 MB)")
     p.add_argument("--json", help="write the summary and every RSS sample here")
-    p.add_argument("--keep", action="store_true", help="keep the data directory")
+    p.add_argument("--keep", action="store_true", help="keep the data directory and server log (printed)")
     a = p.parse_args(argv)
     if not os.path.exists(a.bin):
         print(f"soak: {a.bin} not built", file=sys.stderr)
