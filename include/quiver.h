@@ -254,6 +254,14 @@ QV_API void qv_collection_release(qv_collection *c);
  */
 QV_API qv_status qv_collection_list(qv_db *db, char ***names, size_t *n);
 QV_API void qv_strings_free(char **names);
+/*
+ * Degraded open: the collections qv_db_open() skipped because their stored data could not be
+ * loaded (unknown index kind, bad parameters, a corrupt record; each also logged at
+ * QV_LOG_ERROR), as "name: reason" strings, NULL-terminated (qv_strings_free()); *n is 0 when
+ * every collection opened. Their rows stay in the store untouched and their names stay taken.
+ * Thread: concurrent-read.
+ */
+QV_API qv_status qv_db_skipped_collections(qv_db *db, char ***entries, size_t *n);
 
 /** Rename. Errors: QV_NOTFOUND, QV_EXISTS, QV_INVALID. Thread: write. */
 QV_API qv_status qv_collection_rename(qv_db *db, const char *name, const char *new_name);

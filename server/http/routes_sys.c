@@ -46,7 +46,23 @@ void route_healthcheck(srv_req *rq, srv_resp *rs) {
     srv_error(rs, 503, "database not ready: %s", qv_db_errmsg(rq->s->db));
     return;
   }
-  srv_reply_text(rs, 200, "{\"is_executor_ready\":true,\"is_log_client_ready\":true}");
+  /* degraded open: collections that could not be loaded are named (the rest serves) */
+  char **skipped = NULL;
+  size_t n_skipped = 0;
+  if (qv_db_skipped_collections(rq->s->db, &skipped, &n_skipped) != QV_OK || !n_skipped) {
+    qv_strings_free(skipped);
+    srv_reply_text(rs, 200, "{\"is_executor_ready\":true,\"is_log_client_ready\":true}");
+    return;
+  }
+  sbuf b = {0};
+  sbuf_puts(&b, "{\"is_executor_ready\":true,\"is_log_client_ready\":true,\"skipped_collections\":[");
+  for (size_t i = 0; i < n_skipped; i++) {
+    if (i) sbuf_putc(&b, ',');
+    sbuf_json_str(&b, skipped[i]);
+  }
+  sbuf_puts(&b, "]}");
+  qv_strings_free(skipped);
+  sbuf_reply(&b, rs, 200);
 }
 
 void route_identity(srv_req *rq, srv_resp *rs) {

@@ -36,7 +36,11 @@ qv_status qv__adv_begin(qv_collection *c, const char *where, const char *where_d
   a->c = c;
   qv_status rc = qv__filter_parse(&c->db->mem, where, where_doc, &a->f, err, sizeof err);
   if (rc) return qv__err(c->db, rc, "%s", err);
-  pthread_rwlock_rdlock(&c->lock);
+  if ((rc = qv__col_rdlock_ready(c))) {
+    qv__filter_free(&c->db->mem, a->f);
+    a->f = NULL;
+    return rc;
+  }
   if (a->f && (a->fe = qv__fcache_acquire(c, where, where_doc))) {
     struct qv_fent_view v = qv__fcache_view(a->fe);
     a->bits = v.bits;
@@ -109,6 +113,18 @@ static int plan_exact(const qv_adv *a, const qv_query_opts *o) {
   return a->f && (a->c->vt->caps & QV_IXCAP_APPROX) && selectivity(a) < PLAN_EXACT_BELOW;
 }
 
+/* The vector of live slot s: the index's, or the store's copy in buf (dim floats) when the
+ * index does not keep floats resident; *v = NULL when s is not in the index. */
+static qv_status adv_vec(const qv_collection *c, uint32_t s, float *buf, const float **v) {
+  *v = c->vt->vector(c->ix, s);
+  if (!*v && buf && c->vt->contains(c->ix, s)) {
+    qv_status rc = c->vsrc.get(c->vsrc.ctx, s, buf);
+    if (rc) return rc; /* an error, not a candidate quietly left out */
+    *v = buf;
+  }
+  return QV_OK;
+}
+
 /* k nearest matching slots to the prepared q. */
 qv_status qv__adv_knn(const qv_adv *a, const float *q, size_t k, const qv_query_opts *o, qv_hit *out, size_t *n_out) {
   const qv_collection *c = a->c;
@@ -116,15 +132,21 @@ qv_status qv__adv_knn(const qv_adv *a, const float *q, size_t k, const qv_query_
   if (!c->ix || !c->count || !k) return QV_OK;
   if (plan_exact(a, o) && (c->vt->caps & QV_IXCAP_APPROX)) {
     const qv_kernels *kern = qv__kernels();
+    float *buf = NULL;
+    qv_status rc = QV_OK;
+    if (c->vt->contains && !(buf = qv__malloc_aligned(&c->db->mem, c->dim * sizeof *buf))) return QV_NOMEM;
     qv_topk t;
     qv__topk_init(&t, out, k);
-    for (uint32_t s = 0; s < c->n_slots; s++) {
+    for (uint32_t s = 0; s < c->n_slots && rc == QV_OK; s++) {
       if (!qv__adv_match(a, s)) continue;
-      const float *v = c->vt->vector(c->ix, s);
-      if (v) qv__topk_push(&t, qv__metric_dist(kern, c->metric, q, v, c->dim), s);
+      const float *v;
+      rc = adv_vec(c, s, buf, &v);
+      if (rc == QV_OK && v) qv__topk_push(&t, qv__metric_dist(kern, c->metric, q, v, c->dim), s);
     }
-    *n_out = qv__topk_finish(&t);
-    return QV_OK;
+    size_t n = qv__topk_finish(&t);
+    qv__free_aligned(&c->db->mem, buf);
+    if (rc == QV_OK) *n_out = n;
+    return rc;
   }
   int pred = a->f || a->n_excl;
   qv_search_req req = {q, k, o->ef_search, pred ? adv_pred : NULL, (void *)(uintptr_t)a, o->search_params_json};
@@ -147,16 +169,25 @@ static qv_status range_one(const qv_adv *a, const float *q, float radius, size_t
   const qv_kernels *kern = qv__kernels();
   qv_hit *h = NULL;
   size_t n = 0, cap = 0;
+  float *buf = NULL;
+  if (c->vt->contains && !(buf = qv__malloc_aligned(mem, c->dim * sizeof *buf))) return QV_NOMEM;
   for (uint32_t s = 0; s < c->n_slots; s++) {
     if (!qv__adv_match(a, s)) continue;
-    const float *v = c->vt->vector(c->ix, s);
+    const float *v;
+    qv_status vrc = adv_vec(c, s, buf, &v);
     float d;
+    if (vrc) {
+      qv__free(mem, h);
+      qv__free_aligned(mem, buf);
+      return vrc;
+    }
     if (!v || !((d = qv__metric_dist(kern, c->metric, q, v, c->dim)) <= radius)) continue;
     if (n == cap) {
       size_t nc = cap ? 2 * cap : 64;
       qv_hit *g = qv__realloc(mem, h, nc * sizeof *g);
       if (!g) {
         qv__free(mem, h);
+        qv__free_aligned(mem, buf);
         return QV_NOMEM;
       }
       h = g;
@@ -165,6 +196,7 @@ static qv_status range_one(const qv_adv *a, const float *q, float radius, size_t
     h[n].dist = d;
     h[n++].slot = s;
   }
+  qv__free_aligned(mem, buf);
   if (n) qsort(h, n, sizeof *h, qv__hit_cmp);
   if (limit && n > limit) n = limit;
   *out = h;

@@ -69,6 +69,13 @@ struct qv_collection {
   atomic_uint_fast64_t dirty; /* records written since the last checkpoint (background trigger) */
   int64_t next_rid;      /* in-memory dbs */
   void *text;            /* in-memory dbs: the text index text.c builds (NULL until used) */
+  /* The index behind the store (write.c): a committed batch whose index insertion failed
+     (out of memory) waits here, in buffers allocated before its COMMIT; every later read or
+     write of the collection makes the index catch up first, or fails without an answer. */
+  atomic_int behind;
+  uint32_t *pend_slots;
+  float *pend_vecs;      /* aligned; NULL: read back through vsrc (the store's rows) */
+  size_t pend_n;
 };
 
 struct qv_db {
@@ -99,6 +106,9 @@ struct qv_db {
   struct qv__pos *pos;
   size_t n_pos, cap_pos;
   pthread_mutex_t pos_mu;
+  char **skipped;        /* degraded open (degraded.c): "name: reason" of each collection
+                            that could not be loaded; NULL-terminated, or NULL */
+  size_t n_skipped;
 };
 
 /* position.c */
@@ -140,6 +150,10 @@ QV_INTERNAL void qv__err_clear(const qv_db *db);
 QV_INTERNAL void qv__db_note_writes(qv_db *db, qv_collection *c, size_t n);
 /* db.c: append c to the catalog (caller holds cat_mu or is the opener); takes a ref. */
 QV_INTERNAL qv_status qv__db_catalog_push(qv_db *db, qv_collection *c);
+/* degraded.c: a collection that failed to load with rc is skipped (logged, listed) when rc
+ * says its own data is bad, not the machine (QV_NOMEM, QV_IO); returns QV_OK then. */
+QV_INTERNAL qv_status qv__db_skip_collection(qv_db *db, const char *name, qv_status rc, const char *why);
+QV_INTERNAL void qv__db_skipped_free(qv_db *db);
 
 /* collection.c */
 QV_INTERNAL qv_status qv__col_new(qv_db *db, const char *name, const qv_collection_opts *o,
@@ -166,6 +180,11 @@ QV_INTERNAL qv_status qv__col_persist(qv_collection *c);
 QV_INTERNAL qv_status qv__col_store_row(qv_collection *c);
 /* QV_MISUSE (with message) if c is NULL or dropped. */
 QV_INTERNAL qv_status qv__col_check(const qv_collection *c);
+/* write.c: the index caught up with every committed write (catch_up: c->wmu held). */
+QV_INTERNAL qv_status qv__col_ready(qv_collection *c);
+QV_INTERNAL qv_status qv__col_catch_up(qv_collection *c);
+QV_INTERNAL void qv__col_pend_free(qv_collection *c);
+QV_INTERNAL qv_status qv__col_rdlock_ready(qv_collection *c);
 /* Validate a Chroma-ish name. */
 QV_INTERNAL qv_status qv__check_name(const qv_db *db, const char *what, const char *name);
 QV_INTERNAL int qv__utf8_valid(const char *s, size_t n);

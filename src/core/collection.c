@@ -191,6 +191,7 @@ void qv__col_free(qv_collection *c) {
   qv__free(mem, c->rids);
   qv__free(mem, c->onorm);
   qv__free(mem, c->free_slots);
+  qv__col_pend_free(c);
   qv__idmap_free(mem, &c->idmap);
   qv__fcache_free(mem, c->fcache);
   qv__text_free(c); /* text.c */
@@ -470,6 +471,8 @@ cleanup:
 
 qv_status qv__col_checkpoint(qv_collection *c) {
   if (!c->db->store || !c->ix) return QV_OK;
+  qv_status crc = qv__col_catch_up(c); /* never a checkpoint that lacks committed records */
+  if (crc) return crc;
   pthread_rwlock_rdlock(&c->lock);
   qv_status rc = QV_OK;
   if (c->ckpt_seq != c->last_seq || c->last_seq == 0) {

@@ -82,7 +82,8 @@ qv_status qv__col_compact_locked(qv_collection *c) {
   float *vecs = NULL;
   size_t n = 0;
   if (!(c->vt->caps & QV_IXCAP_TOMBSTONES) || !c->ix) return QV_OK;
-  qv_status rc = collect_live(c, &slots, &vecs, &n);
+  qv_status rc = qv__col_catch_up(c); /* collect_live reads the index: it must be complete */
+  if (rc == QV_OK) rc = collect_live(c, &slots, &vecs, &n);
   if (rc == QV_OK) {
     qv__col_index_params(c, &p);
     rc = c->vt->create(&p, &nix);

@@ -176,6 +176,7 @@ static qv_status load_catalog(qv_db *db, char *err, size_t errlen) {
     } else {
       qv__fmt(err, errlen, "collection %s: %s", rows[i].name, qv_db_errmsg(db));
     }
+    if (rc) rc = qv__db_skip_collection(db, rows[i].name, rc, qv_db_errmsg(db)); /* degraded open */
   }
   for (size_t i = 0; i < n; i++) {
     qv__free(&db->mem, rows[i].name);
@@ -361,6 +362,7 @@ void qv_db_close(qv_db *db) {
   if (db->store && !db->read_only) qv_db_checkpoint(db);
   for (size_t i = 0; i < db->n_cols; i++) qv__col_free(db->cols[i]);
   qv__free(&db->mem, db->cols);
+  qv__db_skipped_free(db);
   qv__store_close(db->store);
   if (db->lock_fd >= 0) close(db->lock_fd); /* releases the flock */
   for (unsigned i = 0; i < QV_ERR_SLOTS; i++) /* the closing thread's slot is free again */

@@ -74,38 +74,50 @@ static double estimate_selectivity(const qv_collection *c, const qv_filter *f) {
   return seen ? (double)hit / (double)seen : 0.0;
 }
 
-static void push_slot(const qv_collection *c, const qv_kernels *kern, const float *q, uint32_t s, qv_topk *t) {
+/* Distance to live slot s pushed into t. An index that does not keep every float resident
+ * (contains()) has the vector read from the store into buf (dim floats, allocated by the
+ * caller). A vector that cannot be read is an error, never a silently missing candidate. */
+static qv_status push_slot(const qv_collection *c, const qv_kernels *kern, const float *q, uint32_t s, float *buf,
+                           qv_topk *t) {
   const float *v = c->vt->vector(c->ix, s);
-  float *buf = NULL;
   if (!v && c->vt->contains && c->vt->contains(c->ix, s)) { /* floats not resident: from the store */
-    if (!(buf = qv__malloc_aligned(&c->db->mem, c->dim * sizeof *buf))) return;
-    if (c->vsrc.get(c->vsrc.ctx, s, buf) == QV_OK) v = buf;
+    qv_status rc = c->vsrc.get(c->vsrc.ctx, s, buf);
+    if (rc) return rc;
+    v = buf;
   }
   if (v) qv__topk_push(t, qv__metric_dist(kern, c->metric, q, v, c->dim), s);
-  qv__free_aligned(&c->db->mem, buf);
+  return QV_OK;
 }
 
 /* Exact k-NN over every live slot that passes the filter (if any), through the index's vectors. */
-static size_t exact_scan(const qv_collection *c, const float *q, size_t k, const pred_ctx *pc, qv_hit *out) {
+static qv_status exact_scan(const qv_collection *c, const float *q, size_t k, const pred_ctx *pc, qv_hit *out,
+                            size_t *n_out) {
   const qv_kernels *kern = qv__kernels();
+  const qv_mem *mem = &c->db->mem;
+  float *buf = NULL;
+  qv_status rc = QV_OK;
   qv_topk t;
+  *n_out = 0;
+  if (c->vt->contains && !(buf = qv__malloc_aligned(mem, c->dim * sizeof *buf))) return QV_NOMEM;
   qv__topk_init(&t, out, k);
   if (pc->bits) { /* only the matching slots */
-    for (uint64_t w = 0; w < pc->n_words; w++)
-      for (uint64_t b = pc->bits[w]; b; b &= b - 1) push_slot(c, kern, q, (uint32_t)(w * 64 + (uint64_t)__builtin_ctzll(b)), &t);
-    return qv__topk_finish(&t);
-  }
-  if (pc->cand) { /* only the candidates, each judged by the filter */
-    for (uint64_t w = 0; w < pc->cand_words; w++)
-      for (uint64_t b = pc->cand[w]; b; b &= b - 1) {
+    for (uint64_t w = 0; w < pc->n_words && rc == QV_OK; w++)
+      for (uint64_t b = pc->bits[w]; b && rc == QV_OK; b &= b - 1)
+        rc = push_slot(c, kern, q, (uint32_t)(w * 64 + (uint64_t)__builtin_ctzll(b)), buf, &t);
+  } else if (pc->cand) { /* only the candidates, each judged by the filter */
+    for (uint64_t w = 0; w < pc->cand_words && rc == QV_OK; w++)
+      for (uint64_t b = pc->cand[w]; b && rc == QV_OK; b &= b - 1) {
         uint32_t s = (uint32_t)(w * 64 + (uint64_t)__builtin_ctzll(b));
-        if (qv__col_match(c, pc->f, s)) push_slot(c, kern, q, s, &t);
+        if (qv__col_match(c, pc->f, s)) rc = push_slot(c, kern, q, s, buf, &t);
       }
-    return qv__topk_finish(&t);
+  } else {
+    for (uint32_t s = 0; s < c->n_slots && rc == QV_OK; s++)
+      if (qv__col_match(c, pc->f, s)) rc = push_slot(c, kern, q, s, buf, &t);
   }
-  for (uint32_t s = 0; s < c->n_slots; s++)
-    if (qv__col_match(c, pc->f, s)) push_slot(c, kern, q, s, &t);
-  return qv__topk_finish(&t);
+  qv__free_aligned(mem, buf);
+  size_t n = qv__topk_finish(&t);
+  if (rc == QV_OK) *n_out = n;
+  return rc;
 }
 
 /* One prepared query -> hits (room for k). */
@@ -120,8 +132,7 @@ static qv_status search_one(const qv_collection *c, const float *q, size_t k, co
     exact = !(c->vt->caps & QV_IXCAP_APPROX) ? (pc->bits || pc->cand) : sel < PLAN_EXACT_BELOW;
   }
   if (exact && ((c->vt->caps & QV_IXCAP_APPROX) || pc->bits || pc->cand)) {
-    *n_out = exact_scan(c, q, k, pc, out);
-    return QV_OK;
+    return exact_scan(c, q, k, pc, out, n_out);
   }
   qv_search_req req = {q, k, o->ef_search, pc->f ? slot_pred : NULL, (void *)(uintptr_t)pc, o->search_params_json};
   return c->vt->search(c->ix, &req, out, n_out);
@@ -326,7 +337,10 @@ static qv_status query_impl(qv_collection *c, const float *queries, size_t nq, s
   qv_filter *f = NULL;
   if ((rc = parse_filter(db, opts->where_json, opts->where_document_json, &f))) return rc;
   qv__doc_index_prepare(c, f); /* docidx.c: before the lock */
-  pthread_rwlock_rdlock(&c->lock);
+  if ((rc = qv__col_rdlock_ready(c))) {
+    qv__filter_free(&db->mem, f);
+    return rc;
+  }
   pred_ctx pc = {c, f, NULL, 0, 0, NULL, 0, 0};
   qv_fent *fe = f ? qv__fcache_acquire(c, opts->where_json, opts->where_document_json) : NULL;
   uint64_t *cand = NULL;
@@ -428,7 +442,10 @@ qv_status qv_collection_get_records(qv_collection *c, const qv_get_opts *opts, q
   uint32_t *slots = NULL;
   size_t n = 0;
   qv_results *r = NULL;
-  pthread_rwlock_rdlock(&c->lock);
+  if ((rc = qv__col_rdlock_ready(c))) {
+    qv__filter_free(&db->mem, f);
+    return rc;
+  }
   rc = get_targets(c, opts, f, &slots, &n);
   if (rc == QV_OK && !(r = qv__results_new(&db->mem, 1, &n, c->dim, opts->include & ~(unsigned)QV_INCLUDE_DISTANCES)))
     rc = QV_NOMEM;

@@ -263,9 +263,11 @@ qv_status qv_collection_export(qv_collection *c, const char *path) {
   if (rc) return rc;
   qv__err_clear(c->db);
   if (!path || !*path) return qv__err(c->db, QV_INVALID, "path: must not be empty");
+  if ((rc = qv__col_ready(c))) return rc;
   pthread_mutex_lock(&c->db->write_mu);
   pthread_rwlock_rdlock(&c->lock);
-  rc = qv__col_ensure_index(c);
+  rc = atomic_load(&c->behind) ? qv__err(c->db, QV_ERROR, "collection %s: a write is still entering the index; retry", c->name)
+                               : qv__col_ensure_index(c);
   if (rc == QV_OK) rc = export_locked(c, path);
   pthread_rwlock_unlock(&c->lock);
   pthread_mutex_unlock(&c->db->write_mu);

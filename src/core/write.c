@@ -223,7 +223,10 @@ static qv_status prepare_vectors(wbatch *w) {
   if (!n) return QV_OK;
   w->slots = qv__malloc(mem, n * sizeof *w->slots);
   if (!w->slots) return QV_NOMEM;
-  if (n == w->b->n && c->metric != QV_METRIC_COSINE) { /* the batch's rows as they are: no copy */
+  /* the batch's rows as they are, no copy -- when the store holds them: should the index
+     insertion fail after COMMIT, it catches up later from the store's rows (in memory, the
+     copy is what it catches up from) */
+  if (n == w->b->n && c->metric != QV_METRIC_COSINE && c->db->store) {
     for (size_t i = 0; i < n; i++) w->slots[i] = w->r[i].slot;
     w->n_vec = n;
     w->vecs_ext = w->b->embeddings;
@@ -403,12 +406,83 @@ static qv_status apply(wbatch *w, uint64_t seq, int locked) {
     if (rc == QV_OK && v.n_ex) rc = c->vt->add(c->ix, v.es, v.ev, v.n_ex);
     c->vt->publish(c->ix, v.fs, done);
   }
+  if (rc) { /* committed: nothing may fail now. The batch's index work waits in buffers
+               allocated before the COMMIT (no allocation here), readers see `behind` */
+    c->pend_slots = w->slots;
+    c->pend_vecs = w->vecs; /* NULL when vecs_ext: the store has the rows */
+    c->pend_n = w->n_vec;
+    w->slots = NULL;
+    w->vecs = NULL;
+    atomic_store(&c->behind, 1);
+  }
   pthread_rwlock_unlock(&c->lock);
   qv__free(mem, v.own_s);
   qv__free_aligned(mem, v.own_v);
-  if (rc) return qv__err(c->db, rc, "records were stored but the index insertion failed (%s); reopen rebuilds it",
-                         qv_status_str(rc));
+  if (rc && (rc = qv__col_catch_up(c)) != QV_OK) /* c->wmu is held: catch up before returning */
+    qv__log(c->db, QV_LOG_WARN,
+            "collection %s: index insertion of a committed batch failed (%s); searches wait for it to catch up",
+            c->name, qv_status_str(rc));
   return QV_OK;
+}
+
+/* ------------------------------------------------------------------ an index behind the store */
+
+void qv__col_pend_free(qv_collection *c) {
+  const qv_mem *mem = &c->db->mem;
+  qv__free(mem, c->pend_slots);
+  qv__free_aligned(mem, c->pend_vecs);
+  c->pend_slots = NULL;
+  c->pend_vecs = NULL;
+  c->pend_n = 0;
+  atomic_store(&c->behind, 0);
+}
+
+/* The pending batch into the index (c->wmu held). All or nothing: add() leaves the index as
+ * it was on failure, so a failed catch-up is retried by the next call. */
+qv_status qv__col_catch_up(qv_collection *c) {
+  if (!atomic_load(&c->behind)) return QV_OK;
+  const qv_mem *mem = &c->db->mem;
+  const float *vecs = c->pend_vecs;
+  float *own = NULL;
+  qv_status rc = QV_OK;
+  if (!vecs) { /* the store's rows, prepared as the index wants them */
+    if (!(own = qv__malloc_aligned(mem, (c->pend_n ? c->pend_n : 1) * c->dim * sizeof(float)))) rc = QV_NOMEM;
+    for (size_t i = 0; rc == QV_OK && i < c->pend_n; i++)
+      rc = c->vsrc.get(c->vsrc.ctx, c->pend_slots[i], own + i * c->dim);
+    vecs = own;
+  }
+  if (rc == QV_OK) {
+    pthread_rwlock_wrlock(&c->lock);
+    rc = c->pend_n ? c->vt->add(c->ix, c->pend_slots, vecs, c->pend_n) : QV_OK;
+    if (rc == QV_OK) qv__col_pend_free(c);
+    pthread_rwlock_unlock(&c->lock);
+  }
+  qv__free_aligned(mem, own);
+  return rc;
+}
+
+/* For readers: QV_OK once no committed write is missing from the index (no lock held). */
+qv_status qv__col_ready(qv_collection *c) {
+  if (!atomic_load(&c->behind)) return QV_OK;
+  pthread_mutex_lock(&c->wmu);
+  qv_status rc = qv__col_catch_up(c);
+  pthread_mutex_unlock(&c->wmu);
+  if (rc)
+    return qv__err(c->db, rc == QV_NOTFOUND ? QV_ERROR : rc,
+                   "collection %s: its index is behind a committed write and cannot catch up yet (%s); retry",
+                   c->name, qv_status_str(rc));
+  return QV_OK;
+}
+
+/* pthread_rwlock_rdlock(&c->lock) once the index holds every committed write (see above). */
+qv_status qv__col_rdlock_ready(qv_collection *c) {
+  for (;;) {
+    pthread_rwlock_rdlock(&c->lock);
+    if (!atomic_load(&c->behind)) return QV_OK;
+    pthread_rwlock_unlock(&c->lock);
+    qv_status rc = qv__col_ready(c);
+    if (rc) return rc;
+  }
 }
 
 static void wbatch_free(wbatch *w) {
@@ -490,8 +564,10 @@ static qv_status run_batch(wbatch *w, qv_conflict conflict, int ignore_missing) 
   const qv_batch *b = w->b;
   float *kept = NULL;
   int locked = 0;
-  qv_status rc = fix_dim(w);
-  if (rc) return rc;
+  qv_status rc = qv__col_catch_up(c); /* an earlier batch's index work first */
+  if (rc) return qv__err(db, rc, "collection %s: the index could not catch up with an earlier write (%s)", c->name,
+                         qv_status_str(rc));
+  if ((rc = fix_dim(w))) return rc;
   if (c->dim && b->embeddings && w->dim != c->dim) {
     rc = qv__err(db, QV_INVALID, "embeddings[0]: dimension %u does not match the collection's %u", w->dim, c->dim);
     goto fail;
@@ -757,6 +833,9 @@ qv_status qv_collection_delete_ex(qv_collection *c, const qv_delete_opts *opts, 
   size_t n = 0;
   pthread_mutex_lock(&c->wmu); /* the state delete_targets reads only changes under it */
   if (atomic_load(&c->dropped)) rc = qv__err(db, QV_MISUSE, "collection %s has been deleted", c->name);
+  if (rc == QV_OK && (rc = qv__col_catch_up(c)) != QV_OK)
+    qv__err(db, rc, "collection %s: the index could not catch up with an earlier write (%s)", c->name,
+            qv_status_str(rc));
   if (rc == QV_OK) rc = delete_targets(c, ids, n_ids, f, limit, &slots, &n);
   if (rc == QV_OK) rc = delete_slots(c, slots, n, o.position_key, o.position); /* takes the collection lock itself */
   /* the delete is committed whatever happens here: a failed rebuild keeps the old graph */

@@ -50,6 +50,7 @@ typedef struct scratch {
   size_t selcap;
   void *qprep; /* prepared query for sq8 */
   struct scratch *next;
+  int dropped;  /* a candidate was dropped (the heap could not grow): a search must not answer */
 } scratch;
 
 struct qv_index {

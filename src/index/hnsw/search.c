@@ -6,12 +6,16 @@
 
 /* ------------------------------------------------------------------ heaps */
 
-/* Min-heap of candidates. Never fails: if it cannot hnsw_grow, the candidate is dropped. */
+/* Min-heap of candidates. If it cannot grow, the candidate is dropped and sc->dropped set:
+ * an insertion goes on with a slightly worse choice of links, a search fails (QV_NOMEM). */
 static void cand_push(const qv_mem *mem, scratch *sc, size_t *n, float d, uint32_t id) {
   if (*n == sc->ccap) {
     size_t nc = sc->ccap * 2;
     qv_hit *c = qv__realloc(mem, sc->cand, nc * sizeof *c);
-    if (!c) return;
+    if (!c) {
+      sc->dropped = 1;
+      return;
+    }
     sc->cand = c;
     sc->ccap = nc;
   }
@@ -140,7 +144,12 @@ static qv_status search_one(const qv_index *cix, scratch *sc, const float *q, si
   }
   float dcur = tdist(ix, &qc, cur);
   for (int lev = top; lev > 0; lev--) hnsw_greedy_level(ix, &qc, sc, lev, &cur, &dcur);
+  sc->dropped = 0;
   size_t n = hnsw_search_level(ix, &qc, sc, cur, dcur, ef, 0);
+  if (sc->dropped) { /* an answer without the dropped candidates would be quietly worse */
+    *n_out = 0;
+    return QV_NOMEM;
+  }
   const qv_hit *r = sc->res;
   /* at least HNSW_RERANK_MIN candidates: with few dimensions the 8-bit codes are coarse, and
      a k of 1 or 2 would otherwise re-rank too few to find the true nearest (measured: 4-d
@@ -197,6 +206,7 @@ typedef struct batch_job {
   size_t *n_out;
   atomic_size_t next;
   atomic_int failed;
+  atomic_int qerr; /* a query failed (QV_NOMEM): the batch does not answer */
 } batch_job;
 
 static void *batch_worker(void *arg) {
@@ -210,8 +220,9 @@ static void *batch_worker(void *arg) {
   for (;;) {
     size_t i = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed);
     if (i >= j->nq) break;
-    search_one(j->ix, sc, j->qs + i * j->ix->dim, j->k, j->ef, NULL, NULL, j->out + i * j->k,
-               &j->n_out[i]);
+    if (search_one(j->ix, sc, j->qs + i * j->ix->dim, j->k, j->ef, NULL, NULL, j->out + i * j->k,
+                   &j->n_out[i]) != QV_OK)
+      atomic_store(&j->qerr, 1);
   }
   hnsw_scratch_put(mix, sc);
   return NULL;
@@ -224,9 +235,10 @@ QV_INTERNAL qv_status hnsw_search_batch(const qv_index *ix, const float *qs, siz
   if (!nq || ix->max_level < 0 || ix->n_live == 0) return QV_OK;
   size_t e = ef ? ef : ix->efs;
   if (e < k) e = k;
-  batch_job j = {ix, qs, nq, k, e, out, n_out, 0, 0};
+  batch_job j = {ix, qs, nq, k, e, out, n_out, 0, 0, 0};
   atomic_init(&j.next, 0);
   atomic_init(&j.failed, 0);
+  atomic_init(&j.qerr, 0);
   int nt = n_threads > 0 ? n_threads : qv__ncpu();
   if ((size_t)nt > nq) nt = (int)nq;
   if (nt > 64) nt = 64;
@@ -238,6 +250,6 @@ QV_INTERNAL qv_status hnsw_search_batch(const qv_index *ix, const float *qs, siz
   }
   batch_worker(&j);
   for (int t = 1; t <= started; t++) pthread_join(th[t], NULL);
-  return atomic_load(&j.failed) && atomic_load(&j.next) < nq ? QV_NOMEM : QV_OK;
+  return (atomic_load(&j.failed) && atomic_load(&j.next) < nq) || atomic_load(&j.qerr) ? QV_NOMEM : QV_OK;
 }
 
