@@ -1,0 +1,248 @@
+/* SPDX-License-Identifier: MIT  Copyright (c) 2026 the quiver authors */
+/*
+ * quant/sq_kern.c -- the scalar-quantization distance kernels (sq_kern.h), one set for the
+ * HNSW traversal codes (sq8.c) and the quantizer interface (sq.c).
+ */
+#include <immintrin.h>
+#include <string.h>
+
+#include "sq_kern.h"
+
+float qv__sq_l2_u8_scalar(const float *a, const float *s, const unsigned char *c, size_t dim) {
+  float acc[8] = {0};
+  size_t i = 0;
+  for (; i + 8 <= dim; i += 8)
+    for (size_t j = 0; j < 8; j++) {
+      float t = a[i + j] - s[i + j] * (float)c[i + j];
+      acc[j] += t * t;
+    }
+  float r = 0;
+  for (; i < dim; i++) {
+    float t = a[i] - s[i] * (float)c[i];
+    r += t * t;
+  }
+  for (size_t j = 0; j < 8; j++) r += acc[j];
+  return r;
+}
+
+float qv__sq_dot_u8_scalar(const float *w, const float *s, const unsigned char *c, size_t dim) {
+  (void)s;
+  float acc[8] = {0};
+  size_t i = 0;
+  for (; i + 8 <= dim; i += 8)
+    for (size_t j = 0; j < 8; j++) acc[j] += w[i + j] * (float)c[i + j];
+  float r = 0;
+  for (; i < dim; i++) r += w[i] * (float)c[i];
+  for (size_t j = 0; j < 8; j++) r += acc[j];
+  return r;
+}
+
+/*
+ * SIMD versions, with per-function target attributes (callers pick them from the ISA of the
+ * kernel table, so QV_ISA caps them too).
+ */
+#define T512 __attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma")))
+#define T256 __attribute__((target("avx2,fma")))
+
+T512 float qv__sq_l2_u8_avx512(const float *a, const float *s, const unsigned char *c, size_t dim) {
+  __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+  size_t i = 0;
+  for (; i + 32 <= dim; i += 32) {
+    __m512 c0 = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(const void *)(c + i))));
+    __m512 c1 = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(const void *)(c + i + 16))));
+    __m512 t0 = _mm512_fnmadd_ps(_mm512_loadu_ps(s + i), c0, _mm512_loadu_ps(a + i));
+    __m512 t1 = _mm512_fnmadd_ps(_mm512_loadu_ps(s + i + 16), c1, _mm512_loadu_ps(a + i + 16));
+    acc0 = _mm512_fmadd_ps(t0, t0, acc0);
+    acc1 = _mm512_fmadd_ps(t1, t1, acc1);
+  }
+  for (; i < dim; i += 16) {
+    size_t r = dim - i < 16 ? dim - i : 16;
+    __mmask16 m = (__mmask16)((1u << r) - 1u);
+    __m512 c0 = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(m, c + i)));
+    __m512 t0 = _mm512_fnmadd_ps(_mm512_maskz_loadu_ps(m, s + i), c0, _mm512_maskz_loadu_ps(m, a + i));
+    acc0 = _mm512_fmadd_ps(t0, t0, acc0);
+  }
+  return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
+}
+
+T512 float qv__sq_dot_u8_avx512(const float *w, const float *s, const unsigned char *c, size_t dim) {
+  (void)s;
+  __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+  size_t i = 0;
+  for (; i + 32 <= dim; i += 32) {
+    __m512 c0 = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(const void *)(c + i))));
+    __m512 c1 = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(const void *)(c + i + 16))));
+    acc0 = _mm512_fmadd_ps(_mm512_loadu_ps(w + i), c0, acc0);
+    acc1 = _mm512_fmadd_ps(_mm512_loadu_ps(w + i + 16), c1, acc1);
+  }
+  for (; i < dim; i += 16) {
+    size_t r = dim - i < 16 ? dim - i : 16;
+    __mmask16 m = (__mmask16)((1u << r) - 1u);
+    __m512 c0 = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(m, c + i)));
+    acc0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, w + i), c0, acc0);
+  }
+  return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
+}
+
+T256 static float hsum256(__m256 v) {
+  __m128 x = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  x = _mm_add_ps(x, _mm_movehl_ps(x, x));
+  x = _mm_add_ss(x, _mm_movehdup_ps(x));
+  return _mm_cvtss_f32(x);
+}
+
+T256 float qv__sq_l2_u8_avx2(const float *a, const float *s, const unsigned char *c, size_t dim) {
+  __m256 acc = _mm256_setzero_ps();
+  size_t i = 0;
+  for (; i + 8 <= dim; i += 8) {
+    __m256 c0 = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)(c + i))));
+    __m256 t0 = _mm256_fnmadd_ps(_mm256_loadu_ps(s + i), c0, _mm256_loadu_ps(a + i));
+    acc = _mm256_fmadd_ps(t0, t0, acc);
+  }
+  float r = hsum256(acc);
+  for (; i < dim; i++) {
+    float t = a[i] - s[i] * (float)c[i];
+    r += t * t;
+  }
+  return r;
+}
+
+T256 float qv__sq_dot_u8_avx2(const float *w, const float *s, const unsigned char *c, size_t dim) {
+  (void)s;
+  __m256 acc = _mm256_setzero_ps();
+  size_t i = 0;
+  for (; i + 8 <= dim; i += 8) {
+    __m256 c0 = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)(c + i))));
+    acc = _mm256_fmadd_ps(_mm256_loadu_ps(w + i), c0, acc);
+  }
+  float r = hsum256(acc);
+  for (; i < dim; i++) r += w[i] * (float)c[i];
+  return r;
+}
+
+#define TVNNI __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni")))
+
+/* sum w_i c_i, w int8 zero-padded to a multiple of 64, c u8 of dim bytes */
+TVNNI int32_t qv__sq_dot8_vnni(const int8_t *w, const unsigned char *c, size_t dim) {
+  __m512i acc0 = _mm512_setzero_si512(), acc1 = _mm512_setzero_si512();
+  size_t i = 0;
+  for (; i + 128 <= dim; i += 128) {
+    acc0 = _mm512_dpbusd_epi32(acc0, _mm512_loadu_si512(c + i), _mm512_loadu_si512(w + i));
+    acc1 = _mm512_dpbusd_epi32(acc1, _mm512_loadu_si512(c + i + 64), _mm512_loadu_si512(w + i + 64));
+  }
+  for (; i < dim; i += 64) {
+    size_t r = dim - i < 64 ? dim - i : 64;
+    __mmask64 m = r == 64 ? ~(__mmask64)0 : (((__mmask64)1 << r) - 1);
+    acc0 = _mm512_dpbusd_epi32(acc0, _mm512_maskz_loadu_epi8(m, c + i), _mm512_loadu_si512(w + i));
+  }
+  return _mm512_reduce_add_epi32(_mm512_add_epi32(acc0, acc1));
+}
+
+/*
+ * The same on AVX2, in 16 bits: codes widened to int16 (vpmovzxbw), weights int16 within
+ * +-w_max (the caller's bound), vpmaddwd into int32. HNSW (sq8.c) uses w_max 2047 (12 bits),
+ * so |sum| <= 255 * 2047 * dim stays below 2^31 up to dim 4113; above that hnsw_sq8_init lowers
+ * w_max until it fits. sq.c bounds w_max by (2^31 - 1) / (255 dim) the same way.
+ * 12-bit weights are finer than the 8-bit codes they multiply, so this steers the search as
+ * the float-query kernel does, in about half its instructions (bench/RESULTS.md section 7).
+ * Reads exactly dim code bytes (the code may end at the end of the arena).
+ */
+T256 int32_t qv__sq_dot16_avx2(const int16_t *w, const unsigned char *c, size_t dim) {
+  __m256i acc0 = _mm256_setzero_si256(), acc1 = _mm256_setzero_si256();
+  size_t i = 0;
+  for (; i + 32 <= dim; i += 32) {
+    __m256i c0 = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(const void *)(c + i)));
+    __m256i c1 = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(const void *)(c + i + 16)));
+    acc0 = _mm256_add_epi32(acc0, _mm256_madd_epi16(c0, _mm256_loadu_si256((const __m256i *)(const void *)(w + i))));
+    acc1 = _mm256_add_epi32(acc1, _mm256_madd_epi16(c1, _mm256_loadu_si256((const __m256i *)(const void *)(w + i + 16))));
+  }
+  if (i + 16 <= dim) {
+    __m256i c0 = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(const void *)(c + i)));
+    acc0 = _mm256_add_epi32(acc0, _mm256_madd_epi16(c0, _mm256_loadu_si256((const __m256i *)(const void *)(w + i))));
+    i += 16;
+  }
+  acc0 = _mm256_add_epi32(acc0, acc1);
+  __m128i a = _mm_add_epi32(_mm256_castsi256_si128(acc0), _mm256_extracti128_si256(acc0, 1));
+  if (i + 8 <= dim) {
+    __m128i c0 = _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)(const void *)(c + i)));
+    a = _mm_add_epi32(a, _mm_madd_epi16(c0, _mm_loadu_si128((const __m128i *)(const void *)(w + i))));
+    i += 8;
+  }
+  if (i + 4 <= dim) {
+    int32_t t;
+    memcpy(&t, c + i, 4);
+    __m128i c0 = _mm_cvtepu8_epi16(_mm_cvtsi32_si128(t));
+    a = _mm_add_epi32(a, _mm_madd_epi16(c0, _mm_loadl_epi64((const __m128i *)(const void *)(w + i))));
+    i += 4;
+  }
+  a = _mm_add_epi32(a, _mm_shuffle_epi32(a, 0x4e));
+  a = _mm_add_epi32(a, _mm_shuffle_epi32(a, 0xb1));
+  int32_t r = _mm_cvtsi128_si32(a);
+  for (; i < dim; i++) r += (int32_t)w[i] * (int32_t)c[i];
+  return r;
+}
+
+int32_t qv__sq_dot16_scalar(const int16_t *w, const unsigned char *c, size_t dim) {
+  int32_t r = 0;
+  for (size_t i = 0; i < dim; i++) r += (int32_t)w[i] * (int32_t)c[i];
+  return r;
+}
+
+void qv__sq_dot16x4_scalar(const int16_t *w, const unsigned char *c, size_t stride, size_t dim, int32_t out[4]) {
+  for (int j = 0; j < 4; j++) out[j] = qv__sq_dot16_scalar(w, c + (size_t)j * stride, dim);
+}
+
+T256 static inline int32_t hsum_epi32(__m256i v) {
+  __m128i a = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+  a = _mm_add_epi32(a, _mm_shuffle_epi32(a, 0x4e));
+  a = _mm_add_epi32(a, _mm_shuffle_epi32(a, 0xb1));
+  return _mm_cvtsi128_si32(a);
+}
+
+/* Four codes against one int16 query: each 16-weight load serves four vpmaddwd. */
+T256 void qv__sq_dot16x4_avx2(const int16_t *w, const unsigned char *c, size_t stride, size_t dim,
+                              int32_t out[4]) {
+  const unsigned char *c0 = c, *c1 = c + stride, *c2 = c + 2 * stride, *c3 = c + 3 * stride;
+  __m256i a0 = _mm256_setzero_si256(), a1 = _mm256_setzero_si256();
+  __m256i a2 = _mm256_setzero_si256(), a3 = _mm256_setzero_si256();
+  size_t i = 0;
+  for (; i + 16 <= dim; i += 16) {
+    __m256i wv = _mm256_loadu_si256((const __m256i *)(const void *)(w + i));
+    a0 = _mm256_add_epi32(a0, _mm256_madd_epi16(_mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(const void *)(c0 + i))), wv));
+    a1 = _mm256_add_epi32(a1, _mm256_madd_epi16(_mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(const void *)(c1 + i))), wv));
+    a2 = _mm256_add_epi32(a2, _mm256_madd_epi16(_mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(const void *)(c2 + i))), wv));
+    a3 = _mm256_add_epi32(a3, _mm256_madd_epi16(_mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(const void *)(c3 + i))), wv));
+  }
+  int32_t r0 = hsum_epi32(a0), r1 = hsum_epi32(a1), r2 = hsum_epi32(a2), r3 = hsum_epi32(a3);
+  for (; i < dim; i++) {
+    int32_t wi = w[i];
+    r0 += wi * c0[i];
+    r1 += wi * c1[i];
+    r2 += wi * c2[i];
+    r3 += wi * c3[i];
+  }
+  out[0] = r0;
+  out[1] = r1;
+  out[2] = r2;
+  out[3] = r3;
+}
+
+qv_sq_f32_fn qv__sq_l2_u8_for(const char *isa) {
+  if (strcmp(isa, "avx512") == 0) return qv__sq_l2_u8_avx512;
+  if (strcmp(isa, "avx2") == 0) return qv__sq_l2_u8_avx2;
+  return qv__sq_l2_u8_scalar;
+}
+
+qv_sq_f32_fn qv__sq_dot_u8_for(const char *isa) {
+  if (strcmp(isa, "avx512") == 0) return qv__sq_dot_u8_avx512;
+  if (strcmp(isa, "avx2") == 0) return qv__sq_dot_u8_avx2;
+  return qv__sq_dot_u8_scalar;
+}
+
+qv_sq_i16_fn qv__sq_dot16_for(const char *isa) {
+  return strcmp(isa, "avx512") == 0 || strcmp(isa, "avx2") == 0 ? qv__sq_dot16_avx2 : qv__sq_dot16_scalar;
+}
+
+qv_sq_i16x4_fn qv__sq_dot16x4_for(const char *isa) {
+  return strcmp(isa, "avx512") == 0 || strcmp(isa, "avx2") == 0 ? qv__sq_dot16x4_avx2 : qv__sq_dot16x4_scalar;
+}
