@@ -246,3 +246,158 @@ qv_sq_i16_fn qv__sq_dot16_for(const char *isa) {
 qv_sq_i16x4_fn qv__sq_dot16x4_for(const char *isa) {
   return strcmp(isa, "avx512") == 0 || strcmp(isa, "avx2") == 0 ? qv__sq_dot16x4_avx2 : qv__sq_dot16x4_scalar;
 }
+
+/* ------------------------------------------------------------------ 4-bit planes of 8-bit codes */
+
+static inline unsigned nib(const unsigned char *p, size_t i) {
+  return (p[i / 16 * 8 + (i & 7)] >> ((i & 8) ? 4 : 0)) & 15u;
+}
+
+int32_t qv__sq_dot16n_scalar(const int16_t *w, const unsigned char *p, size_t dim16) {
+  int32_t r = 0;
+  for (size_t i = 0; i < dim16; i++) r += (int32_t)w[i] * (int32_t)nib(p, i);
+  return r;
+}
+
+void qv__sq_dot16nx4_scalar(const int16_t *w, const unsigned char *p, size_t stride, size_t dim16, int32_t out[4]) {
+  for (int j = 0; j < 4; j++) out[j] = qv__sq_dot16n_scalar(w, p + (size_t)j * stride, dim16);
+}
+
+/* 16 bytes of a plane (32 dimensions) as two vectors of 16 int16 nibbles, in dimension order */
+T256 static inline void nib_unpack32(__m128i x, __m256i *v0, __m256i *v1) {
+  const __m128i m = _mm_set1_epi8(15);
+  __m128i lo = _mm_and_si128(x, m), hi = _mm_and_si128(_mm_srli_epi16(x, 4), m);
+  *v0 = _mm256_cvtepu8_epi16(_mm_unpacklo_epi64(lo, hi));
+  *v1 = _mm256_cvtepu8_epi16(_mm_unpackhi_epi64(lo, hi));
+}
+
+T256 static inline __m256i nib_unpack16(const unsigned char *p) {
+  const __m128i m = _mm_set1_epi8(15);
+  __m128i x = _mm_loadl_epi64((const __m128i *)(const void *)p);
+  return _mm256_cvtepu8_epi16(_mm_unpacklo_epi64(_mm_and_si128(x, m), _mm_and_si128(_mm_srli_epi16(x, 4), m)));
+}
+
+T256 int32_t qv__sq_dot16n_avx2(const int16_t *w, const unsigned char *p, size_t dim16) {
+  __m256i acc = _mm256_setzero_si256();
+  size_t i = 0;
+  for (; i + 32 <= dim16; i += 32) {
+    __m256i v0, v1;
+    nib_unpack32(_mm_loadu_si128((const __m128i *)(const void *)(p + i / 2)), &v0, &v1);
+    acc = _mm256_add_epi32(acc, _mm256_madd_epi16(v0, _mm256_loadu_si256((const __m256i *)(const void *)(w + i))));
+    acc = _mm256_add_epi32(acc, _mm256_madd_epi16(v1, _mm256_loadu_si256((const __m256i *)(const void *)(w + i + 16))));
+  }
+  if (i < dim16)
+    acc = _mm256_add_epi32(acc, _mm256_madd_epi16(nib_unpack16(p + i / 2),
+                                                  _mm256_loadu_si256((const __m256i *)(const void *)(w + i))));
+  return hsum_epi32(acc);
+}
+
+T256 void qv__sq_dot16nx4_avx2(const int16_t *w, const unsigned char *p, size_t stride, size_t dim16,
+                               int32_t out[4]) {
+  __m256i acc[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256()};
+  size_t i = 0;
+  for (; i + 32 <= dim16; i += 32) {
+    __m256i w0 = _mm256_loadu_si256((const __m256i *)(const void *)(w + i));
+    __m256i w1 = _mm256_loadu_si256((const __m256i *)(const void *)(w + i + 16));
+    for (int j = 0; j < 4; j++) {
+      __m256i v0, v1;
+      nib_unpack32(_mm_loadu_si128((const __m128i *)(const void *)(p + (size_t)j * stride + i / 2)), &v0, &v1);
+      acc[j] = _mm256_add_epi32(acc[j], _mm256_add_epi32(_mm256_madd_epi16(v0, w0), _mm256_madd_epi16(v1, w1)));
+    }
+  }
+  if (i < dim16) {
+    __m256i w0 = _mm256_loadu_si256((const __m256i *)(const void *)(w + i));
+    for (int j = 0; j < 4; j++)
+      acc[j] = _mm256_add_epi32(acc[j], _mm256_madd_epi16(nib_unpack16(p + (size_t)j * stride + i / 2), w0));
+  }
+  for (int j = 0; j < 4; j++) out[j] = hsum_epi32(acc[j]);
+}
+
+qv_sq_i16n_fn qv__sq_dot16n_for(const char *isa) {
+  return strcmp(isa, "avx512") == 0 || strcmp(isa, "avx2") == 0 ? qv__sq_dot16n_avx2 : qv__sq_dot16n_scalar;
+}
+
+qv_sq_i16x4_fn qv__sq_dot16nx4_for(const char *isa) {
+  return strcmp(isa, "avx512") == 0 || strcmp(isa, "avx2") == 0 ? qv__sq_dot16nx4_avx2 : qv__sq_dot16nx4_scalar;
+}
+
+/* int8 weights against one 4-bit plane, the weights laid out like the plane (wl for the low
+   nibbles, wh for the high nibbles of each byte): sum_k wl[k] (p[k] & 15) + wh[k] (p[k] >> 4) */
+int32_t qv__sq_dot8p_scalar(const int8_t *wl, const int8_t *wh, const unsigned char *p, size_t pbytes) {
+  int32_t r = 0;
+  for (size_t k = 0; k < pbytes; k++) r += (int32_t)wl[k] * (int32_t)(p[k] & 15u) + (int32_t)wh[k] * (int32_t)(p[k] >> 4);
+  return r;
+}
+
+void qv__sq_dot8px4_scalar(const int8_t *wl, const int8_t *wh, const unsigned char *p, size_t stride, size_t pbytes,
+                           int32_t out[4]) {
+  for (int j = 0; j < 4; j++) out[j] = qv__sq_dot8p_scalar(wl, wh, p + (size_t)j * stride, pbytes);
+}
+
+/*
+ * vpmaddubsw (u8 nibble x s8 weight, pairs summed into int16): |pair| <= 2 * 15 * 128 = 3840,
+ * low + high <= 7680, so four 32-byte steps add up in int16 (<= 30720) before vpmaddwd widens
+ * them into int32. Reads exactly pbytes (a multiple of 8) per plane.
+ */
+T256 void qv__sq_dot8px4_avx2(const int8_t *wl, const int8_t *wh, const unsigned char *p, size_t stride,
+                              size_t pbytes, int32_t out[4]) {
+  const __m256i m = _mm256_set1_epi8(15), ones = _mm256_set1_epi16(1);
+  __m256i acc[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256()};
+  size_t k = 0;
+  while (k + 32 <= pbytes) {
+    __m256i s16[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256()};
+    for (int step = 0; step < 4 && k + 32 <= pbytes; step++, k += 32) {
+      __m256i l = _mm256_loadu_si256((const __m256i *)(const void *)(wl + k));
+      __m256i h = _mm256_loadu_si256((const __m256i *)(const void *)(wh + k));
+      for (int j = 0; j < 4; j++) {
+        __m256i x = _mm256_loadu_si256((const __m256i *)(const void *)(p + (size_t)j * stride + k));
+        __m256i lo = _mm256_and_si256(x, m), hi = _mm256_and_si256(_mm256_srli_epi16(x, 4), m);
+        s16[j] = _mm256_add_epi16(s16[j], _mm256_add_epi16(_mm256_maddubs_epi16(lo, l), _mm256_maddubs_epi16(hi, h)));
+      }
+    }
+    for (int j = 0; j < 4; j++) acc[j] = _mm256_add_epi32(acc[j], _mm256_madd_epi16(s16[j], ones));
+  }
+  if (k < pbytes) { /* 8, 16 or 24 bytes left: 8 at a time in 128-bit registers */
+    const __m128i m1 = _mm_set1_epi8(15), ones1 = _mm_set1_epi16(1);
+    __m128i t[4] = {_mm_setzero_si128(), _mm_setzero_si128(), _mm_setzero_si128(), _mm_setzero_si128()};
+    for (; k < pbytes; k += 8) {
+      __m128i l = _mm_loadl_epi64((const __m128i *)(const void *)(wl + k));
+      __m128i h = _mm_loadl_epi64((const __m128i *)(const void *)(wh + k));
+      for (int j = 0; j < 4; j++) {
+        __m128i x = _mm_loadl_epi64((const __m128i *)(const void *)(p + (size_t)j * stride + k));
+        __m128i lo = _mm_and_si128(x, m1), hi = _mm_and_si128(_mm_srli_epi16(x, 4), m1);
+        t[j] = _mm_add_epi32(t[j], _mm_madd_epi16(_mm_add_epi16(_mm_maddubs_epi16(lo, l), _mm_maddubs_epi16(hi, h)), ones1));
+      }
+    }
+    for (int j = 0; j < 4; j++) acc[j] = _mm256_add_epi32(acc[j], _mm256_castsi128_si256(t[j]));
+  }
+  for (int j = 0; j < 4; j++) out[j] = hsum_epi32(acc[j]);
+}
+
+T256 int32_t qv__sq_dot8p_avx2(const int8_t *wl, const int8_t *wh, const unsigned char *p, size_t pbytes) {
+  /* one plane: the x4 kernel's loop for a single row */
+  const __m256i m = _mm256_set1_epi8(15), ones = _mm256_set1_epi16(1);
+  __m256i acc = _mm256_setzero_si256();
+  size_t k = 0;
+  while (k + 32 <= pbytes) {
+    __m256i s16 = _mm256_setzero_si256();
+    for (int step = 0; step < 4 && k + 32 <= pbytes; step++, k += 32) {
+      __m256i x = _mm256_loadu_si256((const __m256i *)(const void *)(p + k));
+      __m256i lo = _mm256_and_si256(x, m), hi = _mm256_and_si256(_mm256_srli_epi16(x, 4), m);
+      s16 = _mm256_add_epi16(s16, _mm256_add_epi16(_mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)(const void *)(wl + k))),
+                                                   _mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(const void *)(wh + k)))));
+    }
+    acc = _mm256_add_epi32(acc, _mm256_madd_epi16(s16, ones));
+  }
+  int32_t r = hsum_epi32(acc);
+  for (; k < pbytes; k++) r += (int32_t)wl[k] * (int32_t)(p[k] & 15u) + (int32_t)wh[k] * (int32_t)(p[k] >> 4);
+  return r;
+}
+
+qv_sq_i8p_fn qv__sq_dot8p_for(const char *isa) {
+  return strcmp(isa, "avx512") == 0 || strcmp(isa, "avx2") == 0 ? qv__sq_dot8p_avx2 : qv__sq_dot8p_scalar;
+}
+
+qv_sq_i8px4_fn qv__sq_dot8px4_for(const char *isa) {
+  return strcmp(isa, "avx512") == 0 || strcmp(isa, "avx2") == 0 ? qv__sq_dot8px4_avx2 : qv__sq_dot8px4_scalar;
+}
