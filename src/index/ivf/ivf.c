@@ -279,7 +279,10 @@ static qv_status ivf_reserve(qv_index *ix, size_t n_slots) { return grow_slots(i
 static qv_status list_reserve(qv_index *ix, ivf_list *L, size_t extra) {
   size_t need = (size_t)L->n + extra;
   if (need <= L->cap) return QV_OK;
-  size_t cap = L->cap * 2 > need ? L->cap * 2 : need;
+  /* doubling while small; an eighth more once a list is large (codes dominate the index's
+     memory, and realloc of large blocks moves pages rather than bytes) */
+  size_t grow = L->cap < 1024 ? L->cap * 2 : L->cap + L->cap / 8;
+  size_t cap = grow > need ? grow : need;
   if (cap < 32) cap = 32;
   cap = (cap + 31) / 32 * 32;
   if (cap > UINT32_MAX) return QV_NOMEM;
