@@ -44,7 +44,7 @@ typedef struct sq_state {
   size_t dim16;      /* sq8: dim rounded up to 16 */
   size_t plane;      /* sq8: bytes of one 4-bit plane (dim16 / 2) */
   qv_sq_i16n_fn dot;     /* int16 query, one plane (full distances) */
-  qv_sq_i16x4_fn dot4;
+  qv_sq_i16hlx4_fn dothl4; /* both planes of four rows (the full scan) */
   qv_sq_i8px4_fn cdot4;  /* int8 query, high planes (the coarse scan) */
   qv_sq_i8p_fn cdot;
 } sq_state;
@@ -229,7 +229,7 @@ static void sq8_scan(const qv_quant *q, const void *prep, const uint8_t *codes, 
     /* the next block's high planes (and low ones for a full scan) stream in meanwhile */
     const uint8_t *nx = b0 + SQ8_BLOCK < n ? blk + bb : NULL;
     size_t pre_len = coarse ? SQ8_BLOCK * (SQ8_OFF + P) : bb, pre_step = (pre_len + m - 1) / m;
-    int32_t ih[4], il[4];
+    int32_t ih[4];
     for (; r < m; r += 4) {
       if (nx)
         for (size_t o = r * pre_step; o < (r + 4) * pre_step && o < pre_len; o += 64)
@@ -239,19 +239,16 @@ static void sq8_scan(const qv_quant *q, const void *prep, const uint8_t *codes, 
         s->cdot4(wl, wh, blk + off_hi(s, r), P, P, ih);
       } else if (coarse) {
         for (size_t j = 0; j < g; j++) ih[j] = s->cdot(wl, wh, blk + off_hi(s, r + j), P);
-      } else if (g == 4) {
-        s->dot4(w, blk + off_hi(s, r), P, s->dim16, ih);
-        s->dot4(w, blk + off_lo(s, r), P, s->dim16, il);
+      } else if (g == 4) { /* ih: 16 sum w h + sum w l */
+        s->dothl4(w, blk + off_hi(s, r), blk + off_lo(s, r), P, s->dim16, ih);
       } else {
-        for (size_t j = 0; j < g; j++) {
-          ih[j] = s->dot(w, blk + off_hi(s, r + j), s->dim16);
-          il[j] = s->dot(w, blk + off_lo(s, r + j), s->dim16);
-        }
+        for (size_t j = 0; j < g; j++)
+          ih[j] = 16 * s->dot(w, blk + off_hi(s, r + j), s->dim16) + s->dot(w, blk + off_lo(s, r + j), s->dim16);
       }
       for (size_t j = 0; j < g; j++) {
         const uint8_t *nm = blk + off_norm(r + j);
         out[b0 + r + j] = coarse ? sq8_finish(pf, l2, pf[3], 16.0f * (float)ih[j] + pf[4], nm + 4)
-                                 : sq8_finish(pf, l2, pf[1], (float)(16 * ih[j] + il[j]), nm);
+                                 : sq8_finish(pf, l2, pf[1], (float)ih[j], nm);
       }
     }
   }
@@ -389,7 +386,7 @@ qv_status qv__quant_init_sq(qv_quant *q, int bits) {
   double wm = 2147483647.0 / (255.0 * q->dim);
   s->w_max = wm > 32767.0 ? 32767.0f : (float)floor(wm);
   s->dot = qv__sq_dot16n_for(q->kern->isa);
-  s->dot4 = qv__sq_dot16nx4_for(q->kern->isa);
+  s->dothl4 = qv__sq_dot16hlx4_for(q->kern->isa);
   s->cdot = qv__sq_dot8p_for(q->kern->isa);
   s->cdot4 = qv__sq_dot8px4_for(q->kern->isa);
   return QV_OK;

@@ -259,10 +259,6 @@ int32_t qv__sq_dot16n_scalar(const int16_t *w, const unsigned char *p, size_t di
   return r;
 }
 
-void qv__sq_dot16nx4_scalar(const int16_t *w, const unsigned char *p, size_t stride, size_t dim16, int32_t out[4]) {
-  for (int j = 0; j < 4; j++) out[j] = qv__sq_dot16n_scalar(w, p + (size_t)j * stride, dim16);
-}
-
 /* 16 bytes of a plane (32 dimensions) as two vectors of 16 int16 nibbles, in dimension order */
 T256 static inline void nib_unpack32(__m128i x, __m256i *v0, __m256i *v1) {
   const __m128i m = _mm_set1_epi8(15);
@@ -292,33 +288,8 @@ T256 int32_t qv__sq_dot16n_avx2(const int16_t *w, const unsigned char *p, size_t
   return hsum_epi32(acc);
 }
 
-T256 void qv__sq_dot16nx4_avx2(const int16_t *w, const unsigned char *p, size_t stride, size_t dim16,
-                               int32_t out[4]) {
-  __m256i acc[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256()};
-  size_t i = 0;
-  for (; i + 32 <= dim16; i += 32) {
-    __m256i w0 = _mm256_loadu_si256((const __m256i *)(const void *)(w + i));
-    __m256i w1 = _mm256_loadu_si256((const __m256i *)(const void *)(w + i + 16));
-    for (int j = 0; j < 4; j++) {
-      __m256i v0, v1;
-      nib_unpack32(_mm_loadu_si128((const __m128i *)(const void *)(p + (size_t)j * stride + i / 2)), &v0, &v1);
-      acc[j] = _mm256_add_epi32(acc[j], _mm256_add_epi32(_mm256_madd_epi16(v0, w0), _mm256_madd_epi16(v1, w1)));
-    }
-  }
-  if (i < dim16) {
-    __m256i w0 = _mm256_loadu_si256((const __m256i *)(const void *)(w + i));
-    for (int j = 0; j < 4; j++)
-      acc[j] = _mm256_add_epi32(acc[j], _mm256_madd_epi16(nib_unpack16(p + (size_t)j * stride + i / 2), w0));
-  }
-  for (int j = 0; j < 4; j++) out[j] = hsum_epi32(acc[j]);
-}
-
 qv_sq_i16n_fn qv__sq_dot16n_for(const char *isa) {
   return strcmp(isa, "avx512") == 0 || strcmp(isa, "avx2") == 0 ? qv__sq_dot16n_avx2 : qv__sq_dot16n_scalar;
-}
-
-qv_sq_i16x4_fn qv__sq_dot16nx4_for(const char *isa) {
-  return strcmp(isa, "avx512") == 0 || strcmp(isa, "avx2") == 0 ? qv__sq_dot16nx4_avx2 : qv__sq_dot16nx4_scalar;
 }
 
 /* int8 weights against one 4-bit plane, the weights laid out like the plane (wl for the low
@@ -400,4 +371,47 @@ qv_sq_i8p_fn qv__sq_dot8p_for(const char *isa) {
 
 qv_sq_i8px4_fn qv__sq_dot8px4_for(const char *isa) {
   return strcmp(isa, "avx512") == 0 || strcmp(isa, "avx2") == 0 ? qv__sq_dot8px4_avx2 : qv__sq_dot8px4_scalar;
+}
+
+/* 16 * dot16n(w, hi) + dot16n(w, lo) of four rows: the two planes recombined into u8 codes */
+void qv__sq_dot16hlx4_scalar(const int16_t *w, const unsigned char *hi, const unsigned char *lo, size_t stride,
+                             size_t dim16, int32_t out[4]) {
+  for (int j = 0; j < 4; j++)
+    out[j] = 16 * qv__sq_dot16n_scalar(w, hi + (size_t)j * stride, dim16) +
+             qv__sq_dot16n_scalar(w, lo + (size_t)j * stride, dim16);
+}
+
+T256 void qv__sq_dot16hlx4_avx2(const int16_t *w, const unsigned char *hi, const unsigned char *lo, size_t stride,
+                                size_t dim16, int32_t out[4]) {
+  const __m128i m = _mm_set1_epi8(0x0F), mh = _mm_set1_epi8((char)0xF0);
+  __m256i acc[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256()};
+  size_t i = 0;
+  for (; i + 32 <= dim16; i += 32) {
+    __m256i w0 = _mm256_loadu_si256((const __m256i *)(const void *)(w + i));
+    __m256i w1 = _mm256_loadu_si256((const __m256i *)(const void *)(w + i + 16));
+    for (int j = 0; j < 4; j++) {
+      __m128i H = _mm_loadu_si128((const __m128i *)(const void *)(hi + (size_t)j * stride + i / 2));
+      __m128i L = _mm_loadu_si128((const __m128i *)(const void *)(lo + (size_t)j * stride + i / 2));
+      /* a: the codes of the low-nibble dimensions, b: of the high-nibble ones */
+      __m128i a = _mm_or_si128(_mm_and_si128(_mm_slli_epi16(H, 4), mh), _mm_and_si128(L, m));
+      __m128i b = _mm_or_si128(_mm_and_si128(H, mh), _mm_and_si128(_mm_srli_epi16(L, 4), m));
+      __m256i v0 = _mm256_cvtepu8_epi16(_mm_unpacklo_epi64(a, b)), v1 = _mm256_cvtepu8_epi16(_mm_unpackhi_epi64(a, b));
+      acc[j] = _mm256_add_epi32(acc[j], _mm256_add_epi32(_mm256_madd_epi16(v0, w0), _mm256_madd_epi16(v1, w1)));
+    }
+  }
+  if (i < dim16) {
+    __m256i w0 = _mm256_loadu_si256((const __m256i *)(const void *)(w + i));
+    for (int j = 0; j < 4; j++) {
+      __m128i H = _mm_loadl_epi64((const __m128i *)(const void *)(hi + (size_t)j * stride + i / 2));
+      __m128i L = _mm_loadl_epi64((const __m128i *)(const void *)(lo + (size_t)j * stride + i / 2));
+      __m128i a = _mm_or_si128(_mm_and_si128(_mm_slli_epi16(H, 4), mh), _mm_and_si128(L, m));
+      __m128i b = _mm_or_si128(_mm_and_si128(H, mh), _mm_and_si128(_mm_srli_epi16(L, 4), m));
+      acc[j] = _mm256_add_epi32(acc[j], _mm256_madd_epi16(_mm256_cvtepu8_epi16(_mm_unpacklo_epi64(a, b)), w0));
+    }
+  }
+  for (int j = 0; j < 4; j++) out[j] = hsum_epi32(acc[j]);
+}
+
+qv_sq_i16hlx4_fn qv__sq_dot16hlx4_for(const char *isa) {
+  return strcmp(isa, "avx512") == 0 || strcmp(isa, "avx2") == 0 ? qv__sq_dot16hlx4_avx2 : qv__sq_dot16hlx4_scalar;
 }

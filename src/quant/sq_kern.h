@@ -16,7 +16,8 @@
  * bytes; byte b of group g holds dimension 16 g + b in its low nibble and 16 g + 8 + b in its
  * high nibble. dim16 is dim rounded up to 16 (the plane and w are zero-padded to it):
  *   dot16n(w, p, dim16)  = sum_i w_i nibble_i(p)        (reads dim16 / 2 bytes)
- *   dot16nx4(w, p, stride, dim16, out) = the same for four planes stride bytes apart
+ *   dot16hlx4(w, hi, lo, stride, dim16, out) = 16 dot16n(w, hi) + dot16n(w, lo) for four rows
+ *                          (the planes recombined into bytes: the full 8-bit scan of sq.c)
  *   dot8p(wl, wh, p, pbytes) = sum_k wl[k] (p[k] & 15) + wh[k] (p[k] >> 4): int8 weights laid
  *                          out like the plane (the coarse scan of sq.c; pbytes a multiple of 8)
  *   dot8px4(wl, wh, p, stride, pbytes, out) = the same for four planes stride bytes apart
@@ -38,6 +39,8 @@ typedef int32_t (*qv_sq_i16n_fn)(const int16_t *w, const unsigned char *p, size_
 typedef int32_t (*qv_sq_i8p_fn)(const int8_t *wl, const int8_t *wh, const unsigned char *p, size_t pbytes);
 typedef void (*qv_sq_i8px4_fn)(const int8_t *wl, const int8_t *wh, const unsigned char *p, size_t stride, size_t pbytes,
                                int32_t out[4]);
+typedef void (*qv_sq_i16hlx4_fn)(const int16_t *w, const unsigned char *hi, const unsigned char *lo, size_t stride,
+                                 size_t dim16, int32_t out[4]);
 typedef void (*qv_sq_i16x4_fn)(const int16_t *w, const unsigned char *c, size_t stride, size_t dim, int32_t out[4]);
 
 QV_INTERNAL float qv__sq_l2_u8_scalar(const float *a, const float *s, const unsigned char *c, size_t dim);
@@ -54,16 +57,16 @@ QV_INTERNAL void qv__sq_dot16x4_avx2(const int16_t *w, const unsigned char *c, s
                                      int32_t out[4]);
 QV_INTERNAL int32_t qv__sq_dot16n_scalar(const int16_t *w, const unsigned char *p, size_t dim16);
 QV_INTERNAL int32_t qv__sq_dot16n_avx2(const int16_t *w, const unsigned char *p, size_t dim16);
-QV_INTERNAL void qv__sq_dot16nx4_scalar(const int16_t *w, const unsigned char *p, size_t stride, size_t dim16,
-                                        int32_t out[4]);
-QV_INTERNAL void qv__sq_dot16nx4_avx2(const int16_t *w, const unsigned char *p, size_t stride, size_t dim16,
-                                      int32_t out[4]);
 QV_INTERNAL int32_t qv__sq_dot8p_scalar(const int8_t *wl, const int8_t *wh, const unsigned char *p, size_t pbytes);
 QV_INTERNAL int32_t qv__sq_dot8p_avx2(const int8_t *wl, const int8_t *wh, const unsigned char *p, size_t pbytes);
 QV_INTERNAL void qv__sq_dot8px4_scalar(const int8_t *wl, const int8_t *wh, const unsigned char *p, size_t stride,
                                        size_t pbytes, int32_t out[4]);
 QV_INTERNAL void qv__sq_dot8px4_avx2(const int8_t *wl, const int8_t *wh, const unsigned char *p, size_t stride,
                                      size_t pbytes, int32_t out[4]);
+QV_INTERNAL void qv__sq_dot16hlx4_scalar(const int16_t *w, const unsigned char *hi, const unsigned char *lo,
+                                          size_t stride, size_t dim16, int32_t out[4]);
+QV_INTERNAL void qv__sq_dot16hlx4_avx2(const int16_t *w, const unsigned char *hi, const unsigned char *lo,
+                                        size_t stride, size_t dim16, int32_t out[4]);
 QV_INTERNAL int32_t qv__sq_dot8_vnni(const int8_t *w, const unsigned char *c, size_t dim);
 
 /* The float-query kernels for an ISA name ("scalar", "avx2", "avx512"). */
@@ -73,8 +76,8 @@ QV_INTERNAL qv_sq_f32_fn qv__sq_dot_u8_for(const char *isa);
 QV_INTERNAL qv_sq_i16_fn qv__sq_dot16_for(const char *isa);
 QV_INTERNAL qv_sq_i16x4_fn qv__sq_dot16x4_for(const char *isa);
 QV_INTERNAL qv_sq_i16n_fn qv__sq_dot16n_for(const char *isa);
-QV_INTERNAL qv_sq_i16x4_fn qv__sq_dot16nx4_for(const char *isa);
 QV_INTERNAL qv_sq_i8p_fn qv__sq_dot8p_for(const char *isa);
+QV_INTERNAL qv_sq_i16hlx4_fn qv__sq_dot16hlx4_for(const char *isa);
 QV_INTERNAL qv_sq_i8px4_fn qv__sq_dot8px4_for(const char *isa);
 
 #endif /* QV_SQ_KERN_H */
