@@ -37,7 +37,7 @@ def test_ivf_pq_through_create_collection(tmp_path):
     col = db.create_collection("v", dim=32, metric="l2", index="ivf", nlist=32, nprobe=4, quantizer="pq",
                                pq_m=16, pq_bits=4, rerank=8)
     assert col.index_params == {"nlist": 32, "nprobe": 4, "quantizer": "pq", "pq_m": 16, "pq_bits": 4, "rerank": 8,
-                          "keep_floats": False, "train_size": 0}
+                          "keep_floats": False, "train_size": 0, "refine": 0}
     col.add_vectors(X)
     r4 = recall(col, X, Q)
     col.set_params(nprobe=32)  # every cell
@@ -109,3 +109,24 @@ def test_binary_hamming_topk_equals_numpy():
         ids, dists = col.search(q, 10)
         assert [int(i) for i in ids] == want.tolist()
         assert np.array_equal(np.asarray(dists), 4.0 * ham[want])
+
+
+def test_sq8_refine_matches_full_scan(tmp_path):
+    """refine: the high-nibble scan then the full 8-bit codes; a runtime parameter, 0 is the full scan."""
+    rng = np.random.default_rng(3)
+    x = rng.integers(0, 256, size=(3000, 48)).astype(np.float32)  # integers: 8-bit codes are exact
+    with quiver.Database(str(tmp_path)) as db:
+        col = db.create_collection("r", dim=48, index="ivf", nlist=16, nprobe=16, quantizer="sq8", rerank=0,
+                                   refine=10, train_size=3000)
+        col.add_vectors(x)
+        assert col.index_params["refine"] == 10
+        q = x[:20] + 0.25
+        exact = [list(np.argsort(((x - v) ** 2).sum(1), kind="stable")[:10]) for v in q]
+        hit = sum(len(set(int(i) for i in col.search(v, 10)[0]) & set(e)) for v, e in zip(q, exact))
+        assert hit >= 190
+        col.set_params(refine=0)
+        full = [[int(i) for i in col.search(v, 10)[0]] for v in q]
+        hit0 = sum(len(set(f) & set(e)) for f, e in zip(full, exact))
+        assert hit0 >= 190
+        with pytest.raises(Exception):
+            col.set_params(refine=-1)

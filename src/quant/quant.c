@@ -141,15 +141,33 @@ static void pq4_get(const qv_quant *q, const uint8_t *codes, size_t i, uint8_t *
   }
 }
 
+int qv__quant_has_coarse(const qv_quant *q) { return q->ops->scan_coarse != NULL && q->ops->rescore != NULL; }
+
+void qv__quant_scan_coarse(const qv_quant *q, const void *prep, const uint8_t *codes, size_t n, float *out) {
+  if (n) q->ops->scan_coarse(q, prep, codes, n, out);
+}
+
+float qv__quant_rescore(const qv_quant *q, const void *prep, const uint8_t *codes, size_t i) {
+  return q->ops->rescore(q, prep, codes, i);
+}
+
+void qv__quant_prefetch(const qv_quant *q, const uint8_t *codes, size_t i) {
+  if (q->ops->prefetch) q->ops->prefetch(q, codes, i);
+}
+
 void qv__quant_put(const qv_quant *q, uint8_t *codes, size_t i, const uint8_t *code) {
-  if (q->block == 32)
+  if (q->ops->put)
+    q->ops->put(q, codes, i, code);
+  else if (q->block == 32)
     pq4_put(q, codes, i, code);
   else
     memcpy(codes + i * q->code_bytes, code, q->code_bytes);
 }
 
 void qv__quant_get(const qv_quant *q, const uint8_t *codes, size_t i, uint8_t *code) {
-  if (q->block == 32)
+  if (q->ops->get)
+    q->ops->get(q, codes, i, code);
+  else if (q->block == 32)
     pq4_get(q, codes, i, code);
   else
     memcpy(code, codes + i * q->code_bytes, q->code_bytes);

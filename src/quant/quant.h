@@ -5,7 +5,9 @@
  *
  * Kinds (bytes per vector in docs/QUANTIZATION.md):
  *   none    the float vector itself (4 * dim bytes); distances exact.
- *   sq8     one byte per dimension, per-dimension range [lo, hi] learned from the sample.
+ *   sq8     one byte per dimension, per-dimension range [lo, hi] learned from the sample,
+ *           stored as two 4-bit planes (high, low nibbles) plus 8 bytes of norms; the high
+ *           planes alone give a coarse scan (scan_coarse), rescore() the full distance.
  *   sq4     one nibble per dimension, same ranges, 15 steps.
  *   pq      product quantization: dim split into pq_m sub-vectors of dim/pq_m floats, each
  *           coded by the nearest of 2^pq_bits centroids (k-means on the sample, OpenBLAS).
@@ -23,8 +25,8 @@
  * Distances come on the metric's reported scale (l2: squared l2; ip/cosine: 1 - dot), as
  * estimates; an index re-ranks candidates with exact floats when it needs exact answers.
  *
- * Storage layout: codes are stored in blocks of `block` vectors (1 for every kind but 4-bit
- * PQ, whose FastScan block holds 32), block_bytes = block * code_bytes; put/get move one
+ * Storage layout: codes are stored in blocks of `block` vectors (1 for most kinds; 32 for 4-bit
+ * PQ's FastScan blocks and sq8's split planes, sq.c), block_bytes = block * code_bytes; put/get move one
  * vector's code in and out of that layout, scan scores n consecutive stored vectors.
  *
  * Thread safety: after training, everything taking a const qv_quant is safe from many threads.
@@ -65,6 +67,14 @@ typedef struct qv_quant_ops {
   void (*prepare)(const qv_quant *q, const float *query, void *prep);
   void (*recenter)(const qv_quant *q, void *prep, int32_t center); /* NULL: nothing per center */
   void (*scan)(const qv_quant *q, const void *prep, const uint8_t *codes, size_t n, float *out);
+  /* NULL for most kinds: a cheaper scan of part of each code (sq8: the high nibbles) and one
+     stored vector's full-code distance, for a scan-then-refine search */
+  void (*scan_coarse)(const qv_quant *q, const void *prep, const uint8_t *codes, size_t n, float *out);
+  float (*rescore)(const qv_quant *q, const void *prep, const uint8_t *codes, size_t i);
+  void (*prefetch)(const qv_quant *q, const uint8_t *codes, size_t i); /* NULL: no hint */
+  /* NULL: plain layout (or FastScan's for block 32); else the kind's own block layout */
+  void (*put)(const qv_quant *q, uint8_t *codes, size_t i, const uint8_t *code);
+  void (*get)(const qv_quant *q, const uint8_t *codes, size_t i, uint8_t *code);
   void (*free_state)(qv_quant *q);
   size_t (*state_bytes)(const qv_quant *q);
   void (*state_write)(const qv_quant *q, qv_ckpt_writer *w);
@@ -111,6 +121,14 @@ QV_INTERNAL void qv__quant_prepare(const qv_quant *q, const float *query, void *
 QV_INTERNAL void qv__quant_recenter(const qv_quant *q, void *prep, int32_t center);
 /* Estimated distances of the n vectors stored at codes (storage layout) into out[n]. */
 QV_INTERNAL void qv__quant_scan(const qv_quant *q, const void *prep, const uint8_t *codes, size_t n, float *out);
+/* Whether the kind has a coarse scan (scan_coarse / rescore). */
+QV_INTERNAL int qv__quant_has_coarse(const qv_quant *q);
+/* Coarse estimated distances of n stored vectors (kinds with has_coarse only). */
+QV_INTERNAL void qv__quant_scan_coarse(const qv_quant *q, const void *prep, const uint8_t *codes, size_t n, float *out);
+/* The full-code distance of the vector stored at position i (kinds with has_coarse only). */
+QV_INTERNAL float qv__quant_rescore(const qv_quant *q, const void *prep, const uint8_t *codes, size_t i);
+/* A hint that the code stored at position i is about to be read (rescore). */
+QV_INTERNAL void qv__quant_prefetch(const qv_quant *q, const uint8_t *codes, size_t i);
 /* One vector's code into / out of the storage layout at position i. */
 QV_INTERNAL void qv__quant_put(const qv_quant *q, uint8_t *codes, size_t i, const uint8_t *code);
 QV_INTERNAL void qv__quant_get(const qv_quant *q, const uint8_t *codes, size_t i, uint8_t *code);

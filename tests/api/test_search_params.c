@@ -103,6 +103,14 @@ Test(search_params, ivf_nprobe_per_query) {
   }
   cr_assert_eq(h64, 300, "every cell probed: exact (sq8 codes re-ranked): %zu of 300", h64);
   cr_assert(h1 < h64, "nprobe 1: %zu of 300", h1);
+  /* refine per query: the high-nibble scan, the best 10 * 20 on all 8 bits, then the floats */
+  size_t hr = 0;
+  for (int i = 0; i < 30; i++) {
+    float q[DIM];
+    for (size_t j = 0; j < DIM; j++) q[j] = emb[(size_t)(i * 97) * DIM + j] + 0.05f * frand();
+    hr += hits(c, emb, q, "{\"nprobe\": 64, \"refine\": 20}");
+  }
+  cr_assert(hr >= 290, "refine 20, every cell: %zu of 300", hr);
   cr_assert_eq(again, h1, "the per-query value did not stick");
   /* refused: unknown keys, build-time keys, bad values -- each named */
   qv_query_opts o;
@@ -111,8 +119,9 @@ Test(search_params, ivf_nprobe_per_query) {
   const char *bad[][2] = {{"{\"nlist\": 8}", "search_params.nlist"},
                           {"{\"bogus\": 1}", "search_params.bogus"},
                           {"{\"nprobe\": 0}", "search_params.nprobe"},
+                          {"{\"refine\": -1}", "search_params.refine"},
                           {"[1]", "search_params"}};
-  for (int i = 0; i < 4; i++) {
+  for (int i = 0; i < 5; i++) {
     o.search_params_json = bad[i][0];
     cr_assert_eq(qv_collection_query(c, emb, 1, 5, &o, &r), QV_INVALID, "%s", bad[i][0]);
     cr_assert(strstr(qv_db_errmsg(db), bad[i][1]), "%s: %s", bad[i][0], qv_db_errmsg(db));

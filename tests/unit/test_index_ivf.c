@@ -127,6 +127,16 @@ static void check_recall(const char *params, qv_metric m, double want, int with_
 
 Test(ivf, recall_none) { check_recall("{\"nlist\":64,\"nprobe\":8,\"quantizer\":\"none\"}", QV_METRIC_L2, 0.95, 0); }
 Test(ivf, recall_sq8) { check_recall("{\"nlist\":64,\"nprobe\":8,\"quantizer\":\"sq8\"}", QV_METRIC_L2, 0.95, 0); }
+/* codes only: the high-nibble scan, then the best k * refine re-scored on all 8 bits */
+Test(ivf, recall_sq8_refine) {
+  check_recall("{\"nlist\":64,\"nprobe\":8,\"quantizer\":\"sq8\",\"rerank\":0,\"refine\":4}", QV_METRIC_L2, 0.95, 1);
+}
+/* tight clusters on the sphere: 4-bit coarse codes need more candidates (refine 20), then the
+   floats of the vector source (rerank 2) */
+Test(ivf, recall_sq8_refine_cosine) {
+  check_recall("{\"nlist\":64,\"nprobe\":8,\"quantizer\":\"sq8\",\"rerank\":2,\"refine\":20}", QV_METRIC_COSINE, 0.95,
+               1);
+}
 Test(ivf, recall_sq4) { check_recall("{\"nlist\":64,\"nprobe\":8,\"quantizer\":\"sq4\",\"rerank\":8}", QV_METRIC_L2, 0.95, 0); }
 Test(ivf, recall_pq8) {
   check_recall("{\"nlist\":64,\"nprobe\":8,\"quantizer\":\"pq\",\"pq_m\":8,\"rerank\":8}", QV_METRIC_L2, 0.95, 0);

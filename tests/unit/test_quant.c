@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "quant.h"
+#include "sq_kern.h"
 
 static uint64_t g_rng = 777;
 
@@ -65,21 +66,39 @@ static float dot(const float *a, const float *b, size_t d) {
 
 static void *prep_buf(const qv_quant *q) { return aligned_alloc(64, (q->prep_bytes + 63) / 64 * 64); }
 
-/* reconstruction within half a step per dimension; scan == distance to the reconstruction */
-static void check_sq(qv_quant_kind kind, int levels, qv_metric m) {
-  const uint32_t dim = 37;
+/*
+ * reconstruction within half a step per dimension; scan == distance to the reconstruction.
+ * sq8's integer query weights (sq.c) add at most 0.5 / ws * sum_i c_i to |q . x^|, with
+ * ws = w_max / max_i |q_i s_i|: allowed for (twice for l2). Its coarse scan (high nibbles,
+ * int8 weights) is checked against the coarse reconstruction the same way, and rescore(i)
+ * must equal the scan's value.
+ */
+static void check_sq_dim(qv_quant_kind kind, int levels, qv_metric m, uint32_t dim) {
   const size_t n = 500;
   float *x = rand_vecs(n, dim);
   qv_quant *q = mk(kind, m, dim, 0, 0, 1);
   cr_assert_eq(qv__quant_train(q, x, n), QV_OK);
   uint8_t *codes = malloc(n * q->code_bytes);
   cr_assert_eq(qv__quant_encode(q, x, n, NULL, codes), QV_OK);
-  float rec[37], d[500];
+  uint8_t *store = calloc(1, qv__quant_storage(q, n)), *back = malloc(q->code_bytes);
+  for (size_t i = 0; i < n; i++) qv__quant_put(q, store, i, codes + i * q->code_bytes);
+  float *rec = malloc(dim * sizeof *rec), *crec = malloc(dim * sizeof *crec), d[500], dc[500];
   float *qv = rand_vecs(1, dim);
   void *prep = prep_buf(q);
   qv__quant_prepare(q, qv, prep);
-  qv__quant_scan(q, prep, codes, n, d);
+  qv__quant_scan(q, prep, store, n, d);
+  int coarse = qv__quant_has_coarse(q);
+  cr_assert_eq(coarse, kind == QV_QUANT_SQ8);
+  if (coarse) qv__quant_scan_coarse(q, prep, store, n, dc);
+  float qmax = 0;
+  for (size_t j = 0; j < dim; j++) qmax = fabsf(qv[j]) > qmax ? fabsf(qv[j]) : qmax;
+  /* |w rounding| * sum c <= 0.5 * max|q_i s_i| / w_max * 255 dim, s_i <= 2 / levels */
+  double wmax = fmin(32767.0, floor(2147483647.0 / (255.0 * dim)));
+  double tol_i = kind == QV_QUANT_SQ8 ? 0.5 * qmax * (2.0 / levels) / wmax * 255.0 * dim * 2.0 : 0.0;
+  double tol_c = 0.5 * qmax * (2.0 / levels) / 127.0 * 247.5 * dim * 2.0;
   for (size_t i = 0; i < n; i++) {
+    qv__quant_get(q, store, i, back);
+    cr_assert_eq(memcmp(back, codes + i * q->code_bytes, q->code_bytes), 0, "put/get row %zu", i);
     cr_assert_eq(qv__quant_decode(q, codes + i * q->code_bytes, -1, rec), 0);
     for (size_t j = 0; j < dim; j++) {
       /* the range of the training set is at most 2 wide: a step <= 2 / levels */
@@ -87,13 +106,35 @@ static void check_sq(qv_quant_kind kind, int levels, qv_metric m) {
                 rec[j], x[i * dim + j]);
     }
     float want = m == QV_METRIC_L2 ? l2(qv, rec, dim) : 1.0f - dot(qv, rec, dim);
-    cr_assert(fabsf(d[i] - want) <= 1e-3f * (1.0f + fabsf(want)), "row %zu: %g vs %g", i, d[i], want);
+    cr_assert(fabsf(d[i] - want) <= 1e-3f * (1.0f + fabsf(want)) + tol_i, "row %zu: %g vs %g", i, d[i], want);
+    if (!coarse) continue;
+    cr_assert_eq(qv__quant_rescore(q, prep, store, i), d[i], "rescore row %zu", i);
+    /* the coarse reconstruction lo + s (16 h + 7.5) is the mean of the decodes with every low
+       nibble 0 and 15 (code form, sq.c: 8 bytes of norms, the high plane, the low plane) */
+    size_t P = (q->code_bytes - 8) / 2;
+    memcpy(back, codes + i * q->code_bytes, q->code_bytes);
+    memset(back + 8 + P, 0x00, P);
+    cr_assert_eq(qv__quant_decode(q, back, -1, rec), 0);
+    memset(back + 8 + P, 0xFF, P);
+    cr_assert_eq(qv__quant_decode(q, back, -1, crec), 0);
+    for (size_t j = 0; j < dim; j++) crec[j] = 0.5f * (rec[j] + crec[j]);
+    float wc = m == QV_METRIC_L2 ? l2(qv, crec, dim) : 1.0f - dot(qv, crec, dim);
+    cr_assert(fabsf(dc[i] - wc) <= 1e-3f * (1.0f + fabsf(wc)) + tol_c, "coarse row %zu: %g vs %g", i, dc[i], wc);
   }
   free(prep);
   free(qv);
   free(codes);
+  free(store);
+  free(back);
+  free(rec);
+  free(crec);
   free(x);
   qv__quant_free(q);
+}
+
+static void check_sq(qv_quant_kind kind, int levels, qv_metric m) {
+  check_sq_dim(kind, levels, m, 37);
+  check_sq_dim(kind, levels, m, 64);
 }
 
 Test(quant, sq8_bounds_l2) { check_sq(QV_QUANT_SQ8, 255, QV_METRIC_L2); }
@@ -341,4 +382,39 @@ Test(quant, state_round_trip) {
   }
   unlink(path);
   free(x);
+}
+
+/* the shared sq kernels (sq_kern.h): AVX2 and scalar give the same integer sums */
+Test(quant, sq_kernels_simd_equals_scalar) {
+  cr_assert(__builtin_cpu_supports("avx2"), "this test compares the AVX2 kernels: it needs an AVX2 CPU");
+  size_t dims[] = {1, 7, 16, 31, 64, 100, 784, 1000};
+  for (size_t t = 0; t < sizeof dims / sizeof dims[0]; t++) {
+    size_t dim = dims[t], d16 = (dim + 15) / 16 * 16, P = d16 / 2, stride = d16 + 5;
+    int16_t *w = calloc(d16, sizeof *w);
+    int8_t *wl = calloc(P, 1), *wh = calloc(P, 1);
+    uint8_t *c = malloc(4 * stride);
+    for (size_t i = 0; i < dim; i++) w[i] = (int16_t)((int)(urand() % 65535u) - 32767);
+    for (size_t k = 0; k < P; k++) {
+      wl[k] = (int8_t)((int)(urand() % 255u) - 127);
+      wh[k] = (int8_t)((int)(urand() % 255u) - 127);
+    }
+    for (size_t i = 0; i < 4 * stride; i++) c[i] = (uint8_t)urand();
+    int32_t a[4], b[4];
+    qv__sq_dot16x4_avx2(w, c, stride, dim, a);
+    qv__sq_dot16x4_scalar(w, c, stride, dim, b);
+    cr_assert_arr_eq(a, b, sizeof a, "dot16x4 dim %zu", dim);
+    cr_assert_eq(qv__sq_dot16_avx2(w, c, dim), qv__sq_dot16_scalar(w, c, dim), "dot16 dim %zu", dim);
+    cr_assert_eq(qv__sq_dot16n_avx2(w, c, d16), qv__sq_dot16n_scalar(w, c, d16), "dot16n dim %zu", dim);
+    qv__sq_dot16hlx4_avx2(w, c, c + 3, stride, d16, a);
+    qv__sq_dot16hlx4_scalar(w, c, c + 3, stride, d16, b);
+    cr_assert_arr_eq(a, b, sizeof a, "dot16hlx4 dim %zu", dim);
+    qv__sq_dot8px4_avx2(wl, wh, c, stride, P, a);
+    qv__sq_dot8px4_scalar(wl, wh, c, stride, P, b);
+    cr_assert_arr_eq(a, b, sizeof a, "dot8px4 dim %zu", dim);
+    cr_assert_eq(qv__sq_dot8p_avx2(wl, wh, c, P), qv__sq_dot8p_scalar(wl, wh, c, P), "dot8p dim %zu", dim);
+    free(w);
+    free(wl);
+    free(wh);
+    free(c);
+  }
 }

@@ -57,6 +57,7 @@
 #include "dist.h"
 #include "index.h"
 #include "quant.h"
+#include "sq_kern.h"
 
 _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "ivf checkpoints are little-endian");
 
@@ -69,7 +70,7 @@ _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "ivf checkpoints are l
 #define KM_ITERS 10
 #define QUANT_SAMPLE 65536
 
-enum { P_NLIST, P_NPROBE, P_QUANT, P_PQ_M, P_PQ_BITS, P_RERANK, P_KEEP, P_TRAIN };
+enum { P_NLIST, P_NPROBE, P_QUANT, P_PQ_M, P_PQ_BITS, P_RERANK, P_KEEP, P_TRAIN, P_REFINE };
 
 static const char *const quantizers[] = {"none", "sq8", "sq4", "pq", "rabitq", "binary", NULL};
 static const qv_param_spec ivf_params[] = {
@@ -85,6 +86,8 @@ static const qv_param_spec ivf_params[] = {
      "keep float vectors in memory (else re-ranking reads them from the store)"},
     {"train_size", QV_PT_UINT, 0, 0, 100000000, NULL, 0, NULL,
      "vectors buffered before training (0: max(32 * nlist, 1024))"},
+    {"refine", QV_PT_NUM, 0, 0, 1000, NULL, 1, NULL,
+     "sq8: scan the high 4 bits of each code, re-score the best k * refine on all 8 (0: scan all 8 bits)"},
     {NULL, QV_PT_UINT, 0, 0, 0, NULL, 0, NULL, NULL},
 };
 
@@ -97,8 +100,10 @@ typedef struct ivf_list {
 typedef struct scratch {
   struct scratch *next;
   void *prep;      /* quantizer prepared query */
+  int16_t *pw;     /* dim: the query's int16 weights for the probe codes */
   float *buf;      /* dim floats (re-ranking), then SCAN_CHUNK distances */
   qv_hit *probe;   /* nlist */
+  float *pdist;    /* nlist: distances to the probe codes */
   qv_hit *cand;    /* cand_cap */
   size_t cand_cap;
 } scratch;
@@ -110,7 +115,7 @@ struct qv_index {
   uint32_t dim;
   const qv_vec_source *vsrc;
   uint32_t nlist, nprobe;
-  double rerank;
+  double rerank, refine;
   int keep_floats; /* floats resident (the parameter, or forced without a vector source) */
   int keep_param;  /* the parameter as stored */
   size_t train_min;
@@ -118,9 +123,16 @@ struct qv_index {
   qv_quant *qz;
   int trained;
   float *cent; /* nlist * dim */
+  /* the centroids as 8-bit codes, for probing (derived from cent, not saved): per-dimension
+     range pc_lo / pc_scale over the centroids, nlist * dim code bytes, |c^|^2 per centroid */
+  float *pc_lo, *pc_scale, *pc_norm, pc_wmax;
+  uint8_t *pc_codes;
+  qv_sq_i16_fn pc_dot;
+  qv_sq_i16x4_fn pc_dot4;
   ivf_list *lists;
   uint32_t *loc_list, *loc_pos; /* cap_slots each */
   float *floats;                /* cap_slots * dim, when keep_floats or while untrained */
+  uint8_t *code_tmp;            /* one code (code_bytes), for moves inside a list (writers only) */
   size_t cap_slots, n_slots, count, n_buf;
   pthread_mutex_t pool_lock;
   scratch *pool;
@@ -154,6 +166,7 @@ static qv_status ivf_create(const qv_index_params *p, qv_index **out) {
   ix->nlist = (uint32_t)v[P_NLIST];
   ix->nprobe = (uint32_t)v[P_NPROBE];
   ix->rerank = v[P_RERANK];
+  ix->refine = v[P_REFINE];
   ix->keep_param = v[P_KEEP] != 0;
   ix->qcfg.kind = (qv_quant_kind)(int)v[P_QUANT];
   ix->qcfg.pq_m = (uint32_t)v[P_PQ_M];
@@ -167,8 +180,10 @@ static qv_status ivf_create(const qv_index_params *p, qv_index **out) {
   rc = qv__quant_new(p->mem, p->metric, p->dim, &ix->qcfg, &ix->qz, err, sizeof err);
   if (rc && err[0] && p->err && p->errlen) qv__fmt(p->err, p->errlen, "%s", err);
   if (rc == QV_OK && !(ix->lists = qv__calloc(p->mem, ix->nlist, sizeof *ix->lists))) rc = QV_NOMEM;
+  if (rc == QV_OK && !(ix->code_tmp = qv__malloc(p->mem, ix->qz->code_bytes))) rc = QV_NOMEM;
   if (rc) {
     qv__quant_free(ix->qz);
+    qv__free(p->mem, ix->lists);
     qv__free(p->mem, ix);
     return rc;
   }
@@ -180,6 +195,8 @@ static qv_status ivf_create(const qv_index_params *p, qv_index **out) {
 static void scratch_free(const qv_mem *mem, scratch *s) {
   if (!s) return;
   qv__free_aligned(mem, s->prep);
+  qv__free(mem, s->pw);
+  qv__free(mem, s->pdist);
   qv__free(mem, s->buf);
   qv__free(mem, s->probe);
   qv__free(mem, s->cand);
@@ -193,7 +210,10 @@ static void ivf_destroy(qv_index *ix) {
     qv__free(ix->mem, ix->lists[l].codes);
   }
   qv__free(ix->mem, ix->lists);
+  qv__free(ix->mem, ix->code_tmp);
   qv__free(ix->mem, ix->cent);
+  qv__free(ix->mem, ix->pc_lo);
+  qv__free(ix->mem, ix->pc_codes);
   qv__free(ix->mem, ix->loc_list);
   qv__free(ix->mem, ix->loc_pos);
   qv__free_aligned(ix->mem, ix->floats);
@@ -259,7 +279,10 @@ static qv_status ivf_reserve(qv_index *ix, size_t n_slots) { return grow_slots(i
 static qv_status list_reserve(qv_index *ix, ivf_list *L, size_t extra) {
   size_t need = (size_t)L->n + extra;
   if (need <= L->cap) return QV_OK;
-  size_t cap = L->cap * 2 > need ? L->cap * 2 : need;
+  /* doubling while small; an eighth more once a list is large (codes dominate the index's
+     memory, and realloc of large blocks moves pages rather than bytes) */
+  size_t grow = L->cap < 1024 ? L->cap * 2 : L->cap + L->cap / 8;
+  size_t cap = grow > need ? grow : need;
   if (cap < 32) cap = 32;
   cap = (cap + 31) / 32 * 32;
   if (cap > UINT32_MAX) return QV_NOMEM;
@@ -282,16 +305,9 @@ static void list_remove(qv_index *ix, uint32_t slot) {
   ivf_list *L = &ix->lists[l];
   uint32_t last = L->n - 1;
   if (pos != last) {
-    uint8_t code[4096];
-    uint8_t *tmp = ix->qz->code_bytes <= sizeof code ? code : NULL;
     uint32_t moved = L->slots[last];
-    if (tmp) {
-      qv__quant_get(ix->qz, L->codes, last, tmp);
-      qv__quant_put(ix->qz, L->codes, pos, tmp);
-    } else { /* plain layout (large float codes): move in place */
-      memcpy(L->codes + (size_t)pos * ix->qz->code_bytes, L->codes + (size_t)last * ix->qz->code_bytes,
-             ix->qz->code_bytes);
-    }
+    qv__quant_get(ix->qz, L->codes, last, ix->code_tmp); /* through the layout (blocks) */
+    qv__quant_put(ix->qz, L->codes, pos, ix->code_tmp);
     L->slots[pos] = moved;
     ix->loc_pos[moved] = pos;
   }
@@ -328,6 +344,82 @@ static qv_status insert_coded(qv_index *ix, const uint32_t *slots, const float *
   qv__free(ix->mem, codes);
   qv__free(ix->mem, per);
   return rc;
+}
+
+/*
+ * The probe codes of the centroids (see struct qv_index): probing scores the query against
+ * nlist * dim bytes with int16 weights (sq_kern.h's dot16) instead of nlist * dim floats, a
+ * quarter of the memory traffic per query. 8-bit centroids only order the cells.
+ */
+static qv_status build_probe(qv_index *ix) {
+  size_t dim = ix->dim, nl = ix->nlist;
+  float *lo = qv__malloc(ix->mem, (3 * dim + nl) * sizeof *lo);
+  uint8_t *codes = qv__malloc(ix->mem, nl * dim);
+  if (!lo || !codes) {
+    qv__free(ix->mem, lo);
+    qv__free(ix->mem, codes);
+    return QV_NOMEM;
+  }
+  float *scale = lo + dim, *hi = scale + dim, *norm = hi + dim;
+  for (size_t j = 0; j < dim; j++) lo[j] = hi[j] = ix->cent[j];
+  for (size_t l = 1; l < nl; l++)
+    for (size_t j = 0; j < dim; j++) {
+      float v = ix->cent[l * dim + j];
+      lo[j] = v < lo[j] ? v : lo[j];
+      hi[j] = v > hi[j] ? v : hi[j];
+    }
+  for (size_t j = 0; j < dim; j++) scale[j] = (hi[j] - lo[j]) / 255.0f;
+  for (size_t l = 0; l < nl; l++) {
+    double xn = 0;
+    for (size_t j = 0; j < dim; j++) {
+      float t = scale[j] > 0 ? (ix->cent[l * dim + j] - lo[j]) / scale[j] : 0.0f;
+      t = t < 0 ? 0 : t > 255.0f ? 255.0f : t;
+      unsigned u = (unsigned)(t + 0.5f);
+      codes[l * dim + j] = (uint8_t)u;
+      double y = (double)lo[j] + (double)scale[j] * u;
+      xn += y * y;
+    }
+    norm[l] = (float)xn;
+  }
+  qv__free(ix->mem, ix->pc_lo);
+  qv__free(ix->mem, ix->pc_codes);
+  ix->pc_lo = lo;
+  ix->pc_scale = scale;
+  ix->pc_norm = norm;
+  ix->pc_codes = codes;
+  double wm = 2147483647.0 / (255.0 * (double)dim);
+  ix->pc_wmax = wm > 32767.0 ? 32767.0f : (float)floor(wm);
+  ix->pc_dot = qv__sq_dot16_for(ix->kern->isa);
+  ix->pc_dot4 = qv__sq_dot16x4_for(ix->kern->isa);
+  return QV_OK;
+}
+
+/* Squared l2 from the query to every centroid's probe code (out: nlist floats). */
+static void probe_dists(const qv_index *ix, const float *q, int16_t *w, float *out) {
+  size_t dim = ix->dim, nl = ix->nlist;
+  float mx = 0;
+  double base = 0, qn = 0;
+  for (size_t j = 0; j < dim; j++) {
+    float t = fabsf(q[j] * ix->pc_scale[j]);
+    mx = t > mx ? t : mx;
+    base += (double)q[j] * ix->pc_lo[j];
+    qn += (double)q[j] * q[j];
+  }
+  float ws = mx > 0 ? ix->pc_wmax / mx : 0.0f, inv = ws > 0 ? 1.0f / ws : 0.0f;
+  for (size_t j = 0; j < dim; j++) {
+    float t = q[j] * ix->pc_scale[j] * ws;
+    w[j] = (int16_t)(t >= 0 ? t + 0.5f : t - 0.5f);
+  }
+  size_t l = 0;
+  int32_t iw[4];
+  for (; l + 4 <= nl; l += 4) {
+    ix->pc_dot4(w, ix->pc_codes + l * dim, dim, dim, iw);
+    for (size_t j = 0; j < 4; j++)
+      out[l + j] = (float)qn - 2.0f * ((float)base + inv * (float)iw[j]) + ix->pc_norm[l + j];
+  }
+  for (; l < nl; l++)
+    out[l] = (float)qn - 2.0f * ((float)base + inv * (float)ix->pc_dot(w, ix->pc_codes + l * dim, dim)) +
+             ix->pc_norm[l];
 }
 
 /* Learn centroids and quantizer from n vectors (the buffer or a train() sample). */
@@ -378,7 +470,7 @@ static qv_status learn(qv_index *ix, const float *x, size_t n) {
   }
   qv__free(mem, ix->cent);
   ix->cent = cent;
-  return QV_OK;
+  return build_probe(ix);
 }
 
 /* Train on the buffered vectors and move them into the lists. */
@@ -523,6 +615,10 @@ static qv_status ivf_set_param(qv_index *ix, const char *name, double value) {
     ix->rerank = value;
     return QV_OK;
   }
+  if (strcmp(name, "refine") == 0 && value >= 0 && value <= 1000) {
+    ix->refine = value;
+    return QV_OK;
+  }
   return QV_INVALID;
 }
 
@@ -538,6 +634,7 @@ static void ivf_stats(const qv_index *ix, qv_index_stats *out) {
   out->mem_vectors = codes + (ix->floats ? (uint64_t)ix->cap_slots * ix->dim * sizeof(float) : 0);
   out->mem_graph = ids + (uint64_t)ix->cap_slots * 2 * sizeof(uint32_t) +
                    (ix->cent ? (uint64_t)ix->nlist * ix->dim * sizeof(float) : 0) +
+                   (ix->pc_codes ? (uint64_t)ix->nlist * (ix->dim + 4) + 3 * (uint64_t)ix->dim * 4 : 0) +
                    (uint64_t)qv__quant_state_bytes(ix->qz) + ix->qz->aux_bytes;
   out->max_level = 0;
 }
@@ -562,7 +659,9 @@ static scratch *scratch_get(const qv_index *ix, size_t cand) {
     s->prep = qv__malloc_aligned(ix->mem, ix->qz->prep_bytes + 64);
     s->buf = qv__malloc(ix->mem, ((size_t)ix->dim + SCAN_CHUNK) * sizeof *s->buf);
     s->probe = qv__malloc(ix->mem, (size_t)ix->nlist * sizeof *s->probe);
-    if (!s->prep || !s->buf || !s->probe) {
+    s->pw = qv__malloc(ix->mem, (size_t)ix->dim * sizeof *s->pw);
+    s->pdist = qv__malloc(ix->mem, (size_t)ix->nlist * sizeof *s->pdist);
+    if (!s->prep || !s->buf || !s->probe || !s->pw || !s->pdist) {
       scratch_free(ix->mem, s);
       return NULL;
     }
@@ -606,18 +705,25 @@ static qv_status ivf_search(const qv_index *ix, const qv_search_req *req, qv_hit
     return QV_OK;
   }
   size_t np = req->ef ? req->ef : ix->nprobe;
-  double rerank = ix->rerank;
-  if (req->params) { /* this query's own nprobe / rerank (the collection checked the keys) */
+  double rerank = ix->rerank, refine = ix->refine;
+  if (req->params) { /* this query's own nprobe / rerank / refine (the collection checked the keys) */
     double v[QV_MAX_PARAMS], base[QV_MAX_PARAMS] = {0};
     char err[256];
     base[P_NPROBE] = (double)np;
     base[P_RERANK] = rerank;
+    base[P_REFINE] = refine;
     if (qv__params_resolve(ivf_params, "ivf", req->params, base, 1, v, err, sizeof err) != QV_OK) return QV_INVALID;
     np = (size_t)v[P_NPROBE];
     rerank = v[P_RERANK];
+    refine = v[P_REFINE];
   }
-  size_t kc = cand_want(ix, req->k, rerank);
-  scratch *s = scratch_get(ix, kc);
+  size_t kc = cand_want(ix, req->k, rerank), kr = 0;
+  if (refine > 0 && qv__quant_has_coarse(ix->qz)) { /* coarse scan, then the full codes of kr */
+    double c = ceil((double)req->k * refine);
+    kr = c > 1e7 ? (size_t)1e7 : (size_t)c;
+    if (kr < kc) kr = kc;
+  }
+  scratch *s = scratch_get(ix, kc + kr);
   if (!s) return QV_NOMEM;
   size_t dim = ix->dim;
   /* the nprobe nearest cells */
@@ -625,25 +731,31 @@ static qv_status ivf_search(const qv_index *ix, const qv_search_req *req, qv_hit
   float *dbuf = s->buf + dim;
   qv_topk pt;
   qv__topk_init(&pt, s->probe, np);
-  for (uint32_t l0 = 0; l0 < ix->nlist; l0 += SCAN_CHUNK) {
-    size_t m = ix->nlist - l0 < SCAN_CHUNK ? ix->nlist - l0 : SCAN_CHUNK;
-    ix->kern->l2sq_many(req->q, ix->cent + (size_t)l0 * dim, m, dim, dbuf);
-    for (size_t j = 0; j < m; j++)
-      if (dbuf[j] < qv__topk_worst(&pt)) qv__topk_push(&pt, dbuf[j], (uint32_t)(l0 + j));
-  }
+  probe_dists(ix, req->q, s->pw, s->pdist);
+  for (uint32_t l = 0; l < ix->nlist; l++)
+    if (s->pdist[l] < qv__topk_worst(&pt)) qv__topk_push(&pt, s->pdist[l], l);
   size_t nprobed = qv__topk_finish(&pt);
   /* codes of the probed lists */
   qv_topk ct;
-  qv__topk_init(&ct, s->cand, kc);
+  qv_hit *cand = s->cand;
+  qv__topk_init(&ct, cand, kr ? kr : kc);
   qv__quant_prepare(ix->qz, req->q, s->prep);
   for (size_t p = 0; p < nprobed; p++) {
     uint32_t l = s->probe[p].slot;
     const ivf_list *L = &ix->lists[l];
+    if (p + 1 < nprobed) { /* the start of the next list streams in while this one is scanned */
+      const ivf_list *N = &ix->lists[s->probe[p + 1].slot];
+      size_t nb = qv__quant_storage(ix->qz, N->n);
+      for (size_t o = 0; o < nb && o < 4096; o += 64) __builtin_prefetch(N->codes + o);
+    }
     if (!L->n) continue;
     qv__quant_recenter(ix->qz, s->prep, (int32_t)l);
     for (uint32_t i0 = 0; i0 < L->n; i0 += SCAN_CHUNK) {
       size_t m = L->n - i0 < SCAN_CHUNK ? L->n - i0 : SCAN_CHUNK;
-      qv__quant_scan(ix->qz, s->prep, L->codes + qv__quant_storage(ix->qz, i0), m, dbuf);
+      if (kr)
+        qv__quant_scan_coarse(ix->qz, s->prep, L->codes + qv__quant_storage(ix->qz, i0), m, dbuf);
+      else
+        qv__quant_scan(ix->qz, s->prep, L->codes + qv__quant_storage(ix->qz, i0), m, dbuf);
       float worst = qv__topk_worst(&ct);
       for (size_t j = 0; j < m; j++) {
         if (dbuf[j] > worst) continue; /* ties: the heap keeps the lower slot */
@@ -654,15 +766,29 @@ static qv_status ivf_search(const qv_index *ix, const qv_search_req *req, qv_hit
       }
     }
   }
+  if (kr) { /* the coarse scan's best kr, re-scored with their full codes, give the kc */
+    size_t n1 = ct.n;
+    cand = s->cand + kr;
+    qv__topk_init(&ct, cand, kc);
+    for (size_t c = 0; c < n1; c++) { /* their codes are scattered: ask for all of them first */
+      uint32_t slot = s->cand[c].slot;
+      qv__quant_prefetch(ix->qz, ix->lists[ix->loc_list[slot]].codes, ix->loc_pos[slot]);
+    }
+    for (size_t c = 0; c < n1; c++) {
+      uint32_t slot = s->cand[c].slot;
+      const ivf_list *L = &ix->lists[ix->loc_list[slot]];
+      qv__topk_push(&ct, qv__quant_rescore(ix->qz, s->prep, L->codes, ix->loc_pos[slot]), slot);
+    }
+  }
   size_t nc = ct.n;
   qv_status rc = QV_OK;
   if (kc == req->k) { /* exact codes, or no re-ranking: the code distances as they are */
     *n_out = qv__topk_finish(&ct);
-    memcpy(out, s->cand, *n_out * sizeof *out);
+    memcpy(out, cand, *n_out * sizeof *out);
   } else {
     qv__topk_init(&t, out, req->k);
     for (size_t c = 0; c < nc; c++) {
-      uint32_t slot = s->cand[c].slot;
+      uint32_t slot = cand[c].slot;
       const float *v;
       if (ix->floats) {
         v = ix->floats + (size_t)slot * dim;
@@ -783,6 +909,7 @@ static qv_status ivf_load(const qv_index_params *p, const char *path, qv_index *
       if (!isfinite(ix->cent[i])) goto done;
     if ((rc = qv__quant_state_read(ix->qz, st, (size_t)h.state_bytes))) goto done;
     if ((rc = qv__quant_set_centers(ix->qz, ix->cent, ix->nlist))) goto done;
+    if ((rc = build_probe(ix))) goto done;
     rc = QV_CORRUPT;
     for (uint32_t l = 0; l < ix->nlist; l++) {
       const uint32_t *np = take(&r, sizeof(uint32_t));
