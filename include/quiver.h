@@ -115,7 +115,7 @@ typedef void (*qv_log_fn)(void *ud, qv_log_level level, const char *msg);
 
 typedef struct qv_open_opts {
   uint32_t struct_size; /**< sizeof(qv_open_opts); set by qv_open_opts_init() */
-  qv_allocator alloc;  /**< allocator for libquiver's own memory */
+  qv_allocator alloc;  /**< allocator for libquiver's own heap memory (the flat index reserves its arrays with mmap) */
   qv_sync sync;        /**< default QV_SYNC_FULL */
   char *errbuf;        /**< if set, an open failure writes its message here */
   size_t errbuf_len;
