@@ -325,6 +325,31 @@ static int reserve(float **buf, size_t *cap, size_t need) {
 
 static int is_ws(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 
+/*
+ * The integral values json.dumps writes for pixels and counts: 1-7 digits (no leading zero),
+ * alone or followed by ".0", and then a byte that cannot continue a number. Below 2^24 the
+ * float is the value itself, so no rounding question arises. NULL for anything else (fast_num
+ * and number() decide). Reads up to the body's terminating NUL at most.
+ */
+static inline const char *small_int(const char *p, float *out) {
+  uint32_t v = 0;
+  int n = 0;
+  if (p[0] == '0' && dig(p[1])) return NULL;
+  for (; dig(p[n]); n++) {
+    if (n == 7) return NULL;
+    v = v * 10 + (uint32_t)(p[n] - '0');
+  }
+  if (!n) return NULL;
+  p += n;
+  if (*p == '.') {
+    if (p[1] != '0' || dig(p[2])) return NULL;
+    p += 2;
+  }
+  if (*p == '.' || *p == 'e' || *p == 'E') return NULL;
+  *out = (float)v;
+  return p;
+}
+
 /* The numbers of one row after its '[', through its ']', appended at (*q)[*n]. 0 ok. */
 static int row(fp *x, float **q, size_t *cap, size_t *n, size_t *d) {
   const char *p = x->p; /* the body ends with a NUL: the scans below stop there */
@@ -334,8 +359,9 @@ static int row(fp *x, float **q, size_t *cap, size_t *n, size_t *d) {
     if (*n >= *cap && reserve(q, cap, *n + 1)) return -1;
     o = &(*q)[*n];
     while (is_ws(*p)) p++;
+    e = small_int(p, o);
 #ifdef FAST_NUM_READ
-    if (x->end - p >= FAST_NUM_READ) e = fast_num(p, o);
+    if (!e && x->end - p >= FAST_NUM_READ) e = fast_num(p, o);
 #endif
     if (!e) {
       fp y = {p, x->end};

@@ -438,7 +438,8 @@ def test_write_fast_path_matches_general_path(cl):
     rnd = random.Random(11)
     dim = 8
     a, b = make_coll(cl), make_coll(cl)
-    texts = ["1e-40", "-0.0", "0.1000000000000000055511151231257827", "7E+2", "-2.5e-3", "0", "12", "9.999999e-1"]
+    texts = ["1e-40", "-0.0", "0.1000000000000000055511151231257827", "7E+2", "-2.5e-3", "0", "12", "9.999999e-1",
+             "0.0", "255.0", "1234567.0", "12345678.0", "16777217", "3.05", "3.0e1", "3.00", "100"]
 
     def num():
         return rnd.choice(texts) if rnd.random() < 0.3 else repr(rnd.uniform(-1e3, 1e3))
