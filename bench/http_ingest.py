@@ -21,7 +21,7 @@ acknowledged once fsync'd), started by this script. Chroma: an already running s
 Usage: /usr/bin/python3 bench/http_ingest.py --build build --fvecs DIR --chroma-port 8765
        [--rows 10000] [--batch 500] [--rounds 5] [--sync full] [--only quiver]
 """
-import argparse, http.client, json, os, socket, statistics, struct, subprocess, sys, tempfile, time, random
+import argparse, http.client, json, os, shutil, socket, statistics, struct, subprocess, sys, tempfile, time, random
 
 BASE = "/api/v2/tenants/default_tenant/databases/default_database"
 
@@ -128,6 +128,7 @@ def main():
         if srv:
             srv.terminate()
             srv.wait()
+            shutil.rmtree(data, ignore_errors=True)
     out = {"rows": len(rows), "dim": len(rows[0]), "batch": a.batch, "body_MB": round(mb, 1), "rounds": a.rounds,
            "sync": a.sync}
     for s in rates:
