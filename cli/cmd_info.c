@@ -37,11 +37,16 @@ static void print_json(const qv_collection_info *in, const qv_index_stats *s) {
   printf(",\"count\":%llu,\"metadata\":%s", (unsigned long long)in->count,
          in->metadata_json && *in->metadata_json ? in->metadata_json : "null");
   printf(",\"stats\":{\"count\":%llu,\"slots\":%llu,\"tombstones\":%llu,\"mem_vectors\":%llu,"
-         "\"mem_graph\":%llu,\"max_level\":%u,\"last_seq\":%llu,\"checkpoint_seq\":%llu}}\n",
+         "\"mem_graph\":%llu,\"max_level\":%u,\"last_seq\":%llu,\"checkpoint_seq\":%llu,"
+         "\"mem_codes\":%llu,\"mem_ids\":%llu,\"mem_metadata\":%llu,\"mem_documents\":%llu,"
+         "\"bytes_per_record\":%llu}}\n",
          (unsigned long long)s->count, (unsigned long long)s->n_slots,
          (unsigned long long)s->n_tombstones, (unsigned long long)s->mem_vectors,
          (unsigned long long)s->mem_graph, (unsigned)s->max_level,
-         (unsigned long long)s->last_seq, (unsigned long long)s->checkpoint_seq);
+         (unsigned long long)s->last_seq, (unsigned long long)s->checkpoint_seq,
+         (unsigned long long)s->mem_codes, (unsigned long long)s->mem_ids,
+         (unsigned long long)s->mem_metadata, (unsigned long long)s->mem_documents,
+         (unsigned long long)s->bytes_per_record);
 }
 
 static void print_text(const qv_collection_info *in, const qv_index_stats *s) {
@@ -62,6 +67,14 @@ static void print_text(const qv_collection_info *in, const qv_index_stats *s) {
   printf("  vector memory:  %s\n", cli_fmt_bytes(b1, sizeof b1, s->mem_vectors));
   printf("  graph memory:   %s\n", cli_fmt_bytes(b2, sizeof b2, s->mem_graph));
   if (s->mem_graph) printf("  top level:      %u\n", (unsigned)s->max_level);
+  if (s->count) { /* docs/MEMORY.md: what each component counts */
+    double n = (double)s->count;
+    printf("  bytes per vector: %llu (floats %.1f, codes %.1f, graph %.1f, ids %.1f, metadata %.1f, "
+           "documents %.1f)\n",
+           (unsigned long long)s->bytes_per_record, (double)(s->mem_vectors - s->mem_codes) / n,
+           (double)s->mem_codes / n, (double)s->mem_graph / n, (double)s->mem_ids / n,
+           (double)s->mem_metadata / n, (double)s->mem_documents / n);
+  }
   printf("  last seq:       %llu\n", (unsigned long long)s->last_seq);
   printf("  checkpoint seq: %llu\n", (unsigned long long)s->checkpoint_seq);
 }

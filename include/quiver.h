@@ -115,7 +115,7 @@ typedef void (*qv_log_fn)(void *ud, qv_log_level level, const char *msg);
 
 typedef struct qv_open_opts {
   uint32_t struct_size; /**< sizeof(qv_open_opts); set by qv_open_opts_init() */
-  qv_allocator alloc;  /**< allocator for libquiver's own memory */
+  qv_allocator alloc;  /**< allocator for libquiver's own heap memory (the flat index reserves its arrays with mmap) */
   qv_sync sync;        /**< default QV_SYNC_FULL */
   char *errbuf;        /**< if set, an open failure writes its message here */
   size_t errbuf_len;
@@ -303,6 +303,14 @@ typedef struct qv_index_stats {
   uint32_t max_level;      /**< HNSW top level (0 for flat) */
   uint64_t last_seq;       /**< sequence number of the newest write applied to the index */
   uint64_t checkpoint_seq; /**< sequence number in the last index checkpoint file */
+  /* appended after 0.2 (struct_size says whether a caller's struct has them): memory by
+   * component, docs/MEMORY.md gives the formulas */
+  uint64_t mem_codes;      /**< the part of mem_vectors that is quantized codes */
+  uint64_t mem_ids;        /**< record ids: strings, per-slot id and rowid arrays, the id map */
+  uint64_t mem_metadata;   /**< parsed metadata blocks and their per-slot array */
+  uint64_t mem_documents;  /**< documents held in memory and their per-slot array */
+  uint64_t bytes_per_record; /**< (mem_vectors + mem_graph + mem_ids + mem_metadata +
+                                  mem_documents) / count, rounded; 0 when empty */
 } qv_index_stats;
 
 QV_API qv_status qv_collection_stats_get(qv_collection *c, qv_index_stats *out);

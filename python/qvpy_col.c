@@ -120,14 +120,19 @@ static PyObject *col_stats(PyObject *self_, PyObject *unused) {
   rc = qv_collection_stats_get(c, &st);
   Py_END_ALLOW_THREADS
   PyObject *out = rc != QV_OK ? raise_rc(self, rc)
-                              : Py_BuildValue("{s:K,s:K,s:K,s:K,s:K,s:I,s:K,s:K}", "count",
+                              : Py_BuildValue("{s:K,s:K,s:K,s:K,s:K,s:I,s:K,s:K,s:K,s:K,s:K,s:K,s:K}", "count",
                                               (unsigned long long)st.count, "n_slots",
                                               (unsigned long long)st.n_slots, "n_tombstones",
                                               (unsigned long long)st.n_tombstones, "mem_vectors",
                                               (unsigned long long)st.mem_vectors, "mem_graph",
                                               (unsigned long long)st.mem_graph, "max_level",
                                               st.max_level, "last_seq", (unsigned long long)st.last_seq,
-                                              "checkpoint_seq", (unsigned long long)st.checkpoint_seq);
+                                              "checkpoint_seq", (unsigned long long)st.checkpoint_seq,
+                                              "mem_codes", (unsigned long long)st.mem_codes, "mem_ids",
+                                              (unsigned long long)st.mem_ids, "mem_metadata",
+                                              (unsigned long long)st.mem_metadata, "mem_documents",
+                                              (unsigned long long)st.mem_documents, "bytes_per_record",
+                                              (unsigned long long)st.bytes_per_record);
   qvpy_db_leave(self->owner);
   return out;
 }

@@ -245,7 +245,11 @@ def test_checkpoint(tmp_path):
         st = c.stats()
         assert st["count"] == 1
         assert set(st) == {"count", "n_slots", "n_tombstones", "mem_vectors", "mem_graph",
-                           "max_level", "last_seq", "checkpoint_seq"}
+                           "max_level", "last_seq", "checkpoint_seq", "mem_codes", "mem_ids",
+                           "mem_metadata", "mem_documents", "bytes_per_record"}
+        parts = st["mem_vectors"] + st["mem_graph"] + st["mem_ids"] + st["mem_metadata"] + st["mem_documents"]
+        assert st["bytes_per_record"] == parts  # one record
+        assert st["mem_ids"] >= 16 + 32 and st["mem_vectors"] >= 8
 
 
 def test_compact(tmp_path):

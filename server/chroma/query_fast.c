@@ -291,17 +291,43 @@ static int reserve(float **buf, size_t *cap, size_t need) {
 
 static int is_ws(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 
-/* The numbers of one row after its '[', through its ']', appended at qr->q[*n]. 0 ok. */
-static int row(jscan *x, query_req *qr, size_t *cap, size_t *n, size_t *d) {
+/*
+ * The integral values json.dumps writes for pixels and counts: 1-7 digits (no leading zero),
+ * alone or followed by ".0", and then a byte that cannot continue a number. Below 2^24 the
+ * float is the value itself, so no rounding question arises. NULL for anything else (fast_num
+ * and number() decide). Reads up to the body's terminating NUL at most.
+ */
+static inline const char *small_int(const char *p, float *out) {
+  uint32_t v = 0;
+  int n = 0;
+  if (p[0] == '0' && dig(p[1])) return NULL;
+  for (; dig(p[n]); n++) {
+    if (n == 7) return NULL;
+    v = v * 10 + (uint32_t)(p[n] - '0');
+  }
+  if (!n) return NULL;
+  p += n;
+  if (*p == '.') {
+    if (p[1] != '0' || dig(p[2])) return NULL;
+    p += 2;
+  }
+  if (*p == '.' || *p == 'e' || *p == 'E') return NULL;
+  *out = (float)v;
+  return p;
+}
+
+/* The numbers of one row after its '[', through its ']', appended at (*q)[*n]. 0 ok. */
+static int row(jscan *x, float **q, size_t *cap, size_t *n, size_t *d) {
   const char *p = x->p; /* the body ends with a NUL: the scans below stop there */
   for (;;) {
     const char *e = NULL;
     float *o;
-    if (*n >= *cap && reserve(&qr->q, cap, *n + 1)) return -1;
-    o = &qr->q[*n];
+    if (*n >= *cap && reserve(q, cap, *n + 1)) return -1;
+    o = &(*q)[*n];
     while (is_ws(*p)) p++;
+    e = small_int(p, o);
 #ifdef FAST_NUM_READ
-    if (x->end - p >= FAST_NUM_READ) e = fast_num(p, o);
+    if (!e && x->end - p >= FAST_NUM_READ) e = fast_num(p, o);
 #endif
     if (!e) {
       jscan y = {p, x->end};
@@ -318,20 +344,22 @@ static int row(jscan *x, query_req *qr, size_t *cap, size_t *n, size_t *d) {
   return 0;
 }
 
-/* [[number, ..], ..]: rows of one common, non-zero dimension. 0 ok. */
-static int embeddings(jscan *x, query_req *qr) {
+/* [[number, ..], ..]: rows of one common, non-zero dimension into *q (*nq rows). 0 ok. */
+static int rows_into(jscan *x, float **q, size_t *nq, size_t *dim) {
   size_t cap = 0, n = 0;
   if (!jscan_eat(x, '[')) return -1;
   if (jscan_eat(x, ']')) return -1; /* no rows: the general path answers */
   do {
     size_t d = 0;
-    if (qr->nq >= (size_t)SRV_MAX_BATCH || !jscan_eat(x, '[') || row(x, qr, &cap, &n, &d)) return -1;
-    if (qr->nq && d != qr->dim) return -1;
-    qr->dim = d;
-    qr->nq++;
+    if (*nq >= (size_t)SRV_MAX_BATCH || !jscan_eat(x, '[') || row(x, q, &cap, &n, &d)) return -1;
+    if (*nq && d != *dim) return -1;
+    *dim = d;
+    ++*nq;
   } while (jscan_eat(x, ','));
   return jscan_eat(x, ']') ? 0 : -1;
 }
+
+static int embeddings(jscan *x, query_req *qr) { return rows_into(x, &qr->q, &qr->nq, &qr->dim); }
 
 /* n_results: a plain non-negative integer of at most 9 digits. 0 ok. */
 static int n_results(jscan *x, query_req *qr) {
@@ -453,5 +481,187 @@ int rec_query_fast(srv_req *rq, srv_resp *rs, srv_coll *sc) {
 cleanup:
   free(qr.q);
   sbuf_free(&echo);
+  return done;
+}
+
+/* ------------------------------------------------------------------ add and upsert bodies */
+
+/*
+ * The common write body of add and upsert, decoded the same way:
+ *   {"ids": [string, ..], "embeddings": [[number, ..], ..], "metadatas": null | [..],
+ *    "documents": null | [string | null, ..], "uris": null}
+ * (any order; metadatas, documents and uris optional). ids and documents must be plain
+ * strings (no escapes, ASCII), embeddings numbers (no base64 rows); the metadatas array, when
+ * given, is handed to Jansson alone (it is small next to the floats) and checked and
+ * serialised by rec_batch.c as the general path does. Anything else, and every error the
+ * general path would report (counts that differ, an empty or too long id, a ragged row...),
+ * returns 0 so that path answers with its own message.
+ */
+typedef struct span {
+  const char *s;
+  size_t n;
+} span;
+
+typedef struct write_req {
+  span *ids, *docs;        /* docs: s == NULL for a null document */
+  size_t n_ids, n_docs;
+  float *emb;
+  size_t n_emb, dim;
+  const char *meta_s;      /* the metadatas array's text, or NULL */
+  size_t meta_n;
+} write_req;
+
+/* [plain string, ..] (nulls too when allow_null) into a new span array. 0 ok. */
+static int str_list(jscan *x, span **out, size_t *n, int allow_null) {
+  size_t cap = 0;
+  if (!jscan_eat(x, '[')) return -1;
+  if (jscan_eat(x, ']')) return -1; /* empty: the general path answers */
+  do {
+    span sp = {NULL, 0};
+    if (*n >= (size_t)SRV_MAX_BATCH) return -1;
+    if (!(allow_null && null_value(x) == 0) && jscan_plain_str(x, &sp.s, &sp.n)) return -1;
+    if (*n == cap) {
+      size_t c = cap ? 2 * cap : 64;
+      span *p = realloc(*out, c * sizeof *p);
+      if (!p) return -1;
+      *out = p;
+      cap = c;
+    }
+    (*out)[(*n)++] = sp;
+  } while (jscan_eat(x, ','));
+  return jscan_eat(x, ']') ? 0 : -1;
+}
+
+/* Skip one JSON value of an array's elements (objects, strings with escapes, literals),
+ * checking only nesting; Jansson checks the rest. 0 ok. */
+static int skip_array(jscan *x) {
+  int depth = 0, in_str = 0;
+  jscan_ws(x);
+  if (x->p >= x->end || *x->p != '[') return -1;
+  for (; x->p < x->end; x->p++) {
+    char c = *x->p;
+    if (in_str) {
+      if (c == '\\') x->p++;
+      else if (c == '"') in_str = 0;
+      continue;
+    }
+    if (c == '"') in_str = 1;
+    else if (c == '[' || c == '{') depth++;
+    else if (c == ']' || c == '}') {
+      if (--depth == 0) {
+        x->p++;
+        return 0;
+      }
+    }
+  }
+  return -1;
+}
+
+enum { W_IDS = 1, W_EMB = 2, W_META = 4, W_DOCS = 8, W_URIS = 16 };
+
+static int write_member(jscan *x, write_req *w, int *seen) {
+  const char *s;
+  size_t n;
+  int key;
+  if (jscan_plain_str(x, &s, &n) || !jscan_eat(x, ':')) return -1;
+  if (n == 3 && !memcmp(s, "ids", 3)) key = W_IDS;
+  else if (n == 10 && !memcmp(s, "embeddings", 10)) key = W_EMB;
+  else if (n == 9 && !memcmp(s, "metadatas", 9)) key = W_META;
+  else if (n == 9 && !memcmp(s, "documents", 9)) key = W_DOCS;
+  else if (n == 4 && !memcmp(s, "uris", 4)) key = W_URIS;
+  else return -1;
+  if (*seen & key) return -1;
+  *seen |= key;
+  switch (key) {
+  case W_IDS: return str_list(x, &w->ids, &w->n_ids, 0);
+  case W_EMB: return rows_into(x, &w->emb, &w->n_emb, &w->dim);
+  case W_DOCS:
+    if (null_value(x) == 0) return 0;
+    *seen |= W_DOCS << 8; /* given as a list */
+    return str_list(x, &w->docs, &w->n_docs, 1);
+  case W_META: {
+    if (null_value(x) == 0) return 0;
+    jscan_ws(x);
+    const char *start = x->p;
+    if (skip_array(x)) return -1;
+    w->meta_s = start;
+    w->meta_n = (size_t)(x->p - start);
+    return 0;
+  }
+  default: return null_value(x);
+  }
+}
+
+/* The spans as NUL-terminated strings in one block (*arena); pointers into it in *out. */
+static int terminate(const span *sp, size_t n, char **arena, const char ***out) {
+  size_t total = 0;
+  for (size_t i = 0; i < n; i++) total += sp[i].n + 1;
+  char *a = malloc(total ? total : 1);
+  const char **o = calloc(n ? n : 1, sizeof *o);
+  if (!a || !o) {
+    free(a);
+    free(o);
+    return -1;
+  }
+  char *p = a;
+  for (size_t i = 0; i < n; i++) {
+    if (!sp[i].s) continue; /* a null document */
+    memcpy(p, sp[i].s, sp[i].n);
+    p[sp[i].n] = '\0';
+    o[i] = p;
+    p += sp[i].n + 1;
+  }
+  *arena = a;
+  *out = o;
+  return 0;
+}
+
+int rec_write_fast(srv_req *rq, srv_resp *rs, srv_coll *sc, int kind) {
+  jscan x = {rq->body, rq->body + rq->body_len};
+  write_req w;
+  rec_batch rb;
+  char *id_arena = NULL, *doc_arena = NULL;
+  json_t *meta = NULL, *meta_body = NULL;
+  int seen = 0, done = 0;
+  memset(&w, 0, sizeof w);
+  memset(&rb, 0, sizeof rb);
+  if (kind != BATCH_ADD && kind != BATCH_UPSERT) return 0;
+  if (!jscan_eat(&x, '{')) goto cleanup;
+  do {
+    if (write_member(&x, &w, &seen)) goto cleanup;
+  } while (jscan_eat(&x, ','));
+  if (!jscan_eat(&x, '}')) goto cleanup;
+  jscan_ws(&x);
+  if (x.p != x.end || !(seen & W_IDS) || !(seen & W_EMB) || w.n_emb != w.n_ids) goto cleanup;
+  if ((seen & (W_DOCS << 8)) && w.n_docs != w.n_ids) goto cleanup;
+  for (size_t i = 0; i < w.n_ids; i++)
+    if (w.ids[i].n == 0 || w.ids[i].n > QV_MAX_ID_LEN) goto cleanup;
+  if (w.meta_s) {
+    if (!(meta = json_loadb(w.meta_s, w.meta_n, 0, NULL)) || json_array_size(meta) != w.n_ids) goto cleanup;
+    if (!(meta_body = json_object()) || json_object_set(meta_body, "metadatas", meta)) goto cleanup;
+  }
+  /* the shape is the accepted one: from here this path answers */
+  done = 1;
+  rb.n = w.n_ids;
+  rb.emb = w.emb;
+  rb.dim = w.dim;
+  w.emb = NULL;
+  if (terminate(w.ids, w.n_ids, &id_arena, &rb.ids) ||
+      (w.docs && terminate(w.docs, w.n_docs, &doc_arena, &rb.docs))) {
+    srv_error(rs, 500, "out of memory");
+    goto cleanup;
+  }
+  if (meta_body && rec_batch_metas(&rb, meta_body, kind, rs)) goto cleanup;
+  if (rec_batch_dedupe(&rb, kind != BATCH_ADD, rs)) goto cleanup;
+  rec_write_batch(rq, rs, sc, &rb, kind);
+cleanup:
+  rec_batch_free(&rb);
+  free(id_arena);
+  free(doc_arena);
+  free(w.ids);
+  free(w.docs);
+  free(w.emb);
+  json_decref(meta);
+  json_decref(meta_body);
   return done;
 }

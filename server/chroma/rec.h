@@ -24,6 +24,15 @@ enum { BATCH_ADD = 0, BATCH_UPSERT, BATCH_UPDATE };
 /* Parse ids/embeddings/documents/uris/metadatas of a write body. 0, or -1 after replying. */
 int rec_batch_parse(rec_batch *b, json_t *body, int kind, srv_resp *rs);
 void rec_batch_free(rec_batch *b);
+/* The metadatas (and uris) of body into b->metas, checked as Chroma does. 0, or -1 replied. */
+int rec_batch_metas(rec_batch *b, json_t *body, int kind, srv_resp *rs);
+/* One row per id (the first for add, the last otherwise), order kept. 0, or -1 replied. */
+int rec_batch_dedupe(rec_batch *b, int keep_last, srv_resp *rs);
+/* Write a decoded batch to the collection and reply (routes_rec.c). */
+void rec_write_batch(srv_req *rq, srv_resp *rs, srv_coll *sc, rec_batch *rb, int kind);
+/* The common add/upsert body parsed without Jansson for its floats (query_fast.c): 1 if
+ * answered, 0 to take the general path. */
+int rec_write_fast(srv_req *rq, srv_resp *rs, srv_coll *sc, int kind);
 
 /*
  * Parse one embeddings array (list of number arrays or base64 strings; null rows allowed

@@ -189,7 +189,7 @@ static int check_meta(json_t *m, size_t i, int kind, srv_resp *rs) {
 }
 
 /* Metadata texts with uris merged in as "chroma:uri". */
-static int build_metas(rec_batch *b, json_t *body, int kind, srv_resp *rs) {
+int rec_batch_metas(rec_batch *b, json_t *body, int kind, srv_resp *rs) {
   json_t *arr = NULL;
   const char **uris = NULL;
   int got = srv_field_arr(body, "metadatas", &arr, rs);
@@ -240,7 +240,7 @@ static int cmp_idx(const void *a, const void *b, void *ids_) {
  * for add (the second would be an ignored conflict) and the last for upsert/update (it would
  * overwrite). Rows are compacted in place, order kept.
  */
-static int dedupe(rec_batch *b, int keep_last, srv_resp *rs) {
+int rec_batch_dedupe(rec_batch *b, int keep_last, srv_resp *rs) {
   size_t *idx, k = 0;
   unsigned char *drop;
   if (b->n < 2) return 0;
@@ -291,8 +291,8 @@ int rec_batch_parse(rec_batch *b, json_t *body, int kind, srv_resp *rs) {
                                   "embeddings", rs))
     return -1;
   if (parse_strs(body, "documents", b->n, &b->docs, rs) < 0) return -1;
-  if (build_metas(b, body, kind, rs)) return -1;
-  return dedupe(b, kind != BATCH_ADD, rs);
+  if (rec_batch_metas(b, body, kind, rs)) return -1;
+  return rec_batch_dedupe(b, kind != BATCH_ADD, rs);
 }
 
 void rec_batch_free(rec_batch *b) {

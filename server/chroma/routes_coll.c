@@ -338,11 +338,15 @@ static void coll_stats(srv_req *rq, srv_resp *rs, const char *t, const char *d, 
   sbuf_printf(&b, ",\"metric\":\"%s\",\"dimension\":%u,\"params\":%s,", qv_metric_name(sc.info.metric),
               sc.info.dim, sc.info.params_json);
   sbuf_printf(&b, "\"count\":%llu,\"n_slots\":%llu,\"n_tombstones\":%llu,\"mem_vectors\":%llu,"
-                  "\"mem_graph\":%llu,\"max_level\":%u,\"last_seq\":%llu,\"checkpoint_seq\":%llu}",
+                  "\"mem_graph\":%llu,\"max_level\":%u,\"last_seq\":%llu,\"checkpoint_seq\":%llu,"
+                  "\"mem_codes\":%llu,\"mem_ids\":%llu,\"mem_metadata\":%llu,\"mem_documents\":%llu,"
+                  "\"bytes_per_record\":%llu}",
               (unsigned long long)st.count, (unsigned long long)st.n_slots,
               (unsigned long long)st.n_tombstones, (unsigned long long)st.mem_vectors,
               (unsigned long long)st.mem_graph, st.max_level, (unsigned long long)st.last_seq,
-              (unsigned long long)st.checkpoint_seq);
+              (unsigned long long)st.checkpoint_seq, (unsigned long long)st.mem_codes,
+              (unsigned long long)st.mem_ids, (unsigned long long)st.mem_metadata,
+              (unsigned long long)st.mem_documents, (unsigned long long)st.bytes_per_record);
   sbuf_reply(&b, rs, 200);
   srv_coll_done(&sc);
 }

@@ -148,11 +148,16 @@ cleanup:
 }
 
 static void rec_write(srv_req *rq, srv_resp *rs, srv_coll *sc, json_t *body, int kind) {
-  uint8_t *bits = NULL;
   rec_batch rb;
+  if (rec_batch_parse(&rb, body, kind, rs) == 0) rec_write_batch(rq, rs, sc, &rb, kind);
+  rec_batch_free(&rb);
+}
+
+void rec_write_batch(srv_req *rq, srv_resp *rs, srv_coll *sc, rec_batch *rbp, int kind) {
+  uint8_t *bits = NULL;
+  const rec_batch rb = *rbp;
   qv_batch qb;
   qv_status rc;
-  if (rec_batch_parse(&rb, body, kind, rs)) goto cleanup;
   if (rb.emb && rec_check_dim(sc, rb.dim, rs)) goto cleanup;
   if (rb.n == 0) { /* nothing to do; Chroma accepts an empty batch */
     srv_reply_text(rs, kind == BATCH_ADD ? 201 : 200, "{}");
@@ -185,7 +190,6 @@ static void rec_write(srv_req *rq, srv_resp *rs, srv_coll *sc, json_t *body, int
   else srv_reply_text(rs, kind == BATCH_ADD ? 201 : 200, "{}");
 cleanup:
   free(bits);
-  rec_batch_free(&rb);
 }
 
 static void rec_count(srv_req *rq, srv_resp *rs, srv_coll *sc) {
@@ -210,6 +214,8 @@ void route_records(srv_req *rq, srv_resp *rs, const char *t, const char *d, cons
     goto cleanup;
   }
   if (op == R_QUERY && rec_query_fast(rq, rs, &sc)) goto cleanup;
+  if ((op == R_ADD || op == R_UPSERT) && rec_write_fast(rq, rs, &sc, op == R_ADD ? BATCH_ADD : BATCH_UPSERT))
+    goto cleanup;
   if (!(body = srv_parse_body(rq, rs, op == R_GET || op == R_DELETE))) goto cleanup;
   switch (op) {
   case R_ADD: rec_write(rq, rs, &sc, body, BATCH_ADD); break;

@@ -195,6 +195,10 @@ static inline int qv__col_match(const qv_collection *c, const qv_filter *f, uint
   return s < c->n_slots && c->ids[s] && (!f || qv__filter_match(f, c->metas[s], c->docs[s]));
 }
 
+/* memstats.c: the collection's own memory by component into st (ids, metadata, documents,
+ * and the in-memory cosine norms into mem_vectors); caller holds c->lock. */
+QV_INTERNAL void qv__col_mem_stats(const qv_collection *c, qv_index_stats *st);
+
 /* query.c: fill hit i of r from slot s (the requested fields; caller holds c->lock). */
 QV_INTERNAL qv_status qv__col_fill_hit(const qv_collection *c, qv_results *r, size_t i, uint32_t s, float dist);
 

@@ -865,10 +865,14 @@ qv_status qv_collection_stats_get(qv_collection *c, qv_index_stats *out) {
   qv__err_clear(c->db);
   pthread_rwlock_rdlock(&c->lock);
   if (c->ix) c->vt->stats(c->ix, &st);
+  qv__col_mem_stats(c, &st);
   st.count = c->count;
   st.last_seq = c->last_seq;
   st.checkpoint_seq = c->ckpt_seq;
   pthread_rwlock_unlock(&c->lock);
+  if (st.count)
+    st.bytes_per_record = (st.mem_vectors + st.mem_graph + st.mem_ids + st.mem_metadata + st.mem_documents +
+                           st.count / 2) / st.count;
   qv__struct_out(out, &st, sizeof st, QV__BASE_INDEX_STATS);
   return QV_OK;
 }

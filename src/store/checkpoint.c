@@ -177,8 +177,27 @@ static qv_status decode_header(const unsigned char *b, const qv_ckpt_hdr *expect
   return QV_OK;
 }
 
+/* The payload's buffer for qv__ckpt_read: an aligned heap block. */
+static void *heap_payload(void *ctx, uint64_t len) {
+  const qv_mem *mem = ctx;
+  if (len > SIZE_MAX - 64) return NULL;
+  void *buf = qv__malloc_aligned(mem, (size_t)len);
+  if (buf) qv__advise_huge(buf, (size_t)len);
+  return buf;
+}
+
 qv_status qv__ckpt_read(const qv_mem *mem, const char *path, const qv_ckpt_hdr *expect,
                         qv_ckpt_hdr *got, void **payload) {
+  *payload = NULL;
+  void *buf = NULL;
+  qv_status rc = qv__ckpt_read_to(path, expect, got, heap_payload, (void *)(uintptr_t)mem, &buf);
+  if (rc == QV_OK) *payload = buf;
+  else qv__free_aligned(mem, buf);
+  return rc;
+}
+
+qv_status qv__ckpt_read_to(const char *path, const qv_ckpt_hdr *expect, qv_ckpt_hdr *got,
+                           void *(*get_buf)(void *ctx, uint64_t len), void *ctx, void **payload) {
   unsigned char b[QV_CKPT_HEADER];
   qv_ckpt_hdr h;
   uint32_t want_crc = 0;
@@ -197,9 +216,9 @@ qv_status qv__ckpt_read(const qv_mem *mem, const char *path, const qv_ckpt_hdr *
     goto cleanup;
   }
   if (h.payload_len > SIZE_MAX - 64) { rc = QV_NOMEM; goto cleanup; }
-  buf = qv__malloc_aligned(mem, (size_t)h.payload_len);
+  buf = get_buf(ctx, h.payload_len);
   if (!buf) { rc = QV_NOMEM; goto cleanup; }
-  qv__advise_huge(buf, (size_t)h.payload_len);
+  *payload = buf; /* the caller's buffer: it frees it, whatever the outcome */
   if (fread(buf, 1, (size_t)h.payload_len, f) != h.payload_len) {
     rc = ferror(f) ? QV_IO : QV_CORRUPT;
     goto cleanup;
@@ -209,10 +228,7 @@ qv_status qv__ckpt_read(const qv_mem *mem, const char *path, const qv_ckpt_hdr *
     goto cleanup;
   }
   if (got) *got = h;
-  *payload = buf;
-  buf = NULL;
 cleanup:
-  qv__free_aligned(mem, buf);
   fclose(f);
   return rc;
 }

@@ -66,4 +66,12 @@ QV_INTERNAL void qv__ckpt_abort(qv_ckpt_writer *w);
 QV_INTERNAL qv_status qv__ckpt_read(const qv_mem *mem, const char *path, const qv_ckpt_hdr *expect,
                                     qv_ckpt_hdr *got, void **payload);
 
+/*
+ * The same check, the payload read into a buffer get_buf(ctx, payload_len) supplies (NULL:
+ * QV_NOMEM). *payload is that buffer, or NULL if none was asked for; the caller owns and
+ * frees it whatever the result (flat reads into reserved address space it grows in place).
+ */
+QV_INTERNAL qv_status qv__ckpt_read_to(const char *path, const qv_ckpt_hdr *expect, qv_ckpt_hdr *got,
+                                       void *(*get_buf)(void *ctx, uint64_t len), void *ctx, void **payload);
+
 #endif /* QV_CHECKPOINT_H */

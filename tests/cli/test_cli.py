@@ -210,7 +210,8 @@ def test_collection_lifecycle(q):
     assert info["params"] == {"M": 8, "ef_construction": 50, "ef_search": 20, "quantizer": "sq8"}
     assert info["count"] == 0
     for key in ["slots", "tombstones", "mem_vectors", "mem_graph", "max_level", "last_seq",
-                "checkpoint_seq"]:
+                "checkpoint_seq", "mem_codes", "mem_ids", "mem_metadata", "mem_documents",
+                "bytes_per_record"]:
         assert key in info["stats"]
     assert q.json("info", "b")["metadata"] == {"owner": "me"}
     text = q.ok("info", "a").stdout

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT  Copyright (c) 2026 the quiver authors */
 /*
  * fuzz_server_body.c -- libFuzzer target for the HTTP server's request-body readers: the
- * query fast path (server/query_fast.c, which hands anything unusual to the general path),
- * the general Jansson reader with its depth limit and typed field readers (server/json.c,
+ * query and add/upsert fast paths (server/chroma/query_fast.c, which hand anything unusual
+ * to the general path), the general Jansson reader with its depth limit and typed field readers (server/json.c,
  * rec_read.c, rec_batch.c) and the collection routes' bodies (routes_coll.c, coll_config.c).
  *
  * The request goes through srv_dispatch exactly as libmicrohttpd's callback hands it over

@@ -428,6 +428,76 @@ def test_query_shapes(cl):
     assert st == 200 and r["ids"] == [[]]
 
 
+def test_write_fast_path_matches_general_path(cl):
+    """add/upsert bodies of the common shape are decoded without Jansson for their floats
+    (server/chroma/query_fast.c, rec_write_fast); the same batch with its first id written as
+    a JSON escape (which that reader refuses) takes the general path. Two collections fed
+    the two forms must hold the same records (ids, embeddings, metadata, documents), and a bad
+    batch must get the same status and error from both."""
+    import random
+    rnd = random.Random(11)
+    dim = 8
+    a, b = make_coll(cl), make_coll(cl)
+    texts = ["1e-40", "-0.0", "0.1000000000000000055511151231257827", "7E+2", "-2.5e-3", "0", "12", "9.999999e-1",
+             "0.0", "255.0", "1234567.0", "12345678.0", "16777217", "3.05", "3.0e1", "3.00", "100"]
+
+    def num():
+        return rnd.choice(texts) if rnd.random() < 0.3 else repr(rnd.uniform(-1e3, 1e3))
+
+    def bodies(ids, with_meta, with_docs):
+        rows = ["[" + ",".join(num() for _ in range(dim)) + "]" for _ in ids]
+        parts = ['"embeddings": [%s]' % ",".join(rows)]
+        if with_meta:
+            metas = [rnd.choice(['null', '{"k": %d, "t": "x\\u00e9"}' % rnd.randrange(9), '{"f": 1.5, "b": true}'])
+                     for _ in ids]
+            parts.append('"metadatas": [%s]' % ",".join(metas))
+        else:
+            parts.append('"metadatas": null')
+        if with_docs:
+            parts.append('"documents": [%s]' % ",".join(rnd.choice(['null', '"doc %d"' % i]) for i in range(len(ids))))
+        parts.append('"uris": null')
+        rnd.shuffle(parts)
+        fast = '{"ids": [%s], %s}' % (",".join('"%s"' % i for i in ids), ", ".join(parts))
+        esc = "\\u%04x" % ord(ids[0][0]) + ids[0][1:]
+        slow = '{"ids": [%s], %s}' % (",".join(['"%s"' % esc] + ['"%s"' % i for i in ids[1:]]), ", ".join(parts))
+        return fast, slow
+
+    for batch in range(6):
+        ids = ["r%d" % rnd.randrange(60) for _ in range(25)]  # repeats: deduplicated alike
+        fast, slow = bodies(ids, batch % 2 == 0, batch % 3 != 1)
+        op = "upsert" if batch >= 4 else "add"
+        s1, r1, _ = cl.req("POST", f"{BASE}/collections/{a['id']}/{op}", raw=fast.encode())
+        s2, r2, _ = cl.req("POST", f"{BASE}/collections/{b['id']}/{op}", raw=slow.encode())
+        assert s1 == s2 and s1 in (200, 201), (r1, r2)
+    got = []
+    for c in (a, b):
+        st, r, _ = cl.post(f"{BASE}/collections/{c['id']}/get",
+                           {"include": ["embeddings", "metadatas", "documents"], "limit": 1000})
+        assert st == 200, r
+        got.append(sorted(zip(r["ids"], r["embeddings"], [json.dumps(m, sort_keys=True) for m in r["metadatas"]],
+                              r["documents"])))
+    assert len(got[0]) > 20 and got[0] == got[1]
+
+    bad = [
+        '{"ids": ["x", "y"], "embeddings": [[1,2,3,4,5,6,7,8]]}',                          # counts differ
+        '{"ids": ["x"], "embeddings": [[1,2,3,4,5,6,7,8]], "documents": ["a", "b"]}',      # counts differ
+        '{"ids": ["x", ""], "embeddings": [[1,2,3,4,5,6,7,8], [1,2,3,4,5,6,7,8]]}',        # empty id
+        '{"ids": ["x", "y"], "embeddings": [[1,2,3,4,5,6,7,8], [1,2]]}',                   # ragged
+        '{"ids": ["x"], "embeddings": [[1,2,3]]}',                                         # wrong dim
+        '{"ids": ["x"], "embeddings": [[1,2,3,4,5,6,7,8]], "metadatas": [{"k": null}]}',   # null value in add
+        '{"ids": ["x"], "embeddings": [[1,2,3,4,5,6,7,8]], "metadatas": [{"k": {"a": 1}}]}',  # nested
+        '{"ids": ["x"], "embeddings": [[1,2,3,4,5,6,7,8]], "metadatas": [{"k": 1}, {"k": 2}]}',  # counts
+        '{"ids": ["x"], "embeddings": [[1,2,3,4,5,6,7,1e999]]}',                           # not finite
+    ]
+    for body in bad:
+        slow = body.replace('"ids": ["x"', '"ids": ["\\u0078"', 1).replace('"ids": ["x",', '"ids": ["\\u0078",', 1)
+        assert slow != body
+        s1, r1, _ = cl.req("POST", f"{BASE}/collections/{a['id']}/add", raw=body.encode())
+        s2, r2, _ = cl.req("POST", f"{BASE}/collections/{b['id']}/add", raw=slow.encode())
+        assert s1 == s2 and s1 >= 400, (body, r1, r2)
+        assert r1["error"] == r2["error"], (body, r1, r2)
+
+
 def test_query_fast_path_matches_general_path(cl):
     """The common query body is decoded without Jansson (server/query_fast.c); a key it does
     not take ("exact": false, the default) sends the same query down the general path. Both

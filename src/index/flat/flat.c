@@ -4,8 +4,11 @@
  *
  * Storage
  *   vecs   one contiguous, 64-byte aligned float array, row `slot` at vecs + slot*dim, for
- *          slots [0, cap); grows geometrically. Rows past n_slots and rows of never-used slots
- *          are zero, removed rows keep their old (finite) values, so any row may be scanned.
+ *          slots [0, cap). It lives in reserved address space (util/vbuf.h) and grows in
+ *          place, pages committed as slots are needed, so growth never holds two copies; only
+ *          an array that outgrows its reservation (about the machine's RAM) moves once, by
+ *          copy. Rows past n_slots and rows of never-used slots are zero, removed rows keep
+ *          their old (finite) values, so any row may be scanned. norms and live grow likewise.
  *   live   bitmap over [0, cap): bit set = the slot holds a live vector.
  *   norms  ||x||^2 per slot, for the GEMM form of l2 and for its error bound (max_norm2 is an
  *          upper bound of all norms ever stored; it never shrinks, which only loosens it).
@@ -34,7 +37,9 @@
  *   0  u64 n_slots   8 u64 count   16 u64 bitmap words   24 u64 vector offset   32..63 zero
  *   64 bitmap words (u64 each), zero padding to the vector offset (a multiple of 64)
  *   vector offset: n_slots * dim floats.
- * The vectors are used in place inside the loaded payload block (no copy of the big array).
+ * load() reads the payload straight into the reserved range of vecs (rows at the payload's
+ * vector offset), so the loaded array is used in place and the first insert after a reopen
+ * grows it in place too.
  */
 #include <cblas.h>
 #include <float.h>
@@ -47,6 +52,7 @@
 #include "checkpoint.h"
 #include "dist.h"
 #include "index.h"
+#include "vbuf.h"
 
 _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "flat checkpoints are little-endian");
 
@@ -64,8 +70,9 @@ struct qv_index {
   qv_metric metric;
   uint32_t dim;
   int n_threads;
-  void *block;     /* aligned allocation that holds vecs (a loaded payload, or our own) */
-  float *vecs;     /* cap * dim floats inside block */
+  qv_vbuf vb_vecs, vb_norms, vb_live; /* reserved ranges holding the arrays (not when ro) */
+  size_t vec_off;  /* byte offset of vecs in vb_vecs (a loaded payload's vector offset, or 0) */
+  float *vecs;     /* cap * dim floats */
   float *norms;    /* cap floats */
   uint64_t *live;  /* (cap + 63) / 64 words */
   size_t n_slots, cap, count;
@@ -137,55 +144,87 @@ static void flat_destroy(qv_index *ix) {
     qv__free(ix->mem, ix);
     return;
   }
-  qv__free_aligned(ix->mem, ix->block);
-  qv__free(ix->mem, ix->norms);
-  qv__free(ix->mem, ix->live);
+  qv__vbuf_free(&ix->vb_vecs);
+  qv__vbuf_free(&ix->vb_norms);
+  qv__vbuf_free(&ix->vb_live);
   qv__free(ix->mem, ix);
 }
 
-/* Bigger arrays holding a copy of an index's (reserve_build / reserve_install). */
+/*
+ * Room for more slots (reserve_build / reserve_install). In place: the pages are committed
+ * by build (readers never look past n_slots) and install only records the new capacity.
+ * Otherwise (first rows, or an array past its reservation): new reservations holding a copy.
+ */
 typedef struct flat_grown {
   size_t cap;
-  float *norms, *vecs;
-  uint64_t *live;
+  int moved;                 /* 1: the vbufs below replace the index's */
+  qv_vbuf vecs, norms, live;
 } flat_grown;
 
 static void flat_grown_free(const qv_mem *mem, flat_grown *g) {
-  qv__free(mem, g->norms);
-  qv__free(mem, g->live);
-  qv__free_aligned(mem, g->vecs);
+  qv__vbuf_free(&g->vecs);
+  qv__vbuf_free(&g->norms);
+  qv__vbuf_free(&g->live);
   qv__free(mem, g);
 }
 
+/* Commit the three arrays of cap slots in the given vbufs (vecs at byte offset off). */
+static qv_status commit_cap(const qv_vbuf *v, const qv_vbuf *n, const qv_vbuf *l, size_t off, size_t cap,
+                            size_t row) {
+  qv_status rc = qv__vbuf_commit(v, off + cap * row);
+  if (rc == QV_OK) rc = qv__vbuf_commit(n, cap * sizeof(float));
+  if (rc == QV_OK) rc = qv__vbuf_commit(l, words_for(cap) * sizeof(uint64_t));
+  return rc;
+}
+
+/* 1 if cap slots fit in the index's reservations. */
+static int fits(const qv_index *ix, size_t cap) {
+  size_t row = (size_t)ix->dim * sizeof(float);
+  return qv__vbuf_fits(&ix->vb_vecs, ix->vec_off + cap * row) && qv__vbuf_fits(&ix->vb_norms, cap * sizeof(float)) &&
+         qv__vbuf_fits(&ix->vb_live, words_for(cap) * sizeof(uint64_t));
+}
+
 /*
- * Room for slots [0, need) in two steps: reserve_build copies into bigger arrays while
- * searches read ix (no add or remove may run), reserve_install swaps them in.
+ * Room for slots [0, need) in two steps: reserve_build commits pages (or, when the arrays must
+ * move, copies into new ones) while searches read ix (no add or remove may run),
+ * reserve_install makes them the index's.
  */
 static qv_status flat_reserve_build(const qv_index *ix, size_t need, void **staged) {
   *staged = NULL;
   if (ix->ro) return QV_UNSUPPORTED;
   if (need <= ix->cap) return QV_OK;
-  size_t cap = ix->cap * 2 > need ? ix->cap * 2 : need;
-  if (cap < 64) cap = 64;
   size_t row = (size_t)ix->dim * sizeof(float);
-  if (cap > SIZE_MAX / row || cap > UINT32_MAX + (size_t)1) return QV_NOMEM;
+  if (need > SIZE_MAX / 2 / row || need > UINT32_MAX + (size_t)1) return QV_NOMEM;
   flat_grown *g = qv__calloc(ix->mem, 1, sizeof *g);
   if (!g) return QV_NOMEM;
-  g->cap = cap;
-  g->norms = qv__calloc(ix->mem, cap, sizeof *g->norms);
-  g->live = qv__calloc(ix->mem, words_for(cap), sizeof *g->live);
-  g->vecs = qv__malloc_aligned(ix->mem, cap * row);
-  if (!g->norms || !g->live || !g->vecs) {
+  g->cap = need;
+  qv_status rc;
+  if (fits(ix, need)) {
+    /* pages cost memory only once written: commit ahead geometrically, so that small adds
+     * do not each make a system call */
+    size_t ahead = ix->cap * 2 > need ? ix->cap * 2 : need;
+    if (ahead < 64) ahead = 64;
+    if (ahead <= UINT32_MAX + (size_t)1 && fits(ix, ahead)) g->cap = ahead;
+    rc = commit_cap(&ix->vb_vecs, &ix->vb_norms, &ix->vb_live, ix->vec_off, g->cap, row);
+  } else {
+    size_t maxs = UINT32_MAX + (size_t)1;
+    size_t bv = qv__vbuf_plan(need, row, maxs), bn = qv__vbuf_plan(need, sizeof(float), maxs);
+    size_t bl = qv__vbuf_plan(words_for(need), sizeof(uint64_t), words_for(maxs));
+    g->moved = 1;
+    rc = qv__vbuf_reserve(&g->vecs, need * row, bv);
+    if (rc == QV_OK) rc = qv__vbuf_reserve(&g->norms, need * sizeof(float), bn);
+    if (rc == QV_OK) rc = qv__vbuf_reserve(&g->live, words_for(need) * sizeof(uint64_t), bl);
+    if (rc == QV_OK) rc = commit_cap(&g->vecs, &g->norms, &g->live, 0, need, row);
+    if (rc == QV_OK && ix->cap) {
+      memcpy(g->vecs.base, ix->vecs, ix->cap * row);
+      memcpy(g->norms.base, ix->norms, ix->cap * sizeof(float));
+      memcpy(g->live.base, ix->live, words_for(ix->cap) * sizeof(uint64_t));
+    }
+  }
+  if (rc != QV_OK) {
     flat_grown_free(ix->mem, g);
-    return QV_NOMEM;
+    return rc;
   }
-  qv__advise_huge(g->vecs, cap * row);
-  if (ix->cap) {
-    memcpy(g->norms, ix->norms, ix->cap * sizeof *g->norms);
-    memcpy(g->live, ix->live, words_for(ix->cap) * sizeof *g->live);
-    memcpy(g->vecs, ix->vecs, ix->cap * row);
-  }
-  memset((char *)g->vecs + ix->cap * row, 0, (cap - ix->cap) * row);
   *staged = g;
   return QV_OK;
 }
@@ -193,14 +232,27 @@ static qv_status flat_reserve_build(const qv_index *ix, size_t need, void **stag
 static void flat_reserve_install(qv_index *ix, void *staged) {
   flat_grown *g = staged;
   if (!g) return;
-  qv__free(ix->mem, ix->norms);
-  qv__free(ix->mem, ix->live);
-  qv__free_aligned(ix->mem, ix->block);
-  ix->norms = g->norms;
-  ix->live = g->live;
-  ix->block = ix->vecs = g->vecs;
+  size_t row = (size_t)ix->dim * sizeof(float);
+  if (g->moved) {
+    qv__vbuf_free(&ix->vb_vecs);
+    qv__vbuf_free(&ix->vb_norms);
+    qv__vbuf_free(&ix->vb_live);
+    ix->vb_vecs = g->vecs;
+    ix->vb_norms = g->norms;
+    ix->vb_live = g->live;
+    memset(&g->vecs, 0, sizeof g->vecs);
+    memset(&g->norms, 0, sizeof g->norms);
+    memset(&g->live, 0, sizeof g->live);
+    ix->vec_off = 0;
+    ix->vecs = ix->vb_vecs.base;
+    ix->norms = ix->vb_norms.base;
+    ix->live = ix->vb_live.base;
+  }
+  qv__vbuf_note(&ix->vb_vecs, ix->vec_off + g->cap * row);
+  qv__vbuf_note(&ix->vb_norms, g->cap * sizeof(float));
+  qv__vbuf_note(&ix->vb_live, words_for(g->cap) * sizeof(uint64_t));
   ix->cap = g->cap;
-  qv__free(ix->mem, g);
+  flat_grown_free(ix->mem, g);
 }
 
 static void flat_reserve_drop(const qv_index *ix, void *staged) {
@@ -269,7 +321,8 @@ static void flat_stats(const qv_index *ix, qv_index_stats *out) {
   out->count = ix->count;
   out->n_slots = ix->n_slots;
   out->n_tombstones = ix->n_slots - ix->count;
-  out->mem_vectors = (uint64_t)ix->cap * ix->dim * sizeof(float) + (uint64_t)ix->cap * sizeof(float);
+  /* rows past n_slots are committed address space never written: they cost no memory */
+  out->mem_vectors = (uint64_t)ix->n_slots * ix->dim * sizeof(float) + (uint64_t)ix->n_slots * sizeof(float);
   out->mem_graph = 0;
   out->max_level = 0;
 }
@@ -599,27 +652,47 @@ static qv_status check_payload(const unsigned char *p, uint64_t len, uint32_t di
   return pop == h->count ? QV_OK : QV_CORRUPT;
 }
 
+/* qv__ckpt_read_to's buffer: the payload at the start of vb_vecs, reserved with room to grow. */
+static void *load_buf(void *ctx, uint64_t len) {
+  qv_index *ix = ctx;
+  size_t row = (size_t)ix->dim * sizeof(float);
+  if (len > SIZE_MAX / 4) return NULL;
+  size_t room = qv__vbuf_plan((size_t)len / row, row, UINT32_MAX + (size_t)1);
+  if (room > SIZE_MAX - (size_t)len) return NULL;
+  if (qv__vbuf_reserve(&ix->vb_vecs, (size_t)len, (size_t)len + room) != QV_OK) return NULL;
+  if (qv__vbuf_commit(&ix->vb_vecs, (size_t)len) != QV_OK) return NULL;
+  qv__vbuf_note(&ix->vb_vecs, (size_t)len);
+  return ix->vb_vecs.base;
+}
+
 static qv_status flat_load(const qv_index_params *p, const char *path, qv_index **out, uint64_t *seq) {
   qv_ckpt_hdr expect = {.kind_tag = FLAT_TAG, .dim = p->dim, .metric = (uint32_t)p->metric}, got;
-  unsigned char *payload = NULL;
+  void *buf = NULL;
   qv_index *ix = NULL;
   flat_head h;
   *out = NULL;
   qv_status rc = flat_create(p, &ix);
   if (rc != QV_OK) return rc;
-  rc = qv__ckpt_read(p->mem, path, &expect, &got, (void **)&payload);
+  rc = qv__ckpt_read_to(path, &expect, &got, load_buf, ix, &buf);
   if (rc != QV_OK) goto cleanup;
+  const unsigned char *payload = buf;
   rc = got.payload_version == FLAT_PAYLOAD_VERSION ? check_payload(payload, got.payload_len, p->dim, &h)
                                                    : QV_CORRUPT;
   if (rc != QV_OK) goto cleanup;
-  size_t cap = (size_t)h.n_slots;
-  ix->norms = qv__calloc(p->mem, cap ? cap : 1, sizeof *ix->norms);
-  ix->live = qv__calloc(p->mem, words_for(cap) ? words_for(cap) : 1, sizeof *ix->live);
-  if (!ix->norms || !ix->live) { rc = QV_NOMEM; goto cleanup; }
+  size_t cap = (size_t)h.n_slots, maxs = UINT32_MAX + (size_t)1;
+  rc = qv__vbuf_reserve(&ix->vb_norms, cap * sizeof(float), qv__vbuf_plan(cap, sizeof(float), maxs));
+  if (rc == QV_OK)
+    rc = qv__vbuf_reserve(&ix->vb_live, words_for(cap) * 8, qv__vbuf_plan(words_for(cap), 8, words_for(maxs)));
+  if (rc == QV_OK) rc = qv__vbuf_commit(&ix->vb_norms, cap * sizeof(float));
+  if (rc == QV_OK) rc = qv__vbuf_commit(&ix->vb_live, words_for(cap) * 8);
+  if (rc != QV_OK) goto cleanup;
+  qv__vbuf_note(&ix->vb_norms, cap * sizeof(float));
+  qv__vbuf_note(&ix->vb_live, words_for(cap) * 8);
+  ix->norms = ix->vb_norms.base;
+  ix->live = ix->vb_live.base;
   memcpy(ix->live, payload + FLAT_PAYLOAD_HEAD, words_for(cap) * 8);
-  ix->block = payload;
-  ix->vecs = (float *)(void *)(payload + h.vec_off);
-  payload = NULL; /* owned by ix now */
+  ix->vec_off = (size_t)h.vec_off; /* a multiple of 64 from a page-aligned base */
+  ix->vecs = (float *)(void *)((unsigned char *)ix->vb_vecs.base + ix->vec_off);
   ix->n_slots = ix->cap = cap;
   ix->count = (size_t)h.count;
   for (size_t s = 0; s < cap; s++) {
@@ -631,8 +704,7 @@ static qv_status flat_load(const qv_index_params *p, const char *path, qv_index 
   *out = ix;
   ix = NULL;
 cleanup:
-  qv__free_aligned(p->mem, payload);
-  flat_destroy(ix);
+  flat_destroy(ix); /* frees the payload's reservation too */
   return rc;
 }
 

@@ -257,6 +257,7 @@ static void hnsw_stats(const qv_index *ix, qv_index_stats *out) {
   out->mem_graph = links;
   out->mem_vectors = (uint64_t)ix->cap * (ix->sq8 ? ix->vstride + (ix->bsz - ix->code_off)
                                                   : ix->bsz - ix->code_off);
+  out->mem_codes = ix->sq8 ? (uint64_t)ix->cap * (ix->bsz - ix->code_off) : 0;
 }
 
 

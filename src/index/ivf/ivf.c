@@ -632,6 +632,7 @@ static void ivf_stats(const qv_index *ix, qv_index_stats *out) {
     ids += (uint64_t)ix->lists[l].cap * sizeof(uint32_t);
   }
   out->mem_vectors = codes + (ix->floats ? (uint64_t)ix->cap_slots * ix->dim * sizeof(float) : 0);
+  out->mem_codes = codes;
   out->mem_graph = ids + (uint64_t)ix->cap_slots * 2 * sizeof(uint32_t) +
                    (ix->cent ? (uint64_t)ix->nlist * ix->dim * sizeof(float) : 0) +
                    (ix->pc_codes ? (uint64_t)ix->nlist * (ix->dim + 4) + 3 * (uint64_t)ix->dim * 4 : 0) +
