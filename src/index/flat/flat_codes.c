@@ -3,7 +3,7 @@
  * index/flat/flat_codes.c -- the code section of an l2 flat snapshot (payload version 2): one
  * byte per dimension per row, scanned first, a quarter of the float rows' bytes, so the first
  * query on a freshly mapped file faults in and reads 128 MB instead of 512 MB at 1M x 128
- * (bench/RESULTS.md section 12). The answer stays exact: the codes only choose which float rows
+ * (bench/RESULTS.md section 16). The answer stays exact: the codes only choose which float rows
  * the exact kernel measures, through a bound that provably keeps every row of the true top k.
  *
  * Section (at the payload's code offset, 64-byte aligned): f32 lo[dim], f32 step[dim], zero
