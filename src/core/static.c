@@ -11,8 +11,9 @@
  * checksum, and attaches the index to its section in place (the kind's open_mapped(), O(1)).
  * The checksums of the big sections are checked by qv_static_verify() (or at open with
  * QV_STATIC_VERIFY); until then every read of them is bounds-checked, so a damaged file gives
- * an error or wrong answers, never a crash. A kind without open_mapped (hnsw) is stored as a
- * whole checkpoint file and loaded, i.e. copied, on first use.
+ * an error or wrong answers, never a crash. A kind without open_mapped would be stored as a
+ * whole checkpoint file and loaded, i.e. copied, on first use (hnsw snapshots written before
+ * its mapped layout, index/hnsw/mapped.c, are such files and still open).
  */
 #include <errno.h>
 #include <fcntl.h>

@@ -26,6 +26,7 @@ static float frand(void) {
 
 static float g_vecs[N * DIM];
 static char g_path[128];
+static const char *g_params; /* the kind's parameters for fill(), NULL: defaults */
 
 static qv_collection *fill(qv_db *db, const char *name, const char *kind, qv_metric m) {
   qv_collection_opts o;
@@ -33,6 +34,7 @@ static qv_collection *fill(qv_db *db, const char *name, const char *kind, qv_met
   o.dim = m == QV_METRIC_HAMMING ? DIM * 32 : DIM;
   o.metric = m;
   o.index = kind;
+  o.params_json = g_params;
   o.metadata_json = "{\"owner\": \"tests\"}";
   qv_collection *c = NULL;
   cr_assert_eq(qv_collection_create(db, name, &o, &c), QV_OK, "%s", qv_db_errmsg(db));
@@ -165,6 +167,12 @@ static void round_trip(const char *kind, qv_metric m) {
 Test(snapshot, flat) { round_trip("flat", QV_METRIC_L2); }
 Test(snapshot, rpforest) { round_trip("rpforest", QV_METRIC_L2); }
 Test(snapshot, hnsw) { round_trip("hnsw", QV_METRIC_COSINE); }
+Test(snapshot, hnsw_l2) { round_trip("hnsw", QV_METRIC_L2); }
+Test(snapshot, hnsw_ip_floats) {
+  g_params = "{\"quantizer\": \"none\"}"; /* float traversal: the vectors inside the level-0 blocks */
+  round_trip("hnsw", QV_METRIC_IP);
+  g_params = NULL;
+}
 Test(snapshot, hamming_flat) { round_trip("flat", QV_METRIC_HAMMING); }
 Test(snapshot, hamming_rpforest) { round_trip("rpforest", QV_METRIC_HAMMING); }
 Test(snapshot, l1_rpforest) { round_trip("rpforest", QV_METRIC_L1); }
@@ -276,3 +284,127 @@ static void damage(const char *kind) {
 
 Test(snapshot, damaged_flat) { damage("flat"); }
 Test(snapshot, damaged_rpforest) { damage("rpforest"); }
+Test(snapshot, damaged_hnsw) { damage("hnsw"); }
+
+/* The INDX section's offset and length, from the section table (entry 8). */
+static void indx_of(const unsigned char *b, uint64_t *off, uint64_t *len) {
+  memcpy(off, b + 128 + 8 * 32 + 8, 8);
+  memcpy(len, b + 128 + 8 * 32 + 16, 8);
+}
+
+/*
+ * An HNSW graph searched in place trusts nothing it reads: the whole graph payload past its
+ * head overwritten (ids out of range, huge counts, upper-list offsets past the end, garbage
+ * codes), opened without verification, then searched with and without a filter: answers or
+ * errors, never an access outside the mapping (ASan/UBSan in CI).
+ */
+static void garbage_graph(const char *params) {
+  g_params = params;
+  qv_db *db = open_db(1);
+  qv_collection *c = fill(db, "c", "hnsw", QV_METRIC_L2);
+  cr_assert_eq(qv_collection_export(c, g_path), QV_OK, "%s", qv_db_errmsg(db));
+  qv_collection_release(c);
+  close_db(db);
+  g_params = NULL;
+  size_t len;
+  unsigned char *orig = slurp(&len), *b = malloc(len);
+  uint64_t xo, xl;
+  indx_of(orig, &xo, &xl);
+  cr_assert(xo + xl <= len && xl > 256);
+  uint64_t rng = 17;
+  for (int pattern = 0; pattern < 4; pattern++) {
+    memcpy(b, orig, len);
+    /* the graph head (mapped.c): offsets of state, level, l0, vecs, q8, upidx, up at 80; the
+     * entry point at 32. Everything but the head, the quantizer's ranges and the entry point's
+     * level is overwritten (those are checked at open). */
+    uint64_t so[7];
+    uint32_t ep;
+    memcpy(so, b + xo + 80, sizeof so);
+    memcpy(&ep, b + xo + 32, 4);
+    for (uint64_t o = xo + so[0]; o + 4 <= xo + xl; o += 4) {
+      if (o >= xo + so[4] && o < xo + so[5]) continue;
+      rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+      uint32_t w = pattern == 0 ? 0xFFFFFFFFu : pattern == 1 ? (uint32_t)(rng >> 32)
+                 : pattern == 2 ? (uint32_t)(rng >> 32) % (2 * N) : (uint32_t)(rng >> 61);
+      memcpy(b + o, &w, 4);
+    }
+    memcpy(b + xo + so[1] + ep, orig + xo + so[1] + ep, 1);
+    spill(b, len);
+    char err[512];
+    qv_static *s = NULL;
+    cr_assert_eq(qv_static_open(g_path, 0, &s, err, sizeof err), QV_OK, "%s", err);
+    for (int i = 0; i < 20; i++) {
+      qv_query_opts o;
+      qv_query_opts_init(&o);
+      o.where_json = "{\"g\": 1}";
+      qv_results *r = NULL;
+      if (qv_static_query(s, g_vecs + (size_t)i * DIM, 1, 5, i % 2 ? &o : NULL, &r) == QV_OK) qv_results_free(r);
+    }
+    cr_assert_eq(qv_static_verify(s), QV_CORRUPT);
+    qv_static_close(s);
+  }
+  free(orig);
+  free(b);
+}
+
+Test(snapshot, hnsw_garbage_graph) { garbage_graph(NULL); }
+Test(snapshot, hnsw_garbage_graph_floats) { garbage_graph("{\"quantizer\": \"none\"}"); }
+
+/*
+ * An l2 flat snapshot scans its code section first and re-ranks what the bound keeps with the
+ * exact kernel: the answers must be the collection's exact ones, also on data full of ties and
+ * near ties (rows on a coarse grid, many of them duplicated) and for k from 1 to 50.
+ */
+Test(snapshot, flat_codes_exact) {
+  enum { G_N = 3000, G_DIM = 12 };
+  static float v[G_N * G_DIM];
+  uint64_t r = 3;
+  for (int i = 0; i < G_N * G_DIM; i++) {
+    r = r * 6364136223846793005ull + 1442695040888963407ull;
+    v[i] = (float)((r >> 40) % 5) * 0.25f + (i % 7 == 0 ? 1e-4f * (float)((r >> 20) % 3) : 0.0f);
+  }
+  for (int i = 0; i < G_N / 10; i++) memcpy(v + (size_t)(G_N - 1 - i) * G_DIM, v + (size_t)i * G_DIM, G_DIM * 4);
+  qv_db *db = open_db(1);
+  qv_collection_opts o;
+  qv_collection_opts_init(&o);
+  o.dim = G_DIM;
+  o.metric = QV_METRIC_L2;
+  o.index = "flat";
+  qv_collection *c = NULL;
+  cr_assert_eq(qv_collection_create(db, "g", &o, &c), QV_OK);
+  static char idbuf[G_N][16];
+  static const char *ids[G_N];
+  for (int i = 0; i < G_N; i++) {
+    snprintf(idbuf[i], 16, "g%d", i);
+    ids[i] = idbuf[i];
+  }
+  qv_batch b = {.n = G_N, .ids = ids, .embeddings = v};
+  cr_assert_eq(qv_collection_add(c, &b, QV_CONFLICT_ERROR), QV_OK);
+  cr_assert_eq(qv_collection_export(c, g_path), QV_OK, "%s", qv_db_errmsg(db));
+  char err[512];
+  qv_static *s = NULL;
+  cr_assert_eq(qv_static_open(g_path, QV_STATIC_VERIFY, &s, err, sizeof err), QV_OK, "%s", err);
+  size_t ks[] = {1, 3, 10, 50};
+  for (int qi = 0; qi < 40; qi++) {
+    float q[G_DIM];
+    for (int d = 0; d < G_DIM; d++) {
+      r = r * 6364136223846793005ull + 1442695040888963407ull;
+      q[d] = qi % 2 ? v[(size_t)(qi * 71 % G_N) * G_DIM + d] : (float)((r >> 40) % 1000) / 800.0f - 0.1f;
+    }
+    size_t k = ks[qi % 4];
+    qv_results *x = NULL, *y = NULL;
+    cr_assert_eq(qv_collection_query(c, q, 1, k, NULL, &x), QV_OK);
+    cr_assert_eq(qv_static_query(s, q, 1, k, NULL, &y), QV_OK);
+    cr_assert_eq(qv_results_count(x, 0), k);
+    cr_assert_eq(qv_results_count(y, 0), k);
+    for (size_t j = 0; j < k; j++) {
+      cr_assert_str_eq(qv_results_id(x, 0, j), qv_results_id(y, 0, j), "query %d k %zu rank %zu", qi, k, j);
+      cr_assert_eq(qv_results_distance(x, 0, j), qv_results_distance(y, 0, j));
+    }
+    qv_results_free(x);
+    qv_results_free(y);
+  }
+  qv_static_close(s);
+  qv_collection_release(c);
+  close_db(db);
+}

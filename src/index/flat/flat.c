@@ -51,6 +51,7 @@
 
 #include "checkpoint.h"
 #include "dist.h"
+#include "flat_codes.h"
 #include "index.h"
 #include "vbuf.h"
 
@@ -59,6 +60,8 @@ _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "flat checkpoints are 
 #define FLAT_TAG ((uint32_t)'F' | (uint32_t)'L' << 8 | (uint32_t)'A' << 16 | (uint32_t)'T' << 24)
 #define FLAT_PAYLOAD_VERSION 1u
 #define FLAT_PAYLOAD_HEAD 64u
+#define FLAT_SNAPSHOT_CODES 2u /* snapshot payload of an l2 index: version 1's, head word 4 = the
+                                   offset of the code section that follows (flat_codes.c) */
 #define SCAN_BLOCK 256   /* rows per *_many call in a single-query scan */
 #define BATCH_QB 128     /* queries per GEMM block */
 #define BATCH_BB 1024    /* rows per GEMM block */
@@ -78,6 +81,7 @@ struct qv_index {
   size_t n_slots, cap, count;
   float max_norm2;
   int ro; /* attached to a mapped payload (open_mapped): read-only, no norms, nothing owned */
+  const unsigned char *codes; /* ro, l2, payload version 2: the code section (flat_codes.c) */
 };
 
 /* ------------------------------------------------------------------ small helpers */
@@ -360,6 +364,19 @@ static void scan_pred(const qv_index *ix, const qv_search_req *req, qv_topk *t) 
 
 static size_t search_dot(const qv_index *ix, const float *q, size_t k, qv_hit *out);
 
+/* A mapped l2 snapshot: the code section picks the rows (a superset of the top k), the exact
+ * kernel measures them, so t gets what scan_all would give. Else t is untouched. */
+static qv_status codes_search(const qv_index *ix, const float *q, qv_topk *t) {
+  uint32_t *cand;
+  size_t n;
+  qv_status rc = qv__flat_codes_candidates(ix->codes, ix->live, ix->n_slots, ix->dim, q, t->k, ix->mem, &cand, &n);
+  if (rc) return rc;
+  for (size_t i = 0; i < n; i++)
+    hit_offer(t, qv__metric_dist(ix->kern, ix->metric, q, ix->vecs + (size_t)cand[i] * ix->dim, ix->dim), cand[i]);
+  qv__free(ix->mem, cand);
+  return QV_OK;
+}
+
 static qv_status flat_search(const qv_index *ix, const qv_search_req *req, qv_hit *out,
                              size_t *n_out) {
   qv_topk t;
@@ -368,7 +385,8 @@ static qv_status flat_search(const qv_index *ix, const qv_search_req *req, qv_hi
   qv__topk_init(&t, out, req->k);
   if (req->pred)
     scan_pred(ix, req, &t);
-  else if (ix->metric == QV_METRIC_L2 && ix->norms) {
+  else if (ix->codes && codes_search(ix, req->q, &t) == QV_OK) {
+  } else if (ix->metric == QV_METRIC_L2 && ix->norms) {
     *n_out = search_dot(ix, req->q, req->k, out);
     return QV_OK;
   } else
@@ -758,12 +776,18 @@ static qv_status flat_serialize(const qv_index *ix, void (*put)(void *, const vo
   static const unsigned char zero[64];
   flat_head head = {.n_slots = ix->n_slots, .count = ix->count, .n_words = words_for(ix->n_slots)};
   head.vec_off = vec_offset(head.n_words);
+  int codes = ix->metric == QV_METRIC_L2; /* version 2: the code section follows (flat_codes.c) */
+  uint64_t vec_end = head.vec_off + (uint64_t)ix->n_slots * ix->dim * sizeof(float);
+  if (codes) head.reserved[0] = (vec_end + 63) / 64 * 64;
   put(ctx, &head, sizeof head);
   put(ctx, ix->live, head.n_words * 8);
   put(ctx, zero, head.vec_off - FLAT_PAYLOAD_HEAD - head.n_words * 8);
   put(ctx, ix->vecs, ix->n_slots * ix->dim * sizeof(float));
   *version = FLAT_PAYLOAD_VERSION;
-  return QV_OK;
+  if (!codes) return QV_OK;
+  put(ctx, zero, (size_t)(head.reserved[0] - vec_end));
+  *version = FLAT_SNAPSHOT_CODES;
+  return qv__flat_codes_write(ix->vecs, ix->live, ix->n_slots, ix->dim, ix->mem, put, ctx);
 }
 
 /*
@@ -775,12 +799,19 @@ static qv_status flat_open_mapped(const qv_index_params *p, uint32_t version, co
                                   qv_index **out) {
   *out = NULL;
   flat_head h;
-  if (version != FLAT_PAYLOAD_VERSION || ((uintptr_t)payload & 63) || len < FLAT_PAYLOAD_HEAD) return QV_CORRUPT;
+  if ((version != FLAT_PAYLOAD_VERSION && version != FLAT_SNAPSHOT_CODES) || ((uintptr_t)payload & 63) ||
+      len < FLAT_PAYLOAD_HEAD)
+    return QV_CORRUPT;
   memcpy(&h, payload, sizeof h);
   uint64_t row = (uint64_t)p->dim * sizeof(float);
   if (h.n_slots > UINT32_MAX + (uint64_t)1 || h.count > h.n_slots || h.n_words != words_for(h.n_slots) ||
-      h.vec_off != vec_offset(h.n_words) || row == 0 || h.n_slots > (UINT64_MAX - h.vec_off) / row ||
-      len != h.vec_off + h.n_slots * row)
+      h.vec_off != vec_offset(h.n_words) || row == 0 || h.n_slots > (UINT64_MAX - h.vec_off) / row)
+    return QV_CORRUPT;
+  uint64_t vec_end = h.vec_off + h.n_slots * row, code_off = (vec_end + 63) / 64 * 64;
+  if (version == FLAT_PAYLOAD_VERSION ? len != vec_end
+                                      : p->metric != QV_METRIC_L2 || h.reserved[0] != code_off ||
+                                            len != code_off + qv__flat_codes_bytes(h.n_slots, p->dim) ||
+                                            !qv__flat_codes_check((const unsigned char *)payload + code_off, p->dim))
     return QV_CORRUPT;
   qv_index *ix = NULL;
   qv_status rc = flat_create(p, &ix);
@@ -790,6 +821,7 @@ static qv_status flat_open_mapped(const qv_index_params *p, uint32_t version, co
   ix->vecs = (float *)(uintptr_t)((const char *)payload + h.vec_off);
   ix->n_slots = ix->cap = (size_t)h.n_slots;
   ix->count = (size_t)h.count;
+  if (version == FLAT_SNAPSHOT_CODES) ix->codes = (const unsigned char *)payload + code_off;
   *out = ix;
   return QV_OK;
 }

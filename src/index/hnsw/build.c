@@ -343,11 +343,13 @@ cleanup:
 }
 
 QV_INTERNAL qv_status hnsw_add(qv_index *ix, const uint32_t *slots, const float *vecs, size_t n) {
+  if (ix && ix->mapped) return QV_UNSUPPORTED; /* a snapshot's read-only graph */
   return add_impl(ix, slots, vecs, n, 0, vecs, n);
 }
 
 QV_INTERNAL qv_status hnsw_add_hidden(qv_index *ix, const uint32_t *slots, const float *vecs, size_t n,
                                  const float *train, size_t n_train) {
+  if (ix && ix->mapped) return QV_UNSUPPORTED;
   return add_impl(ix, slots, vecs, n, 1, train, n_train);
 }
 
@@ -362,6 +364,7 @@ QV_INTERNAL void hnsw_publish(qv_index *ix, const uint32_t *slots, size_t n) {
 
 QV_INTERNAL qv_status hnsw_remove(qv_index *ix, uint32_t slot) {
   if (!ix) return QV_INVALID;
+  if (ix->mapped) return QV_UNSUPPORTED;
   if (slot >= ix->cap || ix->state[slot] != ST_LIVE) return QV_NOTFOUND;
   ix->state[slot] = ST_DEAD;
   ix->n_live--;
@@ -380,6 +383,7 @@ QV_INTERNAL const float *hnsw_vector(const qv_index *ix, uint32_t slot) {
  * fail on its small per-call scratch allocations.
  */
 QV_INTERNAL qv_status hnsw_reserve(qv_index *ix, size_t n_slots) {
+  if (ix && ix->mapped) return QV_UNSUPPORTED;
   if (n_slots > UINT32_MAX) return QV_NOMEM;
   return hnsw_grow(ix, (uint32_t)n_slots, 0, 1);
 }

@@ -204,6 +204,10 @@ static qv_status hnsw_create(const qv_index_params *p, qv_index **out) {
 QV_INTERNAL void hnsw_destroy(qv_index *ix) {
   if (!ix) return;
   const qv_mem *mem = ix->mem;
+  if (ix->mapped) { /* mapped.c: these point into a snapshot's mapping */
+    ix->state = ix->level = NULL;
+    ix->cap = 0;
+  }
   for (uint32_t s = 0; s < ix->cap; s++) qv__free(mem, ix->up[s]);
   qv__free(mem, ix->l0_raw);
   qv__free(mem, ix->vecs_raw);
@@ -253,7 +257,7 @@ static void hnsw_stats(const qv_index *ix, qv_index_stats *out) {
   out->max_level = ix->max_level < 0 ? 0 : (uint32_t)ix->max_level;
   uint64_t links = (uint64_t)ix->cap * (ix->M0 + 1) * 4 + (uint64_t)ix->cap * (2 + sizeof(void *) + 1);
   for (uint32_t s = 0; s < ix->n_hw; s++)
-    if (ix->up[s]) links += (uint64_t)ix->level[s] * (ix->M + 1) * 4;
+    if (ix->mapped || ix->up[s]) links += (uint64_t)ix->level[s] * (ix->M + 1) * 4;
   out->mem_graph = links;
   out->mem_vectors = (uint64_t)ix->cap * (ix->sq8 ? ix->vstride + (ix->bsz - ix->code_off)
                                                   : ix->bsz - ix->code_off);
@@ -285,4 +289,6 @@ const qv_index_vt qv__index_hnsw = {
     .reserve_drop = hnsw_reserve_drop,
     .range_search = qv__hnsw_range_search,
     .save_standalone = hnsw_save_standalone,
+    .serialize = hnsw_serialize,
+    .open_mapped = hnsw_open_mapped,
 };

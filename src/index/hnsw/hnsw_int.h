@@ -25,6 +25,7 @@
 #define HNSW_TAG 0x57534e48u /* "HNSW" little-endian */
 #define HNSW_PAYLOAD_VERSION 2u /* 2: with sq8 traversal codes, the file keeps no float copy of
                                     live nodes (they come from the vector source); 1 is still read */
+#define HNSW_MAP_VERSION 1u /* mapped.c: the graph laid out for a snapshot file, searched in place */
 #define MAX_LEVEL 16
 #define HNSW_RERANK_MIN 32 /* fewest candidates re-ranked exactly in sq8 mode (search.c) */
 #define MAX_M 512 /* max level-0 links; M (upper-level links) may be 2..MAX_M/2, as collection.c allows */
@@ -85,6 +86,12 @@ struct qv_index {
   pthread_mutex_t glock;
   pthread_mutex_t pool_lock;
   scratch *pool;
+  /* mapped.c: attached to a snapshot's read-only mapping. state, level, l0 and vecs point
+   * into it (never written, never freed), up is NULL and the upper lists are read through
+   * map_upidx / map_up; read_links() and links_at() check what they read (untrusted bytes). */
+  int mapped;
+  const uint32_t *map_upidx, *map_up;
+  uint64_t map_up_words;
 };
 
 
@@ -93,8 +100,17 @@ struct qv_index {
 static inline uint32_t *links0(const qv_index *ix, uint32_t s) {
   return (uint32_t *)(void *)(ix->l0 + (size_t)s * ix->bsz);
 }
+static const uint32_t hnsw_no_links[1]; /* an empty list */
+/* A mapped node's lists at lev >= 1: an empty list if s has no such level or the file's offset
+ * would leave the up section. */
+static inline uint32_t *map_up_links(const qv_index *ix, uint32_t s, int lev) {
+  uint64_t o = (uint64_t)ix->map_upidx[s] + (uint64_t)(lev - 1) * (ix->M + 1);
+  if (lev > ix->level[s] || o + ix->M + 1 > ix->map_up_words) return (uint32_t *)(uintptr_t)hnsw_no_links;
+  return (uint32_t *)(uintptr_t)(ix->map_up + o);
+}
 static inline uint32_t *links_at(const qv_index *ix, uint32_t s, int lev) {
-  return lev == 0 ? links0(ix, s) : ix->up[s] + (size_t)(lev - 1) * (ix->M + 1);
+  if (lev == 0) return links0(ix, s);
+  return ix->mapped ? map_up_links(ix, s, lev) : ix->up[s] + (size_t)(lev - 1) * (ix->M + 1);
 }
 static inline const float *vec_of(const qv_index *ix, uint32_t s) {
   return (const float *)(const void *)(ix->vbase + (size_t)s * ix->vstride);
@@ -189,6 +205,15 @@ static inline int qualifies(const qv_index *ix, const qctx *qc, uint32_t s) {
 static inline uint32_t read_links(const qv_index *ix, const qctx *qc, uint32_t s, int lev,
                                   uint32_t *buf, const uint32_t **out) {
   const uint32_t *l = links_at(ix, s, lev);
+  if (ix->mapped) { /* untrusted bytes: at most max_links ids, each a node that has level lev */
+    uint32_t n = l[0] < max_links(ix, lev) ? l[0] : max_links(ix, lev), k = 0;
+    for (uint32_t i = 0; i < n; i++) {
+      uint32_t t = l[i + 1];
+      if (t < ix->n_hw && ix->level[t] >= lev) buf[k++] = t;
+    }
+    *out = buf;
+    return k;
+  }
   if (!qc->build) {
     *out = l + 1;
     return l[0];
@@ -250,6 +275,12 @@ QV_INTERNAL void hnsw_reserve_drop(const qv_index *ix, void *staged);
 QV_INTERNAL qv_status hnsw_save(const qv_index *ix, const char *path, uint64_t seq);
 QV_INTERNAL qv_status hnsw_save_standalone(const qv_index *ix, const char *path, uint64_t seq);
 QV_INTERNAL qv_status hnsw_load(const qv_index_params *p, const char *path, qv_index **out, uint64_t *seq);
+
+/* mapped.c */
+QV_INTERNAL qv_status hnsw_serialize(const qv_index *ix, void (*put)(void *ctx, const void *p, size_t n), void *ctx,
+                                     uint32_t *payload_version);
+QV_INTERNAL qv_status hnsw_open_mapped(const qv_index_params *p, uint32_t payload_version, const void *payload,
+                                       uint64_t len, qv_index **out);
 
 /* hnsw.c */
 QV_INTERNAL qv_status hnsw_new(const qv_index_params *p, uint32_t m, int sq8, qv_index **out);
