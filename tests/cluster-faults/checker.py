@@ -28,6 +28,7 @@ What is checked:
 
 check() returns {"counts": {kind: n}, "violations": [{"kind", "key", ...}], "ok": bool}.
 """
+import bisect
 import json
 import math
 
@@ -108,30 +109,58 @@ def effects_by_key(ops):
     return ek
 
 
-def _superseders(e, effs):
-    """The acknowledged effects on the same key that follow e in real time."""
-    return [y for y in effs if y.op.outcome == "ok" and y.op.t0 > e.op.t1]
+class KeyIndex:
+    """One key's effects, indexed so each question costs O(log n)."""
+
+    def __init__(self, effs):
+        self.effs = effs
+        acked = [e.op.t0 for e in effs if e.op.outcome == "ok"]
+        self.max_acked_t0 = max(acked) if acked else -INF
+        self.by_value = {}
+        for e in effs:
+            if e.value is not None:
+                self.by_value.setdefault(e.value, []).append(e)
+        dels = sorted((e for e in effs if e.is_delete and e.op.outcome != "fail"),
+                      key=lambda e: e.op.t0)
+        self.del_t0 = [e.op.t0 for e in dels]
+        self.del_maxt1 = []  # running maximum of t1 over deletes sorted by t0
+        m = -INF
+        for e in dels:
+            m = max(m, e.op.t1)
+            self.del_maxt1.append(m)
+
+    def superseded(self, e):
+        """Some acknowledged effect on the key follows e in real time."""
+        return self.max_acked_t0 > e.op.t1
+
+    def superseders(self, e):
+        return [y for y in self.effs if y.op.outcome == "ok" and y.op.t0 > e.op.t1]
+
+    def delete_between(self, after_t, before_t):
+        """A delete that did not fail, completed after after_t, invoked before before_t."""
+        n = bisect.bisect_left(self.del_t0, before_t)
+        return n > 0 and self.del_maxt1[n - 1] > after_t
 
 
-def _final_candidates(effs):
-    cands = [e for e in effs + [INITIAL] if e.op.outcome != "fail"]
-    return [e for e in cands if not _superseders(e, effs)]
+def _final_ok(ki, s):
+    if s is None:
+        if not ki.superseded(INITIAL):
+            return True
+        return ki.delete_between(ki.max_acked_t0, INF)
+    return any(e.op.outcome != "fail" and not ki.superseded(e) for e in ki.by_value.get(s, []))
 
 
-def _matches(cands, value):
-    if value is None:
-        return any(c.is_delete for c in cands)
-    return any(c.value == value for c in cands)
-
-
-def check_final(ek, view, node):
+def check_final(ek, view, node, idx=None):
     """The final state one node shows, {key: value}, against the history."""
+    idx = idx if idx is not None else {k: KeyIndex(v) for k, v in ek.items()}
+    empty = KeyIndex([])
     out = []
     for k in sorted(set(ek) | set(view)):
-        effs = ek.get(k, [])
+        ki = idx.get(k, empty)
         s = view.get(k)
-        if _matches(_final_candidates(effs), s):
+        if _final_ok(ki, s):
             continue
+        effs = ki.effs
         if s is None:
             acked = [e for e in effs if e.op.outcome == "ok" and not e.is_delete]
             last = max(acked, key=lambda e: e.op.t1) if acked else None
@@ -139,13 +168,13 @@ def check_final(ek, view, node):
                         "write": last and {"op": last.op.id, "value": last.value,
                                            "client": last.op.client}})
             continue
-        writers = [e for e in effs if e.value == s and e.op.outcome != "fail"]
+        writers = [e for e in ki.by_value.get(s, []) if e.op.outcome != "fail"]
         if not writers:
-            failed = [e.op.id for e in effs if e.value == s]
+            failed = [e.op.id for e in ki.by_value.get(s, [])]
             out.append({"kind": "phantom", "key": k, "node": node, "seen": s,
                         "failed_ops": failed})
             continue
-        sup = [y for w in writers for y in _superseders(w, effs)]
+        sup = [y for w in writers for y in ki.superseders(w)]
         dels = [y for y in sup if y.is_delete]
         if dels:
             out.append({"kind": "resurrected", "key": k, "node": node, "seen": s,
@@ -158,35 +187,46 @@ def check_final(ek, view, node):
     return out
 
 
-def check_reads(ops, ek):
+def check_reads(ops, ek, idx=None):
     """Read-your-writes and phantom values for every successful get and query."""
+    idx = idx if idx is not None else {k: KeyIndex(v) for k, v in ek.items()}
+    empty = KeyIndex([])
     out = []
-    # per client, per key: the client's effects in program order
+    # per (client, key): the client's acknowledged effects sorted by completion
     mine = {}
     for k, effs in ek.items():
         for e in effs:
-            mine.setdefault((e.op.client, k), []).append(e)
+            if e.op.outcome == "ok":
+                mine.setdefault((e.op.client, k), []).append(e)
+    mine_t1 = {}
+    for ck, lst in mine.items():
+        lst.sort(key=lambda e: e.op.t1)
+        mine_t1[ck] = [e.op.t1 for e in lst]
     for r in ops:
         if r.f not in ("get", "query") or r.outcome != "ok":
             continue
         for k, s in r.read.items():
-            effs = ek.get(k, [])
-            if s is not None:
-                if not any(e.value == s and e.op.outcome != "fail" and e.op.t0 < r.t1
-                           for e in effs):
-                    out.append({"kind": "phantom", "key": k, "seen": s, "read_op": r.id,
-                                "client": r.client, "node": r.node})
-                    continue
+            ki = idx.get(k, empty)
+            writers = [e for e in ki.by_value.get(s, []) if e.op.outcome != "fail"
+                       and e.op.t0 < r.t1] if s is not None else []
+            if s is not None and not writers:
+                out.append({"kind": "phantom", "key": k, "seen": s, "read_op": r.id,
+                            "client": r.client, "node": r.node})
+                continue
             if r.f != "get":
                 continue  # a query only shows what matched; absence proves nothing
-            acked = [e for e in mine.get((r.client, k), [])
-                     if e.op.outcome == "ok" and e.op.t1 < r.t0]
-            if not acked:
+            ts = mine_t1.get((r.client, k))
+            if not ts:
                 continue
-            a = max(acked, key=lambda e: e.op.t1)
-            valid = [a] + [x for x in effs if x is not a and x.op.outcome != "fail"
-                           and x.op.t1 > a.op.t0 and x.op.t0 < r.t1]
-            if not _matches(valid, s):
+            n = bisect.bisect_left(ts, r.t0)
+            if n == 0:
+                continue
+            a = mine[(r.client, k)][n - 1]  # the client's last acknowledged op on k
+            if s is None:
+                ok = a.is_delete or ki.delete_between(a.op.t0, r.t1)
+            else:
+                ok = any(w is a or w.op.t1 > a.op.t0 for w in writers)
+            if not ok:
                 out.append({"kind": "ryw", "key": k, "seen": s, "read_op": r.id,
                             "client": r.client, "node": r.node,
                             "expected": {"op": a.op.id, "value": a.value}})
@@ -213,10 +253,11 @@ def check(ops, views):
     if not views:
         raise ValueError("check: no final view (every node must be read after healing)")
     ek = effects_by_key(ops)
+    idx = {k: KeyIndex(e) for k, e in ek.items()}
     v = []
     for node in sorted(views):
-        v += check_final(ek, views[node], node)
-    v += check_reads(ops, ek)
+        v += check_final(ek, views[node], node, idx)
+    v += check_reads(ops, ek, idx)
     v += check_convergence(views)
     counts = {k: 0 for k in KINDS}
     for x in v:

@@ -1,0 +1,352 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: MIT  Copyright (c) 2026 the quiver authors
+"""
+tests/cluster-faults/harness.py -- quiver under kills and partitions, checked like Jepsen.
+
+Starts 3 NATS servers (a JetStream cluster) and 3 quiver nodes (`quiver serve --cluster`),
+each in a network namespace of its own on one bridge (netns.py), runs the mixed Chroma
+workload (workload.py) from the host while a nemesis injects faults, heals everything,
+reads every node's view and checks the history (checker.py). Fault kinds:
+
+  kill-node      kill -9 one quiver node, wait, restart it
+  kill-nats      kill -9 one NATS server, wait, restart it
+  kill-majority  kill -9 two of the three machines (their NATS server and quiver node), restart
+  isolate        cut one namespace (a quiver node or a NATS server) off every other one
+  split          split the machines 2/1 (NATS server and quiver node of a machine together)
+
+--single runs one plain `quiver serve` (no --cluster) instead, with the NATS cluster still
+in its namespaces for the nemesis (kill-node restarts quiver; isolate cuts quiver off the
+clients): it checks the workload, checker and scaffolding, and single-node durability.
+
+Usage (root): scripts/cluster-faults.sh [--fast] [--single] [--faults N] [--out DIR] ...
+Exit status 0 when the checker found no violation, 1 when it did, 2 on a harness error.
+"""
+import argparse
+import http.client
+import json
+import os
+import random
+import shutil
+import sys
+import tempfile
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import checker  # noqa: E402
+import netns  # noqa: E402
+import workload  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(HERE))
+NATS_PORT, NATS_ROUTE, NATS_MON, QV_PORT = 4222, 6222, 8222, 8000
+KINDS = ("kill-node", "kill-nats", "kill-majority", "isolate", "split")
+DEFAULT_NODE_ARGS = ("serve --data {data} --host {ip} --port {port} --log-level warn "
+                     "--cluster {nats} --node-id {name}")
+
+
+def log(*a):
+    print(time.strftime("%H:%M:%S"), *a, flush=True)
+
+
+class Cluster:
+    def __init__(self, args, work):
+        self.args, self.work = args, work
+        self.net = netns.Net()
+        self.nats, self.qv = [], []  # Proc
+        self.nats_ip, self.qv_ip = [], []
+        self.single = args.single
+
+    # -- set-up ---------------------------------------------------------------------------
+    def up(self):
+        self.net.up()
+        for i in range(3):
+            self.nats_ip.append(self.net.add(f"n{i + 1}", 11 + i))
+        for i in range(1 if self.single else 3):
+            self.qv_ip.append(self.net.add(f"q{i + 1}", 21 + i))
+        for i in range(3):
+            d = os.path.join(self.work, f"n{i + 1}")
+            os.makedirs(os.path.join(d, "js"))
+            routes = ", ".join(f"nats-route://{ip}:{NATS_ROUTE}"
+                               for j, ip in enumerate(self.nats_ip) if j != i)
+            conf = os.path.join(d, "nats.conf")
+            with open(conf, "w") as f:
+                f.write(f"server_name: n{i + 1}\nlisten: {self.nats_ip[i]}:{NATS_PORT}\n"
+                        f"http: {self.nats_ip[i]}:{NATS_MON}\n"
+                        f"jetstream {{ store_dir: \"{d}/js\" }}\n"
+                        f"cluster {{ name: qvf, listen: {self.nats_ip[i]}:{NATS_ROUTE}, "
+                        f"routes: [{routes}] }}\n")
+            self.nats.append(netns.Proc(self.net, f"n{i + 1}",
+                                        [self.args.nats_server, "-c", conf],
+                                        os.path.join(d, "nats.log")))
+        nats_urls = ",".join(f"nats://{ip}:{NATS_PORT}" for ip in self.nats_ip)
+        for i, ip in enumerate(self.qv_ip):
+            d = os.path.join(self.work, f"q{i + 1}")
+            os.makedirs(os.path.join(d, "data"))
+            tmpl = self.args.node_args if not self.single else \
+                "serve --data {data} --host {ip} --port {port} --log-level warn"
+            argv = [self.args.quiver] + tmpl.format(
+                data=os.path.join(d, "data"), ip=ip, port=QV_PORT, nats=nats_urls,
+                name=f"q{i + 1}").split()
+            self.qv.append(netns.Proc(self.net, f"q{i + 1}", argv,
+                                      os.path.join(d, "quiver.log")))
+        for p in self.nats:
+            p.start()
+        self.wait_nats()
+        for p in self.qv:
+            p.start()
+        self.wait_quiver()
+
+    def addrs(self):
+        return [(ip, QV_PORT) for ip in self.qv_ip]
+
+    def nats_healthy(self, i):
+        try:
+            c = http.client.HTTPConnection(self.nats_ip[i], NATS_MON, timeout=2)
+            c.request("GET", "/healthz")
+            return c.getresponse().status == 200
+        except OSError:
+            return False
+
+    def wait_nats(self, deadline=60):
+        end = time.monotonic() + deadline
+        while time.monotonic() < end:
+            for p in self.nats:
+                if not p.alive():
+                    raise RuntimeError("nats-server exited:\n" + p.tail())
+            if all(self.nats_healthy(i) for i in range(3)):
+                return
+            time.sleep(0.3)
+        raise RuntimeError("NATS cluster not healthy after %ds:\n%s"
+                           % (deadline, "\n".join(p.tail(10) for p in self.nats)))
+
+    def wait_quiver(self, deadline=90):
+        for p, a in zip(self.qv, self.addrs()):
+            if not workload.wait_http(a, deadline):
+                raise RuntimeError(f"quiver at {a} not ready:\n" + p.tail())
+
+    def down(self):
+        for p in self.qv + self.nats:
+            p.stop(10)
+        self.net.down()
+
+    # -- the nemesis ----------------------------------------------------------------------
+    def machines(self):
+        return list(range(3))
+
+    def inject(self, kind, rng):
+        """Apply one fault; returns (description, heal function)."""
+        nq = len(self.qv)
+        if kind == "kill-node":
+            i = rng.randrange(nq)
+            self.qv[i].kill9()
+            return f"kill -9 quiver q{i + 1}", lambda: self.qv[i].start()
+        if kind == "kill-nats":
+            i = rng.randrange(3)
+            self.nats[i].kill9()
+            return f"kill -9 nats n{i + 1}", lambda: self.nats[i].start()
+        if kind == "kill-majority":
+            ms = rng.sample(self.machines(), 2)
+            victims = [self.nats[m] for m in ms] + [self.qv[m] for m in ms if m < nq]
+            for p in victims:
+                p.kill9()
+
+            def heal():
+                for p in victims:
+                    p.start()
+            return f"kill -9 machines {[m + 1 for m in ms]} (nats and quiver)", heal
+        every = [f"n{i + 1}" for i in range(3)] + [f"q{i + 1}" for i in range(nq)]
+        if kind == "isolate":
+            if self.single:
+                # one quiver: cut it off the clients (the host side of the bridge)
+                ns = self.net.nsname("q1")
+                netns.sh("iptables", "-w", "-A", "INPUT", "-s", netns.HOST_IP, "-j", "DROP",
+                         ns=ns)
+                netns.sh("iptables", "-w", "-A", "OUTPUT", "-d", netns.HOST_IP, "-j",
+                         "DROP", ns=ns)
+                return "isolate q1 from the clients", self.net.heal
+            who = rng.choice(every)
+            self.net.partition([who], [x for x in every if x != who])
+            return f"isolate {who}", self.net.heal
+        if kind == "split":
+            m = rng.randrange(3)
+            minority = [f"n{m + 1}"] + ([f"q{m + 1}"] if m < nq else [])
+            self.net.partition(minority, [x for x in every if x not in minority])
+            return f"split: machine {m + 1} | the other two", self.net.heal
+        raise ValueError(kind)
+
+    def recover(self, deadline=120):
+        """After a heal: every process up, NATS healthy, every quiver node answering."""
+        for p in self.nats + self.qv:
+            if not p.alive():
+                log(f"  restarting a dead process: {' '.join(p.argv[:3])}\n{p.tail(5)}")
+                p.start()
+        self.wait_nats(deadline)
+        self.wait_quiver(deadline)
+
+
+def run(args):
+    netns.require_root()
+    for b in (args.quiver, args.nats_server):
+        if not shutil.which(b) and not os.path.exists(b):
+            raise SystemExit(f"cluster-faults: {b} not found")
+    out = args.out or tempfile.mkdtemp(prefix="quiver-faults-")
+    os.makedirs(out, exist_ok=True)
+    work = tempfile.mkdtemp(prefix="work-", dir=out)
+    log(f"cluster-faults: output in {out}")
+    rng = random.Random(args.seed)
+    cl = Cluster(args, work)
+    faults_log = open(os.path.join(out, "faults.jsonl"), "w")
+    result = None
+    try:
+        cl.up()
+        log(f"up: nats {cl.nats_ip}, quiver {cl.qv_ip}"
+            + (" (single node, no --cluster)" if cl.single else ""))
+        t_origin = time.monotonic()
+        hist = workload.History(os.path.join(out, "history.jsonl"), t_origin)
+        coll = workload.create_collection(cl.addrs(), "faults", token=args.token)
+        stop = threading.Event()
+        clients = [workload.Client(c, cl.addrs(), c % len(cl.qv_ip), coll, hist, stop,
+                                   args.ops_per_client, args.seed * 1000 + c,
+                                   timeout=args.timeout,
+                                   session_headers=args.session_header,
+                                   token=args.token, pace=args.pace)
+                   for c in range(args.clients)]
+        for c in clients:
+            c.start()
+        schedule = [k for k in args.kinds for _ in range(args.faults)]
+        rng.shuffle(schedule)
+        injected = {k: 0 for k in args.kinds}
+        time.sleep(args.quiet)
+        for n, kind in enumerate(schedule):
+            t0 = hist.now()
+            what, heal = cl.inject(kind, rng)
+            log(f"fault {n + 1}/{len(schedule)} {kind}: {what}")
+            time.sleep(args.hold)
+            heal()
+            t1 = hist.now()
+            cl.recover()
+            t2 = hist.now()
+            injected[kind] += 1
+            faults_log.write(json.dumps({"n": n + 1, "kind": kind, "what": what, "t_inject": t0,
+                                         "t_heal": t1, "t_recovered": t2}) + "\n")
+            faults_log.flush()
+            time.sleep(args.quiet)
+        log("nemesis done; letting the workload run on the healed cluster")
+        time.sleep(args.quiet * 2)
+        stop.set()
+        for c in clients:
+            c.join(args.timeout * 3 + 10)
+        stuck = [c.name for c in clients if c.is_alive()]
+        if stuck:
+            raise RuntimeError(f"clients did not stop: {stuck}")
+        hist.close()
+        views = final_views(cl, coll, args)
+        ops = checker.load_history(os.path.join(out, "history.jsonl"))
+        result = checker.check(ops, views)
+        result["faults"] = injected
+        result["mode"] = "single" if cl.single else "cluster"
+        result["view_sizes"] = {n: len(v) for n, v in views.items()}
+        with open(os.path.join(out, "views.json"), "w") as f:
+            json.dump(views, f)
+    finally:
+        faults_log.close()
+        if args.keep:
+            log(f"--keep: processes left running; work dir {work}")
+        else:
+            cl.down()
+            if not args.keep_data:
+                shutil.rmtree(work, ignore_errors=True)
+    with open(os.path.join(out, "result.json"), "w") as f:
+        json.dump(result, f, indent=1)
+    summary(result, out)
+    return 0 if result["ok"] else 1
+
+
+def final_views(cl, coll, args):
+    """Every quiver node's view after healing; re-read until they agree or the deadline."""
+    end = time.monotonic() + args.converge
+    views = {}
+    while True:
+        views = {}
+        for i, a in enumerate(cl.addrs()):
+            try:
+                views[f"q{i + 1}"] = workload.read_all(a, coll, token=args.token)
+            except workload.Outcome as e:
+                log(f"  final read from q{i + 1} failed: {e.error}")
+        if len(views) == len(cl.addrs()) and \
+                len(set(json.dumps(v, sort_keys=True) for v in views.values())) == 1:
+            return views
+        if time.monotonic() > end:
+            log("  views still differ at the convergence deadline")
+            if not views:
+                raise RuntimeError("no node answered the final read")
+            return views
+        time.sleep(1)
+
+
+def summary(res, out):
+    c = res["counts"]
+    log(f"mode {res['mode']}: {res['ops']} operations ({res['outcomes']}), {res['keys']} keys, "
+        f"final views {res['view_sizes']}")
+    log(f"faults injected: {res['faults']}")
+    log(f"lost {c['lost']}, resurrected {c['resurrected']}, phantom {c['phantom']}, "
+        f"read-your-writes {c['ryw']}, divergent keys {c['divergence']}")
+    for v in res["violations"][:20]:
+        log("  violation: " + json.dumps(v))
+    log(("PASS" if res["ok"] else "FAIL") + f" (details: {out}/result.json)")
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--fast", action="store_true",
+                    help="2 faults of each kind, shorter holds (a few minutes)")
+    ap.add_argument("--single", action="store_true",
+                    help="one plain quiver serve (no --cluster) under the same nemesis")
+    ap.add_argument("--faults", type=int, default=None, help="faults of each kind (20)")
+    ap.add_argument("--kinds", default=",".join(KINDS), help="comma-separated fault kinds")
+    ap.add_argument("--hold", type=float, default=None, help="seconds a fault lasts (4)")
+    ap.add_argument("--quiet", type=float, default=None, help="seconds between faults (2)")
+    ap.add_argument("--clients", type=int, default=6)
+    ap.add_argument("--ops-per-client", type=int, default=100000)
+    ap.add_argument("--pace", type=float, default=0.0, help="sleep after each op (s)")
+    ap.add_argument("--timeout", type=float, default=5.0, help="client request timeout (s)")
+    ap.add_argument("--converge", type=float, default=120.0,
+                    help="seconds the final views may take to agree")
+    ap.add_argument("--seed", type=int, default=int(time.time()) % 100000)
+    ap.add_argument("--out", help="output directory (history, faults, result)")
+    ap.add_argument("--quiver", default=os.environ.get(
+        "QUIVER_BIN", os.path.join(ROOT, "build", "quiver")))
+    ap.add_argument("--nats-server", default="nats-server")
+    ap.add_argument("--node-args", default=DEFAULT_NODE_ARGS,
+                    help="quiver's arguments for a cluster node ({data} {ip} {port} {nats} "
+                         "{name} are filled in)")
+    ap.add_argument("--session-header", action="append", default=None,
+                    help="response header carrying the read-your-writes token")
+    ap.add_argument("--token", default=None)
+    ap.add_argument("--keep", action="store_true", help="leave everything running")
+    ap.add_argument("--keep-data", action="store_true", help="keep the data directories")
+    a = ap.parse_args(argv)
+    a.kinds = [k for k in a.kinds.split(",") if k]
+    for k in a.kinds:
+        if k not in KINDS:
+            ap.error(f"--kinds: unknown fault kind {k!r} (known: {', '.join(KINDS)})")
+    if a.faults is None:
+        a.faults = 2 if a.fast else 20
+    if a.hold is None:
+        a.hold = 3.0 if a.fast else 4.0
+    if a.quiet is None:
+        a.quiet = 1.5 if a.fast else 2.0
+    if a.session_header is None:
+        a.session_header = ["x-quiver-seq"]
+    a.seed = a.seed
+    log(f"seed {a.seed}, {a.faults} fault(s) of each kind {a.kinds}, hold {a.hold}s")
+    try:
+        return run(a)
+    except (RuntimeError, OSError) as e:
+        log(f"harness error: {e}")
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
