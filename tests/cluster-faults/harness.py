@@ -42,7 +42,7 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 NATS_PORT, NATS_ROUTE, NATS_MON, QV_PORT = 4222, 6222, 8222, 8000
 KINDS = ("kill-node", "kill-nats", "kill-majority", "isolate", "split")
 DEFAULT_NODE_ARGS = ("serve --data {data} --host {ip} --port {port} --log-level warn "
-                     "--cluster {nats} --node-id {name}")
+                     "--cluster {nats}")
 
 
 def log(*a):
@@ -62,8 +62,11 @@ class Cluster:
         self.net.up()
         for i in range(3):
             self.nats_ip.append(self.net.add(f"n{i + 1}", 11 + i))
-        for i in range(1 if self.single else 3):
+        nodes = 1 if self.single else getattr(self.args, "nodes", 3)
+        for i in range(nodes):
             self.qv_ip.append(self.net.add(f"q{i + 1}", 21 + i))
+        node_cg = getattr(self.args, "node_cgroups", None) or (lambda i: [])
+        nats_cg = getattr(self.args, "nats_cgroups", None) or (lambda i: [])
         for i in range(3):
             d = os.path.join(self.work, f"n{i + 1}")
             os.makedirs(os.path.join(d, "js"))
@@ -78,7 +81,7 @@ class Cluster:
                         f"routes: [{routes}] }}\n")
             self.nats.append(netns.Proc(self.net, f"n{i + 1}",
                                         [self.args.nats_server, "-c", conf],
-                                        os.path.join(d, "nats.log")))
+                                        os.path.join(d, "nats.log"), nats_cg(i)))
         nats_urls = ",".join(f"nats://{ip}:{NATS_PORT}" for ip in self.nats_ip)
         for i, ip in enumerate(self.qv_ip):
             d = os.path.join(self.work, f"q{i + 1}")
@@ -89,7 +92,7 @@ class Cluster:
                 data=os.path.join(d, "data"), ip=ip, port=QV_PORT, nats=nats_urls,
                 name=f"q{i + 1}").split()
             self.qv.append(netns.Proc(self.net, f"q{i + 1}", argv,
-                                      os.path.join(d, "quiver.log")))
+                                      os.path.join(d, "quiver.log"), node_cg(i)))
         for p in self.nats:
             p.start()
         self.wait_nats()
@@ -338,7 +341,7 @@ def main(argv=None):
     if a.quiet is None:
         a.quiet = 1.5 if a.fast else 2.0
     if a.session_header is None:
-        a.session_header = ["x-quiver-seq"]
+        a.session_header = ["X-Quiver-Token"]
     a.seed = a.seed
     log(f"seed {a.seed}, {a.faults} fault(s) of each kind {a.kinds}, hold {a.hold}s")
     try:

@@ -194,3 +194,21 @@ def test_no_view_is_an_error():
     import pytest
     with pytest.raises(ValueError):
         check([A(1, 0, 0, 1, {"a": "v1"})], {})
+
+
+# -- the workload's pure helpers -------------------------------------------------------------
+
+def test_token_merge_keeps_every_shard():
+    from workload import merge_token
+    assert merge_token(None, "0:5") == "0:5"
+    assert merge_token("0:5,2:3", "1:7,0:4") == "0:5,1:7,2:3"
+    assert merge_token("x", "opaque") == "opaque"
+
+
+def test_decode_record_flags_disagreeing_copies():
+    from workload import decode_record, embedding
+    v = "c1.7.c1-3"
+    assert decode_record("c1-3", v, {"v": v}, embedding(v)) == v
+    assert decode_record("c1-3", v, {"v": "c1.8.c1-3"}, embedding(v)).startswith("CORRUPT:")
+    assert decode_record("c1-3", v, {"v": v}, embedding("other")).startswith("CORRUPT:")
+    assert decode_record("c1-3", v, {"v": v}, None).startswith("CORRUPT:")

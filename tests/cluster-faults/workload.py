@@ -15,8 +15,9 @@ the record: as the document, in the metadata ({"v": value}) and as the embedding
 deterministic function of the value); a read whose three copies disagree is recorded as
 the value "CORRUPT:..." which the checker reports as a phantom.
 
-Read-your-writes tokens: response headers whose names are listed in session_headers are
-kept per client and sent back on its later requests (the cluster's write sequence).
+Read-your-writes tokens: response headers whose names are listed in session_headers
+(X-Quiver-Token: "shard:seq,...", docs/CLUSTER.md) are kept per client, merged, and sent
+back on its later requests, so a read waits for the client's own writes on any node.
 """
 import hashlib
 import http.client
@@ -45,6 +46,21 @@ def decode_record(rid, doc, meta, emb):
             any(abs(a - b) > 1e-6 for a, b in zip(emb, embedding(doc or ""))):
         return f"CORRUPT:{rid}:{doc!r}:{v!r}"
     return v
+
+
+def merge_token(old, new):
+    """Read-your-writes tokens "shard:seq,..." (X-Quiver-Token) merge by the highest sequence
+    per shard, so a token still covers the shards of earlier writes; anything else: the
+    latest value."""
+    try:
+        seqs = {}
+        for tok in (old or "", new):
+            for part in filter(None, (x.strip() for x in tok.split(","))):
+                k, q = part.split(":")
+                seqs[int(k)] = max(seqs.get(int(k), 0), int(q))
+        return ",".join(f"{k}:{q}" for k, q in sorted(seqs.items()))
+    except ValueError:
+        return new
 
 
 class Outcome(Exception):
@@ -251,7 +267,7 @@ class Client(threading.Thread):
             for h in self.session_headers:
                 v = headers.get(h)
                 if v is not None:
-                    self.session[h] = v
+                    self.session[h] = merge_token(self.session.get(h), v)
             self.hist.complete(i, "ok", read=read, status=status)
             self.done += 1
             if self.pace:
