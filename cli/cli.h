@@ -62,6 +62,7 @@ extern const cli_cmd cli_cmd_create, cli_cmd_list, cli_cmd_info, cli_cmd_import,
 extern const cli_cmd cli_cmd_range, cli_cmd_kmeans, cli_cmd_combine, cli_cmd_interpolate, cli_cmd_centroid,
     cli_cmd_recommend, cli_cmd_text, cli_cmd_hybrid;
 extern const cli_cmd cli_cmd_export, cli_cmd_verify;
+extern const cli_cmd cli_cmd_cluster; /* cmd_cluster.c */
 
 /* ------------------------------------------------------------------ util.c: errors */
 

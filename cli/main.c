@@ -19,7 +19,7 @@ static const cli_cmd *const commands[] = {
     &cli_cmd_get,    &cli_cmd_delete, &cli_cmd_drop, &cli_cmd_rename, &cli_cmd_compact,
     &cli_cmd_serve,  &cli_cmd_range,  &cli_cmd_kmeans, &cli_cmd_combine, &cli_cmd_interpolate,
     &cli_cmd_centroid, &cli_cmd_recommend, &cli_cmd_text, &cli_cmd_hybrid,
-    &cli_cmd_export, &cli_cmd_verify,
+    &cli_cmd_export, &cli_cmd_verify, &cli_cmd_cluster,
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 

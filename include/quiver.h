@@ -355,6 +355,12 @@ typedef struct qv_batch {
       packed bytes, zero-padded to a multiple of 4. Embeddings are refused by a hamming
       collection and bits by any other. Borrowed. */
   const uint8_t *bits;
+  /** Optional position stored in the batch's own transaction (see "Positions" below): when
+      non-NULL, the commit that writes this batch also sets the position named position_key
+      to position, so the data and the position agree after any crash. A batch that ends up
+      writing nothing (every record skipped) still commits the position alone. Borrowed. */
+  const char *position_key;
+  uint64_t position;
 } qv_batch;
 
 #define QV_MAX_ID_LEN 1024
@@ -389,6 +395,46 @@ QV_API qv_status qv_collection_update(qv_collection *c, const qv_batch *b, int i
 QV_API qv_status qv_collection_delete_records(qv_collection *c, const char *const *ids, size_t n_ids,
                                               const char *where_json, const char *where_document_json,
                                               size_t limit, size_t *n_deleted);
+
+/** Options for qv_collection_delete_ex(). Fill with qv_delete_opts_init(). Append-only. */
+typedef struct qv_delete_opts {
+  uint32_t struct_size;            /**< set by qv_delete_opts_init() */
+  const char *const *ids;          /**< ids to delete, or NULL; borrowed */
+  size_t n_ids;
+  const char *where_json;          /**< Chroma `where` filter or NULL */
+  const char *where_document_json; /**< Chroma `where_document` filter or NULL */
+  size_t limit;                    /**< 0 = no limit */
+  const char *position_key;        /**< as qv_batch.position_key: stored with the delete */
+  uint64_t position;
+} qv_delete_opts;
+
+QV_API void qv_delete_opts_init(qv_delete_opts *o);
+
+/*
+ * qv_collection_delete_records() with its arguments in a struct, plus a position stored in
+ * the delete's transaction (also when nothing matched: the position is then committed alone).
+ * Errors: QV_INVALID (bad filter or position_key). Thread: write.
+ */
+QV_API qv_status qv_collection_delete_ex(qv_collection *c, const qv_delete_opts *opts, size_t *n_deleted);
+
+/* ------------------------------------------------------------------ Positions */
+/*
+ * A position is a named unsigned 64-bit value kept in the database and written in the same
+ * transaction as the write batch that carries it (qv_batch.position_key,
+ * qv_delete_opts.position_key). A program that applies an ordered external log (a replicated
+ * stream, a queue, a changefeed) stores the log offset of each batch with the batch; after a
+ * crash or restart qv_db_position_get() tells exactly which batches are in the database, so it
+ * resumes after the last one and applies each exactly once. Names are 1..256 bytes without
+ * control characters; the database holds any number of them. The last value written wins
+ * (no ordering check). In-memory databases keep them until close.
+ */
+
+/** Set position key to value in a transaction of its own. Errors: QV_INVALID (key), QV_IO,
+    QV_MISUSE (read-only). Thread: write. */
+QV_API qv_status qv_db_position_set(qv_db *db, const char *key, uint64_t value);
+/** The value of position key. Errors: QV_NOTFOUND (never set; *out = 0), QV_INVALID (key).
+    Thread: concurrent-read. */
+QV_API qv_status qv_db_position_get(qv_db *db, const char *key, uint64_t *out);
 
 /* ------------------------------------------------------------------ Reads */
 

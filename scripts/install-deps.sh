@@ -10,7 +10,8 @@ set -eu
 PKGS="build-essential cmake pkg-config git clang libclang-rt-14-dev
 libsqlite3-dev libjansson-dev libmicrohttpd-dev zlib1g-dev libopenblas-dev libopenblas0-openmp
 libcriterion-dev python3 python3-dev python3-numpy python3-pytest valgrind curl ca-certificates
-man-db python3-setuptools libgfortran-12-dev"
+man-db python3-setuptools libgfortran-12-dev
+nats-server libnats-dev"
 BENCH_PKGS="python3-hnswlib python3-faiss python3-matplotlib libhnswlib-dev pybind11-dev g++"
 
 PACKAGE_PKGS="dpkg-dev debhelper dh-python fakeroot lintian debootstrap python3-pip

@@ -45,11 +45,13 @@ static double elapsed(const struct timespec *t0) {
 }
 
 const char *srv_req_arg(const srv_req *rq, const char *name) {
+  if (!rq->conn) return NULL;
   return MHD_lookup_connection_value((struct MHD_Connection *)rq->conn, MHD_GET_ARGUMENT_KIND,
                                      name);
 }
 
 const char *srv_req_header(const srv_req *rq, const char *name) {
+  if (!rq->conn) return NULL;
   return MHD_lookup_connection_value((struct MHD_Connection *)rq->conn, MHD_HEADER_KIND, name);
 }
 
@@ -72,6 +74,7 @@ static enum MHD_Result collect_arg(void *cls, enum MHD_ValueKind kind, const cha
 
 size_t srv_req_args(const srv_req *rq, const char *name, const char **out, size_t max) {
   args_acc a = {name, out, max, 0};
+  if (!rq->conn) return 0;
   MHD_get_connection_values((struct MHD_Connection *)rq->conn, MHD_GET_ARGUMENT_KIND,
                             collect_arg, &a);
   return a.n;
@@ -96,11 +99,18 @@ static enum MHD_Result send_resp(struct MHD_Connection *conn, srv_resp *rs) {
   if (!r) {
     free(rs->body);
     rs->body = NULL;
+    free(rs->token);
+    rs->token = NULL;
     return MHD_NO;
   }
   rs->body = NULL; /* owned by the response now */
   MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
                           rs->content_type ? rs->content_type : "application/json");
+  if (rs->token) { /* cluster writes: the read-your-writes token (server/cluster/cl_write.c) */
+    MHD_add_response_header(r, "X-Quiver-Token", rs->token);
+    free(rs->token);
+    rs->token = NULL;
+  }
   ret = MHD_queue_response(conn, (unsigned)rs->status, r);
   MHD_destroy_response(r);
   return ret;

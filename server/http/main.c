@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cluster.h"
 #include "server.h"
 #include "srv.h"
 
@@ -27,6 +28,7 @@ typedef struct srv_opts {
   size_t max_body;
   int log_level, allow_reset;
   qv_sync sync;
+  cl_opts cluster;      /* --cluster and its options: server/cluster/, docs/CLUSTER.md */
 } srv_opts;
 
 static void usage(FILE *f) {
@@ -46,7 +48,17 @@ static void usage(FILE *f) {
         "  --allow-reset       enable POST /api/v2/reset (deletes everything)\n"
         "  --log-level L       error, warn, info (access log, default) or debug\n"
         "  --pinecone-port P   also serve Pinecone's API (control and data plane) on port P;\n"
-        "                      with a token set it is required as the Api-Key header\n",
+        "                      with a token set it is required as the Api-Key header\n"
+        "  --cluster URLS      join a cluster over NATS JetStream (nats://HOST:PORT,...);\n"
+        "                      docs/CLUSTER.md. Without it the server is a single node\n"
+        "  --node-id ID        this node's id in the cluster (default: kept in\n"
+        "                      DATA/cluster-node-id, random on first start)\n"
+        "  --cluster-ack MODE  applied (default: a majority of the shard's replicas applied\n"
+        "                      the write) or log (the JetStream quorum holds it)\n"
+        "  --shards N          shards of a new collection (default 3; fixed at creation)\n"
+        "  --replicas N        replicas per shard of a new collection (default 3)\n"
+        "  --cluster-wait MS   how long a write waits for its acks and a read for its\n"
+        "                      replica to catch up (default 10000)\n",
         f);
 }
 
@@ -74,6 +86,13 @@ static int parse_long(const char *s, long lo, long hi, long *out) {
   return 0;
 }
 
+static int parse_int(const char *s, long lo, long hi, int *out) {
+  long v;
+  if (parse_long(s, lo, hi, &v)) return -1;
+  *out = (int)v;
+  return 0;
+}
+
 static int parse_level(const char *s, int *out) {
   static const char *const names[] = {"error", "warn", "info", "debug"};
   for (int i = 0; i < 4; i++)
@@ -97,7 +116,16 @@ static int set_opt(srv_opts *o, const char *name, const char *v) {
   else if (!strcmp(name, "--max-connections")) return parse_long(v, 1, 100000, &o->max_conns);
   else if (!strcmp(name, "--max-body")) return parse_size(v, &o->max_body);
   else if (!strcmp(name, "--log-level")) return parse_level(v, &o->log_level);
-  else if (!strcmp(name, "--sync")) {
+  else if (!strcmp(name, "--cluster")) o->cluster.urls = v;
+  else if (!strcmp(name, "--node-id")) o->cluster.node_id = v;
+  else if (!strcmp(name, "--shards")) return parse_int(v, 1, 64, &o->cluster.shards);
+  else if (!strcmp(name, "--replicas")) return parse_int(v, 1, 7, &o->cluster.replicas);
+  else if (!strcmp(name, "--cluster-wait")) return parse_int(v, 100, 600000, &o->cluster.wait_ms);
+  else if (!strcmp(name, "--cluster-ack")) {
+    if (!strcmp(v, "applied")) o->cluster.ack_log = 0;
+    else if (!strcmp(v, "log")) o->cluster.ack_log = 1;
+    else return -1;
+  } else if (!strcmp(name, "--sync")) {
     if (!strcmp(v, "full")) o->sync = QV_SYNC_FULL;
     else if (!strcmp(v, "normal")) o->sync = QV_SYNC_NORMAL;
     else return -1;
@@ -151,6 +179,9 @@ static void opts_defaults(srv_opts *o) {
   o->max_body = 64u << 20;
   o->log_level = SRV_LOG_INFO;
   o->sync = QV_SYNC_FULL;
+  o->cluster.shards = 3;
+  o->cluster.replicas = 3;
+  o->cluster.wait_ms = 10000;
   o->token = getenv("QUIVER_TOKEN");
   if (!o->token || !*o->token) o->token = getenv("CHROMA_SERVER_AUTHN_CREDENTIALS");
 }
@@ -241,7 +272,12 @@ int qv_server_main(int argc, char **argv) {
   pthread_sigmask(SIG_BLOCK, &set, NULL); /* every thread started from here inherits it */
   signal(SIGPIPE, SIG_IGN);
   rc = 1;
+  if (o.cluster.urls && o.pc_port) {
+    fprintf(stderr, "quiver serve: --pinecone-port is not available with --cluster yet\n");
+    goto cleanup;
+  }
   if (open_db(s, &o)) goto cleanup;
+  if (o.cluster.urls && cl_start(s, &o.cluster)) goto cleanup;
   if (!(daemon = srv_http_start(s))) {
     fprintf(stderr, "quiver serve: cannot listen on %s:%ld (address in use or not available)\n",
             o.host, o.port);
@@ -268,6 +304,7 @@ int qv_server_main(int argc, char **argv) {
   if (pc_daemon) srv_http_stop(pc_daemon);
   rc = 0;
 cleanup:
+  cl_stop(s);
   close_db(s);
   if (rc == 0) srv_log(s, SRV_LOG_WARN, "stopped cleanly");
   free(s);

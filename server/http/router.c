@@ -25,6 +25,7 @@
  */
 #include <string.h>
 
+#include "cluster.h"
 #include "srv.h"
 
 static int eq(const char *a, const char *b) { return strcmp(a, b) == 0; }
@@ -162,6 +163,7 @@ static void tenant_routes(srv_req *rq, srv_resp *rs) {
 void srv_dispatch(srv_req *rq, srv_resp *rs) {
   char **seg = rq->seg;
   int n = rq->n_seg;
+  if (rq->s->cluster && cl_dispatch(rq, rs)) return; /* --cluster: server/cluster/ */
   if (n == 1 && eq(seg[0], "metrics")) {
     rs->route = R_METRICS;
     if (rq->method == M_GET) route_metrics(rq, rs);

@@ -16,4 +16,10 @@
  */
 int qv_server_main(int argc, char **argv);
 
+/*
+ * `quiver cluster status|remove-node ... --cluster nats://...` (server/cluster/cl_status.c).
+ * argv[0] is "cluster". Returns a process exit code (0 ok, 1 failed, 2 usage).
+ */
+int qv_cluster_main(int argc, char **argv);
+
 #endif /* QV_SERVER_H */

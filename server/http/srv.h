@@ -98,6 +98,7 @@ typedef struct qsrv {
     struct qsrv *s;
     int pinecone;
   } faces[2];
+  struct cluster *cluster; /* --cluster: server/cluster/ (cluster.h), NULL on a single node */
 } qsrv;
 
 enum { SRV_LOG_ERROR = 0, SRV_LOG_WARN, SRV_LOG_INFO, SRV_LOG_DEBUG };
@@ -115,7 +116,8 @@ typedef struct srv_req {
   int n_seg;
   const char *body;         /* NUL-terminated, body_len bytes; "" when none */
   size_t body_len;
-  void *conn;               /* struct MHD_Connection *, for srv_req_arg() */
+  void *conn;               /* struct MHD_Connection *, for srv_req_arg(); NULL: no arguments */
+  int internal;             /* made by the cluster code for this node's own handlers */
 } srv_req;
 
 typedef struct srv_resp {
@@ -124,6 +126,7 @@ typedef struct srv_resp {
   size_t len;
   srv_route route;
   const char *content_type; /* NULL = application/json (every route but /metrics) */
+  char *token;              /* malloc'd: sent as X-Quiver-Token (cluster writes), freed by http.c */
 } srv_resp;
 
 /* Query-string argument name (decoded), or NULL. Owned by the connection. http.c */

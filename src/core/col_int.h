@@ -95,7 +95,27 @@ struct qv_db {
   pthread_cond_t ckpt_cv;
   int64_t next_cid;      /* in-memory dbs */
   uint64_t err_serial;   /* never reused: names this db's thread-local error slots (db.c) */
+  /* positions (position.c): named values written with batches, mirrored here under pos_mu */
+  struct qv__pos *pos;
+  size_t n_pos, cap_pos;
+  pthread_mutex_t pos_mu;
 };
+
+/* position.c */
+struct qv__pos {
+  char *key;
+  uint64_t value;
+};
+/* QV_INVALID (message set) unless key is a usable position name. */
+QV_INTERNAL qv_status qv__pos_check(qv_db *db, const char *key);
+/* Load the stored positions (open); free them (close). */
+QV_INTERNAL qv_status qv__pos_load(qv_db *db);
+QV_INTERNAL void qv__pos_free(qv_db *db);
+/* Record key = value in memory after its transaction committed (QV_NOMEM possible). */
+QV_INTERNAL qv_status qv__pos_note(qv_db *db, const char *key, uint64_t value);
+/* A transaction that stores only the position, for a batch that writes nothing. Takes
+ * db->write_mu itself. */
+QV_INTERNAL qv_status qv__pos_commit_alone(qv_db *db, const char *key, uint64_t value);
 
 /* Results: one block of arrays, strings in an arena. */
 struct qv_results {

@@ -224,6 +224,7 @@ qv_status qv_db_open(const char *path, const qv_open_opts *opts, qv_db **out) {
   pthread_mutex_init(&db->write_mu, NULL);
   pthread_mutex_init(&db->cat_mu, NULL);
   pthread_mutex_init(&db->ckpt_mu, NULL);
+  pthread_mutex_init(&db->pos_mu, NULL);
   pthread_cond_init(&db->ckpt_cv, NULL);
   db->ckpt_every = opts->checkpoint_every ? opts->checkpoint_every : 100000;
   db->err_serial = atomic_fetch_add(&db_serials, 1) + 1;
@@ -248,6 +249,10 @@ qv_status qv_db_open(const char *path, const qv_open_opts *opts, qv_db **out) {
               qv__store_format_version());
     if (rc) goto cleanup;
     if ((rc = load_catalog(db, err, sizeof err))) goto cleanup;
+    if ((rc = qv__pos_load(db))) {
+      qv__fmt(err, sizeof err, "%s: reading positions: %s", file, qv__store_errmsg(db->store));
+      goto cleanup;
+    }
     if (!db->read_only && db->ckpt_every != UINT64_MAX) {
       if (pthread_create(&db->ckpt_thread, NULL, checkpointer, db) != 0) {
         qv__fmt(err, sizeof err, "cannot start the checkpoint thread");
@@ -363,6 +368,8 @@ void qv_db_close(qv_db *db) {
   pthread_mutex_destroy(&db->write_mu);
   pthread_mutex_destroy(&db->cat_mu);
   pthread_mutex_destroy(&db->ckpt_mu);
+  qv__pos_free(db);
+  pthread_mutex_destroy(&db->pos_mu);
   pthread_cond_destroy(&db->ckpt_cv);
   qv_mem mem = db->mem;
   qv__free(&mem, db->path);

@@ -262,6 +262,7 @@ static qv_status write_sql(wbatch *w, uint64_t seq, float *kept) {
       if (rc == QV_OK) rc = qv__store_rec_replace(s, c->rids[r->slot], c->dim, &rec, seq);
     }
   }
+  if (rc == QV_OK && w->b->position_key) rc = qv__store_pos_put(s, w->b->position_key, w->b->position);
   if (rc == QV_OK) rc = qv__store_commit(s, seq);
   else qv__store_rollback(s);
   if (rc && !*qv_db_errmsg(c->db)) qv__err(c->db, rc, "%s", qv__store_errmsg(s));
@@ -504,7 +505,10 @@ static qv_status run_batch(wbatch *w, qv_conflict conflict, int ignore_missing) 
     n_write += !w->r[i].skip;
     replaces_emb |= !w->r[i].skip && !w->r[i].is_new && w->r[i].emb_given;
   }
-  if (!n_write) goto fail; /* every record skipped: nothing to commit, the dimension stays unset (rc is QV_OK) */
+  if (!n_write) { /* every record skipped: nothing to commit, the dimension stays unset (rc is QV_OK) */
+    if (b->position_key) rc = qv__pos_commit_alone(db, b->position_key, b->position);
+    goto fail;
+  }
   if ((rc = grow_for(c, w->n_taken_new, (uint32_t)b->n))) goto fail;
   if ((rc = prepare_vectors(w))) goto fail;
   if (db->store && c->dim && !(kept = qv__malloc(&db->mem, c->dim * sizeof(float)))) { rc = QV_NOMEM; goto fail; }
@@ -519,6 +523,9 @@ static qv_status run_batch(wbatch *w, qv_conflict conflict, int ignore_missing) 
     goto fail;
   }
   db->seq = seq;
+  /* committed: the mirror must follow (a failed allocation here leaves it stale until reopen) */
+  if (b->position_key && qv__pos_note(db, b->position_key, b->position) != QV_OK)
+    qv__log(db, QV_LOG_WARN, "out of memory recording position %s", b->position_key);
   pthread_mutex_unlock(&db->write_mu);
   if (qv__test_pre_apply) qv__test_pre_apply(c);
   rc = apply(w, seq, locked); /* releases the lock */
@@ -585,6 +592,8 @@ static qv_status write_batch(qv_collection *c, const qv_batch *bin, wmode mode, 
   pthread_rwlock_rdlock(&c->lock); /* c->dim is stable under any lock */
   rc = validate(&w);
   pthread_rwlock_unlock(&c->lock);
+  if (rc == QV_OK && b->position_key) rc = qv__pos_check(db, b->position_key);
+  if (rc == QV_OK && !b->n && b->position_key) rc = qv__pos_commit_alone(db, b->position_key, b->position);
   if (rc == QV_OK && b->n) {
     pthread_mutex_lock(&c->wmu);
     rc = atomic_load(&c->dropped) ? qv__err(db, QV_MISUSE, "collection %s has been deleted", c->name)
@@ -612,11 +621,12 @@ qv_status qv_collection_update(qv_collection *c, const qv_batch *b, int ignore_m
 
 /* ------------------------------------------------------------------ delete */
 
-static qv_status delete_slots(qv_collection *c, const uint32_t *slots, size_t n) {
+static qv_status delete_slots(qv_collection *c, const uint32_t *slots, size_t n, const char *pos_key,
+                              uint64_t pos) {
   qv_db *db = c->db;
   const qv_mem *mem = &db->mem;
   qv_status rc = QV_OK;
-  if (!n) return QV_OK;
+  if (!n) return pos_key ? qv__pos_commit_alone(db, pos_key, pos) : QV_OK;
   if (c->n_free + n > c->free_cap) {
     size_t nc = c->free_cap ? c->free_cap : 64;
     while (nc < c->n_free + n) nc *= 2;
@@ -633,6 +643,7 @@ static qv_status delete_slots(qv_collection *c, const uint32_t *slots, size_t n)
     rc = qv__store_begin(db->store);
     for (size_t i = 0; i < n && rc == QV_OK; i++)
       rc = qv__store_rec_delete(db->store, c->cid, c->rids[slots[i]], slots[i], c->ids[slots[i]], seq);
+    if (rc == QV_OK && pos_key) rc = qv__store_pos_put(db->store, pos_key, pos);
     if (rc == QV_OK) rc = qv__store_commit(db->store, seq);
     else qv__store_rollback(db->store);
     if (rc) {
@@ -642,6 +653,8 @@ static qv_status delete_slots(qv_collection *c, const uint32_t *slots, size_t n)
     }
   }
   db->seq = seq;
+  if (pos_key && qv__pos_note(db, pos_key, pos) != QV_OK)
+    qv__log(db, QV_LOG_WARN, "out of memory recording position %s", pos_key);
   pthread_mutex_unlock(&db->write_mu);
   if (qv__test_pre_apply) qv__test_pre_apply(c);
   if (!locked) pthread_rwlock_wrlock(&c->lock);
@@ -701,12 +714,36 @@ static qv_status delete_targets(qv_collection *c, const char *const *ids, size_t
 
 qv_status qv_collection_delete_records(qv_collection *c, const char *const *ids, size_t n_ids, const char *where_json,
                                        const char *where_document_json, size_t limit, size_t *n_deleted) {
+  qv_delete_opts o;
+  qv_delete_opts_init(&o);
+  o.ids = ids;
+  o.n_ids = n_ids;
+  o.where_json = where_json;
+  o.where_document_json = where_document_json;
+  o.limit = limit;
+  return qv_collection_delete_ex(c, &o, n_deleted);
+}
+
+void qv_delete_opts_init(qv_delete_opts *o) {
+  if (!o) return;
+  memset(o, 0, sizeof *o);
+  o->struct_size = sizeof *o;
+}
+
+qv_status qv_collection_delete_ex(qv_collection *c, const qv_delete_opts *opts, size_t *n_deleted) {
   if (n_deleted) *n_deleted = 0;
   qv_status rc = qv__col_check(c);
   if (rc) return rc;
+  qv_delete_opts o;
+  qv_delete_opts_init(&o);
+  if (opts) qv__struct_in(&o, sizeof o, opts, sizeof o);
+  const char *const *ids = o.ids;
+  size_t n_ids = o.n_ids, limit = o.limit;
+  const char *where_json = o.where_json, *where_document_json = o.where_document_json;
   qv_db *db = c->db;
   qv__err_clear(db);
   if (db->read_only) return qv__err(db, QV_MISUSE, "database is open read-only");
+  if (o.position_key && (rc = qv__pos_check(db, o.position_key))) return rc;
   if (!ids && n_ids) return qv__err(db, QV_INVALID, "ids: NULL with n_ids %zu", n_ids);
   for (size_t i = 0; ids && i < n_ids; i++)
     if (!ids[i]) return qv__err(db, QV_INVALID, "ids[%zu]: must not be NULL", i);
@@ -714,13 +751,14 @@ qv_status qv_collection_delete_records(qv_collection *c, const char *const *ids,
   char err[512];
   if ((rc = qv__filter_parse(&db->mem, where_json, where_document_json, &f, err, sizeof err)))
     return qv__err(db, rc, "%s", err);
-  if (!ids && !f) return QV_OK; /* neither ids nor a filter: nothing */
+  if (!ids && !f) /* neither ids nor a filter: nothing (but the position) */
+    return o.position_key ? qv__pos_commit_alone(db, o.position_key, o.position) : QV_OK;
   uint32_t *slots = NULL;
   size_t n = 0;
   pthread_mutex_lock(&c->wmu); /* the state delete_targets reads only changes under it */
   if (atomic_load(&c->dropped)) rc = qv__err(db, QV_MISUSE, "collection %s has been deleted", c->name);
   if (rc == QV_OK) rc = delete_targets(c, ids, n_ids, f, limit, &slots, &n);
-  if (rc == QV_OK) rc = delete_slots(c, slots, n); /* takes the collection lock itself */
+  if (rc == QV_OK) rc = delete_slots(c, slots, n, o.position_key, o.position); /* takes the collection lock itself */
   /* the delete is committed whatever happens here: a failed rebuild keeps the old graph */
   if (rc == QV_OK && n && qv__col_decayed(c) && qv__col_compact_locked(c) != QV_OK) qv__err_clear(db);
   pthread_mutex_unlock(&c->wmu);

@@ -48,6 +48,11 @@ QV_INTERNAL const char *qv__store_errmsg(qv_store *s);
 QV_INTERNAL qv_status qv__store_begin(qv_store *s);
 QV_INTERNAL qv_status qv__store_commit(qv_store *s, uint64_t seq);
 QV_INTERNAL void qv__store_rollback(qv_store *s);
+/* Positions (quiver.h qv_db_position_get): qv_info rows 'pos:' || key. put runs inside the
+ * caller's transaction; scan calls fn for every stored one. */
+QV_INTERNAL qv_status qv__store_pos_put(qv_store *s, const char *key, uint64_t value);
+typedef qv_status (*qv_store_pos_fn)(void *ctx, const char *key, uint64_t value);
+QV_INTERNAL qv_status qv__store_pos_scan(qv_store *s, qv_store_pos_fn fn, void *ctx);
 
 QV_INTERNAL qv_status qv__store_col_insert(qv_store *s, qv_store_col *c); /* sets c->cid */
 QV_INTERNAL qv_status qv__store_col_update(qv_store *s, const qv_store_col *c);

@@ -7,7 +7,9 @@
  * file with another application_id or a newer user_version is refused with QV_CORRUPT.
  *
  * Schema (format 2):
- *   qv_info(key TEXT PRIMARY KEY, value)        'seq' = newest sequence number
+ *   qv_info(key TEXT PRIMARY KEY, value)        'seq' = newest sequence number; 'pos:NAME' =
+ *               the position NAME (qv_db_position_get), written in the transaction of the
+ *               batch that carried it (no format change: older libraries ignore the rows)
  *   collections(cid INTEGER PRIMARY KEY, name TEXT UNIQUE, uuid TEXT UNIQUE, dim, metric,
  *               kind TEXT, params TEXT, metadata TEXT)
  *               kind is the index kind's name, params its parameters as one canonical JSON
@@ -42,7 +44,7 @@
 
 enum {
   ST_BEGIN, ST_COMMIT, ST_ROLLBACK, ST_SEQ, ST_COL_INS, ST_COL_UPD, ST_COL_DEL, ST_COL_DEL_RECS,
-  ST_COL_DEL_LOG, ST_REC_INS, ST_REC_REPL, ST_REC_DEL, ST_LOG_DEL, ST_LOG_PRUNE, ST_N
+  ST_COL_DEL_LOG, ST_REC_INS, ST_REC_REPL, ST_REC_DEL, ST_LOG_DEL, ST_LOG_PRUNE, ST_POS, ST_N
 };
 
 static const char *const stmt_sql[ST_N] = {
@@ -64,6 +66,7 @@ static const char *const stmt_sql[ST_N] = {
     [ST_REC_DEL] = "DELETE FROM records WHERE rid=?1",
     [ST_LOG_DEL] = "INSERT INTO deletes(seq, cid, slot, id) VALUES(?1,?2,?3,?4)",
     [ST_LOG_PRUNE] = "DELETE FROM deletes WHERE cid=?1 AND seq<=?2",
+    [ST_POS] = "INSERT OR REPLACE INTO qv_info(key, value) VALUES('pos:' || ?1, ?2)",
 };
 
 static const char schema_sql[] =
@@ -294,6 +297,27 @@ qv_status qv__store_commit(qv_store *s, uint64_t seq) {
   qv_status rc = bind_run(&b, "writing the sequence number");
   if (rc == QV_OK) rc = run(s, s->st[ST_COMMIT], "COMMIT");
   if (rc != QV_OK) qv__store_rollback(s);
+  return rc;
+}
+
+qv_status qv__store_pos_put(qv_store *s, const char *key, uint64_t value) {
+  binder b = {s, s->st[ST_POS], SQLITE_OK};
+  b_text(&b, 1, key);
+  b_int(&b, 2, (int64_t)value);
+  return bind_run(&b, "writing a position");
+}
+
+qv_status qv__store_pos_scan(qv_store *s, qv_store_pos_fn fn, void *ctx) {
+  sqlite3_stmt *st = NULL;
+  qv_status rc = QV_OK;
+  if (sqlite3_prepare_v2(s->w, "SELECT substr(key, 5), value FROM qv_info WHERE substr(key, 1, 4) = 'pos:'", -1,
+                         &st, NULL) != SQLITE_OK)
+    return sql_fail(s, s->w, "reading positions");
+  int r;
+  while (rc == QV_OK && (r = sqlite3_step(st)) == SQLITE_ROW)
+    rc = fn(ctx, (const char *)sqlite3_column_text(st, 0), (uint64_t)sqlite3_column_int64(st, 1));
+  if (rc == QV_OK && r != SQLITE_DONE) rc = sql_fail(s, s->w, "reading positions");
+  sqlite3_finalize(st);
   return rc;
 }
 

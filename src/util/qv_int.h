@@ -69,7 +69,7 @@ QV_INTERNAL void qv__struct_out(void *dst, const void *src, size_t full_size, si
 #define QV__BASE_COLLECTION_OPTS sizeof(qv_collection_opts)
 #define QV__BASE_COLLECTION_INFO sizeof(qv_collection_info)
 #define QV__BASE_INDEX_STATS sizeof(qv_index_stats)
-#define QV__BASE_BATCH sizeof(qv_batch)
+#define QV__BASE_BATCH offsetof(qv_batch, position_key) /* position_key and position came later */
 #define QV__BASE_GET_OPTS sizeof(qv_get_opts)
 #define QV__BASE_QUERY_OPTS sizeof(qv_query_opts)
 

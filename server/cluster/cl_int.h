@@ -1,0 +1,188 @@
+/* SPDX-License-Identifier: MIT  Copyright (c) 2026 the quiver authors */
+/*
+ * cl_int.h -- the cluster mode's internals (server/cluster/, docs/CLUSTER.md).
+ *
+ *   cl_core.c     connection to NATS, the catalog bucket, membership (heartbeats), the
+ *                 cached views (nodes, collections, applied sequences), placement, start/stop
+ *   cl_replica.c  shard replicas: a local quiver collection fed by an ordered consumer of the
+ *                 shard's stream, each batch applied with its stream sequence as a position
+ *                 (exactly once); the RPC that runs a read on a local replica
+ *   cl_write.c    the write coordinator: validate, route by id hash, publish, wait for acks
+ *   cl_read.c     the read coordinator: scatter to one replica per shard, merge
+ *   cl_catalog.c  tenants, databases and collections kept in the bucket; the route switch
+ *   cl_status.c   the status document (GET /api/v2/cluster, `quiver cluster status`)
+ *
+ * Locking: one mutex (cl->mu) guards every table in the cluster struct; cl->cv is broadcast
+ * when an applied sequence moves. No lock is held across a NATS call or a quiver call.
+ */
+#ifndef QV_CL_INT_H
+#define QV_CL_INT_H
+
+#include <jansson.h>
+#include <nats/nats.h>
+#include <pthread.h>
+#include <stdint.h>
+
+#include "cluster.h"
+#include "srv.h"
+
+#define CL_BUCKET "quiver"
+#define CL_MAX_SHARDS 64
+#define CL_MAX_REPLICAS 7
+#define CL_LIVE_MS 5000      /* a node whose heartbeat is older is not used for reads */
+#define CL_RESULTS 64        /* per replica: results (errors, deleted counts) of recent batches */
+
+/* A member (node.<id> in the bucket). */
+typedef struct cl_node {
+  char id[40];
+  char url[160];
+  int64_t ts_ms;       /* its last heartbeat, its own clock (wall, ms) */
+  int64_t seen_ms;     /* our clock when we saw that heartbeat change */
+} cl_node;
+
+/* A collection of the catalog (coll.<uuid>). */
+typedef struct cl_coll {
+  char uuid[37];
+  char *tenant, *database, *name;
+  json_t *obj;         /* the Chroma Collection object (id, name, metadata, configuration_json...) */
+  json_t *create;      /* the body each replica's local collection is created with */
+  int shards, replicas;
+  uint32_t dim;        /* 0 until the first write fixes it */
+  uint64_t rev;        /* the bucket revision of coll.<uuid> */
+} cl_coll;
+
+/* Result of one applied batch, as a replica reported it. */
+typedef struct cl_result {
+  uint64_t seq;
+  long long n;         /* records deleted (delete batches), else -1 */
+  int status;          /* 0 applied; else the HTTP status of a batch every replica refuses */
+  char msg[200];
+} cl_result;
+
+/* What one node reported about one replica: applied sequence and recent results. */
+typedef struct cl_applied {
+  char uuid[37];
+  int shard;
+  char node[40];
+  uint64_t seq;
+  int64_t ms;          /* our clock at the last report */
+  cl_result res[CL_RESULTS];
+} cl_applied;
+
+/* A shard replica held by this node. */
+typedef struct cl_replica {
+  struct cluster *cl;
+  char uuid[37];
+  int shard;
+  char key[64];        /* position key: cluster/<uuid>/<shard> */
+  char local_uuid[37]; /* the local quiver collection */
+  char tenant[300], database[300];
+  pthread_t th;
+  int running, stop, placed;
+  uint64_t applied;    /* under cl->mu */
+  uint64_t n_batches, n_errors, apply_us; /* metrics, under cl->mu */
+  uint64_t n_reads;
+} cl_replica;
+
+typedef struct cluster {
+  qsrv *s;
+  cl_opts o;
+  natsConnection *nc;
+  jsCtx *js;
+  kvStore *kv;
+  char node_id[40];
+  char url[160];
+  int stream_replicas;   /* 3, or 1 when JetStream has fewer servers */
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  int stop;
+  qv_db *vdb;            /* in-memory: a collection that parses filters for validation */
+  qv_collection *vcol;
+  cl_node *nodes;
+  size_t n_nodes, cap_nodes;
+  cl_coll **colls;
+  size_t n_colls, cap_colls;
+  cl_applied **applied;
+  size_t n_applied, cap_applied;
+  cl_replica **reps;
+  size_t n_reps, cap_reps;
+  struct cl_acked { char uuid[37]; int shard; uint64_t seq; } *acked; /* this node's acks (RYW) */
+  size_t n_acked, cap_acked;
+  pthread_t hb_th, watch_th;
+  int hb_running, watch_running;
+  kvWatcher *watcher;
+  natsSubscription *rpc_subs[4], *applied_sub;
+  /* metrics (atomic) */
+  uint64_t m_writes, m_write_records, m_write_timeouts, m_reads, m_read_retries, m_rpc_served;
+} cluster;
+
+/* ------------------------------------------------------------------ cl_core.c */
+
+int64_t cl_now_ms(void);
+/* FNV-1a 64 of s. */
+uint64_t cl_hash(const char *s, size_t n);
+/* Shard of a record id. */
+int cl_shard_of(const char *id, int shards);
+/* Lowercase hex of s into a malloc'd string. */
+char *cl_hex(const char *s);
+/* The cached collection by uuid (a copy the caller frees with cl_coll_free), refreshed from
+ * the bucket on a miss; NULL when it does not exist. */
+cl_coll *cl_coll_get(cluster *cl, const char *uuid);
+void cl_coll_free(cl_coll *c);
+/* Parse a coll.<uuid> value. */
+cl_coll *cl_coll_parse(const char *json, size_t len, uint64_t rev);
+/* Store (create when rev == 0, else compare-and-set) coll.<uuid>; 0 ok, -1 conflict/error. */
+int cl_coll_put(cluster *cl, const cl_coll *c, uint64_t rev, uint64_t *new_rev);
+/* Drop a collection from the cache (after deleting its key). */
+void cl_coll_forget(cluster *cl, const char *uuid);
+/* Placement: the nodes (ids copied into out, at most CL_MAX_REPLICAS) that should hold shard
+ * k of collection uuid with `replicas` replicas: the top of a rendezvous hash over members. */
+int cl_placement(cluster *cl, const char *uuid, int k, int replicas, char out[][40]);
+/* Record a report "node applied seq of (uuid, k)" (with an optional result). Under no lock. */
+void cl_note_applied(cluster *cl, const char *uuid, int k, const char *node, uint64_t seq, const cl_result *res);
+/* Number of distinct nodes that applied at least seq of (uuid, k). Under cl->mu. */
+int cl_count_applied_locked(cluster *cl, const char *uuid, int k, uint64_t seq);
+/* The result of batch seq of (uuid, k) if some replica reported one. Under cl->mu. */
+const cl_result *cl_result_locked(cluster *cl, const char *uuid, int k, uint64_t seq);
+/* Applied sequence a node reported for (uuid, k) (0 if none). Under cl->mu. */
+uint64_t cl_applied_of_locked(cluster *cl, const char *uuid, int k, const char *node);
+/* 1 if node is live (recent heartbeat). Under cl->mu. */
+int cl_live_locked(cluster *cl, const char *node);
+/* This node's RYW floor for (uuid, k); raise it. */
+uint64_t cl_acked_get(cluster *cl, const char *uuid, int k);
+void cl_acked_raise(cluster *cl, const char *uuid, int k, uint64_t seq);
+/* Stream name and subject of a shard. */
+void cl_stream_name(const char *uuid, int k, char out[64]);
+void cl_subject(const char *uuid, int k, char out[96]);
+/* Run a request against this node's own (non-cluster) handlers. body may be NULL. */
+void cl_local(qsrv *s, int method, const char *const *seg, int n_seg, const char *body, srv_resp *rs);
+
+/* ------------------------------------------------------------------ cl_replica.c */
+
+/* Make sure this node holds (uuid, k): local collection created, applier running. */
+int cl_replica_ensure(cluster *cl, const cl_coll *c, int k);
+/* Stop the applier of a replica and, when drop, delete the local collection. */
+void cl_replica_stop(cluster *cl, cl_replica *r, int drop);
+/* Look up a replica this node holds (under cl->mu). */
+cl_replica *cl_replica_find_locked(cluster *cl, const char *uuid, int k);
+/* Run a read (op "get", "query", "count"; body the Chroma body) on local replica (uuid, k)
+ * once it applied min_seq (waiting up to wait_ms); fills rs. */
+void cl_replica_read(cluster *cl, const char *uuid, int k, const char *op, const char *body, uint64_t min_seq,
+                     int wait_ms, srv_resp *rs);
+/* The RPC subscriptions' callback (qv.rpc.<node>). */
+void cl_rpc_cb(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure);
+
+/* ------------------------------------------------------------------ cl_write.c, cl_read.c */
+
+void cl_write(srv_req *rq, srv_resp *rs, const char *uuid, srv_route op);
+void cl_read(srv_req *rq, srv_resp *rs, const char *uuid, srv_route op);
+/* Read-your-writes token: parse "k:seq,k:seq" into floor[] (max with what is there). */
+void cl_token_parse(const char *tok, uint64_t *floor, int shards);
+
+/* ------------------------------------------------------------------ cl_status.c */
+
+/* The status document from the bucket and the streams (nodes, collections, shards, replicas,
+ * applied and lag). New reference, or NULL. */
+json_t *cl_status_doc(natsConnection *nc, jsCtx *js, kvStore *kv, char *err, size_t errlen);
+
+#endif /* QV_CL_INT_H */
