@@ -74,7 +74,7 @@ class Setup:
         self.nats_cpu.set("cpu.cfs_period_us", 100000)
         self.nats_cpu.set("cpu.cfs_quota_us", int(a.nats_cpu * 100000))
         args = argparse.Namespace(
-            single=plain, nodes=n, quiver=a.quiver, nats_server="nats-server",
+            single=plain, nodes=n, net=a.net, quiver=a.quiver, nats_server="nats-server",
             node_args=a.node_args, node_cgroups=lambda i: self.cgs[i],
             nats_cgroups=lambda i: [self.nats_cpu.path])
         self.cl = harness.Cluster(args, self.work)
@@ -300,6 +300,7 @@ def main():
         "QUIVER_BIN", os.path.join(harness.ROOT, "build", "quiver")))
     ap.add_argument("--node-args", default=harness.DEFAULT_NODE_ARGS)
     ap.add_argument("--workdir", default=None)
+    ap.add_argument("--net", type=int, default=9, help="network slot (netns.Net)")
     ap.add_argument("--out", default=None)
     a = ap.parse_args()
     netns.require_root()

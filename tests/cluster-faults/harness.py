@@ -26,6 +26,7 @@ import http.client
 import json
 import os
 import random
+import re
 import shutil
 import sys
 import tempfile
@@ -42,7 +43,7 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 NATS_PORT, NATS_ROUTE, NATS_MON, QV_PORT = 4222, 6222, 8222, 8000
 KINDS = ("kill-node", "kill-nats", "kill-majority", "isolate", "split")
 DEFAULT_NODE_ARGS = ("serve --data {data} --host {ip} --port {port} --log-level warn "
-                     "--cluster {nats}")
+                     "--cluster {nats} --node-id {name}")
 
 
 def log(*a):
@@ -52,10 +53,11 @@ def log(*a):
 class Cluster:
     def __init__(self, args, work):
         self.args, self.work = args, work
-        self.net = netns.Net()
+        self.net = netns.Net(getattr(args, "net", 0))
         self.nats, self.qv = [], []  # Proc
         self.nats_ip, self.qv_ip = [], []
         self.single = args.single
+        self.supervisor_restarts = 0
 
     # -- set-up ---------------------------------------------------------------------------
     def up(self):
@@ -124,9 +126,25 @@ class Cluster:
                            % (deadline, "\n".join(p.tail(10) for p in self.nats)))
 
     def wait_quiver(self, deadline=90):
-        for p, a in zip(self.qv, self.addrs()):
-            if not workload.wait_http(a, deadline):
-                raise RuntimeError(f"quiver at {a} not ready:\n" + p.tail())
+        """Every quiver node answering; a node that exits (e.g. NATS not answering yet when
+        it starts) is restarted after a second, as a service manager would."""
+        end = time.monotonic() + deadline
+        pending = list(range(len(self.qv)))
+        while pending and time.monotonic() < end:
+            for i in list(pending):
+                p = self.qv[i]
+                if not p.alive():
+                    self.supervisor_restarts += 1
+                    log(f"  q{i + 1} exited; restarting it: {p.tail(1).strip()}")
+                    time.sleep(1)
+                    p.start()
+                    continue
+                if workload.wait_http(self.addrs()[i], 0.5):
+                    pending.remove(i)
+            time.sleep(0.2)
+        if pending:
+            raise RuntimeError(f"quiver q{pending[0] + 1} not ready:\n"
+                               + self.qv[pending[0]].tail())
 
     def down(self):
         for p in self.qv + self.nats:
@@ -163,9 +181,9 @@ class Cluster:
             if self.single:
                 # one quiver: cut it off the clients (the host side of the bridge)
                 ns = self.net.nsname("q1")
-                netns.sh("iptables", "-w", "-A", "INPUT", "-s", netns.HOST_IP, "-j", "DROP",
-                         ns=ns)
-                netns.sh("iptables", "-w", "-A", "OUTPUT", "-d", netns.HOST_IP, "-j",
+                netns.sh("iptables", "-w", "-A", "INPUT", "-s", self.net.host_ip, "-j",
+                         "DROP", ns=ns)
+                netns.sh("iptables", "-w", "-A", "OUTPUT", "-d", self.net.host_ip, "-j",
                          "DROP", ns=ns)
                 return "isolate q1 from the clients", self.net.heal
             who = rng.choice(every)
@@ -245,8 +263,28 @@ def run(args):
             raise RuntimeError(f"clients did not stop: {stuck}")
         hist.close()
         views = final_views(cl, coll, args)
+        shard_div = []
+        local_info = None
+        if not cl.single:
+            shards = cluster_shards(cl, coll)
+            local = local_replicas(cl, coll, args)
+            full, per_shard = replica_views(local, shards)
+            views.update(full)
+            for k, reps in sorted(per_shard.items()):
+                for v in checker.check_convergence(reps):
+                    v["shard"] = k
+                    shard_div.append(v)
+            local_info = {n: {str(k): len(r) for k, r in reps.items()}
+                          for n, reps in local.items()}
+            log(f"local replicas (records per shard): {local_info}")
         ops = checker.load_history(os.path.join(out, "history.jsonl"))
         result = checker.check(ops, views)
+        for v in shard_div:  # replicas of one shard that differ on disk
+            result["violations"].append(v)
+            result["counts"]["divergence"] += 1
+            result["ok"] = False
+        result["local_replicas"] = local_info
+        result["supervisor_restarts"] = cl.supervisor_restarts
         result["faults"] = injected
         result["mode"] = "single" if cl.single else "cluster"
         result["view_sizes"] = {n: len(v) for n, v in views.items()}
@@ -267,14 +305,17 @@ def run(args):
 
 
 def final_views(cl, coll, args):
-    """Every quiver node's view after healing; re-read until they agree or the deadline."""
+    """Every quiver node's view after healing, through its API; re-read until they agree
+    or the deadline. A cluster node is read with X-Quiver-Consistency: eventual, so it
+    answers from its own replicas (it holds one of every shard when replicas = nodes)."""
     end = time.monotonic() + args.converge
+    hdr = None if cl.single else {"X-Quiver-Consistency": "eventual"}
     views = {}
     while True:
         views = {}
         for i, a in enumerate(cl.addrs()):
             try:
-                views[f"q{i + 1}"] = workload.read_all(a, coll, token=args.token)
+                views[f"q{i + 1}"] = workload.read_all(a, coll, token=args.token, headers=hdr)
             except workload.Outcome as e:
                 log(f"  final read from q{i + 1} failed: {e.error}")
         if len(views) == len(cl.addrs()) and \
@@ -288,11 +329,74 @@ def final_views(cl, coll, args):
         time.sleep(1)
 
 
+def local_replicas(cl, coll, args):
+    """Stop every quiver node (SIGTERM) and read what each one holds on disk: the local
+    collections of its shard replicas ("<tenant>/<database>/<uuid>-s<k>"), opened read-only
+    with the Python module. Returns {node: {shard: {id: value}}}."""
+    sys.path.insert(0, args.python_build)
+    import quiver  # noqa: E402  (the build's module)
+    for p in cl.qv:
+        p.stop(30)
+    out = {}
+    pat = re.compile(r"(^|/)" + re.escape(coll) + r"-s(\d+)$")
+    for i in range(len(cl.qv)):
+        node = f"q{i + 1}"
+        out[node] = {}
+        db = quiver.Database(os.path.join(cl.work, node, "data"), read_only=True)
+        try:
+            for name in db.list_collections():
+                m = pat.search(name if isinstance(name, str) else name.name)
+                if not m:
+                    continue
+                col = db.get_collection(name if isinstance(name, str) else name.name)
+                got = col.get(include=["documents", "metadatas", "embeddings"])
+                recs = {}
+                for j, rid in enumerate(got["ids"]):
+                    emb = got["embeddings"][j]
+                    recs[rid] = workload.decode_record(
+                        rid, got["documents"][j], got["metadatas"][j],
+                        [float(x) for x in emb] if emb is not None else None)
+                out[node][int(m.group(2))] = recs
+        finally:
+            db.close()
+    return out
+
+
+def replica_views(local, shards):
+    """Per-node views from the local replicas: a node holding a replica of every shard gives
+    the union ('qN-local'); every replica of a shard gives 'qN-shardK' for the shard-wise
+    comparison (convergence)."""
+    full, per_shard = {}, {}
+    for node, reps in local.items():
+        if shards and len(reps) == shards:
+            u = {}
+            for recs in reps.values():
+                u.update(recs)
+            full[f"{node}-local"] = u
+        for k, recs in reps.items():
+            per_shard.setdefault(k, {})[node] = recs
+    return full, per_shard
+
+
+def cluster_shards(cl, coll):
+    """The collection's shard count from the cluster status document (None if unknown)."""
+    for a in cl.addrs():
+        try:
+            _, st, _ = workload.Http(a, 10).call("GET", "/api/v2/cluster")
+        except workload.Outcome:
+            continue
+        for c in st.get("collections", []):
+            if c.get("id") == coll:
+                return c.get("shards")
+    return None
+
+
 def summary(res, out):
     c = res["counts"]
     log(f"mode {res['mode']}: {res['ops']} operations ({res['outcomes']}), {res['keys']} keys, "
         f"final views {res['view_sizes']}")
-    log(f"faults injected: {res['faults']}")
+    log(f"faults injected: {res['faults']}; nodes restarted after exiting on their own: "
+        f"{res.get('supervisor_restarts', 0)}")
     log(f"lost {c['lost']}, resurrected {c['resurrected']}, phantom {c['phantom']}, "
         f"read-your-writes {c['ryw']}, divergent keys {c['divergence']}")
     for v in res["violations"][:20]:
@@ -327,6 +431,11 @@ def main(argv=None):
     ap.add_argument("--session-header", action="append", default=None,
                     help="response header carrying the read-your-writes token")
     ap.add_argument("--token", default=None)
+    ap.add_argument("--python-build", default=os.environ.get(
+        "QUIVER_BUILD", os.path.join(ROOT, "build", "python")),
+        help="directory of the quiver Python module (reads the replicas on disk)")
+    ap.add_argument("--net", type=int, default=0, choices=range(100), metavar="0..99",
+                    help="network slot: namespaces qvfN-*, bridge qvfbrN, 10.77.N.0/24")
     ap.add_argument("--keep", action="store_true", help="leave everything running")
     ap.add_argument("--keep-data", action="store_true", help="keep the data directories")
     a = ap.parse_args(argv)

@@ -4,7 +4,7 @@ tests/cluster-faults/netns.py -- the fault harness's machines: network namespace
 
 Every process (a NATS server, a quiver node) runs in a network namespace of its own, joined
 to a Linux bridge on the host by a veth pair (loopback and veth only; nothing leaves the
-machine). The host end of the bridge (10.77.0.254) is where the workload's clients and the
+machine). The host end of the bridge (10.77.<slot>.254) is where the workload's clients and the
 checker sit, so a partition between namespaces never cuts the clients off unless asked to.
 
 Partitions are iptables DROP rules inside the namespaces (both INPUT and OUTPUT, so a cut is
@@ -19,9 +19,6 @@ import signal
 import subprocess
 import time
 
-SUBNET = "10.77.0"
-HOST_IP = SUBNET + ".254"
-BRIDGE = "qvfbr0"
 
 
 def sh(*args, check=True, ns=None, quiet=False):
@@ -47,8 +44,13 @@ def require_root():
 class Net:
     """A bridge and a set of named namespaces, each with one address on the bridge."""
 
-    def __init__(self, prefix="qvf"):
-        self.prefix = prefix
+    def __init__(self, slot=0):
+        # slot N (0..99): namespaces qvfN-*, bridge qvfbrN, subnet 10.77.N.0/24, so runs
+        # with different slots can coexist on one machine
+        self.prefix = f"qvf{slot}"
+        self.bridge = f"qvfbr{slot}"
+        self.subnet = f"10.77.{slot}"
+        self.host_ip = self.subnet + ".254"
         self.ns = {}  # name -> ip
         self.cut = set()  # frozenset({a, b}) pairs currently partitioned
 
@@ -57,9 +59,9 @@ class Net:
 
     def up(self):
         self.down()  # leftovers of a crashed run
-        sh("ip", "link", "add", BRIDGE, "type", "bridge")
-        sh("ip", "addr", "add", HOST_IP + "/24", "dev", BRIDGE)
-        sh("ip", "link", "set", BRIDGE, "up")
+        sh("ip", "link", "add", self.bridge, "type", "bridge")
+        sh("ip", "addr", "add", self.host_ip + "/24", "dev", self.bridge)
+        sh("ip", "link", "set", self.bridge, "up")
         # a host with br_netfilter loaded would run bridged frames through the host's
         # iptables; keep the bridge a plain switch
         p = "/proc/sys/net/bridge/bridge-nf-call-iptables"
@@ -68,11 +70,11 @@ class Net:
                 f.write("0\n")
 
     def add(self, name, ip_last):
-        ns, ip = self.nsname(name), f"{SUBNET}.{ip_last}"
+        ns, ip = self.nsname(name), f"{self.subnet}.{ip_last}"
         host_if = f"{self.prefix}{name}"[:15]
         sh("ip", "netns", "add", ns)
         sh("ip", "link", "add", host_if, "type", "veth", "peer", "name", "eth0", "netns", ns)
-        sh("ip", "link", "set", host_if, "master", BRIDGE)
+        sh("ip", "link", "set", host_if, "master", self.bridge)
         sh("ip", "link", "set", host_if, "up")
         sh("ip", "link", "set", "lo", "up", ns=ns)
         sh("ip", "addr", "add", ip + "/24", "dev", "eth0", ns=ns)
@@ -86,7 +88,7 @@ class Net:
             n = line.split()[0] if line.split() else ""
             if n.startswith(self.prefix + "-"):
                 sh("ip", "netns", "del", n, check=False)
-        sh("ip", "link", "del", BRIDGE, check=False, quiet=True)
+        sh("ip", "link", "del", self.bridge, check=False, quiet=True)
         self.ns.clear()
         self.cut.clear()
 
