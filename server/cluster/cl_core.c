@@ -230,6 +230,7 @@ int cl_coll_put(cluster *cl, const cl_coll *c, uint64_t rev, uint64_t *new_rev) 
     keep->rev = r;
     pthread_mutex_lock(&cl->mu);
     cache_coll_locked(cl, keep);
+    cl->kick = 1;
     pthread_mutex_unlock(&cl->mu);
   }
   return 0;
@@ -237,10 +238,10 @@ int cl_coll_put(cluster *cl, const cl_coll *c, uint64_t rev, uint64_t *new_rev) 
 
 /* ------------------------------------------------------------------ nodes, placement */
 
-static void note_node_locked(cluster *cl, const char *id, const char *url, int64_t ts) {
+static void note_node_locked(cluster *cl, const char *id, const char *url, int64_t ts, int stopped) {
   for (size_t i = 0; i < cl->n_nodes; i++)
     if (!strcmp(cl->nodes[i].id, id)) {
-      if (cl->nodes[i].ts_ms != ts) cl->nodes[i].seen_ms = cl_now_ms();
+      if (cl->nodes[i].ts_ms != ts) cl->nodes[i].seen_ms = stopped ? 0 : cl_now_ms();
       cl->nodes[i].ts_ms = ts;
       snprintf(cl->nodes[i].url, sizeof cl->nodes[i].url, "%s", url);
       return;
@@ -257,7 +258,7 @@ static void note_node_locked(cluster *cl, const char *id, const char *url, int64
   snprintf(n->id, sizeof n->id, "%s", id);
   snprintf(n->url, sizeof n->url, "%s", url);
   n->ts_ms = ts;
-  n->seen_ms = cl_now_ms();
+  n->seen_ms = stopped ? 0 : cl_now_ms();
 }
 
 static void forget_node_locked(cluster *cl, const char *id) {
@@ -433,7 +434,8 @@ static void heartbeat(cluster *cl) {
     list[n++].seq = r->applied;
   }
   pthread_mutex_unlock(&cl->mu);
-  j = json_pack("{s:s, s:s, s:I, s:o}", "id", cl->node_id, "url", cl->url, "ts", (json_int_t)cl_now_ms(), "replicas", reps);
+  j = json_pack("{s:s, s:s, s:I, s:o, s:b}", "id", cl->node_id, "url", cl->url, "ts", (json_int_t)cl_now_ms(), "replicas",
+                reps, "stopped", cl->stop);
   text = j ? json_dumps(j, JSON_COMPACT) : NULL;
   snprintf(key, sizeof key, "node.%s", cl->node_id);
   if (text && kvStore_PutString(NULL, cl->kv, key, text) != NATS_OK)
@@ -519,10 +521,22 @@ static void nap_ms(int ms) {
 
 static void *hb_main(void *arg) {
   cluster *cl = arg;
+  int64_t last_hb = 0;
   while (!cl->stop) {
-    heartbeat(cl);
+    if (cl_now_ms() - last_hb >= 1000) {
+      heartbeat(cl);
+      last_hb = cl_now_ms();
+    }
     reconcile(cl);
-    for (int i = 0; i < 10 && !cl->stop; i++) nap_ms(100);
+    /* every second, or as soon as the catalog changes */
+    for (int i = 0; i < 20 && !cl->stop; i++) {
+      pthread_mutex_lock(&cl->mu);
+      int k = cl->kick;
+      cl->kick = 0;
+      pthread_mutex_unlock(&cl->mu);
+      if (k) break;
+      nap_ms(50);
+    }
   }
   return NULL;
 }
@@ -540,7 +554,23 @@ static void watch_entry(cluster *cl, kvEntry *e) {
     else if (j && json_string_value(json_object_get(j, "id")))
       note_node_locked(cl, json_string_value(json_object_get(j, "id")),
                        json_string_value(json_object_get(j, "url")) ? json_string_value(json_object_get(j, "url")) : "",
-                       (int64_t)json_integer_value(json_object_get(j, "ts")));
+                       (int64_t)json_integer_value(json_object_get(j, "ts")),
+                       json_is_true(json_object_get(j, "stopped")));
+    /* a replica the node no longer lists (dropped, moved) stops counting for acks and
+       reads; entries younger than 3 s may belong to a replica made since that heartbeat */
+    json_t *reps = json_object_get(j, "replicas");
+    for (size_t i = 0; json_is_object(reps) && i < cl->n_applied;) {
+      cl_applied *a = cl->applied[i];
+      char rk[64];
+      snprintf(rk, sizeof rk, "%s/%d", a->uuid, a->shard);
+      if (!strcmp(a->node, key + 5) && strcmp(a->node, cl->node_id) && !json_object_get(reps, rk) &&
+          cl_now_ms() - a->ms > 3000) {
+        free(a);
+        cl->applied[i] = cl->applied[--cl->n_applied];
+      } else {
+        i++;
+      }
+    }
     pthread_mutex_unlock(&cl->mu);
     json_decref(j);
   } else if (!strncmp(key, "coll.", 5)) {
@@ -554,6 +584,10 @@ static void watch_entry(cluster *cl, kvEntry *e) {
         pthread_mutex_unlock(&cl->mu);
       }
     }
+    pthread_mutex_lock(&cl->mu);
+    cl->kick = 1;
+    pthread_cond_broadcast(&cl->cv);
+    pthread_mutex_unlock(&cl->mu);
   }
 }
 
@@ -736,6 +770,9 @@ void cl_stop(qsrv *s) {
   if (cl->watch_running) pthread_join(cl->watch_th, NULL);
   for (int i = 0; i < 4; i++)
     if (cl->rpc_subs[i]) natsSubscription_Unsubscribe(cl->rpc_subs[i]);
+  pthread_mutex_lock(&cl->mu); /* every applier told first, so they wind down together */
+  for (size_t i = 0; i < cl->n_reps; i++) cl->reps[i]->stop = 1;
+  pthread_mutex_unlock(&cl->mu);
   for (;;) {
     cl_replica *r = NULL;
     pthread_mutex_lock(&cl->mu);

@@ -96,6 +96,7 @@ typedef struct cluster {
   pthread_mutex_t mu;
   pthread_cond_t cv;
   int stop;
+  int kick;              /* under mu: the catalog changed, reconcile now (cl_core.c) */
   qv_db *vdb;            /* in-memory: a collection that parses filters for validation */
   qv_collection *vcol;
   cl_node *nodes;
@@ -166,9 +167,10 @@ void cl_replica_stop(cluster *cl, cl_replica *r, int drop);
 /* Look up a replica this node holds (under cl->mu). */
 cl_replica *cl_replica_find_locked(cluster *cl, const char *uuid, int k);
 /* Run a read (op "get", "query", "count"; body the Chroma body) on local replica (uuid, k)
- * once it applied min_seq (waiting up to wait_ms); fills rs. */
-void cl_replica_read(cluster *cl, const char *uuid, int k, const char *op, const char *body, uint64_t min_seq,
-                     int wait_ms, srv_resp *rs);
+ * once it applied min_seq (waiting up to wait_ms, also for a replica placed here but not
+ * made yet; replicas: the collection's, for placement); fills rs. */
+void cl_replica_read(cluster *cl, const char *uuid, int k, int replicas, const char *op, const char *body,
+                     uint64_t min_seq, int wait_ms, srv_resp *rs);
 /* The RPC subscriptions' callback (qv.rpc.<node>). */
 void cl_rpc_cb(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure);
 

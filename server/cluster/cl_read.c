@@ -60,6 +60,7 @@ static int candidates(cluster *cl, const char *uuid, int k, int replicas, uint64
   unsigned start = __atomic_add_fetch(&rr, 1, __ATOMIC_RELAXED);
   pthread_mutex_lock(&cl->mu);
   int local = cl_replica_find_locked(cl, uuid, k) != NULL;
+  for (int p = 0; p < np && !local; p++) local = !strcmp(place[p], cl->node_id); /* being made */
   if (local) snprintf(out[n++], 40, "%s", cl->node_id);
   /* every node that reported this shard, caught up first (rotated), then the rest by progress */
   char ids[64][40];
@@ -100,14 +101,14 @@ static void *shard_main(void *arg) {
     memset(&rs, 0, sizeof rs);
     if (t) __atomic_add_fetch(&cl->m_read_retries, 1, __ATOMIC_RELAXED);
     if (!strcmp(cand[t], cl->node_id)) {
-      cl_replica_read(cl, j->uuid, j->k, j->op, j->body, j->floor, cl->o.wait_ms, &rs);
+      cl_replica_read(cl, j->uuid, j->k, j->replicas, j->op, j->body, j->floor, cl->o.wait_ms, &rs);
       free(j->resp);
       j->status = rs.status;
       j->resp = rs.body ? rs.body : strdup("{}");
       j->len = rs.body ? rs.len : 2;
     } else {
-      json_t *req = json_pack("{s:s, s:i, s:s, s:I, s:i, s:s?}", "c", j->uuid, "k", j->k, "op", j->op, "min",
-                              (json_int_t)j->floor, "wait", cl->o.wait_ms, "body", j->body);
+      json_t *req = json_pack("{s:s, s:i, s:i, s:s, s:I, s:i, s:s?}", "c", j->uuid, "k", j->k, "r", j->replicas, "op",
+                              j->op, "min", (json_int_t)j->floor, "wait", cl->o.wait_ms, "body", j->body);
       char *text = req ? json_dumps(req, JSON_COMPACT) : NULL, subj[96];
       natsMsg *reply = NULL;
       json_decref(req);
@@ -298,6 +299,28 @@ void cl_read(srv_req *rq, srv_resp *rs, const char *uuid, srv_route op) {
   }
   if (!cons || strcmp(cons, "eventual")) {
     for (int s = 0; s < shards; s++) floor[s] = cl_acked_get(cl, c->uuid, s);
+    /* also what a majority applied, as far as the reports reached us: every write another
+       node acknowledged (default mode) before this read started is then seen, give or take
+       the reports' transit; the token is the guarantee across nodes */
+    int m, r;
+    pthread_mutex_lock(&cl->mu);
+    m = (int)cl->n_nodes;
+    r = c->replicas < m ? c->replicas : m;
+    for (int s = 0; s < shards; s++) {
+      uint64_t v[16];
+      int nv = 0;
+      for (size_t a = 0; a < cl->n_applied && nv < 16; a++)
+        if (cl->applied[a]->shard == s && !strcmp(cl->applied[a]->uuid, c->uuid)) v[nv++] = cl->applied[a]->seq;
+      for (int x = 1; x < nv; x++) /* descending */
+        for (int y = x; y > 0 && v[y] > v[y - 1]; y--) {
+          uint64_t t = v[y];
+          v[y] = v[y - 1];
+          v[y - 1] = t;
+        }
+      int need = (r > 0 ? r : 1) / 2 + 1;
+      if (nv >= need && v[need - 1] > floor[s]) floor[s] = v[need - 1];
+    }
+    pthread_mutex_unlock(&cl->mu);
     cl_token_parse(srv_req_header(rq, "X-Quiver-Token"), floor, shards);
   }
   __atomic_add_fetch(&cl->m_reads, 1, __ATOMIC_RELAXED);

@@ -305,6 +305,7 @@ int cl_replica_ensure(cluster *cl, const cl_coll *c, int k) {
     return -1;
   }
   cl->reps[cl->n_reps++] = r;
+  pthread_cond_broadcast(&cl->cv); /* reads waiting for this replica to exist */
   pthread_mutex_unlock(&cl->mu);
   cl_note_applied(cl, r->uuid, k, cl->node_id, r->applied, NULL);
   if (pthread_create(&r->th, NULL, apply_main, r) == 0) r->running = 1;
@@ -343,18 +344,21 @@ void cl_replica_stop(cluster *cl, cl_replica *r, int drop) {
   free(r);
 }
 
-void cl_replica_read(cluster *cl, const char *uuid, int k, const char *op, const char *body, uint64_t min_seq,
-                     int wait_ms, srv_resp *rs) {
+void cl_replica_read(cluster *cl, const char *uuid, int k, int replicas, const char *op, const char *body,
+                     uint64_t min_seq, int wait_ms, srv_resp *rs) {
   struct timespec dl;
   char lu[37], t[300], d[300];
+  char place[CL_MAX_REPLICAS][40];
   cl_replica *r;
-  int rc = 0;
+  int rc = 0, placed = 0, np = cl_placement(cl, uuid, k, replicas, place);
+  for (int p = 0; p < np; p++) placed |= !strcmp(place[p], cl->node_id);
   clock_gettime(CLOCK_REALTIME, &dl);
   dl.tv_sec += wait_ms / 1000;
   dl.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
   if (dl.tv_nsec >= 1000000000L) dl.tv_sec++, dl.tv_nsec -= 1000000000L;
   pthread_mutex_lock(&cl->mu);
-  while ((r = cl_replica_find_locked(cl, uuid, k)) && r->applied < min_seq && rc == 0)
+  /* a replica placed here that the reconcile loop has not made yet is waited for too */
+  while (((r = cl_replica_find_locked(cl, uuid, k)) ? r->applied < min_seq : placed) && rc == 0)
     rc = pthread_cond_timedwait(&cl->cv, &cl->mu, &dl);
   if (r && r->applied >= min_seq) {
     memcpy(lu, r->local_uuid, 37);
@@ -391,7 +395,8 @@ void cl_rpc_cb(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *cl
   if (!c || !op || (strcmp(op, "get") && strcmp(op, "query") && strcmp(op, "count")))
     srv_error(&rs, 400, "bad cluster read request");
   else
-    cl_replica_read(cl, c, (int)json_integer_value(json_object_get(j, "k")), op, body,
+    cl_replica_read(cl, c, (int)json_integer_value(json_object_get(j, "k")),
+                    (int)json_integer_value(json_object_get(j, "r")), op, body,
                     (uint64_t)json_integer_value(json_object_get(j, "min")),
                     (int)json_integer_value(json_object_get(j, "wait")), &rs);
   __atomic_add_fetch(&cl->m_rpc_served, 1, __ATOMIC_RELAXED);

@@ -44,10 +44,11 @@ json_t *cl_status_doc(natsConnection *nc, jsCtx *js, kvStore *kv, char *err, siz
     json_t *v = get_json(kv, list.Keys[i]);
     if (!v) continue;
     int64_t age = now - (int64_t)json_integer_value(json_object_get(v, "ts"));
-    json_array_append_new(nodes, json_pack("{s:O, s:O, s:I, s:b}", "id", json_object_get(v, "id"), "url",
-                                           json_object_get(v, "url"), "heartbeat_age_ms", (json_int_t)age, "live",
-                                           age < CL_LIVE_MS));
-    json_object_set_new(v, "_live", json_boolean(age < CL_LIVE_MS));
+    int live = age < CL_LIVE_MS && !json_is_true(json_object_get(v, "stopped"));
+    json_array_append_new(nodes, json_pack("{s:O, s:O, s:I, s:b, s:b}", "id", json_object_get(v, "id"), "url",
+                                           json_object_get(v, "url"), "heartbeat_age_ms", (json_int_t)age, "live", live,
+                                           "stopped", json_is_true(json_object_get(v, "stopped"))));
+    json_object_set_new(v, "_live", json_boolean(live));
     json_array_append_new(nodevals, v);
   }
   for (int i = 0; i < list.Count; i++) {
@@ -117,8 +118,9 @@ static void print_table(json_t *doc) {
   printf("nodes: %zu\n", json_array_size(nodes));
   for (size_t i = 0; i < json_array_size(nodes); i++) {
     json_t *n = json_array_get(nodes, i);
-    printf("  %-12s %-28s %-5s heartbeat %lld ms ago\n", json_string_value(json_object_get(n, "id")),
-           json_string_value(json_object_get(n, "url")), json_is_true(json_object_get(n, "live")) ? "live" : "DOWN",
+    printf("  %-12s %-28s %-7s heartbeat %lld ms ago\n", json_string_value(json_object_get(n, "id")),
+           json_string_value(json_object_get(n, "url")),
+           json_is_true(json_object_get(n, "live")) ? "live" : json_is_true(json_object_get(n, "stopped")) ? "stopped" : "DOWN",
            (long long)json_integer_value(json_object_get(n, "heartbeat_age_ms")));
   }
   printf("collections: %zu\n", json_array_size(colls));
@@ -226,8 +228,9 @@ int qv_cluster_main(int argc, char **argv) {
       goto out;
     }
     int64_t age = cl_now_ms() - (int64_t)json_integer_value(json_object_get(v, "ts"));
+    int stopped = json_is_true(json_object_get(v, "stopped"));
     json_decref(v);
-    if (age < CL_LIVE_MS && !force) {
+    if (age < CL_LIVE_MS && !stopped && !force) {
       fprintf(stderr, "quiver cluster: node %s is live (heartbeat %lld ms ago); stop it first or use --force\n", node,
               (long long)age);
       goto out;
