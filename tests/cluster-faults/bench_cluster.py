@@ -7,7 +7,8 @@ tests/cluster-faults/bench_cluster.py -- issue 17's two measurements, on this ma
               3-node cluster on the same collection under the same client load; every quiver
               node runs in its own network namespace and its own cpu cgroup with a fixed
               quota (--cpu, cores per node), the 3 NATS servers share one cgroup of their own
-              (--nats-cpu). Runs alternate (plain, cluster, plain, cluster...) so the noise of
+              (--nats-cpu); these and the query clients' cgroup have a high cpu.shares so
+              other load on the machine does not take their share. Runs alternate (plain, cluster, plain, cluster...) so the noise of
               a shared machine hits both; the median of each is reported, with each node's
               CPU use and throttling (cgroup cpu.stat) to show the quota bound it.
   memory      a collection larger than one node's memory limit (memory cgroup, --mem per
@@ -38,6 +39,10 @@ import netns  # noqa: E402
 import workload  # noqa: E402
 
 BASE = workload.BASE
+# cpu.shares of every cgroup the benchmark makes (nodes, NATS, clients): the machine is shared,
+# and a cgroup with a high weight gets its quota even when other work wants the cores (the
+# quota caps it; the weight keeps it from getting less)
+SHARES = 16384
 
 
 def log(*a):
@@ -62,6 +67,7 @@ class Setup:
             c = netns.Cgroup("cpu", f"qvb-{tag}-q{i + 1}")
             c.set("cpu.cfs_period_us", 100000)
             c.set("cpu.cfs_quota_us", int(a.cpu * 100000))
+            c.set("cpu.shares", SHARES)
             self.node_cpu.append(c)
             paths = [c.path]
             if a.mem:
@@ -73,6 +79,10 @@ class Setup:
         self.nats_cpu = netns.Cgroup("cpu", f"qvb-{tag}-nats")
         self.nats_cpu.set("cpu.cfs_period_us", 100000)
         self.nats_cpu.set("cpu.cfs_quota_us", int(a.nats_cpu * 100000))
+        self.nats_cpu.set("cpu.shares", SHARES)
+        # the query clients: no cap, the same priority
+        self.clients_cpu = netns.Cgroup("cpu", f"qvb-{tag}-clients")
+        self.clients_cpu.set("cpu.shares", SHARES)
         args = argparse.Namespace(
             single=plain, nodes=n, net=a.net, quiver=a.quiver, nats_server="nats-server",
             node_args=a.node_args, node_cgroups=lambda i: self.cgs[i],
@@ -85,7 +95,7 @@ class Setup:
 
     def down(self):
         self.cl.down()
-        for c in self.node_cpu + self.node_mem + [self.nats_cpu]:
+        for c in self.node_cpu + self.node_mem + [self.nats_cpu, self.clients_cpu]:
             c.close()
         shutil.rmtree(self.work, ignore_errors=True)
 
@@ -129,7 +139,9 @@ def load(addrs, coll, data, batch, threads=2, token_hdr=True):
     return time.monotonic() - t0
 
 
-def _query_proc(addr, coll, queries, k, t_start, t_end, q):
+def _query_proc(addr, coll, queries, k, t_start, t_end, q, cgroup):
+    with open(os.path.join(cgroup, "cgroup.procs"), "w") as f:
+        f.write(str(os.getpid()))
     h = workload.Http(addr, 30)
     n, lat, err, i = 0, [], 0, 0
     while time.time() < t_start:
@@ -150,12 +162,12 @@ def _query_proc(addr, coll, queries, k, t_start, t_end, q):
     q.put((n, err, lat))
 
 
-def drive(addrs, coll, queries, clients, seconds, k=10, warmup=2.0):
+def drive(addrs, coll, queries, clients, seconds, cgroup, k=10, warmup=2.0):
     """Closed-loop query clients (processes), client c on node c % len(addrs)."""
     q = mp.Queue()
     t_start = time.time() + warmup
     ps = [mp.Process(target=_query_proc, args=(addrs[c % len(addrs)], coll, queries, k,
-                                                t_start, t_start + seconds, q))
+                                                t_start, t_start + seconds, q, cgroup))
           for c in range(clients)]
     for p in ps:
         p.start()
@@ -194,7 +206,7 @@ def throughput(a):
             coll = create(addrs, a, plain)
             secs = load(addrs, coll, data, a.batch)
             before, cpu0 = s.cpu_stats(), proc_cpu(s)
-            res = drive(addrs, coll, queries, a.clients, a.seconds)
+            res = drive(addrs, coll, queries, a.clients, a.seconds, s.clients_cpu.path)
             after = s.cpu_stats()
             res["load_s"] = round(secs, 1)
             res["node_cpu_s"] = [round(y - x, 2) for x, y in zip(cpu0, proc_cpu(s))]
