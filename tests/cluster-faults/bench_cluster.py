@@ -112,6 +112,7 @@ def load(addrs, coll, data, batch, threads=2, token_hdr=True):
     t0 = time.monotonic()
     chunks = [(i, data[i:i + batch]) for i in range(0, len(data), batch)]
     errors = []
+    acked = [0]
 
     def worker(w):
         h = [workload.Http(a, 120) for a in addrs]
@@ -122,6 +123,7 @@ def load(addrs, coll, data, batch, threads=2, token_hdr=True):
             for attempt in range(5):
                 try:
                     h[j % len(h)].call("POST", f"{BASE}/collections/{coll}/upsert", body)
+                    acked[0] += len(vs)
                     break
                 except workload.Outcome as e:
                     if attempt == 4:
@@ -135,7 +137,7 @@ def load(addrs, coll, data, batch, threads=2, token_hdr=True):
     for t in ts:
         t.join()
     if errors:
-        raise RuntimeError(f"load failed: {errors[0]}")
+        raise RuntimeError(f"load failed after {acked[0]} records acknowledged: {errors[0]}")
     return time.monotonic() - t0
 
 
