@@ -267,8 +267,11 @@ def memory(a):
                                  for m in s.node_mem]
             res["max_usage"] = [int(m.get("memory.max_usage_in_bytes")) for m in s.node_mem]
             res["failcnt"] = [int(m.get("memory.failcnt")) for m in s.node_mem]
+            live = [ad for ad, p in zip(addrs, s.cl.qv) if p.alive()]
             try:
-                h = workload.Http(addrs[0], 60)
+                if not live:
+                    raise workload.Outcome("fail", "no node alive")
+                h = workload.Http(live[0], 60)
                 _, cnt, _ = h.call("GET", f"{BASE}/collections/{coll}/count")
                 res["count"] = cnt
                 qs = vectors(20, a.dim, 2)
@@ -281,16 +284,38 @@ def memory(a):
                 res["queries_with_10_results"] = ok
             except workload.Outcome as e:
                 res["count_error"] = e.error[:300]
-            if not plain:
+            if not plain and live:
                 try:
-                    _, st, _ = workload.Http(addrs[0], 30).call("GET", "/api/v2/cluster")
+                    _, st, _ = workload.Http(live[0], 30).call("GET", "/api/v2/cluster")
                     res["cluster_status"] = st
+                    res["records_per_node"] = local_counts(st, coll)
                 except workload.Outcome as e:
                     res["cluster_status_error"] = e.error[:300]
+            if not plain:
+                # what each node holds on its disk: its replicas' records, read offline
+                try:
+                    loc = harness.local_replicas(s.cl, coll, argparse.Namespace(
+                        python_build=a.python_build))
+                    res["local_records"] = {n: {str(k): len(r) for k, r in reps.items()}
+                                            for n, reps in loc.items()}
+                except Exception as e:  # a node killed by the OOM killer, say
+                    res["local_records_error"] = f"{type(e).__name__}: {e}"[:300]
             log(f"{mode}: {json.dumps({k: v for k, v in res.items() if k != 'cluster_status'})}")
             out[mode] = res
         finally:
             s.down()
+    return out
+
+
+def local_counts(st, coll):
+    """Shards each node holds, from the status document: {node: [shard, ...]}."""
+    out = {}
+    for c in st.get("collections", []):
+        if c.get("id") != coll:
+            continue
+        for sh in c.get("shard", []):
+            for r in sh.get("replicas", []):
+                out.setdefault(r["node"], []).append(sh["shard"])
     return out
 
 
@@ -313,6 +338,8 @@ def main():
     ap.add_argument("--quiver", default=os.environ.get(
         "QUIVER_BIN", os.path.join(harness.ROOT, "build", "quiver")))
     ap.add_argument("--node-args", default=harness.DEFAULT_NODE_ARGS)
+    ap.add_argument("--python-build", default=os.environ.get(
+        "QUIVER_BUILD", os.path.join(harness.ROOT, "build", "python")))
     ap.add_argument("--workdir", default=None)
     ap.add_argument("--net", type=int, default=9, help="network slot (netns.Net)")
     ap.add_argument("--out", default=None)

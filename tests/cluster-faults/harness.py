@@ -262,7 +262,12 @@ def run(args):
         if stuck:
             raise RuntimeError(f"clients did not stop: {stuck}")
         hist.close()
-        views = final_views(cl, coll, args)
+        keys = set()
+        with open(os.path.join(out, "history.jsonl")) as f:
+            for line in f:
+                e = json.loads(line)
+                keys.update(e.get("writes") or ())
+        views = final_views(cl, coll, args, keys)
         shard_div = []
         local_info = None
         if not cl.single:
@@ -304,7 +309,7 @@ def run(args):
     return 0 if result["ok"] else 1
 
 
-def final_views(cl, coll, args):
+def final_views(cl, coll, args, keys):
     """Every quiver node's view after healing, through its API; re-read until they agree
     or the deadline. A cluster node is read with X-Quiver-Consistency: eventual, so it
     answers from its own replicas (it holds one of every shard when replicas = nodes)."""
@@ -315,7 +320,8 @@ def final_views(cl, coll, args):
         views = {}
         for i, a in enumerate(cl.addrs()):
             try:
-                views[f"q{i + 1}"] = workload.read_all(a, coll, token=args.token, headers=hdr)
+                views[f"q{i + 1}"] = workload.read_keys(a, coll, keys, token=args.token,
+                                                        headers=hdr)
             except workload.Outcome as e:
                 log(f"  final read from q{i + 1} failed: {e.error}")
         if len(views) == len(cl.addrs()) and \

@@ -294,6 +294,28 @@ def read_all(addr, coll, timeout=30, page=500, token=None, headers=None):
     return out
 
 
+def read_keys(addr, coll, keys, timeout=60, batch=1000, token=None, headers=None):
+    """The records of the given ids through one node, {id: value}, then a count: when the
+    collection holds more records than were found (ids nobody wrote), the whole collection
+    is read page by page instead (read_all), so nothing escapes the checker. Reading by ids
+    costs O(n); paging with offsets costs O(n^2) on a sharded cluster (every shard is asked
+    for offset + limit records)."""
+    h = Http(addr, timeout, token)
+    out = {}
+    keys = sorted(keys)
+    for i in range(0, len(keys), batch):
+        _, js, _ = h.call("POST", f"{BASE}/collections/{coll}/get",
+                          {"ids": keys[i:i + batch], "include": INCLUDE}, headers)
+        for j, rid in enumerate(js.get("ids") or []):
+            out[rid] = decode_record(rid, js["documents"][j], js["metadatas"][j],
+                                     js["embeddings"][j])
+    _, n, _ = h.call("GET", f"{BASE}/collections/{coll}/count", None, headers)
+    h.close()
+    if n != len(out):
+        return read_all(addr, coll, timeout, 500, token, headers)
+    return out
+
+
 def wait_http(addr, deadline, path="/api/v2/heartbeat"):
     end = time.monotonic() + deadline
     while time.monotonic() < end:
