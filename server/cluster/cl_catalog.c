@@ -81,6 +81,7 @@ static json_t *db_get(cluster *cl, const char *t, const char *d) {
 }
 
 static int ensure_defaults(cluster *cl) {
+  if (__atomic_load_n(&cl->defaults_ok, __ATOMIC_ACQUIRE)) return 0; /* once per process */
   if (!tenant_exists(cl, SRV_DEFAULT_TENANT)) {
     char *k = key_of("tenant", SRV_DEFAULT_TENANT, NULL, NULL);
     json_t *v = json_pack("{s:s}", "name", SRV_DEFAULT_TENANT);
@@ -98,7 +99,9 @@ static int ensure_defaults(cluster *cl) {
     free(k);
   }
   json_decref(d);
-  return tenant_exists(cl, SRV_DEFAULT_TENANT) ? 0 : -1;
+  if (!tenant_exists(cl, SRV_DEFAULT_TENANT)) return -1;
+  __atomic_store_n(&cl->defaults_ok, 1, __ATOMIC_RELEASE);
+  return 0;
 }
 
 static const char *body_name(srv_req *rq, srv_resp *rs, json_t **j) {
@@ -526,11 +529,11 @@ static int record_route(cluster *cl, srv_req *rq, srv_resp *rs, const char *t, c
     rs->route = tab[i].route;
     cl_coll *c = cl_coll_get(cl, id);
     int ours = c && !strcmp(c->tenant, t) && !strcmp(c->database, d);
-    cl_coll_free(c);
     if (rq->method != tab[i].method) srv_error(rs, 405, "Method not allowed on this route");
     else if (!ours) srv_error(rs, srv_valid_uuid(id) ? 404 : 400, "Collection [%s] does not exist.", id);
-    else if (tab[i].route == R_GET || tab[i].route == R_QUERY || tab[i].route == R_COUNT) cl_read(rq, rs, id, tab[i].route);
-    else cl_write(rq, rs, id, tab[i].route);
+    else if (tab[i].route == R_GET || tab[i].route == R_QUERY || tab[i].route == R_COUNT) cl_read(rq, rs, c, tab[i].route), c = NULL;
+    else cl_write(rq, rs, c, tab[i].route), c = NULL;
+    cl_coll_free(c);
     return 1;
   }
   rs->route = R_ADV;

@@ -97,6 +97,7 @@ typedef struct cluster {
   pthread_cond_t cv;
   int stop;
   int kick;              /* under mu: the catalog changed, reconcile now (cl_core.c) */
+  int defaults_ok;       /* atomic: the default tenant and database exist in the bucket */
   qv_db *vdb;            /* in-memory: a collection that parses filters for validation */
   qv_collection *vcol;
   cl_node *nodes;
@@ -176,8 +177,9 @@ void cl_rpc_cb(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *cl
 
 /* ------------------------------------------------------------------ cl_write.c, cl_read.c */
 
-void cl_write(srv_req *rq, srv_resp *rs, const char *uuid, srv_route op);
-void cl_read(srv_req *rq, srv_resp *rs, const char *uuid, srv_route op);
+/* The record routes on collection c (taken: freed by the call). */
+void cl_write(srv_req *rq, srv_resp *rs, cl_coll *c, srv_route op);
+void cl_read(srv_req *rq, srv_resp *rs, cl_coll *c, srv_route op);
 /* Read-your-writes token: parse "k:seq,k:seq" into floor[] (max with what is there). */
 void cl_token_parse(const char *tok, uint64_t *floor, int shards);
 

@@ -241,9 +241,8 @@ static json_t *merge_get(json_t **parts, int n, json_t *ids_asked, size_t offset
 
 /* ------------------------------------------------------------------ the route */
 
-void cl_read(srv_req *rq, srv_resp *rs, const char *uuid, srv_route op) {
+void cl_read(srv_req *rq, srv_resp *rs, cl_coll *c, srv_route op) {
   cluster *cl = rq->s->cluster;
-  cl_coll *c = cl_coll_get(cl, uuid);
   json_t *body = NULL, *parts[CL_MAX_SHARDS] = {0}, *include = NULL, *out = NULL;
   shard_job jobs[CL_MAX_SHARDS];
   uint64_t floor[CL_MAX_SHARDS] = {0};
@@ -253,13 +252,16 @@ void cl_read(srv_req *rq, srv_resp *rs, const char *uuid, srv_route op) {
   size_t offset = 0, k = 10;
   long long limit = -1;
   int want_dist = 1, shards;
-  if (!c) {
-    srv_error(rs, srv_valid_uuid(uuid) ? 404 : 400, "Collection [%s] does not exist.", uuid);
-    return;
-  }
   shards = c->shards;
   memset(jobs, 0, sizeof jobs);
-  if (op != R_COUNT) {
+  if (op != R_COUNT && shards == 1) {
+    /* one shard: its replica's answer is the answer, the body goes as it came */
+    shard_body = strdup(rq->body_len ? rq->body : "{}");
+    if (!shard_body) {
+      srv_error(rs, 500, "out of memory");
+      goto out;
+    }
+  } else if (op != R_COUNT) {
     if (!(body = srv_parse_body(rq, rs, op == R_GET))) goto out;
     if (op == R_GET) {
       long long v;
@@ -324,12 +326,19 @@ void cl_read(srv_req *rq, srv_resp *rs, const char *uuid, srv_route op) {
     cl_token_parse(srv_req_header(rq, "X-Quiver-Token"), floor, shards);
   }
   __atomic_add_fetch(&cl->m_reads, 1, __ATOMIC_RELAXED);
+  /* shards held here run on this thread after the remote ones were sent off (a thread each) */
+  int local[CL_MAX_SHARDS] = {0};
+  pthread_mutex_lock(&cl->mu);
+  for (int s = 0; s < shards; s++) local[s] = cl_replica_find_locked(cl, c->uuid, s) != NULL;
+  pthread_mutex_unlock(&cl->mu);
   for (int s = 0; s < shards; s++) {
     jobs[s] = (shard_job){cl, c->uuid, s, c->replicas, opname, shard_body, floor[s], 0, NULL, 0, 0};
-    if (pthread_create(&jobs[s].th, NULL, shard_main, &jobs[s]) != 0) shard_main(&jobs[s]), jobs[s].th = 0;
+    if (!local[s] && pthread_create(&jobs[s].th, NULL, shard_main, &jobs[s]) != 0) local[s] = 1;
   }
   for (int s = 0; s < shards; s++)
-    if (jobs[s].th) pthread_join(jobs[s].th, NULL);
+    if (local[s]) shard_main(&jobs[s]);
+  for (int s = 0; s < shards; s++)
+    if (!local[s]) pthread_join(jobs[s].th, NULL);
   for (int s = 0; s < shards; s++)
     if (jobs[s].status != 200 || !jobs[s].resp) {
       rs->status = jobs[s].status ? jobs[s].status : 503;
@@ -338,6 +347,13 @@ void cl_read(srv_req *rq, srv_resp *rs, const char *uuid, srv_route op) {
       jobs[s].resp = NULL;
       goto out;
     }
+  if (shards == 1) {
+    rs->status = 200;
+    rs->body = jobs[0].resp;
+    rs->len = jobs[0].len;
+    jobs[0].resp = NULL;
+    goto out;
+  }
   if (op == R_COUNT) {
     unsigned long long total = 0;
     char buf[32];

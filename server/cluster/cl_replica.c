@@ -183,6 +183,9 @@ static natsSubscription *subscribe(cluster *cl, cl_replica *r, uint64_t after) {
   jsSubOptions_Init(&so);
   so.Stream = stream;
   so.Ordered = true;
+  /* an ordered consumer lives on one NATS server: with 1 s idle heartbeats the client notices
+     a dead server in a few seconds (not 5 s x misses) and makes a new consumer elsewhere */
+  so.Config.Heartbeat = (int64_t)1000 * 1000 * 1000;
   if (after) {
     so.Config.DeliverPolicy = js_DeliverByStartSequence;
     so.Config.OptStartSeq = after + 1;

@@ -101,8 +101,11 @@ static uint64_t publish(cluster *cl, const char *uuid, int k, const char *msgid,
                         char *err, size_t errlen) {
   char subj[96];
   natsStatus st = NATS_OK;
+  int64_t deadline = cl_now_ms() + cl->o.wait_ms;
   cl_subject(uuid, k, subj);
-  for (int attempt = 0; attempt < 4; attempt++) {
+  /* retried (same message id: JetStream keeps one copy) through leader elections, which
+     take a few seconds after a NATS server dies, until --cluster-wait has passed */
+  for (int attempt = 0; attempt == 0 || cl_now_ms() < deadline; attempt++) {
     jsPubOptions po;
     jsPubAck *pa = NULL;
     jsErrCode jerr = 0;
@@ -119,7 +122,8 @@ static uint64_t publish(cluster *cl, const char *uuid, int k, const char *msgid,
     struct timespec t = {0, 250 * 1000000L};
     nanosleep(&t, NULL);
   }
-  snprintf(err, errlen, "%s", nats_GetLastError(NULL) ? nats_GetLastError(NULL) : natsStatus_GetText(st));
+  const char *le = nats_GetLastError(NULL);
+  snprintf(err, errlen, "%s", le && *le ? le : natsStatus_GetText(st));
   return 0;
 }
 
@@ -136,9 +140,8 @@ static int is_ack_log(cluster *cl, srv_req *rq) {
   return cl->o.ack_log;
 }
 
-void cl_write(srv_req *rq, srv_resp *rs, const char *uuid, srv_route op) {
+void cl_write(srv_req *rq, srv_resp *rs, cl_coll *c, srv_route op) {
   cluster *cl = rq->s->cluster;
-  cl_coll *c = cl_coll_get(cl, uuid);
   json_t *body = NULL, *msgs[CL_MAX_SHARDS] = {0};
   size_t *rows = NULL, n_rows[CL_MAX_SHARDS] = {0};
   uint64_t seqs[CL_MAX_SHARDS] = {0};
@@ -147,10 +150,6 @@ void cl_write(srv_req *rq, srv_resp *rs, const char *uuid, srv_route op) {
   int have_rb = 0, shards;
   size_t n = 0;
   memset(&rb, 0, sizeof rb);
-  if (!c) {
-    srv_error(rs, srv_valid_uuid(uuid) ? 404 : 400, "Collection [%s] does not exist.", uuid);
-    return;
-  }
   shards = c->shards;
   if (!(body = srv_parse_body(rq, rs, op == R_DELETE))) goto out;
   if (op != R_DELETE) {

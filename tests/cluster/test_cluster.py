@@ -351,3 +351,50 @@ def test_kill9_keeps_serving(cluster):
     wait_converged(cluster, cid)
     st, n, _ = call(coll_url(cluster, 1, cid) + "/count")
     assert n == 40
+
+
+def test_add_and_remove_a_node_moves_replicas(cluster):
+    cid = make_collection(cluster, "elastic1", **{"quiver:shards": 6})
+    st, _, _ = call(coll_url(cluster, 0, cid) + "/add", "POST",
+                    {"ids": [f"e{i}" for i in range(120)], "embeddings": [[float(i), 5.0] for i in range(120)]})
+    assert st == 201
+    wait_converged(cluster, cid)
+    port = int(subprocess.run(["/usr/bin/python3", "-c", "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); "
+                               "print(s.getsockname()[1])"], capture_output=True, text=True).stdout)
+    data = os.path.join(cluster.dir, "node4")
+    log = open(os.path.join(cluster.dir, "node4.log"), "w")
+    p = subprocess.Popen([BIN, "serve", "--data", data, "--port", str(port), "--node-id", "node4", "--cluster",
+                          cluster.nats, "--log-level", "warn"], stdout=log, stderr=subprocess.STDOUT)
+    cluster.extra.append(p)
+    try:
+        # node 4 wins some replicas, catches up from the streams; the old holders drop theirs
+        end = time.time() + 60
+        while True:
+            doc = json.loads(subprocess.run([BIN, "cluster", "status", "--cluster", cluster.nats, "--json"],
+                                            capture_output=True, text=True, timeout=30).stdout)
+            coll = [c for c in doc["collections"] if c["id"] == cid][0]
+            holders = [sorted(r["node"] for r in s["replicas"]) for s in coll["shard"]]
+            lags = [r["lag"] for s in coll["shard"] for r in s["replicas"]]
+            if any("node4" in h for h in holders) and all(len(h) == 3 for h in holders) and not any(lags):
+                break
+            assert time.time() < end, f"replicas did not move to node4: {holders}"
+            time.sleep(0.5)
+        st, n, _ = call(f"http://127.0.0.1:{port}{BASE}/collections/{cid}/count")
+        assert st == 200 and n == 120
+        st, res, _ = call(f"http://127.0.0.1:{port}{BASE}/collections/{cid}/query", "POST",
+                          {"query_embeddings": [[7.0, 5.0]], "n_results": 1})
+        assert res["ids"] == [["e7"]]
+        # remove it: stop, forget; its replicas go back to nodes 1-3
+        p.send_signal(signal.SIGTERM)
+        assert p.wait(timeout=60) == 0
+        out = subprocess.run([BIN, "cluster", "remove-node", "node4", "--cluster", cluster.nats],
+                             capture_output=True, text=True, timeout=30)
+        assert out.returncode == 0, out.stderr
+        after = wait_converged(cluster, cid)
+        assert all(sorted(r["node"] for r in s["replicas"]) == ["node1", "node2", "node3"] for s in after["shard"])
+        for i in range(3):
+            st, n, _ = call(coll_url(cluster, i, cid) + "/count")
+            assert n == 120
+    finally:
+        if p.poll() is None:
+            p.kill()
