@@ -105,15 +105,25 @@ class Cluster:
     def addrs(self):
         return [(ip, QV_PORT) for ip in self.qv_ip]
 
-    def nats_healthy(self, i):
+    def nats_get(self, i, path):
         try:
             c = http.client.HTTPConnection(self.nats_ip[i], NATS_MON, timeout=2)
-            c.request("GET", "/healthz")
-            return c.getresponse().status == 200
-        except OSError:
-            return False
+            c.request("GET", path)
+            r = c.getresponse()
+            return json.loads(r.read()) if r.status == 200 else None
+        except (OSError, ValueError, http.client.HTTPException):
+            return None
 
-    def wait_nats(self, deadline=60):
+    def nats_healthy(self, i):
+        """Server up, routes to both others, a JetStream meta leader known. (Not /healthz:
+        on 2.9 it also fails while any consumer is not current, which can last minutes
+        after a fault without anything being wrong for quiver.)"""
+        rz = self.nats_get(i, "/routez")
+        jz = self.nats_get(i, "/jsz")
+        return bool(rz and rz.get("num_routes", 0) >= 2 and jz
+                    and (jz.get("meta_cluster") or {}).get("leader"))
+
+    def wait_nats(self, deadline=60, strict=True):
         end = time.monotonic() + deadline
         while time.monotonic() < end:
             for p in self.nats:
@@ -122,8 +132,11 @@ class Cluster:
             if all(self.nats_healthy(i) for i in range(3)):
                 return
             time.sleep(0.3)
-        raise RuntimeError("NATS cluster not healthy after %ds:\n%s"
-                           % (deadline, "\n".join(p.tail(10) for p in self.nats)))
+        msg = "NATS cluster not healthy after %ds:\n%s" % (
+            deadline, "\n".join(p.tail(10) for p in self.nats))
+        if strict:
+            raise RuntimeError(msg)
+        log("  warning: " + msg.splitlines()[0] + " (going on)")
 
     def wait_quiver(self, deadline=90):
         """Every quiver node answering; a node that exits (e.g. NATS not answering yet when
@@ -202,7 +215,7 @@ class Cluster:
             if not p.alive():
                 log(f"  restarting a dead process: {' '.join(p.argv[:3])}\n{p.tail(5)}")
                 p.start()
-        self.wait_nats(deadline)
+        self.wait_nats(deadline, strict=False)
         self.wait_quiver(deadline)
 
 
