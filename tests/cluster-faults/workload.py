@@ -139,9 +139,11 @@ class History:
             self.f.write(json.dumps(ev) + "\n")
             return i
 
-    def complete(self, i, outcome, read=None, error=None, status=None):
+    def complete(self, i, outcome, read=None, error=None, status=None, token=None):
         with self.lock:
             ev = {"type": "complete", "id": i, "outcome": outcome, "t": self.now()}
+            if token:
+                ev["token"] = token  # the write's shard:sequence list, for diagnosis
             if read is not None:
                 ev["read"] = read
             if error:
@@ -268,7 +270,8 @@ class Client(threading.Thread):
                 v = headers.get(h)
                 if v is not None:
                     self.session[h] = merge_token(self.session.get(h), v)
-            self.hist.complete(i, "ok", read=read, status=status)
+            self.hist.complete(i, "ok", read=read, status=status,
+                               token=headers.get("X-Quiver-Token") if writes or deletes else None)
             self.done += 1
             if self.pace:
                 time.sleep(self.pace)
