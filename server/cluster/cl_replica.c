@@ -222,19 +222,20 @@ static void *apply_main(void *arg) {
     }
     if (natsMsg_GetMetaData(&meta, m) == NATS_OK) {
       uint64_t seq = meta->Sequence.Stream;
-      /* Stream sequences are contiguous (streams are never trimmed), so a message past
-       * applied + 1 means the consumer skipped some (the fault harness saw ordered consumers
-       * do so across NATS server kills and partitions; applying it would report the skipped
-       * batches as applied and acknowledge writes no replica holds). Start again after the
-       * last batch applied; only the first message of a new subscription may jump (the
-       * stream has nothing in between). */
-      if (seq > r->applied + 1 && !fresh) {
-        srv_log(cl->s, SRV_LOG_WARN, "cluster: replica %s/%d: stream message %llu after %llu: skipped messages, "
-                "resubscribing", r->uuid, r->shard, (unsigned long long)seq, (unsigned long long)r->applied);
+      /* Stream sequences are contiguous (streams are never trimmed or purged, and a
+       * de-duplicated publish takes no sequence), so a message past applied + 1 means the
+       * consumer skipped some; applying it would report the skipped batches as applied, and
+       * acknowledge writes this replica never holds. Start again after the last batch
+       * applied. This holds for the first message of a new subscription too. */
+      if (seq > r->applied + 1) {
+        srv_log(cl->s, SRV_LOG_WARN, "cluster: replica %s/%d: stream message %llu after %llu (%s subscription): "
+                "skipped messages, resubscribing", r->uuid, r->shard, (unsigned long long)seq,
+                (unsigned long long)r->applied, fresh ? "new" : "running");
         jsMsgMetaData_Destroy(meta);
         natsMsg_Destroy(m);
         natsSubscription_Destroy(sub);
         sub = NULL;
+        nap_ms(200);
         continue;
       }
       fresh = 0;
