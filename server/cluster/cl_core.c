@@ -699,8 +699,16 @@ int cl_start(qsrv *s, const cl_opts *o) {
   if (st == NATS_OK) st = natsOptions_SetMaxReconnect(no, -1);
   if (st == NATS_OK) st = natsOptions_SetReconnectWait(no, 250);
   if (st == NATS_OK) st = natsOptions_SetTimeout(no, 2000);
-  if (st == NATS_OK) st = natsOptions_SetRetryOnFailedConnect(no, true, NULL, NULL);
-  if (st == NATS_OK) st = natsConnection_Connect(&cl->nc, no);
+  /* the first connection: up to 30 s for a NATS server to come up, then a clear failure
+     (once connected, reconnects never give up) */
+  if (st == NATS_OK) {
+    for (int i = 0; i < 60; i++) {
+      st = natsConnection_Connect(&cl->nc, no);
+      if (st == NATS_OK || (st != NATS_NO_SERVER && st != NATS_TIMEOUT && st != NATS_IO_ERROR)) break;
+      if (i == 0) fprintf(stderr, "quiver serve: waiting for NATS at %s\n", o->urls);
+      nap_ms(500);
+    }
+  }
   natsOptions_Destroy(no);
   free(urls);
   if (st != NATS_OK) {

@@ -11,7 +11,9 @@
  * Consistency. By default a read waits until the replica it uses has applied, for each
  * shard, the highest sequence this node acknowledged to any writer and the sequences of the
  * X-Quiver-Token header the client sent back (read-your-writes, also across nodes). With
- * X-Quiver-Consistency: eventual the replica answers with what it has.
+ * X-Quiver-Consistency: eventual the replica answers with what it has; with
+ * X-Quiver-Consistency: strong the floor is each shard stream's last sequence, read from
+ * JetStream when the read starts (every write acknowledged anywhere before is seen).
  *
  * Merging: count adds up; get concatenates the shards (in the order of the ids asked, when
  * ids are given) and applies offset and limit after (each shard is asked for offset + limit);
@@ -324,6 +326,23 @@ void cl_read(srv_req *rq, srv_resp *rs, cl_coll *c, srv_route op) {
     }
     pthread_mutex_unlock(&cl->mu);
     cl_token_parse(srv_req_header(rq, "X-Quiver-Token"), floor, shards);
+  }
+  if (cons && !strcmp(cons, "strong")) {
+    /* every write any node acknowledged is in its shard's stream: read up to the streams'
+       last sequences now (one JetStream request per shard) */
+    for (int s = 0; s < shards; s++) {
+      char name[64];
+      jsStreamInfo *si = NULL;
+      jsErrCode jerr = 0;
+      cl_stream_name(c->uuid, s, name);
+      if (js_GetStreamInfo(&si, cl->js, name, NULL, &jerr) != NATS_OK || !si) {
+        srv_error(rs, 503, "strong read: the position of shard %d's stream is not available (JetStream error %d)", s,
+                  (int)jerr);
+        goto out;
+      }
+      if (si->State.LastSeq > floor[s]) floor[s] = si->State.LastSeq;
+      jsStreamInfo_Destroy(si);
+    }
   }
   __atomic_add_fetch(&cl->m_reads, 1, __ATOMIC_RELAXED);
   /* shards held here run on this thread after the remote ones were sent off (a thread each) */

@@ -165,6 +165,7 @@ def test_script_output_and_status(cluster):
 
 
 def test_crud_filters_and_query_across_shards(cluster):
+    S = {"X-Quiver-Consistency": "strong"}
     cid = make_collection(cluster, "crud1", **{"quiver:shards": 4})
     # the catalog is shared: every node knows the collection by name
     for i in range(3):
@@ -183,27 +184,27 @@ def test_crud_filters_and_query_across_shards(cluster):
         assert re.fullmatch(r"\d+:\d+(,\d+:\d+)*", hdr.get("X-Quiver-Token", "")), hdr
     for i, e, m in zip(ids, embs, metas):
         recs[i] = (e, m)
-    # reads from node 3 see them (read-your-writes does not even need the token here: the
-    # acknowledgement waited for a majority; node 3 may be the minority, so pass it anyway)
-    st, n, _ = call(coll_url(cluster, 2, cid) + "/count")
+    # reads through other nodes than the writer's ask for strong consistency: every
+    # acknowledged write is seen without carrying the tokens (the token is tested below)
+    st, n, _ = call(coll_url(cluster, 2, cid) + "/count", headers=S)
     assert st == 200 and n == 300
-    st, got, _ = call(coll_url(cluster, 2, cid) + "/get", "POST", {"ids": ["id5", "id250", "nope", "id1"]})
+    st, got, _ = call(coll_url(cluster, 2, cid) + "/get", "POST", {"ids": ["id5", "id250", "nope", "id1"]}, headers=S)
     assert st == 200 and got["ids"] == ["id5", "id250", "id1"]
     assert got["documents"] == ["doc id5", "doc id250", "doc id1"]
-    st, got, _ = call(coll_url(cluster, 0, cid) + "/get", "POST", {"where": {"g": 3}, "include": ["metadatas"]})
+    st, got, _ = call(coll_url(cluster, 0, cid) + "/get", "POST", {"where": {"g": 3}, "include": ["metadatas"]}, headers=S)
     assert st == 200 and sorted(got["ids"]) == sorted(i for i in ids if recs[i][1]["g"] == 3)
-    st, got, _ = call(coll_url(cluster, 0, cid) + "/get", "POST", {"limit": 7, "offset": 5})
+    st, got, _ = call(coll_url(cluster, 0, cid) + "/get", "POST", {"limit": 7, "offset": 5}, headers=S)
     assert st == 200 and len(got["ids"]) == 7
     # query: merged top-k equals brute force, with and without a filter
     for _ in range(5):
         q = [rng.uniform(-1, 1) for _ in range(8)]
-        st, res, _ = call(coll_url(cluster, 0, cid) + "/query", "POST", {"query_embeddings": [q, q], "n_results": 10})
+        st, res, _ = call(coll_url(cluster, 0, cid) + "/query", "POST", {"query_embeddings": [q, q], "n_results": 10}, headers=S)
         assert st == 200, res
         assert res["ids"][0] == brute_topk(recs, q, 10) and res["ids"][1] == res["ids"][0]
         assert res["distances"][0] == sorted(res["distances"][0])
         st, res, _ = call(coll_url(cluster, 2, cid) + "/query", "POST",
                           {"query_embeddings": [q], "n_results": 5, "where": {"even": True},
-                           "include": ["metadatas"]})
+                           "include": ["metadatas"]}, headers=S)
         assert st == 200 and res["ids"][0] == brute_topk(recs, q, 5, lambda m: m["even"])
         assert res["distances"] is None and all(m["even"] for m in res["metadatas"][0])
     # upsert (new and existing), update, delete by ids and by filter
@@ -213,7 +214,7 @@ def test_crud_filters_and_query_across_shards(cluster):
     assert st == 200, body
     st, body, _ = call(coll_url(cluster, 0, cid) + "/update", "POST", {"ids": ["id1"], "metadatas": [{"g": 9}]})
     assert st == 200, body
-    st, got, _ = call(coll_url(cluster, 1, cid) + "/get", "POST", {"where": {"g": 9}})
+    st, got, _ = call(coll_url(cluster, 1, cid) + "/get", "POST", {"where": {"g": 9}}, headers=S)
     assert st == 200 and sorted(got["ids"]) == ["id0", "id1", "new1"]
     st, body, _ = call(coll_url(cluster, 1, cid) + "/delete", "POST", {"ids": ["id2", "id3"]})
     assert st == 200 and body == {"deleted": 2}
@@ -272,9 +273,17 @@ def test_read_your_writes_token_across_nodes(cluster):
         st, got, _ = call(coll_url(cluster, 1 + i % 2, cid) + "/get", "POST", {"ids": [f"r{i}"]},
                           headers={"X-Quiver-Token": tok})
         assert st == 200 and got["ids"] == [f"r{i}"], (i, tok, got)
+    # strong reads see every acknowledged write, from any node, without a token
+    for i in range(20, 30):
+        st, body, _ = call(coll_url(cluster, 2, cid) + "/upsert", "POST",
+                           {"ids": [f"r{i}"], "embeddings": [[float(i), 1.0]]}, headers={"X-Quiver-Ack": "log"})
+        assert st == 200, body
+        st, got, _ = call(coll_url(cluster, i % 2, cid) + "/get", "POST", {"ids": [f"r{i}"]},
+                          headers={"X-Quiver-Consistency": "strong"})
+        assert st == 200 and got["ids"] == [f"r{i}"], (i, got)
     # eventual reads are allowed to lag but answer
     st, n, _ = call(coll_url(cluster, 2, cid) + "/count", headers={"X-Quiver-Consistency": "eventual"})
-    assert st == 200 and 0 <= n <= 20
+    assert st == 200 and 0 <= n <= 30
 
 
 def test_metrics_per_shard(cluster):
@@ -343,9 +352,10 @@ def test_kill9_keeps_serving(cluster):
                            {"ids": [f"x{i}"], "embeddings": [[float(i), 3.0]]})
         assert st == 200, body
         st, res, _ = call(coll_url(cluster, 2 - node, cid) + "/query", "POST",
-                          {"query_embeddings": [[float(i), 3.0]], "n_results": 1})
+                          {"query_embeddings": [[float(i), 3.0]], "n_results": 1},
+                          headers={"X-Quiver-Consistency": "strong"})
         assert st == 200 and res["ids"][0] == [f"x{i}"], res
-    st, n, _ = call(coll_url(cluster, 0, cid) + "/count")
+    st, n, _ = call(coll_url(cluster, 0, cid) + "/count", headers={"X-Quiver-Consistency": "strong"})
     assert n == 40
     cluster.restart(1, args)
     wait_converged(cluster, cid)
@@ -398,3 +408,23 @@ def test_add_and_remove_a_node_moves_replicas(cluster):
     finally:
         if p.poll() is None:
             p.kill()
+
+
+def test_cluster_options_are_checked():
+    data = tempfile.mkdtemp(prefix="qv_cluster_opts_")
+    try:
+        for bad in (["--shards", "0"], ["--replicas", "9"], ["--cluster-ack", "sometimes"], ["--cluster-wait", "5"]):
+            r = subprocess.run([BIN, "serve", "--data", data, "--cluster", "nats://127.0.0.1:1", *bad],
+                               capture_output=True, text=True, timeout=30)
+            assert r.returncode == 2 and "bad value for " + bad[0] in r.stderr, (bad, r.stderr)
+        r = subprocess.run([BIN, "serve", "--data", data, "--cluster", "nats://127.0.0.1:1", "--pinecone-port", "1"],
+                           capture_output=True, text=True, timeout=30)
+        assert r.returncode == 1 and "--pinecone-port is not available with --cluster" in r.stderr, r.stderr
+        r = subprocess.run([BIN, "cluster", "status"], capture_output=True, text=True, timeout=30,
+                           env={k: v for k, v in os.environ.items() if k != "QUIVER_CLUSTER"})
+        assert r.returncode == 2 and "--cluster" in r.stderr
+        r = subprocess.run([BIN, "cluster", "frobnicate", "--cluster", "nats://127.0.0.1:1"], capture_output=True,
+                           text=True, timeout=30)
+        assert r.returncode == 2 and "unknown sub-command" in r.stderr
+    finally:
+        shutil.rmtree(data, ignore_errors=True)

@@ -35,9 +35,11 @@ function startCluster(dir) {
   });
 }
 
-const client = (u) => {
+// reads through nodes other than the writer's ask for strong consistency (docs/CLUSTER.md):
+// every write acknowledged anywhere is seen, without carrying the write token
+const client = (u, headers = {}) => {
   const x = new URL(u);
-  return new ChromaClient({ host: x.hostname, port: Number(x.port), ssl: false });
+  return new ChromaClient({ host: x.hostname, port: Number(x.port), ssl: false, headers });
 };
 
 test("chromadb client across the nodes of a cluster", { timeout: 180000 }, async () => {
@@ -46,7 +48,8 @@ test("chromadb client across the nodes of a cluster", { timeout: 180000 }, async
   try {
     assert.equal(urls.length, 3);
     for (const u of urls) assert.match(u, /^http:\/\/127\.0\.0\.1:\d+$/);
-    const [c1, c2, c3] = urls.map(client);
+    const strong = { "X-Quiver-Consistency": "strong" };
+    const [c1, c2, c3] = [client(urls[0]), client(urls[1], strong), client(urls[2], strong)];
     const col = await c1.createCollection({ name: "jsc1", embeddingFunction: null });
     await col.add({
       ids: ["a", "b", "c", "d"], embeddings: [[1, 0], [0, 1], [1, 1], [5, 5]],
@@ -62,7 +65,7 @@ test("chromadb client across the nodes of a cluster", { timeout: 180000 }, async
     await col.upsert({ ids: ["a"], embeddings: [[9, 9]], metadatas: [{ k: 10 }] });
     await col.delete({ ids: ["b"] });
     const col3 = await c3.getCollection({ name: "jsc1", embeddingFunction: null });
-    // applied by a majority before the acks: node 3 sees both writes
+    // a strong read on node 3 sees both writes
     assert.equal(await col3.count(), 3);
     const ab = await col3.get({ ids: ["a", "b"] });
     assert.deepEqual(ab.ids, ["a"]);
