@@ -1,8 +1,10 @@
 #!/bin/sh
 # Install every Debian package quiver's build, tests and benchmarks need. Idempotent: skips
 # what is already installed, and runs apt-get only when something is missing. Needs root
-# (or sudo) and a reachable apt mirror. Usage: scripts/install-deps.sh [--bench] [--package]
-# (--package: what scripts/check-packages.sh and `pip install .` need besides the build)
+# (or sudo) and a reachable apt mirror.
+# Usage: scripts/install-deps.sh [--bench] [--package] [--cluster-faults]
+# (--package: what scripts/check-packages.sh and `pip install .` need besides the build;
+# --cluster-faults: what tests/cluster-faults and the cluster benchmarks need)
 set -eu
 
 PKGS="build-essential cmake pkg-config git clang libclang-rt-14-dev
@@ -14,12 +16,14 @@ BENCH_PKGS="python3-hnswlib python3-faiss python3-matplotlib libhnswlib-dev pybi
 
 PACKAGE_PKGS="dpkg-dev debhelper dh-python fakeroot lintian debootstrap python3-pip
 python3-wheel"
+FAULTS_PKGS="nats-server iptables iproute2"
 
 want=$PKGS
 for a in "$@"; do
   case "$a" in
     --bench) want="$want $BENCH_PKGS" ;;
     --package) want="$want $PACKAGE_PKGS" ;;
+    --cluster-faults) want="$want $FAULTS_PKGS" ;;
     *) echo "install-deps: unknown option $a" >&2; exit 2 ;;
   esac
 done

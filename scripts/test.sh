@@ -31,6 +31,7 @@ step "C tests (Criterion, via ctest)"
 step "Python tests (pytest)"
 PYTESTS=(python/tests tests/cli tests/server tests/docs)
 PYTESTS+=(tests/cluster)   # 3 NATS servers + 3 nodes via scripts/cluster-up.sh (nats-server; loopback only)
+PYTESTS+=(tests/cluster-faults)   # the fault harness checker on synthetic histories (no namespaces)
 PYTESTS+=(tests/install)   # cmake --install into a scratch prefix, pkg-config, versions, man pages
 QUIVER_BUILD="$ROOT/build/python" QUIVER_BIN="$ROOT/build/quiver" /usr/bin/python3 -m pytest -q "${PYTESTS[@]}"
 

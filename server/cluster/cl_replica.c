@@ -200,13 +200,17 @@ static void *apply_main(void *arg) {
   cl_replica *r = arg;
   cluster *cl = r->cl;
   natsSubscription *sub = NULL;
+  int fresh = 0; /* no message taken from this subscription yet */
   while (!r->stop) {
     natsMsg *m = NULL;
     jsMsgMetaData *meta = NULL;
     natsStatus st;
-    if (!sub && !(sub = subscribe(cl, r, r->applied))) {
-      nap_ms(500);
-      continue;
+    if (!sub) {
+      if (!(sub = subscribe(cl, r, r->applied))) {
+        nap_ms(500);
+        continue;
+      }
+      fresh = 1;
     }
     st = natsSubscription_NextMsg(&m, sub, 500);
     if (st == NATS_TIMEOUT) continue;
@@ -218,6 +222,23 @@ static void *apply_main(void *arg) {
     }
     if (natsMsg_GetMetaData(&meta, m) == NATS_OK) {
       uint64_t seq = meta->Sequence.Stream;
+      /* Stream sequences are contiguous (streams are never trimmed or purged, and a
+       * de-duplicated publish takes no sequence), so a message past applied + 1 means the
+       * consumer skipped some; applying it would report the skipped batches as applied, and
+       * acknowledge writes this replica never holds. Start again after the last batch
+       * applied. This holds for the first message of a new subscription too. */
+      if (seq > r->applied + 1) {
+        srv_log(cl->s, SRV_LOG_WARN, "cluster: replica %s/%d: stream message %llu after %llu (%s subscription): "
+                "skipped messages, resubscribing", r->uuid, r->shard, (unsigned long long)seq,
+                (unsigned long long)r->applied, fresh ? "new" : "running");
+        jsMsgMetaData_Destroy(meta);
+        natsMsg_Destroy(m);
+        natsSubscription_Destroy(sub);
+        sub = NULL;
+        nap_ms(200);
+        continue;
+      }
+      fresh = 0;
       if (seq > r->applied) {
         cl_result res;
         struct timespec t0, t1;
