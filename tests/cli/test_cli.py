@@ -207,7 +207,8 @@ def test_collection_lifecycle(q):
 
     info = q.json("info", "a")
     assert info["index"] == "hnsw"
-    assert info["params"] == {"M": 8, "ef_construction": 50, "ef_search": 20, "quantizer": "sq8"}
+    assert info["params"] == {"M": 8, "ef_construction": 50, "ef_search": 20, "quantizer": "auto",
+                              "rerank": 3, "build_on_codes": True}
     assert info["count"] == 0
     for key in ["slots", "tombstones", "mem_vectors", "mem_graph", "max_level", "last_seq",
                 "checkpoint_seq"]:

@@ -84,6 +84,7 @@ QV_INTERNAL size_t hnsw_search_level(const qv_index *ix, const qctx *qc, scratch
   cand_push(mem, sc, &nc, dentry, entry);
   if (qualifies(ix, qc, entry)) qv__topk_push(&res, dentry, entry);
   uint32_t todo[MAX_M * 2 + 1];
+  float dd[MAX_M * 2 + 1];
   while (nc) {
     qv_hit c = sc->cand[0];
     if (c.dist > qv__topk_worst(&res)) break;
@@ -98,11 +99,19 @@ QV_INTERNAL size_t hnsw_search_level(const qv_index *ix, const qctx *qc, scratch
       vis[s] = ep;
       todo[m++] = s;
     }
-    for (uint32_t i = 0; i < m && i < PF_AHEAD; i++) prefetch_vec(ix, qc, todo[i]);
+    if (qc->qprep) /* codes: the distances of the whole list in one call, the kernel inlined */
+      hnsw_sq8_dist_many(&ix->q8, qc->qprep, ix->l0 + ix->code_off, ix->bsz, todo, m, dd);
+    else
+      for (uint32_t i = 0; i < m && i < PF_AHEAD; i++) prefetch_vec(ix, qc, todo[i]);
     for (uint32_t i = 0; i < m; i++) {
       uint32_t s = todo[i];
-      if (i + PF_AHEAD < m) prefetch_vec(ix, qc, todo[i + PF_AHEAD]);
-      float d = tdist(ix, qc, s);
+      float d;
+      if (qc->qprep) {
+        d = dd[i];
+      } else {
+        if (i + PF_AHEAD < m) prefetch_vec(ix, qc, todo[i + PF_AHEAD]);
+        d = tdist(ix, qc, s);
+      }
       if (d < qv__topk_worst(&res)) {
         cand_push(mem, sc, &nc, d, s);
         if (qualifies(ix, qc, s)) qv__topk_push(&res, d, s);
