@@ -46,6 +46,7 @@ typedef struct scratch {
   qv_hit *cand; /* min-heap of candidates */
   size_t ccap;
   qv_hit *res; /* topk storage */
+  uint8_t *done; /* search_pool: res[i] was expanded (rcap) */
   size_t rcap;
   uint32_t *ids; /* neighbour list copy / unvisited ids, MAX(M0,M)+1 */
   qv_hit *sel;   /* neighbour selection buffer */
