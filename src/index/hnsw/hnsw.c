@@ -6,13 +6,16 @@
  * Graph layout
  *   Nodes are slots (uint32, handed out by the collection). Everything per node lives in
  *   arrays indexed by slot, grown geometrically:
- *     l0      one block of bsz bytes per node (bsz a multiple of 64, the arena 64-byte
- *             aligned, so every block starts on a cache line):
+ *     l0      one block of bsz bytes per node:
  *               u32 count | u32 ids[M0] | traversal vector
  *             M0 = 2*M. The traversal vector is the float vector itself (float mode; it
- *             starts on the next cache line) or an 8-bit scalar-quantized code (sq8 mode,
- *             the default; hnsw_sq8.h: f32 norm + one byte per dimension). Either way the
- *             vector a search touches sits right behind the neighbour list it came from.
+ *             starts on the next cache line, bsz a multiple of 64) or a scalar-quantized
+ *             code (quant/sq8.h: f32 norm + one byte per dimension with sq8, one nibble with
+ *             sq4; bsz a multiple of 16 -- files with 64-byte blocks still load). quantizer
+ *             auto (the default) takes sq8 below 128 dimensions and sq4 from there, which
+ *             keeps the index within 1.1x hnswlib's memory (hnsw_int.h: hnsw_quant_bits).
+ *             Either way the vector a search touches sits right behind the neighbour list
+ *             it came from.
  *             From 4 MiB up the arena is 2 MiB aligned and madvise(MADV_HUGEPAGE)d: a
  *             search touches nodes at random, and huge pages save a page walk on almost
  *             every one.
@@ -39,9 +42,13 @@
  *   searches never share state and nothing is cleared per query. The unvisited neighbours
  *   of an expanded node are gathered first, then their vectors are prefetched PF_AHEAD
  *   nodes ahead of the distance loop; the link list of the next candidate is prefetched
- *   while the current one is processed.
+ *   while the current one is processed. With codes, the distances of one expanded node's
+ *   unvisited neighbours are computed in one call (hnsw_sq8_dist_many: the kernel inlined,
+ *   the prefetches inside), and ef is at least 1.5 k (search.c: code_ef). A query whose every
+ *   node qualifies (no filter, no tombstone, no hidden node) searches level 0 on one sorted
+ *   array of the ef best (search.c: search_pool) instead of the two heaps.
  *   In sq8 mode the search runs on codes and the best rerank*k of the ef results (by code
- *   distance; rerank 3 by default, set_param "rerank", 0 = all ef) are re-ranked with exact
+ *   distance; parameter rerank, 3 by default, 0 = all ef) are re-ranked with exact
  *   float distances, so reported distances are exact. Each re-ranked candidate costs a whole
  *   float row from memory; at ef=80 on a 100-d set the limit cuts simulated LL misses per
  *   query by 26% with the same recall (bench/RESULTS.md section 7). The query is turned into
@@ -57,8 +64,8 @@
  *   candidate only if it is closer to the new node than to every neighbour already kept),
  *   M links per level for the new node, lists of at most M (upper) / M0 (level 0) entries;
  *   a full neighbour list that receives a back link is re-pruned with the same heuristic.
- *   In sq8 mode the construction search traverses on codes too (QV_HNSW_BUILD_SQ8=0 turns
- *   that off), but the ef_construction candidates are re-scored exactly before selection,
+ *   With codes the construction search traverses on codes too (parameter build_on_codes;
+ *   false turns that off), but the ef_construction candidates are re-scored exactly before selection,
  *   and the heuristic always compares exact float distances.
  *
  * Locking

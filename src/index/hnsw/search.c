@@ -254,13 +254,23 @@ static qv_status search_one(const qv_index *cix, scratch *sc, const float *q, si
   return QV_OK;
 }
 
+/*
+ * The candidate list size of a search for k: at least k, and with codes at least 1.5 k (as
+ * glass sizes its pool before the re-rank): when ef is k, the code distances alone decide
+ * which k reach the exact re-rank, and their error drops true neighbours (PCA-100 cosine,
+ * ef = k = 10: recall 0.890 on 8-bit codes against 0.941 on floats).
+ */
+static size_t code_ef(const qv_index *ix, size_t ef, size_t k) {
+  size_t lo = ix->sq8 ? k + (k + 1) / 2 : k;
+  return ef < lo ? lo : ef;
+}
+
 QV_INTERNAL qv_status hnsw_search(const qv_index *ix, const qv_search_req *req, qv_hit *out, size_t *n_out) {
   if (!n_out) return QV_INVALID;
   *n_out = 0;
   if (!ix || !req || !req->q || !out || req->k == 0) return QV_INVALID;
   if (ix->max_level < 0 || ix->n_live == 0) return QV_OK;
-  size_t ef = req->ef ? req->ef : ix->efs;
-  if (ef < req->k) ef = req->k;
+  size_t ef = code_ef(ix, req->ef ? req->ef : ix->efs, req->k);
   qv_index *mix = (qv_index *)(uintptr_t)ix; /* the scratch pool is internally locked */
   scratch *sc = hnsw_scratch_get(mix, ef);
   if (!sc) return QV_NOMEM;
@@ -302,8 +312,7 @@ QV_INTERNAL qv_status hnsw_search_batch(const qv_index *ix, const float *qs, siz
   if (!ix || (nq && (!qs || !out || !n_out)) || k == 0) return QV_INVALID;
   for (size_t i = 0; i < nq; i++) n_out[i] = 0;
   if (!nq || ix->max_level < 0 || ix->n_live == 0) return QV_OK;
-  size_t e = ef ? ef : ix->efs;
-  if (e < k) e = k;
+  size_t e = code_ef(ix, ef ? ef : ix->efs, k);
   batch_job j = {ix, qs, nq, k, e, out, n_out, 0, 0};
   atomic_init(&j.next, 0);
   atomic_init(&j.failed, 0);
