@@ -263,7 +263,7 @@ enum { P_M, P_EFC, P_EFS, P_QUANT, P_RERANK, P_BUILD_CODES };
  * Code width of the quantizer parameter's choice (none, sq8, sq4, auto): 0, 8 or 4 bits. auto
  * (the default) is 8 bits below HNSW_AUTO_SQ4_DIM dimensions and 4 from there: an 8-bit code
  * adds a quarter of the float row, which fixed per-node costs (links, ids) only absorb at low
- * dimension, while 4-bit codes steer badly at low dimension (bench/RESULTS.md section 11).
+ * dimension, while 4-bit codes steer badly at low dimension (bench/RESULTS.md section 13).
  */
 #define HNSW_AUTO_SQ4_DIM 128
 static inline int hnsw_quant_bits(double choice, uint32_t dim) {

@@ -73,8 +73,8 @@ QV_INTERNAL void hnsw_greedy_level(const qv_index *ix, const qctx *qc, scratch *
  * best one not expanded yet, and the search ends when all kept nodes are expanded -- the
  * same stopping rule as the two heaps (a candidate worse than the ef-th result is never
  * expanded). Inserting costs a binary search and a short memmove instead of two heap
- * pushes; measured -N% instructions per query (bench/RESULTS.md section 11). Leaves the ef
- * best sorted in sc->res; returns their number.
+ * pushes and a pop (bench/RESULTS.md section 13). Leaves the ef best sorted in sc->res;
+ * returns their number.
  */
 static size_t search_pool(const qv_index *ix, const qctx *qc, scratch *sc, uint32_t entry, float dentry,
                           size_t ef) {
