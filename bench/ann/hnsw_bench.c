@@ -218,7 +218,9 @@ int main(int argc, char **argv) {
   double tl = qv__now();
   if (cache && vt->load(&p, cache, &ix, NULL) == QV_OK) printf("loaded %s in %.3f s\n", cache, qv__now() - tl);
   else ix = build(vt, &p, base, nb, &bt);
-  if (ix && cache && bt > 0) vt->save(ix, cache, 0);
+  /* standalone (payload v1, floats inside): a plain save keeps no live floats and could only be
+   * loaded with a vector source, so the cache used to be rebuilt every time */
+  if (ix && cache && bt > 0) vt->save_standalone(ix, cache, 0);
   if (!ix) { fprintf(stderr, "build failed\n"); return 1; }
   qv_index_stats st;
   vt->stats(ix, &st);
