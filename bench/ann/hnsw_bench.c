@@ -7,6 +7,7 @@
  *   hnsw_bench DATASET [-M 16] [-efc 200] [-t threads] [-n nbase] [-q nquery]
  *              [-ef 10,20,40,80] [-metric l2|ip|cosine] [-gt gt.ivecs] [-runs 3]
  *              [-churn] [-save FILE] [-cache FILE (load it, or build and save it)] [-filter]
+ *              [-params '"quantizer":"sq4","rerank":3' (more of the kind's JSON parameters)]
  * -filter: queries restricted to the query's label (base_labels.txt / query_labels.txt, 10%
  * selective on Fashion-MNIST), scored against gt_samelabel.ivecs, after the normal sweep.
  * With -n smaller than the base (or -metric other than the data's), the ground truth is
@@ -162,7 +163,7 @@ static qv_index *build(const qv_index_vt *vt, const qv_index_params *p, const fl
 
 int main(int argc, char **argv) {
   if (argc < 2) { fprintf(stderr, "usage: %s DATASET [options]\n", argv[0]); return 2; }
-  const char *dir = argv[1], *efs = "10,20,40,80,120,200,400", *metric_s = "l2", *gtname = "gt.ivecs", *save = NULL, *cache = NULL;
+  const char *dir = argv[1], *efs = "10,20,40,80,120,200,400", *metric_s = "l2", *gtname = "gt.ivecs", *save = NULL, *cache = NULL, *extra = NULL;
   uint32_t M = 16, efc = 200;
   int threads = 1, runs = 1, churn = 0, filter = 0;
   size_t nb_lim = 0, nq_lim = 1000, k = 10;
@@ -180,6 +181,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(a, "-save")) save = v, i++;
     else if (!strcmp(a, "-cache")) cache = v, i++;
     else if (!strcmp(a, "-churn")) churn = 1;
+    else if (!strcmp(a, "-params")) extra = v, i++;
     else if (!strcmp(a, "-filter")) filter = 1;
     else { fprintf(stderr, "unknown option %s\n", a); return 2; }
   }
@@ -207,13 +209,18 @@ int main(int argc, char **argv) {
     brute_gt(metric, base, nb, qs, nq, dim, k, gt, NULL);
   }
   const qv_index_vt *vt = &qv__index_hnsw;
-  qv_index_params p = {qv__mem_default(), metric, dim, M, efc, 64, threads};
+  char pj[1024];
+  if (extra && *extra) snprintf(pj, sizeof pj, "{\"M\":%u,\"ef_construction\":%u,%s}", M, efc, extra);
+  else snprintf(pj, sizeof pj, "{\"M\":%u,\"ef_construction\":%u}", M, efc);
+  qv_index_params p = {qv__mem_default(), metric, dim, pj, threads, NULL, NULL, 0};
   double bt = 0;
   qv_index *ix = NULL;
   double tl = qv__now();
   if (cache && vt->load(&p, cache, &ix, NULL) == QV_OK) printf("loaded %s in %.3f s\n", cache, qv__now() - tl);
   else ix = build(vt, &p, base, nb, &bt);
-  if (ix && cache && bt > 0) vt->save(ix, cache, 0);
+  /* standalone (payload v1, floats inside): a plain save keeps no live floats and could only be
+   * loaded with a vector source, so the cache used to be rebuilt every time */
+  if (ix && cache && bt > 0) vt->save_standalone(ix, cache, 0);
   if (!ix) { fprintf(stderr, "build failed\n"); return 1; }
   qv_index_stats st;
   vt->stats(ix, &st);

@@ -1,32 +1,319 @@
 /* SPDX-License-Identifier: MIT  Copyright (c) 2026 the quiver authors */
 /*
- * quant/sq8.c -- the 8-bit traversal codes of the HNSW index (see hnsw_sq8.h for the math);
- * the distance kernels are the shared set of sq_kern.c.
+ * quant/sq8.c -- the 8-bit traversal codes of the HNSW index (see hnsw_sq8.h for the math).
  * Parameter block on disk: lo[dim], hi[dim] as little-endian float32 (the code width is in
  * the index's header).
  */
+#include <immintrin.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "dist.h"
 #include "sq8.h"
-#include "sq_kern.h"
 
 /* Range growth stops once the index holds this many vectors (re-encoding gets expensive). */
 #define TRAIN_UNTIL 200000u
 
+static float l2_u8(const float *a, const float *s, const unsigned char *c, size_t dim) {
+  float acc[8] = {0};
+  size_t i = 0;
+  for (; i + 8 <= dim; i += 8)
+    for (size_t j = 0; j < 8; j++) {
+      float t = a[i + j] - s[i + j] * (float)c[i + j];
+      acc[j] += t * t;
+    }
+  float r = 0;
+  for (; i < dim; i++) {
+    float t = a[i] - s[i] * (float)c[i];
+    r += t * t;
+  }
+  for (size_t j = 0; j < 8; j++) r += acc[j];
+  return r;
+}
+
+static float dot_u8(const float *w, const float *s, const unsigned char *c, size_t dim) {
+  (void)s;
+  float acc[8] = {0};
+  size_t i = 0;
+  for (; i + 8 <= dim; i += 8)
+    for (size_t j = 0; j < 8; j++) acc[j] += w[i + j] * (float)c[i + j];
+  float r = 0;
+  for (; i < dim; i++) r += w[i] * (float)c[i];
+  for (size_t j = 0; j < 8; j++) r += acc[j];
+  return r;
+}
+
+/*
+ * SIMD versions. They need u8 -> f32 kernels the shared table (dist.h) does not have yet, so
+ * they live here with per-function target attributes and are picked from the ISA of the
+ * kernel table (so QV_ISA caps them too). TODO: move into kernels/avx512.c / kernels/avx2.c as
+ * table entries (l2sq_u8 / dot_u8) and drop the attributes.
+ */
+#define T512 __attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma")))
+#define T256 __attribute__((target("avx2,fma")))
+
+T512 static float l2_u8_avx512(const float *a, const float *s, const unsigned char *c, size_t dim) {
+  __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+  size_t i = 0;
+  for (; i + 32 <= dim; i += 32) {
+    __m512 c0 = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(const void *)(c + i))));
+    __m512 c1 = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(const void *)(c + i + 16))));
+    __m512 t0 = _mm512_fnmadd_ps(_mm512_loadu_ps(s + i), c0, _mm512_loadu_ps(a + i));
+    __m512 t1 = _mm512_fnmadd_ps(_mm512_loadu_ps(s + i + 16), c1, _mm512_loadu_ps(a + i + 16));
+    acc0 = _mm512_fmadd_ps(t0, t0, acc0);
+    acc1 = _mm512_fmadd_ps(t1, t1, acc1);
+  }
+  for (; i < dim; i += 16) {
+    size_t r = dim - i < 16 ? dim - i : 16;
+    __mmask16 m = (__mmask16)((1u << r) - 1u);
+    __m512 c0 = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(m, c + i)));
+    __m512 t0 = _mm512_fnmadd_ps(_mm512_maskz_loadu_ps(m, s + i), c0, _mm512_maskz_loadu_ps(m, a + i));
+    acc0 = _mm512_fmadd_ps(t0, t0, acc0);
+  }
+  return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
+}
+
+T512 static float dot_u8_avx512(const float *w, const float *s, const unsigned char *c, size_t dim) {
+  (void)s;
+  __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+  size_t i = 0;
+  for (; i + 32 <= dim; i += 32) {
+    __m512 c0 = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(const void *)(c + i))));
+    __m512 c1 = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(const void *)(c + i + 16))));
+    acc0 = _mm512_fmadd_ps(_mm512_loadu_ps(w + i), c0, acc0);
+    acc1 = _mm512_fmadd_ps(_mm512_loadu_ps(w + i + 16), c1, acc1);
+  }
+  for (; i < dim; i += 16) {
+    size_t r = dim - i < 16 ? dim - i : 16;
+    __mmask16 m = (__mmask16)((1u << r) - 1u);
+    __m512 c0 = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(m, c + i)));
+    acc0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, w + i), c0, acc0);
+  }
+  return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
+}
+
+T256 static float hsum256(__m256 v) {
+  __m128 x = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  x = _mm_add_ps(x, _mm_movehl_ps(x, x));
+  x = _mm_add_ss(x, _mm_movehdup_ps(x));
+  return _mm_cvtss_f32(x);
+}
+
+T256 static float l2_u8_avx2(const float *a, const float *s, const unsigned char *c, size_t dim) {
+  __m256 acc = _mm256_setzero_ps();
+  size_t i = 0;
+  for (; i + 8 <= dim; i += 8) {
+    __m256 c0 = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)(c + i))));
+    __m256 t0 = _mm256_fnmadd_ps(_mm256_loadu_ps(s + i), c0, _mm256_loadu_ps(a + i));
+    acc = _mm256_fmadd_ps(t0, t0, acc);
+  }
+  float r = hsum256(acc);
+  for (; i < dim; i++) {
+    float t = a[i] - s[i] * (float)c[i];
+    r += t * t;
+  }
+  return r;
+}
+
+T256 static float dot_u8_avx2(const float *w, const float *s, const unsigned char *c, size_t dim) {
+  (void)s;
+  __m256 acc = _mm256_setzero_ps();
+  size_t i = 0;
+  for (; i + 8 <= dim; i += 8) {
+    __m256 c0 = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)(c + i))));
+    acc = _mm256_fmadd_ps(_mm256_loadu_ps(w + i), c0, acc);
+  }
+  float r = hsum256(acc);
+  for (; i < dim; i++) r += w[i] * (float)c[i];
+  return r;
+}
+
+#define TVNNI __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni")))
+
+/* sum w_i c_i, w int8 zero-padded to a multiple of 64, c u8 of dim bytes */
+TVNNI static int32_t dot8_vnni(const int8_t *w, const unsigned char *c, size_t dim) {
+  __m512i acc0 = _mm512_setzero_si512(), acc1 = _mm512_setzero_si512();
+  size_t i = 0;
+  for (; i + 128 <= dim; i += 128) {
+    acc0 = _mm512_dpbusd_epi32(acc0, _mm512_loadu_si512(c + i), _mm512_loadu_si512(w + i));
+    acc1 = _mm512_dpbusd_epi32(acc1, _mm512_loadu_si512(c + i + 64), _mm512_loadu_si512(w + i + 64));
+  }
+  for (; i < dim; i += 64) {
+    size_t r = dim - i < 64 ? dim - i : 64;
+    __mmask64 m = r == 64 ? ~(__mmask64)0 : (((__mmask64)1 << r) - 1);
+    acc0 = _mm512_dpbusd_epi32(acc0, _mm512_maskz_loadu_epi8(m, c + i), _mm512_loadu_si512(w + i));
+  }
+  return _mm512_reduce_add_epi32(_mm512_add_epi32(acc0, acc1));
+}
+
+/*
+ * The same on AVX2, in 16 bits: codes widened to int16 (vpmovzxbw), weights int16 within
+ * +-q->w_max, vpmaddwd into int32. w_max is 2047 (12 bits), so |sum| <= 255 * 2047 * dim
+ * stays below 2^31 up to dim 4113; above that hnsw_sq8_init lowers w_max until it fits.
+ * 12-bit weights are finer than the 8-bit codes they multiply, so this steers the search as
+ * the float-query kernel does, in about half its instructions (bench/RESULTS.md section 7).
+ * Reads exactly dim code bytes (the code may end at the end of the arena).
+ */
+T256 static inline int32_t dot16_avx2_in(const int16_t *w, const unsigned char *c, size_t dim) {
+  __m256i acc0 = _mm256_setzero_si256(), acc1 = _mm256_setzero_si256();
+  size_t i = 0;
+  for (; i + 32 <= dim; i += 32) {
+    __m256i c0 = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(const void *)(c + i)));
+    __m256i c1 = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(const void *)(c + i + 16)));
+    acc0 = _mm256_add_epi32(acc0, _mm256_madd_epi16(c0, _mm256_loadu_si256((const __m256i *)(const void *)(w + i))));
+    acc1 = _mm256_add_epi32(acc1, _mm256_madd_epi16(c1, _mm256_loadu_si256((const __m256i *)(const void *)(w + i + 16))));
+  }
+  if (i + 16 <= dim) {
+    __m256i c0 = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(const void *)(c + i)));
+    acc0 = _mm256_add_epi32(acc0, _mm256_madd_epi16(c0, _mm256_loadu_si256((const __m256i *)(const void *)(w + i))));
+    i += 16;
+  }
+  acc0 = _mm256_add_epi32(acc0, acc1);
+  __m128i a = _mm_add_epi32(_mm256_castsi256_si128(acc0), _mm256_extracti128_si256(acc0, 1));
+  if (i + 8 <= dim) {
+    __m128i c0 = _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)(const void *)(c + i)));
+    a = _mm_add_epi32(a, _mm_madd_epi16(c0, _mm_loadu_si128((const __m128i *)(const void *)(w + i))));
+    i += 8;
+  }
+  if (i + 4 <= dim) {
+    int32_t t;
+    memcpy(&t, c + i, 4);
+    __m128i c0 = _mm_cvtepu8_epi16(_mm_cvtsi32_si128(t));
+    a = _mm_add_epi32(a, _mm_madd_epi16(c0, _mm_loadl_epi64((const __m128i *)(const void *)(w + i))));
+    i += 4;
+  }
+  a = _mm_add_epi32(a, _mm_shuffle_epi32(a, 0x4e));
+  a = _mm_add_epi32(a, _mm_shuffle_epi32(a, 0xb1));
+  int32_t r = _mm_cvtsi128_si32(a);
+  for (; i < dim; i++) r += (int32_t)w[i] * (int32_t)c[i];
+  return r;
+}
+
+/*
+ * 4-bit codes (bits 4). Each full group of 32 dimensions is 16 bytes: byte j holds dimension
+ * 32g + j in its low nibble and 32g + 16 + j in its high nibble, so one 16-byte load, a mask
+ * and a shift give 32 codes in dimension order. The last r = dim % 32 dimensions take
+ * h = ceil(r / 2) bytes: byte j holds tail dimension j (low) and h + j (high, 0 past r). The
+ * prepared int16 weights are laid out as the kernel consumes the nibbles: full groups in
+ * dimension order, the tail group as lanes 0..h-1 (low nibbles) and 16..16+h-1 (high).
+ * Code bytes: 4 (norm) + 16 * (dim / 32) + h. At 100-d: 54 bytes, a 256-byte adjacency
+ * block at M=16 shrinks to 192; at 784-d 396 bytes instead of 788.
+ */
+static size_t sq4_bytes(uint32_t dim) { return 16 * (size_t)(dim / 32) + ((dim % 32) + 1) / 2; }
+
+static int32_t dot4_tail(const int16_t *w, const unsigned char *c, size_t dim) {
+  size_t full = dim / 32, r = dim % 32, h = (r + 1) / 2;
+  const int16_t *wt = w + 32 * full;
+  const unsigned char *ct = c + 16 * full;
+  int32_t s = 0;
+  for (size_t j = 0; j < h; j++) s += (int32_t)wt[j] * (ct[j] & 15) + (int32_t)wt[16 + j] * (ct[j] >> 4);
+  return s;
+}
+
+static int32_t dot4_scalar(const int16_t *w, const unsigned char *c, size_t dim) {
+  int32_t s = 0;
+  for (size_t g = 0; g < dim / 32; g++)
+    for (size_t j = 0; j < 16; j++)
+      s += (int32_t)w[32 * g + j] * (c[16 * g + j] & 15) + (int32_t)w[32 * g + 16 + j] * (c[16 * g + j] >> 4);
+  return s + dot4_tail(w, c, dim);
+}
+
+T256 static inline int32_t hsum_epi32_256(__m256i v) {
+  __m128i a = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+  a = _mm_add_epi32(a, _mm_shuffle_epi32(a, 0x4e));
+  a = _mm_add_epi32(a, _mm_shuffle_epi32(a, 0xb1));
+  return _mm_cvtsi128_si32(a);
+}
+
+/* Reads exactly the code's bytes (a code may end at the end of the arena). */
+T256 static inline int32_t dot4_avx2_in(const int16_t *w, const unsigned char *c, size_t dim) {
+  const __m128i m = _mm_set1_epi8(15);
+  __m256i acc0 = _mm256_setzero_si256(), acc1 = _mm256_setzero_si256();
+  size_t g = 0, full = dim / 32;
+  for (; g < full; g++) {
+    __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(c + 16 * g));
+    __m256i lo = _mm256_cvtepu8_epi16(_mm_and_si128(v, m));
+    __m256i hi = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(v, 4), m));
+    acc0 = _mm256_add_epi32(acc0, _mm256_madd_epi16(lo, _mm256_loadu_si256((const __m256i *)(const void *)(w + 32 * g))));
+    acc1 = _mm256_add_epi32(acc1, _mm256_madd_epi16(hi, _mm256_loadu_si256((const __m256i *)(const void *)(w + 32 * g + 16))));
+  }
+  int32_t s = hsum_epi32_256(_mm256_add_epi32(acc0, acc1));
+  return dim % 32 ? s + dot4_tail(w, c, dim) : s;
+}
+
+T256 static int32_t dot4_avx2(const int16_t *w, const unsigned char *c, size_t dim) { return dot4_avx2_in(w, c, dim); }
+
+/* Every cache line of p[0..n) (codes need not start on a line), up to 16 lines. */
+static inline void prefetch_code(const unsigned char *p, size_t n) {
+  uintptr_t a = (uintptr_t)p & ~(uintptr_t)63, e = (uintptr_t)p + (n > 1024 ? 1024 : n);
+  for (; a < e; a += 64) __builtin_prefetch((const void *)a, 0, 3);
+}
+
+#define MANY_AHEAD 2 /* codes prefetched ahead of the distance loop */
+
+/* pf: the prepared query; iw: the integer dot product; code: the code (its norm first) */
+static inline float int_dist(const hnsw_sq8 *q, const float *pf, int32_t iw, const unsigned char *code) {
+  float dot = pf[0] + pf[1] * (float)iw;
+  if (q->metric != QV_METRIC_L2) return 1.0f - dot;
+  float xn;
+  memcpy(&xn, code, 4);
+  return pf[2] - 2.0f * dot + xn;
+}
+
+#define MANY_BODY(KERNEL, WTYPE)                                                                   \
+  const float *pf = prep;                                                                          \
+  const WTYPE *w = (const WTYPE *)(const void *)(pf + 16);                                         \
+  size_t cb = q->code_bytes;                                                                       \
+  for (size_t i = 0; i < n && i < MANY_AHEAD; i++) prefetch_code(base + (size_t)ids[i] * stride, cb); \
+  for (size_t i = 0; i < n; i++) {                                                                 \
+    if (i + MANY_AHEAD < n) prefetch_code(base + (size_t)ids[i + MANY_AHEAD] * stride, cb);       \
+    const unsigned char *code = base + (size_t)ids[i] * stride;                                    \
+    out[i] = int_dist(q, pf, KERNEL(w, code + 4, q->dim), code);                                   \
+  }
+
+T256 static void many_dot4_avx2(const hnsw_sq8 *q, const void *prep, const unsigned char *base, size_t stride,
+                                const uint32_t *ids, size_t n, float *out) {
+  MANY_BODY(dot4_avx2_in, int16_t)
+}
+
+T256 static void many_dot16_avx2(const hnsw_sq8 *q, const void *prep, const unsigned char *base, size_t stride,
+                                 const uint32_t *ids, size_t n, float *out) {
+  MANY_BODY(dot16_avx2_in, int16_t)
+}
+
+/* Any other kernel: one hnsw_sq8_dist per code. */
+static void many_generic(const hnsw_sq8 *q, const void *prep, const unsigned char *base, size_t stride,
+                         const uint32_t *ids, size_t n, float *out) {
+  size_t cb = q->code_bytes;
+  for (size_t i = 0; i < n && i < MANY_AHEAD; i++) prefetch_code(base + (size_t)ids[i] * stride, cb);
+  for (size_t i = 0; i < n; i++) {
+    if (i + MANY_AHEAD < n) prefetch_code(base + (size_t)ids[i + MANY_AHEAD] * stride, cb);
+    out[i] = hnsw_sq8_dist(q, prep, base + (size_t)ids[i] * stride);
+  }
+}
+
+T256 static int32_t dot16_avx2(const int16_t *w, const unsigned char *c, size_t dim) { return dot16_avx2_in(w, c, dim); }
+
 int hnsw_sq8_init(hnsw_sq8 *q, const qv_mem *mem, qv_metric metric, uint32_t dim, uint32_t bits) {
   memset(q, 0, sizeof *q);
   if (metric != QV_METRIC_L2 && metric != QV_METRIC_IP && metric != QV_METRIC_COSINE) return -1;
-  if (bits != 8) return -1;
+  if (bits != 8 && bits != 4) return -1;
   q->metric = metric;
   q->dim = dim;
   q->bits = bits;
   q->dim_pad = (dim + 31) & ~31u;
-  q->code_bytes = 4 + (size_t)dim;
+  q->code_bytes = 4 + (bits == 8 ? (size_t)dim : sq4_bytes(dim));
   q->lo = qv__calloc(mem, (size_t)q->dim_pad * 3, sizeof(float));
   if (!q->lo) return -1;
+  if (bits == 4) {
+    q->acc = qv__calloc(mem, (size_t)dim * 4, sizeof(double));
+    if (!q->acc) {
+      qv__free(mem, q->lo);
+      q->lo = NULL;
+      return -1;
+    }
+  }
   q->hi = q->lo + q->dim_pad;
   q->scale = q->hi + q->dim_pad;
   const char *isa = qv__kernels()->isa;
@@ -34,28 +321,87 @@ int hnsw_sq8_init(hnsw_sq8 *q, const qv_mem *mem, qv_metric metric, uint32_t dim
   const char *e = getenv("QV_HNSW_VNNI"); /* 0: the float-query kernels (fn) only */
   int int8 = !e || !*e || atoi(e) != 0;
   q->w_max = 127.0f;
+  q->many = many_generic;
+  if (bits == 4) { /* integer weights always: the scalar kernel gives the AVX2 sums exactly */
+    int avx2 = strcmp(isa, "avx512") == 0 || strcmp(isa, "avx2") == 0;
+    q->dot4 = avx2 ? dot4_avx2 : dot4_scalar;
+    if (avx2) q->many = many_dot4_avx2;
+    q->w_max = 2047.0f;
+    if (15.0 * 2047.0 * dim > 2147483647.0) q->w_max = (float)floor(2147483647.0 / (15.0 * dim));
+    return 0;
+  }
   if (int8 && strcmp(isa, "avx512") == 0 && __builtin_cpu_supports("avx512vnni")) {
-    q->dot8 = qv__sq_dot8_vnni;
+    q->dot8 = dot8_vnni;
   } else if (int8 && (strcmp(isa, "avx512") == 0 || strcmp(isa, "avx2") == 0)) {
-    q->dot16 = qv__sq_dot16_avx2;
+    q->dot16 = dot16_avx2;
+    q->many = many_dot16_avx2;
     q->w_max = 2047.0f;
     if (255.0 * 2047.0 * dim > 2147483647.0) q->w_max = (float)floor(2147483647.0 / (255.0 * dim));
   }
-  q->fn = l2 ? qv__sq_l2_u8_for(isa) : qv__sq_dot_u8_for(isa);
+  if (strcmp(isa, "avx512") == 0) q->fn = l2 ? l2_u8_avx512 : dot_u8_avx512;
+  else if (strcmp(isa, "avx2") == 0) q->fn = l2 ? l2_u8_avx2 : dot_u8_avx2;
+  else q->fn = l2 ? l2_u8 : dot_u8;
   return 0;
 }
 
 void hnsw_sq8_free(hnsw_sq8 *q, const qv_mem *mem) {
   qv__free(mem, q->lo);
+  qv__free(mem, q->acc);
   q->lo = q->hi = q->scale = NULL;
+  q->acc = NULL;
 }
 
+static float levels(const hnsw_sq8 *q) { return q->bits == 4 ? 15.0f : 255.0f; }
+
 static void set_scales(hnsw_sq8 *q) {
-  for (uint32_t i = 0; i < q->dim; i++) q->scale[i] = (q->hi[i] - q->lo[i]) / 255.0f;
+  for (uint32_t i = 0; i < q->dim; i++) q->scale[i] = (q->hi[i] - q->lo[i]) / levels(q);
+}
+
+#define SQ4_SIGMAS 2.7 /* near the best clipping of 16 uniform steps for a gaussian (Lloyd-Max) */
+#define SQ4_MOVE 0.02  /* re-encode only when an end moved by more than this part of the range */
+
+static int train4(hnsw_sq8 *q, const float *vecs, size_t n) {
+  uint32_t d = q->dim;
+  double *sum = q->acc, *sq = sum + d, *mn = sq + d, *mx = mn + d;
+  for (size_t r = 0; r < n; r++) {
+    const float *v = vecs + r * d;
+    for (uint32_t i = 0; i < d; i++) {
+      double x = v[i];
+      if (q->seen == 0 && r == 0) mn[i] = mx[i] = x;
+      sum[i] += x;
+      sq[i] += x * x;
+      if (x < mn[i]) mn[i] = x;
+      if (x > mx[i]) mx[i] = x;
+    }
+  }
+  q->seen += n;
+  int changed = !q->trained;
+  for (uint32_t i = 0; i < d; i++) {
+    double mean = sum[i] / (double)q->seen, var = sq[i] / (double)q->seen - mean * mean;
+    double sd = var > 0 ? sqrt(var) : 0;
+    double lo = mean - SQ4_SIGMAS * sd, hi = mean + SQ4_SIGMAS * sd;
+    if (lo < mn[i]) lo = mn[i];
+    if (hi > mx[i]) hi = mx[i];
+    double tol = SQ4_MOVE * (double)(q->hi[i] - q->lo[i]);
+    if (fabs(lo - q->lo[i]) > tol || fabs(hi - q->hi[i]) > tol) changed = 1;
+  }
+  if (!changed) return 0;
+  for (uint32_t i = 0; i < d; i++) {
+    double mean = sum[i] / (double)q->seen, var = sq[i] / (double)q->seen - mean * mean;
+    double sd = var > 0 ? sqrt(var) : 0;
+    double lo = mean - SQ4_SIGMAS * sd, hi = mean + SQ4_SIGMAS * sd;
+    q->lo[i] = (float)(lo < mn[i] ? mn[i] : lo);
+    q->hi[i] = (float)(hi > mx[i] ? mx[i] : hi);
+    if (q->hi[i] < q->lo[i]) q->hi[i] = q->lo[i];
+  }
+  q->trained = 1;
+  set_scales(q);
+  return 1;
 }
 
 int hnsw_sq8_maybe_train(hnsw_sq8 *q, const float *vecs, size_t n, uint64_t n_have) {
   if (!n || (q->trained && n_have >= TRAIN_UNTIL)) return 0;
+  if (q->bits == 4) return q->trained && !q->seen ? 0 : train4(q, vecs, n); /* loaded: keep its range */
   int changed = 0;
   uint32_t d = q->dim;
   if (!q->trained) {
@@ -88,8 +434,43 @@ static unsigned quantize(const hnsw_sq8 *q, const float *v, uint32_t i, float to
   return (unsigned)lrintf(x);
 }
 
+/* Position of dimension i in the 4-bit layout: byte offset (from the code bytes), high nibble? */
+static void sq4_pos(uint32_t dim, uint32_t i, size_t *byte, int *high) {
+  uint32_t g = i / 32, j = i % 32;
+  if (g < dim / 32) {
+    *byte = 16 * (size_t)g + (j & 15);
+    *high = j >= 16;
+  } else {
+    uint32_t h = ((dim % 32) + 1) / 2;
+    *byte = 16 * (size_t)g + (j < h ? j : j - h);
+    *high = j >= h;
+  }
+}
+
+/* Lane of dimension i among the prepared weights (4-bit layout). */
+static uint32_t sq4_lane(uint32_t dim, uint32_t i) {
+  size_t b;
+  int hi;
+  sq4_pos(dim, i, &b, &hi);
+  return (uint32_t)(32 * (b / 16) + (b % 16) + (hi ? 16 : 0));
+}
+
 void hnsw_sq8_encode(const hnsw_sq8 *q, const float *v, unsigned char *code) {
   float xn = 0; /* squared norm of the decoded vector */
+  if (q->bits == 4) {
+    memset(code + 4, 0, q->code_bytes - 4);
+    for (uint32_t i = 0; i < q->dim; i++) {
+      unsigned c = quantize(q, v, i, 15.0f);
+      size_t b;
+      int hi;
+      sq4_pos(q->dim, i, &b, &hi);
+      code[4 + b] |= (unsigned char)(hi ? c << 4 : c);
+      float x = q->lo[i] + q->scale[i] * (float)c;
+      xn += x * x;
+    }
+    memcpy(code, &xn, 4);
+    return;
+  }
   for (uint32_t i = 0; i < q->dim; i++) {
     unsigned c = quantize(q, v, i, 255.0f);
     code[4 + i] = (unsigned char)c;
@@ -112,7 +493,10 @@ static void prepare_int8(const hnsw_sq8 *q, const float *query, float *pf) {
     if (w > mx) mx = w;
   }
   float ws = mx > 0 ? q->w_max / mx : 0.0f;
-  if (q->dot16) {
+  if (q->dot4) {
+    for (uint32_t i = 0; i < q->dim_pad; i++) w16[i] = 0;
+    for (uint32_t i = 0; i < q->dim; i++) w16[sq4_lane(q->dim, i)] = (int16_t)lrintf(query[i] * q->scale[i] * ws);
+  } else if (q->dot16) {
     for (uint32_t i = 0; i < q->dim; i++) w16[i] = (int16_t)lrintf(query[i] * q->scale[i] * ws);
     for (uint32_t i = q->dim; i < q->dim_pad; i++) w16[i] = 0;
   } else {
@@ -126,7 +510,7 @@ static void prepare_int8(const hnsw_sq8 *q, const float *query, float *pf) {
 
 void hnsw_sq8_prepare(const hnsw_sq8 *q, const float *query, void *prep) {
   float *pf = prep, *a = pf + 16;
-  if (q->dot8 || q->dot16) {
+  if (q->dot8 || q->dot16 || q->dot4) {
     prepare_int8(q, query, pf);
     return;
   }

@@ -230,7 +230,7 @@ Test(collections, option_validation) {
       {3, 0, "{\"ef_construction\": 0}", "ef_construction"}, {3, 0, "{\"ef_search\": 0}", "ef_search"},
       {3, 0, "{\"ef_search\": 100001}", "ef_search"}, {3, 0, "{\"M\": 16.5}", "M: expected an integer"},
       {3, 0, "{\"M\": \"16\"}", "M: expected a number"}, {3, 0, "{\"bogus\": 1}", "bogus: unknown parameter"},
-      {3, 0, "{\"quantizer\": \"pq9\"}", "quantizer: expected one of none, sq8"},
+      {3, 0, "{\"quantizer\": \"pq9\"}", "quantizer: expected one of none, sq8, sq4, auto"},
       {3, 0, "[1]", "params: expected a JSON object"}, {3, 0, "{", "params: not valid JSON"},
       {3, 0, "{\"M\": 8, \"max_neighbors\": 8}", "M: given twice"},
       {4, 0, "{\"M\": 16}", "M: unknown parameter for index kind flat"}};
@@ -288,7 +288,8 @@ Test(collections, l1_on_hnsw_unsupported) {
   qv_collection_info in = {.struct_size = sizeof in};
   cr_assert_eq(qv_collection_info_get(c, &in), QV_OK);
   cr_assert_str_eq(in.index, "hnsw");
-  cr_assert_str_eq(in.params_json, "{\"M\":12,\"ef_construction\":200,\"ef_search\":64,\"quantizer\":\"sq8\"}");
+  cr_assert_str_eq(in.params_json, "{\"M\":12,\"ef_construction\":200,\"ef_search\":64,\"quantizer\":\"auto\","
+                                      "\"rerank\":3,\"build_on_codes\":true}");
   qv_collection_info_free(&in);
   qv_collection_release(c);
   qv_db_close(db);

@@ -237,7 +237,8 @@ Test(db, names_and_parsers) {
   cr_assert_str_eq(desc, "{}");
   free(desc);
   cr_assert_eq(qv_index_params_describe("hnsw", &desc), QV_OK);
-  cr_assert_str_eq(desc, "{\"M\":16,\"ef_construction\":200,\"ef_search\":64,\"quantizer\":\"sq8\"}");
+  cr_assert_str_eq(desc, "{\"M\":16,\"ef_construction\":200,\"ef_search\":64,\"quantizer\":\"auto\",\"rerank\":3,"
+                         "\"build_on_codes\":true}");
   free(desc);
   cr_assert_eq(qv_index_params_describe("ivf-nope", &desc), QV_NOTFOUND);
   cr_assert_null(desc);

@@ -53,6 +53,7 @@ QV_INTERNAL void hnsw_scratch_free(const qv_mem *mem, scratch *sc) {
   qv__free(mem, sc->visited);
   qv__free(mem, sc->cand);
   qv__free(mem, sc->res);
+  qv__free(mem, sc->done);
   qv__free(mem, sc->ids);
   qv__free(mem, sc->sel);
   qv__free_aligned(mem, sc->qprep);
@@ -71,9 +72,16 @@ static int scratch_fit(const qv_index *ix, scratch *sc, size_t ef) {
   }
   if (sc->rcap < ef) {
     qv_hit *r = qv__malloc(ix->mem, ef * sizeof *r);
-    if (!r) return 0;
+    uint8_t *d = qv__malloc(ix->mem, ef);
+    if (!r || !d) {
+      qv__free(ix->mem, r);
+      qv__free(ix->mem, d);
+      return 0;
+    }
     qv__free(ix->mem, sc->res);
+    qv__free(ix->mem, sc->done);
     sc->res = r;
+    sc->done = d;
     sc->rcap = ef;
   }
   size_t want_c = ef * 2 + ix->M0 + 64;

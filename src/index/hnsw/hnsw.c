@@ -6,13 +6,16 @@
  * Graph layout
  *   Nodes are slots (uint32, handed out by the collection). Everything per node lives in
  *   arrays indexed by slot, grown geometrically:
- *     l0      one block of bsz bytes per node (bsz a multiple of 64, the arena 64-byte
- *             aligned, so every block starts on a cache line):
+ *     l0      one block of bsz bytes per node:
  *               u32 count | u32 ids[M0] | traversal vector
  *             M0 = 2*M. The traversal vector is the float vector itself (float mode; it
- *             starts on the next cache line) or an 8-bit scalar-quantized code (sq8 mode,
- *             the default; hnsw_sq8.h: f32 norm + one byte per dimension). Either way the
- *             vector a search touches sits right behind the neighbour list it came from.
+ *             starts on the next cache line, bsz a multiple of 64) or a scalar-quantized
+ *             code (quant/sq8.h: f32 norm + one byte per dimension with sq8, one nibble with
+ *             sq4; bsz a multiple of 16 -- files with 64-byte blocks still load). quantizer
+ *             auto (the default) takes sq8 below 128 dimensions and sq4 from there, which
+ *             keeps the index within 1.1x hnswlib's memory (hnsw_int.h: hnsw_quant_bits).
+ *             Either way the vector a search touches sits right behind the neighbour list
+ *             it came from.
  *             From 4 MiB up the arena is 2 MiB aligned and madvise(MADV_HUGEPAGE)d: a
  *             search touches nodes at random, and huge pages save a page walk on almost
  *             every one.
@@ -39,9 +42,13 @@
  *   searches never share state and nothing is cleared per query. The unvisited neighbours
  *   of an expanded node are gathered first, then their vectors are prefetched PF_AHEAD
  *   nodes ahead of the distance loop; the link list of the next candidate is prefetched
- *   while the current one is processed.
+ *   while the current one is processed. With codes, the distances of one expanded node's
+ *   unvisited neighbours are computed in one call (hnsw_sq8_dist_many: the kernel inlined,
+ *   the prefetches inside), and ef is at least 1.5 k (search.c: code_ef). A query whose every
+ *   node qualifies (no filter, no tombstone, no hidden node) searches level 0 on one sorted
+ *   array of the ef best (search.c: search_pool) instead of the two heaps.
  *   In sq8 mode the search runs on codes and the best rerank*k of the ef results (by code
- *   distance; rerank 3 by default, set_param "rerank", 0 = all ef) are re-ranked with exact
+ *   distance; parameter rerank, 3 by default, 0 = all ef) are re-ranked with exact
  *   float distances, so reported distances are exact. Each re-ranked candidate costs a whole
  *   float row from memory; at ef=80 on a 100-d set the limit cuts simulated LL misses per
  *   query by 26% with the same recall (bench/RESULTS.md section 7). The query is turned into
@@ -57,8 +64,8 @@
  *   candidate only if it is closer to the new node than to every neighbour already kept),
  *   M links per level for the new node, lists of at most M (upper) / M0 (level 0) entries;
  *   a full neighbour list that receives a back link is re-pruned with the same heuristic.
- *   In sq8 mode the construction search traverses on codes too (QV_HNSW_BUILD_SQ8=0 turns
- *   that off), but the ef_construction candidates are re-scored exactly before selection,
+ *   With codes the construction search traverses on codes too (parameter build_on_codes;
+ *   false turns that off), but the ef_construction candidates are re-scored exactly before selection,
  *   and the heuristic always compares exact float distances.
  *
  * Locking
@@ -112,7 +119,11 @@ static void geometry(qv_index *ix) {
   size_t links = (size_t)(ix->M0 + 1) * sizeof(uint32_t);
   if (ix->sq8) {
     ix->code_off = links;
-    ix->bsz = align64(links + ix->q8.code_bytes);
+    /* 16-byte blocks, not 64: at 100-d and M=16 a block is 236 bytes, 64-byte alignment made
+     * it 256 (+3% of the index, the difference between 1.11x and 1.09x hnswlib's memory); a
+     * block then spans one more cache line at most, and prefetches cover exactly its lines.
+     * Files written with 64-byte blocks (before) load with their own stride (io.c). */
+    ix->bsz = align16(links + ix->q8.code_bytes);
     /* rows 16-byte aligned, not 64: at dim 100 a 64-byte stride would pad 400 bytes to 448
      * (+7% of the index) for rows only the re-rank reads; the kernels load unaligned.
      * Files written with 64-byte rows (before) load with their own stride (io.c). */
@@ -125,14 +136,19 @@ static void geometry(qv_index *ix) {
 }
 
 /* The kind's parameters (index/params.h): what the catalog stores as its JSON object. */
-static const char *const quantizers[] = {"none", "sq8", NULL};
+static const char *const quantizers[] = {"none", "sq8", "sq4", "auto", NULL};
 static const qv_param_spec hnsw_params[] = {
     {"M", QV_PT_UINT, 16, 2, MAX_M / 2, NULL, 0, "max_neighbors",
      "links per node on the upper levels (2*M on level 0)"},
     {"ef_construction", QV_PT_UINT, 200, 1, 100000, NULL, 1, "construction_ef", "candidate list size while inserting"},
     {"ef_search", QV_PT_UINT, 64, 1, 100000, NULL, 1, "search_ef", "default candidate list size of a query"},
-    {"quantizer", QV_PT_ENUM, 1, 0, 0, quantizers, 0, NULL,
-     "traversal codes kept in the adjacency blocks: none (floats) or sq8 (8-bit scalar)"},
+    {"quantizer", QV_PT_ENUM, 3, 0, 0, quantizers, 0, NULL,
+     "traversal codes kept in the adjacency blocks: none (floats), sq8 (8-bit scalar), sq4 (4-bit "
+     "scalar) or auto (sq8 below 128 dimensions, sq4 from there)"},
+    {"rerank", QV_PT_UINT, 3, 0, 1000000, NULL, 1, NULL,
+     "with codes: re-rank the rerank*k best by code distance on exact floats (0: all ef)"},
+    {"build_on_codes", QV_PT_BOOL, 1, 0, 1, NULL, 1, NULL,
+     "with codes: construction searches traverse on the codes too (selection is exact)"},
     {NULL, QV_PT_UINT, 0, 0, 0, NULL, 0, NULL, NULL},
 };
 
@@ -173,12 +189,8 @@ QV_INTERNAL qv_status hnsw_new(const qv_index_params *p, uint32_t m, int sq8, qv
   default: ix->dfn = ix->kern->dot; ix->one_minus = 1; break;
   }
   ix->sq8 = sq8 && p->metric != QV_METRIC_L1 ? sq8 : 0;
-  {
-    const char *e = getenv("QV_HNSW_BUILD_SQ8");
-    ix->build_codes = e && *e ? atoi(e) != 0 : 1;
-    e = getenv("QV_HNSW_RERANK");
-    ix->rerank = e && *e ? (size_t)atoi(e) : 3;
-  }
+  ix->rerank = (size_t)v[P_RERANK];
+  ix->build_codes = v[P_BUILD_CODES] != 0;
   if (ix->sq8 && hnsw_sq8_init(&ix->q8, p->mem, p->metric, p->dim, (uint32_t)sq8) != 0) {
     qv__free(p->mem, ix);
     return QV_NOMEM;
@@ -197,8 +209,8 @@ static qv_status hnsw_create(const qv_index_params *p, qv_index **out) {
   double v[QV_MAX_PARAMS];
   qv_status rc = hnsw_resolve(p, v);
   if (rc) return rc;
-  /* code width of the traversal copy: 0 (float traversal) or 8 bits, the stored parameter */
-  return hnsw_new(p, (uint32_t)v[P_M], v[P_QUANT] == 1 ? 8 : 0, out);
+  /* code width of the traversal copy: 0 (float traversal), 8 or 4 bits, the stored parameter */
+  return hnsw_new(p, (uint32_t)v[P_M], hnsw_quant_bits(v[P_QUANT], p->dim), out);
 }
 
 QV_INTERNAL void hnsw_destroy(qv_index *ix) {
@@ -237,6 +249,11 @@ static qv_status hnsw_set_param(qv_index *ix, const char *name, double value) {
   if (strcmp(name, "rerank") == 0) { /* sq8: re-rank the rerank*k best exactly; 0 = all ef */
     if (!(value >= 0 && value <= 1e6) || value != floor(value)) return QV_INVALID;
     ix->rerank = (size_t)value;
+    return QV_OK;
+  }
+  if (strcmp(name, "build_on_codes") == 0) {
+    if (value != 0 && value != 1) return QV_INVALID;
+    ix->build_codes = value != 0;
     return QV_OK;
   }
   if (strcmp(name, "ef_construction") == 0) {

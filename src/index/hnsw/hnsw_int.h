@@ -22,6 +22,8 @@
 #include "sq8.h"
 #include "index.h"
 
+static inline size_t align64(size_t n) { return (n + 63) & ~(size_t)63; }
+
 #define HNSW_TAG 0x57534e48u /* "HNSW" little-endian */
 #define HNSW_PAYLOAD_VERSION 2u /* 2: with sq8 traversal codes, the file keeps no float copy of
                                     live nodes (they come from the vector source); 1 is still read */
@@ -45,6 +47,7 @@ typedef struct scratch {
   qv_hit *cand; /* min-heap of candidates */
   size_t ccap;
   qv_hit *res; /* topk storage */
+  uint8_t *done; /* search_pool: res[i] was expanded (rcap) */
   size_t rcap;
   uint32_t *ids; /* neighbour list copy / unvisited ids, MAX(M0,M)+1 */
   qv_hit *sel;   /* neighbour selection buffer */
@@ -62,9 +65,9 @@ struct qv_index {
   int one_minus;  /* ip / cosine: distance = 1 - dot */
   uint32_t dim, M, M0, efc, efs;
   double mult;
-  int sq8;
-  int build_codes; /* sq8: construction searches traverse on codes too */
-  size_t rerank;   /* sq8: exact re-rank of the rerank*k best by code distance (0: all ef; default 3, QV_HNSW_RERANK) */
+  int sq8;         /* bits of the traversal codes: 0 (float traversal), 8 or 4 */
+  int build_codes; /* codes: construction searches traverse on codes too (parameter build_on_codes) */
+  size_t rerank;   /* codes: exact re-rank of the rerank*k best by code distance (0: all ef; parameter rerank) */
   size_t bsz, code_off, vstride;
   unsigned char *l0;
   unsigned char *vbase; /* float vectors: l0 + code_off (float mode) or vecs */
@@ -150,7 +153,7 @@ static inline int draw_level(const qv_index *ix, uint32_t slot) {
   return l >= MAX_LEVEL ? MAX_LEVEL : (int)l;
 }
 
-static inline size_t align64(size_t n) { return (n + 63) & ~(size_t)63; }
+
 
 #define HUGE_PAGE ((size_t)2 << 20)
 
@@ -191,8 +194,10 @@ static inline void prefetch_vec(const qv_index *ix, const qctx *qc, uint32_t s) 
     p = (const char *)vec_of(ix, s);
     n = (size_t)ix->dim * sizeof(float);
   }
-  if (n > 1024) n = 1024; /* the hardware prefetcher follows the rest */
-  for (size_t o = 0; o < n; o += 64) __builtin_prefetch(p + o, 0, 3);
+  /* every line the bytes touch (code blocks are 16-byte aligned); the hardware prefetcher
+   * follows past 1 KiB */
+  uintptr_t a = (uintptr_t)p & ~(uintptr_t)63, e = (uintptr_t)p + (n > 1024 ? 1024 : n);
+  for (; a < e; a += 64) __builtin_prefetch((const void *)a, 0, 3);
 }
 
 static inline int qualifies(const qv_index *ix, const qctx *qc, uint32_t s) {
@@ -285,7 +290,19 @@ QV_INTERNAL qv_status hnsw_open_mapped(const qv_index_params *p, uint32_t payloa
 /* hnsw.c */
 QV_INTERNAL qv_status hnsw_new(const qv_index_params *p, uint32_t m, int sq8, qv_index **out);
 /* The kind's parameters from p->params_json, in the order of hnsw.c's table. */
-enum { P_M, P_EFC, P_EFS, P_QUANT };
+enum { P_M, P_EFC, P_EFS, P_QUANT, P_RERANK, P_BUILD_CODES };
+/*
+ * Code width of the quantizer parameter's choice (none, sq8, sq4, auto): 0, 8 or 4 bits. auto
+ * (the default) is 8 bits below HNSW_AUTO_SQ4_DIM dimensions and 4 from there: an 8-bit code
+ * adds a quarter of the float row, which fixed per-node costs (links, ids) only absorb at low
+ * dimension, while 4-bit codes steer badly at low dimension (bench/RESULTS.md section 13).
+ */
+#define HNSW_AUTO_SQ4_DIM 128
+static inline int hnsw_quant_bits(double choice, uint32_t dim) {
+  if (choice == 3) return dim < HNSW_AUTO_SQ4_DIM ? 8 : 4;
+  return choice == 1 ? 8 : choice == 2 ? 4 : 0;
+}
+static inline size_t align16(size_t n) { return (n + 15) & ~(size_t)15; }
 QV_INTERNAL qv_status hnsw_resolve(const qv_index_params *p, double *v);
 QV_INTERNAL void hnsw_destroy(qv_index *ix);
 

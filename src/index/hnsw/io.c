@@ -211,7 +211,7 @@ QV_INTERNAL qv_status hnsw_load(const qv_index_params *p, const char *path, qv_i
   if (!p || !path) return QV_INVALID;
   double pv[QV_MAX_PARAMS];
   if (hnsw_resolve(p, pv) != QV_OK) return QV_INVALID;
-  uint32_t want_m = (uint32_t)pv[P_M], want_sq8 = pv[P_QUANT] == 1 ? 8 : 0;
+  uint32_t want_m = (uint32_t)pv[P_M], want_sq8 = (uint32_t)hnsw_quant_bits(pv[P_QUANT], p->dim);
   qv_ckpt_hdr want = {HNSW_TAG, HNSW_PAYLOAD_VERSION, p->dim, (uint32_t)p->metric, 0, 0}, got;
   void *payload = NULL;
   qv_index *ix = NULL;
@@ -224,9 +224,9 @@ QV_INTERNAL qv_status hnsw_load(const qv_index_params *p, const char *path, qv_i
   uint32_t ver = got.payload_version;
   if ((ver != 1 && ver != HNSW_PAYLOAD_VERSION) || got.payload_len < 64) goto fail;
   memcpy(&h, pl, sizeof h);
-  if (h.m < 2 || h.m > MAX_M / 2 || h.m0 != 2 * h.m || h.n > (1u << 31) || (h.sq8 != 0 && h.sq8 != 8) ||
-      h.max_level < -1 || h.max_level > MAX_LEVEL || h.m != want_m || h.sq8 != want_sq8)
-    goto fail;
+  if (h.m < 2 || h.m > MAX_M / 2 || h.m0 != 2 * h.m || h.n > (1u << 31) || (h.sq8 != 0 && h.sq8 != 8 && h.sq8 != 4) ||
+      h.max_level < -1 || h.max_level > MAX_LEVEL || h.m != want_m || (h.sq8 != want_sq8 && pv[P_QUANT] != 3))
+    goto fail; /* quantizer auto: the code width the file was built with */
   if (!make_layout(&h, ver, &L)) goto fail;
   uint64_t n_dead_file = 0;
   if (ver == 1) {
@@ -244,7 +244,15 @@ QV_INTERNAL qv_status hnsw_load(const qv_index_params *p, const char *path, qv_i
   rc = hnsw_new(p, h.m, (int)h.sq8, &ix);
   if (rc != QV_OK) goto fail;
   rc = QV_CORRUPT;
-  if ((uint32_t)ix->sq8 != h.sq8 || ix->bsz != h.bsz || ix->code_off != h.code_off) goto fail;
+  if ((uint32_t)ix->sq8 != h.sq8 || ix->code_off != h.code_off) goto fail;
+  /* with codes, blocks are 16-byte aligned now and were 64 in files from before: either is
+   * read as it is */
+  if (h.sq8 && h.bsz != ix->bsz) {
+    if (h.bsz != align64(ix->code_off + ix->q8.code_bytes)) goto fail;
+    ix->bsz = h.bsz;
+  } else if (ix->bsz != h.bsz) {
+    goto fail;
+  }
   /* the float rows: 16-byte stride now, 64 in files from before; either is read as it is */
   if (h.sq8 && h.vstride != ix->vstride) {
     if (h.vstride != align64((size_t)ix->dim * sizeof(float))) goto fail;

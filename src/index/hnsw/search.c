@@ -71,6 +71,76 @@ QV_INTERNAL void hnsw_greedy_level(const qv_index *ix, const qctx *qc, scratch *
 }
 
 /*
+ * The common case of a query's level-0 search: every node qualifies (no filter, no
+ * tombstone, no hidden node), so one sorted array of the ef best (glass's "linear pool")
+ * serves as both the candidate queue and the result set: the next node to expand is the
+ * best one not expanded yet, and the search ends when all kept nodes are expanded -- the
+ * same stopping rule as the two heaps (a candidate worse than the ef-th result is never
+ * expanded). Inserting costs a binary search and a short memmove instead of two heap
+ * pushes and a pop (bench/RESULTS.md section 19). Leaves the ef best sorted in sc->res;
+ * returns their number.
+ */
+static size_t search_pool(const qv_index *ix, const qctx *qc, scratch *sc, uint32_t entry, float dentry,
+                          size_t ef) {
+  uint16_t *vis = sc->visited;
+  qv_hit *P = sc->res;
+  uint8_t *done = sc->done;
+  visit_begin(sc);
+  uint16_t ep = sc->epoch;
+  vis[entry] = ep;
+  P[0].dist = dentry;
+  P[0].slot = entry;
+  done[0] = 0;
+  size_t size = 1, cur = 0;
+  uint32_t todo[MAX_M * 2 + 1];
+  float dd[MAX_M * 2 + 1];
+  while (cur < size) {
+    uint32_t c = P[cur].slot;
+    done[cur] = 1;
+    if (cur + 1 < size) __builtin_prefetch(links0(ix, P[cur + 1].slot), 0, 3);
+    const uint32_t *l = links0(ix, c);
+    uint32_t n = l[0], m = 0;
+    for (uint32_t i = 0; i < n; i++) {
+      uint32_t s = l[i + 1];
+      if (vis[s] == ep) continue;
+      vis[s] = ep;
+      todo[m++] = s;
+    }
+    size_t lo = cur + 1;
+    if (qc->qprep) {
+      hnsw_sq8_dist_many(&ix->q8, qc->qprep, ix->l0 + ix->code_off, ix->bsz, todo, m, dd);
+    } else {
+      for (uint32_t i = 0; i < m && i < PF_AHEAD; i++) prefetch_vec(ix, qc, todo[i]);
+      for (uint32_t i = 0; i < m; i++) {
+        if (i + PF_AHEAD < m) prefetch_vec(ix, qc, todo[i + PF_AHEAD]);
+        dd[i] = tdist(ix, qc, todo[i]);
+      }
+    }
+    for (uint32_t i = 0; i < m; i++) {
+      float d = dd[i];
+      if (size == ef && !(d < P[size - 1].dist)) continue;
+      size_t a = 0, b = size; /* first entry with a larger distance */
+      while (a < b) {
+        size_t mid = (a + b) / 2;
+        if (P[mid].dist <= d) a = mid + 1;
+        else b = mid;
+      }
+      size_t keep = size == ef ? size - 1 : size; /* the worst falls out of a full pool */
+      memmove(P + a + 1, P + a, (keep - a) * sizeof *P);
+      memmove(done + a + 1, done + a, keep - a);
+      P[a].dist = d;
+      P[a].slot = todo[i];
+      done[a] = 0;
+      size = keep + 1;
+      if (a < lo) lo = a;
+    }
+    cur = lo;
+    while (cur < size && done[cur]) cur++;
+  }
+  return size;
+}
+
+/*
  * Best-first search of level lev from entry (dentry its distance), keeping up to ef
  * qualifying nodes in sc->res as a topk heap. Returns the number kept.
  */
@@ -88,6 +158,7 @@ QV_INTERNAL size_t hnsw_search_level(const qv_index *ix, const qctx *qc, scratch
   cand_push(mem, sc, &nc, dentry, entry);
   if (qualifies(ix, qc, entry)) qv__topk_push(&res, dentry, entry);
   uint32_t todo[MAX_M * 2 + 1];
+  float dd[MAX_M * 2 + 1];
   while (nc) {
     qv_hit c = sc->cand[0];
     if (c.dist > qv__topk_worst(&res)) break;
@@ -102,11 +173,19 @@ QV_INTERNAL size_t hnsw_search_level(const qv_index *ix, const qctx *qc, scratch
       vis[s] = ep;
       todo[m++] = s;
     }
-    for (uint32_t i = 0; i < m && i < PF_AHEAD; i++) prefetch_vec(ix, qc, todo[i]);
+    if (qc->qprep) /* codes: the distances of the whole list in one call, the kernel inlined */
+      hnsw_sq8_dist_many(&ix->q8, qc->qprep, ix->l0 + ix->code_off, ix->bsz, todo, m, dd);
+    else
+      for (uint32_t i = 0; i < m && i < PF_AHEAD; i++) prefetch_vec(ix, qc, todo[i]);
     for (uint32_t i = 0; i < m; i++) {
       uint32_t s = todo[i];
-      if (i + PF_AHEAD < m) prefetch_vec(ix, qc, todo[i + PF_AHEAD]);
-      float d = tdist(ix, qc, s);
+      float d;
+      if (qc->qprep) {
+        d = dd[i];
+      } else {
+        if (i + PF_AHEAD < m) prefetch_vec(ix, qc, todo[i + PF_AHEAD]);
+        d = tdist(ix, qc, s);
+      }
       if (d < qv__topk_worst(&res)) {
         cand_push(mem, sc, &nc, d, s);
         if (qualifies(ix, qc, s)) qv__topk_push(&res, d, s);
@@ -145,7 +224,9 @@ static qv_status search_one(const qv_index *cix, scratch *sc, const float *q, si
   float dcur = tdist(ix, &qc, cur);
   for (int lev = top; lev > 0; lev--) hnsw_greedy_level(ix, &qc, sc, lev, &cur, &dcur);
   sc->dropped = 0;
-  size_t n = hnsw_search_level(ix, &qc, sc, cur, dcur, ef, 0);
+  /* the linear pool reads links unchecked: not for a snapshot's untrusted mapped graph */
+  size_t n = pred || ix->n_dead || ix->n_hidden || ix->mapped ? hnsw_search_level(ix, &qc, sc, cur, dcur, ef, 0)
+                                                              : search_pool(ix, &qc, sc, cur, dcur, ef);
   if (sc->dropped) { /* an answer without the dropped candidates would be quietly worse */
     *n_out = 0;
     return QV_NOMEM;
@@ -183,13 +264,23 @@ static qv_status search_one(const qv_index *cix, scratch *sc, const float *q, si
   return QV_OK;
 }
 
+/*
+ * The candidate list size of a search for k: at least k, and with codes at least 1.5 k (as
+ * glass sizes its pool before the re-rank): when ef is k, the code distances alone decide
+ * which k reach the exact re-rank, and their error drops true neighbours (PCA-100 cosine,
+ * ef = k = 10: recall 0.890 on 8-bit codes against 0.941 on floats).
+ */
+static size_t code_ef(const qv_index *ix, size_t ef, size_t k) {
+  size_t lo = ix->sq8 ? k + (k + 1) / 2 : k;
+  return ef < lo ? lo : ef;
+}
+
 QV_INTERNAL qv_status hnsw_search(const qv_index *ix, const qv_search_req *req, qv_hit *out, size_t *n_out) {
   if (!n_out) return QV_INVALID;
   *n_out = 0;
   if (!ix || !req || !req->q || !out || req->k == 0) return QV_INVALID;
   if (ix->max_level < 0 || ix->n_live == 0) return QV_OK;
-  size_t ef = req->ef ? req->ef : ix->efs;
-  if (ef < req->k) ef = req->k;
+  size_t ef = code_ef(ix, req->ef ? req->ef : ix->efs, req->k);
   qv_index *mix = (qv_index *)(uintptr_t)ix; /* the scratch pool is internally locked */
   scratch *sc = hnsw_scratch_get(mix, ef);
   if (!sc) return QV_NOMEM;
@@ -233,8 +324,7 @@ QV_INTERNAL qv_status hnsw_search_batch(const qv_index *ix, const float *qs, siz
   if (!ix || (nq && (!qs || !out || !n_out)) || k == 0) return QV_INVALID;
   for (size_t i = 0; i < nq; i++) n_out[i] = 0;
   if (!nq || ix->max_level < 0 || ix->n_live == 0) return QV_OK;
-  size_t e = ef ? ef : ix->efs;
-  if (e < k) e = k;
+  size_t e = code_ef(ix, ef ? ef : ix->efs, k);
   batch_job j = {ix, qs, nq, k, e, out, n_out, 0, 0, 0};
   atomic_init(&j.next, 0);
   atomic_init(&j.failed, 0);
