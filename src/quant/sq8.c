@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT  Copyright (c) 2026 the quiver authors */
 /*
- * quant/sq8.c -- the 8-bit traversal codes of the HNSW index (see hnsw_sq8.h for the math).
+ * quant/sq8.c -- the 8- and 4-bit traversal codes of the HNSW index (see sq8.h for the math);
+ * the float-query and VNNI kernels are the shared set of sq_kern.c, the int16 and 4-bit ones
+ * are inlined here into the neighbour-list loop.
  * Parameter block on disk: lo[dim], hi[dim] as little-endian float32 (the code width is in
  * the index's header).
  */
@@ -11,144 +13,16 @@
 
 #include "dist.h"
 #include "sq8.h"
+#include "sq_kern.h"
 
 /* Range growth stops once the index holds this many vectors (re-encoding gets expensive). */
 #define TRAIN_UNTIL 200000u
 
-static float l2_u8(const float *a, const float *s, const unsigned char *c, size_t dim) {
-  float acc[8] = {0};
-  size_t i = 0;
-  for (; i + 8 <= dim; i += 8)
-    for (size_t j = 0; j < 8; j++) {
-      float t = a[i + j] - s[i + j] * (float)c[i + j];
-      acc[j] += t * t;
-    }
-  float r = 0;
-  for (; i < dim; i++) {
-    float t = a[i] - s[i] * (float)c[i];
-    r += t * t;
-  }
-  for (size_t j = 0; j < 8; j++) r += acc[j];
-  return r;
-}
-
-static float dot_u8(const float *w, const float *s, const unsigned char *c, size_t dim) {
-  (void)s;
-  float acc[8] = {0};
-  size_t i = 0;
-  for (; i + 8 <= dim; i += 8)
-    for (size_t j = 0; j < 8; j++) acc[j] += w[i + j] * (float)c[i + j];
-  float r = 0;
-  for (; i < dim; i++) r += w[i] * (float)c[i];
-  for (size_t j = 0; j < 8; j++) r += acc[j];
-  return r;
-}
-
-/*
- * SIMD versions. They need u8 -> f32 kernels the shared table (dist.h) does not have yet, so
- * they live here with per-function target attributes and are picked from the ISA of the
- * kernel table (so QV_ISA caps them too). TODO: move into kernels/avx512.c / kernels/avx2.c as
- * table entries (l2sq_u8 / dot_u8) and drop the attributes.
- */
-#define T512 __attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma")))
 #define T256 __attribute__((target("avx2,fma")))
 
-T512 static float l2_u8_avx512(const float *a, const float *s, const unsigned char *c, size_t dim) {
-  __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
-  size_t i = 0;
-  for (; i + 32 <= dim; i += 32) {
-    __m512 c0 = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(const void *)(c + i))));
-    __m512 c1 = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(const void *)(c + i + 16))));
-    __m512 t0 = _mm512_fnmadd_ps(_mm512_loadu_ps(s + i), c0, _mm512_loadu_ps(a + i));
-    __m512 t1 = _mm512_fnmadd_ps(_mm512_loadu_ps(s + i + 16), c1, _mm512_loadu_ps(a + i + 16));
-    acc0 = _mm512_fmadd_ps(t0, t0, acc0);
-    acc1 = _mm512_fmadd_ps(t1, t1, acc1);
-  }
-  for (; i < dim; i += 16) {
-    size_t r = dim - i < 16 ? dim - i : 16;
-    __mmask16 m = (__mmask16)((1u << r) - 1u);
-    __m512 c0 = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(m, c + i)));
-    __m512 t0 = _mm512_fnmadd_ps(_mm512_maskz_loadu_ps(m, s + i), c0, _mm512_maskz_loadu_ps(m, a + i));
-    acc0 = _mm512_fmadd_ps(t0, t0, acc0);
-  }
-  return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
-}
-
-T512 static float dot_u8_avx512(const float *w, const float *s, const unsigned char *c, size_t dim) {
-  (void)s;
-  __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
-  size_t i = 0;
-  for (; i + 32 <= dim; i += 32) {
-    __m512 c0 = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(const void *)(c + i))));
-    __m512 c1 = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(const void *)(c + i + 16))));
-    acc0 = _mm512_fmadd_ps(_mm512_loadu_ps(w + i), c0, acc0);
-    acc1 = _mm512_fmadd_ps(_mm512_loadu_ps(w + i + 16), c1, acc1);
-  }
-  for (; i < dim; i += 16) {
-    size_t r = dim - i < 16 ? dim - i : 16;
-    __mmask16 m = (__mmask16)((1u << r) - 1u);
-    __m512 c0 = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(m, c + i)));
-    acc0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, w + i), c0, acc0);
-  }
-  return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
-}
-
-T256 static float hsum256(__m256 v) {
-  __m128 x = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  x = _mm_add_ps(x, _mm_movehl_ps(x, x));
-  x = _mm_add_ss(x, _mm_movehdup_ps(x));
-  return _mm_cvtss_f32(x);
-}
-
-T256 static float l2_u8_avx2(const float *a, const float *s, const unsigned char *c, size_t dim) {
-  __m256 acc = _mm256_setzero_ps();
-  size_t i = 0;
-  for (; i + 8 <= dim; i += 8) {
-    __m256 c0 = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)(c + i))));
-    __m256 t0 = _mm256_fnmadd_ps(_mm256_loadu_ps(s + i), c0, _mm256_loadu_ps(a + i));
-    acc = _mm256_fmadd_ps(t0, t0, acc);
-  }
-  float r = hsum256(acc);
-  for (; i < dim; i++) {
-    float t = a[i] - s[i] * (float)c[i];
-    r += t * t;
-  }
-  return r;
-}
-
-T256 static float dot_u8_avx2(const float *w, const float *s, const unsigned char *c, size_t dim) {
-  (void)s;
-  __m256 acc = _mm256_setzero_ps();
-  size_t i = 0;
-  for (; i + 8 <= dim; i += 8) {
-    __m256 c0 = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)(c + i))));
-    acc = _mm256_fmadd_ps(_mm256_loadu_ps(w + i), c0, acc);
-  }
-  float r = hsum256(acc);
-  for (; i < dim; i++) r += w[i] * (float)c[i];
-  return r;
-}
-
-#define TVNNI __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni")))
-
-/* sum w_i c_i, w int8 zero-padded to a multiple of 64, c u8 of dim bytes */
-TVNNI static int32_t dot8_vnni(const int8_t *w, const unsigned char *c, size_t dim) {
-  __m512i acc0 = _mm512_setzero_si512(), acc1 = _mm512_setzero_si512();
-  size_t i = 0;
-  for (; i + 128 <= dim; i += 128) {
-    acc0 = _mm512_dpbusd_epi32(acc0, _mm512_loadu_si512(c + i), _mm512_loadu_si512(w + i));
-    acc1 = _mm512_dpbusd_epi32(acc1, _mm512_loadu_si512(c + i + 64), _mm512_loadu_si512(w + i + 64));
-  }
-  for (; i < dim; i += 64) {
-    size_t r = dim - i < 64 ? dim - i : 64;
-    __mmask64 m = r == 64 ? ~(__mmask64)0 : (((__mmask64)1 << r) - 1);
-    acc0 = _mm512_dpbusd_epi32(acc0, _mm512_maskz_loadu_epi8(m, c + i), _mm512_loadu_si512(w + i));
-  }
-  return _mm512_reduce_add_epi32(_mm512_add_epi32(acc0, acc1));
-}
-
 /*
- * The same on AVX2, in 16 bits: codes widened to int16 (vpmovzxbw), weights int16 within
+ * sum w_i c_i on AVX2, in 16 bits (the shared qv__sq_dot16_avx2 inlined into the neighbour-list
+ * loop, so the prefetches overlap the arithmetic): codes widened to int16 (vpmovzxbw), weights int16 within
  * +-q->w_max, vpmaddwd into int32. w_max is 2047 (12 bits), so |sum| <= 255 * 2047 * dim
  * stays below 2^31 up to dim 4113; above that hnsw_sq8_init lowers w_max until it fits.
  * 12-bit weights are finer than the 8-bit codes they multiply, so this steers the search as
@@ -331,16 +205,14 @@ int hnsw_sq8_init(hnsw_sq8 *q, const qv_mem *mem, qv_metric metric, uint32_t dim
     return 0;
   }
   if (int8 && strcmp(isa, "avx512") == 0 && __builtin_cpu_supports("avx512vnni")) {
-    q->dot8 = dot8_vnni;
+    q->dot8 = qv__sq_dot8_vnni;
   } else if (int8 && (strcmp(isa, "avx512") == 0 || strcmp(isa, "avx2") == 0)) {
     q->dot16 = dot16_avx2;
     q->many = many_dot16_avx2;
     q->w_max = 2047.0f;
     if (255.0 * 2047.0 * dim > 2147483647.0) q->w_max = (float)floor(2147483647.0 / (255.0 * dim));
   }
-  if (strcmp(isa, "avx512") == 0) q->fn = l2 ? l2_u8_avx512 : dot_u8_avx512;
-  else if (strcmp(isa, "avx2") == 0) q->fn = l2 ? l2_u8_avx2 : dot_u8_avx2;
-  else q->fn = l2 ? l2_u8 : dot_u8;
+  q->fn = l2 ? qv__sq_l2_u8_for(isa) : qv__sq_dot_u8_for(isa);
   return 0;
 }
 
