@@ -104,7 +104,7 @@ TestSuite(hnsw_fmnist, .init = load, .fini = unload, .timeout = 120);
 Test(hnsw_fmnist, recall_sq8) { run("sq8"); }
 Test(hnsw_fmnist, recall_float) { run("none"); }
 Test(hnsw_fmnist, recall_sq4) { run("sq4"); }
-Test(hnsw_fmnist, recall_auto) { run("auto"); } /* 4-bit at 784-d */
+Test(hnsw_fmnist, recall_auto) { run("auto"); } /* 8-bit codes */
 
 static int every_tenth(void *ctx, uint32_t s) {
   (void)ctx;

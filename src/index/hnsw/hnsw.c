@@ -12,8 +12,7 @@
  *             starts on the next cache line, bsz a multiple of 64) or a scalar-quantized
  *             code (quant/sq8.h: f32 norm + one byte per dimension with sq8, one nibble with
  *             sq4; bsz a multiple of 16 -- files with 64-byte blocks still load). quantizer
- *             auto (the default) takes sq8 below 128 dimensions and sq4 from there, which
- *             keeps the index within 1.1x hnswlib's memory (hnsw_int.h: hnsw_quant_bits).
+ *             auto (the default) takes sq8; sq4 is opt-in (hnsw_int.h: hnsw_quant_bits).
  *             Either way the vector a search touches sits right behind the neighbour list
  *             it came from.
  *             From 4 MiB up the arena is 2 MiB aligned and madvise(MADV_HUGEPAGE)d: a
@@ -144,7 +143,7 @@ static const qv_param_spec hnsw_params[] = {
     {"ef_search", QV_PT_UINT, 64, 1, 100000, NULL, 1, "search_ef", "default candidate list size of a query"},
     {"quantizer", QV_PT_ENUM, 3, 0, 0, quantizers, 0, NULL,
      "traversal codes kept in the adjacency blocks: none (floats), sq8 (8-bit scalar), sq4 (4-bit "
-     "scalar) or auto (sq8 below 128 dimensions, sq4 from there)"},
+     "scalar; opt-in: it loses recall on anisotropic data) or auto (sq8)"},
     {"rerank", QV_PT_UINT, 3, 0, 1000000, NULL, 1, NULL,
      "with codes: re-rank the rerank*k best by code distance on exact floats (0: all ef)"},
     {"build_on_codes", QV_PT_BOOL, 1, 0, 1, NULL, 1, NULL,

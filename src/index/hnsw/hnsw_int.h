@@ -293,13 +293,15 @@ QV_INTERNAL qv_status hnsw_new(const qv_index_params *p, uint32_t m, int sq8, qv
 enum { P_M, P_EFC, P_EFS, P_QUANT, P_RERANK, P_BUILD_CODES };
 /*
  * Code width of the quantizer parameter's choice (none, sq8, sq4, auto): 0, 8 or 4 bits. auto
- * (the default) is 8 bits below HNSW_AUTO_SQ4_DIM dimensions and 4 from there: an 8-bit code
- * adds a quarter of the float row, which fixed per-node costs (links, ids) only absorb at low
- * dimension, while 4-bit codes steer badly at low dimension (bench/RESULTS.md section 13).
+ * (the default) is 8 bits at every dimension. 4-bit codes halve the code memory and keep
+ * recall on Fashion-MNIST, but steer badly on anisotropic data -- Fashion-MNIST's first 100
+ * principal axes (0.80 recall@10 at ef 80) and a 256-d gaussian mixture with uneven
+ * per-dimension spread (0.84 at ef 80, where 8-bit codes reach 1.0): bench/RESULTS.md
+ * section 19. So sq4 is opt-in until the width can be chosen from the data itself.
  */
-#define HNSW_AUTO_SQ4_DIM 128
 static inline int hnsw_quant_bits(double choice, uint32_t dim) {
-  if (choice == 3) return dim < HNSW_AUTO_SQ4_DIM ? 8 : 4;
+  (void)dim;
+  if (choice == 3) return 8;
   return choice == 1 ? 8 : choice == 2 ? 4 : 0;
 }
 static inline size_t align16(size_t n) { return (n + 15) & ~(size_t)15; }
