@@ -14,6 +14,7 @@
 #include "checkpoint.h"
 #include "dist.h"
 #include "index.h"
+#include "hnsw_int.h"
 #include "sq8.h"
 
 static const qv_index_vt *vt = &qv__index_hnsw;
@@ -340,4 +341,21 @@ Test(hnsw_codes, loads_files_with_64_byte_blocks) {
   free(x);
   free(q);
   free(more);
+}
+
+/* quantizer auto is 8-bit codes at every dimension: 4-bit codes lose recall on anisotropic
+ * data (bench/RESULTS.md section 19), so they must stay an explicit choice. */
+Test(hnsw_codes, auto_is_sq8_at_every_dim) {
+  static const uint32_t dims[] = {4, 64, 100, 128, 256, 784, 1536};
+  static const char *js[] = {"{\"quantizer\":\"auto\"}", "{}", "{\"quantizer\":\"sq4\"}", "{\"quantizer\":\"none\"}"};
+  static const int want[] = {8, 8, 4, 0};
+  for (size_t d = 0; d < sizeof dims / sizeof *dims; d++)
+    for (size_t j = 0; j < 4; j++) {
+      qv_index_params p = {qv__mem_default(), QV_METRIC_L2, dims[d], js[j], 1, NULL, NULL, 0};
+      qv_index *ix = NULL;
+      cr_assert_eq(vt->create(&p, &ix), QV_OK, "%s at %u-d", js[j], dims[d]);
+      cr_assert_eq(((const struct qv_index *)ix)->sq8, want[j], "%s at %u-d: %d-bit codes", js[j], dims[d],
+                   ((const struct qv_index *)ix)->sq8);
+      vt->destroy(ix);
+    }
 }
