@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT  Copyright (c) 2026 the quiver authors */
 /*
  * quant/sq8.c -- the 8- and 4-bit traversal codes of the HNSW index (see sq8.h for the math);
- * the float-query and VNNI kernels are the shared set of sq_kern.c, the int16 and 4-bit ones
- * are inlined here into the neighbour-list loop.
+ * the float-query and VNNI kernels are the shared set of sq_kern.c, the int16 one
+ * (sq_dot16.h) and the 4-bit ones are inlined here into the neighbour-list loop.
  * Parameter block on disk: lo[dim], hi[dim] as little-endian float32 (the code width is in
  * the index's header).
  */
@@ -13,56 +13,13 @@
 
 #include "dist.h"
 #include "sq8.h"
+#include "sq_dot16.h"
 #include "sq_kern.h"
 
 /* Range growth stops once the index holds this many vectors (re-encoding gets expensive). */
 #define TRAIN_UNTIL 200000u
 
 #define T256 __attribute__((target("avx2,fma")))
-
-/*
- * sum w_i c_i on AVX2, in 16 bits (the shared qv__sq_dot16_avx2 inlined into the neighbour-list
- * loop, so the prefetches overlap the arithmetic): codes widened to int16 (vpmovzxbw), weights int16 within
- * +-q->w_max, vpmaddwd into int32. w_max is 2047 (12 bits), so |sum| <= 255 * 2047 * dim
- * stays below 2^31 up to dim 4113; above that hnsw_sq8_init lowers w_max until it fits.
- * 12-bit weights are finer than the 8-bit codes they multiply, so this steers the search as
- * the float-query kernel does, in about half its instructions (bench/RESULTS.md section 7).
- * Reads exactly dim code bytes (the code may end at the end of the arena).
- */
-T256 static inline int32_t dot16_avx2_in(const int16_t *w, const unsigned char *c, size_t dim) {
-  __m256i acc0 = _mm256_setzero_si256(), acc1 = _mm256_setzero_si256();
-  size_t i = 0;
-  for (; i + 32 <= dim; i += 32) {
-    __m256i c0 = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(const void *)(c + i)));
-    __m256i c1 = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(const void *)(c + i + 16)));
-    acc0 = _mm256_add_epi32(acc0, _mm256_madd_epi16(c0, _mm256_loadu_si256((const __m256i *)(const void *)(w + i))));
-    acc1 = _mm256_add_epi32(acc1, _mm256_madd_epi16(c1, _mm256_loadu_si256((const __m256i *)(const void *)(w + i + 16))));
-  }
-  if (i + 16 <= dim) {
-    __m256i c0 = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(const void *)(c + i)));
-    acc0 = _mm256_add_epi32(acc0, _mm256_madd_epi16(c0, _mm256_loadu_si256((const __m256i *)(const void *)(w + i))));
-    i += 16;
-  }
-  acc0 = _mm256_add_epi32(acc0, acc1);
-  __m128i a = _mm_add_epi32(_mm256_castsi256_si128(acc0), _mm256_extracti128_si256(acc0, 1));
-  if (i + 8 <= dim) {
-    __m128i c0 = _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)(const void *)(c + i)));
-    a = _mm_add_epi32(a, _mm_madd_epi16(c0, _mm_loadu_si128((const __m128i *)(const void *)(w + i))));
-    i += 8;
-  }
-  if (i + 4 <= dim) {
-    int32_t t;
-    memcpy(&t, c + i, 4);
-    __m128i c0 = _mm_cvtepu8_epi16(_mm_cvtsi32_si128(t));
-    a = _mm_add_epi32(a, _mm_madd_epi16(c0, _mm_loadl_epi64((const __m128i *)(const void *)(w + i))));
-    i += 4;
-  }
-  a = _mm_add_epi32(a, _mm_shuffle_epi32(a, 0x4e));
-  a = _mm_add_epi32(a, _mm_shuffle_epi32(a, 0xb1));
-  int32_t r = _mm_cvtsi128_si32(a);
-  for (; i < dim; i++) r += (int32_t)w[i] * (int32_t)c[i];
-  return r;
-}
 
 /*
  * 4-bit codes (bits 4). Each full group of 32 dimensions is 16 bytes: byte j holds dimension
@@ -153,7 +110,7 @@ T256 static void many_dot4_avx2(const hnsw_sq8 *q, const void *prep, const unsig
 
 T256 static void many_dot16_avx2(const hnsw_sq8 *q, const void *prep, const unsigned char *base, size_t stride,
                                  const uint32_t *ids, size_t n, float *out) {
-  MANY_BODY(dot16_avx2_in, int16_t)
+  MANY_BODY(qv__sq_dot16_avx2_in, int16_t)
 }
 
 /* Any other kernel: one hnsw_sq8_dist per code. */
@@ -166,8 +123,6 @@ static void many_generic(const hnsw_sq8 *q, const void *prep, const unsigned cha
     out[i] = hnsw_sq8_dist(q, prep, base + (size_t)ids[i] * stride);
   }
 }
-
-T256 static int32_t dot16_avx2(const int16_t *w, const unsigned char *c, size_t dim) { return dot16_avx2_in(w, c, dim); }
 
 int hnsw_sq8_init(hnsw_sq8 *q, const qv_mem *mem, qv_metric metric, uint32_t dim, uint32_t bits) {
   memset(q, 0, sizeof *q);
@@ -207,7 +162,7 @@ int hnsw_sq8_init(hnsw_sq8 *q, const qv_mem *mem, qv_metric metric, uint32_t dim
   if (int8 && strcmp(isa, "avx512") == 0 && __builtin_cpu_supports("avx512vnni")) {
     q->dot8 = qv__sq_dot8_vnni;
   } else if (int8 && (strcmp(isa, "avx512") == 0 || strcmp(isa, "avx2") == 0)) {
-    q->dot16 = dot16_avx2;
+    q->dot16 = qv__sq_dot16_avx2;
     q->many = many_dot16_avx2;
     q->w_max = 2047.0f;
     if (255.0 * 2047.0 * dim > 2147483647.0) q->w_max = (float)floor(2147483647.0 / (255.0 * dim));
