@@ -661,10 +661,10 @@ static PyMethodDef col_methods[] = {
 static PyGetSetDef col_getset[] = {
     {"name", info_field, NULL, "collection name", "n"},
     {"uuid", info_field, NULL, "collection UUID", "u"},
-    {"metric", info_field, NULL, "'l2', 'ip', 'cosine' or 'l1'", "m"},
-    {"index", info_field, NULL, "index kind: 'flat' or 'hnsw'", "i"},
+    {"metric", info_field, NULL, "'l2', 'ip', 'cosine', 'l1' or 'hamming'", "m"},
+    {"index", info_field, NULL, "index kind: 'flat', 'hnsw', 'ivf' or 'rpforest'", "i"},
     {"metadata", info_field, NULL, "the collection's metadata dict, or None", "M"},
-    {"index_params", info_field, NULL, "dict of M, ef_construction, ef_search", "p"},
+    {"index_params", info_field, NULL, "the index kind's parameters, a dict (e.g. M, ef_construction, ef_search for hnsw)", "p"},
     {"dim", col_get_dim, NULL, "dimension (0 until fixed by the first write)", NULL},
     {"database", col_get_database, NULL, "the Database this collection belongs to", NULL},
     {NULL, NULL, NULL, NULL, NULL},
