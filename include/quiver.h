@@ -258,7 +258,8 @@ QV_API void qv_strings_free(char **names);
  * Degraded open: the collections qv_db_open() skipped because their stored data could not be
  * loaded (unknown index kind, bad parameters, a corrupt record; each also logged at
  * QV_LOG_ERROR), as "name: reason" strings, NULL-terminated (qv_strings_free()); *n is 0 when
- * every collection opened. Their rows stay in the store untouched and their names stay taken.
+ * every collection opened. Their rows stay in the store untouched and their names stay taken
+ * until qv_collection_delete() drops one (its rows and index file; it leaves this list).
  * Thread: concurrent-read.
  */
 QV_API qv_status qv_db_skipped_collections(qv_db *db, char ***entries, size_t *n);
@@ -267,7 +268,8 @@ QV_API qv_status qv_db_skipped_collections(qv_db *db, char ***entries, size_t *n
 QV_API qv_status qv_collection_rename(qv_db *db, const char *name, const char *new_name);
 /*
  * Delete a collection and all its records. References still held become "dropped": calls on
- * them return QV_MISUSE. Errors: QV_NOTFOUND. Thread: write.
+ * them return QV_MISUSE. A collection the open skipped (qv_db_skipped_collections()) is
+ * deleted the same way, its records in one transaction. Errors: QV_NOTFOUND. Thread: write.
  */
 QV_API qv_status qv_collection_delete(qv_db *db, const char *name);
 

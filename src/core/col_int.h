@@ -108,6 +108,8 @@ struct qv_db {
   pthread_mutex_t pos_mu;
   char **skipped;        /* degraded open (degraded.c): "name: reason" of each collection
                             that could not be loaded; NULL-terminated, or NULL */
+  char **skipped_names;  /* their names and store ids, for qv_collection_delete; all three */
+  int64_t *skipped_cids; /* change under cat_mu (and write_mu) after the open */
   size_t n_skipped;
 };
 
@@ -152,8 +154,13 @@ QV_INTERNAL void qv__db_note_writes(qv_db *db, qv_collection *c, size_t n);
 QV_INTERNAL qv_status qv__db_catalog_push(qv_db *db, qv_collection *c);
 /* degraded.c: a collection that failed to load with rc is skipped (logged, listed) when rc
  * says its own data is bad, not the machine (QV_NOMEM, QV_IO); returns QV_OK then. */
-QV_INTERNAL qv_status qv__db_skip_collection(qv_db *db, const char *name, qv_status rc, const char *why);
+QV_INTERNAL qv_status qv__db_skip_collection(qv_db *db, const char *name, int64_t cid, qv_status rc,
+                                            const char *why);
 QV_INTERNAL void qv__db_skipped_free(qv_db *db);
+/* degraded.c: drop the skipped collection called name (caller holds write_mu): its rows go in
+ * one transaction, then its index file, and it leaves the skipped list, so the name is free.
+ * QV_NOTFOUND (no message) when no skipped collection has that name. */
+QV_INTERNAL qv_status qv__db_drop_skipped(qv_db *db, const char *name);
 
 /* collection.c */
 QV_INTERNAL qv_status qv__col_new(qv_db *db, const char *name, const qv_collection_opts *o,

@@ -745,7 +745,13 @@ qv_status qv_collection_delete(qv_db *db, const char *name) {
   qv_collection *c = find_locked(db, name, NULL);
   if (c) atomic_fetch_add(&c->refs, 1); /* ours, while we wait for its writers */
   pthread_mutex_unlock(&db->cat_mu);
-  if (!c) return qv__err(db, QV_NOTFOUND, "collection %s does not exist", name);
+  if (!c) { /* a collection the open skipped (degraded.c) is dropped from the store alone */
+    pthread_mutex_lock(&db->write_mu);
+    rc = qv__db_drop_skipped(db, name);
+    pthread_mutex_unlock(&db->write_mu);
+    if (rc == QV_NOTFOUND) rc = qv__err(db, QV_NOTFOUND, "collection %s does not exist", name);
+    return rc;
+  }
   pthread_mutex_lock(&c->wmu); /* writes to it in flight finish first */
   pthread_mutex_lock(&db->write_mu);
   if (atomic_load(&c->dropped)) rc = qv__err(db, QV_NOTFOUND, "collection %s does not exist", name);

@@ -176,7 +176,7 @@ static qv_status load_catalog(qv_db *db, char *err, size_t errlen) {
     } else {
       qv__fmt(err, errlen, "collection %s: %s", rows[i].name, qv_db_errmsg(db));
     }
-    if (rc) rc = qv__db_skip_collection(db, rows[i].name, rc, qv_db_errmsg(db)); /* degraded open */
+    if (rc) rc = qv__db_skip_collection(db, rows[i].name, rows[i].cid, rc, qv_db_errmsg(db)); /* degraded open */
   }
   for (size_t i = 0; i < n; i++) {
     qv__free(&db->mem, rows[i].name);

@@ -4,7 +4,8 @@
  * database opens (issue 15). The damage is done with SQLite directly, the way a bad disk, a
  * bad restore or a build without an index kind would leave it: an unknown index kind,
  * parameters the kind rejects, a record whose stored metadata is not JSON, and a garbage
- * index checkpoint file (that one is rebuilt from the records, not skipped).
+ * index checkpoint file (that one is rebuilt from the records, not skipped). A skipped
+ * collection can be dropped, which frees its name.
  */
 #include <criterion/criterion.h>
 #include <sqlite3.h>
@@ -149,7 +150,7 @@ Test(degraded_open, corrupt_collections_are_skipped_and_reported) {
     if (round == 0) cr_assert(strstr(logbuf, "unusable"), "the bad checkpoint is reported too:\n%s", logbuf);
     check_good(db, "good1", 12 + round);
     check_good(db, "good2", 9);
-    /* the healthy part stays writable; a skipped name stays taken */
+    /* the healthy part stays writable; a skipped name stays taken (until dropped: below) */
     qv_collection *c = NULL;
     cr_assert_eq(qv_collection_get(db, "good1", &c), QV_OK);
     char id[16];
@@ -187,6 +188,92 @@ Test(degraded_open, no_skips_on_a_healthy_database) {
   cr_assert_null(names[0]);
   qv_strings_free(names);
   cr_assert_eq(qv_db_skipped_collections(NULL, &names, &n), QV_MISUSE);
+  qv_db_close(db);
+  char cmd[128];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+  cr_assert_eq(system(cmd), 0);
+}
+
+static long long count_sql(const char *dir, const char *query, int64_t cid) {
+  char file[512];
+  snprintf(file, sizeof file, "%s/quiver.db", dir);
+  sqlite3 *h = NULL;
+  sqlite3_stmt *st = NULL;
+  cr_assert_eq(sqlite3_open(file, &h), SQLITE_OK);
+  cr_assert_eq(sqlite3_prepare_v2(h, query, -1, &st, NULL), SQLITE_OK, "%s", query);
+  sqlite3_bind_int64(st, 1, cid);
+  cr_assert_eq(sqlite3_step(st), SQLITE_ROW);
+  long long v = sqlite3_column_int64(st, 0);
+  sqlite3_finalize(st);
+  sqlite3_close(h);
+  return v;
+}
+
+/* A skipped collection can be dropped: its records, log and row go, its index file goes, it
+ * leaves the skipped list and its name can be used again; the others are untouched. */
+Test(degraded_open, a_skipped_collection_can_be_dropped) {
+  char dir[] = "/tmp/qv_degraded_XXXXXX";
+  cr_assert_not_null(mkdtemp(dir));
+  qv_db *db = NULL;
+  cr_assert_eq(open_db(dir, &db), QV_OK);
+  make(db, "good1", "hnsw", 12);
+  make(db, "badkind", "hnsw", 5);
+  make(db, "badrow", "flat", 7);
+  cr_assert_eq(qv_db_checkpoint(db), QV_OK);
+  qv_db_close(db);
+  sql(dir, "UPDATE collections SET kind='nosuchkind' WHERE name='badkind'");
+  sql(dir, "UPDATE records SET metadata='{broken' WHERE id='x2' AND cid=(SELECT cid FROM collections WHERE name='badrow')");
+  int64_t kind_cid = cid_of(dir, "badkind"), row_cid = cid_of(dir, "badrow");
+  const char *recs = "SELECT count(*) FROM records WHERE cid=?1";
+  const char *cols = "SELECT count(*) FROM collections WHERE cid=?1";
+  cr_assert_eq(count_sql(dir, recs, row_cid), 7);
+  char ix[600];
+  snprintf(ix, sizeof ix, "%s/index/%lld.idx", dir, (long long)kind_cid);
+  cr_assert_eq(access(ix, F_OK), 0, "badkind has a checkpoint file: %s", ix);
+
+  cr_assert_eq(open_db(dir, &db), QV_OK);
+  char **names = NULL;
+  size_t n = 0;
+  cr_assert_eq(qv_db_skipped_collections(db, &names, &n), QV_OK);
+  cr_assert_eq(n, 2u);
+  qv_strings_free(names);
+  cr_assert_eq(qv_collection_delete(db, "badrow"), QV_OK, "%s", qv_db_errmsg(db));
+  cr_assert_eq(qv_collection_delete(db, "badrow"), QV_NOTFOUND, "dropped once only");
+  cr_assert(strstr(qv_db_errmsg(db), "badrow"), "%s", qv_db_errmsg(db));
+  cr_assert_eq(count_sql(dir, recs, row_cid), 0, "its records are gone");
+  cr_assert_eq(count_sql(dir, cols, row_cid), 0, "its catalog row is gone");
+  cr_assert_eq(qv_db_skipped_collections(db, &names, &n), QV_OK);
+  cr_assert_eq(n, 1u);
+  cr_assert(strncmp(names[0], "badkind: ", 9) == 0, "%s", names[0]);
+  cr_assert_null(names[1]);
+  qv_strings_free(names);
+  cr_assert_eq(qv_collection_delete(db, "badkind"), QV_OK, "%s", qv_db_errmsg(db));
+  cr_assert_eq(count_sql(dir, recs, kind_cid), 0);
+  cr_assert_neq(access(ix, F_OK), 0, "its index file is gone: %s", ix);
+  cr_assert_eq(qv_db_skipped_collections(db, &names, &n), QV_OK);
+  cr_assert_eq(n, 0u);
+  qv_strings_free(names);
+  /* the names are free again; the healthy collection did not change */
+  make(db, "badrow", "flat", 3);
+  check_good(db, "good1", 12);
+  qv_db_close(db);
+
+  logbuf[0] = 0;
+  n_errors = 0;
+  cr_assert_eq(open_db(dir, &db), QV_OK);
+  cr_assert_eq(n_errors, 0, "nothing is skipped any more:\n%s", logbuf);
+  cr_assert_eq(qv_collection_list(db, &names, &n), QV_OK);
+  cr_assert_eq(n, 2u);
+  cr_assert_str_eq(names[0], "badrow");
+  cr_assert_str_eq(names[1], "good1");
+  qv_strings_free(names);
+  qv_collection *c = NULL;
+  cr_assert_eq(qv_collection_get(db, "badrow", &c), QV_OK);
+  uint64_t cnt = 0;
+  cr_assert_eq(qv_collection_count(c, &cnt), QV_OK);
+  cr_assert_eq(cnt, 3u, "the new badrow has its own 3 records, none of the old 7");
+  qv_collection_release(c);
+  check_good(db, "good1", 12);
   qv_db_close(db);
   char cmd[128];
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);

@@ -6,7 +6,9 @@
  *
  * The first byte picks the format and the batch size, the second the rows to read and, for
  * JSONL, whether the dimension is fixed in advance (as for an existing collection); the rest
- * is written to a scratch file that the readers open by name, as the CLI does. Every batch is
+ * is written to a scratch file that the readers open by name, as the CLI does (fuzz_file.h:
+ * one in-memory file, rewritten for each input; the readers take the format as an argument,
+ * never from the file name). Every batch is
  * read until the end or an error; an error must come with a message. A batch that was read is
  * checked for what import relies on (no more rows than asked, an id string for each).
  * Built by CMake with -DQV_FUZZ=ON (docs/FUZZING.md).
@@ -18,11 +20,11 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "fuzz_file.h"
 #include "import_src.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static const char *const ext[] = {"fvecs", "npy", "jsonl", "txt"};
 static const cli_format fmts[] = {CLI_FMT_FVECS, CLI_FMT_NPY, CLI_FMT_JSONL, CLI_FMT_TEXT};
 
 static void read_records(const char *path, cli_format fmt, size_t batch, size_t jsonl_dim) {
@@ -58,12 +60,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   unsigned pick = data[0] & 3;
   size_t batch = 1 + ((data[0] >> 2) & 7);
   size_t first = data[1] & 7, count = (data[1] >> 3) & 7;
-  char path[96];
-  snprintf(path, sizeof path, "/tmp/qv-fuzz-cli-%d.%s", (int)getpid(), ext[pick]);
-  FILE *f = fopen(path, "wb");
-  if (!f) return 0;
-  if (size > 2 && fwrite(data + 2, 1, size - 2, f) != size - 2) abort();
-  fclose(f);
+  const char *path = fuzz_file_put(data + 2, size - 2); /* fuzz_file.h: one in-memory file, rewritten */
   char err[512];
   cli_vecs v;
   if (pick == 2) {
@@ -92,6 +89,5 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       free(t);
     }
   }
-  unlink(path);
   return 0;
 }

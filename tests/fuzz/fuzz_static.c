@@ -4,7 +4,8 @@
  * open_mapped() of the flat and rpforest kinds). A snapshot file may come from anywhere, so a
  * damaged or hostile one must give an error, never a crash or a read out of bounds.
  *
- * The input is written to a file and opened; when it opens, it is searched (with and without
+ * The input is written to a file (fuzz_file.h: one in-memory file, rewritten for each input)
+ * and opened; when it opens, it is searched (with and without
  * a filter), read by id and by filter, and verified. To reach past the checksums, the first
  * input byte chooses a mode: 0 = the input as is; 1 = header and section-table checksums
  * recomputed over the input (so the layout checks and the sections are what gets fuzzed).
@@ -26,6 +27,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "fuzz_file.h"
 #include "quiver.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -46,15 +48,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     c = (uint32_t)crc32(0, buf, 124);
     memcpy(buf + 124, &c, 4);
   }
-  char path[64];
-  snprintf(path, sizeof path, "/tmp/fuzz_static_%d.qvs", (int)getpid());
-  FILE *f = fopen(path, "wb");
-  if (!f) {
-    free(buf);
-    return 0;
-  }
-  fwrite(buf, 1, size, f);
-  fclose(f);
+  const char *path = fuzz_file_put(buf, size); /* fuzz_file.h: one in-memory file, rewritten */
   free(buf);
   qv_static *s = NULL;
   char err[256];
@@ -91,6 +85,5 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     (void)qv_static_verify(s);
     qv_static_close(s);
   }
-  unlink(path);
   return 0;
 }

@@ -2,7 +2,7 @@
 """
 tests/server/test_degraded.py -- degraded open through the server (issue 15): one collection's
 stored data is damaged with SQLite directly; `quiver serve` still starts, serves the other
-collections, logs the skipped one and names it in /healthcheck.
+collections, logs the skipped one and names it in /healthcheck; deleting it frees its name.
 """
 import os
 import sqlite3
@@ -52,6 +52,17 @@ def test_a_corrupt_collection_is_skipped_and_named():
             st, b, _ = cl.req("GET", f"{BASE}/collections/broken")
             assert st == 404, b
             assert "skipped a collection" in s.output() and "broken" in s.output()
+            # the skipped collection can be deleted, which frees its name
+            st, b, _ = cl.req("DELETE", f"{BASE}/collections/broken")
+            assert st == 200, b
+            st, b, _ = cl.req("GET", "/api/v2/healthcheck")
+            assert st == 200 and "skipped_collections" not in b, b
+            st, b, _ = cl.req("DELETE", f"{BASE}/collections/broken")
+            assert st == 404, b
+            st, b, _ = cl.post(BASE + "/collections", {"name": "broken"})
+            assert st == 200, b
+            st, n, _ = cl.req("GET", f"{BASE}/collections/{b['id']}/count")
+            assert st == 200 and n == 0, n  # none of the old records came back
         finally:
             assert s.stop() == 0
 
