@@ -287,6 +287,12 @@ typedef struct qv_collection_info {
   char *index;           /**< index kind name */
   char *params_json;     /**< the kind's parameters, every one with its current value */
   uint64_t count;        /**< live records */
+  /* appended after 0.2 (struct_size says whether a caller's struct has them): where the
+     collection lives (docs/ARCHITECTURE.md "Tenants and databases") */
+  char *tenant;          /**< its tenant (QV_DEFAULT_TENANT for an unqualified name) */
+  char *database;        /**< its database (QV_DEFAULT_DATABASE for an unqualified name) */
+  char *local_name;      /**< its name inside that database (name without "tenant/database/");
+                              the three are NULL for a snapshot (qv_static_info) */
 } qv_collection_info;
 
 /** Fill *out (set out->struct_size first); release with qv_collection_info_free().
@@ -746,6 +752,73 @@ QV_API qv_status qv_static_query_bits(qv_static *s, const uint8_t *queries, size
                                       const qv_query_opts *opts, qv_results **out);
 /** qv_collection_get_records() on the snapshot: by ids (O(1) each) and/or filters, slot order. */
 QV_API qv_status qv_static_get(qv_static *s, const qv_get_opts *opts, qv_results **out);
+
+/* ------------------------------------------------------------------ tenants and databases */
+
+/*
+ * Every collection belongs to one database of one tenant (docs/ARCHITECTURE.md "Tenants and
+ * databases"). The default tenant QV_DEFAULT_TENANT and its database QV_DEFAULT_DATABASE (UUID
+ * all zeros) always exist, and a plain collection name ("docs") is a collection of that
+ * database. A collection of another database is named "tenant/database/name"; the qualified
+ * spelling of a default collection ("default_tenant/default_database/docs") is accepted
+ * everywhere and means "docs". Creating "t/d/name" needs database d of tenant t (QV_NOTFOUND
+ * otherwise); a name with one '/' or more than two is refused (QV_INVALID).
+ * Tenant names: 1..256 bytes of UTF-8, database names 1..512, neither with '/' or control
+ * characters. Errors name the field ("tenant: ...", "name: ...") in qv_db_errmsg().
+ */
+#define QV_DEFAULT_TENANT "default_tenant"
+#define QV_DEFAULT_DATABASE "default_database"
+
+/** Create a tenant. Errors: QV_EXISTS, QV_INVALID. Thread: write. */
+QV_API qv_status qv_tenant_create(qv_db *db, const char *tenant);
+/** QV_OK if the tenant exists, QV_NOTFOUND if not. Thread: concurrent-read. */
+QV_API qv_status qv_tenant_get(qv_db *db, const char *tenant);
+/** Names of all tenants, sorted (qv_strings_free()). Thread: concurrent-read. */
+QV_API qv_status qv_tenant_list(qv_db *db, char ***names, size_t *n);
+/*
+ * Delete a tenant, its databases and all their collections, in one transaction: after a crash
+ * at any point, either all of them are gone or none. References still held become "dropped".
+ * The default tenant and database always exist: deleting the default tenant empties it (its
+ * other databases, and the default database's collections, are deleted) and keeps it.
+ * Errors: QV_NOTFOUND. Thread: write.
+ */
+QV_API qv_status qv_tenant_delete(qv_db *db, const char *tenant);
+
+/** Description of a database (qv_database_get). Strings owned by the struct. */
+typedef struct qv_database_info {
+  uint32_t struct_size;  /**< set by the caller (sizeof, or 0 for this first layout) */
+  char *tenant;
+  char *name;
+  char *uuid;            /**< 36-char text; all zeros for the default database */
+  char *metadata_json;   /**< NULL if none */
+} qv_database_info;
+
+/*
+ * Create database name of tenant (which must exist: QV_NOTFOUND), with an optional JSON
+ * object of metadata (NULL: none). uuid_out (may be NULL) receives its new UUID.
+ * Errors: QV_EXISTS, QV_NOTFOUND, QV_INVALID. Thread: write.
+ */
+QV_API qv_status qv_database_create(qv_db *db, const char *tenant, const char *name, const char *metadata_json,
+                                    char uuid_out[37]);
+/** Describe a database (set out->struct_size first); release with qv_database_info_free().
+    Errors: QV_NOTFOUND. Thread: concurrent-read. */
+QV_API qv_status qv_database_get(qv_db *db, const char *tenant, const char *name, qv_database_info *out);
+QV_API void qv_database_info_free(qv_database_info *info);
+/** Names of the tenant's databases, sorted (qv_strings_free()). Errors: QV_NOTFOUND. */
+QV_API qv_status qv_database_list(qv_db *db, const char *tenant, char ***names, size_t *n);
+/*
+ * Delete a database and all its collections in one transaction (all or none after a crash);
+ * references still held become "dropped"; *n_dropped (may be NULL) gets the number of
+ * collections deleted. The default database always exists: deleting it deletes its
+ * collections (every plain-named one) and keeps it. Errors: QV_NOTFOUND. Thread: write.
+ */
+QV_API qv_status qv_database_delete(qv_db *db, const char *tenant, const char *name, size_t *n_dropped);
+/*
+ * Local names (without "tenant/database/") of the database's collections, sorted
+ * (qv_strings_free()). Errors: QV_NOTFOUND when the database does not exist. Thread: concurrent-read.
+ */
+QV_API qv_status qv_collection_list_in(qv_db *db, const char *tenant, const char *database, char ***names,
+                                       size_t *n);
 
 #ifdef __cplusplus
 }

@@ -52,16 +52,14 @@ static int merge_config(json_t *conf, json_t *extra, srv_resp *rs) {
 
 /* Rename sc to new_name inside t/d; 0, or -1 after replying. */
 static int do_rename(srv_req *rq, srv_resp *rs, const srv_coll *sc, const char *new_name) {
-  size_t plen = (size_t)(sc->short_name - sc->info.name);
-  size_t n = plen + strlen(new_name) + 1;
+  size_t n = strlen(sc->info.tenant) + strlen(sc->info.database) + strlen(new_name) + 3;
   char *to = malloc(n);
   qv_status rc;
   if (!to) {
     srv_error(rs, 500, "out of memory");
     return -1;
   }
-  memcpy(to, sc->info.name, plen);
-  memcpy(to + plen, new_name, strlen(new_name) + 1);
+  snprintf(to, n, "%s/%s/%s", sc->info.tenant, sc->info.database, new_name); /* the same database */
   rc = qv_collection_rename(rq->s->db, sc->info.name, to);
   free(to);
   if (rc == QV_EXISTS) srv_error(rs, 409, "Collection [%.512s] already exists", new_name);

@@ -4,10 +4,10 @@
  * name, get by id, modify, delete, and the native stats route.
  *
  * A Chroma collection {name} of tenant {t} and database {d} is the quiver collection
- * "{t}/{d}/{name}"; every part is validated before the name is built (tenant: no '/', the
- * others: Chroma's name rules), so a path can never reach another database's collection or
- * a collection the server did not make. GET/DELETE take the name, PUT and record routes the
- * UUID, which must then resolve to a collection under "{t}/{d}/".
+ * "{t}/{d}/{name}" (the library's qualified name; in the default database, plainly "{name}");
+ * every part is validated before the name is built (tenant: no '/', the others: Chroma's name
+ * rules), so a path can never reach another database's collection. GET/DELETE take the name,
+ * PUT and record routes the UUID, which must then resolve to a collection of {t}/{d}.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,30 +29,24 @@ static char *full_name(const char *t, const char *d, const char *name) {
 
 /* ------------------------------------------------------------------ resolving */
 
-static int coll_fill(srv_coll *sc, size_t prefix_len) {
+static int coll_fill(srv_coll *sc) {
   sc->info.struct_size = sizeof sc->info;
   if (qv_collection_info_get(sc->c, &sc->info) != QV_OK) return -1;
-  sc->short_name = sc->info.name + prefix_len;
+  sc->short_name = sc->info.local_name;
   return 0;
 }
 
 int srv_coll_by_uuid(srv_req *rq, srv_resp *rs, const char *t, const char *d, const char *id,
                      srv_coll *out) {
-  char *prefix = full_name(t, d, NULL);
-  size_t plen;
   qv_status rc;
   memset(out, 0, sizeof *out);
   if (!srv_valid_uuid(id)) {
-    free(prefix);
     srv_error(rs, 400, "Collection ID is not a valid UUIDv4");
     return -1;
   }
-  rc = prefix ? qv_collection_get_by_uuid(rq->s->db, id, &out->c) : QV_NOTFOUND;
-  if (rc == QV_OK) rc = coll_fill(out, strlen(prefix)) ? QV_ERROR : QV_OK;
-  plen = prefix ? strlen(prefix) : 0;
-  if (rc == QV_OK && (strncmp(out->info.name, prefix, plen) != 0 || strchr(out->short_name, '/')))
-    rc = QV_NOTFOUND;
-  free(prefix);
+  rc = srv_valid_tenant(t) && srv_valid_name(d) ? qv_collection_get_by_uuid(rq->s->db, id, &out->c) : QV_NOTFOUND;
+  if (rc == QV_OK) rc = coll_fill(out) ? QV_ERROR : QV_OK;
+  if (rc == QV_OK && (strcmp(out->info.tenant, t) != 0 || strcmp(out->info.database, d) != 0)) rc = QV_NOTFOUND;
   if (rc == QV_OK) return 0;
   srv_coll_done(out);
   if (rc == QV_NOTFOUND || rc == QV_MISUSE) srv_error(rs, 404, "Collection [%s] does not exist.", id);
@@ -72,7 +66,7 @@ static int coll_by_name(srv_req *rq, srv_resp *rs, const char *t, const char *d,
   char *full = full_name(t, d, name);
   qv_status rc = full ? qv_collection_get(rq->s->db, full, &out->c) : QV_NOTFOUND;
   memset(&out->info, 0, sizeof out->info);
-  if (rc == QV_OK) rc = coll_fill(out, strlen(full) - strlen(name)) ? QV_ERROR : QV_OK;
+  if (rc == QV_OK) rc = coll_fill(out) ? QV_ERROR : QV_OK;
   free(full);
   if (rc == QV_OK) return 0;
   srv_coll_done(out);
@@ -216,7 +210,7 @@ void route_coll_create(srv_req *rq, srv_resp *rs, const char *t, const char *d) 
   rc = create_it(rq, full, &cfg, meta_text, goc, &sc.c);
   if (rc == QV_EXISTS) srv_error(rs, 409, "Collection [%.512s] already exists", name);
   else if (rc != QV_OK) srv_error_qv(rs, rq->s, rc);
-  else if (coll_fill(&sc, strlen(full) - strlen(name))) srv_error_qv(rs, rq->s, QV_ERROR);
+  else if (coll_fill(&sc)) srv_error_qv(rs, rq->s, QV_ERROR);
   else reply_coll(rs, &sc, t, d);
 cleanup:
   srv_coll_done(&sc);
@@ -228,67 +222,66 @@ cleanup:
 
 /* ------------------------------------------------------------------ list, count, get */
 
-/* Names of the server collections of t/d (sorted, malloc'd array of borrowed pointers into
- * *all); *n_out their number. */
-static const char **names_in(srv_req *rq, srv_resp *rs, const char *t, const char *d, char ***all,
-                             size_t *n_out) {
-  char *prefix = full_name(t, d, NULL);
-  size_t n = 0, k = 0, plen;
-  const char **out = NULL;
-  qv_status rc;
-  *all = NULL;
-  *n_out = 0;
-  if (!prefix) return calloc(1, sizeof *out); /* invalid t/d: no collections */
-  plen = strlen(prefix);
-  rc = qv_collection_list(rq->s->db, all, &n);
+/* Local names of the collections of t/d, sorted (qv_strings_free; an unknown or invalid
+ * database has none); *n their number. NULL after replying. */
+static char **names_in(srv_req *rq, srv_resp *rs, const char *t, const char *d, size_t *n) {
+  char **names = NULL;
+  qv_status rc = QV_NOTFOUND;
+  *n = 0;
+  if (srv_valid_tenant(t) && srv_valid_name(d)) rc = qv_collection_list_in(rq->s->db, t, d, &names, n);
+  if (rc == QV_NOTFOUND || rc == QV_INVALID) {
+    *n = 0;
+    names = calloc(1, sizeof *names);
+    rc = names ? QV_OK : QV_NOMEM;
+  }
   if (rc != QV_OK) {
-    free(prefix);
     srv_error_qv(rs, rq->s, rc);
     return NULL;
   }
-  out = calloc(n + 1, sizeof *out);
-  for (size_t i = 0; out && i < n; i++)
-    if (!strncmp((*all)[i], prefix, plen) && !strchr((*all)[i] + plen, '/')) out[k++] = (*all)[i];
-  free(prefix);
-  if (!out) srv_error(rs, 500, "out of memory");
-  *n_out = k;
-  return out;
+  return names;
 }
 
 void route_coll_list(srv_req *rq, srv_resp *rs, const char *t, const char *d) {
   size_t limit = (size_t)-1, offset = 0, n = 0, written = 0;
-  char **all = NULL;
-  const char **names;
+  char **names;
   sbuf b = {0};
   if (srv_arg_uint(rq, "limit", &limit, rs) < 0 || srv_arg_uint(rq, "offset", &offset, rs) < 0)
     return;
-  if (!(names = names_in(rq, rs, t, d, &all, &n))) return;
+  if (!(names = names_in(rq, rs, t, d, &n))) return;
   sbuf_putc(&b, '[');
   for (size_t i = offset; i < n && written < limit; i++) {
     srv_coll sc;
+    int dflt = !strcmp(t, SRV_DEFAULT_TENANT) && !strcmp(d, SRV_DEFAULT_DATABASE);
+    char *full = dflt ? NULL : full_name(t, d, NULL); /* a default local name is the name itself */
+    size_t len = strlen(full ? full : "") + strlen(names[i]) + 1;
+    char *qual = dflt || full ? malloc(len) : NULL;
     memset(&sc, 0, sizeof sc);
-    if (qv_collection_get(rq->s->db, names[i], &sc.c) != QV_OK) continue; /* dropped meanwhile */
-    if (coll_fill(&sc, strlen(names[i]) - strlen(strrchr(names[i], '/') + 1)) == 0) {
+    if (qual) snprintf(qual, len, "%s%s", full ? full : "", names[i]);
+    free(full);
+    if (!qual) {
+      b.oom = 1;
+      break;
+    }
+    if (qv_collection_get(rq->s->db, qual, &sc.c) == QV_OK && coll_fill(&sc) == 0) { /* else dropped meanwhile */
       if (written++) sbuf_putc(&b, ',');
       srv_coll_write(&b, &sc, t, d);
     }
+    free(qual);
     srv_coll_done(&sc);
   }
   sbuf_putc(&b, ']');
   sbuf_reply(&b, rs, 200);
-  free(names);
-  qv_strings_free(all);
+  qv_strings_free(names);
 }
 
 void route_coll_count(srv_req *rq, srv_resp *rs, const char *t, const char *d) {
-  char **all = NULL, buf[32];
+  char buf[32];
   size_t n = 0;
-  const char **names = names_in(rq, rs, t, d, &all, &n);
+  char **names = names_in(rq, rs, t, d, &n);
   if (!names) return;
   snprintf(buf, sizeof buf, "%zu", n);
   srv_reply_text(rs, 200, buf);
-  free(names);
-  qv_strings_free(all);
+  qv_strings_free(names);
 }
 
 void route_coll_get(srv_req *rq, srv_resp *rs, const char *t, const char *d, const char *name) {

@@ -208,19 +208,11 @@ static int open_db(qsrv *s, const srv_opts *o) {
             qv_status_str(rc), *err ? ": " : "", err);
     return -1;
   }
-  rc = srv_catalog_init(s);
-  if (rc != QV_OK) {
-    fprintf(stderr, "quiver serve: cannot initialise the server catalog: %s\n",
-            *qv_db_errmsg(s->db) ? qv_db_errmsg(s->db) : qv_status_str(rc));
-    return -1;
-  }
   return 0;
 }
 
 static void close_db(qsrv *s) {
   qv_status rc;
-  qv_collection_release(s->catalog);
-  s->catalog = NULL;
   if (!s->db) return;
   rc = qv_db_checkpoint(s->db);
   if (rc != QV_OK) srv_log(s, SRV_LOG_WARN, "checkpoint failed: %s", qv_db_errmsg(s->db));

@@ -125,12 +125,22 @@ static void write_records(sbuf *b, qsrv *s) {
                "# TYPE quiver_collection_records gauge\n");
   for (size_t i = 0; i < n; i++) {
     qv_collection *c = NULL;
+    qv_collection_info in = {.struct_size = sizeof in};
+    char *full = NULL; /* the label: "tenant/database/name", for every collection (CLI-made too) */
     uint64_t cnt = 0;
-    if (!strchr(names[i], '/')) continue; /* not a server collection */
     if (qv_collection_get(s->db, names[i], &c) != QV_OK) continue;
+    if (qv_collection_info_get(c, &in) == QV_OK) {
+      size_t len = strlen(in.tenant) + strlen(in.database) + strlen(in.local_name) + 3;
+      if ((full = malloc(len))) snprintf(full, len, "%s/%s/%s", in.tenant, in.database, in.local_name);
+      qv_collection_info_free(&in);
+    }
+    if (!full) {
+      qv_collection_release(c);
+      continue;
+    }
     if (qv_collection_count(c, &cnt) == QV_OK) {
       sbuf_puts(b, "quiver_collection_records{collection=\"");
-      label(b, names[i]);
+      label(b, full);
       sbuf_printf(b, "\"} %llu\n", (unsigned long long)cnt);
       total += cnt;
       n_coll++;
@@ -138,9 +148,10 @@ static void write_records(sbuf *b, qsrv *s) {
     qv_index_stats st = {.struct_size = sizeof st};
     if (qv_collection_stats_get(c, &st) == QV_OK) {
       sbuf_puts(&tomb, "quiver_collection_tombstones{collection=\"");
-      label(&tomb, names[i]);
+      label(&tomb, full);
       sbuf_printf(&tomb, "\"} %llu\n", (unsigned long long)st.n_tombstones);
     }
+    free(full);
     qv_collection_release(c);
   }
   qv_strings_free(names);

@@ -8,7 +8,7 @@
  *   router.c        path splitting and dispatch to the route handlers
  *   sbuf.c          a growable string buffer with JSON string/number writers
  *   json.c          request-body parsing (depth limit), error bodies, typed field readers
- *   catalog.c       tenants and databases, kept as records of a reserved quiver collection
+ *   catalog.c       tenants and databases: thin wrappers of the library's (qv_tenant_*, qv_database_*)
  *   routes_sys.c    heartbeat, version, pre-flight, healthcheck, identity, reset
  *   routes_tenant.c tenants and databases
  *   routes_coll.c   collections (create, list, get, modify, delete, stats)
@@ -17,9 +17,10 @@
  *   metrics.c       counters and latency histograms, /metrics in Prometheus text format
  *   pinecone/       the Pinecone API on --pinecone-port (pinecone/pc.h; docs/SERVER.md)
  *
- * Mapping onto quiver: a Chroma collection {name} in tenant {t}, database {d} is the quiver
- * collection named "{t}/{d}/{name}" (Chroma names cannot contain '/'). Tenants and databases
- * live in the quiver collection SRV_CATALOG. Chroma configuration that quiver has no field for
+ * Mapping onto quiver: Chroma tenants and databases are the library's. A Chroma collection
+ * {name} in tenant {t}, database {d} is the quiver collection named "{t}/{d}/{name}", which
+ * the library spells "{name}" in the default database (Chroma names cannot contain '/'): a
+ * collection made by the CLI or Python is the default database's. Chroma configuration that quiver has no field for
  * (embedding_function, resize_factor, ...) is kept, as one JSON text, in the collection
  * metadata under SRV_CFG_KEY, which is stripped from every response.
  *
@@ -37,7 +38,6 @@
 
 #include "quiver.h"
 
-#define SRV_CATALOG "__quiver_server_catalog"
 #define SRV_CFG_KEY "__quiver_config"
 #define SRV_DEFAULT_TENANT "default_tenant"
 #define SRV_DEFAULT_DATABASE "default_database"
@@ -79,7 +79,6 @@ typedef struct srv_metrics {
 
 typedef struct qsrv {
   qv_db *db;
-  qv_collection *catalog; /* SRV_CATALOG, open for the server's life */
   const char *data_dir;
   const char *host;
   int port;
@@ -227,7 +226,6 @@ int srv_ct_equal(const char *a, size_t alen, const char *b, size_t blen);
 
 /* ------------------------------------------------------------------ catalog.c */
 
-qv_status srv_catalog_init(qsrv *s);
 /* 1/0 when the tenant / database exists, -1 on error (rc in *err). */
 int srv_tenant_exists(qsrv *s, const char *t, qv_status *err);
 int srv_database_exists(qsrv *s, const char *t, const char *d, char uuid_out[37], qv_status *err);
@@ -236,8 +234,12 @@ qv_status srv_database_create(qsrv *s, const char *t, const char *d);
 qv_status srv_database_delete(qsrv *s, const char *t, const char *d);
 /* Database objects of tenant t sorted by name, as a JSON array (new reference) or NULL. */
 json_t *srv_database_list(qsrv *s, const char *t, qv_status *err);
-/* Drop everything the server made and restore the default tenant and database. */
+/* Drop every tenant, database and collection; the default tenant and database stay, empty. */
 qv_status srv_catalog_reset(qsrv *s);
+/* Forget the Pinecone face's cached index records of a database of tenant (or of every one
+ * when database is NULL, or of any tenant when tenant is NULL): called after they are
+ * dropped through the Chroma face. pinecone/pc_ns.c */
+void pc_cache_forget(const char *tenant, const char *database);
 
 /* ------------------------------------------------------------------ collections */
 
@@ -245,7 +247,7 @@ qv_status srv_catalog_reset(qsrv *s);
 typedef struct srv_coll {
   qv_collection *c;
   qv_collection_info info;
-  const char *short_name;   /* points into info.name past "{t}/{d}/" */
+  const char *short_name;   /* info.local_name: the name inside its database */
 } srv_coll;
 
 /*

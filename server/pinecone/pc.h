@@ -14,9 +14,9 @@
  *   pc_namespaces.c  the namespace routes (list, create, describe, delete)
  *
  * Mapping onto quiver:
- *   - an index is a record "pinecone-index:{name}" of the server catalog (SRV_CATALOG), with
- *     its dimension, metric and deletion protection; it also makes the Chroma tenant
- *     "pinecone" and database "{name}", so that:
+ *   - an index is the library's database "{name}" of tenant "pinecone" (so also the Chroma
+ *     database {name} of tenant "pinecone"), its dimension, metric and deletion protection kept
+ *     as that database's metadata; so that:
  *   - a namespace {ns} of index {name} is the quiver collection "pinecone/{name}/{ns}" (the
  *     default namespace -- "", absent or "__default__" -- is "__default__"), i.e. the Chroma
  *     collection {ns} of tenant "pinecone", database {name}. It is created on first write

@@ -3,11 +3,11 @@
  * pc_ns.c -- Pinecone indexes and namespaces on quiver collections, and the bookkeeping kept
  * in record metadata (pc.h has the mapping).
  *
- * Index records live in the server catalog next to Chroma's tenants and databases:
- *   id "pinecone-index:{name}"  metadata {"kind":"pinecone_index","name","dimension",
- *                                         "metric","protect","created"}
- * Creating one is qv_collection_add with QV_CONFLICT_ERROR, so two racing creates give one
- * 201 and one 409 with no lock of our own (as catalog.c does for databases).
+ * An index {name} is the library's database {name} of tenant PC_TENANT; its settings are that
+ * database's metadata {"kind":"pinecone_index","name","dimension","metric","protect",
+ * "created"}. Creating one is qv_database_create, so two racing creates give one 201 and one
+ * 409 with no lock of our own; deleting it is qv_database_delete, which drops its namespaces
+ * (the database's collections) in the same transaction.
  */
 #include <math.h>
 #include <pthread.h>
@@ -17,10 +17,6 @@
 #include <time.h>
 
 #include "pc.h"
-
-#define INDEX_KEY "pinecone-index:"
-
-static const float dummy_vec[1] = {0.0f};
 
 const char *pc_metric_name(pc_metric m) {
   switch (m) {
@@ -50,14 +46,7 @@ int pc_valid_index_name(const char *name) {
   return 1;
 }
 
-static char *index_key(const char *name) {
-  size_t n = strlen(name) + sizeof INDEX_KEY;
-  char *k = malloc(n);
-  if (k) snprintf(k, n, "%s%s", INDEX_KEY, name);
-  return k;
-}
-
-/* Fill ix from a catalog metadata text; -1 if it is not a well-formed index record. */
+/* Fill ix from a database metadata text; -1 if it is not a well-formed index record. */
 static int index_from_meta(const char *text, pc_index *ix) {
   json_t *m = text ? json_loads(text, 0, NULL) : NULL;
   const char *name = json_string_value(json_object_get(m, "name"));
@@ -80,10 +69,10 @@ static int index_from_meta(const char *text, pc_index *ix) {
 /*
  * A cache of index records, so the data plane's per-request index lookup is a scan of a few
  * names instead of a catalog read and a JSON parse. Index records change only through this
- * file (create, delete; there is no configure), which keeps the cache exact: a drop bumps
- * the generation, and a record read from the catalog is cached only if no drop happened
- * since the read began, so a deleted index is never cached back. Negative answers are not
- * cached.
+ * file (create, delete; there is no configure) and through the Chroma face's database drop
+ * and reset, which call pc_cache_forget(); that keeps the cache exact: a drop bumps the
+ * generation, and a record read from the catalog is cached only if no drop happened since the
+ * read began, so a deleted index is never cached back. Negative answers are not cached.
  */
 #define CACHE_N 64
 static pthread_rwlock_t cache_lock = PTHREAD_RWLOCK_INITIALIZER;
@@ -123,47 +112,34 @@ static void cache_drop(const char *name) {
   pthread_rwlock_wrlock(&cache_lock);
   cache_gen++;
   for (size_t i = 0; i < cache_n; i++)
-    if (!strcmp(cache[i].name, name)) {
-      cache[i] = cache[--cache_n];
-      break;
+    if (!name || !strcmp(cache[i].name, name)) {
+      cache[i--] = cache[--cache_n];
+      if (name) break;
     }
   pthread_rwlock_unlock(&cache_lock);
 }
 
+void pc_cache_forget(const char *tenant, const char *database) {
+  if (!tenant || !strcmp(tenant, PC_TENANT)) cache_drop(database);
+}
+
 int pc_index_get(qsrv *s, const char *name, pc_index *out, qv_status *err) {
   uint64_t gen;
-  qv_get_opts o;
-  qv_results *r = NULL;
-  char *k;
-  const char *ids[1];
+  qv_database_info in = {.struct_size = sizeof in};
+  qv_status rc;
   int found;
   if (!pc_valid_index_name(name)) return 0;
   if (cache_find(s, name, out, &gen)) return 1;
-  if (!(k = index_key(name))) {
-    *err = QV_NOMEM;
+  rc = qv_database_get(s->db, PC_TENANT, name, &in);
+  if (rc == QV_NOTFOUND) return 0;
+  if (rc != QV_OK) {
+    *err = rc;
     return -1;
   }
-  ids[0] = k;
-  qv_get_opts_init(&o);
-  o.ids = ids;
-  o.n_ids = 1;
-  o.include = QV_INCLUDE_METADATAS;
-  *err = qv_collection_get_records(s->catalog, &o, &r);
-  free(k);
-  if (*err != QV_OK) return -1;
-  found = qv_results_count(r, 0) == 1 && index_from_meta(qv_results_metadata(r, 0, 0), out) == 0;
-  qv_results_free(r);
+  found = index_from_meta(in.metadata_json, out) == 0 && !strcmp(out->name, name);
+  qv_database_info_free(&in);
   if (found) cache_put(s, out, gen);
   return found;
-}
-
-/* The Chroma tenant and database a Pinecone index shows up under (idempotent). */
-static qv_status ensure_chroma_side(qsrv *s, const char *name) {
-  qv_status rc = srv_tenant_create(s, PC_TENANT);
-  if (rc != QV_OK && rc != QV_EXISTS) return rc;
-  rc = srv_database_exists(s, PC_TENANT, name, NULL, &rc) == 1 ? QV_OK
-                                                                 : srv_database_create(s, PC_TENANT, name);
-  return rc == QV_EXISTS ? QV_OK : rc;
 }
 
 qv_status pc_index_put(qsrv *s, const pc_index *ix) {
@@ -171,44 +147,22 @@ qv_status pc_index_put(qsrv *s, const pc_index *ix) {
                         "dimension", (json_int_t)ix->dim, "metric", pc_metric_name(ix->metric),
                         "protect", ix->protect, "created", ix->created);
   char *text = m ? json_dumps(m, JSON_COMPACT) : NULL;
-  char *k = index_key(ix->name);
-  const char *ids[1], *metas[1];
-  qv_batch b;
   qv_status rc = QV_NOMEM;
-  if (text && k) {
-    ids[0] = k;
-    metas[0] = text;
-    memset(&b, 0, sizeof b);
-    b.n = 1;
-    b.ids = ids;
-    b.embeddings = dummy_vec;
-    b.dim = 1;
-    b.metadatas = metas;
-    rc = qv_collection_add(s->catalog, &b, QV_CONFLICT_ERROR);
-    if (rc == QV_OK) rc = ensure_chroma_side(s, ix->name);
+  if (text) {
+    rc = qv_tenant_create(s->db, PC_TENANT);
+    if (rc == QV_OK || rc == QV_EXISTS) rc = qv_database_create(s->db, PC_TENANT, ix->name, text, NULL);
   }
-  free(k);
   free(text);
   json_decref(m);
   return rc;
 }
 
 qv_status pc_index_drop(qsrv *s, const char *name) {
-  char *k = index_key(name);
-  const char *ids[1];
-  size_t n_del = 0;
   qv_status rc;
-  if (!k) return QV_NOMEM;
-  ids[0] = k;
   cache_drop(name); /* before and after: no lookup may cache it back in between */
-  rc = qv_collection_delete_records(s->catalog, ids, 1, NULL, NULL, 0, &n_del);
+  rc = qv_database_delete(s->db, PC_TENANT, name, NULL); /* the index and its namespaces, at once */
   cache_drop(name);
-  free(k);
-  if (rc != QV_OK) return rc;
-  if (n_del == 0) return QV_NOTFOUND;
-  /* the namespaces: the Chroma database's collections "pinecone/{name}/..." */
-  rc = srv_database_delete(s, PC_TENANT, name);
-  return rc == QV_NOTFOUND ? QV_OK : rc;
+  return rc;
 }
 
 static int cmp_index(const void *a, const void *b) {
@@ -216,30 +170,29 @@ static int cmp_index(const void *a, const void *b) {
 }
 
 qv_status pc_index_list(qsrv *s, pc_index **out, size_t *n) {
-  qv_get_opts o;
-  qv_results *r = NULL;
-  qv_status rc;
-  size_t cnt, k = 0;
+  char **names = NULL;
+  size_t cnt = 0, k = 0;
+  qv_status rc = qv_database_list(s->db, PC_TENANT, &names, &cnt);
   *out = NULL;
   *n = 0;
-  qv_get_opts_init(&o);
-  o.where_json = "{\"kind\":\"pinecone_index\"}";
-  o.include = QV_INCLUDE_METADATAS;
-  rc = qv_collection_get_records(s->catalog, &o, &r);
+  if (rc == QV_NOTFOUND) return QV_OK; /* no index was ever made */
   if (rc != QV_OK) return rc;
-  cnt = qv_results_count(r, 0);
-  if (cnt) {
-    *out = calloc(cnt, sizeof **out);
-    if (!*out) {
-      qv_results_free(r);
-      return QV_NOMEM;
-    }
-    for (size_t i = 0; i < cnt; i++)
-      if (index_from_meta(qv_results_metadata(r, 0, i), &(*out)[k]) == 0) k++;
-    qsort(*out, k, sizeof **out, cmp_index);
+  if (cnt && !(*out = calloc(cnt, sizeof **out))) rc = QV_NOMEM;
+  for (size_t i = 0; rc == QV_OK && i < cnt; i++) {
+    qv_database_info in = {.struct_size = sizeof in};
+    qv_status r = qv_database_get(s->db, PC_TENANT, names[i], &in);
+    if (r == QV_OK && index_from_meta(in.metadata_json, &(*out)[k]) == 0) k++;
+    else if (r != QV_OK && r != QV_NOTFOUND) rc = r;
+    qv_database_info_free(&in);
   }
+  qv_strings_free(names);
+  if (rc != QV_OK) {
+    free(*out);
+    *out = NULL;
+    return rc;
+  }
+  qsort(*out, k, sizeof **out, cmp_index);
   *n = k;
-  qv_results_free(r);
   return QV_OK;
 }
 
@@ -285,8 +238,6 @@ qv_status pc_ns_open(qsrv *s, const pc_index *ix, const char *ns, int create, qv
                                              : QV_METRIC_COSINE;
     o.index = "hnsw";
     rc = qv_collection_get_or_create(s->db, name, &o, out, &created);
-    /* after a Chroma reset the tenant or database may be gone: put them back */
-    if (rc == QV_OK && created) rc = ensure_chroma_side(s, ix->name);
     if (rc != QV_OK) {
       qv_collection_release(*out);
       *out = NULL;
@@ -302,32 +253,16 @@ void pc_strings_free(char **v, size_t n) {
 }
 
 qv_status pc_ns_list(qsrv *s, const char *index, char ***out, size_t *n) {
-  char **names = NULL, *prefix = pc_coll_name(index, "");
-  size_t cnt = 0, k = 0, plen;
-  qv_status rc;
+  char **names = NULL;
+  size_t cnt = 0;
+  qv_status rc = qv_collection_list_in(s->db, PC_TENANT, index, &names, &cnt);
   *out = NULL;
   *n = 0;
-  if (!prefix) return QV_NOMEM;
-  plen = strlen(prefix);
-  rc = qv_collection_list(s->db, &names, &cnt);
-  if (rc == QV_OK && cnt) {
-    *out = calloc(cnt, sizeof **out);
-    if (!*out) rc = QV_NOMEM;
-    for (size_t i = 0; rc == QV_OK && i < cnt; i++) {
-      if (strncmp(names[i], prefix, plen) != 0 || strchr(names[i] + plen, '/')) continue;
-      if (!((*out)[k] = strdup(names[i] + plen))) rc = QV_NOMEM;
-      else k++;
-    }
-  }
-  if (rc != QV_OK) {
-    pc_strings_free(*out, k);
-    *out = NULL;
-    k = 0;
-  }
-  *n = k;
-  qv_strings_free(names);
-  free(prefix);
-  return rc;
+  if (rc == QV_NOTFOUND) return QV_OK; /* the index was dropped meanwhile: no namespaces */
+  if (rc != QV_OK) return rc;
+  *out = names; /* NULL-terminated, malloc'd strings: pc_strings_free frees it as well */
+  *n = cnt;
+  return QV_OK;
 }
 
 /* ------------------------------------------------------------------ sparse vectors */

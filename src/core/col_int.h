@@ -111,7 +111,36 @@ struct qv_db {
   char **skipped_names;  /* their names and store ids, for qv_collection_delete; all three */
   int64_t *skipped_cids; /* change under cat_mu (and write_mu) after the open */
   size_t n_skipped;
+  /* tenants and databases (catalog.c), sorted by name / (tenant, name); under cat_mu,
+     changed under write_mu as well */
+  char **tenants;
+  size_t n_tenants, cap_tenants;
+  struct qv__database *dbs;
+  size_t n_dbs, cap_dbs;
 };
+
+/* catalog.c */
+struct qv__database {
+  char *tenant;
+  char *name;
+  char *metadata_json;   /* NULL if none */
+  char uuid[37];
+};
+/* Load the store's tenants and databases (open), or make the defaults (in-memory db). */
+QV_INTERNAL qv_status qv__catalog_load(qv_db *db);
+QV_INTERNAL void qv__catalog_free(qv_db *db);
+/* The canonical spelling of a collection name for a lookup: the default database's
+ * qualified form "default_tenant/default_database/x" is "x" (a pointer into name). */
+QV_INTERNAL const char *qv__name_canon(const char *name);
+/* Check a name to be created (what: the field, "name" or "new_name"): a plain name, or
+ * "t/d/n" of an existing database (QV_NOTFOUND otherwise). Call under cat_mu. *canon points
+ * into name. */
+QV_INTERNAL qv_status qv__name_check_new(qv_db *db, const char *what, const char *name, const char **canon);
+/* The tenant, database and local name of a canonical collection name: *t and *d point to
+ * static strings or into buf (at least strlen(name) + 1 bytes); *local into name. */
+QV_INTERNAL void qv__name_split(const char *name, char *buf, const char **t, const char **d, const char **local);
+/* A random version-4 UUID (collection.c). */
+QV_INTERNAL void qv__make_uuid(char out[37]);
 
 /* position.c */
 struct qv__pos {

@@ -91,7 +91,7 @@ qv_status qv__check_name(const qv_db *db, const char *what, const char *name) {
   return QV_OK;
 }
 
-static void make_uuid(char out[37]) {
+void qv__make_uuid(char out[37]) {
   unsigned char b[16];
   if (getrandom(b, sizeof b, 0) != (ssize_t)sizeof b)
     for (size_t i = 0; i < sizeof b; i++) b[i] = (unsigned char)rand();
@@ -171,7 +171,7 @@ qv_status qv__col_new(qv_db *db, const char *name, const qv_collection_opts *o, 
   qv__idmap_init(&c->idmap, &c->ids);
   c->vsrc.ctx = c;
   c->vsrc.get = vsrc_get;
-  make_uuid(c->uuid);
+  qv__make_uuid(c->uuid);
   *out = c;
   return QV_OK;
 }
@@ -528,7 +528,7 @@ qv_status qv_collection_get(qv_db *db, const char *name, qv_collection **out) {
   *out = NULL;
   if (!db || !name) return db ? qv__err(db, QV_INVALID, "name: must not be NULL") : QV_MISUSE;
   qv__err_clear(db);
-  return lookup(db, name, NULL, out);
+  return lookup(db, qv__name_canon(name), NULL, out);
 }
 
 qv_status qv_collection_get_by_uuid(qv_db *db, const char *uuid, qv_collection **out) {
@@ -633,9 +633,12 @@ qv_status qv_collection_create(qv_db *db, const char *name, const qv_collection_
   if (rc) return rc;
   pthread_mutex_lock(&db->write_mu);
   pthread_mutex_lock(&db->cat_mu);
-  int exists = find_locked(db, name, NULL) != NULL;
+  const char *canon = name;
+  rc = qv__name_check_new(db, "name", name, &canon);
+  int exists = rc == QV_OK && find_locked(db, canon, NULL) != NULL;
   pthread_mutex_unlock(&db->cat_mu);
-  rc = exists ? qv__err(db, QV_EXISTS, "collection %s already exists", name) : create_locked(db, name, opts, out);
+  if (rc == QV_OK)
+    rc = exists ? qv__err(db, QV_EXISTS, "collection %s already exists", name) : create_locked(db, canon, opts, out);
   pthread_mutex_unlock(&db->write_mu);
   return rc;
 }
@@ -655,15 +658,19 @@ qv_status qv_collection_get_or_create(qv_db *db, const char *name, const qv_coll
   if (rc) return rc;
   pthread_mutex_lock(&db->write_mu);
   pthread_mutex_lock(&db->cat_mu);
-  qv_collection *c = find_locked(db, name, NULL);
+  const char *canon = qv__name_canon(name);
+  qv_collection *c = find_locked(db, canon, NULL);
   if (c) atomic_fetch_add(&c->refs, 1);
+  else rc = qv__name_check_new(db, "name", name, &canon);
   pthread_mutex_unlock(&db->cat_mu);
   if (c) {
     *out = c;
+  } else if (rc) {
+    /* a qualified name of a database that does not exist, or a malformed one */
   } else if (db->read_only) {
     rc = qv__err(db, QV_MISUSE, "database is open read-only");
   } else if ((rc = validate_metadata_json(db, opts->metadata_json)) == QV_OK) {
-    rc = create_locked(db, name, opts, out);
+    rc = create_locked(db, canon, opts, out);
     if (rc == QV_OK && created) *created = 1;
   }
   pthread_mutex_unlock(&db->write_mu);
@@ -707,13 +714,17 @@ qv_status qv_collection_rename(qv_db *db, const char *name, const char *new_name
   qv_status rc = qv__check_name(db, "new_name", new_name);
   if (rc) return rc;
   if (!name) return qv__err(db, QV_INVALID, "name: must not be NULL");
-  char *copy = qv__strdup(&db->mem, new_name);
+  name = qv__name_canon(name);
+  char *copy = qv__strdup(&db->mem, qv__name_canon(new_name));
   if (!copy) return QV_NOMEM;
   pthread_mutex_lock(&db->write_mu);
   pthread_mutex_lock(&db->cat_mu);
+  const char *canon = copy;
   qv_collection *c = find_locked(db, name, NULL);
   if (!c) rc = qv__err(db, QV_NOTFOUND, "collection %s does not exist", name);
-  else if (strcmp(name, new_name) != 0 && find_locked(db, new_name, NULL))
+  else if ((rc = qv__name_check_new(db, "new_name", copy, &canon)) != QV_OK) {
+    /* a qualified name of a database that does not exist, or a malformed one */
+  } else if (strcmp(name, copy) != 0 && find_locked(db, copy, NULL))
     rc = qv__err(db, QV_EXISTS, "collection %s already exists", new_name);
   pthread_mutex_unlock(&db->cat_mu);
   if (rc == QV_OK) {
@@ -740,6 +751,7 @@ qv_status qv_collection_delete(qv_db *db, const char *name) {
   qv__err_clear(db);
   if (db->read_only) return qv__err(db, QV_MISUSE, "database is open read-only");
   if (!name) return qv__err(db, QV_INVALID, "name: must not be NULL");
+  name = qv__name_canon(name);
   qv_status rc = QV_OK;
   pthread_mutex_lock(&db->cat_mu);
   qv_collection *c = find_locked(db, name, NULL);
@@ -833,6 +845,13 @@ qv_status qv_collection_info_get(qv_collection *c, qv_collection_info *out) {
   in.name = strdup(c->name);
   in.uuid = strdup(c->uuid);
   in.metadata_json = c->metadata_json ? strdup(c->metadata_json) : NULL;
+  char *buf = malloc(strlen(c->name) + 1);
+  const char *t = NULL, *d = NULL, *local = NULL;
+  if (buf) qv__name_split(c->name, buf, &t, &d, &local);
+  in.tenant = buf ? strdup(t) : NULL;
+  in.database = buf ? strdup(d) : NULL;
+  in.local_name = buf ? strdup(local) : NULL;
+  free(buf);
   pthread_mutex_unlock(&c->db->cat_mu);
   pthread_rwlock_rdlock(&c->lock);
   in.dim = QV__PUBDIM(c);
@@ -841,11 +860,19 @@ qv_status qv_collection_info_get(qv_collection *c, qv_collection_info *out) {
   in.params_json = strdup(c->params);
   in.count = c->count;
   pthread_rwlock_unlock(&c->lock);
-  if (!in.name || !in.uuid || (c->metadata_json && !in.metadata_json) || !in.index || !in.params_json) {
+  if (!in.name || !in.uuid || (c->metadata_json && !in.metadata_json) || !in.index || !in.params_json ||
+      !in.tenant || !in.database || !in.local_name) {
+    in.struct_size = sizeof in; /* free them all */
     qv_collection_info_free(&in);
     return QV_NOMEM;
   }
+  uint32_t want = out->struct_size;
   qv__struct_out(out, &in, sizeof in, QV__BASE_COLLECTION_INFO);
+  if (want < offsetof(qv_collection_info, local_name) + sizeof in.local_name || want > sizeof in) {
+    free(in.tenant); /* an older caller's struct has no room for them */
+    free(in.database);
+    free(in.local_name);
+  }
   return QV_OK;
 }
 
@@ -858,6 +885,13 @@ void qv_collection_info_free(qv_collection_info *info) {
   free(info->params_json);
   uint32_t size = info->struct_size;
   info->name = info->uuid = info->metadata_json = info->index = info->params_json = NULL;
+  if (size >= offsetof(qv_collection_info, local_name) + sizeof info->local_name &&
+      size <= sizeof *info) { /* a struct with them (as qv__struct_out decides) */
+    free(info->tenant);
+    free(info->database);
+    free(info->local_name);
+    info->tenant = info->database = info->local_name = NULL;
+  }
   info->struct_size = size;
 }
 

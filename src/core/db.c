@@ -241,14 +241,21 @@ qv_status qv_db_open(const char *path, const qv_open_opts *opts, qv_db **out) {
     if ((rc = make_dirs(path, err, sizeof err))) goto cleanup;
     if (!db->read_only && (rc = lock_dir(db, err, sizeof err))) goto cleanup;
     qv__fmt(file, sizeof file, "%s/quiver.db", path);
-    int migrated_from = 0;
-    rc = qv__store_open(&db->mem, file, opts->sync == QV_SYNC_FULL, db->read_only, &db->store, &db->seq,
-                        &migrated_from, err, sizeof err);
+    qv_store_migration mig;
+    rc = qv__store_open(&db->mem, file, opts->sync == QV_SYNC_FULL, db->read_only, &db->store, &db->seq, &mig,
+                        err, sizeof err);
     if (rc) goto cleanup;
-    if (migrated_from)
-      qv__log(db, QV_LOG_INFO, "%s: migrated the store from format %d to format %d (once)", file, migrated_from,
-              qv__store_format_version());
-    if (rc) goto cleanup;
+    if (mig.from)
+      qv__log(db, QV_LOG_INFO, "%s: migrated the store from format %d to format %d (once)%s%s", file, mig.from,
+              qv__store_format_version(), mig.note[0] ? ": " : "", mig.note);
+    if (mig.dropped_cid >= 0) { /* the dropped collection's index file, if it had one */
+      qv__fmt(file, sizeof file, "%s/index/%lld.idx", path, (long long)mig.dropped_cid);
+      remove(file);
+    }
+    if ((rc = qv__catalog_load(db))) {
+      qv__fmt(err, sizeof err, "reading tenants and databases: %s", qv__store_errmsg(db->store));
+      goto cleanup;
+    }
     if ((rc = load_catalog(db, err, sizeof err))) goto cleanup;
     if ((rc = qv__pos_load(db))) {
       qv__fmt(err, sizeof err, "%s: reading positions: %s", file, qv__store_errmsg(db->store));
@@ -263,6 +270,7 @@ qv_status qv_db_open(const char *path, const qv_open_opts *opts, qv_db **out) {
       db->ckpt_running = 1;
     }
   }
+  if (!db->store && (rc = qv__catalog_load(db))) goto cleanup; /* in-memory: the defaults */
   *out = db;
   db = NULL;
 cleanup:
@@ -363,6 +371,7 @@ void qv_db_close(qv_db *db) {
   for (size_t i = 0; i < db->n_cols; i++) qv__col_free(db->cols[i]);
   qv__free(&db->mem, db->cols);
   qv__db_skipped_free(db);
+  qv__catalog_free(db);
   qv__store_close(db->store);
   if (db->lock_fd >= 0) close(db->lock_fd); /* releases the flock */
   for (unsigned i = 0; i < QV_ERR_SLOTS; i++) /* the closing thread's slot is free again */

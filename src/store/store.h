@@ -36,10 +36,18 @@ typedef struct qv_store_rec {
   const char *doc;         /* NULL = none */
 } qv_store_rec;
 
-/* Open (creating or migrating the schema; *migrated_from = the older format version migrated
- * from, else 0). */
+/* What opening did to an older file: from = the format version migrated from (0: none);
+ * note = what the format 2 -> 3 step did, for the log line; dropped_cid = the collection it
+ * dropped (format 2's server catalog: its index file is to be removed), else -1. */
+typedef struct qv_store_migration {
+  int from;
+  int64_t dropped_cid;
+  char note[1024];
+} qv_store_migration;
+
+/* Open (creating or migrating the schema, *mig says what was migrated). */
 QV_INTERNAL qv_status qv__store_open(const qv_mem *mem, const char *file, int sync_full, int read_only,
-                                     qv_store **out, uint64_t *seq, int *migrated_from, char *err,
+                                     qv_store **out, uint64_t *seq, qv_store_migration *mig, char *err,
                                      size_t errlen);
 QV_INTERNAL int qv__store_format_version(void);
 QV_INTERNAL void qv__store_close(qv_store *s);
@@ -82,6 +90,30 @@ QV_INTERNAL qv_status qv__store_rec_scan(qv_store *s, int64_t cid, uint32_t dim,
                                          qv_store_row_fn fn, void *ctx);
 /* Read the stored embedding of row rid into out (dim floats), via the read connection. */
 QV_INTERNAL qv_status qv__store_rec_embedding(qv_store *s, int64_t rid, uint32_t dim, float *out);
+
+/* ------------------------------------------------------------------ tenants and databases
+ * (store_catalog.c); all but the migration inside the caller's transaction */
+
+typedef struct qv_store_database {
+  char *tenant, *name, *uuid, *metadata_json; /* metadata_json may be NULL */
+} qv_store_database;
+
+/* The tables and default rows (for a new file and the migration). */
+QV_INTERNAL extern const char qv__store_catalog_schema[];
+QV_INTERNAL qv_status qv__store_tenant_insert(qv_store *s, const char *t);
+/* The tenant and its databases' rows (not their collections: the caller deletes those); the
+ * default tenant's and database's rows are never deleted. */
+QV_INTERNAL qv_status qv__store_tenant_delete(qv_store *s, const char *t);
+QV_INTERNAL qv_status qv__store_database_insert(qv_store *s, const qv_store_database *d);
+QV_INTERNAL qv_status qv__store_database_delete(qv_store *s, const char *t, const char *name);
+/* Every tenant and database (allocated with mem; free with qv__store_catalog_free). */
+QV_INTERNAL qv_status qv__store_catalog_load(qv_store *s, const qv_mem *mem, char ***tenants, size_t *n_tenants,
+                                             qv_store_database **dbs, size_t *n_dbs);
+QV_INTERNAL void qv__store_catalog_free(const qv_mem *mem, char **tenants, size_t n_tenants, qv_store_database *dbs,
+                                        size_t n_dbs);
+/* Format 2 -> 3 in one transaction: the tables, the server catalog's records moved into them,
+ * qualified names of the default database made plain. */
+QV_INTERNAL qv_status qv__store_migrate_2_to_3(qv_store *s, qv_store_migration *m);
 
 /* ------------------------------------------------------------------ text index (store_fts.c) */
 

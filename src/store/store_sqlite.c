@@ -6,7 +6,7 @@
  * quiver database; PRAGMA user_version is the on-disk format version (QV_FORMAT_VERSION). A
  * file with another application_id or a newer user_version is refused with QV_CORRUPT.
  *
- * Schema (format 2):
+ * Schema (format 3):
  *   qv_info(key TEXT PRIMARY KEY, value)        'seq' = newest sequence number; 'pos:NAME' =
  *               the position NAME (qv_db_position_get), written in the transaction of the
  *               batch that carried it (no format change: older libraries ignore the rows)
@@ -20,6 +20,10 @@
  *               this row, stamped with its batch's sequence number, so replay after a crash
  *               (and, later, log shipping) sees deletes as well as writes. Rows at or below a
  *               collection's index checkpoint are pruned when the checkpoint is written.
+ *   tenants, databases                  tenants and databases (store_catalog.c; format 3).
+ * Format 2 (0.2.x) had no tenants and databases tables: `quiver serve` kept them as records of
+ * a reserved collection and named its collections "tenant/database/name"; it is migrated once,
+ * in one transaction (qv__store_migrate_2_to_3).
  * Format 1 (0.1.x) had integer kind and the HNSW settings as columns (m, ef_construction,
  * ef_search) and no deletes table; it is migrated once, in one transaction, when opened for
  * writing (migrate_1_to_2).
@@ -39,7 +43,7 @@
 
 #include "store.h"
 
-#define QV_FORMAT_VERSION 2
+#define QV_FORMAT_VERSION 3
 #define QV_APP_ID 0x51564442
 
 enum {
@@ -133,16 +137,16 @@ static int64_t pragma_int(sqlite3 *h, const char *sql) {
 }
 
 /* Create the schema in a new file, or check that an existing one is ours and readable;
- * migrate an older format once (not when opened read-only: *migrated_from = its version). */
-static qv_status check_or_init(qv_store *s, int read_only, int *migrated_from) {
+ * migrate an older format once (not when opened read-only; mig says what was done). */
+static qv_status check_or_init(qv_store *s, int read_only, qv_store_migration *mig) {
   int64_t app = pragma_int(s->w, "PRAGMA application_id");
   int64_t ver = pragma_int(s->w, "PRAGMA user_version");
   int64_t n_tables = pragma_int(s->w, "SELECT count(*) FROM sqlite_master");
   if (app < 0 || ver < 0 || n_tables < 0) return sql_fail(s, s->w, "reading the database header");
   if (app == 0 && ver == 0 && n_tables == 0) {
-    char sql[sizeof schema_sql + 128];
-    qv__fmt(sql, sizeof sql, "BEGIN;%sPRAGMA application_id=%d;PRAGMA user_version=%d;COMMIT;",
-            schema_sql, QV_APP_ID, QV_FORMAT_VERSION);
+    char sql[sizeof schema_sql + 1024];
+    qv__fmt(sql, sizeof sql, "BEGIN;%s%sPRAGMA application_id=%d;PRAGMA user_version=%d;COMMIT;",
+            schema_sql, qv__store_catalog_schema, QV_APP_ID, QV_FORMAT_VERSION);
     if (sqlite3_exec(s->w, sql, NULL, NULL, NULL) != SQLITE_OK) return sql_fail(s, s->w, "creating the schema");
     return QV_OK;
   }
@@ -150,23 +154,26 @@ static qv_status check_or_init(qv_store *s, int read_only, int *migrated_from) {
     qv__fmt(s->err, sizeof s->err, "not a quiver database (application_id 0x%llx)", (unsigned long long)app);
     return QV_CORRUPT;
   }
-  if (ver == 1) {
+  if (ver == 1 || ver == 2) {
     if (read_only) {
       qv__fmt(s->err, sizeof s->err,
-              "format version 1 needs a one-time migration to version %d: open the database for writing once",
-              QV_FORMAT_VERSION);
+              "format version %lld needs a one-time migration to version %d: open the database for writing once",
+              (long long)ver, QV_FORMAT_VERSION);
       return QV_CORRUPT;
     }
-    if (sqlite3_exec(s->w, migrate_1_to_2_sql, NULL, NULL, NULL) != SQLITE_OK) {
+    if (ver == 1 && sqlite3_exec(s->w, migrate_1_to_2_sql, NULL, NULL, NULL) != SQLITE_OK) {
       qv_status rc = sql_fail(s, s->w, "migrating format 1 to 2");
       sqlite3_exec(s->w, "ROLLBACK", NULL, NULL, NULL);
       return rc;
     }
-    *migrated_from = 1;
+    /* 2 -> 3 in a transaction of its own: a crash in between leaves a format-2 file */
+    qv_status rc = qv__store_migrate_2_to_3(s, mig);
+    if (rc) return rc;
+    mig->from = (int)ver;
     return QV_OK;
   }
   if (ver != QV_FORMAT_VERSION) {
-    qv__fmt(s->err, sizeof s->err, "unknown format version %lld (this build reads versions 1 and %d)",
+    qv__fmt(s->err, sizeof s->err, "unknown format version %lld (this build reads versions 1 to %d)",
             (long long)ver, QV_FORMAT_VERSION);
     return QV_CORRUPT;
   }
@@ -182,7 +189,7 @@ static qv_status open_conn(qv_store *s, const char *file, int flags, sqlite3 **h
 }
 
 qv_status qv__store_open(const qv_mem *mem, const char *file, int sync_full, int read_only, qv_store **out,
-                         uint64_t *seq, int *migrated_from, char *err, size_t errlen) {
+                         uint64_t *seq, qv_store_migration *mig, char *err, size_t errlen) {
   qv_status rc = QV_OK;
   qv_store *s = qv__calloc(mem, 1, sizeof *s);
   *out = NULL;
@@ -202,14 +209,16 @@ qv_status qv__store_open(const qv_mem *mem, const char *file, int sync_full, int
     rc = sql_fail(s, s->w, "enabling WAL");
     goto cleanup;
   }
-  *migrated_from = 0;
+  mig->from = 0;
+  mig->dropped_cid = -1;
+  mig->note[0] = 0;
   /* the WAL is checkpointed into the file every 256 pages (4 MiB at 16 KiB pages, SQLite's
      default bound with its default 4 KiB pages), so a busy database does not keep 16 MiB of WAL */
   if (sqlite3_exec(s->w, "PRAGMA wal_autocheckpoint=256", NULL, NULL, NULL) != SQLITE_OK) {
     rc = sql_fail(s, s->w, "setting the WAL checkpoint interval");
     goto cleanup;
   }
-  if ((rc = check_or_init(s, read_only, migrated_from))) goto cleanup;
+  if ((rc = check_or_init(s, read_only, mig))) goto cleanup;
   if (sqlite3_exec(s->w, sync_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL", NULL, NULL,
                    NULL) != SQLITE_OK) {
     rc = sql_fail(s, s->w, "setting synchronous");

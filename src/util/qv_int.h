@@ -67,7 +67,8 @@ QV_INTERNAL void qv__struct_in(void *dst, size_t dst_size, const void *src, size
 QV_INTERNAL void qv__struct_out(void *dst, const void *src, size_t full_size, size_t base_size);
 #define QV__BASE_OPEN_OPTS sizeof(qv_open_opts)
 #define QV__BASE_COLLECTION_OPTS sizeof(qv_collection_opts)
-#define QV__BASE_COLLECTION_INFO sizeof(qv_collection_info)
+#define QV__BASE_COLLECTION_INFO offsetof(qv_collection_info, tenant) /* tenant, database, local_name came later */
+#define QV__BASE_DATABASE_INFO sizeof(qv_database_info)
 #define QV__BASE_INDEX_STATS offsetof(qv_index_stats, mem_codes)
 #define QV__BASE_BATCH offsetof(qv_batch, position_key) /* position_key and position came later */
 #define QV__BASE_GET_OPTS sizeof(qv_get_opts)

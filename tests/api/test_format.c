@@ -70,11 +70,11 @@ TestSuite(format, .init = setup, .fini = teardown);
 
 Test(format, newer_format_version_is_refused) {
   make_db();
-  sql("PRAGMA user_version = 3");
+  sql("PRAGMA user_version = 4");
   char err[512] = "";
   cr_assert_eq(open_err(err, sizeof err), QV_CORRUPT);
-  cr_expect(strstr(err, "unknown format version 3"), "message: %s", err);
-  sql("PRAGMA user_version = 2"); /* untouched otherwise: back to version 2, it opens */
+  cr_expect(strstr(err, "unknown format version 4"), "message: %s", err);
+  sql("PRAGMA user_version = 3"); /* untouched otherwise: back to version 3, it opens */
   cr_assert_eq(open_err(err, sizeof err), QV_OK, "%s", err);
 }
 
