@@ -359,3 +359,28 @@ Test(hnsw_codes, auto_is_sq8_at_every_dim) {
       vt->destroy(ix);
     }
 }
+
+/* A payload-v2 header with traversal codes and a float-row stride of 0 (fuzz_index_load
+ * found one): refused as corrupt, where the dead-floats length check divided by the stride. */
+Test(hnsw_codes, zero_float_stride_is_corrupt) {
+  const char *json = "{\"M\":8,\"ef_construction\":16,\"quantizer\":\"sq8\"}";
+  char path[128];
+  snprintf(path, sizeof path, "/tmp/qv_test_hnsw_codes_%d_z", (int)getpid());
+  for (size_t extra = 0; extra < 3; extra++) {
+    file_hdr h;
+    memset(&h, 0, sizeof h);
+    h.m = 8, h.m0 = 16, h.efc = 16, h.efs = 64, h.max_level = -1, h.sq8 = 8; /* n, bsz, vstride... 0 */
+    unsigned char pl[64 + 2] = {0};
+    memcpy(pl, &h, sizeof h);
+    qv_ckpt_hdr ch = {0x57534e48u, 2, DIM, QV_METRIC_L2, 1, 0};
+    qv_ckpt_writer w;
+    cr_assert_eq(qv__ckpt_begin(&w, qv__mem_default(), path, &ch), QV_OK);
+    qv__ckpt_write(&w, pl, 64 + extra);
+    cr_assert_eq(qv__ckpt_commit(&w), QV_OK);
+    qv_index_params p = {qv__mem_default(), QV_METRIC_L2, DIM, json, 1, &rows_src, NULL, 0};
+    qv_index *ix = NULL;
+    cr_assert_eq(vt->load(&p, path, &ix, NULL), QV_CORRUPT, "%zu bytes after the header", extra);
+    cr_assert_null(ix);
+  }
+  unlink(path);
+}

@@ -233,7 +233,8 @@ QV_INTERNAL qv_status hnsw_load(const qv_index_params *p, const char *path, qv_i
     if (L.total != got.payload_len) goto fail;
   } else {
     /* the dead floats' length is checked against the state section in load_floats() */
-    if (got.payload_len < L.total || (h.sq8 && (got.payload_len - L.total) % h.vstride)) goto fail;
+    if (got.payload_len < L.total || (h.sq8 && (!h.vstride || (got.payload_len - L.total) % h.vstride)))
+      goto fail; /* a zero stride (fuzz_index_load found it) would divide by zero here */
     if (h.sq8) n_dead_file = (got.payload_len - L.total) / h.vstride;
     else if (got.payload_len != L.total) goto fail;
     if (h.sq8 && h.n && !p->vsrc) { /* floats to read, and nowhere to read them from */
