@@ -8,6 +8,7 @@
  */
 #include <criterion/criterion.h>
 #include <sqlite3.h>
+#include <sched.h>
 #include <string.h>
 
 #include "api_db.h"
@@ -340,4 +341,65 @@ Test(catalog, format2_server_directory_is_migrated_once) {
   db = open_logged(tmpdir);
   cr_assert_null(strstr(logbuf, "migrated"), "once: %s", logbuf);
   close_db(db);
+}
+
+/* ------------------------------------------------------------------ concurrency */
+
+#include <pthread.h>
+
+typedef struct racer {
+  qv_db *db;
+  int id;
+  int made;
+} racer;
+
+static void *create_loop(void *arg) {
+  racer *r = arg;
+  qv_collection_opts o;
+  qv_collection_opts_init(&o);
+  o.dim = 2;
+  for (int i = 0; i < 60; i++) {
+    char name[64];
+    snprintf(name, sizeof name, "acme/prod/t%d-%d", r->id, i);
+    qv_collection *c = NULL;
+    qv_status rc = qv_collection_create(r->db, name, &o, &c);
+    cr_assert(rc == QV_OK || rc == QV_NOTFOUND, "%s: %s", name, qv_status_name(rc));
+    if (rc == QV_OK) {
+      const char *ids[] = {"a"};
+      float e[] = {1, 2};
+      qv_batch b = {0, 1, ids, e, NULL, NULL, 0};
+      qv_status arc = qv_collection_add(c, &b, QV_CONFLICT_ERROR);
+      cr_assert(arc == QV_OK || arc == QV_MISUSE, "add: %s", qv_status_name(arc)); /* MISUSE: dropped */
+      r->made++;
+      qv_collection_release(c);
+    }
+  }
+  return NULL;
+}
+
+/* No collection of a dropped database survives a drop racing with its creation, in memory or
+ * in the store. */
+Test(catalog, a_drop_racing_with_creates_leaves_no_orphan) {
+  for (int p = 0; p < 2; p++) {
+    qv_db *db = open_db(p);
+    cr_assert_eq(qv_tenant_create(db, "acme"), QV_OK);
+    cr_assert_eq(qv_database_create(db, "acme", "prod", NULL, NULL), QV_OK);
+    racer r[2] = {{db, 0, 0}, {db, 1, 0}};
+    pthread_t th[2];
+    for (int i = 0; i < 2; i++) cr_assert_eq(pthread_create(&th[i], NULL, create_loop, &r[i]), 0);
+    size_t dropped = 0;
+    for (int spins = 0; spins < 100000 && r[0].made + r[1].made < 10; spins++) sched_yield();
+    cr_assert_eq(qv_database_delete(db, "acme", "prod", &dropped), QV_OK, "%s", qv_db_errmsg(db));
+    for (int i = 0; i < 2; i++) pthread_join(th[i], NULL);
+    cr_assert_geq(dropped, 1);
+    if (p) db = reopen(db);
+    char **all = NULL;
+    size_t n = 0;
+    cr_assert_eq(qv_collection_list(db, &all, &n), QV_OK);
+    for (size_t i = 0; i < n; i++) cr_assert_fail("orphan collection %s", all[i]);
+    qv_strings_free(all);
+    cr_assert_eq(qv_database_get(db, "acme", "prod", &(qv_database_info){.struct_size = sizeof(qv_database_info)}),
+                 QV_NOTFOUND);
+    close_db(db);
+  }
 }

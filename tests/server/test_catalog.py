@@ -28,6 +28,16 @@ def cli(data, *args):
     return r.stdout
 
 
+def py(data, code):
+    """Run code with the quiver Python module ($QUIVER_BUILD) and DATA = the data directory."""
+    build = os.path.abspath(os.environ.get("QUIVER_BUILD", os.path.join(ROOT, "build", "python")))
+    env = dict(os.environ, PYTHONPATH=build)
+    r = subprocess.run(["/usr/bin/python3", "-c", f"import quiver\nDATA = {data!r}\n{code}"], env=env,
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    return r.stdout
+
+
 @pytest.fixture
 def data():
     with tempfile.TemporaryDirectory(prefix="quiver-catalog-") as tmp:
@@ -79,12 +89,16 @@ def test_a_cli_collection_is_the_default_databases(data):
     assert cli(data, "list").split() == ["acme/prod/elsewhere", "from-chroma", "from-cli"]
     out = cli(data, "get", "from-chroma", "--ids", "x")
     assert "x" in out
-    # the CLI drops it: the server no longer lists it
+    # Python sees the same names, and what it makes the server lists
+    out = py(data, "db = quiver.Database(DATA); print(db.list_collections(), db.get_collection('from-chroma').count()); "
+                   "db.create_collection('from-python', 2); db.close()")
+    assert out.strip() == "['acme/prod/elsewhere', 'from-chroma', 'from-cli'] 1", out
+    # the CLI drops one: the server no longer lists it
     cli(data, "drop", "from-chroma")
     s = Server(data)
     try:
         st, b, _ = s.client().get(BASE + "/collections")
-        assert [c["name"] for c in b] == ["from-cli"], b
+        assert [c["name"] for c in b] == ["from-cli", "from-python"], b
     finally:
         assert s.stop() == 0
 
