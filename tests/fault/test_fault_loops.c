@@ -115,7 +115,6 @@ static int state_col(qv_db *db, const char *name, FILE *f) {
      few leaves), whose answers depend on its trees: its add() is all or nothing and its
      random streams go back with it, so a write that failed and was retried (the collection's
      catch-up) must build the same forest as one that did not fail */
-  int ann = 1;
   int bad = 0;
   uint64_t n = 0;
   if (qv_collection_count(c, &n) != QV_OK) bad = 1;
@@ -136,7 +135,7 @@ static int state_col(qv_db *db, const char *name, FILE *f) {
     bad = 1;
   }
   qv_results_free(r);
-  for (int exact = ann ? 0 : 1; exact < 2 && !bad; exact++) {
+  for (int exact = 0; exact < 2 && !bad; exact++) {
     float q[2 * DIM];
     vec_of(5, q);
     vec_of(1000, q + DIM);
