@@ -16,7 +16,9 @@
  * p - 1); leaves are drained until search_k candidates were seen (duplicates included, 0 =
  * n_trees * k). The unique candidates are ranked by their exact distance in the metric
  * (l2, ip, cosine, l1: the trees are built in euclidean geometry and serve them all; ip uses
- * the raw margin, without Annoy's extra dimension) and the predicate filters them.
+ * the raw margin, without Annoy's extra dimension) and the predicate filters them. A leaf's
+ * new candidates are gathered first (bitmap or hash seen-set), then their distances computed
+ * with the rows a few candidates ahead prefetched.
  *
  * Live writes. add() of a batch at least as large as the index rebuilds every tree top-down
  * over all records (on n_threads threads, one tree at a time each; every tree has its own
@@ -24,7 +26,8 @@
  * each record into each tree's leaf and split a leaf that overflows (the same split code on
  * the leaf's records). remove() routes the record's vector down each tree and takes it out of
  * its leaf (routing is deterministic: margin > 0 goes right, random splits hash the slot), so
- * there are no tombstones; a replaced vector is removed and re-inserted.
+ * there are no tombstones; a replaced vector is removed and re-inserted. add() is all or
+ * nothing (see rp_add), so the collection's retry of a failed write builds the same forest.
  *
  * Memory: nodes (child refs: >= 0 a node, < 0 the leaf ~ref; a; info), one plane of dim
  * floats per node, leaves (offset, count, capacity into one item pool) and the item pool.
