@@ -16,7 +16,9 @@
  * p - 1); leaves are drained until search_k candidates were seen (duplicates included, 0 =
  * n_trees * k). The unique candidates are ranked by their exact distance in the metric
  * (l2, ip, cosine, l1: the trees are built in euclidean geometry and serve them all; ip uses
- * the raw margin, without Annoy's extra dimension) and the predicate filters them.
+ * the raw margin, without Annoy's extra dimension) and the predicate filters them. A leaf's
+ * new candidates are gathered first (bitmap or hash seen-set), then their distances computed
+ * with the rows a few candidates ahead prefetched.
  *
  * Live writes. add() of a batch at least as large as the index rebuilds every tree top-down
  * over all records (on n_threads threads, one tree at a time each; every tree has its own
@@ -24,7 +26,8 @@
  * each record into each tree's leaf and split a leaf that overflows (the same split code on
  * the leaf's records). remove() routes the record's vector down each tree and takes it out of
  * its leaf (routing is deterministic: margin > 0 goes right, random splits hash the slot), so
- * there are no tombstones; a replaced vector is removed and re-inserted.
+ * there are no tombstones; a replaced vector is removed and re-inserted. add() is all or
+ * nothing (see rp_add), so the collection's retry of a failed write builds the same forest.
  *
  * Memory: nodes (child refs: >= 0 a node, < 0 the leaf ~ref; a; info), one plane of dim
  * floats per node, leaves (offset, count, capacity into one item pool) and the item pool.
@@ -80,6 +83,19 @@ typedef struct rp_forest {
   size_t n_nodes, nodes_cap, n_leaves, leaves_cap, n_items, items_cap, items_dead;
 } rp_forest;
 
+/* One entry of an add()'s undo log: what an existing leaf, child reference, root or item was
+   before the add changed it (new nodes, leaves and items are appended, so truncating the
+   counts takes them back). */
+enum { RP_U_LEAF, RP_U_CHILD0, RP_U_CHILD1, RP_U_ROOT, RP_U_ITEM };
+typedef struct rp_undo {
+  uint32_t kind, idx;
+  union {
+    rp_leaf leaf;
+    int32_t ref;
+    uint32_t item;
+  } old;
+} rp_undo;
+
 struct qv_index {
   const qv_mem *mem;
   const qv_kernels *kern;
@@ -94,6 +110,9 @@ struct qv_index {
   uint64_t *live;
   size_t cap, n_slots, count;
   rp_forest f;
+  rp_undo *undo; /* the undo log of the add() in progress (NULL outside one) */
+  size_t undo_n, undo_cap;
+  int logging;
 };
 
 /* ------------------------------------------------------------------ small helpers */
@@ -349,6 +368,7 @@ typedef struct build_job {
   atomic_uint next;
   rp_forest *parts;  /* one per tree */
   atomic_int failed;
+  uint64_t epoch; /* of the forest being built (ix->epoch + 1) */
 } build_job;
 
 static void *build_worker(void *arg) {
@@ -366,7 +386,7 @@ static void *build_worker(void *arg) {
     rp_forest *f = &job->parts[t];
     f->roots = qv__malloc(ix->mem, sizeof *f->roots);
     c.f = f;
-    c.rng = mix64(ix->seed ^ mix64(ix->epoch * 1000003ull + t));
+    c.rng = mix64(ix->seed ^ mix64(job->epoch * 1000003ull + t));
     memcpy(work, job->slots, job->n * sizeof *work);
     if (!f->roots || !make_tree(&c, work, job->n, &f->roots[0])) atomic_store(&job->failed, 1);
   }
@@ -432,7 +452,7 @@ static int pick_threads(const qv_index *ix) {
   return t < 1 ? 1 : t;
 }
 
-/* Rebuild every tree over the live slots; the old forest stays on failure. */
+/* Rebuild every tree over the live slots; on failure the old forest (and epoch) stays. */
 static qv_status rebuild(qv_index *ix) {
   size_t n = 0;
   uint32_t *slots = qv__malloc(ix->mem, (ix->count ? ix->count : 1) * sizeof *slots);
@@ -441,8 +461,7 @@ static qv_status rebuild(qv_index *ix) {
   if (!slots || !parts) goto out;
   for (size_t s = 0; s < ix->n_slots; s++)
     if (is_live(ix, s)) slots[n++] = (uint32_t)s;
-  ix->epoch++;
-  build_job job = {.ix = ix, .slots = slots, .n = n, .parts = parts};
+  build_job job = {.ix = ix, .slots = slots, .n = n, .parts = parts, .epoch = ix->epoch + 1};
   atomic_init(&job.next, 0);
   atomic_init(&job.failed, 0);
   pthread_t tid[64];
@@ -457,6 +476,7 @@ static qv_status rebuild(qv_index *ix) {
   if (!atomic_load(&job.failed) && merge_parts(ix, parts, &merged)) {
     forest_free(ix->mem, &ix->f);
     ix->f = merged;
+    ix->epoch = job.epoch;
     rc = QV_OK;
   }
 out:
@@ -468,6 +488,40 @@ out:
 }
 
 /* ------------------------------------------------------------------ incremental writes */
+
+/* Log an entry before the change it undoes; 0 on NOMEM (nothing changed yet). */
+static int undo_push(qv_index *ix, uint32_t kind, size_t idx) {
+  if (!ix->logging) return 1;
+  if (!grow(ix->mem, (void **)&ix->undo, &ix->undo_cap, ix->undo_n + 1, sizeof *ix->undo)) return 0;
+  rp_undo *u = &ix->undo[ix->undo_n++];
+  memset(u, 0, sizeof *u);
+  u->kind = kind;
+  u->idx = (uint32_t)idx;
+  const rp_forest *f = &ix->f;
+  switch (kind) {
+  case RP_U_LEAF: u->old.leaf = f->leaves[idx]; break;
+  case RP_U_CHILD0: u->old.ref = f->nodes[idx].child[0]; break;
+  case RP_U_CHILD1: u->old.ref = f->nodes[idx].child[1]; break;
+  case RP_U_ROOT: u->old.ref = f->roots[idx]; break;
+  default: u->old.item = f->items[idx]; break;
+  }
+  return 1;
+}
+
+/* Play the undo log backwards (no allocation). */
+static void undo_apply(qv_index *ix) {
+  rp_forest *f = &ix->f;
+  while (ix->undo_n) {
+    const rp_undo *u = &ix->undo[--ix->undo_n];
+    switch (u->kind) {
+    case RP_U_LEAF: f->leaves[u->idx] = u->old.leaf; break;
+    case RP_U_CHILD0: f->nodes[u->idx].child[0] = u->old.ref; break;
+    case RP_U_CHILD1: f->nodes[u->idx].child[1] = u->old.ref; break;
+    case RP_U_ROOT: f->roots[u->idx] = u->old.ref; break;
+    default: f->items[u->idx] = u->old.item; break;
+    }
+  }
+}
 
 /* Rewrite the item pool with every leaf's items contiguous (capacity kept). */
 static int compact_items(const qv_index *ix, rp_forest *f) {
@@ -491,7 +545,8 @@ static int compact_items(const qv_index *ix, rp_forest *f) {
 }
 
 /* Append slot to leaf li (moving it to the end of the pool when full). */
-static int leaf_append(const qv_index *ix, rp_forest *f, size_t li, uint32_t slot) {
+static int leaf_append(qv_index *ix, rp_forest *f, size_t li, uint32_t slot) {
+  if (!undo_push(ix, RP_U_LEAF, li)) return 0;
   rp_leaf *l = &f->leaves[li];
   if (l->n == l->cap) {
     size_t cap = l->cap ? (size_t)l->cap * 2 : 4;
@@ -539,7 +594,8 @@ static int tree_insert(qv_index *ix, rp_ctx *c, uint32_t t, uint32_t slot) {
   c->side = NULL;
   qv__free(ix->mem, work);
   qv__free(ix->mem, side);
-  if (!ok) return 0;
+  if (!ok || !undo_push(ix, parent < 0 ? RP_U_ROOT : pside ? RP_U_CHILD1 : RP_U_CHILD0, parent < 0 ? t : (size_t)parent))
+    return 0;
   f->items_dead += f->leaves[li].cap;
   f->leaves[li].n = f->leaves[li].cap = 0;
   if (parent < 0)
@@ -549,8 +605,8 @@ static int tree_insert(qv_index *ix, rp_ctx *c, uint32_t t, uint32_t slot) {
   return 1;
 }
 
-/* Take slot (routed by its current vector) out of every tree's leaf. */
-static void trees_remove(qv_index *ix, uint32_t slot) {
+/* Take slot (routed by its current vector) out of every tree's leaf; 0 on NOMEM (undo log). */
+static int trees_remove(qv_index *ix, uint32_t slot) {
   rp_forest *f = &ix->f;
   const float *v = row_of(ix, slot);
   for (uint32_t t = 0; t < ix->n_trees && f->roots; t++) {
@@ -560,10 +616,12 @@ static void trees_remove(qv_index *ix, uint32_t slot) {
     uint32_t *it = f->items + l->off;
     for (uint32_t i = 0; i < l->n; i++)
       if (it[i] == slot) {
+        if (!undo_push(ix, RP_U_LEAF, (size_t)~ref) || !undo_push(ix, RP_U_ITEM, l->off + i)) return 0;
         it[i] = it[--l->n];
         break;
       }
   }
+  return 1;
 }
 
 /* ------------------------------------------------------------------ lifetime */
@@ -624,6 +682,7 @@ static void rp_destroy(qv_index *ix) {
     qv__free(ix->mem, ix->live);
     forest_free(ix->mem, &ix->f);
   }
+  qv__free(ix->mem, ix->undo);
   qv__free(ix->mem, ix);
 }
 
@@ -658,6 +717,14 @@ static qv_status rp_reserve(qv_index *ix, size_t n_slots) {
   return ensure_cap(ix, n_slots);
 }
 
+/*
+ * add() is all or nothing: on failure the index is as it was (records, vectors, trees, the
+ * random streams), so the collection's retry builds the same forest as a first try would.
+ * Before anything changes, the rows the batch overwrites are copied; a bulk rebuild replaces
+ * the forest only once the new one is complete; incremental inserts log what they change in
+ * existing leaves, child references and roots (new nodes, leaves and items are appended and
+ * go with the counts).
+ */
 static qv_status rp_add(qv_index *ix, const uint32_t *slots, const float *vecs, size_t n) {
   if (ix->ro) return QV_UNSUPPORTED;
   size_t need = 0, dim = ix->dim;
@@ -665,28 +732,76 @@ static qv_status rp_add(qv_index *ix, const uint32_t *slots, const float *vecs, 
     if ((size_t)slots[i] + 1 > need) need = (size_t)slots[i] + 1;
   qv_status rc = ensure_cap(ix, need);
   if (rc != QV_OK) return rc;
-  size_t before = ix->count;
+  size_t before = ix->count, old_slots = ix->n_slots, n_old = 0;
   int bulk = n >= before && n > ix->leaf_k;
-  for (size_t i = 0; i < n; i++) {
-    size_t s = slots[i];
+  for (size_t i = 0; i < n; i++) n_old += slots[i] < old_slots;
+  /* the state to go back to: old rows of slots below n_slots, and which slots were live */
+  uint8_t *was = qv__malloc(ix->mem, n ? n : 1);
+  float *old = qv__malloc(ix->mem, (n_old ? n_old : 1) * dim * sizeof(float));
+  rp_ctx c = {.ix = ix, .f = &ix->f, .rng = ix->rng};
+  if (!bulk) {
+    c.p = qv__malloc(ix->mem, dim * sizeof(float));
+    c.q = qv__malloc(ix->mem, dim * sizeof(float));
+  }
+  if (!was || !old || (!bulk && (!c.p || !c.q))) {
+    rc = QV_NOMEM;
+    goto out;
+  }
+  for (size_t i = 0, j = 0; i < n; i++) {
+    was[i] = (uint8_t)(slots[i] < old_slots && is_live(ix, slots[i]));
+    if (slots[i] < old_slots) memcpy(old + j++ * dim, row_of(ix, slots[i]), dim * sizeof(float));
+  }
+  const rp_forest saved = ix->f;
+  ix->undo_n = 0;
+  ix->logging = !bulk;
+  size_t applied = 0;
+  for (; applied < n && rc == QV_OK; applied++) {
+    size_t s = slots[applied];
     if (is_live(ix, s)) {
-      if (!bulk) trees_remove(ix, (uint32_t)s);
+      if (!bulk && !trees_remove(ix, (uint32_t)s)) {
+        rc = QV_NOMEM;
+        break;
+      }
     } else {
       ix->live[s >> 6] |= (uint64_t)1 << (s & 63);
       ix->count++;
     }
-    memcpy(ix->vecs + s * dim, vecs + i * dim, dim * sizeof(float));
+    memcpy(ix->vecs + s * dim, vecs + applied * dim, dim * sizeof(float));
     if (s + 1 > ix->n_slots) ix->n_slots = s + 1;
   }
-  if (bulk) return rebuild(ix);
-  rp_ctx c = {.ix = ix, .f = &ix->f, .rng = ix->rng};
-  c.p = qv__malloc(ix->mem, dim * sizeof(float));
-  c.q = qv__malloc(ix->mem, dim * sizeof(float));
-  rc = c.p && c.q ? QV_OK : QV_NOMEM;
-  for (size_t i = 0; i < n && rc == QV_OK; i++)
+  if (rc == QV_OK && bulk) rc = rebuild(ix);
+  for (size_t i = 0; i < n && rc == QV_OK && !bulk; i++)
     for (uint32_t t = 0; t < ix->n_trees && rc == QV_OK; t++)
       if (!tree_insert(ix, &c, t, slots[i])) rc = QV_NOMEM;
-  ix->rng = c.rng;
+  if (rc != QV_OK) { /* back to the state before, in reverse order */
+    undo_apply(ix);
+    ix->f.n_nodes = saved.n_nodes;
+    ix->f.n_leaves = saved.n_leaves;
+    ix->f.n_items = saved.n_items;
+    ix->f.items_dead = saved.items_dead;
+    size_t j = n_old;
+    for (size_t i = n; i-- > 0;) {
+      size_t s = slots[i];
+      if (s < old_slots) memcpy(ix->vecs + s * dim, old + --j * dim, dim * sizeof(float));
+      if (i >= applied) continue;
+      if (was[i]) ix->live[s >> 6] |= (uint64_t)1 << (s & 63);
+      else ix->live[s >> 6] &= ~((uint64_t)1 << (s & 63));
+    }
+    ix->count = before;
+    ix->n_slots = old_slots;
+  } else if (!bulk) {
+    ix->rng = c.rng;
+  }
+out:
+  ix->logging = 0;
+  ix->undo_n = 0;
+  if (ix->undo_cap > 4096) { /* keep a small log between adds */
+    qv__free(ix->mem, ix->undo);
+    ix->undo = NULL;
+    ix->undo_cap = 0;
+  }
+  qv__free(ix->mem, was);
+  qv__free(ix->mem, old);
   qv__free(ix->mem, c.p);
   qv__free(ix->mem, c.q);
   if (rc == QV_OK && ix->f.items_dead > 4096 && ix->f.items_dead * 2 > ix->f.n_items) compact_items(ix, &ix->f);
@@ -696,7 +811,7 @@ static qv_status rp_add(qv_index *ix, const uint32_t *slots, const float *vecs, 
 static qv_status rp_remove(qv_index *ix, uint32_t slot) {
   if (ix->ro) return QV_UNSUPPORTED;
   if (slot >= ix->n_slots || !is_live(ix, slot)) return QV_NOTFOUND;
-  trees_remove(ix, slot);
+  trees_remove(ix, slot); /* not logging: cannot fail */
   ix->live[slot >> 6] &= ~((uint64_t)1 << (slot & 63));
   ix->count--;
   while (ix->n_slots > 0 && !is_live(ix, ix->n_slots - 1)) ix->n_slots--;
@@ -803,6 +918,14 @@ static inline int seen_add(seen_set *s, uint32_t slot) {
   return 1;
 }
 
+#define RP_BATCH 256u /* candidates gathered before their distances */
+#define RP_AHEAD 4u   /* rows prefetched ahead of the distance being computed */
+
+static inline void prefetch_row(const float *row, size_t bytes) {
+  const char *a = (const char *)row, *e = a + bytes;
+  for (; a < e; a += 64) __builtin_prefetch(a, 0, 3);
+}
+
 static qv_status rp_search(const qv_index *ix, const qv_search_req *req, qv_hit *out, size_t *n_out) {
   *n_out = 0;
   if (req->k == 0 || ix->count == 0) return QV_OK;
@@ -827,6 +950,8 @@ static qv_status rp_search(const qv_index *ix, const qv_search_req *req, qv_hit 
   if (!mem) return QV_NOMEM;
   pq_ent small[256];
   pqueue q = {small, 0, 256, small, ix->mem};
+  uint32_t cand[RP_BATCH];
+  const size_t row_bytes = dim * sizeof(float);
   qv_status rc = QV_OK;
   const float init = hamming(ix) ? 16777216.0f : INFINITY;
   for (uint32_t t = 0; t < ix->n_trees && rc == QV_OK; t++)
@@ -844,12 +969,22 @@ static qv_status rp_search(const qv_index *ix, const qv_search_req *req, qv_hit 
       if ((uint64_t)l.off + l.n > f->n_items) continue; /* damaged payload */
       seen_n += l.n;
       const uint32_t *it = f->items + l.off;
-      for (uint32_t i = 0; i < l.n; i++) {
-        uint32_t s = it[i];
-        if (s >= ix->n_slots || !is_live(ix, s) || !seen_add(&seen, s)) continue;
-        if (req->pred && !req->pred(req->pred_ctx, s)) continue;
-        float d = qv__metric_dist(ix->kern, ix->metric, req->q, row_of(ix, s), dim);
-        if (d < qv__topk_worst(&top)) qv__topk_push(&top, d, s);
+      /* the leaf's new candidates first, then their distances with the rows a few ahead
+         prefetched (the rows are scattered: the scan waits on memory, not on arithmetic) */
+      for (uint32_t i0 = 0; i0 < l.n; i0 += RP_BATCH) {
+        uint32_t nb = 0, end = l.n - i0 < RP_BATCH ? l.n : i0 + RP_BATCH;
+        for (uint32_t i = i0; i < end; i++) {
+          uint32_t s = it[i];
+          if (s >= ix->n_slots || !is_live(ix, s) || !seen_add(&seen, s)) continue;
+          if (req->pred && !req->pred(req->pred_ctx, s)) continue;
+          cand[nb++] = s;
+        }
+        for (uint32_t j = 0; j < nb && j < RP_AHEAD; j++) prefetch_row(row_of(ix, cand[j]), row_bytes);
+        for (uint32_t j = 0; j < nb; j++) {
+          if (j + RP_AHEAD < nb) prefetch_row(row_of(ix, cand[j + RP_AHEAD]), row_bytes);
+          float d = qv__metric_dist(ix->kern, ix->metric, req->q, row_of(ix, cand[j]), dim);
+          if (d < qv__topk_worst(&top)) qv__topk_push(&top, d, cand[j]);
+        }
       }
       continue;
     }
