@@ -148,6 +148,9 @@ static const qv_param_spec hnsw_params[] = {
      "with codes: re-rank the rerank*k best by code distance on exact floats (0: all ef)"},
     {"build_on_codes", QV_PT_BOOL, 1, 0, 1, NULL, 1, NULL,
      "with codes: construction searches traverse on the codes too (selection is exact)"},
+    {"keep_floats", QV_PT_BOOL, HNSW_KEEP_FLOATS_DEFAULT, 0, 1, NULL, 0, NULL,
+     "with codes: keep a resident float row per node; false (persistent databases only) re-ranks "
+     "from the store and selects neighbours on the codes"},
     {NULL, QV_PT_UINT, 0, 0, 0, NULL, 0, NULL, NULL},
 };
 
@@ -190,6 +193,9 @@ QV_INTERNAL qv_status hnsw_new(const qv_index_params *p, uint32_t m, int sq8, qv
   ix->sq8 = sq8 && p->metric != QV_METRIC_L1 ? sq8 : 0;
   ix->rerank = (size_t)v[P_RERANK];
   ix->build_codes = v[P_BUILD_CODES] != 0;
+  /* floats stay resident without codes (they are the traversal vectors) and without a vector
+   * source (an in-memory database: nowhere else to read them from), as ivf does */
+  ix->lean = ix->sq8 && v[P_KEEP_FLOATS] == 0 && p->vsrc;
   if (ix->sq8 && hnsw_sq8_init(&ix->q8, p->mem, p->metric, p->dim, (uint32_t)sq8) != 0) {
     qv__free(p->mem, ix);
     return QV_NOMEM;
@@ -275,7 +281,7 @@ static void hnsw_stats(const qv_index *ix, qv_index_stats *out) {
   for (uint32_t s = 0; s < ix->n_hw; s++)
     if (ix->mapped || ix->up[s]) links += (uint64_t)ix->level[s] * (ix->M + 1) * 4;
   out->mem_graph = links;
-  out->mem_vectors = (uint64_t)ix->cap * (ix->sq8 ? ix->vstride + (ix->bsz - ix->code_off)
+  out->mem_vectors = (uint64_t)ix->cap * (ix->sq8 ? (ix->lean ? 0 : ix->vstride) + (ix->bsz - ix->code_off)
                                                   : ix->bsz - ix->code_off);
   out->mem_codes = ix->sq8 ? (uint64_t)ix->cap * (ix->bsz - ix->code_off) : 0;
 }
@@ -304,6 +310,7 @@ const qv_index_vt qv__index_hnsw = {
     .reserve_install = hnsw_reserve_install,
     .reserve_drop = hnsw_reserve_drop,
     .range_search = qv__hnsw_range_search,
+    .contains = hnsw_contains,
     .save_standalone = hnsw_save_standalone,
     .serialize = hnsw_serialize,
     .open_mapped = hnsw_open_mapped,
