@@ -241,9 +241,13 @@ static qv_status term_vector(const qv_adv *a, const qv_vec_term *t, const char *
   *slot = QV_NO_SLOT;
   if (t->id) {
     uint32_t s = qv__idmap_get(&c->idmap, t->id);
-    const float *v = s == QV_NO_SLOT || !c->ix ? NULL : c->vt->vector(c->ix, s);
+    const float *v = NULL;
+    if (s != QV_NO_SLOT && c->ix) { /* the index's floats, or the store's copy (adv_vec) */
+      qv_status rc = adv_vec(c, s, c->vt->contains ? out : NULL, &v);
+      if (rc) return qv__err(c->db, rc, "%s[%zu]: reading the vector of '%s' failed", field, i, t->id);
+    }
     if (!v) return qv__err(c->db, QV_NOTFOUND, "%s[%zu]: no record with id '%s'", field, i, t->id);
-    memcpy(out, v, c->dim * sizeof(float));
+    if (v != out) memcpy(out, v, c->dim * sizeof(float));
     *slot = s;
     return QV_OK;
   }
