@@ -30,7 +30,7 @@ static qv_status fuzz_get(void *ctx, uint32_t slot, float *out) {
   for (int i = 0; i < DIM; i++) out[i] = (float)((slot + (uint32_t)i) % 7);
   return QV_OK;
 }
-static const qv_vec_source fuzz_src = {NULL, fuzz_get};
+static const qv_vec_source fuzz_src = {NULL, fuzz_get, NULL};
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (size < 2) return 0;

@@ -74,7 +74,7 @@ static qv_status rows_get(void *ctx, uint32_t s, float *out) {
   memcpy(out, g_rows + (size_t)s * DIM, DIM * sizeof(float));
   return QV_OK;
 }
-static const qv_vec_source rows_src = {NULL, rows_get};
+static const qv_vec_source rows_src = {NULL, rows_get, NULL};
 static void use_rows(const float *x, size_t n) {
   g_rows = x;
   g_nrows = n;

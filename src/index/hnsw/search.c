@@ -250,17 +250,31 @@ static qv_status search_one(const qv_index *cix, scratch *sc, const float *q, si
    * bounded heap costs about one comparison per candidate, a sort of all ef ~log2(ef) */
   qv_topk best;
   qv__topk_init(&best, out, k);
-  if (ix->lean) { /* no float rows: each re-ranked candidate's floats come from the store */
+  if (ix->lean) { /* no float rows: the candidates' floats come from the store, M0 + 1 rows
+                     (sc->dec) per batch read */
     const qv_vec_source *vs = ix->p.vsrc;
-    for (size_t i = 0; i < n; i++) {
-      qv_status rc = vs->get(vs->ctx, r[i].slot, sc->dec);
-      if (rc == QV_NOTFOUND) continue; /* the record is gone (the collection drops the slot) */
+    size_t chunk = ix->M0 + 1;
+    qv_status each[MAX_M + 1];
+    uint32_t ids[MAX_M + 1];
+    for (size_t i0 = 0; i0 < n; i0 += chunk) {
+      size_t m = n - i0 < chunk ? n - i0 : chunk;
+      qv_status rc = QV_OK;
+      for (size_t i = 0; i < m; i++) ids[i] = r[i0 + i].slot;
+      if (vs->get_many) {
+        rc = vs->get_many(vs->ctx, ids, m, sc->dec, each);
+      } else {
+        for (size_t i = 0; i < m; i++) each[i] = vs->get(vs->ctx, ids[i], sc->dec + i * ix->dim);
+      }
+      for (size_t i = 0; i < m && rc == QV_OK; i++) {
+        if (each[i] == QV_NOTFOUND) continue; /* the record is gone (the collection drops the slot) */
+        if (each[i] != QV_OK) rc = each[i];
+        float d = dist_exact(ix, q, sc->dec + i * ix->dim);
+        if (rc == QV_OK && d <= qv__topk_worst(&best)) qv__topk_push(&best, d, ids[i]);
+      }
       if (rc != QV_OK) {
         *n_out = 0;
         return rc;
       }
-      float d = dist_exact(ix, q, sc->dec);
-      if (d <= qv__topk_worst(&best)) qv__topk_push(&best, d, r[i].slot);
     }
     *n_out = qv__topk_finish(&best);
     return QV_OK;
