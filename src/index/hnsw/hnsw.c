@@ -20,7 +20,7 @@
  *             every one.
  *     vecs    sq8 mode only: the exact float vectors, one 16-byte aligned row per node, used
  *             for vector(), the exact re-rank and neighbour selection. In float mode vbase
- *             points at the vectors inside l0 (stride bsz).
+ *             points at the vectors inside l0 (stride bsz). Absent in a lean index (below).
  *     up      upper levels: one malloc'd array per node with level >= 1, holding level
  *             lists of (u32 count | u32 ids[M]) for levels 1..level.
  *     state   EMPTY (never added), LIVE, DEAD (tombstone); level: the node's top level.
@@ -66,6 +66,29 @@
  *   With codes the construction search traverses on codes too (parameter build_on_codes;
  *   false turns that off), but the ef_construction candidates are re-scored exactly before selection,
  *   and the heuristic always compares exact float distances.
+ *
+ * Without resident floats (parameter keep_floats false; "lean")
+ *   With codes and a vector source (a persistent database: the collection reads a record's
+ *   prepared float from the SQLite store), an index with keep_floats false has no vecs array:
+ *   a node costs its level-0 block (links + code) and upper lists. Then
+ *   - the exact re-rank reads its candidates' floats through the source, all of them in one
+ *     call (qv_vec_source.get_many: one read transaction), the same rerank * k (at least
+ *     HNSW_RERANK_MIN; 0 = all ef) as with floats, so answers and distances are the same
+ *     kind; each candidate costs a store read (a few microseconds, bench/RESULTS.md);
+ *   - insertion traverses on codes (build_on_codes is implied) and keeps the float x code
+ *     distances of its search for selection; the heuristic, re-pruning a full list and
+ *     detaching a node compare decoded codes (sq8_decode into scratch: both sides are stored
+ *     nodes);
+ *   - vector() is NULL and contains() tells a live slot: the collection reads embeddings,
+ *     compaction input and vector-arithmetic terms from the store;
+ *   - when a batch widens the quantizer's range (while the index is small, sq8.c), a live
+ *     node is re-encoded from the source's exact floats and a node without a record
+ *     (tombstone) or whose read fails from its old code decoded with the old range (each such
+ *     re-encoding adds at most half a step of rounding; the range only grows, so the decoded
+ *     value is inside it);
+ *   - the checkpoint is payload version 3 (io.c: no float rows, not even tombstones'), and
+ *     snapshot files get every row from the source (mapped.c).
+ *   Without a vector source (in-memory databases) the floats stay, whatever the parameter.
  *
  * Locking
  *   The collection serialises add/remove/save against searches (rwlock), so searches read

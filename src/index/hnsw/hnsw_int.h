@@ -32,7 +32,8 @@ static inline size_t align64(size_t n) { return (n + 63) & ~(size_t)63; }
 #define HNSW_MAP_VERSION 1u /* mapped.c: the graph laid out for a snapshot file, searched in place */
 #define MAX_LEVEL 16
 #ifndef HNSW_KEEP_FLOATS_DEFAULT
-#define HNSW_KEEP_FLOATS_DEFAULT 1 /* parameter keep_floats (hnsw.c); docs/MEMORY.md */
+#define HNSW_KEEP_FLOATS_DEFAULT 0 /* parameter keep_floats (hnsw.c): persistent collections keep no float
+                                      rows by default (docs/QUANTIZATION.md, "HNSW without resident floats") */
 #endif
 #define HNSW_RERANK_MIN 32 /* fewest candidates re-ranked exactly in sq8 mode (search.c) */
 #define MAX_M 512 /* max level-0 links; M (upper-level links) may be 2..MAX_M/2, as collection.c allows */
