@@ -72,14 +72,14 @@ def test_hnsw_params(db):
     c = db.create_collection("h", 8, index="hnsw", M=8, ef_construction=50, ef_search=20)
     assert c.index == "hnsw"
     assert c.index_params == {"M": 8, "ef_construction": 50, "ef_search": 20, "quantizer": "auto",
-                              "rerank": 3, "build_on_codes": True}
+                              "rerank": 3, "build_on_codes": True, "keep_floats": False}
     c.set_params(ef_search=40, ef_construction=60)
     assert c.index_params["ef_search"] == 40 and c.index_params["ef_construction"] == 60
     with pytest.raises(quiver.InvalidArgumentError, match="quantizer: fixed when the collection was created"):
         c.set_params(quantizer="none")
     d = db.create_collection("h2", 8, index="hnsw", quantizer="none", max_neighbors=12)
     assert d.index_params == {"M": 12, "ef_construction": 200, "ef_search": 64, "quantizer": "none",
-                              "rerank": 3, "build_on_codes": True}
+                              "rerank": 3, "build_on_codes": True, "keep_floats": False}
 
 
 def test_get_list_rename_delete(db):

@@ -57,7 +57,7 @@ def test_format1_directory_opens_and_answers(old_dir):
     b = db.get_collection("hnsw_cos")
     assert b.index == "hnsw" and b.metric == "cosine"
     assert b.index_params == {"M": 8, "ef_construction": 50, "ef_search": 77, "quantizer": "auto",
-                              "rerank": 3, "build_on_codes": True}
+                              "rerank": 3, "build_on_codes": True, "keep_floats": False}
     assert b.count() == 289  # 300 - 10 deleted - h298
     vecs = {f"h{i}": Y[i] for i in range(10, 298)}
     vecs["h299"] = Y[0]  # upserted with the first row's vector

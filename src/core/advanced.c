@@ -241,9 +241,13 @@ static qv_status term_vector(const qv_adv *a, const qv_vec_term *t, const char *
   *slot = QV_NO_SLOT;
   if (t->id) {
     uint32_t s = qv__idmap_get(&c->idmap, t->id);
-    const float *v = s == QV_NO_SLOT || !c->ix ? NULL : c->vt->vector(c->ix, s);
+    const float *v = NULL;
+    if (s != QV_NO_SLOT && c->ix) { /* the index's floats, or the store's copy (adv_vec) */
+      qv_status rc = adv_vec(c, s, c->vt->contains ? out : NULL, &v);
+      if (rc) return qv__err(c->db, rc, "%s[%zu]: reading the vector of '%s' failed", field, i, t->id);
+    }
     if (!v) return qv__err(c->db, QV_NOTFOUND, "%s[%zu]: no record with id '%s'", field, i, t->id);
-    memcpy(out, v, c->dim * sizeof(float));
+    if (v != out) memcpy(out, v, c->dim * sizeof(float));
     *slot = s;
     return QV_OK;
   }
@@ -593,10 +597,14 @@ qv_status qv_collection_recommend(qv_collection *c, const qv_vec_term *positive,
       }
       if (c->metric == QV_METRIC_COSINE) qv__normalize(q, dim);
       rc = qv__adv_knn(&a, q, k, opts, h, &n);
+      float *vb = NULL; /* an index without resident floats: the store's copy (adv_vec) */
+      if (rc == QV_OK && c->vt->contains && !(vb = qv__malloc_aligned(mem, dim * sizeof *vb))) rc = QV_NOMEM;
       for (size_t i = 0; rc == QV_OK && i < n; i++) {
-        const float *v = c->vt->vector(c->ix, h[i].slot);
+        const float *v;
+        rc = adv_vec(c, h[i].slot, vb, &v);
         h[i].dist = v ? sim_of(c, kern, q, v) : -INFINITY;
       }
+      qv__free_aligned(mem, vb);
       if (rc == QV_OK) {
         qsort(h, n, sizeof *h, cmp_score_desc);
         rc = qv__adv_results(&a, h, n, opts->include, out);
@@ -650,8 +658,11 @@ qv_status qv_collection_recommend(qv_collection *c, const qv_vec_term *positive,
       for (size_t i = 0; i < n; i++)
         if (m == 0 || cand[m - 1].slot != cand[i].slot) cand[m++] = cand[i];
       n = m;
-      for (size_t i = 0; i < n; i++) {
-        const float *v = c->vt->vector(c->ix, cand[i].slot);
+      float *vb = NULL; /* an index without resident floats: the store's copy (adv_vec) */
+      if (c->vt->contains && !(vb = qv__malloc_aligned(mem, dim * sizeof *vb))) rc = QV_NOMEM;
+      for (size_t i = 0; rc == QV_OK && i < n; i++) {
+        const float *v;
+        rc = adv_vec(c, cand[i].slot, vb, &v);
         float bp = -INFINITY, bn = -INFINITY;
         for (size_t p = 0; v && p < n_pos; p++) {
           float s = sim_of(c, kern, P + p * dim, v);
@@ -663,8 +674,9 @@ qv_status qv_collection_recommend(qv_collection *c, const qv_vec_term *positive,
         }
         cand[i].dist = !v ? -INFINITY : n_neg ? bp - bn : bp;
       }
+      qv__free_aligned(mem, vb);
       qsort(cand, n, sizeof *cand, cmp_score_desc);
-      rc = qv__adv_results(&a, cand, n < k ? n : k, opts->include, out);
+      if (rc == QV_OK) rc = qv__adv_results(&a, cand, n < k ? n : k, opts->include, out);
     }
     qv__free(mem, cand);
   }
@@ -700,6 +712,10 @@ qv_status qv_collection_query_mmr(qv_collection *c, const float *query, size_t k
     if (c->metric == QV_METRIC_COSINE) qv__normalize(q, dim);
     rc = qv__adv_knn(&a, q, fetch_k, opts, h, &n);
   }
+  float *pb = NULL, *vb = NULL; /* an index without resident floats: the store's copies (adv_vec) */
+  if (rc == QV_OK && c->vt->contains && (!(pb = qv__malloc_aligned(mem, dim * sizeof *pb)) ||
+                                         !(vb = qv__malloc_aligned(mem, dim * sizeof *vb))))
+    rc = QV_NOMEM;
   if (rc == QV_OK) {
     const qv_kernels *kern = qv__kernels();
     /* best[i]: max similarity of candidate i to the chosen ones (-inf before the first) */
@@ -716,18 +732,23 @@ qv_status qv_collection_query_mmr(qv_collection *c, const float *query, size_t k
         }
       }
       sel[ns++] = h[pick];
-      const float *pv = c->vt->vector(c->ix, h[pick].slot);
+      const float *pv;
+      rc = adv_vec(c, h[pick].slot, pb, &pv);
       h[pick] = h[n - 1];
       best[pick] = best[n - 1];
       n--;
-      for (size_t i = 0; pv && i < n; i++) {
-        const float *v = c->vt->vector(c->ix, h[i].slot);
+      for (size_t i = 0; rc == QV_OK && pv && i < n; i++) {
+        const float *v;
+        rc = adv_vec(c, h[i].slot, vb, &v);
         float s = v ? -qv__metric_dist(kern, c->metric, pv, v, dim) : -INFINITY;
         if (s > best[i]) best[i] = s;
       }
+      if (rc) break;
     }
-    rc = qv__adv_results(&a, sel, ns, opts->include, out);
+    if (rc == QV_OK) rc = qv__adv_results(&a, sel, ns, opts->include, out);
   }
+  qv__free_aligned(mem, pb);
+  qv__free_aligned(mem, vb);
   qv__free(mem, q);
   qv__free(mem, h);
   qv__free(mem, sel);

@@ -110,6 +110,26 @@ static qv_status vsrc_get(void *ctx, uint32_t slot, float *out) {
   return rc;
 }
 
+/* vsrc_get for n slots, one read transaction per chunk of rows (qv_vec_source.get_many). */
+static qv_status vsrc_get_many(void *ctx, const uint32_t *slots, size_t n, float *out, qv_status *each) {
+  qv_collection *c = ctx;
+  if (!c->db->store) return QV_NOTFOUND;
+  int64_t rids[64];
+  for (size_t i0 = 0; i0 < n; i0 += 64) {
+    size_t m = n - i0 < 64 ? n - i0 : 64;
+    for (size_t i = 0; i < m; i++) {
+      uint32_t s = slots[i0 + i];
+      rids[i] = s < c->n_slots && c->ids[s] ? c->rids[s] : 0;
+    }
+    qv_status rc = qv__store_rec_embeddings(c->db->store, rids, m, c->dim, out + i0 * c->dim, each + i0);
+    if (rc) return rc;
+    if (c->metric == QV_METRIC_COSINE)
+      for (size_t i = 0; i < m; i++)
+        if (each[i0 + i] == QV_OK) qv__normalize(out + (i0 + i) * c->dim, c->dim);
+  }
+  return QV_OK;
+}
+
 /* ------------------------------------------------------------------ life cycle */
 
 qv_status qv__col_new(qv_db *db, const char *name, const qv_collection_opts *o, qv_collection **out) {
@@ -171,6 +191,7 @@ qv_status qv__col_new(qv_db *db, const char *name, const qv_collection_opts *o, 
   qv__idmap_init(&c->idmap, &c->ids);
   c->vsrc.ctx = c;
   c->vsrc.get = vsrc_get;
+  c->vsrc.get_many = vsrc_get_many;
   qv__make_uuid(c->uuid);
   *out = c;
   return QV_OK;

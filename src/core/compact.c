@@ -54,8 +54,15 @@ static qv_status collect_live(qv_collection *c, uint32_t **slots_out, float **ve
   if (!slots || !vecs) {
     rc = QV_NOMEM;
   } else {
-    for (uint32_t s = 0; s < c->n_slots && n < c->count; s++) {
+    for (uint32_t s = 0; s < c->n_slots && n < c->count && rc == QV_OK; s++) {
       const float *v = c->ids[s] ? c->vt->vector(c->ix, s) : NULL;
+      if (!v && c->ids[s] && c->vt->contains && c->vt->contains(c->ix, s)) {
+        /* an index without resident floats: the store's copy, straight into place */
+        rc = c->vsrc.get(c->vsrc.ctx, s, vecs + n * c->dim);
+        if (rc) break;
+        slots[n++] = s;
+        continue;
+      }
       if (!v) continue;
       slots[n] = s;
       memcpy(vecs + n * c->dim, v, c->dim * sizeof *vecs);

@@ -44,6 +44,11 @@ typedef struct qv_index qv_index; /* each kind defines struct qv_index privately
 typedef struct qv_vec_source {
   void *ctx;
   qv_status (*get)(void *ctx, uint32_t slot, float *out);
+  /* Optional (NULL: get() one by one): n slots at once into out (n * dim floats), each row's
+   * status into each[i] (QV_OK, QV_NOTFOUND, or an error); one read transaction for all of
+   * them, which is most of what a read costs (the HNSW re-rank of a lean index). Returns QV_OK
+   * unless the batch as a whole failed. */
+  qv_status (*get_many)(void *ctx, const uint32_t *slots, size_t n, float *out, qv_status *each);
 } qv_vec_source;
 
 typedef struct qv_index_params {

@@ -307,6 +307,20 @@ void hnsw_sq8_encode(const hnsw_sq8 *q, const float *v, unsigned char *code) {
   memcpy(code, &xn, 4);
 }
 
+void hnsw_sq8_decode(const hnsw_sq8 *q, const unsigned char *code, float *out) {
+  const unsigned char *c = code + 4;
+  if (q->bits == 4) {
+    for (uint32_t i = 0; i < q->dim; i++) {
+      size_t b;
+      int hi;
+      sq4_pos(q->dim, i, &b, &hi);
+      out[i] = q->lo[i] + q->scale[i] * (float)(hi ? c[b] >> 4 : c[b] & 15);
+    }
+    return;
+  }
+  for (uint32_t i = 0; i < q->dim; i++) out[i] = q->lo[i] + q->scale[i] * (float)c[i];
+}
+
 size_t hnsw_sq8_query_bytes(const hnsw_sq8 *q) { return 64 + (size_t)q->dim_pad * sizeof(float); }
 
 static void prepare_int8(const hnsw_sq8 *q, const float *query, float *pf) {

@@ -65,6 +65,8 @@ QV_INTERNAL void hnsw_sq8_free(hnsw_sq8 *q, const qv_mem *mem);
  */
 QV_INTERNAL int hnsw_sq8_maybe_train(hnsw_sq8 *q, const float *vecs, size_t n, uint64_t n_have);
 QV_INTERNAL void hnsw_sq8_encode(const hnsw_sq8 *q, const float *v, unsigned char *code);
+/* The vector a code stands for: out[i] = lo_i + scale_i * c_i (dim floats). */
+QV_INTERNAL void hnsw_sq8_decode(const hnsw_sq8 *q, const unsigned char *code, float *out);
 /* Bytes of a prepared query (64-byte aligned storage). */
 QV_INTERNAL size_t hnsw_sq8_query_bytes(const hnsw_sq8 *q);
 QV_INTERNAL void hnsw_sq8_prepare(const hnsw_sq8 *q, const float *query, void *prep);

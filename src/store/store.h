@@ -90,6 +90,10 @@ QV_INTERNAL qv_status qv__store_rec_scan(qv_store *s, int64_t cid, uint32_t dim,
                                          qv_store_row_fn fn, void *ctx);
 /* Read the stored embedding of row rid into out (dim floats), via the read connection. */
 QV_INTERNAL qv_status qv__store_rec_embedding(qv_store *s, int64_t rid, uint32_t dim, float *out);
+/* The same for n rows in one read transaction: rids[i] <= 0 gives each[i] = QV_NOTFOUND,
+ * every other row its status (QV_OK, QV_CORRUPT...). QV_OK unless the batch failed. */
+QV_INTERNAL qv_status qv__store_rec_embeddings(qv_store *s, const int64_t *rids, size_t n, uint32_t dim, float *out,
+                                               qv_status *each);
 
 /* ------------------------------------------------------------------ tenants and databases
  * (store_catalog.c); all but the migration inside the caller's transaction */

@@ -289,7 +289,7 @@ Test(collections, l1_on_hnsw_unsupported) {
   cr_assert_eq(qv_collection_info_get(c, &in), QV_OK);
   cr_assert_str_eq(in.index, "hnsw");
   cr_assert_str_eq(in.params_json, "{\"M\":12,\"ef_construction\":200,\"ef_search\":64,\"quantizer\":\"auto\","
-                                      "\"rerank\":3,\"build_on_codes\":true}");
+                                      "\"rerank\":3,\"build_on_codes\":true,\"keep_floats\":false}");
   qv_collection_info_free(&in);
   qv_collection_release(c);
   qv_db_close(db);

@@ -238,7 +238,7 @@ Test(db, names_and_parsers) {
   free(desc);
   cr_assert_eq(qv_index_params_describe("hnsw", &desc), QV_OK);
   cr_assert_str_eq(desc, "{\"M\":16,\"ef_construction\":200,\"ef_search\":64,\"quantizer\":\"auto\",\"rerank\":3,"
-                         "\"build_on_codes\":true}");
+                         "\"build_on_codes\":true,\"keep_floats\":false}");
   free(desc);
   cr_assert_eq(qv_index_params_describe("ivf-nope", &desc), QV_NOTFOUND);
   cr_assert_null(desc);

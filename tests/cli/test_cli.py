@@ -183,7 +183,8 @@ def test_index_kinds_and_params(q):
     q.ok("create", "p", "--dim", 4, "--index", "hnsw", "--param", "quantizer=none", "--params",
          '{"M": 6, "ef_search": 33}')
     assert q.json("info", "p")["params"] == {"M": 6, "ef_construction": 200, "ef_search": 33,
-                                            "quantizer": "none", "rerank": 3, "build_on_codes": True}
+                                            "quantizer": "none", "rerank": 3, "build_on_codes": True,
+                                            "keep_floats": False}
     p = q.fails(1, "create", "y", "--dim", 4, "--index", "hnsw", "--param", "M=1")
     assert "params.M: 1 is outside 2..256" in p.stderr
     p = q.fails(1, "create", "y", "--dim", 4, "--param", "M=8")
@@ -208,7 +209,7 @@ def test_collection_lifecycle(q):
     info = q.json("info", "a")
     assert info["index"] == "hnsw"
     assert info["params"] == {"M": 8, "ef_construction": 50, "ef_search": 20, "quantizer": "auto",
-                              "rerank": 3, "build_on_codes": True}
+                              "rerank": 3, "build_on_codes": True, "keep_floats": False}
     assert info["count"] == 0
     for key in ["slots", "tombstones", "mem_vectors", "mem_graph", "max_level", "last_seq",
                 "checkpoint_seq", "mem_codes", "mem_ids", "mem_metadata", "mem_documents",
@@ -217,7 +218,7 @@ def test_collection_lifecycle(q):
     assert q.json("info", "b")["metadata"] == {"owner": "me"}
     text = q.ok("info", "a").stdout
     assert ('hnsw {"M":8,"ef_construction":50,"ef_search":20,"quantizer":"auto","rerank":3,'
-            '"build_on_codes":true}') in text
+            '"build_on_codes":true,"keep_floats":false}') in text
     assert "vector memory" in text and "graph memory" in text
 
     # internal collections (the HTTP server's catalog) only with --all

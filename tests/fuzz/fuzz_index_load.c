@@ -33,7 +33,7 @@ static qv_status fuzz_get(void *ctx, uint32_t slot, float *out) {
   for (int i = 0; i < DIM; i++) out[i] = (float)((slot + (uint32_t)i) % 7);
   return QV_OK;
 }
-static const qv_vec_source fuzz_src = {NULL, fuzz_get};
+static const qv_vec_source fuzz_src = {NULL, fuzz_get, NULL};
 
 /* The envelope qv__ckpt_commit writes (src/store/checkpoint.h), built in memory: the
  * writer's fsync, rename and directory fsync per input were most of this target's time, and

@@ -130,7 +130,7 @@ static qv_status rows_get(void *ctx, uint32_t s, float *out) {
   memcpy(out, g_rows + (size_t)s * DIM, DIM * sizeof(float));
   return QV_OK;
 }
-static const qv_vec_source rows_src = {NULL, rows_get};
+static const qv_vec_source rows_src = {NULL, rows_get, NULL};
 
 static float *data(size_t n) {
   float *x = malloc(n * DIM * sizeof *x);
@@ -186,7 +186,7 @@ static int all_pass(void *ctx, uint32_t s) {
 Test(hnsw_codes, pool_matches_heaps) {
   float *x = data(NB), *q = data(60);
   g_rows = x;
-  qv_index *ix = build("{\"M\":8,\"ef_construction\":80,\"quantizer\":\"sq8\"}", x, NB);
+  qv_index *ix = build("{\"M\":8,\"ef_construction\":80,\"quantizer\":\"sq8\",\"keep_floats\":true}", x, NB);
   size_t same = 0, tot = 0;
   for (size_t i = 0; i < 60; i++) {
     qv_hit a[10], b[10];
@@ -215,7 +215,7 @@ Test(hnsw_codes, pool_matches_heaps) {
 Test(hnsw_codes, recall_per_quantizer) {
   float *x = data(NB), *q = data(50);
   g_rows = x;
-  static const char *js[] = {"{\"M\":8,\"quantizer\":\"sq4\",\"rerank\":0}", "{\"M\":8,\"quantizer\":\"sq8\"}",
+  static const char *js[] = {"{\"M\":8,\"quantizer\":\"sq4\",\"rerank\":0}", "{\"M\":8,\"quantizer\":\"sq8\",\"keep_floats\":true}",
                              "{\"M\":8,\"quantizer\":\"auto\"}", "{\"M\":8,\"quantizer\":\"none\"}"};
   for (size_t i = 0; i < 4; i++) {
     qv_index *ix = build(js[i], x, NB);
@@ -292,7 +292,7 @@ static void reblock(const char *src, const char *dst, uint32_t new_bsz) {
 Test(hnsw_codes, loads_files_with_64_byte_blocks) {
   float *x = data(NB), *q = data(40);
   g_rows = x;
-  const char *json = "{\"M\":8,\"ef_construction\":80,\"quantizer\":\"sq8\"}";
+  const char *json = "{\"M\":8,\"ef_construction\":80,\"quantizer\":\"sq8\",\"keep_floats\":true}";
   qv_index *ix = build(json, x, NB);
   char a[128], b[128], c[128];
   snprintf(a, sizeof a, "/tmp/qv_test_hnsw_codes_%d_a", (int)getpid());

@@ -91,11 +91,11 @@ static qv_status rows_get(void *ctx, uint32_t s, float *out) {
   memcpy(out, g_rows + (size_t)s * DIM, DIM * sizeof(float));
   return QV_OK;
 }
-static const qv_vec_source rows_src = {NULL, rows_get};
+static const qv_vec_source rows_src = {NULL, rows_get, NULL};
 
 static qv_index_params params(void) {
   qv_index_params p = {qv__mem_default(), QV_METRIC_L2, DIM,
-                       "{\"M\":8,\"ef_construction\":80,\"ef_search\":64,\"quantizer\":\"sq8\"}", 2, &rows_src};
+                       "{\"M\":8,\"ef_construction\":80,\"ef_search\":64,\"quantizer\":\"sq8\",\"keep_floats\":true}", 2, &rows_src};
   return p;
 }
 

@@ -57,10 +57,11 @@ static float *make_data(size_t n, uint64_t seed, qv_metric m) {
   return x;
 }
 
-/* The traversal quantizer is a stored parameter of the kind: tests choose it per build. */
-static const char *g_params = "{\"M\":16,\"ef_construction\":100,\"ef_search\":64,\"quantizer\":\"sq8\"}";
+/* The traversal quantizer is a stored parameter of the kind: tests choose it per build. These
+ * tests keep float rows (keep_floats true; the lean index: test_hnsw_lean.c). */
+static const char *g_params = "{\"M\":16,\"ef_construction\":100,\"ef_search\":64,\"quantizer\":\"sq8\",\"keep_floats\":true}";
 static void use_sq8(int on) {
-  g_params = on ? "{\"M\":16,\"ef_construction\":100,\"ef_search\":64,\"quantizer\":\"sq8\"}"
+  g_params = on ? "{\"M\":16,\"ef_construction\":100,\"ef_search\":64,\"quantizer\":\"sq8\",\"keep_floats\":true}"
                 : "{\"M\":16,\"ef_construction\":100,\"ef_search\":64,\"quantizer\":\"none\"}";
 }
 
@@ -74,7 +75,7 @@ static qv_status rows_get(void *ctx, uint32_t s, float *out) {
   memcpy(out, g_rows + (size_t)s * DIM, DIM * sizeof(float));
   return QV_OK;
 }
-static const qv_vec_source rows_src = {NULL, rows_get};
+static const qv_vec_source rows_src = {NULL, rows_get, NULL};
 static void use_rows(const float *x, size_t n) {
   g_rows = x;
   g_nrows = n;

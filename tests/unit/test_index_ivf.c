@@ -51,7 +51,7 @@ static qv_status src_get(void *ctx, uint32_t slot, float *out) {
   memcpy(out, g_src + (size_t)slot * DIM, DIM * sizeof *out);
   return QV_OK;
 }
-static const qv_vec_source g_vsrc = {NULL, src_get};
+static const qv_vec_source g_vsrc = {NULL, src_get, NULL};
 
 static qv_index *make(const char *params, qv_metric m, int with_src) {
   qv_index_params p = {.mem = qv__mem_default(), .metric = m, .dim = DIM, .params_json = params, .n_threads = 1,

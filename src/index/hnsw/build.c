@@ -12,16 +12,19 @@ static int hit_cmp(const void *a, const void *b) { return qv__hit_cmp(a, b); }
  * The heuristic of the paper's Algorithm 4 over c[0..n) (distance to the base node, id):
  * sorts c, then keeps a candidate only if it is closer to the base than to every candidate
  * already kept, up to m. Kept entries are moved to the front of c; returns their number.
+ * A lean index compares decoded codes: candidate i is decoded into row `kept` of sc->dec,
+ * where it stays if it is kept, so every kept candidate is decoded once (m <= M0 rows).
  */
-static size_t select_heuristic(const qv_index *ix, qv_hit *c, size_t n, size_t m) {
+static size_t select_heuristic(const qv_index *ix, scratch *sc, qv_hit *c, size_t n, size_t m) {
   qsort(c, n, sizeof *c, hit_cmp);
   if (n <= m) return n;
-  size_t kept = 0;
+  size_t kept = 0, dim = ix->dim;
   for (size_t i = 0; i < n && kept < m; i++) {
-    const float *v = vec_of(ix, c[i].slot);
+    const float *v = sel_vec(ix, c[i].slot, ix->lean ? sc->dec + kept * dim : NULL);
     int good = 1;
     for (size_t j = 0; j < kept; j++) {
-      if (dist_exact(ix, v, vec_of(ix, c[j].slot)) < c[i].dist) {
+      const float *w = ix->lean ? sc->dec + j * dim : vec_of(ix, c[j].slot);
+      if (dist_exact(ix, v, w) < c[i].dist) {
         good = 0;
         break;
       }
@@ -45,15 +48,18 @@ static void add_link(const qv_index *ix, scratch *sc, uint32_t s, uint32_t t, in
     goto out;
   }
   {
-    const float *vs = vec_of(ix, s);
+    /* lean: s decoded into the last row of sc->dec, each candidate into row 0 (which the
+     * heuristic overwrites afterwards) */
+    float *tmp = ix->lean ? sc->dec : NULL;
+    const float *vs = sel_vec(ix, s, ix->lean ? sc->dec + (size_t)ix->M0 * ix->dim : NULL);
     qv_hit *c = sc->sel;
     for (uint32_t i = 0; i < n; i++) {
       c[i].slot = l[i + 1];
-      c[i].dist = dist_exact(ix, vs, vec_of(ix, l[i + 1]));
+      c[i].dist = dist_exact(ix, vs, sel_vec(ix, l[i + 1], tmp));
     }
     c[n].slot = t;
-    c[n].dist = dist_exact(ix, vs, vec_of(ix, t));
-    size_t k = select_heuristic(ix, c, n + 1, mx);
+    c[n].dist = dist_exact(ix, vs, sel_vec(ix, t, tmp));
+    size_t k = select_heuristic(ix, sc, c, n + 1, mx);
     for (size_t i = 0; i < k; i++) l[i + 1] = c[i].slot;
     l[0] = (uint32_t)k;
   }
@@ -63,8 +69,11 @@ out:
 
 /* ------------------------------------------------------------------ insertion */
 
-/* Insert node x (vector already written, lists empty, state set) into the graph. */
-static void insert_node(qv_index *ix, scratch *sc, uint32_t x) {
+/*
+ * Insert node x (vector already written, lists empty, state set) into the graph; xv is its
+ * float vector (a lean index keeps none: it comes from the batch).
+ */
+static void insert_node(qv_index *ix, scratch *sc, uint32_t x, const float *xv) {
   int lx = ix->level[x];
   pthread_mutex_lock(&ix->glock);
   int maxl = ix->max_level;
@@ -78,8 +87,9 @@ static void insert_node(qv_index *ix, scratch *sc, uint32_t x) {
   }
   if (!hold) pthread_mutex_unlock(&ix->glock);
 
-  qctx qc = {vec_of(ix, x), NULL, NULL, NULL, x, 1};
-  if (ix->sq8 && ix->build_codes) { /* traverse on codes; select on exact distances */
+  qctx qc = {xv, NULL, NULL, NULL, x, 1};
+  /* traverse on codes; select on exact distances (lean: on x's float against the codes) */
+  if (ix->sq8 && (ix->build_codes || ix->lean)) {
     hnsw_sq8_prepare(&ix->q8, qc.q, sc->qprep);
     qc.qprep = sc->qprep;
   }
@@ -91,9 +101,9 @@ static void insert_node(qv_index *ix, scratch *sc, uint32_t x) {
     if (!n) continue;
     qv_hit *c = sc->sel;
     memcpy(c, sc->res, n * sizeof *c);
-    if (qc.qprep)
+    if (qc.qprep && !ix->lean) /* lean: the float x code distances of the search stand */
       for (size_t i = 0; i < n; i++) c[i].dist = dist_exact(ix, qc.q, vec_of(ix, c[i].slot));
-    size_t k = select_heuristic(ix, c, n, ix->M); /* sorted: c[0] is the closest */
+    size_t k = select_heuristic(ix, sc, c, n, ix->M); /* sorted: c[0] is the closest */
     cur = c[0].slot;
     dcur = qc.qprep ? tdist(ix, &qc, cur) : c[0].dist;
     /* x's own list: the selection, plus links concurrent inserts may already have made */
@@ -147,7 +157,8 @@ static void reset_entry(qv_index *ix, uint32_t x, const uint8_t *skip, size_t n_
  * the link and takes instead the closest of x's other old neighbours it does not link yet.
  * Then x's own lists are emptied. Single-threaded (called before the parallel phase).
  */
-static void detach_node(qv_index *ix, uint32_t x) {
+static void detach_node(qv_index *ix, scratch *sc, uint32_t x) {
+  float *tmp = ix->lean ? sc->dec : NULL, *nrow = ix->lean ? sc->dec + (size_t)ix->M0 * ix->dim : NULL;
   uint32_t old[MAX_M * 2];
   for (int lev = 0; lev <= ix->level[x]; lev++) {
     uint32_t *lx = links_at(ix, x, lev);
@@ -163,7 +174,7 @@ static void detach_node(qv_index *ix, uint32_t x) {
       if (pos == UINT32_MAX) continue;
       ln[pos + 1] = ln[cnt];
       ln[0] = --cnt;
-      const float *vn = vec_of(ix, n);
+      const float *vn = sel_vec(ix, n, nrow);
       float bd = INFINITY;
       uint32_t best = UINT32_MAX;
       for (uint32_t j = 0; j < no; j++) {
@@ -176,7 +187,7 @@ static void detach_node(qv_index *ix, uint32_t x) {
             break;
           }
         if (have) continue;
-        float d = dist_exact(ix, vn, vec_of(ix, c));
+        float d = dist_exact(ix, vn, sel_vec(ix, c, tmp));
         if (d < bd) {
           bd = d;
           best = c;
@@ -194,6 +205,7 @@ static void detach_node(qv_index *ix, uint32_t x) {
 typedef struct build_job {
   qv_index *ix;
   const uint32_t *order;
+  const float *const *xv; /* xv[i]: order[i]'s float vector (in the batch) */
   size_t n;
   atomic_size_t next;
 } build_job;
@@ -209,16 +221,20 @@ static void *build_worker(void *arg) {
   for (;;) {
     size_t i = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed);
     if (i >= j->n) break;
-    insert_node(j->ix, wa->sc, j->order[i]);
+    insert_node(j->ix, wa->sc, j->order[i], j->xv[i]);
   }
   return NULL;
 }
 
 /* Insert order[0..n) with up to nt threads (the calling thread is one of them). */
-static void insert_all(qv_index *ix, scratch **sc, int nt, const uint32_t *order, size_t n) {
+static void insert_all(qv_index *ix, scratch **sc, int nt, const uint32_t *order, const float *const *xv,
+                       size_t n) {
   size_t i0 = 0;
-  if (ix->max_level < 0 && n) insert_node(ix, sc[0], order[i0++]);
-  build_job job = {ix, order + i0, n - i0, 0};
+  if (ix->max_level < 0 && n) {
+    insert_node(ix, sc[0], order[i0], xv[i0]);
+    i0++;
+  }
+  build_job job = {ix, order + i0, xv + i0, n - i0, 0};
   atomic_init(&job.next, 0);
   worker_arg wa[64];
   pthread_t th[64];
@@ -250,6 +266,8 @@ static qv_status add_impl(qv_index *ix, const uint32_t *slots, const float *vecs
         return QV_INVALID;
   qv_status rc = QV_NOMEM;
   uint32_t *order = NULL;
+  const float **xv = NULL; /* xv[i]: the batch's vector of order[i] */
+  float *old_q = NULL;     /* lean: the quantizer's lo / hi / scale before this batch trained it */
   uint8_t *seen = NULL;
   uint32_t **fresh_up = NULL; /* upper-link arrays allocated by this call */
   scratch *sc[64] = {0};
@@ -270,9 +288,10 @@ static qv_status add_impl(qv_index *ix, const uint32_t *slots, const float *vecs
   }
   rc = QV_NOMEM;
   order = qv__malloc(ix->mem, n * sizeof *order);
+  xv = qv__malloc(ix->mem, n * sizeof *xv);
   seen = qv__calloc(ix->mem, (size_t)maxs + 1, 1);
   fresh_up = qv__calloc(ix->mem, n, sizeof *fresh_up);
-  if (!order || !seen || !fresh_up) goto cleanup;
+  if (!order || !xv || !seen || !fresh_up) goto cleanup;
   for (int t = 0; t < nt; t++)
     if (!(sc[t] = hnsw_scratch_get(ix, ix->efc))) goto cleanup;
   /* allocate every upper-link array first: after this point nothing can fail. Backwards,
@@ -287,11 +306,36 @@ static qv_status add_impl(qv_index *ix, const uint32_t *slots, const float *vecs
       if (!fresh_up[i]) goto cleanup;
     }
   }
-  if (ix->sq8 && train && hnsw_sq8_maybe_train(&ix->q8, train, n_train, ix->n_live + ix->n_dead + ix->n_hidden)) {
-    /* the quantizer was (re)trained on this batch: re-encode what is already stored */
-    for (uint32_t s = 0; s < ix->n_hw; s++)
-      if (ix->state[s] != ST_EMPTY)
-        hnsw_sq8_encode(&ix->q8, vec_of(ix, s), ix->l0 + (size_t)s * ix->bsz + ix->code_off);
+  uint64_t stored = ix->n_live + ix->n_dead + ix->n_hidden;
+  if (ix->lean && train && stored) { /* re-encoding below decodes with the range codes were made with */
+    size_t nq = (size_t)ix->q8.dim_pad * 3;
+    if (!(old_q = qv__malloc(ix->mem, nq * sizeof *old_q))) goto cleanup;
+    memcpy(old_q, ix->q8.lo, nq * sizeof *old_q);
+  }
+  if (ix->sq8 && train && hnsw_sq8_maybe_train(&ix->q8, train, n_train, stored)) {
+    /* the quantizer was (re)trained on this batch: re-encode what is already stored. A lean
+     * index re-encodes a live node from the vector source's exact floats (codes made from
+     * codes would add one rounding per widening, and ranges widen often while an index is
+     * small), and a node without a record (a tombstone) or a failed read from its old code
+     * decoded with the old range, which the new range contains. */
+    hnsw_sq8 oq = ix->q8;
+    if (old_q) {
+      oq.lo = old_q;
+      oq.hi = old_q + oq.dim_pad;
+      oq.scale = old_q + 2 * (size_t)oq.dim_pad;
+    }
+    for (uint32_t s = 0; s < ix->n_hw; s++) {
+      if (ix->state[s] == ST_EMPTY) continue;
+      unsigned char *code = ix->l0 + (size_t)s * ix->bsz + ix->code_off;
+      if (!ix->lean) {
+        hnsw_sq8_encode(&ix->q8, vec_of(ix, s), code);
+        continue;
+      }
+      float *buf = sc[0]->dec;
+      if (ix->state[s] != ST_LIVE || ix->p.vsrc->get(ix->p.vsrc->ctx, s, buf) != QV_OK)
+        hnsw_sq8_decode(&oq, code, buf);
+      hnsw_sq8_encode(&ix->q8, buf, code);
+    }
   }
   memset(seen, 0, (size_t)maxs + 1);
   size_t m = 0;
@@ -307,7 +351,7 @@ static qv_status add_impl(qv_index *ix, const uint32_t *slots, const float *vecs
       fresh_up[i] = NULL;
       if (s >= ix->n_hw) ix->n_hw = s + 1;
     } else {
-      detach_node(ix, s);
+      detach_node(ix, sc[0], s);
       if (ix->state[s] == ST_DEAD) ix->n_dead--;
       else if (ix->state[s] == ST_LIVE) ix->n_live--;
       else ix->n_hidden--;
@@ -318,6 +362,7 @@ static qv_status add_impl(qv_index *ix, const uint32_t *slots, const float *vecs
     ix->state[s] = hidden ? ST_HIDDEN : ST_LIVE;
     ix->n_live += !hidden;
     ix->n_hidden += hidden;
+    xv[m] = v;
     order[m++] = s;
   }
   /* an entry point whose lists were cleared above cannot lead anywhere: pick another one */
@@ -328,8 +373,11 @@ static qv_status add_impl(qv_index *ix, const uint32_t *slots, const float *vecs
     uint32_t t = order[i];
     order[i] = order[m - 1 - i];
     order[m - 1 - i] = t;
+    const float *tv = xv[i];
+    xv[i] = xv[m - 1 - i];
+    xv[m - 1 - i] = tv;
   }
-  insert_all(ix, sc, nt, order, m);
+  insert_all(ix, sc, nt, order, xv, m);
   rc = QV_OK;
 cleanup:
   for (int t = 0; t < nt; t++)
@@ -339,6 +387,8 @@ cleanup:
   qv__free(ix->mem, fresh_up);
   qv__free(ix->mem, seen);
   qv__free(ix->mem, order);
+  qv__free(ix->mem, xv);
+  qv__free(ix->mem, old_q);
   return rc;
 }
 
@@ -372,9 +422,14 @@ QV_INTERNAL qv_status hnsw_remove(qv_index *ix, uint32_t slot) {
   return QV_OK;
 }
 
+/* NULL in a lean index: the collection reads the store's copy (contains() says it is live). */
 QV_INTERNAL const float *hnsw_vector(const qv_index *ix, uint32_t slot) {
-  if (!ix || slot >= ix->cap || ix->state[slot] != ST_LIVE) return NULL;
+  if (!ix || ix->lean || slot >= ix->cap || ix->state[slot] != ST_LIVE) return NULL;
   return vec_of(ix, slot);
+}
+
+QV_INTERNAL int hnsw_contains(const qv_index *ix, uint32_t slot) {
+  return ix && slot < ix->cap && ix->state[slot] == ST_LIVE;
 }
 
 

@@ -57,6 +57,7 @@ QV_INTERNAL void hnsw_scratch_free(const qv_mem *mem, scratch *sc) {
   qv__free(mem, sc->ids);
   qv__free(mem, sc->sel);
   qv__free_aligned(mem, sc->qprep);
+  qv__free_aligned(mem, sc->dec);
   qv__free(mem, sc);
 }
 
@@ -108,6 +109,10 @@ static int scratch_fit(const qv_index *ix, scratch *sc, size_t ef) {
     sc->qprep = qv__malloc_aligned(ix->mem, hnsw_sq8_query_bytes(&ix->q8));
     if (!sc->qprep) return 0;
   }
+  if (ix->lean && !sc->dec) {
+    sc->dec = qv__malloc_aligned(ix->mem, (size_t)(ix->M0 + 1) * ix->dim * sizeof(float));
+    if (!sc->dec) return 0;
+  }
   return 1;
 }
 
@@ -138,7 +143,7 @@ QV_INTERNAL void hnsw_scratch_put(qv_index *ix, scratch *sc) {
 /* ------------------------------------------------------------------ storage growth */
 
 QV_INTERNAL void hnsw_write_vector(qv_index *ix, uint32_t s, const float *v) {
-  memcpy(ix->vbase + (size_t)s * ix->vstride, v, (size_t)ix->dim * sizeof(float));
+  if (!ix->lean) memcpy(ix->vbase + (size_t)s * ix->vstride, v, (size_t)ix->dim * sizeof(float));
   if (ix->sq8) hnsw_sq8_encode(&ix->q8, v, (unsigned char *)ix->l0 + (size_t)s * ix->bsz + ix->code_off);
 }
 
@@ -168,20 +173,20 @@ QV_INTERNAL qv_status hnsw_grow_build(const qv_index *ix, uint32_t need, int exa
   g->arenas = arenas;
   if (arenas) {
     g->l0 = hnsw_arena_alloc(ix->mem, nc * ix->bsz, &g->l0_raw);
-    if (ix->sq8) g->vecs = hnsw_arena_alloc(ix->mem, nc * ix->vstride, &g->vecs_raw);
+    if (ix->sq8 && !ix->lean) g->vecs = hnsw_arena_alloc(ix->mem, nc * ix->vstride, &g->vecs_raw);
   }
   g->state = qv__calloc(ix->mem, nc, 1);
   g->level = qv__calloc(ix->mem, nc, 1);
   g->up = qv__calloc(ix->mem, nc, sizeof *g->up);
   g->locks = qv__calloc(ix->mem, nc, sizeof *g->locks);
-  if ((arenas && (!g->l0 || (ix->sq8 && !g->vecs))) || !g->state || !g->level || !g->up || !g->locks) {
+  if ((arenas && (!g->l0 || (ix->sq8 && !ix->lean && !g->vecs))) || !g->state || !g->level || !g->up || !g->locks) {
     hnsw_grown_free(ix->mem, g);
     return QV_NOMEM;
   }
   size_t old = ix->cap;
   if (old && arenas) {
     memcpy(g->l0, ix->l0, old * ix->bsz);
-    if (ix->sq8) memcpy(g->vecs, ix->vecs, old * ix->vstride);
+    if (ix->sq8 && !ix->lean) memcpy(g->vecs, ix->vecs, old * ix->vstride);
   }
   if (old) {
     memcpy(g->state, ix->state, old);
@@ -206,7 +211,7 @@ QV_INTERNAL void hnsw_grow_install(qv_index *ix, grown *g) {
     ix->l0_raw = g->l0_raw;
     ix->vecs = g->vecs;
     ix->vecs_raw = g->vecs_raw;
-    ix->vbase = ix->sq8 ? g->vecs : g->l0 + ix->code_off;
+    ix->vbase = ix->lean ? NULL : ix->sq8 ? g->vecs : g->l0 + ix->code_off;
   }
   qv__free(ix->mem, ix->state);
   qv__free(ix->mem, ix->level);
@@ -218,6 +223,24 @@ QV_INTERNAL void hnsw_grow_install(qv_index *ix, grown *g) {
   ix->locks = g->locks;
   ix->cap = (uint32_t)g->nc;
   memset(g, 0, sizeof *g);
+}
+
+/*
+ * The float row of a non-empty slot s into out (dim floats), for writers of files that carry
+ * every float (save_standalone, serialize): the resident row, or in a lean index the vector
+ * source's copy for a live node and the decoded code for a tombstone (its record is gone).
+ */
+QV_INTERNAL qv_status hnsw_row(const qv_index *ix, uint32_t s, float *out) {
+  if (!ix->lean) {
+    memcpy(out, vec_of(ix, s), (size_t)ix->dim * sizeof(float));
+    return QV_OK;
+  }
+  if (ix->state[s] == ST_LIVE) {
+    qv_status rc = ix->p.vsrc->get(ix->p.vsrc->ctx, s, out);
+    if (rc != QV_NOTFOUND) return rc;
+  }
+  hnsw_sq8_decode(&ix->q8, code_of(ix, s), out);
+  return QV_OK;
 }
 
 /* Make room for slots [0, need). */

@@ -20,7 +20,7 @@
  *             every one.
  *     vecs    sq8 mode only: the exact float vectors, one 16-byte aligned row per node, used
  *             for vector(), the exact re-rank and neighbour selection. In float mode vbase
- *             points at the vectors inside l0 (stride bsz).
+ *             points at the vectors inside l0 (stride bsz). Absent in a lean index (below).
  *     up      upper levels: one malloc'd array per node with level >= 1, holding level
  *             lists of (u32 count | u32 ids[M]) for levels 1..level.
  *     state   EMPTY (never added), LIVE, DEAD (tombstone); level: the node's top level.
@@ -66,6 +66,29 @@
  *   With codes the construction search traverses on codes too (parameter build_on_codes;
  *   false turns that off), but the ef_construction candidates are re-scored exactly before selection,
  *   and the heuristic always compares exact float distances.
+ *
+ * Without resident floats (parameter keep_floats false; "lean")
+ *   With codes and a vector source (a persistent database: the collection reads a record's
+ *   prepared float from the SQLite store), an index with keep_floats false has no vecs array:
+ *   a node costs its level-0 block (links + code) and upper lists. Then
+ *   - the exact re-rank reads its candidates' floats through the source, all of them in one
+ *     call (qv_vec_source.get_many: one read transaction), the same rerank * k (at least
+ *     HNSW_RERANK_MIN; 0 = all ef) as with floats, so answers and distances are the same
+ *     kind; each candidate costs a store read (a few microseconds, bench/RESULTS.md);
+ *   - insertion traverses on codes (build_on_codes is implied) and keeps the float x code
+ *     distances of its search for selection; the heuristic, re-pruning a full list and
+ *     detaching a node compare decoded codes (sq8_decode into scratch: both sides are stored
+ *     nodes);
+ *   - vector() is NULL and contains() tells a live slot: the collection reads embeddings,
+ *     compaction input and vector-arithmetic terms from the store;
+ *   - when a batch widens the quantizer's range (while the index is small, sq8.c), a live
+ *     node is re-encoded from the source's exact floats and a node without a record
+ *     (tombstone) or whose read fails from its old code decoded with the old range (each such
+ *     re-encoding adds at most half a step of rounding; the range only grows, so the decoded
+ *     value is inside it);
+ *   - the checkpoint is payload version 3 (io.c: no float rows, not even tombstones'), and
+ *     snapshot files get every row from the source (mapped.c).
+ *   Without a vector source (in-memory databases) the floats stay, whatever the parameter.
  *
  * Locking
  *   The collection serialises add/remove/save against searches (rwlock), so searches read
@@ -148,6 +171,9 @@ static const qv_param_spec hnsw_params[] = {
      "with codes: re-rank the rerank*k best by code distance on exact floats (0: all ef)"},
     {"build_on_codes", QV_PT_BOOL, 1, 0, 1, NULL, 1, NULL,
      "with codes: construction searches traverse on the codes too (selection is exact)"},
+    {"keep_floats", QV_PT_BOOL, HNSW_KEEP_FLOATS_DEFAULT, 0, 1, NULL, 0, NULL,
+     "with codes: keep a resident float row per node; false (persistent databases only) re-ranks "
+     "from the store and selects neighbours on the codes"},
     {NULL, QV_PT_UINT, 0, 0, 0, NULL, 0, NULL, NULL},
 };
 
@@ -190,6 +216,9 @@ QV_INTERNAL qv_status hnsw_new(const qv_index_params *p, uint32_t m, int sq8, qv
   ix->sq8 = sq8 && p->metric != QV_METRIC_L1 ? sq8 : 0;
   ix->rerank = (size_t)v[P_RERANK];
   ix->build_codes = v[P_BUILD_CODES] != 0;
+  /* floats stay resident without codes (they are the traversal vectors) and without a vector
+   * source (an in-memory database: nowhere else to read them from), as ivf does */
+  ix->lean = ix->sq8 && v[P_KEEP_FLOATS] == 0 && p->vsrc;
   if (ix->sq8 && hnsw_sq8_init(&ix->q8, p->mem, p->metric, p->dim, (uint32_t)sq8) != 0) {
     qv__free(p->mem, ix);
     return QV_NOMEM;
@@ -275,7 +304,7 @@ static void hnsw_stats(const qv_index *ix, qv_index_stats *out) {
   for (uint32_t s = 0; s < ix->n_hw; s++)
     if (ix->mapped || ix->up[s]) links += (uint64_t)ix->level[s] * (ix->M + 1) * 4;
   out->mem_graph = links;
-  out->mem_vectors = (uint64_t)ix->cap * (ix->sq8 ? ix->vstride + (ix->bsz - ix->code_off)
+  out->mem_vectors = (uint64_t)ix->cap * (ix->sq8 ? (ix->lean ? 0 : ix->vstride) + (ix->bsz - ix->code_off)
                                                   : ix->bsz - ix->code_off);
   out->mem_codes = ix->sq8 ? (uint64_t)ix->cap * (ix->bsz - ix->code_off) : 0;
 }
@@ -304,6 +333,7 @@ const qv_index_vt qv__index_hnsw = {
     .reserve_install = hnsw_reserve_install,
     .reserve_drop = hnsw_reserve_drop,
     .range_search = qv__hnsw_range_search,
+    .contains = hnsw_contains,
     .save_standalone = hnsw_save_standalone,
     .serialize = hnsw_serialize,
     .open_mapped = hnsw_open_mapped,

@@ -27,8 +27,14 @@ static inline size_t align64(size_t n) { return (n + 63) & ~(size_t)63; }
 #define HNSW_TAG 0x57534e48u /* "HNSW" little-endian */
 #define HNSW_PAYLOAD_VERSION 2u /* 2: with sq8 traversal codes, the file keeps no float copy of
                                     live nodes (they come from the vector source); 1 is still read */
+#define HNSW_PAYLOAD_LEAN 3u /* 3: keep_floats false: no float rows at all, not even for
+                                tombstones (header vstride 0); written only by a lean index */
 #define HNSW_MAP_VERSION 1u /* mapped.c: the graph laid out for a snapshot file, searched in place */
 #define MAX_LEVEL 16
+#ifndef HNSW_KEEP_FLOATS_DEFAULT
+#define HNSW_KEEP_FLOATS_DEFAULT 0 /* parameter keep_floats (hnsw.c): persistent collections keep no float
+                                      rows by default (docs/QUANTIZATION.md, "HNSW without resident floats") */
+#endif
 #define HNSW_RERANK_MIN 32 /* fewest candidates re-ranked exactly in sq8 mode (search.c) */
 #define MAX_M 512 /* max level-0 links; M (upper-level links) may be 2..MAX_M/2, as collection.c allows */
 #define PAR_MIN_BATCH 64 /* smaller batches are inserted by the calling thread alone */
@@ -53,6 +59,8 @@ typedef struct scratch {
   qv_hit *sel;   /* neighbour selection buffer */
   size_t selcap;
   void *qprep; /* prepared query for sq8 */
+  float *dec;  /* lean (no float rows): (M0 + 1) * dim floats, decoded codes for neighbour
+                  selection and the vector-source rows of the exact re-rank */
   struct scratch *next;
   int dropped;  /* a candidate was dropped (the heap could not grow): a search must not answer */
 } scratch;
@@ -68,6 +76,8 @@ struct qv_index {
   int sq8;         /* bits of the traversal codes: 0 (float traversal), 8 or 4 */
   int build_codes; /* codes: construction searches traverse on codes too (parameter build_on_codes) */
   size_t rerank;   /* codes: exact re-rank of the rerank*k best by code distance (0: all ef; parameter rerank) */
+  int lean;        /* no float rows (parameter keep_floats false, codes, a vector source):
+                      selection on codes, the re-rank through p.vsrc, vector() NULL */
   size_t bsz, code_off, vstride;
   unsigned char *l0;
   unsigned char *vbase; /* float vectors: l0 + code_off (float mode) or vecs */
@@ -179,6 +189,16 @@ typedef struct qctx {
   int build;        /* copy link lists under the node locks; any non-EMPTY node qualifies */
 } qctx;
 
+/*
+ * s's vector for neighbour selection: its float row, or in a lean index its code decoded
+ * into buf (dim floats).
+ */
+static inline const float *sel_vec(const qv_index *ix, uint32_t s, float *buf) {
+  if (!ix->lean) return vec_of(ix, s);
+  hnsw_sq8_decode(&ix->q8, code_of(ix, s), buf);
+  return buf;
+}
+
 static inline float tdist(const qv_index *ix, const qctx *qc, uint32_t s) {
   if (qc->qprep) return hnsw_sq8_dist(&ix->q8, qc->qprep, code_of(ix, s));
   return dist_exact(ix, qc->q, vec_of(ix, s));
@@ -251,6 +271,7 @@ QV_INTERNAL scratch *hnsw_scratch_get(qv_index *ix, size_t ef);
 QV_INTERNAL void hnsw_scratch_put(qv_index *ix, scratch *sc);
 QV_INTERNAL void hnsw_write_vector(qv_index *ix, uint32_t s, const float *v);
 QV_INTERNAL void hnsw_grown_free(const qv_mem *mem, grown *g);
+QV_INTERNAL qv_status hnsw_row(const qv_index *ix, uint32_t s, float *out);
 QV_INTERNAL qv_status hnsw_grow_build(const qv_index *ix, uint32_t need, int exact, int arenas, grown *g);
 QV_INTERNAL void hnsw_grow_install(qv_index *ix, grown *g);
 QV_INTERNAL qv_status hnsw_grow(qv_index *ix, uint32_t need, int exact, int arenas);
@@ -271,6 +292,7 @@ QV_INTERNAL qv_status hnsw_add_hidden(qv_index *ix, const uint32_t *slots, const
 QV_INTERNAL void hnsw_publish(qv_index *ix, const uint32_t *slots, size_t n);
 QV_INTERNAL qv_status hnsw_remove(qv_index *ix, uint32_t slot);
 QV_INTERNAL const float *hnsw_vector(const qv_index *ix, uint32_t slot);
+QV_INTERNAL int hnsw_contains(const qv_index *ix, uint32_t slot);
 QV_INTERNAL qv_status hnsw_reserve(qv_index *ix, size_t n_slots);
 QV_INTERNAL qv_status hnsw_reserve_build(const qv_index *ix, size_t n_slots, void **staged);
 QV_INTERNAL void hnsw_reserve_install(qv_index *ix, void *staged);
@@ -290,7 +312,7 @@ QV_INTERNAL qv_status hnsw_open_mapped(const qv_index_params *p, uint32_t payloa
 /* hnsw.c */
 QV_INTERNAL qv_status hnsw_new(const qv_index_params *p, uint32_t m, int sq8, qv_index **out);
 /* The kind's parameters from p->params_json, in the order of hnsw.c's table. */
-enum { P_M, P_EFC, P_EFS, P_QUANT, P_RERANK, P_BUILD_CODES };
+enum { P_M, P_EFC, P_EFS, P_QUANT, P_RERANK, P_BUILD_CODES, P_KEEP_FLOATS };
 /*
  * Code width of the quantizer parameter's choice (none, sq8, sq4, auto): 0, 8 or 4 bits. auto
  * (the default) is 8 bits at every dimension. 4-bit codes halve the code memory and keep

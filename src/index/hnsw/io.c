@@ -8,6 +8,12 @@
  * them until compaction). On load the floats of live nodes are read through the vector source
  * (qv_index_params.vsrc). In float-traversal mode (quantizer none) the floats are part of each
  * adjacency block and stay in the file. Version 1 (0.1.x: floats always in the file) loads too.
+ *
+ * A lean index (keep_floats false) writes version 3: the version 2 layout with no float rows at
+ * all, not even for tombstones (header vstride 0). Loaded into an index that keeps floats (the
+ * parameter changed, or no vector source), live rows come from the vector source and a
+ * tombstone's row is its decoded code. A lean index loading a version 1 or 2 file ignores its
+ * floats.
  */
 #include "hnsw_int.h"
 
@@ -62,7 +68,7 @@ static int make_layout(const file_hdr *h, uint32_t ver, layout *L) {
  * file needs no vector source) when standalone, for snapshot files. */
 static qv_status save_as(const qv_index *ix, const char *path, uint64_t seq, int standalone) {
   if (!ix || !path) return QV_INVALID;
-  uint32_t ver = standalone ? 1 : HNSW_PAYLOAD_VERSION;
+  uint32_t ver = standalone ? 1 : ix->lean ? HNSW_PAYLOAD_LEAN : HNSW_PAYLOAD_VERSION;
   if (ix->n_hidden) return QV_MISUSE; /* a write is between add_hidden() and publish() */
   file_hdr h;
   memset(&h, 0, sizeof h);
@@ -76,14 +82,14 @@ static qv_status save_as(const qv_index *ix, const char *path, uint64_t seq, int
   h.sq8 = (uint32_t)ix->sq8;
   h.bsz = (uint32_t)ix->bsz;
   h.code_off = (uint32_t)ix->code_off;
-  h.vstride = (uint32_t)ix->vstride;
+  h.vstride = ver == HNSW_PAYLOAD_LEAN ? 0 : (uint32_t)ix->vstride;
   h.q8_bytes = ix->sq8 ? (uint32_t)hnsw_sq8_params_bytes(&ix->q8) : 0;
   for (uint32_t s = 0; s < ix->n_hw; s++) h.up_words += (uint64_t)ix->level[s] * (ix->M + 1);
   h.n_live = ix->n_live;
   layout L;
   if (!make_layout(&h, ver, &L)) return QV_INVALID;
   uint64_t n_dead = 0;
-  for (uint32_t s = 0; s < ix->n_hw && !standalone; s++) n_dead += ix->state[s] == ST_DEAD;
+  for (uint32_t s = 0; s < ix->n_hw && ver == HNSW_PAYLOAD_VERSION; s++) n_dead += ix->state[s] == ST_DEAD;
 
   qv_ckpt_hdr ch = {HNSW_TAG, ver, ix->dim, (uint32_t)ix->p.metric, seq, L.total + dead_bytes(&h, n_dead)};
   qv_ckpt_writer w;
@@ -108,8 +114,25 @@ static qv_status save_as(const qv_index *ix, const char *path, uint64_t seq, int
   qv__ckpt_write(&w, ix->l0, (size_t)h.n * ix->bsz);
   pos += (size_t)h.n * ix->bsz;
   PAD_TO(L.off_vecs); /* v2: no float section (the store has the floats) */
-  if (standalone && ix->sq8) {
+  if (standalone && ix->sq8 && !ix->lean) {
     qv__ckpt_write(&w, ix->vecs, (size_t)h.n * ix->vstride);
+    pos += (size_t)h.n * ix->vstride;
+  } else if (standalone && ix->sq8) { /* lean: every row from the store (or a tombstone's code) */
+    float *row = qv__calloc(ix->mem, 1, ix->vstride);
+    if (!row) {
+      qv__ckpt_abort(&w);
+      return QV_NOMEM;
+    }
+    for (uint32_t s = 0; s < h.n; s++) {
+      memset(row, 0, ix->vstride);
+      if (ix->state[s] != ST_EMPTY && (rc = hnsw_row(ix, s, row)) != QV_OK) {
+        qv__free(ix->mem, row);
+        qv__ckpt_abort(&w);
+        return rc;
+      }
+      qv__ckpt_write(&w, row, ix->vstride);
+    }
+    qv__free(ix->mem, row);
     pos += (size_t)h.n * ix->vstride;
   }
   PAD_TO(L.off_q8);
@@ -121,7 +144,7 @@ static qv_status save_as(const qv_index *ix, const char *path, uint64_t seq, int
 #undef PAD_TO
   for (uint32_t s = 0; s < ix->n_hw; s++)
     if (ix->level[s]) qv__ckpt_write(&w, ix->up[s], (size_t)ix->level[s] * (ix->M + 1) * 4);
-  if (ix->sq8 && !standalone)
+  if (ix->sq8 && ver == HNSW_PAYLOAD_VERSION)
     for (uint32_t s = 0; s < ix->n_hw; s++)
       if (ix->state[s] == ST_DEAD) qv__ckpt_write(&w, ix->vecs + (size_t)s * ix->vstride, ix->vstride);
   return qv__ckpt_commit(&w);
@@ -187,12 +210,15 @@ static qv_status load_nodes(qv_index *ix, const file_hdr *h, const layout *L, un
   return QV_OK;
 }
 
-/* Payload v2 with codes: live nodes' floats from the vector source, tombstones' from the file. */
+/* Payload v2 with codes: live nodes' floats from the vector source, tombstones' from the file
+ * (dead), or with dead NULL (v3, written without floats) their decoded codes. */
 static qv_status load_floats(qv_index *ix, const qv_index_params *p, const unsigned char *dead, uint64_t n_dead) {
   uint64_t used = 0;
   for (uint32_t s = 0; s < ix->n_hw; s++) {
     float *v = (float *)(void *)(ix->vecs + (size_t)s * ix->vstride);
-    if (ix->state[s] == ST_DEAD) {
+    if (ix->state[s] == ST_DEAD && !dead) {
+      hnsw_sq8_decode(&ix->q8, code_of(ix, s), v);
+    } else if (ix->state[s] == ST_DEAD) {
       if (used == n_dead) return QV_CORRUPT;
       memcpy(v, dead + used++ * ix->vstride, ix->vstride);
     } else if (ix->state[s] == ST_LIVE) {
@@ -222,7 +248,7 @@ QV_INTERNAL qv_status hnsw_load(const qv_index_params *p, const char *path, qv_i
   layout L;
   rc = QV_CORRUPT;
   uint32_t ver = got.payload_version;
-  if ((ver != 1 && ver != HNSW_PAYLOAD_VERSION) || got.payload_len < 64) goto fail;
+  if ((ver != 1 && ver != HNSW_PAYLOAD_VERSION && ver != HNSW_PAYLOAD_LEAN) || got.payload_len < 64) goto fail;
   memcpy(&h, pl, sizeof h);
   if (h.m < 2 || h.m > MAX_M / 2 || h.m0 != 2 * h.m || h.n > (1u << 31) || (h.sq8 != 0 && h.sq8 != 8 && h.sq8 != 4) ||
       h.max_level < -1 || h.max_level > MAX_LEVEL || h.m != want_m || (h.sq8 != want_sq8 && pv[P_QUANT] != 3))
@@ -231,6 +257,12 @@ QV_INTERNAL qv_status hnsw_load(const qv_index_params *p, const char *path, qv_i
   uint64_t n_dead_file = 0;
   if (ver == 1) {
     if (L.total != got.payload_len) goto fail;
+  } else if (ver == HNSW_PAYLOAD_LEAN) { /* codes, and no float rows at all */
+    if (!h.sq8 || h.vstride != 0 || L.total != got.payload_len) goto fail;
+    if (h.n && !p->vsrc) { /* floats to read, and nowhere to read them from */
+      rc = QV_UNSUPPORTED;
+      goto fail;
+    }
   } else {
     /* the dead floats' length is checked against the state section in load_floats() */
     if (got.payload_len < L.total || (h.sq8 && (!h.vstride || (got.payload_len - L.total) % h.vstride)))
@@ -254,8 +286,10 @@ QV_INTERNAL qv_status hnsw_load(const qv_index_params *p, const char *path, qv_i
   } else if (ix->bsz != h.bsz) {
     goto fail;
   }
-  /* the float rows: 16-byte stride now, 64 in files from before; either is read as it is */
-  if (h.sq8 && h.vstride != ix->vstride) {
+  /* the float rows: 16-byte stride now, 64 in files from before; either is read as it is
+   * (v3 has none: a index that keeps floats lays them out its own way) */
+  if (ver == HNSW_PAYLOAD_LEAN) {
+  } else if (h.sq8 && h.vstride != ix->vstride) {
     if (h.vstride != align64((size_t)ix->dim * sizeof(float))) goto fail;
     ix->vstride = h.vstride;
   } else if (ix->vstride != h.vstride) {
@@ -272,20 +306,22 @@ QV_INTERNAL qv_status hnsw_load(const qv_index_params *p, const char *path, qv_i
     rc = hnsw_grow(ix, h.n, 1, 0);
     if (rc != QV_OK) goto fail;
     ix->l0 = pl + L.off_l0;
-    ix->vecs = h.sq8 && ver == 1 ? pl + L.off_vecs : NULL;
-    if (h.sq8 && ver != 1) {
+    ix->vecs = h.sq8 && ver == 1 && !ix->lean ? pl + L.off_vecs : NULL;
+    if (h.sq8 && ver != 1 && !ix->lean) {
       ix->vecs = hnsw_arena_alloc(ix->mem, (size_t)h.n * ix->vstride, &ix->vecs_raw);
       if (!ix->vecs) {
         rc = QV_NOMEM;
         goto fail;
       }
     }
-    ix->vbase = ix->sq8 ? ix->vecs : ix->l0 + ix->code_off;
+    ix->vbase = ix->lean ? NULL : ix->sq8 ? ix->vecs : ix->l0 + ix->code_off;
     ix->adopted = payload;
     payload = NULL;
     rc = load_nodes(ix, &h, &L, pl);
     if (rc != QV_OK) goto fail;
-    if (h.sq8 && ver != 1 && (rc = load_floats(ix, p, pl + L.total, n_dead_file)) != QV_OK) goto fail;
+    if (h.sq8 && ver != 1 && !ix->lean &&
+        (rc = load_floats(ix, p, ver == HNSW_PAYLOAD_LEAN ? NULL : pl + L.total, n_dead_file)) != QV_OK)
+      goto fail;
     hnsw_collapse_huge(ix->l0, (size_t)h.n * ix->bsz);
   }
   if (seq) *seq = got.seq;

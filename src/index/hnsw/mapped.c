@@ -21,7 +21,9 @@
  *   144..191 zero
  *   state  n bytes (0 empty, 1 live, 2 tombstone)      level  n bytes (the node's top level)
  *   l0     n blocks of bsz bytes, as in memory: u32 count | u32 ids[M0] | traversal code or floats
- *   vecs   with codes: n float rows of vstride bytes (the exact vectors, for the re-rank)
+ *   vecs   with codes: n float rows of vstride bytes (the exact vectors, for the re-rank; a lean
+ *          index, keep_floats false, writes its live rows from the vector source and a
+ *          tombstone's as its decoded code, so a snapshot never needs the store)
  *   q8     the quantizer's parameters (hnsw_sq8_params_write)
  *   upidx  n u32: the word offset in up of node s's upper lists (meaningful when level[s] > 0)
  *   up     for each node with level >= 1: lists (u32 count | u32 ids[M]) for levels 1..level
@@ -164,7 +166,23 @@ QV_INTERNAL qv_status hnsw_serialize(const qv_index *ix, void (*put)(void *ctx, 
   put(ctx, ix->l0, (size_t)sz[O_L0]);
   pos += sz[O_L0];
   PAD_TO(h.off[O_VECS]);
-  if (h.bits) put(ctx, ix->vecs, (size_t)sz[O_VECS]);
+  if (h.bits && !ix->lean) {
+    put(ctx, ix->vecs, (size_t)sz[O_VECS]);
+  } else if (h.bits) {
+    float *row = qv__calloc(ix->mem, 1, ix->vstride);
+    rc = row ? QV_OK : QV_NOMEM;
+    for (uint32_t s = 0; s < h.n && rc == QV_OK; s++) {
+      memset(row, 0, ix->vstride);
+      if (ix->state[s] != ST_EMPTY) rc = hnsw_row(ix, s, row);
+      if (rc == QV_OK) put(ctx, row, ix->vstride);
+    }
+    qv__free(ix->mem, row);
+    if (rc) { /* the caller abandons the partial payload */
+      free(q8);
+      qv__free(ix->mem, upidx);
+      return rc;
+    }
+  }
   pos += sz[O_VECS];
   PAD_TO(h.off[O_Q8]);
   put(ctx, q8, q8_len);
@@ -207,6 +225,7 @@ QV_INTERNAL qv_status hnsw_open_mapped(const qv_index_params *p, uint32_t versio
   qv_status rc = hnsw_new(p, h.m, (int)h.bits, &ix);
   if (rc) return rc == QV_NOMEM ? rc : QV_CORRUPT;
   ix->mapped = 1; /* from here hnsw_destroy() frees nothing that lies in the payload */
+  ix->lean = 0;   /* the payload carries every float row */
   rc = QV_CORRUPT;
   if ((uint32_t)ix->sq8 != h.bits || ix->code_off != h.code_off || h.bsz % 16 || h.vstride % 16) goto fail;
   /* the block and row strides are the file's (writers have padded to 16 and to 64 bytes) */

@@ -250,6 +250,35 @@ static qv_status search_one(const qv_index *cix, scratch *sc, const float *q, si
    * bounded heap costs about one comparison per candidate, a sort of all ef ~log2(ef) */
   qv_topk best;
   qv__topk_init(&best, out, k);
+  if (ix->lean) { /* no float rows: the candidates' floats come from the store, M0 + 1 rows
+                     (sc->dec) per batch read */
+    const qv_vec_source *vs = ix->p.vsrc;
+    size_t chunk = ix->M0 + 1;
+    qv_status each[MAX_M + 1];
+    uint32_t ids[MAX_M + 1];
+    for (size_t i0 = 0; i0 < n; i0 += chunk) {
+      size_t m = n - i0 < chunk ? n - i0 : chunk;
+      qv_status rc = QV_OK;
+      for (size_t i = 0; i < m; i++) ids[i] = r[i0 + i].slot;
+      if (vs->get_many) {
+        rc = vs->get_many(vs->ctx, ids, m, sc->dec, each);
+      } else {
+        for (size_t i = 0; i < m; i++) each[i] = vs->get(vs->ctx, ids[i], sc->dec + i * ix->dim);
+      }
+      for (size_t i = 0; i < m && rc == QV_OK; i++) {
+        if (each[i] == QV_NOTFOUND) continue; /* the record is gone (the collection drops the slot) */
+        if (each[i] != QV_OK) rc = each[i];
+        float d = dist_exact(ix, q, sc->dec + i * ix->dim);
+        if (rc == QV_OK && d <= qv__topk_worst(&best)) qv__topk_push(&best, d, ids[i]);
+      }
+      if (rc != QV_OK) {
+        *n_out = 0;
+        return rc;
+      }
+    }
+    *n_out = qv__topk_finish(&best);
+    return QV_OK;
+  }
   for (size_t i = 0; i < n && ix->sq8; i++)
     if (i < RR_AHEAD) prefetch_rows(ix, r[i].slot);
   for (size_t i = 0; i < n; i++) {
@@ -297,7 +326,8 @@ typedef struct batch_job {
   size_t *n_out;
   atomic_size_t next;
   atomic_int failed;
-  atomic_int qerr; /* a query failed (QV_NOMEM): the batch does not answer */
+  atomic_int qerr; /* a query failed (its status: QV_NOMEM, or a vector-source error): the
+                      batch does not answer */
 } batch_job;
 
 static void *batch_worker(void *arg) {
@@ -311,9 +341,9 @@ static void *batch_worker(void *arg) {
   for (;;) {
     size_t i = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed);
     if (i >= j->nq) break;
-    if (search_one(j->ix, sc, j->qs + i * j->ix->dim, j->k, j->ef, NULL, NULL, j->out + i * j->k,
-                   &j->n_out[i]) != QV_OK)
-      atomic_store(&j->qerr, 1);
+    qv_status rc = search_one(j->ix, sc, j->qs + i * j->ix->dim, j->k, j->ef, NULL, NULL, j->out + i * j->k,
+                              &j->n_out[i]);
+    if (rc != QV_OK) atomic_store(&j->qerr, (int)rc);
   }
   hnsw_scratch_put(mix, sc);
   return NULL;
@@ -340,6 +370,7 @@ QV_INTERNAL qv_status hnsw_search_batch(const qv_index *ix, const float *qs, siz
   }
   batch_worker(&j);
   for (int t = 1; t <= started; t++) pthread_join(th[t], NULL);
-  return (atomic_load(&j.failed) && atomic_load(&j.next) < nq) || atomic_load(&j.qerr) ? QV_NOMEM : QV_OK;
+  if (atomic_load(&j.qerr)) return (qv_status)atomic_load(&j.qerr);
+  return atomic_load(&j.failed) && atomic_load(&j.next) < nq ? QV_NOMEM : QV_OK;
 }
 
