@@ -18,8 +18,10 @@
  * The stream is read from its leader only: each batch is fetched by sequence with a message
  * get ($JS.API.STREAM.MSG.GET, which only the stream leader answers), not through a consumer,
  * which NATS may serve from any server's copy -- and NATS 2.9's copies of one stream can
- * diverge after a partition or a kill (bench/RESULTS.md). A core subscription on the shard's
- * subject only wakes the applier when something was published. The position stores, with the
+ * diverge after a partition or a kill (bench/RESULTS.md). The coordinator that published a
+ * batch announces its sequence on qv.stored.U.k once JetStream acknowledged it (the leader
+ * stored it); that only wakes the applier, which otherwise asks the leader every 250 ms. The
+ * position stores, with the
  * sequence, a hash of the identity of the batch applied there (cl_ident.c); at most every
  * CL_VERIFY_MS, and after any failed request, the applier checks that the leader's message at
  * its position is that batch. If it stays different for CL_DIVERGED_MS, this replica's history
@@ -302,6 +304,17 @@ static int rebuild(cluster *cl, cl_replica *r) {
   return 0;
 }
 
+/* The sequence a qv.stored notice names (destroys the message). */
+static uint64_t wake_seq(natsMsg *w) {
+  char buf[24];
+  int n = natsMsg_GetDataLength(w);
+  if (n <= 0 || n >= (int)sizeof buf) n = 0;
+  if (n) memcpy(buf, natsMsg_GetData(w), (size_t)n);
+  buf[n] = 0;
+  natsMsg_Destroy(w);
+  return strtoull(buf, NULL, 10);
+}
+
 static void *apply_main(void *arg) {
   cl_replica *r = arg;
   cluster *cl = r->cl;
@@ -309,15 +322,16 @@ static void *apply_main(void *arg) {
   natsSubscription *wake = NULL;
   int64_t verify_at = 0, diverged_since = 0, hole_since = 0, info_at = 0;
   uint64_t hole_seq = 0;
-  int hot = 0; /* > 0: something was published lately, poll the leader again soon */
+  int hot = 0;  /* > 0: a wake-up came but the leader did not have the batch yet: ask again soon */
+  int woke = 0; /* the last wait ended with a wake-up */
   cl_stream_name(r->uuid, r->shard, stream);
-  cl_subject(r->uuid, r->shard, subj);
+  snprintf(subj, sizeof subj, "qv.stored.%s.%d", r->uuid, r->shard); /* wake-ups (cl_write.c) */
   while (!r->stop) {
     natsMsg *m = NULL;
     int64_t now = cl_now_ms();
     if (!wake) {
       if (natsConnection_SubscribeSync(&wake, cl->nc, subj) == NATS_OK)
-        natsSubscription_SetPendingLimits(wake, 4096, 8 * 1024 * 1024); /* only wake-ups: may drop */
+        natsSubscription_SetPendingLimits(wake, 4096, 1024 * 1024); /* only wake-ups: may drop */
       else
         wake = NULL;
     }
@@ -368,13 +382,16 @@ static void *apply_main(void *arg) {
       note_applied(cl, r, next, idh, &res,
                    (uint64_t)((t1.tv_sec - t0.tv_sec) * 1000000 + (t1.tv_nsec - t0.tv_nsec) / 1000));
       hole_seq = 0;
-      hot = 1;
       continue;
     }
     if (got < 0) { /* no leader (an election) or no NATS: when it answers again, check first */
       verify_at = 0;
       nap_ms(200);
       continue;
+    }
+    if (woke) { /* woken, yet not there (a leader change, say): poll with backoff */
+      hot = 1;
+      woke = 0;
     }
     /* 3. nothing at next: caught up, or a hole in the leader's copy (a sequence with no
        message while later ones exist, for CL_HOLE_MS): every replica skips it alike */
@@ -405,8 +422,7 @@ static void *apply_main(void *arg) {
         }
       }
     }
-    /* 4. wait for something to be published; the wake-up may come before the leader stored
-       it, so after one (or after a batch) the leader is asked again after 2, 4, ... 128 ms */
+    /* 4. wait for a wake-up (a batch stored), or 250 ms; while hot, 2, 4, ... 128 ms */
     int tmo = hot && hot < 8 ? 1 << hot : 250;
     natsMsg *w = NULL;
     natsStatus ws = NATS_TIMEOUT;
@@ -414,11 +430,17 @@ static void *apply_main(void *arg) {
     else nap_ms(tmo);
     if (ws == NATS_OK) {
       int pending = 0;
-      natsMsg_Destroy(w);
-      /* several publishes wake once */
+      uint64_t top = wake_seq(w);
+      /* several publishes wake once; notices of batches already applied do not */
       if (natsSubscription_GetPending(wake, &pending, NULL) == NATS_OK)
-        for (int i = 0; i < pending && natsSubscription_NextMsg(&w, wake, 1) == NATS_OK; i++) natsMsg_Destroy(w);
-      hot = 1;
+        for (int i = 0; i < pending && natsSubscription_NextMsg(&w, wake, 1) == NATS_OK; i++) {
+          uint64_t q = wake_seq(w);
+          if (q > top) top = q;
+        }
+      if (top > r->applied) {
+        hot = 0;
+        woke = 1;
+      }
     } else if (ws == NATS_TIMEOUT) {
       hot = hot && hot < 8 ? hot + 1 : 0;
     } else {

@@ -117,7 +117,12 @@ static uint64_t publish(cluster *cl, const char *uuid, int k, const char *msgid,
     st = js_Publish(&pa, cl->js, subj, data, (int)len, &po, &jerr);
     if (st == NATS_OK && pa) {
       uint64_t seq = pa->Sequence;
+      char note[96], num[24];
+      int n = snprintf(num, sizeof num, "%llu", (unsigned long long)seq);
       jsPubAck_Destroy(pa);
+      /* the stream leader stored it: wake the shard's appliers (they fetch it from the leader) */
+      snprintf(note, sizeof note, "qv.stored.%s.%d", uuid, k);
+      natsConnection_Publish(cl->nc, note, num, n);
       return seq;
     }
     jsPubAck_Destroy(pa);
