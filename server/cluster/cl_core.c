@@ -335,10 +335,26 @@ void cl_note_applied(cluster *cl, const char *uuid, int k, const char *node, uin
       a->seq = seq;
     }
     a->ms = cl_now_ms();
-    if (res && res->seq) a->res[res->seq % CL_RESULTS] = *res;
+    if (res && res->seq) {
+      a->res[res->seq % CL_RESULTS] = *res;
+      cl_cross_check_locked(cl, uuid, k, res->seq);
+    }
   }
   pthread_cond_broadcast(&cl->cv);
   pthread_mutex_unlock(&cl->mu);
+}
+
+void cl_cross_check_locked(cluster *cl, const char *uuid, int k, uint64_t seq) {
+  cl_replica *r = cl_replica_find_locked(cl, uuid, k);
+  if (!r || !seq || r->hist_seq[seq % CL_HIST] != seq) return;
+  uint32_t mine = r->hist[seq % CL_HIST];
+  for (size_t i = 0; i < cl->n_applied; i++) {
+    cl_applied *a = cl->applied[i];
+    const cl_result *o = &a->res[seq % CL_RESULTS];
+    if (a->shard != k || strcmp(a->uuid, uuid) || !strcmp(a->node, cl->node_id) || o->seq != seq) continue;
+    uint32_t theirs = o->id[0] ? cl_idh(o->id) : CL_IDH_HOLE;
+    if (theirs != mine && (!r->suspect || seq < r->suspect)) r->suspect = seq;
+  }
 }
 
 int cl_count_applied_locked(cluster *cl, const char *uuid, int k, uint64_t seq) {

@@ -34,6 +34,7 @@
 #define CL_VERIFY_MS 250     /* a replica checks its position against the stream leader's copy this often */
 #define CL_DIVERGED_MS 3000  /* a replica whose history differs from the leader's this long is rebuilt */
 #define CL_HOLE_MS 2000      /* a sequence the leader has no message for, while later ones exist, is skipped */
+#define CL_HIST 4096         /* per replica: identities of the last batches applied (cross-checks) */
 #define CL_RESULTS 64        /* per replica: results (errors, deleted counts) of recent batches */
 
 /* A member (node.<id> in the bucket). */
@@ -90,6 +91,11 @@ typedef struct cl_replica {
   uint32_t last_idh;   /* identity hash of the batch at `applied` (CL_IDH_*), applier thread only */
   int64_t epoch;       /* wall ms when the applier (re)started or the replica was rebuilt */
   uint64_t n_rebuilds, n_holes; /* metrics, under cl->mu */
+  /* under cl->mu: the identity hash applied at each of the last CL_HIST sequences, and the
+     lowest sequence where another replica reported a different batch (0: none) */
+  uint64_t hist_seq[CL_HIST];
+  uint32_t hist[CL_HIST];
+  uint64_t suspect;
   uint64_t n_batches, n_errors, apply_us; /* metrics, under cl->mu */
   uint64_t n_reads;
 } cl_replica;
@@ -175,6 +181,10 @@ int cl_placement(cluster *cl, const char *uuid, int k, int replicas, char out[][
  * and forgets the older epoch's results; an older one is ignored. Under no lock. */
 void cl_note_applied(cluster *cl, const char *uuid, int k, const char *node, uint64_t seq, int64_t epoch,
                      const cl_result *res);
+/* Cross-check (under cl->mu): if this node holds replica (uuid, k) and applied a batch at
+ * seq whose identity differs from what another node reported for seq, mark seq suspect (the
+ * applier then asks the stream leader which one is right). */
+void cl_cross_check_locked(cluster *cl, const char *uuid, int k, uint64_t seq);
 /* Number of distinct nodes that applied at least seq of (uuid, k). Under cl->mu. */
 int cl_count_applied_locked(cluster *cl, const char *uuid, int k, uint64_t seq);
 /* Number of distinct nodes that reported having applied, at seq of (uuid, k), the message

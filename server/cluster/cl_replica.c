@@ -232,11 +232,42 @@ static uint32_t msg_identity(natsMsg *m, char *id, size_t idlen) {
   return cl_idh(id);
 }
 
-/* Is the leader's message at this replica's position the batch it applied there? 1 yes,
- * 0 no (the leader's copy holds another message there, or none), -1 no answer. */
+/* A sequence another replica applied a different batch at: does the leader's copy hold the
+ * batch this replica applied there? 1 yes (or nothing to check), 0 no, -1 no answer. */
+static int verify_suspect(cluster *cl, cl_replica *r, const char *stream) {
+  natsMsg *m = NULL;
+  char id[64];
+  uint64_t s;
+  uint32_t mine = 0;
+  pthread_mutex_lock(&cl->mu);
+  s = r->suspect;
+  if (s && r->hist_seq[s % CL_HIST] == s) mine = r->hist[s % CL_HIST];
+  else r->suspect = 0;
+  pthread_mutex_unlock(&cl->mu);
+  if (!s || !mine) return 1;
+  int got = leader_msg(cl, stream, s, &m);
+  if (got < 0) return -1;
+  uint32_t leader = got ? msg_identity(m, id, sizeof id) : CL_IDH_HOLE;
+  if (m) natsMsg_Destroy(m);
+  if (leader != mine) {
+    srv_log(cl->s, SRV_LOG_WARN, "cluster: replica %s/%d: another replica applied a different batch at sequence %llu, "
+            "and the stream leader's is not this replica's", r->uuid, r->shard, (unsigned long long)s);
+    return 0;
+  }
+  pthread_mutex_lock(&cl->mu);
+  if (r->suspect == s) r->suspect = 0; /* the other replica is the one that differs */
+  pthread_mutex_unlock(&cl->mu);
+  return 1;
+}
+
+/* Is the leader's message at this replica's position the batch it applied there (and at a
+ * suspect sequence, see verify_suspect)? 1 yes, 0 no (the leader's copy holds another
+ * message there, or none), -1 no answer. */
 static int verify(cluster *cl, cl_replica *r, const char *stream) {
   natsMsg *m = NULL;
   char id[64];
+  int vs = verify_suspect(cl, r, stream);
+  if (vs <= 0) return vs;
   int got = leader_msg(cl, stream, r->applied, &m);
   if (got < 0) return -1;
   if (got == 0) return r->last_idh == CL_IDH_HOLE;
@@ -259,6 +290,8 @@ static void note_applied(cluster *cl, cl_replica *r, uint64_t seq, uint32_t idh,
   int64_t ep;
   pthread_mutex_lock(&cl->mu);
   r->applied = seq;
+  r->hist_seq[seq % CL_HIST] = seq;
+  r->hist[seq % CL_HIST] = idh;
   r->n_batches++;
   r->n_errors += res->status != 0;
   r->apply_us += us;
@@ -280,6 +313,8 @@ static int rebuild(cluster *cl, cl_replica *r) {
   if (!c) return -1; /* the collection is gone: the reconcile loop drops the replica */
   pthread_mutex_lock(&cl->mu);
   r->applied = 0; /* reads needing anything wait for the replay (or go elsewhere) */
+  memset(r->hist_seq, 0, sizeof r->hist_seq);
+  r->suspect = 0;
   r->epoch = ep = next_epoch(r);
   r->n_rebuilds++;
   pthread_mutex_unlock(&cl->mu);

@@ -142,3 +142,48 @@ Test(cl_ident, a_newer_epoch_replaces_what_a_replica_reported) {
   cr_assert_eq(count_id(&cl, 50, "w-50"), 1);
   cl_fini(&cl);
 }
+
+/* A replica that applied another batch than the others at some sequence is marked suspect
+ * there, whichever report comes first (the applier then asks the stream leader). */
+Test(cl_ident, cross_check_marks_a_sequence_where_replicas_applied_different_batches) {
+  cluster cl;
+  cl_replica *r = calloc(1, sizeof *r);
+  cl_replica *reps[1] = {r};
+  cl_init(&cl);
+  cr_assert_not_null(r);
+  memcpy(r->uuid, U, 37);
+  r->shard = 1;
+  cl.reps = reps;
+  cl.n_reps = 1;
+  /* this node applied "x-1" at 2411 and "w-2" at 2412 */
+  r->hist_seq[2411 % CL_HIST] = 2411;
+  r->hist[2411 % CL_HIST] = cl_idh("x-1");
+  r->hist_seq[2412 % CL_HIST] = 2412;
+  r->hist[2412 % CL_HIST] = cl_idh("w-2");
+  cl_result same = result(2412, "w-2"), differs = result(2411, "w-1");
+  cl_note_applied(&cl, U, 1, "q2", 2412, 5, &same);
+  cr_assert_eq(r->suspect, 0, "the same batch at 2412: nothing to check");
+  cl_note_applied(&cl, U, 1, "q2", 2412, 5, &differs);
+  cr_assert_eq(r->suspect, 2411, "q2 applied w-1 at 2411, this node x-1");
+  /* the other order: the remote report is there first, then this node's own */
+  r->suspect = 0;
+  r->hist_seq[2500 % CL_HIST] = 2500;
+  r->hist[2500 % CL_HIST] = cl_idh("y-0");
+  cl_result remote = result(2500, "z-0"), own = result(2500, "y-0");
+  cl_note_applied(&cl, U, 1, "q3", 2500, 5, &remote);
+  cl_note_applied(&cl, U, 1, "me", 2500, 5, &own);
+  cr_assert_eq(r->suspect, 2500);
+  /* the lowest suspect sequence is kept; a hole reported elsewhere differs from a batch here */
+  cl_result hole = result(2411, "");
+  r->suspect = 0;
+  cl_note_applied(&cl, U, 1, "q3", 2500, 5, &hole);
+  cr_assert_eq(r->suspect, 2411);
+  /* another shard's reports are not compared */
+  r->suspect = 0;
+  cl_note_applied(&cl, U, 2, "q2", 2411, 5, &differs);
+  cr_assert_eq(r->suspect, 0);
+  cl.reps = NULL;
+  cl.n_reps = 0;
+  free(r);
+  cl_fini(&cl);
+}
