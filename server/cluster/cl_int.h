@@ -4,9 +4,11 @@
  *
  *   cl_core.c     connection to NATS, the catalog bucket, membership (heartbeats), the
  *                 cached views (nodes, collections, applied sequences), placement, start/stop
- *   cl_replica.c  shard replicas: a local quiver collection fed by an ordered consumer of the
- *                 shard's stream, each batch applied with its stream sequence as a position
- *                 (exactly once); the RPC that runs a read on a local replica
+ *   cl_replica.c  shard replicas: a local quiver collection fed from the stream leader's copy
+ *                 of the shard's stream, each batch applied with its stream sequence (and
+ *                 identity hash) as a position (exactly once); checks against the leader and
+ *                 rebuilds; the RPC that runs a read on a local replica
+ *   cl_ident.c    batch identities, positions that carry them
  *   cl_write.c    the write coordinator: validate, route by id hash, publish, wait for acks
  *   cl_read.c     the read coordinator: scatter to one replica per shard, merge
  *   cl_catalog.c  tenants, databases and collections kept in the bucket; the route switch
