@@ -18,6 +18,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.error
 import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -28,8 +29,11 @@ def call(url, path, body=None, timeout=15):
     data = json.dumps(body).encode() if body is not None else None
     rq = urllib.request.Request(url + path, data=data, method="POST" if data is not None else "GET",
                                 headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(rq, timeout=timeout) as r:
-        return json.loads(r.read() or b"{}")
+    try:
+        with urllib.request.urlopen(rq, timeout=timeout) as r:
+            return json.loads(r.read() or b"{}")
+    except urllib.error.HTTPError as e:
+        raise RuntimeError(f"{path}: {e.code} {e.read()[:300]!r}") from None
 
 
 def run(urls, cid, clients, seconds):
@@ -78,7 +82,7 @@ def main():
         urls = [up.stdout.readline().strip() for _ in range(3)]
         if not all(u.startswith("http://") for u in urls):
             sys.exit(f"cluster-up.sh did not start: {urls}")
-        cid = call(urls[0], BASE, {"name": "cw", "metadata": {"quiver:shards": 3}})["id"]
+        cid = call(urls[0], BASE, {"name": "cwbench", "metadata": {"quiver:shards": 3}})["id"]
         call(urls[0], f"{BASE}/{cid}/upsert", {"ids": ["warm"], "embeddings": [[0.0] * 16]})
         for c in [int(x) for x in a.clients.split(",")]:
             print(json.dumps(run(urls, cid, c, a.seconds)), flush=True)

@@ -33,7 +33,7 @@
 #define CL_MAX_REPLICAS 7
 #define CL_LIVE_MS 5000      /* a node whose heartbeat is older is not used for reads */
 #define CL_START_SUBSCRIBE_MS 120000 /* start-up: how long subscribing may keep failing */
-#define CL_VERIFY_MS 250     /* a replica checks its position against the stream leader's copy this often */
+#define CL_VERIFY_MS 500     /* a replica checks its position against the stream leader's copy this often */
 #define CL_DIVERGED_MS 3000  /* a replica whose history differs from the leader's this long is rebuilt */
 #define CL_HOLE_MS 2000      /* a sequence the leader has no message for, while later ones exist, is skipped */
 #define CL_HIST 4096         /* per replica: identities of the last batches applied (cross-checks) */

@@ -339,15 +339,45 @@ static int rebuild(cluster *cl, cl_replica *r) {
   return 0;
 }
 
-/* The sequence a qv.stored notice names (destroys the message). */
-static uint64_t wake_seq(natsMsg *w) {
+/* Notices of stored batches ("<seq>\n<batch>", cl_write.c) waiting to be applied, by
+ * sequence. Applier thread only. */
+#define CL_NOTES 64
+typedef struct notes {
+  natsMsg *m[CL_NOTES];
+  uint64_t seq[CL_NOTES];
+} notes;
+
+static void notes_clear(notes *n) {
+  for (int i = 0; i < CL_NOTES; i++) natsMsg_Destroy(n->m[i]);
+  memset(n, 0, sizeof *n);
+}
+
+/* Keep notice w (taken) unless it is for a batch applied already; its sequence. */
+static uint64_t notes_add(notes *n, natsMsg *w, uint64_t applied) {
   char buf[24];
-  int n = natsMsg_GetDataLength(w);
-  if (n <= 0 || n >= (int)sizeof buf) n = 0;
-  if (n) memcpy(buf, natsMsg_GetData(w), (size_t)n);
-  buf[n] = 0;
-  natsMsg_Destroy(w);
-  return strtoull(buf, NULL, 10);
+  const char *d = natsMsg_GetData(w);
+  int len = natsMsg_GetDataLength(w), i = 0;
+  while (i < len && i < (int)sizeof buf - 1 && d[i] != '\n') buf[i] = d[i], i++;
+  buf[i] = 0;
+  uint64_t seq = i < len && d[i] == '\n' ? strtoull(buf, NULL, 10) : 0;
+  if (seq <= applied) {
+    natsMsg_Destroy(w);
+    return seq;
+  }
+  natsMsg_Destroy(n->m[seq % CL_NOTES]);
+  n->m[seq % CL_NOTES] = w;
+  n->seq[seq % CL_NOTES] = seq;
+  return seq;
+}
+
+/* The batch of a kept notice for seq: its data and length, or NULL. */
+static const char *notes_get(notes *n, uint64_t seq, int *len) {
+  natsMsg *w = n->m[seq % CL_NOTES];
+  if (!w || n->seq[seq % CL_NOTES] != seq) return NULL;
+  const char *d = natsMsg_GetData(w), *nl = memchr(d, '\n', (size_t)natsMsg_GetDataLength(w));
+  if (!nl) return NULL;
+  *len = natsMsg_GetDataLength(w) - (int)(nl + 1 - d);
+  return nl + 1;
 }
 
 static void *apply_main(void *arg) {
@@ -357,8 +387,9 @@ static void *apply_main(void *arg) {
   natsSubscription *wake = NULL;
   int64_t verify_at = 0, diverged_since = 0, hole_since = 0, info_at = 0;
   uint64_t hole_seq = 0;
-  int hot = 0;  /* > 0: a wake-up came but the leader did not have the batch yet: ask again soon */
-  int woke = 0; /* the last wait ended with a wake-up */
+  int poll = 1; /* ask the leader for the next batch (else wait for its notice) */
+  notes nt;
+  memset(&nt, 0, sizeof nt);
   cl_stream_name(r->uuid, r->shard, stream);
   snprintf(subj, sizeof subj, "qv.stored.%s.%d", r->uuid, r->shard); /* wake-ups (cl_write.c) */
   while (!r->stop) {
@@ -366,7 +397,7 @@ static void *apply_main(void *arg) {
     int64_t now = cl_now_ms();
     if (!wake) {
       if (natsConnection_SubscribeSync(&wake, cl->nc, subj) == NATS_OK)
-        natsSubscription_SetPendingLimits(wake, 4096, 1024 * 1024); /* only wake-ups: may drop */
+        natsSubscription_SetPendingLimits(wake, 4096, 64 * 1024 * 1024); /* notices: may drop */
       else
         wake = NULL;
     }
@@ -385,6 +416,8 @@ static void *apply_main(void *arg) {
                   (unsigned long long)r->applied, CL_DIVERGED_MS);
         }
         if (now - diverged_since >= CL_DIVERGED_MS) {
+          notes_clear(&nt);
+          poll = 1;
           if (rebuild(cl, r)) nap_ms(1000);
           diverged_since = 0;
           continue;
@@ -400,34 +433,47 @@ static void *apply_main(void *arg) {
     }
     /* 2. the next batch, from the leader */
     uint64_t next = r->applied + 1;
-    int got = leader_msg(cl, stream, next, &m);
+    int nlen = 0, got = 0;
+    const char *ndata = notes_get(&nt, next, &nlen);
+    if (ndata) got = 1;
+    else if (poll) got = leader_msg(cl, stream, next, &m);
+    else goto wait; /* nothing announced: wait for a notice (or poll after 250 ms) */
     if (got > 0) {
       char id[64];
       cl_result res;
       struct timespec t0, t1;
-      uint32_t idh = msg_identity(m, id, sizeof id);
+      const char *data = m ? natsMsg_GetData(m) : ndata;
+      int len = m ? natsMsg_GetDataLength(m) : nlen;
+      uint32_t idh;
+      if (m) {
+        idh = msg_identity(m, id, sizeof id);
+      } else {
+        cl_msg_identity(data, len, NULL, id, sizeof id);
+        idh = cl_idh(id);
+      }
       clock_gettime(CLOCK_MONOTONIC, &t0);
-      while (!r->stop &&
-             apply_batch(cl, r, natsMsg_GetData(m), natsMsg_GetDataLength(m), next, cl_pos_pack(next, idh), &res))
-        nap_ms(1000);
+      while (!r->stop && apply_batch(cl, r, data, len, next, cl_pos_pack(next, idh), &res)) nap_ms(1000);
       clock_gettime(CLOCK_MONOTONIC, &t1);
       natsMsg_Destroy(m);
+      if (!m) { /* done with the notice */
+        natsMsg_Destroy(nt.m[next % CL_NOTES]);
+        nt.m[next % CL_NOTES] = NULL;
+      }
       if (r->stop) break;
       snprintf(res.id, sizeof res.id, "%s", id);
       note_applied(cl, r, next, idh, &res,
                    (uint64_t)((t1.tv_sec - t0.tv_sec) * 1000000 + (t1.tv_nsec - t0.tv_nsec) / 1000));
       hole_seq = 0;
+      poll = m != NULL; /* fetched: catching up, fetch the next one at once */
       continue;
     }
     if (got < 0) { /* no leader (an election) or no NATS: when it answers again, check first */
       verify_at = 0;
+      poll = 1;
       nap_ms(200);
       continue;
     }
-    if (woke) { /* woken, yet not there (a leader change, say): poll with backoff */
-      hot = 1;
-      woke = 0;
-    }
+    poll = 0;
     /* 3. nothing at next: caught up, or a hole in the leader's copy (a sequence with no
        message while later ones exist, for CL_HOLE_MS): every replica skips it alike */
     if (now >= info_at) {
@@ -457,32 +503,31 @@ static void *apply_main(void *arg) {
         }
       }
     }
-    /* 4. wait for a wake-up (a batch stored), or 250 ms; while hot, 2, 4, ... 128 ms */
-    int tmo = hot && hot < 8 ? 1 << hot : 250;
+  wait:;
+    /* 4. wait for a notice, or 250 ms (then ask the leader) */
     natsMsg *w = NULL;
     natsStatus ws = NATS_TIMEOUT;
-    if (wake) ws = natsSubscription_NextMsg(&w, wake, tmo);
-    else nap_ms(tmo);
+    if (wake) ws = natsSubscription_NextMsg(&w, wake, 250);
+    else nap_ms(250);
     if (ws == NATS_OK) {
       int pending = 0;
-      uint64_t top = wake_seq(w);
+      uint64_t top = notes_add(&nt, w, r->applied);
       /* several publishes wake once; notices of batches already applied do not */
       if (natsSubscription_GetPending(wake, &pending, NULL) == NATS_OK)
         for (int i = 0; i < pending && natsSubscription_NextMsg(&w, wake, 1) == NATS_OK; i++) {
-          uint64_t q = wake_seq(w);
+          uint64_t q = notes_add(&nt, w, r->applied);
           if (q > top) top = q;
         }
-      if (top > r->applied) {
-        hot = 0;
-        woke = 1;
-      }
+      /* a notice past the next batch while the next one's is missing: ask the leader */
+      if (top > r->applied + 1 && !notes_get(&nt, r->applied + 1, &pending)) poll = 1;
     } else if (ws == NATS_TIMEOUT) {
-      hot = hot && hot < 8 ? hot + 1 : 0;
+      poll = 1;
     } else {
       natsSubscription_Destroy(wake);
       wake = NULL;
     }
   }
+  notes_clear(&nt);
   if (wake) {
     natsSubscription_Unsubscribe(wake);
     natsSubscription_Destroy(wake);

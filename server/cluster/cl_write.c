@@ -117,12 +117,19 @@ static uint64_t publish(cluster *cl, const char *uuid, int k, const char *msgid,
     st = js_Publish(&pa, cl->js, subj, data, (int)len, &po, &jerr);
     if (st == NATS_OK && pa) {
       uint64_t seq = pa->Sequence;
-      char note[96], num[24];
-      int n = snprintf(num, sizeof num, "%llu", (unsigned long long)seq);
+      char note[96];
+      char *buf = malloc(len + 24);
       jsPubAck_Destroy(pa);
-      /* the stream leader stored it: wake the shard's appliers (they fetch it from the leader) */
+      /* The stream leader stored it at seq (its acknowledgement says so): tell the shard's
+         appliers "<seq>\n<batch>", which is what a message get of seq from the leader
+         returns now. They apply it from there when it is their next batch, else fetch. */
       snprintf(note, sizeof note, "qv.stored.%s.%d", uuid, k);
-      natsConnection_Publish(cl->nc, note, num, n);
+      if (buf) {
+        int h = snprintf(buf, 24, "%llu\n", (unsigned long long)seq);
+        memcpy(buf + h, data, len);
+        natsConnection_Publish(cl->nc, note, buf, h + (int)len);
+        free(buf);
+      }
       return seq;
     }
     jsPubAck_Destroy(pa);
