@@ -19,8 +19,10 @@
  * get ($JS.API.STREAM.MSG.GET, which only the stream leader answers), not through a consumer,
  * which NATS may serve from any server's copy -- and NATS 2.9's copies of one stream can
  * diverge after a partition or a kill (bench/RESULTS.md). The coordinator that published a
- * batch announces its sequence on qv.stored.U.k once JetStream acknowledged it (the leader
- * stored it); that only wakes the applier, which otherwise asks the leader every 250 ms. The
+ * batch announces "<seq>\n<batch>" on qv.stored.U.k once JetStream acknowledged it (the
+ * leader's acknowledgement: it stored that batch at seq, what a message get returns then);
+ * the applier applies its next batch from such a notice, and asks the leader when a notice
+ * is missing (250 ms idle, or a later one came first) and while catching up. The
  * position stores, with the
  * sequence, a hash of the identity of the batch applied there (cl_ident.c); at most every
  * CL_VERIFY_MS, and after any failed request, the applier checks that the leader's message at
