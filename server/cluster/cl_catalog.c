@@ -680,6 +680,10 @@ void cl_metrics(qsrv *s, sbuf *b) {
                "# TYPE quiver_shard_batches_refused_total counter\n"
                "# TYPE quiver_shard_apply_seconds_total counter\n"
                "# TYPE quiver_shard_reads_total counter\n"
+               "# HELP quiver_shard_rebuilds_total Times this replica found its history differs from the stream leader's and was rebuilt.\n"
+               "# TYPE quiver_shard_rebuilds_total counter\n"
+               "# HELP quiver_shard_holes_skipped_total Sequences the stream leader had no message for, skipped.\n"
+               "# TYPE quiver_shard_holes_skipped_total counter\n"
                "# HELP quiver_shard_majority_seq Highest sequence a majority of the shard's replicas applied, as seen here.\n"
                "# TYPE quiver_shard_majority_seq gauge\n");
   pthread_mutex_lock(&cl->mu);
@@ -692,6 +696,8 @@ void cl_metrics(qsrv *s, sbuf *b) {
     sbuf_printf(b, "quiver_shard_batches_refused_total{%s} %llu\n", lab, (unsigned long long)r->n_errors);
     sbuf_printf(b, "quiver_shard_apply_seconds_total{%s} %.6f\n", lab, (double)r->apply_us / 1e6);
     sbuf_printf(b, "quiver_shard_reads_total{%s} %llu\n", lab, (unsigned long long)r->n_reads);
+    sbuf_printf(b, "quiver_shard_rebuilds_total{%s} %llu\n", lab, (unsigned long long)r->n_rebuilds);
+    sbuf_printf(b, "quiver_shard_holes_skipped_total{%s} %llu\n", lab, (unsigned long long)r->n_holes);
     uint64_t seqs[16];
     int m = 0;
     for (size_t a = 0; a < cl->n_applied && m < 16; a++)

@@ -322,16 +322,39 @@ static cl_applied *applied_slot_locked(cluster *cl, const char *uuid, int k, con
   return a;
 }
 
-void cl_note_applied(cluster *cl, const char *uuid, int k, const char *node, uint64_t seq, const cl_result *res) {
+void cl_note_applied(cluster *cl, const char *uuid, int k, const char *node, uint64_t seq, int64_t epoch,
+                     const cl_result *res) {
   pthread_mutex_lock(&cl->mu);
   cl_applied *a = applied_slot_locked(cl, uuid, k, node, 1);
-  if (a) {
-    if (seq > a->seq) a->seq = seq;
+  if (a && epoch >= a->epoch) {
+    if (epoch > a->epoch) { /* restarted or rebuilt: what it reported before no longer holds */
+      a->epoch = epoch;
+      a->seq = seq;
+      memset(a->res, 0, sizeof a->res);
+    } else if (seq > a->seq) {
+      a->seq = seq;
+    }
     a->ms = cl_now_ms();
-    if (res && res->seq) a->res[res->seq % CL_RESULTS] = *res;
+    if (res && res->seq) {
+      a->res[res->seq % CL_RESULTS] = *res;
+      cl_cross_check_locked(cl, uuid, k, res->seq);
+    }
   }
   pthread_cond_broadcast(&cl->cv);
   pthread_mutex_unlock(&cl->mu);
+}
+
+void cl_cross_check_locked(cluster *cl, const char *uuid, int k, uint64_t seq) {
+  cl_replica *r = cl_replica_find_locked(cl, uuid, k);
+  if (!r || !seq || r->hist_seq[seq % CL_HIST] != seq) return;
+  uint32_t mine = r->hist[seq % CL_HIST];
+  for (size_t i = 0; i < cl->n_applied; i++) {
+    cl_applied *a = cl->applied[i];
+    const cl_result *o = &a->res[seq % CL_RESULTS];
+    if (a->shard != k || strcmp(a->uuid, uuid) || !strcmp(a->node, cl->node_id) || o->seq != seq) continue;
+    uint32_t theirs = o->id[0] ? cl_idh(o->id) : CL_IDH_HOLE;
+    if (theirs != mine && (!r->suspect || seq < r->suspect)) r->suspect = seq;
+  }
 }
 
 int cl_count_applied_locked(cluster *cl, const char *uuid, int k, uint64_t seq) {
@@ -343,10 +366,21 @@ int cl_count_applied_locked(cluster *cl, const char *uuid, int k, uint64_t seq) 
   return n;
 }
 
-const cl_result *cl_result_locked(cluster *cl, const char *uuid, int k, uint64_t seq) {
+int cl_count_applied_id_locked(cluster *cl, const char *uuid, int k, uint64_t seq, const char *id) {
+  int n = 0;
   for (size_t i = 0; i < cl->n_applied; i++) {
     cl_applied *a = cl->applied[i];
-    if (a->shard == k && !strcmp(a->uuid, uuid) && a->res[seq % CL_RESULTS].seq == seq) return &a->res[seq % CL_RESULTS];
+    const cl_result *r = &a->res[seq % CL_RESULTS];
+    n += a->shard == k && !strcmp(a->uuid, uuid) && a->seq >= seq && r->seq == seq && !strcmp(r->id, id);
+  }
+  return n;
+}
+
+const cl_result *cl_result_locked(cluster *cl, const char *uuid, int k, uint64_t seq, const char *id) {
+  for (size_t i = 0; i < cl->n_applied; i++) {
+    cl_applied *a = cl->applied[i];
+    const cl_result *r = &a->res[seq % CL_RESULTS];
+    if (a->shard == k && !strcmp(a->uuid, uuid) && r->seq == seq && (!id || !strcmp(r->id, id))) return r;
   }
   return NULL;
 }
@@ -387,7 +421,7 @@ void cl_acked_raise(cluster *cl, const char *uuid, int k, uint64_t seq) {
   pthread_mutex_unlock(&cl->mu);
 }
 
-/* qv.applied.<uuid>.<k>: {"node": id, "seq": n[, "res": [seq, n, status, msg]]} */
+/* qv.applied.<uuid>.<k>: {"node": id, "seq": n, "ep": epoch[, "res": [seq, n, status, msg, identity]]} */
 static void applied_cb(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure) {
   cluster *cl = closure;
   const char *subj = natsMsg_GetSubject(msg);
@@ -407,9 +441,11 @@ static void applied_cb(natsConnection *nc, natsSubscription *sub, natsMsg *msg, 
       r.n = json_integer_value(json_array_get(res, 1));
       r.status = (int)json_integer_value(json_array_get(res, 2));
       snprintf(r.msg, sizeof r.msg, "%s", json_string_value(json_array_get(res, 3)) ? json_string_value(json_array_get(res, 3)) : "");
+      snprintf(r.id, sizeof r.id, "%s", json_string_value(json_array_get(res, 4)) ? json_string_value(json_array_get(res, 4)) : "");
     }
     if (node && strcmp(node, cl->node_id)) /* our own replicas note theirs directly */
-      cl_note_applied(cl, uuid, k, node, (uint64_t)json_integer_value(json_object_get(j, "seq")), r.seq ? &r : NULL);
+      cl_note_applied(cl, uuid, k, node, (uint64_t)json_integer_value(json_object_get(j, "seq")),
+                      (int64_t)json_integer_value(json_object_get(j, "ep")), r.seq ? &r : NULL);
   }
   json_decref(j);
   natsMsg_Destroy(msg);
@@ -420,7 +456,7 @@ static void applied_cb(natsConnection *nc, natsSubscription *sub, natsMsg *msg, 
 static void heartbeat(cluster *cl) {
   json_t *reps = json_object(), *j;
   char key[64], *text;
-  struct { char uuid[37]; int k; uint64_t seq; } *list = NULL;
+  struct { char uuid[37]; int k; uint64_t seq; int64_t ep; } *list = NULL;
   size_t n = 0;
   pthread_mutex_lock(&cl->mu);
   list = calloc(cl->n_reps + 1, sizeof *list);
@@ -431,6 +467,7 @@ static void heartbeat(cluster *cl) {
     json_object_set_new(reps, rk, json_integer((json_int_t)r->applied));
     memcpy(list[n].uuid, r->uuid, 37);
     list[n].k = r->shard;
+    list[n].ep = r->epoch;
     list[n++].seq = r->applied;
   }
   pthread_mutex_unlock(&cl->mu);
@@ -443,8 +480,10 @@ static void heartbeat(cluster *cl) {
   free(text);
   json_decref(j);
   for (size_t i = 0; i < n; i++) {
-    char subj[96], body[128];
-    int len = snprintf(body, sizeof body, "{\"node\":\"%s\",\"seq\":%llu}", cl->node_id, (unsigned long long)list[i].seq);
+    char subj[96], body[160];
+    if (!list[i].ep) continue; /* its applier has not started yet */
+    int len = snprintf(body, sizeof body, "{\"node\":\"%s\",\"seq\":%llu,\"ep\":%lld}", cl->node_id,
+                       (unsigned long long)list[i].seq, (long long)list[i].ep);
     snprintf(subj, sizeof subj, "qv.applied.%s.%d", list[i].uuid, list[i].k);
     natsConnection_Publish(cl->nc, subj, body, len);
   }
@@ -719,12 +758,12 @@ int cl_start(qsrv *s, const cl_opts *o) {
   jo.Wait = 5000;
   st = natsConnection_JetStream(&cl->js, cl->nc, &jo);
   /* JetStream may need a moment to elect its meta leader right after the servers start */
-  for (int i = 0; st == NATS_OK && i < 60; i++) {
+  for (int i = 0; st == NATS_OK && i < CL_START_SUBSCRIBE_MS / 500; i++) {
     st = open_bucket(cl);
     if (st == NATS_OK) break;
     nap_ms(500);
     st = NATS_OK;
-    if (i == 59) st = NATS_TIMEOUT;
+    if (i == CL_START_SUBSCRIBE_MS / 500 - 1) st = NATS_TIMEOUT;
   }
   if (st != NATS_OK || !cl->kv) {
     fprintf(stderr, "quiver serve: cannot open the cluster's key-value bucket '%s' (is JetStream enabled?): %s\n",
@@ -740,16 +779,41 @@ int cl_start(qsrv *s, const cl_opts *o) {
       return -1;
     }
   }
-  st = kvStore_WatchAll(&cl->watcher, cl->kv, NULL);
-  if (st == NATS_OK) st = natsConnection_Subscribe(&cl->applied_sub, cl->nc, "qv.applied.>", applied_cb, cl);
-  for (int i = 0; st == NATS_OK && i < 4; i++) {
-    char subj[64];
-    snprintf(subj, sizeof subj, "qv.rpc.%s", cl->node_id);
-    st = natsConnection_QueueSubscribe(&cl->rpc_subs[i], cl->nc, subj, "rpc", cl_rpc_cb, cl);
-  }
-  if (st != NATS_OK) {
-    fprintf(stderr, "quiver serve: cannot subscribe on NATS: %s\n", natsStatus_GetText(st));
-    return -1;
+  /* The bucket's watcher is a JetStream consumer: right after NATS servers restart (a
+     majority killed, say) its creation times out until the bucket's stream has a leader
+     again. Retried with backoff (0.25 s doubling to 4 s) for up to CL_START_SUBSCRIBE_MS. */
+  {
+    int64_t until = cl_now_ms() + CL_START_SUBSCRIBE_MS;
+    int pause = 250;
+    for (int attempt = 0;; attempt++) {
+      st = kvStore_WatchAll(&cl->watcher, cl->kv, NULL);
+      if (st == NATS_OK) st = natsConnection_Subscribe(&cl->applied_sub, cl->nc, "qv.applied.>", applied_cb, cl);
+      for (int i = 0; st == NATS_OK && i < 4; i++) {
+        char subj[64];
+        snprintf(subj, sizeof subj, "qv.rpc.%s", cl->node_id);
+        st = natsConnection_QueueSubscribe(&cl->rpc_subs[i], cl->nc, subj, "rpc", cl_rpc_cb, cl);
+      }
+      if (st == NATS_OK) break;
+      const char *le = nats_GetLastError(NULL);
+      char why[200];
+      snprintf(why, sizeof why, "%s", le && *le ? le : natsStatus_GetText(st));
+      for (int i = 0; i < 4; i++) {
+        natsSubscription_Destroy(cl->rpc_subs[i]);
+        cl->rpc_subs[i] = NULL;
+      }
+      natsSubscription_Destroy(cl->applied_sub);
+      cl->applied_sub = NULL;
+      kvWatcher_Destroy(cl->watcher);
+      cl->watcher = NULL;
+      if (cl_now_ms() + pause > until) {
+        fprintf(stderr, "quiver serve: cannot subscribe on NATS (%d attempts over %d s): %s\n", attempt + 1,
+                CL_START_SUBSCRIBE_MS / 1000, why);
+        return -1;
+      }
+      fprintf(stderr, "quiver serve: cannot subscribe on NATS yet (%s); retrying in %d ms\n", why, pause);
+      nap_ms(pause);
+      if (pause < 4000) pause *= 2;
+    }
   }
   /* first the bucket's current contents, so that placement sees every member */
   for (int i = 0; i < 200; i++) {

@@ -4,9 +4,11 @@
  *
  *   cl_core.c     connection to NATS, the catalog bucket, membership (heartbeats), the
  *                 cached views (nodes, collections, applied sequences), placement, start/stop
- *   cl_replica.c  shard replicas: a local quiver collection fed by an ordered consumer of the
- *                 shard's stream, each batch applied with its stream sequence as a position
- *                 (exactly once); the RPC that runs a read on a local replica
+ *   cl_replica.c  shard replicas: a local quiver collection fed from the stream leader's copy
+ *                 of the shard's stream, each batch applied with its stream sequence (and
+ *                 identity hash) as a position (exactly once); checks against the leader and
+ *                 rebuilds; the RPC that runs a read on a local replica
+ *   cl_ident.c    batch identities, positions that carry them
  *   cl_write.c    the write coordinator: validate, route by id hash, publish, wait for acks
  *   cl_read.c     the read coordinator: scatter to one replica per shard, merge
  *   cl_catalog.c  tenants, databases and collections kept in the bucket; the route switch
@@ -30,6 +32,11 @@
 #define CL_MAX_SHARDS 64
 #define CL_MAX_REPLICAS 7
 #define CL_LIVE_MS 5000      /* a node whose heartbeat is older is not used for reads */
+#define CL_START_SUBSCRIBE_MS 120000 /* start-up: how long subscribing may keep failing */
+#define CL_VERIFY_MS 500     /* a replica checks its position against the stream leader's copy this often */
+#define CL_DIVERGED_MS 3000  /* a replica whose history differs from the leader's this long is rebuilt */
+#define CL_HOLE_MS 2000      /* a sequence the leader has no message for, while later ones exist, is skipped */
+#define CL_HIST 4096         /* per replica: identities of the last batches applied (cross-checks) */
 #define CL_RESULTS 64        /* per replica: results (errors, deleted counts) of recent batches */
 
 /* A member (node.<id> in the bucket). */
@@ -57,6 +64,8 @@ typedef struct cl_result {
   long long n;         /* records deleted (delete batches), else -1 */
   int status;          /* 0 applied; else the HTTP status of a batch every replica refuses */
   char msg[200];
+  char id[64];         /* identity of the message applied at seq (its publish's message id;
+                          "" for a hole in the leader's copy): acks count only this message */
 } cl_result;
 
 /* What one node reported about one replica: applied sequence and recent results. */
@@ -66,6 +75,7 @@ typedef struct cl_applied {
   char node[40];
   uint64_t seq;
   int64_t ms;          /* our clock at the last report */
+  int64_t epoch;       /* the replica's epoch (made, restarted or rebuilt): a newer one replaces seq */
   cl_result res[CL_RESULTS];
 } cl_applied;
 
@@ -80,6 +90,14 @@ typedef struct cl_replica {
   pthread_t th;
   int running, stop, placed;
   uint64_t applied;    /* under cl->mu */
+  uint32_t last_idh;   /* identity hash of the batch at `applied` (CL_IDH_*), applier thread only */
+  int64_t epoch;       /* wall ms when the applier (re)started or the replica was rebuilt */
+  uint64_t n_rebuilds, n_holes; /* metrics, under cl->mu */
+  /* under cl->mu: the identity hash applied at each of the last CL_HIST sequences, and the
+     lowest sequence where another replica reported a different batch (0: none) */
+  uint64_t hist_seq[CL_HIST];
+  uint32_t hist[CL_HIST];
+  uint64_t suspect;
   uint64_t n_batches, n_errors, apply_us; /* metrics, under cl->mu */
   uint64_t n_reads;
 } cl_replica;
@@ -118,6 +136,26 @@ typedef struct cluster {
   uint64_t m_writes, m_write_records, m_write_timeouts, m_reads, m_read_retries, m_rpc_served;
 } cluster;
 
+/* ------------------------------------------------------------------ cl_ident.c */
+
+/* A replica's position value packs the applied stream sequence (low 40 bits) and a 24-bit
+ * hash of the identity of the batch applied there (high bits), so both commit in the batch's
+ * own SQLite transaction. Hash 0 = unknown (positions written before identities existed). */
+#define CL_POS_SEQ_BITS 40
+#define CL_POS_SEQ_MASK ((UINT64_C(1) << CL_POS_SEQ_BITS) - 1)
+#define CL_IDH_UNKNOWN 0u
+#define CL_IDH_HOLE 0xffffffu /* the leader's copy has no message at that sequence */
+uint64_t cl_pos_pack(uint64_t seq, uint32_t idh);
+uint64_t cl_pos_seq(uint64_t pos);
+uint32_t cl_pos_idh(uint64_t pos);
+/* 24-bit identity hash of a message id, never CL_IDH_UNKNOWN nor CL_IDH_HOLE. */
+uint32_t cl_idh(const char *id);
+/* The identity of a stream message: the "id" member of its JSON body, else its Nats-Msg-Id
+ * header, else "" (written into out, NUL-terminated). */
+void cl_msg_identity(const char *data, int len, const char *hdr_id, char *out, size_t outlen);
+/* Do two identity hashes name the same batch? Unknown matches anything. */
+int cl_idh_same(uint32_t a, uint32_t b);
+
 /* ------------------------------------------------------------------ cl_core.c */
 
 int64_t cl_now_ms(void);
@@ -140,12 +178,23 @@ void cl_coll_forget(cluster *cl, const char *uuid);
 /* Placement: the nodes (ids copied into out, at most CL_MAX_REPLICAS) that should hold shard
  * k of collection uuid with `replicas` replicas: the top of a rendezvous hash over members. */
 int cl_placement(cluster *cl, const char *uuid, int k, int replicas, char out[][40]);
-/* Record a report "node applied seq of (uuid, k)" (with an optional result). Under no lock. */
-void cl_note_applied(cluster *cl, const char *uuid, int k, const char *node, uint64_t seq, const cl_result *res);
+/* Record a report "node applied seq of (uuid, k)" (with an optional result) made in the
+ * replica's epoch: a newer epoch replaces the sequence (a rebuilt replica starts again from 0)
+ * and forgets the older epoch's results; an older one is ignored. Under no lock. */
+void cl_note_applied(cluster *cl, const char *uuid, int k, const char *node, uint64_t seq, int64_t epoch,
+                     const cl_result *res);
+/* Cross-check (under cl->mu): if this node holds replica (uuid, k) and applied a batch at
+ * seq whose identity differs from what another node reported for seq, mark seq suspect (the
+ * applier then asks the stream leader which one is right). */
+void cl_cross_check_locked(cluster *cl, const char *uuid, int k, uint64_t seq);
 /* Number of distinct nodes that applied at least seq of (uuid, k). Under cl->mu. */
 int cl_count_applied_locked(cluster *cl, const char *uuid, int k, uint64_t seq);
-/* The result of batch seq of (uuid, k) if some replica reported one. Under cl->mu. */
-const cl_result *cl_result_locked(cluster *cl, const char *uuid, int k, uint64_t seq);
+/* Number of distinct nodes that reported having applied, at seq of (uuid, k), the message
+ * whose identity is id (not merely some message with that sequence). Under cl->mu. */
+int cl_count_applied_id_locked(cluster *cl, const char *uuid, int k, uint64_t seq, const char *id);
+/* The result of batch seq of (uuid, k) if some replica reported one (for the message whose
+ * identity is id, unless id is NULL). Under cl->mu. */
+const cl_result *cl_result_locked(cluster *cl, const char *uuid, int k, uint64_t seq, const char *id);
 /* Applied sequence a node reported for (uuid, k) (0 if none). Under cl->mu. */
 uint64_t cl_applied_of_locked(cluster *cl, const char *uuid, int k, const char *node);
 /* 1 if node is live (recent heartbeat). Under cl->mu. */

@@ -15,7 +15,25 @@
  * reported with the sequence, so the writer gets the error. Failures that are not about the
  * input (I/O, memory) are retried; the replica does not move on until the batch is in.
  *
- * After each batch the replica publishes {"node","seq","res"} on qv.applied.U.k.
+ * The stream is read from its leader only: each batch is fetched by sequence with a message
+ * get ($JS.API.STREAM.MSG.GET, which only the stream leader answers), not through a consumer,
+ * which NATS may serve from any server's copy -- and NATS 2.9's copies of one stream can
+ * diverge after a partition or a kill (bench/RESULTS.md). The coordinator that published a
+ * batch announces "<seq>\n<batch>" on qv.stored.U.k once JetStream acknowledged it (the
+ * leader's acknowledgement: it stored that batch at seq, what a message get returns then);
+ * the applier applies its next batch from such a notice, and asks the leader when a notice
+ * is missing (250 ms idle, or a later one came first) and while catching up. The
+ * position stores, with the
+ * sequence, a hash of the identity of the batch applied there (cl_ident.c); at most every
+ * CL_VERIFY_MS, and after any failed request, the applier checks that the leader's message at
+ * its position is that batch. If it stays different for CL_DIVERGED_MS, this replica's history
+ * is not the leader's: it is rebuilt from the leader's copy (local collection dropped and
+ * made again, the stream replayed from sequence 1) under a new epoch, which tells every node
+ * to forget what it reported before.
+ *
+ * After each batch the replica publishes {"node","seq","ep","res"} on qv.applied.U.k, the
+ * result carrying the batch's identity: acknowledgements count only replicas that applied
+ * the very message a writer published.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,9 +62,12 @@ static void resp_message(const srv_resp *rs, char *out, size_t len) {
   json_decref(j);
 }
 
-static void publish_applied(cluster *cl, cl_replica *r, const cl_result *res) {
-  json_t *j = json_pack("{s:s, s:I, s:[I, I, i, s]}", "node", cl->node_id, "seq", (json_int_t)res->seq, "res",
-                        (json_int_t)res->seq, (json_int_t)res->n, res->status, res->msg);
+/* Report (seq, epoch[, res]) on qv.applied.U.k. */
+static void publish_applied(cluster *cl, cl_replica *r, uint64_t seq, int64_t epoch, const cl_result *res) {
+  json_t *j = res ? json_pack("{s:s, s:I, s:I, s:[I, I, i, s, s]}", "node", cl->node_id, "seq", (json_int_t)seq, "ep",
+                              (json_int_t)epoch, "res", (json_int_t)res->seq, (json_int_t)res->n, res->status, res->msg,
+                              res->id)
+                  : json_pack("{s:s, s:I, s:I}", "node", cl->node_id, "seq", (json_int_t)seq, "ep", (json_int_t)epoch);
   char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
   char subj[96];
   snprintf(subj, sizeof subj, "qv.applied.%s.%d", r->uuid, r->shard);
@@ -55,8 +76,10 @@ static void publish_applied(cluster *cl, cl_replica *r, const cl_result *res) {
   json_decref(j);
 }
 
-/* Apply one batch. 0 done (res filled: applied or refused for good), -1 retry later. */
-static int apply_batch(cluster *cl, cl_replica *r, const char *data, int len, uint64_t seq, cl_result *res) {
+/* Apply one batch, stored with position value pos. 0 done (res filled: applied or refused
+ * for good), -1 retry later. */
+static int apply_batch(cluster *cl, cl_replica *r, const char *data, int len, uint64_t seq, uint64_t pos,
+                       cl_result *res) {
   qsrv *s = cl->s;
   qv_collection *c = NULL;
   json_t *j = json_loadb(data, (size_t)len, 0, NULL), *body = json_object_get(j, "b");
@@ -94,7 +117,7 @@ static int apply_batch(cluster *cl, cl_replica *r, const char *data, int len, ui
       d.where_json = where;
       d.where_document_json = wdoc;
       d.position_key = r->key;
-      d.position = seq;
+      d.position = pos;
       rc = qv_collection_delete_ex(c, &d, &n_del);
       res->n = (long long)n_del;
     }
@@ -119,7 +142,7 @@ static int apply_batch(cluster *cl, cl_replica *r, const char *data, int len, ui
       qb.metadatas = (const char *const *)rb.metas;
       qb.documents = rb.docs;
       qb.position_key = r->key;
-      qb.position = seq;
+      qb.position = pos;
       if (rb.emb && qv_collection_metric(c) == QV_METRIC_HAMMING) {
         if (!(bits = rec_packed_bits(rb.emb, rb.n, rb.dim, "embeddings", &rs))) {
           refused = rs.status;
@@ -158,7 +181,7 @@ static int apply_batch(cluster *cl, cl_replica *r, const char *data, int len, ui
 done:
   if (refused) {
     res->status = refused;
-    if (qv_db_position_set(s->db, r->key, seq) != QV_OK) {
+    if (qv_db_position_set(s->db, r->key, pos) != QV_OK) {
       qv_collection_release(c);
       free(rs.body);
       json_decref(j);
@@ -173,96 +196,343 @@ done:
   return 0;
 }
 
-static natsSubscription *subscribe(cluster *cl, cl_replica *r, uint64_t after) {
-  char stream[64], subj[96];
-  jsSubOptions so;
+static int make_local(cluster *cl, const cl_coll *c, int k, char out_uuid[37]);
+
+/* The stream leader's message at seq: 1 found (*m, to destroy), 0 the leader has no message
+ * there, -1 no answer (no leader during an election, NATS unreachable). */
+static int leader_msg(cluster *cl, const char *stream, uint64_t seq, natsMsg **m) {
+  jsOptions o;
   jsErrCode jerr = 0;
-  natsSubscription *sub = NULL;
-  cl_stream_name(r->uuid, r->shard, stream);
-  cl_subject(r->uuid, r->shard, subj);
-  jsSubOptions_Init(&so);
-  so.Stream = stream;
-  so.Ordered = true;
-  /* an ordered consumer lives on one NATS server: with 1 s idle heartbeats the client notices
-     a dead server in a few seconds (not 5 s x misses) and makes a new consumer elsewhere */
-  so.Config.Heartbeat = (int64_t)1000 * 1000 * 1000;
-  if (after) {
-    so.Config.DeliverPolicy = js_DeliverByStartSequence;
-    so.Config.OptStartSeq = after + 1;
-  } else {
-    so.Config.DeliverPolicy = js_DeliverAll;
+  natsStatus st;
+  jsOptions_Init(&o);
+  o.Wait = 2000;
+  *m = NULL;
+  st = js_GetMsg(m, cl->js, stream, seq, &o, &jerr);
+  if (st == NATS_OK && *m) return 1;
+  if (*m) natsMsg_Destroy(*m);
+  *m = NULL;
+  return jerr == JSNoMessageFoundErr ? 0 : -1;
+}
+
+/* The leader's last stream sequence, 0 when it does not answer. */
+static uint64_t leader_last(cluster *cl, const char *stream) {
+  jsOptions o;
+  jsErrCode jerr = 0;
+  jsStreamInfo *si = NULL;
+  uint64_t last = 0;
+  jsOptions_Init(&o);
+  o.Wait = 2000;
+  if (js_GetStreamInfo(&si, cl->js, stream, &o, &jerr) == NATS_OK && si) last = si->State.LastSeq;
+  jsStreamInfo_Destroy(si);
+  return last;
+}
+
+static uint32_t msg_identity(natsMsg *m, char *id, size_t idlen) {
+  const char *hid = NULL;
+  if (natsMsgHeader_Get(m, "Nats-Msg-Id", &hid) != NATS_OK) hid = NULL;
+  cl_msg_identity(natsMsg_GetData(m), natsMsg_GetDataLength(m), hid, id, idlen);
+  return cl_idh(id);
+}
+
+/* A sequence another replica applied a different batch at: does the leader's copy hold the
+ * batch this replica applied there? 1 yes (or nothing to check), 0 no, -1 no answer. */
+static int verify_suspect(cluster *cl, cl_replica *r, const char *stream) {
+  natsMsg *m = NULL;
+  char id[64];
+  uint64_t s;
+  uint32_t mine = 0;
+  pthread_mutex_lock(&cl->mu);
+  s = r->suspect;
+  if (s && r->hist_seq[s % CL_HIST] == s) mine = r->hist[s % CL_HIST];
+  else r->suspect = 0;
+  pthread_mutex_unlock(&cl->mu);
+  if (!s || !mine) return 1;
+  int got = leader_msg(cl, stream, s, &m);
+  if (got < 0) return -1;
+  uint32_t leader = got ? msg_identity(m, id, sizeof id) : CL_IDH_HOLE;
+  if (m) natsMsg_Destroy(m);
+  if (leader != mine) {
+    srv_log(cl->s, SRV_LOG_WARN, "cluster: replica %s/%d: another replica applied a different batch at sequence %llu, "
+            "and the stream leader's is not this replica's", r->uuid, r->shard, (unsigned long long)s);
+    return 0;
   }
-  if (js_SubscribeSync(&sub, cl->js, subj, NULL, &so, &jerr) != NATS_OK) return NULL;
-  return sub;
+  pthread_mutex_lock(&cl->mu);
+  if (r->suspect == s) r->suspect = 0; /* the other replica is the one that differs */
+  pthread_mutex_unlock(&cl->mu);
+  return 1;
+}
+
+/* Is the leader's message at this replica's position the batch it applied there (and at a
+ * suspect sequence, see verify_suspect)? 1 yes, 0 no (the leader's copy holds another
+ * message there, or none), -1 no answer. */
+static int verify(cluster *cl, cl_replica *r, const char *stream) {
+  natsMsg *m = NULL;
+  char id[64];
+  int vs = verify_suspect(cl, r, stream);
+  if (vs <= 0) return vs;
+  int got = leader_msg(cl, stream, r->applied, &m);
+  if (got < 0) return -1;
+  if (got == 0) return r->last_idh == CL_IDH_HOLE;
+  uint32_t h = msg_identity(m, id, sizeof id);
+  natsMsg_Destroy(m);
+  if (r->last_idh == CL_IDH_UNKNOWN) { /* a position written before identities: adopt */
+    r->last_idh = h;
+    return 1;
+  }
+  return r->last_idh == h;
+}
+
+static int64_t next_epoch(const cl_replica *r) {
+  int64_t e = cl_now_ms();
+  return e > r->epoch ? e : r->epoch + 1;
+}
+
+/* Record that seq was applied (res: its result) and tell everyone. */
+static void note_applied(cluster *cl, cl_replica *r, uint64_t seq, uint32_t idh, const cl_result *res, uint64_t us) {
+  int64_t ep;
+  pthread_mutex_lock(&cl->mu);
+  r->applied = seq;
+  r->hist_seq[seq % CL_HIST] = seq;
+  r->hist[seq % CL_HIST] = idh;
+  r->n_batches++;
+  r->n_errors += res->status != 0;
+  r->apply_us += us;
+  ep = r->epoch;
+  pthread_mutex_unlock(&cl->mu);
+  r->last_idh = idh;
+  cl_note_applied(cl, r->uuid, r->shard, cl->node_id, seq, ep, res);
+  publish_applied(cl, r, seq, ep, res);
+}
+
+/* This replica's history is not the stream leader's: start it again from the leader's copy.
+ * The position first gets the "rebuild pending" mark (sequence 0, hash CL_IDH_HOLE), so a
+ * crash anywhere below makes cl_replica_ensure finish the job. 0 done, -1 retry later. */
+static int rebuild(cluster *cl, cl_replica *r) {
+  qsrv *s = cl->s;
+  char full[700], lu[37];
+  int64_t ep;
+  cl_coll *c = cl_coll_get(cl, r->uuid);
+  if (!c) return -1; /* the collection is gone: the reconcile loop drops the replica */
+  pthread_mutex_lock(&cl->mu);
+  r->applied = 0; /* reads needing anything wait for the replay (or go elsewhere) */
+  memset(r->hist_seq, 0, sizeof r->hist_seq);
+  r->suspect = 0;
+  r->epoch = ep = next_epoch(r);
+  r->n_rebuilds++;
+  pthread_mutex_unlock(&cl->mu);
+  r->last_idh = CL_IDH_UNKNOWN;
+  cl_note_applied(cl, r->uuid, r->shard, cl->node_id, 0, ep, NULL);
+  publish_applied(cl, r, 0, ep, NULL);
+  if (qv_db_position_set(s->db, r->key, cl_pos_pack(0, CL_IDH_HOLE)) != QV_OK) {
+    cl_coll_free(c);
+    return -1;
+  }
+  snprintf(full, sizeof full, "%s/%s/%s-s%d", r->tenant, r->database, r->uuid, r->shard);
+  qv_status rc = qv_collection_delete(s->db, full);
+  if ((rc != QV_OK && rc != QV_NOTFOUND) || make_local(cl, c, r->shard, lu) || qv_db_position_set(s->db, r->key, 0) != QV_OK) {
+    cl_coll_free(c);
+    return -1;
+  }
+  cl_coll_free(c);
+  pthread_mutex_lock(&cl->mu);
+  memcpy(r->local_uuid, lu, 37);
+  pthread_mutex_unlock(&cl->mu);
+  srv_log(s, SRV_LOG_WARN, "cluster: replica %s/%d rebuilt empty; replaying the stream leader's copy", r->uuid, r->shard);
+  return 0;
+}
+
+/* Notices of stored batches ("<seq>\n<batch>", cl_write.c) waiting to be applied, by
+ * sequence. Applier thread only. */
+#define CL_NOTES 64
+typedef struct notes {
+  natsMsg *m[CL_NOTES];
+  uint64_t seq[CL_NOTES];
+} notes;
+
+static void notes_clear(notes *n) {
+  for (int i = 0; i < CL_NOTES; i++) natsMsg_Destroy(n->m[i]);
+  memset(n, 0, sizeof *n);
+}
+
+/* Keep notice w (taken) unless it is for a batch applied already; its sequence. */
+static uint64_t notes_add(notes *n, natsMsg *w, uint64_t applied) {
+  char buf[24];
+  const char *d = natsMsg_GetData(w);
+  int len = natsMsg_GetDataLength(w), i = 0;
+  while (i < len && i < (int)sizeof buf - 1 && d[i] != '\n') buf[i] = d[i], i++;
+  buf[i] = 0;
+  uint64_t seq = i < len && d[i] == '\n' ? strtoull(buf, NULL, 10) : 0;
+  if (seq <= applied) {
+    natsMsg_Destroy(w);
+    return seq;
+  }
+  natsMsg_Destroy(n->m[seq % CL_NOTES]);
+  n->m[seq % CL_NOTES] = w;
+  n->seq[seq % CL_NOTES] = seq;
+  return seq;
+}
+
+/* The batch of a kept notice for seq: its data and length, or NULL. */
+static const char *notes_get(notes *n, uint64_t seq, int *len) {
+  natsMsg *w = n->m[seq % CL_NOTES];
+  if (!w || n->seq[seq % CL_NOTES] != seq) return NULL;
+  const char *d = natsMsg_GetData(w), *nl = memchr(d, '\n', (size_t)natsMsg_GetDataLength(w));
+  if (!nl) return NULL;
+  *len = natsMsg_GetDataLength(w) - (int)(nl + 1 - d);
+  return nl + 1;
 }
 
 static void *apply_main(void *arg) {
   cl_replica *r = arg;
   cluster *cl = r->cl;
-  natsSubscription *sub = NULL;
-  int fresh = 0; /* no message taken from this subscription yet */
+  char stream[64], subj[96];
+  natsSubscription *wake = NULL;
+  int64_t verify_at = 0, diverged_since = 0, hole_since = 0, info_at = 0;
+  uint64_t hole_seq = 0;
+  int poll = 1; /* ask the leader for the next batch (else wait for its notice) */
+  notes nt;
+  memset(&nt, 0, sizeof nt);
+  cl_stream_name(r->uuid, r->shard, stream);
+  snprintf(subj, sizeof subj, "qv.stored.%s.%d", r->uuid, r->shard); /* wake-ups (cl_write.c) */
   while (!r->stop) {
     natsMsg *m = NULL;
-    jsMsgMetaData *meta = NULL;
-    natsStatus st;
-    if (!sub) {
-      if (!(sub = subscribe(cl, r, r->applied))) {
-        nap_ms(500);
-        continue;
-      }
-      fresh = 1;
+    int64_t now = cl_now_ms();
+    if (!wake) {
+      if (natsConnection_SubscribeSync(&wake, cl->nc, subj) == NATS_OK)
+        natsSubscription_SetPendingLimits(wake, 4096, 64 * 1024 * 1024); /* notices: may drop */
+      else
+        wake = NULL;
     }
-    st = natsSubscription_NextMsg(&m, sub, 500);
-    if (st == NATS_TIMEOUT) continue;
-    if (st != NATS_OK) {
-      natsSubscription_Destroy(sub);
-      sub = NULL;
-      nap_ms(200);
-      continue;
-    }
-    if (natsMsg_GetMetaData(&meta, m) == NATS_OK) {
-      uint64_t seq = meta->Sequence.Stream;
-      /* Stream sequences are contiguous (streams are never trimmed or purged, and a
-       * de-duplicated publish takes no sequence), so a message past applied + 1 means the
-       * consumer skipped some; applying it would report the skipped batches as applied, and
-       * acknowledge writes this replica never holds. Start again after the last batch
-       * applied. This holds for the first message of a new subscription too. */
-      if (seq > r->applied + 1) {
-        srv_log(cl->s, SRV_LOG_WARN, "cluster: replica %s/%d: stream message %llu after %llu (%s subscription): "
-                "skipped messages, resubscribing", r->uuid, r->shard, (unsigned long long)seq,
-                (unsigned long long)r->applied, fresh ? "new" : "running");
-        jsMsgMetaData_Destroy(meta);
-        natsMsg_Destroy(m);
-        natsSubscription_Destroy(sub);
-        sub = NULL;
+    /* 1. is this replica's history the leader's? */
+    if (r->applied && now >= verify_at) {
+      int v = verify(cl, r, stream);
+      if (v < 0) {
         nap_ms(200);
         continue;
       }
-      fresh = 0;
-      if (seq > r->applied) {
-        cl_result res;
-        struct timespec t0, t1;
-        clock_gettime(CLOCK_MONOTONIC, &t0);
-        while (!r->stop && apply_batch(cl, r, natsMsg_GetData(m), natsMsg_GetDataLength(m), seq, &res)) nap_ms(1000);
-        clock_gettime(CLOCK_MONOTONIC, &t1);
-        if (!r->stop) {
+      if (v == 0) {
+        if (!diverged_since) {
+          diverged_since = now;
+          srv_log(cl->s, SRV_LOG_WARN, "cluster: replica %s/%d: the stream leader's message at sequence %llu is not the "
+                  "batch applied there; rebuilding unless that changes within %d ms", r->uuid, r->shard,
+                  (unsigned long long)r->applied, CL_DIVERGED_MS);
+        }
+        if (now - diverged_since >= CL_DIVERGED_MS) {
+          notes_clear(&nt);
+          poll = 1;
+          if (rebuild(cl, r)) nap_ms(1000);
+          diverged_since = 0;
+          continue;
+        }
+        verify_at = now + 500;
+        nap_ms(500);
+        continue;
+      }
+      if (diverged_since)
+        srv_log(cl->s, SRV_LOG_WARN, "cluster: replica %s/%d agrees with the stream leader again", r->uuid, r->shard);
+      diverged_since = 0;
+      verify_at = now + CL_VERIFY_MS;
+    }
+    /* 2. the next batch, from the leader */
+    uint64_t next = r->applied + 1;
+    int nlen = 0, got = 0;
+    const char *ndata = notes_get(&nt, next, &nlen);
+    if (ndata) got = 1;
+    else if (poll) got = leader_msg(cl, stream, next, &m);
+    else goto wait; /* nothing announced: wait for a notice (or poll after 250 ms) */
+    if (got > 0) {
+      char id[64];
+      cl_result res;
+      struct timespec t0, t1;
+      const char *data = m ? natsMsg_GetData(m) : ndata;
+      int len = m ? natsMsg_GetDataLength(m) : nlen;
+      uint32_t idh;
+      if (m) {
+        idh = msg_identity(m, id, sizeof id);
+      } else {
+        cl_msg_identity(data, len, NULL, id, sizeof id);
+        idh = cl_idh(id);
+      }
+      clock_gettime(CLOCK_MONOTONIC, &t0);
+      while (!r->stop && apply_batch(cl, r, data, len, next, cl_pos_pack(next, idh), &res)) nap_ms(1000);
+      clock_gettime(CLOCK_MONOTONIC, &t1);
+      natsMsg_Destroy(m);
+      if (!m) { /* done with the notice */
+        natsMsg_Destroy(nt.m[next % CL_NOTES]);
+        nt.m[next % CL_NOTES] = NULL;
+      }
+      if (r->stop) break;
+      snprintf(res.id, sizeof res.id, "%s", id);
+      note_applied(cl, r, next, idh, &res,
+                   (uint64_t)((t1.tv_sec - t0.tv_sec) * 1000000 + (t1.tv_nsec - t0.tv_nsec) / 1000));
+      hole_seq = 0;
+      poll = m != NULL; /* fetched: catching up, fetch the next one at once */
+      continue;
+    }
+    if (got < 0) { /* no leader (an election) or no NATS: when it answers again, check first */
+      verify_at = 0;
+      poll = 1;
+      nap_ms(200);
+      continue;
+    }
+    poll = 0;
+    /* 3. nothing at next: caught up, or a hole in the leader's copy (a sequence with no
+       message while later ones exist, for CL_HOLE_MS): every replica skips it alike */
+    if (now >= info_at) {
+      info_at = now + 1000;
+      uint64_t last = leader_last(cl, stream);
+      if (last > next) {
+        if (hole_seq != next) {
+          hole_seq = next;
+          hole_since = now;
+        } else if (now - hole_since >= CL_HOLE_MS) {
+          cl_result res;
+          memset(&res, 0, sizeof res);
+          res.seq = next;
+          res.n = -1;
+          if (qv_db_position_set(cl->s->db, r->key, cl_pos_pack(next, CL_IDH_HOLE)) != QV_OK) {
+            nap_ms(1000);
+            continue;
+          }
+          srv_log(cl->s, SRV_LOG_WARN, "cluster: replica %s/%d: the stream leader has no message %llu (last %llu); "
+                  "skipped", r->uuid, r->shard, (unsigned long long)next, (unsigned long long)last);
           pthread_mutex_lock(&cl->mu);
-          r->applied = seq;
-          r->n_batches++;
-          r->n_errors += res.status != 0;
-          r->apply_us += (uint64_t)((t1.tv_sec - t0.tv_sec) * 1000000 + (t1.tv_nsec - t0.tv_nsec) / 1000);
+          r->n_holes++;
           pthread_mutex_unlock(&cl->mu);
-          cl_note_applied(cl, r->uuid, r->shard, cl->node_id, seq, &res);
-          publish_applied(cl, r, &res);
+          note_applied(cl, r, next, CL_IDH_HOLE, &res, 0);
+          hole_seq = 0;
+          continue;
         }
       }
-      jsMsgMetaData_Destroy(meta);
     }
-    natsMsg_Destroy(m);
+  wait:;
+    /* 4. wait for a notice, or 250 ms (then ask the leader) */
+    natsMsg *w = NULL;
+    natsStatus ws = NATS_TIMEOUT;
+    if (wake) ws = natsSubscription_NextMsg(&w, wake, 250);
+    else nap_ms(250);
+    if (ws == NATS_OK) {
+      int pending = 0;
+      uint64_t top = notes_add(&nt, w, r->applied);
+      /* several publishes wake once; notices of batches already applied do not */
+      if (natsSubscription_GetPending(wake, &pending, NULL) == NATS_OK)
+        for (int i = 0; i < pending && natsSubscription_NextMsg(&w, wake, 1) == NATS_OK; i++) {
+          uint64_t q = notes_add(&nt, w, r->applied);
+          if (q > top) top = q;
+        }
+      /* a notice past the next batch while the next one's is missing: ask the leader */
+      if (top > r->applied + 1 && !notes_get(&nt, r->applied + 1, &pending)) poll = 1;
+    } else if (ws == NATS_TIMEOUT) {
+      poll = 1;
+    } else {
+      natsSubscription_Destroy(wake);
+      wake = NULL;
+    }
   }
-  if (sub) {
-    natsSubscription_Unsubscribe(sub);
-    natsSubscription_Destroy(sub);
+  notes_clear(&nt);
+  if (wake) {
+    natsSubscription_Unsubscribe(wake);
+    natsSubscription_Destroy(wake);
   }
   return NULL;
 }
@@ -275,20 +545,14 @@ static int ensure_local_db(qsrv *s, const char *t, const char *d) {
   return rc == QV_OK || rc == QV_EXISTS ? 0 : -1;
 }
 
-int cl_replica_ensure(cluster *cl, const cl_coll *c, int k) {
+/* Make (or find) the local collection of replica (c, k); its uuid into out_uuid. 0 ok. */
+static int make_local(cluster *cl, const cl_coll *c, int k, char out_uuid[37]) {
   qsrv *s = cl->s;
   char name[64];
   srv_resp rs;
   json_t *body, *resp;
   char *text;
   const char *seg[7] = {"api", "v2", "tenants", c->tenant, "databases", c->database, "collections"};
-  cl_replica *r;
-  pthread_mutex_lock(&cl->mu);
-  r = cl_replica_find_locked(cl, c->uuid, k);
-  if (r) r->placed = 1;
-  pthread_mutex_unlock(&cl->mu);
-  if (r) return 0;
-  if (strlen(c->tenant) >= sizeof r->tenant || strlen(c->database) >= sizeof r->database) return -1;
   if (ensure_local_db(s, c->tenant, c->database)) return -1;
   snprintf(name, sizeof name, "%s-s%d", c->uuid, k);
   body = c->create ? json_deep_copy(c->create) : json_object();
@@ -302,13 +566,38 @@ int cl_replica_ensure(cluster *cl, const cl_coll *c, int k) {
   resp = rs.status == 200 && rs.body ? json_loadb(rs.body, rs.len, 0, NULL) : NULL;
   free(rs.body);
   const char *lu = json_string_value(json_object_get(resp, "id"));
-  if (!lu || strlen(lu) != 36 || !(r = calloc(1, sizeof *r))) {
+  if (!lu || strlen(lu) != 36) {
     srv_log(s, SRV_LOG_WARN, "cluster: local collection for %s/%d not created (status %d)", c->uuid, k, rs.status);
     json_decref(resp);
     return -1;
   }
-  memcpy(r->local_uuid, lu, 37);
+  memcpy(out_uuid, lu, 37);
   json_decref(resp);
+  return 0;
+}
+
+int cl_replica_ensure(cluster *cl, const cl_coll *c, int k) {
+  qsrv *s = cl->s;
+  char key[64], lu[37];
+  uint64_t pos = 0;
+  cl_replica *r;
+  pthread_mutex_lock(&cl->mu);
+  r = cl_replica_find_locked(cl, c->uuid, k);
+  if (r) r->placed = 1;
+  pthread_mutex_unlock(&cl->mu);
+  if (r) return 0;
+  if (strlen(c->tenant) >= sizeof r->tenant || strlen(c->database) >= sizeof r->database) return -1;
+  snprintf(key, sizeof key, "cluster/%s/%d", c->uuid, k);
+  if (qv_db_position_get(s->db, key, &pos) != QV_OK) pos = 0;
+  if (pos == cl_pos_pack(0, CL_IDH_HOLE)) { /* a rebuild did not finish: finish it */
+    char full[700];
+    snprintf(full, sizeof full, "%s/%s/%s-s%d", c->tenant, c->database, c->uuid, k);
+    qv_status rc = qv_collection_delete(s->db, full);
+    if ((rc != QV_OK && rc != QV_NOTFOUND) || qv_db_position_set(s->db, key, 0) != QV_OK) return -1;
+    pos = 0;
+  }
+  if (make_local(cl, c, k, lu) || !(r = calloc(1, sizeof *r))) return -1;
+  memcpy(r->local_uuid, lu, 37);
   r->cl = cl;
   memcpy(r->uuid, c->uuid, 37);
   r->shard = k;
@@ -316,7 +605,9 @@ int cl_replica_ensure(cluster *cl, const cl_coll *c, int k) {
   snprintf(r->key, sizeof r->key, "cluster/%s/%d", c->uuid, k);
   snprintf(r->tenant, sizeof r->tenant, "%s", c->tenant);
   snprintf(r->database, sizeof r->database, "%s", c->database);
-  if (qv_db_position_get(s->db, r->key, &r->applied) != QV_OK) r->applied = 0;
+  r->applied = cl_pos_seq(pos);
+  r->last_idh = cl_pos_idh(pos);
+  r->epoch = cl_now_ms();
   pthread_mutex_lock(&cl->mu);
   if (cl->n_reps == cl->cap_reps) {
     size_t nc = cl->cap_reps ? cl->cap_reps * 2 : 16;
@@ -331,7 +622,7 @@ int cl_replica_ensure(cluster *cl, const cl_coll *c, int k) {
   cl->reps[cl->n_reps++] = r;
   pthread_cond_broadcast(&cl->cv); /* reads waiting for this replica to exist */
   pthread_mutex_unlock(&cl->mu);
-  cl_note_applied(cl, r->uuid, k, cl->node_id, r->applied, NULL);
+  cl_note_applied(cl, r->uuid, k, cl->node_id, r->applied, r->epoch, NULL);
   if (pthread_create(&r->th, NULL, apply_main, r) == 0) r->running = 1;
   srv_log(s, SRV_LOG_WARN, "cluster: replica %s/%d held here, resuming after stream sequence %llu", r->uuid, k,
           (unsigned long long)r->applied);

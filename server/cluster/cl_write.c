@@ -74,8 +74,10 @@ static int check_filters(cluster *cl, const char *where, const char *wdoc, srv_r
   return rc == QV_OK ? 0 : -1;
 }
 
-/* Wait for a majority of (uuid, k) to apply seq. 1 done, 0 timed out. */
-static int wait_applied(cluster *cl, const char *uuid, int k, uint64_t seq, int need, int wait_ms) {
+/* Wait for a majority of (uuid, k) to apply, at seq, the message whose identity is id (a
+ * replica that applied some other message at seq -- a diverged copy of the stream -- does not
+ * count). 1 done, 0 timed out. */
+static int wait_applied(cluster *cl, const char *uuid, int k, uint64_t seq, const char *id, int need, int wait_ms) {
   struct timespec dl;
   int rc = 0, ok;
   clock_gettime(CLOCK_REALTIME, &dl);
@@ -83,7 +85,7 @@ static int wait_applied(cluster *cl, const char *uuid, int k, uint64_t seq, int 
   dl.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
   if (dl.tv_nsec >= 1000000000L) dl.tv_sec++, dl.tv_nsec -= 1000000000L;
   pthread_mutex_lock(&cl->mu);
-  while (!(ok = cl_count_applied_locked(cl, uuid, k, seq) >= need) && rc == 0)
+  while (!(ok = cl_count_applied_id_locked(cl, uuid, k, seq, id) >= need) && rc == 0)
     rc = pthread_cond_timedwait(&cl->cv, &cl->mu, &dl);
   pthread_mutex_unlock(&cl->mu);
   return ok;
@@ -115,7 +117,19 @@ static uint64_t publish(cluster *cl, const char *uuid, int k, const char *msgid,
     st = js_Publish(&pa, cl->js, subj, data, (int)len, &po, &jerr);
     if (st == NATS_OK && pa) {
       uint64_t seq = pa->Sequence;
+      char note[96];
+      char *buf = malloc(len + 24);
       jsPubAck_Destroy(pa);
+      /* The stream leader stored it at seq (its acknowledgement says so): tell the shard's
+         appliers "<seq>\n<batch>", which is what a message get of seq from the leader
+         returns now. They apply it from there when it is their next batch, else fetch. */
+      snprintf(note, sizeof note, "qv.stored.%s.%d", uuid, k);
+      if (buf) {
+        int h = snprintf(buf, 24, "%llu\n", (unsigned long long)seq);
+        memcpy(buf + h, data, len);
+        natsConnection_Publish(cl->nc, note, buf, h + (int)len);
+        free(buf);
+      }
       return seq;
     }
     jsPubAck_Destroy(pa);
@@ -255,11 +269,14 @@ void cl_write(srv_req *rq, srv_resp *rs, cl_coll *c, srv_route op) {
   char rid[37], err[300] = "";
   int published = 0, failed = -1;
   srv_uuid4(rid);
+  char ids[CL_MAX_SHARDS][48];
   for (int k = 0; k < shards; k++) {
     if (!msgs[k]) continue;
+    char *msgid = ids[k];
+    snprintf(msgid, sizeof ids[k], "%s-%d", rid, k);
+    /* the batch's identity travels in its body: replicas report it, acks check it */
+    json_object_set_new(msgs[k], "id", json_string(msgid));
     char *text = json_dumps(msgs[k], JSON_COMPACT | JSON_REAL_PRECISION(9));
-    char msgid[48];
-    snprintf(msgid, sizeof msgid, "%s-%d", rid, k);
     seqs[k] = text ? publish(cl, c->uuid, k, msgid, text, strlen(text), err, sizeof err) : 0;
     free(text);
     if (!seqs[k]) {
@@ -282,7 +299,7 @@ void cl_write(srv_req *rq, srv_resp *rs, cl_coll *c, srv_route op) {
     int need = (r > 0 ? r : 1) / 2 + 1;
     for (int k = 0; k < shards; k++) {
       if (!seqs[k]) continue;
-      if (!wait_applied(cl, c->uuid, k, seqs[k], need, cl->o.wait_ms)) {
+      if (!wait_applied(cl, c->uuid, k, seqs[k], ids[k], need, cl->o.wait_ms)) {
         __atomic_add_fetch(&cl->m_write_timeouts, 1, __ATOMIC_RELAXED);
         srv_error(rs, 504, "the batch is in the log of shard %d (sequence %llu) but fewer than %d replicas applied it "
                   "within %d ms; it will be applied as they catch up", k, (unsigned long long)seqs[k], need,
@@ -290,7 +307,7 @@ void cl_write(srv_req *rq, srv_resp *rs, cl_coll *c, srv_route op) {
         goto out;
       }
       pthread_mutex_lock(&cl->mu);
-      const cl_result *res = cl_result_locked(cl, c->uuid, k, seqs[k]);
+      const cl_result *res = cl_result_locked(cl, c->uuid, k, seqs[k], ids[k]);
       cl_result copy;
       if (res) copy = *res;
       pthread_mutex_unlock(&cl->mu);
