@@ -279,8 +279,18 @@ static const float *prepared_vecs(const wbatch *w) { return w->vecs_ext ? w->vec
  * Readers of a persistent cosine collection fetch original embeddings from SQLite, so its
  * writes that replace or delete stored rows keep the lock across COMMIT (see top).
  */
+/* Readers of c read the store's rows, not only the index: cosine (the stored original), or an
+ * index that keeps no float rows (its exact re-rank reads the store: hnsw keep_floats=false, ivf
+ * without keep_floats). A delete or a replaced embedding must then hold the exclusive lock across
+ * its COMMIT, or a reader could find a live slot whose row is already gone. Asked by the
+ * collection's one writer (wmu), so the slot arrays and the index hold still. */
 static int readers_read_store(const qv_collection *c) {
-  return c->db->store && c->metric == QV_METRIC_COSINE;
+  if (!c->db->store) return 0;
+  if (c->metric == QV_METRIC_COSINE) return 1;
+  if (!c->ix || !c->vt->vector) return 0;
+  for (uint32_t s = 0; s < c->n_slots; s++)
+    if (c->ids[s]) return c->vt->vector(c->ix, s) == NULL;
+  return 0;
 }
 
 static float norm_of(const float *v, uint32_t dim) {

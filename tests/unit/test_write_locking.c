@@ -96,7 +96,7 @@ static void hook(qv_collection *c) {
   }
 }
 
-static void open_col(qv_metric metric, const char *kind) {
+static void open_col_p(qv_metric metric, const char *kind, const char *params_json) {
   qv_open_opts o;
   qv_collection_opts co;
   snprintf(dir, sizeof dir, "/tmp/qv_wlock_XXXXXX");
@@ -108,8 +108,11 @@ static void open_col(qv_metric metric, const char *kind) {
   co.dim = 4;
   co.metric = metric;
   co.index = kind;
+  co.params_json = params_json;
   cr_assert_eq(qv_collection_create(db, "c", &co, &col), QV_OK);
 }
+
+static void open_col(qv_metric metric, const char *kind) { open_col_p(metric, kind, NULL); }
 
 static void teardown(void) {
   char cmd[96];
@@ -152,8 +155,8 @@ static void check_after(uint64_t want_count, const char *id, size_t want_found) 
   qv_results_free(r);
 }
 
-static void readers_run_during_commit(qv_metric metric, const char *kind) {
-  open_col(metric, kind);
+static void readers_run_during_commit(qv_metric metric, const char *kind, const char *params_json) {
+  open_col_p(metric, kind, params_json);
   add_rows(0, 50, 0.0f);
   /* add: the reader sees the 50 old records and not r50 */
   pr.id = "r50";
@@ -180,11 +183,11 @@ static void readers_run_during_commit(qv_metric metric, const char *kind) {
 }
 
 Test(write_locking, readers_run_during_commit_l2_hnsw, .fini = teardown) {
-  readers_run_during_commit(QV_METRIC_L2, "hnsw");
+  readers_run_during_commit(QV_METRIC_L2, "hnsw", "{\"keep_floats\":true}"); /* floats resident: no store reads */
 }
 
 Test(write_locking, readers_run_during_commit_ip_flat, .fini = teardown) {
-  readers_run_during_commit(QV_METRIC_IP, "flat");
+  readers_run_during_commit(QV_METRIC_IP, "flat", NULL);
 }
 
 /* Adds to a persistent cosine collection still let readers in (no stored row is replaced). */
@@ -201,9 +204,11 @@ Test(write_locking, cosine_add_does_not_block, .fini = teardown) {
   check_after(25, "r20", 1);
 }
 
-/* Replacing embeddings in a persistent cosine collection keeps readers out until applied. */
-Test(write_locking, cosine_replace_blocks_until_applied, .fini = teardown) {
-  open_col(QV_METRIC_COSINE, "hnsw");
+/* Replacing embeddings or deleting in a collection whose readers read the store's rows (cosine:
+ * the stored original; an index that keeps no floats: its exact re-rank) keeps readers out until
+ * the batch is applied. */
+static void replace_blocks_until_applied(qv_metric metric, const char *params_json) {
+  open_col_p(metric, "hnsw", params_json);
   add_rows(0, 20, 0.0f);
   pr.id = "r4";
   expect_blocked = 1;
@@ -226,6 +231,14 @@ Test(write_locking, cosine_replace_blocks_until_applied, .fini = teardown) {
   cr_assert_eq(pr.rc, QV_OK, "reader after delete: %s", qv_status_str(pr.rc));
   cr_assert_eq(pr.count, 19);
   cr_assert_eq(pr.found, 0);
+}
+
+Test(write_locking, cosine_replace_blocks_until_applied, .fini = teardown) {
+  replace_blocks_until_applied(QV_METRIC_COSINE, NULL);
+}
+
+Test(write_locking, lean_hnsw_replace_blocks_until_applied, .fini = teardown) {
+  replace_blocks_until_applied(QV_METRIC_L2, "{\"keep_floats\":false}");
 }
 
 /* Between the chunks of a large insertion, readers run and see none of the batch. */
