@@ -24,6 +24,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -165,12 +166,22 @@ typedef struct fi_pend {
   unsigned char *data;
 } fi_pend;
 
+/* Crash mode: the writes not yet synced of one file, shared by every handle open on it (as the
+ * OS page cache is: another connection's read sees them; a sync of any handle makes them all
+ * durable). Registered by path; a nameless (temporary) file has its own. Under fi_pend_mu. */
+typedef struct fi_shared {
+  struct fi_shared *next;
+  char *path;
+  int refs;
+  fi_pend *pend;
+  size_t n_pend, cap_pend;
+} fi_shared;
+
 typedef struct fi_file {
   sqlite3_file base;
   sqlite3_file *real; /* allocated right after this struct */
   int buffered;       /* crash mode: writes wait for xSync */
-  fi_pend *pend;
-  size_t n_pend, cap_pend;
+  fi_shared *sh;      /* buffered: the file's pending writes */
 } fi_file;
 
 static sqlite3_vfs *fi_real_vfs;
@@ -178,36 +189,83 @@ static sqlite3_vfs fi_vfs;
 static sqlite3_io_methods fi_io;
 static atomic_int fi_crash_mode;                  /* new files buffer their writes */
 static void (*fi_sync_hook)(void);                /* crash mode: called at every sync point */
+static pthread_mutex_t fi_pend_mu = PTHREAD_MUTEX_INITIALIZER;
+static fi_shared *fi_shared_list;
+
+static fi_shared *fi_shared_get(const char *path) { /* under fi_pend_mu */
+  for (fi_shared *h = fi_shared_list; path && h; h = h->next)
+    if (h->path && !strcmp(h->path, path)) {
+      h->refs++;
+      return h;
+    }
+  fi_shared *h = calloc(1, sizeof *h);
+  if (!h) return NULL;
+  if (path && !(h->path = strdup(path))) {
+    free(h);
+    return NULL;
+  }
+  h->refs = 1;
+  h->next = fi_shared_list;
+  fi_shared_list = h;
+  return h;
+}
+
+/* Write the file's pending writes through (under fi_pend_mu). */
+static int fi_flush_locked(fi_file *f) {
+  int rc = SQLITE_OK;
+  fi_shared *h = f->sh;
+  if (!h) return rc;
+  for (size_t i = 0; i < h->n_pend; i++) {
+    if (rc == SQLITE_OK) rc = f->real->pMethods->xWrite(f->real, h->pend[i].data, h->pend[i].len, h->pend[i].off);
+    free(h->pend[i].data);
+  }
+  h->n_pend = 0;
+  return rc;
+}
 
 static int fi_flush(fi_file *f) {
-  int rc = SQLITE_OK;
-  for (size_t i = 0; i < f->n_pend; i++) {
-    if (rc == SQLITE_OK) rc = f->real->pMethods->xWrite(f->real, f->pend[i].data, f->pend[i].len, f->pend[i].off);
-    free(f->pend[i].data);
-  }
-  f->n_pend = 0;
+  pthread_mutex_lock(&fi_pend_mu);
+  int rc = fi_flush_locked(f);
+  pthread_mutex_unlock(&fi_pend_mu);
   return rc;
 }
 
 static int fi_close(sqlite3_file *pf) {
   fi_file *f = (fi_file *)pf;
-  fi_flush(f); /* a clean close: what the OS would write back eventually */
-  free(f->pend);
+  pthread_mutex_lock(&fi_pend_mu);
+  if (f->sh && --f->sh->refs == 0) {
+    fi_flush_locked(f); /* the last handle's clean close: what the OS would write back eventually */
+    for (fi_shared **pp = &fi_shared_list; *pp; pp = &(*pp)->next)
+      if (*pp == f->sh) {
+        *pp = f->sh->next;
+        break;
+      }
+    free(f->sh->pend);
+    free(f->sh->path);
+    free(f->sh);
+  }
+  f->sh = NULL;
+  pthread_mutex_unlock(&fi_pend_mu);
   return f->real->pMethods->xClose(f->real);
 }
 
 static int fi_read(sqlite3_file *pf, void *buf, int amt, sqlite3_int64 off) {
   fi_file *f = (fi_file *)pf;
   if (fi_fail(FI_READ)) return SQLITE_IOERR_READ;
+  pthread_mutex_lock(&fi_pend_mu);
   int rc = f->real->pMethods->xRead(f->real, buf, amt, off);
-  if (rc != SQLITE_OK && rc != SQLITE_IOERR_SHORT_READ) return rc;
+  if (rc != SQLITE_OK && rc != SQLITE_IOERR_SHORT_READ) {
+    pthread_mutex_unlock(&fi_pend_mu);
+    return rc;
+  }
   sqlite3_int64 end = 0;
-  for (size_t i = 0; i < f->n_pend; i++) { /* later writes over earlier ones */
-    const fi_pend *p = &f->pend[i];
+  for (size_t i = 0; f->sh && i < f->sh->n_pend; i++) { /* later writes over earlier ones */
+    const fi_pend *p = &f->sh->pend[i];
     sqlite3_int64 a = p->off > off ? p->off : off, b = p->off + p->len < off + amt ? p->off + p->len : off + amt;
     if (a < b) memcpy((unsigned char *)buf + (a - off), p->data + (a - p->off), (size_t)(b - a));
     if (p->off + p->len > end) end = p->off + p->len;
   }
+  pthread_mutex_unlock(&fi_pend_mu);
   if (rc == SQLITE_IOERR_SHORT_READ && end >= off + amt) rc = SQLITE_OK;
   return rc;
 }
@@ -217,17 +275,24 @@ static int fi_write(sqlite3_file *pf, const void *buf, int amt, sqlite3_int64 of
   if (fi_fail(FI_WRITE)) return SQLITE_IOERR_WRITE;
   if (fi_fail(FI_FULL)) return SQLITE_FULL;
   if (!f->buffered) return f->real->pMethods->xWrite(f->real, buf, amt, off);
-  if (f->n_pend == f->cap_pend) {
-    size_t nc = f->cap_pend ? 2 * f->cap_pend : 16;
-    fi_pend *v = realloc(f->pend, nc * sizeof *v);
-    if (!v) return SQLITE_NOMEM;
-    f->pend = v;
-    f->cap_pend = nc;
-  }
   unsigned char *d = malloc((size_t)amt);
   if (!d) return SQLITE_NOMEM;
   memcpy(d, buf, (size_t)amt);
-  f->pend[f->n_pend++] = (fi_pend){off, amt, d};
+  pthread_mutex_lock(&fi_pend_mu);
+  fi_shared *h = f->sh;
+  if (h->n_pend == h->cap_pend) {
+    size_t nc = h->cap_pend ? 2 * h->cap_pend : 16;
+    fi_pend *v = realloc(h->pend, nc * sizeof *v);
+    if (!v) {
+      pthread_mutex_unlock(&fi_pend_mu);
+      free(d);
+      return SQLITE_NOMEM;
+    }
+    h->pend = v;
+    h->cap_pend = nc;
+  }
+  h->pend[h->n_pend++] = (fi_pend){off, amt, d};
+  pthread_mutex_unlock(&fi_pend_mu);
   return SQLITE_OK;
 }
 
@@ -247,9 +312,11 @@ static int fi_sync(sqlite3_file *pf, int flags) {
 
 static int fi_size(sqlite3_file *pf, sqlite3_int64 *size) {
   fi_file *f = (fi_file *)pf;
+  pthread_mutex_lock(&fi_pend_mu);
   int rc = f->real->pMethods->xFileSize(f->real, size);
-  for (size_t i = 0; rc == SQLITE_OK && i < f->n_pend; i++)
-    if (f->pend[i].off + f->pend[i].len > *size) *size = f->pend[i].off + f->pend[i].len;
+  for (size_t i = 0; rc == SQLITE_OK && f->sh && i < f->sh->n_pend; i++)
+    if (f->sh->pend[i].off + f->sh->pend[i].len > *size) *size = f->sh->pend[i].off + f->sh->pend[i].len;
+  pthread_mutex_unlock(&fi_pend_mu);
   return rc;
 }
 
@@ -283,6 +350,16 @@ static int fi_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *pf, int fla
     return rc;
   }
   f->buffered = atomic_load(&fi_crash_mode);
+  if (f->buffered) {
+    pthread_mutex_lock(&fi_pend_mu);
+    f->sh = fi_shared_get(name);
+    pthread_mutex_unlock(&fi_pend_mu);
+    if (!f->sh) {
+      f->real->pMethods->xClose(f->real);
+      f->base.pMethods = NULL;
+      return SQLITE_NOMEM;
+    }
+  }
   f->base.pMethods = &fi_io;
   return SQLITE_OK;
 }
