@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT  Copyright (c) 2026 the quiver authors */
 /*
- * fuzz_index_load.c -- libFuzzer target for index checkpoint loading (src/checkpoint.c,
+ * fuzz_index_load.c -- libFuzzer target for index checkpoint loading (src/store/checkpoint.c,
  * the flat and HNSW payload parsers). A checkpoint is read from disk on every open, so a
  * damaged or hostile file must give QV_CORRUPT, never a crash or a read out of bounds.
  *
