@@ -468,6 +468,9 @@ static qv_status st_drop(qv_store *s, const void *argp) {
   const drop_arg *a = argp;
   qv_status rc = QV_OK;
   for (size_t i = 0; rc == QV_OK && i < a->n; i++) rc = qv__store_col_delete(s, a->cols[i]->cid);
+  /* and those a degraded open skipped (not in memory; the default database's are plain names
+     and stay, as the database does) */
+  if (rc == QV_OK && !(a->d && is_default_db(a->t, a->d))) rc = qv__store_scope_orphans(s, a->t, a->d);
   if (rc == QV_OK) rc = a->d ? qv__store_database_delete(s, a->t, a->d) : qv__store_tenant_delete(s, a->t);
   return rc;
 }

@@ -110,6 +110,9 @@ QV_INTERNAL qv_status qv__store_tenant_insert(qv_store *s, const char *t);
 QV_INTERNAL qv_status qv__store_tenant_delete(qv_store *s, const char *t);
 QV_INTERNAL qv_status qv__store_database_insert(qv_store *s, const qv_store_database *d);
 QV_INTERNAL qv_status qv__store_database_delete(qv_store *s, const char *t, const char *name);
+/* Delete the rows (and records, logs, text tables) of every collection still named in database
+ * d of tenant t (or in any database of t when d is NULL): those a degraded open skipped. */
+QV_INTERNAL qv_status qv__store_scope_orphans(qv_store *s, const char *t, const char *d);
 /* Every tenant and database (allocated with mem; free with qv__store_catalog_free). */
 QV_INTERNAL qv_status qv__store_catalog_load(qv_store *s, const qv_mem *mem, char ***tenants, size_t *n_tenants,
                                              qv_store_database **dbs, size_t *n_dbs);

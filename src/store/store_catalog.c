@@ -90,6 +90,39 @@ qv_status qv__store_database_delete(qv_store *s, const char *t, const char *name
                     "deleting the database", NULL);
 }
 
+qv_status qv__store_scope_orphans(qv_store *s, const char *t, const char *d) {
+  /* names "t/d/x" (d given) or "t/any/x": exactly two '/', the first parts equal */
+  size_t tl = strlen(t), dl = d ? strlen(d) : 0;
+  char *prefix = malloc(tl + dl + 3);
+  if (!prefix) return QV_NOMEM;
+  if (d) snprintf(prefix, tl + dl + 3, "%s/%s/", t, d);
+  else snprintf(prefix, tl + dl + 3, "%s/", t);
+  const char *v[1] = {prefix};
+  sqlite3_stmt *st;
+  int64_t cids[64];
+  size_t n = 0;
+  qv_status rc = prep(s,
+                      "SELECT cid, name FROM collections WHERE substr(name, 1, length(?1)) = ?1 ORDER BY cid", v, 1,
+                      &st, "deleting the database's collections");
+  int step = SQLITE_DONE;
+  while (rc == QV_OK && n < 64 && (step = sqlite3_step(st)) == SQLITE_ROW) {
+    const char *name = (const char *)sqlite3_column_text(st, 1);
+    const char *rest = name ? name + strlen(prefix) : NULL;
+    if (!rest) continue;
+    /* d given: rest is the local name (no '/'); a tenant: rest is "db/name" */
+    const char *slash = strchr(rest, '/');
+    if (d ? slash == NULL && *rest : slash && slash != rest && slash[1] && !strchr(slash + 1, '/'))
+      cids[n++] = sqlite3_column_int64(st, 0);
+  }
+  if (rc == QV_OK && step != SQLITE_DONE && step != SQLITE_ROW)
+    rc = cat_fail(s, qv__store_writer(s), "deleting the database's collections");
+  sqlite3_finalize(st);
+  free(prefix);
+  for (size_t i = 0; rc == QV_OK && i < n; i++) rc = qv__store_col_delete(s, cids[i]);
+  if (rc == QV_OK && n == 64) return qv__store_scope_orphans(s, t, d); /* more than one batch */
+  return rc;
+}
+
 static char *dup_col(const qv_mem *mem, sqlite3_stmt *st, int i) {
   const unsigned char *t = sqlite3_column_text(st, i);
   return t ? qv__strdup(mem, (const char *)t) : NULL;

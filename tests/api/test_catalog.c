@@ -403,3 +403,32 @@ Test(catalog, a_drop_racing_with_creates_leaves_no_orphan) {
     close_db(db);
   }
 }
+
+/* A collection a degraded open skipped (its data unreadable) goes with its database too. */
+Test(catalog, a_skipped_collection_goes_with_its_database) {
+  qv_db *db = open_db(1);
+  cr_assert_eq(qv_tenant_create(db, "acme"), QV_OK);
+  cr_assert_eq(qv_database_create(db, "acme", "prod", NULL, NULL), QV_OK);
+  qv_collection_release(mk(db, "acme/prod/good"));
+  qv_collection_release(mk(db, "acme/prod/bad"));
+  qv_collection_release(mk(db, "keep"));
+  qv_db_close(db);
+  sql_exec(tmpdir, "UPDATE collections SET params='{not json' WHERE name='acme/prod/bad'");
+  cr_assert_eq(qv_db_open(tmpdir, NULL, &db), QV_OK);
+  char **sk = NULL;
+  size_t n = 0;
+  cr_assert_eq(qv_db_skipped_collections(db, &sk, &n), QV_OK);
+  cr_assert_eq(n, 1);
+  qv_strings_free(sk);
+  cr_assert_eq(qv_database_delete(db, "acme", "prod", NULL), QV_OK);
+  qv_db_close(db);
+  cr_assert_eq(qv_db_open(tmpdir, NULL, &db), QV_OK);
+  cr_assert_eq(qv_db_skipped_collections(db, &sk, &n), QV_OK);
+  cr_assert_eq(n, 0, "the skipped collection's row was deleted with its database");
+  qv_strings_free(sk);
+  char buf[128];
+  char **all = NULL;
+  cr_assert_eq(qv_collection_list(db, &all, &n), QV_OK);
+  cr_assert_str_eq(join(all, n, buf, sizeof buf), "keep");
+  close_db(db);
+}
