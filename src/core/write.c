@@ -280,7 +280,14 @@ static const float *prepared_vecs(const wbatch *w) { return w->vecs_ext ? w->vec
  * writes that replace or delete stored rows keep the lock across COMMIT (see top).
  */
 static int readers_read_store(const qv_collection *c) {
-  return c->db->store && c->metric == QV_METRIC_COSINE;
+  if (!c->db->store) return 0;
+  if (c->metric == QV_METRIC_COSINE) return 1;
+  /* an index that keeps no floats (hnsw or ivf with keep_floats false) re-ranks and answers
+   * embeddings from the store: its first live slot tells (vector() NULL though contained) */
+  if (!c->ix || !c->vt->contains) return 0;
+  for (uint32_t s = 0; s < c->n_slots; s++)
+    if (c->ids[s] && c->vt->contains(c->ix, s)) return c->vt->vector(c->ix, s) == NULL;
+  return 0;
 }
 
 static float norm_of(const float *v, uint32_t dim) {
