@@ -288,8 +288,8 @@ static int readers_read_store(const qv_collection *c) {
   if (!c->db->store) return 0;
   if (c->metric == QV_METRIC_COSINE) return 1;
   if (!c->ix || !c->vt->vector) return 0;
-  for (uint32_t s = 0; s < c->n_slots; s++)
-    if (c->ids[s]) return c->vt->vector(c->ix, s) == NULL;
+  for (uint32_t s = 0; s < c->n_slots; s++) /* the first live slot tells */
+    if (c->ids[s] && (!c->vt->contains || c->vt->contains(c->ix, s))) return c->vt->vector(c->ix, s) == NULL;
   return 0;
 }
 

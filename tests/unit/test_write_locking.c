@@ -164,7 +164,7 @@ static void readers_run_during_commit(qv_metric metric, const char *kind, const 
   add_rows(50, 10, 0.0f);
   cr_assert(hook_ran);
   cr_assert_not(reader_waited, "the reader waited for the writer's commit");
-  cr_assert_eq(pr.rc, QV_OK);
+  cr_assert_eq(pr.rc, QV_OK, "rc %d: %s", (int)pr.rc, qv_db_errmsg(db));
   cr_assert_eq(pr.count, 50);
   cr_assert_eq(pr.found, 0, "the reader saw a record of an unapplied batch");
   cr_assert_eq(pr.hits, 5);
@@ -182,8 +182,36 @@ static void readers_run_during_commit(qv_metric metric, const char *kind, const 
   check_after(59, "r3", 0);
 }
 
+/* readers see the index's floats: deletes do not keep them out (keep_floats true; without
+ * resident floats the store is read, below) */
 Test(write_locking, readers_run_during_commit_l2_hnsw, .fini = teardown) {
   readers_run_during_commit(QV_METRIC_L2, "hnsw", "{\"keep_floats\":true}"); /* floats resident: no store reads */
+}
+
+/* An HNSW collection without resident floats (the default) re-ranks from the store: a delete
+ * keeps readers out until the index has applied it (as cosine collections do), adds do not. */
+Test(write_locking, lean_hnsw_delete_blocks_until_applied, .fini = teardown) {
+  open_col(QV_METRIC_L2, "hnsw");
+  add_rows(0, 20, 0.0f);
+  pr.id = "r20";
+  qv__test_pre_apply = hook;
+  add_rows(20, 5, 0.0f);
+  cr_assert(hook_ran);
+  cr_assert_not(reader_waited, "the reader waited for the writer's commit (add)");
+  cr_assert_eq(pr.rc, QV_OK, "reader: %s", qv_status_str(pr.rc));
+  cr_assert_eq(pr.count, 20);
+  cr_assert_eq(pr.found, 0);
+  const char *del[] = {"r4"};
+  pr.id = "r4";
+  hook_ran = 0;
+  expect_blocked = 1;
+  cr_assert_eq(qv_collection_delete_records(col, del, 1, NULL, NULL, 0, NULL), QV_OK);
+  cr_assert(hook_ran);
+  pthread_join(reader, NULL);
+  cr_assert_not(reader_overlapped, "a reader ran during the delete's commit");
+  cr_assert_eq(pr.rc, QV_OK, "reader after delete: %s", qv_status_str(pr.rc));
+  cr_assert_eq(pr.count, 24);
+  cr_assert_eq(pr.found, 0);
 }
 
 Test(write_locking, readers_run_during_commit_ip_flat, .fini = teardown) {
