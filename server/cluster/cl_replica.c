@@ -456,8 +456,9 @@ static void *apply_main(void *arg) {
       clock_gettime(CLOCK_MONOTONIC, &t0);
       while (!r->stop && apply_batch(cl, r, data, len, next, cl_pos_pack(next, idh), &res)) nap_ms(1000);
       clock_gettime(CLOCK_MONOTONIC, &t1);
+      int fetched = m != NULL;
       natsMsg_Destroy(m);
-      if (!m) { /* done with the notice */
+      if (!fetched) { /* done with the notice */
         natsMsg_Destroy(nt.m[next % CL_NOTES]);
         nt.m[next % CL_NOTES] = NULL;
       }
@@ -466,7 +467,7 @@ static void *apply_main(void *arg) {
       note_applied(cl, r, next, idh, &res,
                    (uint64_t)((t1.tv_sec - t0.tv_sec) * 1000000 + (t1.tv_nsec - t0.tv_nsec) / 1000));
       hole_seq = 0;
-      poll = m != NULL; /* fetched: catching up, fetch the next one at once */
+      poll = fetched; /* fetched: catching up, fetch the next one at once */
       continue;
     }
     if (got < 0) { /* no leader (an election) or no NATS: when it answers again, check first */
