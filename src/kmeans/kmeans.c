@@ -274,7 +274,8 @@ static qv_status gather(qv_collection *c, const qv_kmeans_opts *o, qv_kmeans_res
   rid_slot *v = qv__malloc(mem, (c->count ? c->count : 1) * sizeof *v);
   if (!v) rc = QV_NOMEM;
   for (uint32_t s = 0; rc == QV_OK && c->ix && s < c->n_slots && n < c->count; s++)
-    if (qv__adv_match(&a, s) && c->vt->vector(c->ix, s)) v[n++] = (rid_slot){c->rids[s], s};
+    if (qv__adv_match(&a, s) && (c->vt->contains ? c->vt->contains(c->ix, s) : c->vt->vector(c->ix, s) != NULL))
+      v[n++] = (rid_slot){c->rids[s], s};
   if (rc == QV_OK) {
     qsort(v, n, sizeof *v, cmp_rid);
     r->n = n;
@@ -283,8 +284,10 @@ static qv_status gather(qv_collection *c, const qv_kmeans_opts *o, qv_kmeans_res
     r->ids = calloc(n ? n : 1, sizeof *r->ids);
     if (!*X || !r->ids) rc = QV_NOMEM;
     for (size_t i = 0; rc == QV_OK && i < n; i++) {
-      memcpy(*X + i * d, c->vt->vector(c->ix, v[i].slot), d * sizeof **X);
-      if (!(r->ids[i] = strdup(c->ids[v[i].slot]))) rc = QV_NOMEM;
+      const float *x = c->vt->vector(c->ix, v[i].slot);
+      if (x) memcpy(*X + i * d, x, d * sizeof **X);
+      else rc = c->vsrc.get(c->vsrc.ctx, v[i].slot, *X + i * d); /* no resident floats: the store's */
+      if (rc == QV_OK && !(r->ids[i] = strdup(c->ids[v[i].slot]))) rc = QV_NOMEM;
     }
   }
   qv__free(mem, v);

@@ -309,7 +309,8 @@ static qv_status add_impl(qv_index *ix, const uint32_t *slots, const float *vecs
   uint64_t stored = ix->n_live + ix->n_dead + ix->n_hidden;
   if (ix->lean && train && stored) { /* re-encoding below decodes with the range codes were made with */
     size_t nq = (size_t)ix->q8.dim_pad * 3;
-    if (!(old_q = qv__malloc(ix->mem, nq * sizeof *old_q))) goto cleanup;
+    /* + room for one code (chk below) */
+    if (!(old_q = qv__malloc(ix->mem, nq * sizeof *old_q + ix->q8.code_bytes))) goto cleanup;
     memcpy(old_q, ix->q8.lo, nq * sizeof *old_q);
   }
   if (ix->sq8 && train && hnsw_sq8_maybe_train(&ix->q8, train, n_train, stored)) {
@@ -331,9 +332,17 @@ static qv_status add_impl(qv_index *ix, const uint32_t *slots, const float *vecs
         hnsw_sq8_encode(&ix->q8, vec_of(ix, s), code);
         continue;
       }
+      /* the source's floats only if they are this node's: encoded with the old range they
+       * must give its code (a slot being rewritten by the batch may already map to another
+       * record in the collection) */
       float *buf = sc[0]->dec;
-      if (ix->state[s] != ST_LIVE || ix->p.vsrc->get(ix->p.vsrc->ctx, s, buf) != QV_OK)
-        hnsw_sq8_decode(&oq, code, buf);
+      unsigned char *chk = (unsigned char *)(old_q + 3 * (size_t)oq.dim_pad);
+      int from_src = ix->state[s] == ST_LIVE && ix->p.vsrc->get(ix->p.vsrc->ctx, s, buf) == QV_OK;
+      if (from_src) {
+        hnsw_sq8_encode(&oq, buf, chk);
+        from_src = memcmp(chk + 4, code + 4, ix->q8.code_bytes - 4) == 0;
+      }
+      if (!from_src) hnsw_sq8_decode(&oq, code, buf);
       hnsw_sq8_encode(&ix->q8, buf, code);
     }
   }

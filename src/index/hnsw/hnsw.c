@@ -82,7 +82,9 @@
  *   - vector() is NULL and contains() tells a live slot: the collection reads embeddings,
  *     compaction input and vector-arithmetic terms from the store;
  *   - when a batch widens the quantizer's range (while the index is small, sq8.c), a live
- *     node is re-encoded from the source's exact floats and a node without a record
+ *     node is re-encoded from the source's exact floats when they encode (old range) to its
+ *     code -- mid-write, a slot the batch rewrites may map to another record already --, and
+ *     a node without a record
  *     (tombstone) or whose read fails from its old code decoded with the old range (each such
  *     re-encoding adds at most half a step of rounding; the range only grows, so the decoded
  *     value is inside it);
