@@ -140,7 +140,6 @@ QV_INTERNAL qv_status qv__name_check_new(qv_db *db, const char *what, const char
  * static strings or into buf (at least strlen(name) + 1 bytes); *local into name. */
 QV_INTERNAL void qv__name_split(const char *name, char *buf, const char **t, const char **d, const char **local);
 /* A random version-4 UUID (collection.c). */
-QV_INTERNAL void qv__make_uuid(char out[37]);
 
 /* position.c */
 struct qv__pos {

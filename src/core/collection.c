@@ -13,7 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
 #include "adv_int.h"
 #include "col_int.h"
@@ -91,15 +90,6 @@ qv_status qv__check_name(const qv_db *db, const char *what, const char *name) {
   return QV_OK;
 }
 
-void qv__make_uuid(char out[37]) {
-  unsigned char b[16];
-  if (getrandom(b, sizeof b, 0) != (ssize_t)sizeof b)
-    for (size_t i = 0; i < sizeof b; i++) b[i] = (unsigned char)rand();
-  b[6] = (unsigned char)((b[6] & 0x0F) | 0x40);
-  b[8] = (unsigned char)((b[8] & 0x3F) | 0x80);
-  snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1], b[2],
-           b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
-}
 
 /* The vector source handed to indexes: the store's copy of a record's embedding, prepared. */
 static qv_status vsrc_get(void *ctx, uint32_t slot, float *out) {

@@ -16,7 +16,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
 #include "store.h"
 
@@ -209,16 +208,6 @@ const char qv__store_catalog_schema[] =
     "INSERT OR IGNORE INTO databases(tenant, name, uuid) VALUES('default_tenant', 'default_database', '" ZERO_UUID
     "');";
 
-static void uuid4(char out[37]) {
-  unsigned char b[16];
-  if (getrandom(b, sizeof b, 0) != (ssize_t)sizeof b)
-    for (size_t i = 0; i < sizeof b; i++) b[i] = (unsigned char)rand();
-  b[6] = (unsigned char)((b[6] & 0x0F) | 0x40);
-  b[8] = (unsigned char)((b[8] & 0x3F) | 0x80);
-  snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1], b[2],
-           b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
-}
-
 /* Tenant t and database d of it, unless they exist (a new database gets a random UUID). */
 static qv_status ensure_db(qv_store *s, const char *t, const char *d, const char *uuid, int *n_made) {
   char fresh[37];
@@ -227,7 +216,7 @@ static qv_status ensure_db(qv_store *s, const char *t, const char *d, const char
   qv_status rc = exec_texts(s, "INSERT OR IGNORE INTO tenants(name) VALUES(?1)", vt, 1, "migrating the tenants", NULL);
   if (rc) return rc;
   if (!uuid) {
-    uuid4(fresh);
+    qv__make_uuid(fresh);
     uuid = fresh;
   }
   const char *vd[3] = {t, d, uuid};
@@ -236,7 +225,7 @@ static qv_status ensure_db(qv_store *s, const char *t, const char *d, const char
                   " (SELECT 1 FROM databases WHERE tenant=?1 AND name=?2)",
                   vd, 3, "migrating the databases", &made);
   if (rc == QV_EXISTS) { /* the catalog's UUID is taken by another database: give this one a new one */
-    uuid4(fresh);
+    qv__make_uuid(fresh);
     vd[2] = fresh;
     rc = exec_texts(s, "INSERT INTO databases(tenant, name, uuid) VALUES(?1, ?2, ?3)", vd, 3,
                     "migrating the databases", &made);

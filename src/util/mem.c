@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -126,4 +127,14 @@ void qv__struct_out(void *dst, const void *src, size_t full_size, size_t base_si
   size_t n = want >= base_size && want <= full_size ? want : base_size;
   memcpy(dst, src, n);
   memcpy(dst, &want, sizeof want); /* the caller's struct_size stays as it was */
+}
+
+void qv__make_uuid(char out[37]) {
+  unsigned char b[16];
+  if (getrandom(b, sizeof b, 0) != (ssize_t)sizeof b)
+    for (size_t i = 0; i < sizeof b; i++) b[i] = (unsigned char)rand();
+  b[6] = (unsigned char)((b[6] & 0x0F) | 0x40);
+  b[8] = (unsigned char)((b[8] & 0x3F) | 0x80);
+  snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1], b[2],
+           b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
 }

@@ -83,5 +83,7 @@ QV_INTERNAL int qv__ncpu(void);
 
 /* Monotonic clock in seconds. */
 QV_INTERNAL double qv__now(void);
+/* A random (version 4) UUID, 36 characters and a NUL. */
+QV_INTERNAL void qv__make_uuid(char out[37]);
 
 #endif /* QV_INT_H */
