@@ -102,7 +102,7 @@ describe("@pinecone-database/pinecone 8.2.0 against a 3-node quiver cluster", ()
     assert.deepEqual(stats.namespaces, { __default__: { recordCount: 4 }, ns1: { recordCount: 1 } });
     const page = await r2.listPaginated({ prefix: "", limit: 3 });
     assert.deepEqual(page.vectors.map((v) => v.id), ["a", "b", "c"]);
-    await w.deleteMany(["a", "b"]);
+    await w.deleteMany({ ids: ["a", "b"] });
     await w.namespace("ns1").deleteAll();
     assert.deepEqual(Object.keys((await r1.describeIndexStats()).namespaces), ["__default__"]);
     assert.deepEqual(ids((await r2.query({ vector: [1, 0, 0], topK: 5 })).matches), ["c", "d"]);
