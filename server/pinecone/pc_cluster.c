@@ -327,6 +327,22 @@ static int ns_drop(cluster *cl, const cl_coll *c) {
   return rc;
 }
 
+/* Collection uuid from the cache, else from the bucket stream's leader (made a moment ago on
+ * another node: this node's view of the bucket may lag, the leader's copy does not). */
+static cl_coll *coll_of(cluster *cl, const char *uuid) {
+  cl_coll *c = cl_coll_get(cl, uuid);
+  char key[64], *text;
+  if (c) return c;
+  snprintf(key, sizeof key, "coll.%s", uuid);
+  json_t *cv = kv_json(cl, key, NULL);
+  if (cv && (text = json_dumps(cv, JSON_COMPACT))) {
+    c = cl_coll_parse(text, strlen(text), 0);
+    free(text);
+  }
+  json_decref(cv);
+  return c;
+}
+
 /* The namespaces of index name: their collections (malloc'd array of *n), sorted by name. */
 static int cmp_coll(const void *a, const void *b) {
   return strcmp((*(cl_coll *const *)a)->name, (*(cl_coll *const *)b)->name);
@@ -350,7 +366,7 @@ static cl_coll **ns_all(cluster *cl, const char *index, size_t *n_out, int *err)
   for (size_t i = 0; out && i < n; i++) {
     json_t *v = kv_json(cl, keys[i], NULL);
     const char *u = json_string_value(v);
-    cl_coll *c = u && strlen(u) == 36 ? cl_coll_get(cl, u) : NULL;
+    cl_coll *c = u && strlen(u) == 36 ? coll_of(cl, u) : NULL;
     if (c && !strcmp(c->tenant, PC_TENANT) && !strcmp(c->database, index)) out[m++] = c;
     else cl_coll_free(c);
     json_decref(v);
@@ -433,7 +449,7 @@ static cl_coll *ns_get(cluster *cl, const pc_index *ix, const char *ns) {
   cl_coll *c = NULL;
   if (pre && hn && asprintf(&k, "%s.%s", pre, hn) >= 0) v = kv_json(cl, k, NULL);
   const char *u = json_string_value(v);
-  if (u && strlen(u) == 36) c = cl_coll_get(cl, u);
+  if (u && strlen(u) == 36) c = coll_of(cl, u);
   if (c && (strcmp(c->tenant, PC_TENANT) || strcmp(c->database, ix->name) || strcmp(c->name, ns) || c->dim != ix->dim)) {
     cl_coll_free(c);
     c = NULL;
