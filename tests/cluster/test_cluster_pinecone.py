@@ -239,6 +239,14 @@ def test_writes_and_reads_across_nodes(env):
         if not tok:
             break
     assert seen == sorted(r["id"] for r in recs if r["id"].startswith("doc-1"))
+    # --cluster-ack log per request (X-Quiver-Ack: log), then read elsewhere with the token only
+    extra = records(3, rng, "log-")
+    st, j, _, h = both(env, "POST", "/data/docs/vectors/upsert", {"vectors": extra, "namespace": "ns1"}, node=2,
+                       headers={"X-Quiver-Ack": "log"})
+    assert st == 200 and h.get("X-Quiver-Token"), h
+    st, j, _, _ = both(env, "GET", "/data/docs/vectors/fetch?ids=log-000&ids=log-001&ids=log-002&namespace=ns1",
+                       node=0, headers=token_of(h))
+    assert sorted(j["vectors"]) == ["log-000", "log-001", "log-002"]
     both(env, "GET", "/data/docs/vectors/list?namespace=empty", node=0)
     both(env, "POST", "/data/docs/query", {"topK": 3, "vector": q, "namespace": "empty"}, node=0)
 
@@ -254,7 +262,7 @@ def test_update_upsert_delete_namespaces_stats(env):
                                                     "values": [0.5] * DIM}, node=2)
     st, j, _, _ = both(env, "POST", "/data/docs/vectors/update", {"filter": {"genre": "comedy"}, "namespace": "ns1",
                                                                   "setMetadata": {"flag": "on"}}, node=0)
-    assert j["matchedRecords"] == 79, j  # 80 comedies, doc-010 is "x" now
+    assert j["matchedRecords"] == 80, j  # 80 comedies, doc-010 is "x" now, log-001 one more
     both(env, "POST", "/data/docs/vectors/update", {"filter": {"flag": "on"}, "namespace": "ns1", "dryRun": True,
                                                     "setMetadata": {"flag": "off"}}, node=1)
     both(env, "POST", "/data/docs/vectors/update", {"id": "missing", "namespace": "ns1", "setMetadata": {"a": 1}}, node=1)
