@@ -165,15 +165,28 @@ int cl_publish(srv_req *rq, const cl_coll *c, json_t **msgs, size_t n, int force
   char rid[37], err[300] = "";
   int published = 0, failed = -1;
   srv_uuid4(rid);
-  char ids[CL_MAX_SHARDS][48];
+  char ids[CL_MAX_SHARDS][48], *texts[CL_MAX_SHARDS] = {0};
+  int64_t max_payload = natsConnection_GetMaxPayload(cl->nc);
   for (int k = 0; k < shards; k++) {
     if (!msgs[k]) continue;
-    char *msgid = ids[k];
-    snprintf(msgid, sizeof ids[k], "%s-%d", rid, k);
+    snprintf(ids[k], sizeof ids[k], "%s-%d", rid, k);
     /* the batch's identity travels in its body: replicas report it, acks check it */
-    json_object_set_new(msgs[k], "id", json_string(msgid));
-    char *text = json_dumps(msgs[k], JSON_COMPACT | dump_flags);
-    seqs[k] = text ? publish(cl, c->uuid, k, msgid, text, strlen(text), err, sizeof err) : 0;
+    json_object_set_new(msgs[k], "id", json_string(ids[k]));
+    texts[k] = json_dumps(msgs[k], JSON_COMPACT | dump_flags);
+    /* a message NATS would refuse is refused before any shard is written (a retry cannot help) */
+    if (texts[k] && max_payload > 0 && (int64_t)strlen(texts[k]) > max_payload) {
+      snprintf(msg, msglen, "the part of this batch for shard %d is %zu bytes, more than the NATS servers' max_payload "
+               "(%lld bytes): send fewer records per request (or raise max_payload)", k, strlen(texts[k]),
+               (long long)max_payload);
+      for (int x = 0; x < shards; x++) free(texts[x]);
+      return 413;
+    }
+  }
+  for (int k = 0; k < shards; k++) {
+    if (!msgs[k]) continue;
+    char *text = texts[k];
+    texts[k] = NULL;
+    seqs[k] = text ? publish(cl, c->uuid, k, ids[k], text, strlen(text), err, sizeof err) : 0;
     free(text);
     if (!seqs[k]) {
       failed = k;
@@ -181,6 +194,7 @@ int cl_publish(srv_req *rq, const cl_coll *c, json_t **msgs, size_t n, int force
     }
     published++;
   }
+  for (int k = 0; k < shards; k++) free(texts[k]);
   if (failed >= 0) {
     snprintf(msg, msglen, "shard %d of collection %s did not accept the batch: %s; %d other shard(s) did (a batch is "
              "all-or-nothing per shard, not across shards)", failed, c->uuid, err, published);

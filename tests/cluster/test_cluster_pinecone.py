@@ -356,3 +356,15 @@ def test_nothing_written_on_bad_batch(env):
     both(env, "POST", "/data/docs/vectors/upsert",
          {"namespace": "nb", "vectors": [{"id": "ok", "values": [0.0] * DIM}, {"id": "bad", "values": [0.0]}]}, node=1)
     both(env, "POST", "/data/docs/describe_index_stats", {}, node=2, headers={"X-Quiver-Consistency": "strong"})
+
+
+def test_batch_over_nats_max_payload_is_refused_whole(env):
+    c, s, pcs = env
+    vecs = [{"id": f"big-{i}", "values": [0.5] * DIM, "metadata": {"t": "x" * 4000}} for i in range(1000)]
+    st, j, _, _ = req(pcs[0], "POST", "/data/docs/vectors/upsert", {"namespace": "big", "vectors": vecs})
+    assert st == 413 and "max_payload" in j["message"] and isinstance(j["code"], int), j
+    st, j, _, _ = req(pcs[1], "GET", "/data/docs/vectors/fetch?ids=big-0&ids=big-500&ids=big-999&namespace=big",
+                      headers={"X-Quiver-Consistency": "strong"})
+    assert st == 200 and j["vectors"] == {}, j  # no shard got its part
+    st, j, _, _ = req(pcs[2], "POST", "/data/docs/vectors/upsert", {"namespace": "big", "vectors": vecs[:100]})
+    assert st == 200 and j == {"upsertedCount": 100}, j
