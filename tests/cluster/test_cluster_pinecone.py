@@ -399,3 +399,34 @@ def test_concurrent_upserts_of_one_id_never_merge(env):
         assert j["vectors"]["r"]["values"] == [m["by"] + 1.0] * DIM
         seen.append(j["vectors"]["r"])
     assert seen[0] == seen[1] == seen[2]
+
+
+def test_kill_9_of_a_node_then_restart(env):
+    """kill -9 of node 3: writes through node 1 and reads through node 2 go on (2 of 3
+    replicas are a majority); node 3, restarted with its command line, serves the Pinecone API
+    again and answers like the others."""
+    c, s, pcs = env
+    args = c.cmdline(2)
+    assert "--pinecone-port" in args
+    os.kill(c.pids[2], signal.SIGKILL)
+    time.sleep(0.5)
+    rng = random.Random(23)
+    vecs = records(30, rng, "k9-")
+    both(env, "POST", "/data/docs/vectors/upsert", {"namespace": "k9", "vectors": vecs}, node=0)
+    q = {"topK": 5, "vector": [rng.uniform(-1, 1) for _ in range(DIM)], "namespace": "k9", "includeMetadata": True}
+    strong = {"X-Quiver-Consistency": "strong"}
+    both(env, "POST", "/data/docs/query", q, node=1, headers=strong)
+    c.restart(2, args)
+    end = time.time() + 60
+    while True:  # its Pinecone listener comes up with the node
+        try:
+            if req(pcs[2], "GET", "/indexes")[0] == 200:
+                break
+        except OSError:
+            pass
+        assert time.time() < end, "restarted node's Pinecone API not up"
+        time.sleep(0.2)
+    both(env, "POST", "/data/docs/query", q, node=2, headers=strong)
+    both(env, "GET", "/data/docs/vectors/list?namespace=k9&limit=50", node=2, headers=strong)
+    st, j, _, _ = req(pcs[2], "POST", "/data/docs/describe_index_stats", {}, headers=strong)
+    assert st == 200 and j["namespaces"]["k9"] == {"vectorCount": 30}, j
