@@ -100,7 +100,7 @@ static int apply_batch(cluster *cl, cl_replica *r, const char *data, int len, ui
     json_decref(j);
     return -1;
   }
-  if (!strncmp(op, "pc_", 3)) { /* the Pinecone face's batches (cl_pinecone.c) */
+  if (!strncmp(op, "pc_", 3)) { /* the Pinecone face's batches (pinecone/pc_cluster.c) */
     refused = cl_pc_apply(cl, c, op, body, r->key, pos, res, &rc);
   } else if (!strcmp(op, "delete")) {
     json_t *ids = json_object_get(body, "ids");
@@ -697,7 +697,7 @@ void cl_replica_read(cluster *cl, const char *uuid, int k, int replicas, const c
               (unsigned long long)have, (unsigned long long)min_seq, wait_ms);
     return;
   }
-  if (!strncmp(op, "pc_", 3)) { /* the Pinecone face's reads (cl_pinecone.c) */
+  if (!strncmp(op, "pc_", 3)) { /* the Pinecone face's reads (pinecone/pc_cluster.c) */
     cl_pc_replica_read(cl, lu, op, body, rs);
     return;
   }
