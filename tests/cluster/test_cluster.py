@@ -417,9 +417,6 @@ def test_cluster_options_are_checked():
             r = subprocess.run([BIN, "serve", "--data", data, "--cluster", "nats://127.0.0.1:1", *bad],
                                capture_output=True, text=True, timeout=30)
             assert r.returncode == 2 and "bad value for " + bad[0] in r.stderr, (bad, r.stderr)
-        r = subprocess.run([BIN, "serve", "--data", data, "--cluster", "nats://127.0.0.1:1", "--pinecone-port", "1"],
-                           capture_output=True, text=True, timeout=30)
-        assert r.returncode == 1 and "--pinecone-port is not available with --cluster" in r.stderr, r.stderr
         r = subprocess.run([BIN, "cluster", "status"], capture_output=True, text=True, timeout=30,
                            env={k: v for k, v in os.environ.items() if k != "QUIVER_CLUSTER"})
         assert r.returncode == 2 and "--cluster" in r.stderr
