@@ -150,7 +150,8 @@ def test_a_format2_server_directory_is_migrated_once(tmp_path):
     s = Server(data, "--pinecone-port", str(pc), "--log-level", "info")
     try:
         out = s.output()
-        assert out.count("migrated the store from format 2 to format 3 (once)") == 1, out
+        assert out.count("migrated the store from format 2 to format 4 (once)") == 1, out
+        assert "the configuration of 1 collection moved from the metadata key __quiver_config" in out, out
         assert "collection shared, which the server did not see, renamed shared.local" in out
         cl = s.client()
         cols = {c["name"]: c for c in cl.get(BASE + "/collections")[1]}
