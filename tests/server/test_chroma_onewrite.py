@@ -95,6 +95,33 @@ def test_mixed_update_of_only_null_rows_and_a_missing_id(cl):
     assert cl.get(p + "/count")[1] == 2
 
 
+def test_mixed_update_of_a_hamming_collection(tmp_path):
+    """A hamming collection (made by the CLI: the Chroma face creates float collections) takes
+    rows of packed bytes; an update with null rows keeps those rows' bits (it was refused)."""
+    data = str(tmp_path / "data")
+    r = subprocess.run([BIN, "--data", data, "create", "hbits", "--dim", "16", "--metric", "hamming"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    s = Server(data)
+    try:
+        cl = s.client()
+        st, c, _ = cl.get(BASE + "/collections/hbits")
+        assert st == 200, c
+        p = f"{BASE}/collections/{c['id']}"
+        st, b, _ = cl.post(p + "/add", {"ids": ["a", "b", "c"], "embeddings": [[0, 0], [240, 240], [255, 255]]})
+        assert st == 201, b
+        st, b, _ = cl.post(p + "/update", {"ids": ["a", "b", "c"], "embeddings": [[15, 15], None, [1, 1]],
+                                           "metadatas": [{"x": 1}, {"x": 2}, {"x": 3}]})
+        assert (st, b) == (200, {})
+        for q, want in (([15, 15], "a"), ([240, 240], "b"), ([1, 1], "c")):
+            st, r, _ = cl.post(p + "/query", {"query_embeddings": [q], "n_results": 1,
+                                              "include": ["distances", "metadatas"]})
+            assert st == 200 and r["ids"] == [[want]] and r["distances"] == [[0]], (q, r)
+            assert r["metadatas"] == [[{"x": "abc".index(want) + 1}]], r
+    finally:
+        assert s.stop() == 0
+
+
 def test_configuration_is_the_collections_not_metadata(tmp_path):
     data = str(tmp_path / "data")
     ef = {"type": "known", "name": "default", "config": {}}
