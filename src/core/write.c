@@ -10,6 +10,10 @@
  *   3. commit: one SQLite transaction with the next sequence number; only when COMMIT returns
  *      is the in-memory state (slot arrays, id map, index) changed, with steps that cannot
  *      fail except the index insertion itself.
+ * An update may leave rows without a new vector (qv_batch.has_embedding, rows_given()): such a
+ * row is planned like a metadata-only update of its record (the stored embedding is read back
+ * to rewrite its row, keep_embedding()) inside the same batch, so Chroma's update with null
+ * rows is one transaction too.
  *
  * Locks. The collection's c->wmu is held throughout, so writers of one collection (and its
  * drop, checkpoint, compaction) run one at a time and the collection's state cannot change
