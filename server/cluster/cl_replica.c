@@ -145,6 +145,7 @@ static int apply_batch(cluster *cl, cl_replica *r, const char *data, int len, ui
       qb.documents = rb.docs;
       qb.position_key = r->key;
       qb.position = pos;
+      qb.has_embedding = rb.emb ? rb.has_emb : NULL; /* an update's null rows keep their embeddings */
       if (rb.emb && qv_collection_metric(c) == QV_METRIC_HAMMING) {
         if (!(bits = rec_packed_bits(rb.emb, rb.n, rb.dim, "embeddings", &rs))) {
           refused = rs.status;
@@ -154,11 +155,6 @@ static int apply_batch(cluster *cl, cl_replica *r, const char *data, int len, ui
         qb.embeddings = NULL;
         qb.dim = 0;
       }
-      for (size_t i = 0; !refused && rb.emb && rb.has_emb && i < rb.n; i++)
-        if (!rb.has_emb[i]) {
-          refused = 400;
-          snprintf(res->msg, sizeof res->msg, "embeddings[%zu]: null (a cluster update gives every row an embedding or none)", i);
-        }
       if (!refused) {
         if (kind == BATCH_ADD) rc = qv_collection_add(c, &qb, QV_CONFLICT_IGNORE);
         else if (kind == BATCH_UPSERT) rc = qv_collection_upsert(c, &qb);

@@ -269,11 +269,6 @@ void cl_write(srv_req *rq, srv_resp *rs, cl_coll *c, srv_route op) {
           srv_error(rs, 400, "embeddings[%zu][%zu]: not a finite number", i / rb.dim, i % rb.dim);
           goto out;
         }
-      for (size_t i = 0; rb.has_emb && i < rb.n; i++)
-        if (!rb.has_emb[i]) {
-          srv_error(rs, 400, "embeddings[%zu]: null; in cluster mode an update gives every row an embedding or none", i);
-          goto out;
-        }
       if (check_dim(cl, &c, rb.dim, rs)) goto out;
     }
     /* routed from the body's own rows (the parser may have merged duplicate ids) */
