@@ -1,12 +1,14 @@
 #!/usr/bin/python3
 """Per-record bookkeeping memory: ids and metadata (issue 10 item 3).
 
-Usage: meta_mem.py [--n 1000000] [--dim 8] [--path DIR] [--reopen]
+Usage: meta_mem.py [--n 1000000] [--dim 8] [--path DIR] [--reopen] [--open]
 Adds n records (ids "0".."n-1", metadata {"cat": "c<i%10>", "n": i, "score": i/2}) to a flat
 collection of an in-memory database (or a persistent one at --path) in batches of 10000 and
 prints the stats' mem_ids / mem_metadata / mem_documents / bytes_per_record, glibc's
 allocated bytes (mallinfo2 uordblks + hblkhd) and VmRSS, each as the increase over the
-empty database. --reopen: close, open again (the load path), measure again.
+empty database. --reopen: close, open again (the load path), measure again (RSS is then
+skewed by the heap the first open left behind: use --open in a new process for it).
+--open: only open the collection already at --path (a fresh process: the load path alone).
 Uses the Python module of $QUIVER_BUILD (default build/python).
 """
 import argparse, ctypes, gc, os, shutil, sys
@@ -21,6 +23,7 @@ ap.add_argument("--n", type=int, default=1_000_000)
 ap.add_argument("--dim", type=int, default=8)
 ap.add_argument("--path")
 ap.add_argument("--reopen", action="store_true")
+ap.add_argument("--open", action="store_true")
 a = ap.parse_args()
 
 
@@ -56,6 +59,13 @@ def report(what, col, h0, r0):
           f"RSS/rec {(rss() - r0) / n:.1f}", flush=True)
 
 
+if a.open:
+    h0, r0 = heap(), rss()
+    db = quiver.Database(a.path)
+    col = db.get_collection("m")
+    report("open", col, h0, r0)
+    db.close()
+    sys.exit(0)
 if a.path:
     shutil.rmtree(a.path, ignore_errors=True)
 rng = np.random.default_rng(1)

@@ -59,7 +59,7 @@ struct qv_collection {
   uint32_t cap;          /* allocated length of the per-slot arrays */
   uint64_t *idref;       /* the slot's id in id_arena; 0: free slot */
   uint64_t *metaref;     /* its packed metadata in meta_arena; 0: none */
-  char **docs;
+  char **docs;           /* NULL until the collection's first document (qv__col_docs_on) */
   qv_arena id_arena;
   qv_arena meta_arena;
   int64_t *rids;         /* SQLite rowid: stable insertion order; in-memory: a counter */
@@ -238,13 +238,18 @@ static inline const char *qv__col_id(const qv_collection *c, uint32_t s) {
 static inline const unsigned char *qv__col_meta(const qv_collection *c, uint32_t s) {
   return c->metaref[s] ? qv__arena_get(&c->meta_arena, c->metaref[s], NULL) : NULL;
 }
+/* The document of slot s, or NULL. */
+static inline const char *qv__col_doc(const qv_collection *c, uint32_t s) { return c->docs ? c->docs[s] : NULL; }
+/* collection.c: allocate the document array (c->cap entries, none) if there is none yet;
+ * under the exclusive lock. QV_NOMEM. */
+QV_INTERNAL qv_status qv__col_docs_on(qv_collection *c);
 /* idmap key function over the collection's ids (ctx: the collection). */
 QV_INTERNAL const char *qv__col_idkey(const void *ctx, uint32_t slot);
 
 /* 1 if slot s holds a live record that matches f (f NULL: every live record). Callers hold
  * c->lock. The one definition of "matches" that scans, gets, deletes and the filter cache use. */
 static inline int qv__col_match(const qv_collection *c, const qv_filter *f, uint32_t s) {
-  return s < c->n_slots && c->idref[s] && (!f || qv__filter_match_packed(f, qv__col_meta(c, s), c->docs[s]));
+  return s < c->n_slots && c->idref[s] && (!f || qv__filter_match_packed(f, qv__col_meta(c, s), qv__col_doc(c, s)));
 }
 
 /* memstats.c: the collection's own memory by component into st (ids, metadata, documents,

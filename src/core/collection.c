@@ -195,7 +195,7 @@ void qv__col_free(qv_collection *c) {
   if (!c) return;
   const qv_mem *mem = &c->db->mem;
   if (c->ix) c->vt->destroy(c->ix);
-  for (uint32_t s = 0; s < c->n_slots; s++) qv__free(mem, c->docs[s]);
+  for (uint32_t s = 0; c->docs && s < c->n_slots; s++) qv__free(mem, c->docs[s]);
   qv__free(mem, c->idref);
   qv__free(mem, c->metaref);
   qv__arena_free(mem, &c->id_arena);
@@ -266,8 +266,11 @@ qv_status qv__col_grow(qv_collection *c, uint32_t need) {
   c->idref = p;
   if (!(p = qv__realloc(mem, c->metaref, cap * sizeof *c->metaref))) return QV_NOMEM;
   c->metaref = p;
-  if (!(p = qv__realloc(mem, c->docs, cap * sizeof *c->docs))) return QV_NOMEM;
-  c->docs = p;
+  if (c->docs) {
+    if (!(p = qv__realloc(mem, c->docs, cap * sizeof *c->docs))) return QV_NOMEM;
+    c->docs = p;
+    for (uint64_t i = c->cap; i < cap; i++) c->docs[i] = NULL;
+  }
   if (!(p = qv__realloc(mem, c->rids, cap * sizeof *c->rids))) return QV_NOMEM;
   c->rids = p;
   if (!c->db->store && c->metric == QV_METRIC_COSINE && c->dim) {
@@ -278,11 +281,16 @@ qv_status qv__col_grow(qv_collection *c, uint32_t need) {
   for (uint64_t i = c->cap; i < cap; i++) {
     c->idref[i] = 0;
     c->metaref[i] = 0;
-    c->docs[i] = NULL;
     c->rids[i] = 0;
   }
   c->cap = (uint32_t)cap;
   return QV_OK;
+}
+
+qv_status qv__col_docs_on(qv_collection *c) {
+  if (c->docs || !c->cap) return QV_OK;
+  c->docs = qv__calloc(&c->db->mem, c->cap, sizeof *c->docs);
+  return c->docs ? QV_OK : QV_NOMEM;
 }
 
 /* ------------------------------------------------------------------ load at open */
@@ -342,6 +350,7 @@ static qv_status load_row(void *ctx, const qv_store_rec *r, uint64_t seq) {
   qv__meta_free(mem, m);
   char *doc = NULL;
   if (rc == QV_OK && r->doc && !(doc = qv__strdup(mem, r->doc))) rc = QV_NOMEM;
+  if (rc == QV_OK && r->doc) rc = qv__col_docs_on(c);
   if (rc == QV_OK) rc = qv__arena_reserve(mem, &c->id_arena, qv__arena_block(idlen));
   if (rc == QV_OK && plen) rc = qv__arena_reserve(mem, &c->meta_arena, qv__arena_block(plen));
   if (rc) {
@@ -352,7 +361,7 @@ static qv_status load_row(void *ctx, const qv_store_rec *r, uint64_t seq) {
   c->idref[r->slot] = qv__arena_put(&c->id_arena, r->id, idlen);
   c->metaref[r->slot] = plen ? qv__arena_put(&c->meta_arena, packed, plen) : 0;
   if (packed != pbuf) qv__free(mem, packed);
-  c->docs[r->slot] = doc;
+  if (doc) c->docs[r->slot] = doc;
   c->rids[r->slot] = r->rid;
   L->seqs[r->slot] = seq;
   qv__idmap_put(&c->idmap, r->slot);

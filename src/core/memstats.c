@@ -7,7 +7,8 @@
  *              the free-slot list, and the id arena as allocated (its chunks, free blocks and
  *              unused tail included, and its chunk table);
  *   metadata   per allocated slot 8 (ref) and the metadata arena as allocated;
- *   documents  per allocated slot 8 (pointer) and per record with a document its heap block.
+ *   documents  once the collection has had a document: per allocated slot 8 (pointer), and
+ *              per record with a document its heap block.
  * A heap block of n bytes is counted as glibc's malloc spends it: n + 8 rounded up to 16,
  * at least 32. Not counted: the filter cache and, in an in-memory database, the text index.
  */
@@ -25,8 +26,8 @@ void qv__col_mem_stats(const qv_collection *c, qv_index_stats *st) {
   uint64_t ids = (uint64_t)c->cap * (sizeof *c->idref + sizeof *c->rids) + (uint64_t)c->idmap.cap * sizeof(uint32_t) +
                  (uint64_t)c->free_cap * sizeof(uint32_t) + qv__arena_footprint(&c->id_arena);
   uint64_t meta = (uint64_t)c->cap * sizeof *c->metaref + qv__arena_footprint(&c->meta_arena);
-  uint64_t docs = (uint64_t)c->cap * sizeof *c->docs;
-  for (uint32_t s = 0; s < c->n_slots; s++)
+  uint64_t docs = c->docs ? (uint64_t)c->cap * sizeof *c->docs : 0;
+  for (uint32_t s = 0; c->docs && s < c->n_slots; s++)
     if (c->idref[s] && c->docs[s]) docs += heap_block(strlen(c->docs[s]) + 1);
   st->mem_ids = ids;
   st->mem_metadata = meta;

@@ -213,7 +213,7 @@ static qv_status fill_hit(const qv_collection *c, qv_results *r, size_t i, uint3
     if (rc) return rc;
   }
   if (r->metas && c->metaref[s] && !(r->metas[i] = qv__meta_packed_json(mem, qv__col_meta(c, s)))) return QV_NOMEM;
-  if (r->docs && c->docs[s] && !(r->docs[i] = qv__strdup(mem, c->docs[s]))) return QV_NOMEM;
+  if (r->docs && qv__col_doc(c, s) && !(r->docs[i] = qv__strdup(mem, qv__col_doc(c, s)))) return QV_NOMEM;
   return QV_OK;
 }
 

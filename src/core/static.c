@@ -113,19 +113,20 @@ static void w_end(snap_writer *w, snap_sec *s) {
   s->crc = w->crc;
 }
 
-/* One string table: offsets (n + 1 u64) then the bytes, each string with its NUL; NULL = empty. */
+/* One string table: offsets (n + 1 u64) then the bytes, each string with its NUL; NULL = empty
+ * (s NULL: every one). */
 static void w_strings(snap_writer *w, snap_sec *off_sec, snap_sec *str_sec, const char *const *s, size_t n) {
   uint64_t o = 0;
   w_begin(w, off_sec);
   w_put(w, &o, 8);
   for (size_t i = 0; i < n; i++) {
-    o += s[i] ? strlen(s[i]) + 1 : 0;
+    o += s && s[i] ? strlen(s[i]) + 1 : 0;
     w_put(w, &o, 8);
   }
   w_end(w, off_sec);
   w_begin(w, str_sec);
   for (size_t i = 0; i < n; i++)
-    if (s[i]) w_put(w, s[i], strlen(s[i]) + 1);
+    if (s && s[i]) w_put(w, s[i], strlen(s[i]) + 1);
   w_end(w, str_sec);
 }
 

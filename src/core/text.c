@@ -98,9 +98,9 @@ static qv_status mem_build(qv_collection *c, mem_fts **out) {
       sqlite3_prepare_v2(m->db, "INSERT INTO fts(rowid, document) VALUES(?1, ?2)", -1, &ins, NULL) != SQLITE_OK)
     goto fail;
   for (uint32_t s = 0; s < c->n_slots; s++) {
-    if (!c->idref[s] || !c->docs[s]) continue;
+    if (!c->idref[s] || !qv__col_doc(c, s)) continue;
     sqlite3_bind_int64(ins, 1, s);
-    sqlite3_bind_text(ins, 2, c->docs[s], -1, SQLITE_STATIC);
+    sqlite3_bind_text(ins, 2, qv__col_doc(c, s), -1, SQLITE_STATIC);
     if (sqlite3_step(ins) != SQLITE_DONE) goto fail;
     sqlite3_reset(ins);
   }

@@ -261,7 +261,7 @@ static qv_status write_sql(wbatch *w, uint64_t seq, float *kept) {
     wrec *r = &w->r[i];
     if (r->skip) continue;
     qv_store_rec rec = {0, r->slot, r->is_new ? r->id : qv__col_id(c, r->slot), r->emb, r->meta_json,
-                        r->doc_given ? r->doc : (r->is_new ? NULL : c->docs[r->slot])};
+                        r->doc_given ? r->doc : (r->is_new ? NULL : qv__col_doc(c, r->slot))};
     if (r->is_new) {
       rc = qv__store_rec_insert(s, c->cid, c->dim, &rec, seq);
       r->rid = rec.rid;
@@ -325,7 +325,7 @@ static void apply_records(wbatch *w, uint64_t seq) {
       qv__arena_del(&c->meta_arena, c->metaref[s]);
       c->metaref[s] = r->mpack ? qv__arena_put(&c->meta_arena, r->mpack, r->mpack_len) : 0;
     }
-    if (r->doc_given || r->is_new) {
+    if (c->docs && (r->doc_given || r->is_new)) { /* no array: no document yet, none given */
       qv__free(mem, c->docs[s]);
       c->docs[s] = r->doc;
       r->doc = NULL;
@@ -549,7 +549,7 @@ static void unfix_dim(wbatch *w) {
  * an index that can (reserve_build) copies its bigger arrays before it, while queries run.
  */
 static qv_status grow_for(qv_collection *c, uint32_t n_new, uint32_t n_batch, uint64_t id_bytes,
-                          uint64_t meta_bytes) {
+                          uint64_t meta_bytes, int has_docs) {
   qv_status rc = QV_OK;
   void *staged = NULL;
   if (c->vt->reserve_build) rc = c->vt->reserve_build(c->ix, c->n_slots + n_new, &staged);
@@ -559,6 +559,7 @@ static qv_status grow_for(qv_collection *c, uint32_t n_new, uint32_t n_batch, ui
   if (rc == QV_OK) rc = qv__col_grow(c, c->n_slots + n_new);
   if (rc == QV_OK) rc = qv__arena_reserve(&c->db->mem, &c->id_arena, id_bytes);
   if (rc == QV_OK) rc = qv__arena_reserve(&c->db->mem, &c->meta_arena, meta_bytes);
+  if (rc == QV_OK && has_docs) rc = qv__col_docs_on(c);
   if (rc == QV_OK && c->vt->reserve_build) {
     c->vt->reserve_install(c->ix, staged);
     staged = NULL;
@@ -595,6 +596,7 @@ static qv_status run_batch(wbatch *w, qv_conflict conflict, int ignore_missing) 
   size_t n_write = 0;
   int replaces_emb = 0;
   uint64_t id_bytes = 0, meta_bytes = 0; /* the arena room the batch needs */
+  int has_docs = 0;                       /* the document array is made with the first one */
   for (size_t i = 0; i < b->n; i++) {
     const wrec *r = &w->r[i];
     n_write += !r->skip;
@@ -602,12 +604,13 @@ static qv_status run_batch(wbatch *w, qv_conflict conflict, int ignore_missing) 
     if (r->skip) continue;
     if (r->is_new) id_bytes += qv__arena_block(strlen(r->id));
     if (r->mpack) meta_bytes += qv__arena_block(r->mpack_len);
+    has_docs |= r->doc != NULL;
   }
   if (!n_write) { /* every record skipped: nothing to commit, the dimension stays unset (rc is QV_OK) */
     if (b->position_key) rc = qv__pos_commit_alone(db, b->position_key, b->position);
     goto fail;
   }
-  if ((rc = grow_for(c, w->n_taken_new, (uint32_t)b->n, id_bytes, meta_bytes))) goto fail;
+  if ((rc = grow_for(c, w->n_taken_new, (uint32_t)b->n, id_bytes, meta_bytes, has_docs))) goto fail;
   if ((rc = prepare_vectors(w))) goto fail;
   if (db->store && c->dim && !(kept = qv__malloc(&db->mem, c->dim * sizeof(float)))) { rc = QV_NOMEM; goto fail; }
   if (readers_read_store(c) && replaces_emb) {
@@ -763,10 +766,12 @@ static qv_status delete_slots(qv_collection *c, const uint32_t *slots, size_t n,
     qv__idmap_del(&c->idmap, qv__col_id(c, s));
     qv__arena_del(&c->id_arena, c->idref[s]);
     qv__arena_del(&c->meta_arena, c->metaref[s]);
-    qv__free(mem, c->docs[s]);
+    if (c->docs) {
+      qv__free(mem, c->docs[s]);
+      c->docs[s] = NULL;
+    }
     c->idref[s] = 0;
     c->metaref[s] = 0;
-    c->docs[s] = NULL;
     c->free_slots[c->n_free++] = s;
     c->count--;
   }
