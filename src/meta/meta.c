@@ -555,8 +555,9 @@ size_t qv__meta_packed_size(const qv_meta *m) {
       t += scalar_packed(v);
       continue;
     }
-    t += uv_size(v->len);
-    for (uint32_t j = 0; j < v->len; j++) t += scalar_packed(&v->u.arr[j]);
+    size_t eb = 0;
+    for (uint32_t j = 0; j < v->len; j++) eb += scalar_packed(&v->u.arr[j]);
+    t += uv_size(v->len) + uv_size(eb) + eb;
   }
   return t;
 }
@@ -587,7 +588,10 @@ void qv__meta_pack_into(const qv_meta *m, unsigned char *p) {
       p = scalar_pack(p, v);
       continue;
     }
+    size_t eb = 0;
+    for (uint32_t j = 0; j < v->len; j++) eb += scalar_packed(&v->u.arr[j]);
     p = uv_put(p, v->len);
+    p = uv_put(p, eb);
     for (uint32_t j = 0; j < v->len; j++) p = scalar_pack(p, &v->u.arr[j]);
   }
 }
@@ -627,18 +631,34 @@ const unsigned char *qv__meta_packed_elem(const unsigned char *p, uint8_t elem, 
 static const unsigned char *packed_value(const unsigned char *p, unsigned tag, qv_mval *out) {
   uint8_t t = tag & 15, et = (uint8_t)(tag >> 4);
   if (t != QV_MT_ARRAY) return qv__meta_packed_elem(p, t, out);
-  uint64_t n;
+  uint64_t n, eb;
   p = uv_get(p, &n);
+  p = uv_get(p, &eb);
   out->type = QV_MT_ARRAY;
   out->elem = et;
   out->packed = 1;
   out->len = (uint32_t)n;
   out->u.raw = p;
-  if (et == QV_MT_FLOAT) return p + 8 * n;
-  if (et == QV_MT_BOOL) return p + n;
-  qv_mval e;
-  for (uint64_t i = 0; i < n; i++) p = qv__meta_packed_elem(p, et, &e);
-  return p;
+  return p + eb;
+}
+
+/* The position after the value that follows a tag byte, decoding nothing it can step over. */
+static const unsigned char *skip_value(const unsigned char *p, unsigned tag) {
+  uint64_t l;
+  switch (tag & 15) {
+  case QV_MT_BOOL: return p + 1;
+  case QV_MT_INT:
+    while (*p & 0x80) p++;
+    return p + 1;
+  case QV_MT_FLOAT: return p + 8;
+  case QV_MT_STR:
+    p = uv_get(p, &l);
+    return p + l;
+  default: /* array: count, then the elements' bytes */
+    p = uv_get(p, &l);
+    p = uv_get(p, &l);
+    return p + l;
+  }
 }
 
 int qv__meta_packed_get(const unsigned char *p, const char *key, size_t klen, qv_mval *out) {
@@ -649,13 +669,21 @@ int qv__meta_packed_get(const unsigned char *p, const char *key, size_t klen, qv
     p = uv_get(p, &kl);
     const unsigned char *k = p;
     p += kl;
-    size_t m = kl < klen ? (size_t)kl : klen;
-    int c = memcmp(k, key, m);
-    if (c == 0) c = kl < klen ? -1 : kl > klen ? 1 : 0;
+    int c;
+    if (kl && klen && *k != (unsigned char)key[0]) { /* most keys differ in their first byte */
+      c = *k < (unsigned char)key[0] ? -1 : 1;
+    } else {
+      size_t m = kl < klen ? (size_t)kl : klen;
+      c = memcmp(k, key, m);
+      if (c == 0) c = kl < klen ? -1 : kl > klen ? 1 : 0;
+    }
     if (c > 0) return 0; /* keys are sorted: key is not there */
     unsigned tag = *p++;
-    p = packed_value(p, tag, out);
-    if (c == 0) return 1;
+    if (c == 0) {
+      packed_value(p, tag, out);
+      return 1;
+    }
+    p = skip_value(p, tag);
   }
   return 0;
 }

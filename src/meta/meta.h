@@ -73,7 +73,8 @@ QV_INTERNAL void qv__meta_free(const qv_mem *mem, qv_meta *m);
  *   varint n, then n entries in key order (bytewise): varint key length, key bytes, one tag
  *   byte (qv_mtype | element qv_mtype << 4), the value:
  *     bool 1 byte; int zigzag varint; float 8 bytes (host order); string varint length +
- *     bytes; array varint count + the elements, each encoded as its scalar type.
+ *     bytes; array varint count, varint bytes of the elements, the elements, each encoded
+ *     as its scalar type (a lookup steps over any value without decoding it).
  *
  * Host order only: packed metadata lives in memory, never on disk (the store keeps JSON).
  */
