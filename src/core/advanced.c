@@ -100,7 +100,7 @@ static double selectivity(const qv_adv *a) {
   size_t seen = 0, hit = 0;
   uint32_t n = c->n_slots, step = n > PLAN_SAMPLE ? n / PLAN_SAMPLE : 1;
   for (uint32_t s = 0; s < n; s += step) {
-    if (!c->ids[s]) continue;
+    if (!c->idref[s]) continue;
     seen++;
     hit += qv__col_match(c, a->f, s);
   }

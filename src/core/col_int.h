@@ -14,7 +14,10 @@
  *                    to apply a batch SQLite has committed (write.c), so readers never see a
  *                    state SQLite does not have; a compaction only to swap the index in.
  *   db->read_mu      the SQLite read connection (fetching embeddings for results).
- * Per-slot arrays (ids, metas, docs, rids) are indexed by slot; ids[slot] == NULL means free.
+ * Per-slot arrays (idref, metaref, docs, rids) are indexed by slot; idref[slot] == 0 means free.
+ * A slot's id and packed metadata (meta.h) live in the collection's arenas (arena.h), named
+ * by idref / metaref; read them with qv__col_id / qv__col_meta. The arenas change only where
+ * the slot arrays do: under the exclusive lock (their space is reserved before, write.c).
  */
 #ifndef QV_COL_INT_H
 #define QV_COL_INT_H
@@ -22,6 +25,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
+#include "arena.h"
 #include "fcache.h"
 #include "filter.h"
 #include "idmap.h"
@@ -54,9 +58,11 @@ struct qv_collection {
   qv_index *ix;          /* NULL until dim is known */
   uint32_t n_slots;      /* slots ever used (high-water mark) */
   uint32_t cap;          /* allocated length of the per-slot arrays */
-  char **ids;
-  qv_meta **metas;
-  char **docs;
+  uint64_t *idref;       /* the slot's id in id_arena; 0: free slot */
+  uint64_t *metaref;     /* its packed metadata in meta_arena; 0: none */
+  char **docs;           /* NULL until the collection's first document (qv__col_docs_on) */
+  qv_arena id_arena;
+  qv_arena meta_arena;
   int64_t *rids;         /* SQLite rowid: stable insertion order; in-memory: a counter */
   float *onorm;          /* in-memory cosine only: each vector's original norm (the index
                             holds unit vectors; unit * onorm gives the original back) */
@@ -227,10 +233,26 @@ QV_INTERNAL qv_status qv__col_rdlock_ready(qv_collection *c);
 QV_INTERNAL qv_status qv__check_name(const qv_db *db, const char *what, const char *name);
 QV_INTERNAL int qv__utf8_valid(const char *s, size_t n);
 
+/* The id of slot s (< cap), or NULL for a free slot. Callers hold c->lock (or c->wmu). */
+static inline const char *qv__col_id(const qv_collection *c, uint32_t s) {
+  return c->idref[s] ? (const char *)qv__arena_get(&c->id_arena, c->idref[s], NULL) : NULL;
+}
+/* The packed metadata of slot s, or NULL (none). */
+static inline const unsigned char *qv__col_meta(const qv_collection *c, uint32_t s) {
+  return c->metaref[s] ? qv__arena_get(&c->meta_arena, c->metaref[s], NULL) : NULL;
+}
+/* The document of slot s, or NULL. */
+static inline const char *qv__col_doc(const qv_collection *c, uint32_t s) { return c->docs ? c->docs[s] : NULL; }
+/* collection.c: allocate the document array (c->cap entries, none) if there is none yet;
+ * under the exclusive lock. QV_NOMEM. */
+QV_INTERNAL qv_status qv__col_docs_on(qv_collection *c);
+/* idmap key function over the collection's ids (ctx: the collection). */
+QV_INTERNAL const char *qv__col_idkey(const void *ctx, uint32_t slot);
+
 /* 1 if slot s holds a live record that matches f (f NULL: every live record). Callers hold
  * c->lock. The one definition of "matches" that scans, gets, deletes and the filter cache use. */
 static inline int qv__col_match(const qv_collection *c, const qv_filter *f, uint32_t s) {
-  return s < c->n_slots && c->ids[s] && (!f || qv__filter_match(f, c->metas[s], c->docs[s]));
+  return s < c->n_slots && c->idref[s] && (!f || qv__filter_match_packed(f, qv__col_meta(c, s), qv__col_doc(c, s)));
 }
 
 /* memstats.c: the collection's own memory by component into st (ids, metadata, documents,

@@ -94,7 +94,7 @@ qv_status qv__check_name(const qv_db *db, const char *what, const char *name) {
 /* The vector source handed to indexes: the store's copy of a record's embedding, prepared. */
 static qv_status vsrc_get(void *ctx, uint32_t slot, float *out) {
   qv_collection *c = ctx;
-  if (slot >= c->n_slots || !c->ids[slot] || !c->db->store) return QV_NOTFOUND;
+  if (slot >= c->n_slots || !c->idref[slot] || !c->db->store) return QV_NOTFOUND;
   qv_status rc = qv__store_rec_embedding(c->db->store, c->rids[slot], c->dim, out);
   if (rc == QV_OK && c->metric == QV_METRIC_COSINE) qv__normalize(out, c->dim);
   return rc;
@@ -109,7 +109,7 @@ static qv_status vsrc_get_many(void *ctx, const uint32_t *slots, size_t n, float
     size_t m = n - i0 < 64 ? n - i0 : 64;
     for (size_t i = 0; i < m; i++) {
       uint32_t s = slots[i0 + i];
-      rids[i] = s < c->n_slots && c->ids[s] ? c->rids[s] : 0;
+      rids[i] = s < c->n_slots && c->idref[s] ? c->rids[s] : 0;
     }
     qv_status rc = qv__store_rec_embeddings(c->db->store, rids, m, c->dim, out + i0 * c->dim, each + i0);
     if (rc) return rc;
@@ -119,6 +119,8 @@ static qv_status vsrc_get_many(void *ctx, const uint32_t *slots, size_t n, float
   }
   return QV_OK;
 }
+
+const char *qv__col_idkey(const void *ctx, uint32_t slot) { return qv__col_id(ctx, slot); }
 
 /* ------------------------------------------------------------------ life cycle */
 
@@ -180,7 +182,9 @@ qv_status qv__col_new(qv_db *db, const char *name, const qv_collection_opts *o, 
   pthread_rwlock_init(&c->lock, &la);
   pthread_rwlockattr_destroy(&la);
   pthread_mutex_init(&c->wmu, NULL);
-  qv__idmap_init(&c->idmap, &c->ids);
+  qv__idmap_init(&c->idmap, qv__col_idkey, c);
+  qv__arena_init(&c->id_arena);
+  qv__arena_init(&c->meta_arena);
   c->vsrc.ctx = c;
   c->vsrc.get = vsrc_get;
   c->vsrc.get_many = vsrc_get_many;
@@ -193,13 +197,11 @@ void qv__col_free(qv_collection *c) {
   if (!c) return;
   const qv_mem *mem = &c->db->mem;
   if (c->ix) c->vt->destroy(c->ix);
-  for (uint32_t s = 0; s < c->n_slots; s++) {
-    qv__free(mem, c->ids[s]);
-    qv__meta_free(mem, c->metas[s]);
-    qv__free(mem, c->docs[s]);
-  }
-  qv__free(mem, c->ids);
-  qv__free(mem, c->metas);
+  for (uint32_t s = 0; c->docs && s < c->n_slots; s++) qv__free(mem, c->docs[s]);
+  qv__free(mem, c->idref);
+  qv__free(mem, c->metaref);
+  qv__arena_free(mem, &c->id_arena);
+  qv__arena_free(mem, &c->meta_arena);
   qv__free(mem, c->docs);
   qv__free(mem, c->rids);
   qv__free(mem, c->onorm);
@@ -263,12 +265,15 @@ qv_status qv__col_grow(qv_collection *c, uint32_t need) {
   while (cap < need) cap += cap / 2 + 64;
   if (cap > UINT32_MAX - 1) return QV_NOMEM;
   void *p;
-  if (!(p = qv__realloc(mem, c->ids, cap * sizeof *c->ids))) return QV_NOMEM;
-  c->ids = p;
-  if (!(p = qv__realloc(mem, c->metas, cap * sizeof *c->metas))) return QV_NOMEM;
-  c->metas = p;
-  if (!(p = qv__realloc(mem, c->docs, cap * sizeof *c->docs))) return QV_NOMEM;
-  c->docs = p;
+  if (!(p = qv__realloc(mem, c->idref, cap * sizeof *c->idref))) return QV_NOMEM;
+  c->idref = p;
+  if (!(p = qv__realloc(mem, c->metaref, cap * sizeof *c->metaref))) return QV_NOMEM;
+  c->metaref = p;
+  if (c->docs) {
+    if (!(p = qv__realloc(mem, c->docs, cap * sizeof *c->docs))) return QV_NOMEM;
+    c->docs = p;
+    for (uint64_t i = c->cap; i < cap; i++) c->docs[i] = NULL;
+  }
   if (!(p = qv__realloc(mem, c->rids, cap * sizeof *c->rids))) return QV_NOMEM;
   c->rids = p;
   if (!c->db->store && c->metric == QV_METRIC_COSINE && c->dim) {
@@ -277,13 +282,18 @@ qv_status qv__col_grow(qv_collection *c, uint32_t need) {
     c->onorm = o;
   }
   for (uint64_t i = c->cap; i < cap; i++) {
-    c->ids[i] = NULL;
-    c->metas[i] = NULL;
-    c->docs[i] = NULL;
+    c->idref[i] = 0;
+    c->metaref[i] = 0;
     c->rids[i] = 0;
   }
   c->cap = (uint32_t)cap;
   return QV_OK;
+}
+
+qv_status qv__col_docs_on(qv_collection *c) {
+  if (c->docs || !c->cap) return QV_OK;
+  c->docs = qv__calloc(&c->db->mem, c->cap, sizeof *c->docs);
+  return c->docs ? QV_OK : QV_NOMEM;
 }
 
 /* ------------------------------------------------------------------ load at open */
@@ -329,21 +339,32 @@ static qv_status load_row(void *ctx, const qv_store_rec *r, uint64_t seq) {
     memset(v + old_cap, 0, (size_t)(c->cap - old_cap) * sizeof *v);
     L->seqs = v;
   }
-  if (c->ids[r->slot]) return qv__err(c->db, QV_CORRUPT, "records %s and %s share slot %u", c->ids[r->slot], r->id, r->slot);
+  if (c->idref[r->slot])
+    return qv__err(c->db, QV_CORRUPT, "records %s and %s share slot %u", qv__col_id(c, r->slot), r->id, r->slot);
   if ((rc = qv__idmap_reserve(mem, &c->idmap, 1))) return rc;
   qv_meta *m = NULL;
   if (r->meta_json && (rc = qv__meta_parse(mem, r->meta_json, 0, &m, err, sizeof err)))
     return qv__err(c->db, rc == QV_NOMEM ? rc : QV_CORRUPT, "record %s: stored metadata: %s", r->id, err);
-  char *id = qv__strdup(mem, r->id), *doc = r->doc ? qv__strdup(mem, r->doc) : NULL;
-  if (!id || (r->doc && !doc)) {
-    qv__free(mem, id);
+  /* packed in a block of its own first when it is large (the stack buffer covers the usual) */
+  unsigned char pbuf[1024], *packed = pbuf;
+  size_t plen = m && m->n ? qv__meta_packed_size(m) : 0, idlen = strlen(r->id);
+  if (plen > sizeof pbuf && !(packed = qv__malloc(mem, plen))) rc = QV_NOMEM;
+  if (rc == QV_OK && plen) qv__meta_pack_into(m, packed);
+  qv__meta_free(mem, m);
+  char *doc = NULL;
+  if (rc == QV_OK && r->doc && !(doc = qv__strdup(mem, r->doc))) rc = QV_NOMEM;
+  if (rc == QV_OK && r->doc) rc = qv__col_docs_on(c);
+  if (rc == QV_OK) rc = qv__arena_reserve(mem, &c->id_arena, qv__arena_block(idlen));
+  if (rc == QV_OK && plen) rc = qv__arena_reserve(mem, &c->meta_arena, qv__arena_block(plen));
+  if (rc) {
+    if (packed != pbuf) qv__free(mem, packed);
     qv__free(mem, doc);
-    qv__meta_free(mem, m);
-    return QV_NOMEM;
+    return rc;
   }
-  c->ids[r->slot] = id;
-  c->metas[r->slot] = m;
-  c->docs[r->slot] = doc;
+  c->idref[r->slot] = qv__arena_put(&c->id_arena, r->id, idlen);
+  c->metaref[r->slot] = plen ? qv__arena_put(&c->meta_arena, packed, plen) : 0;
+  if (packed != pbuf) qv__free(mem, packed);
+  if (doc) c->docs[r->slot] = doc;
   c->rids[r->slot] = r->rid;
   L->seqs[r->slot] = seq;
   qv__idmap_put(&c->idmap, r->slot);
@@ -400,7 +421,7 @@ static qv_status replay_delete(void *ctx, uint64_t seq, uint32_t slot, const cha
   qv_collection *c = ctx;
   (void)id;
   if (seq > c->last_seq) c->last_seq = seq;
-  if ((slot >= c->n_slots || !c->ids[slot]) && ix_holds(c, slot)) c->vt->remove(c->ix, slot);
+  if ((slot >= c->n_slots || !c->idref[slot]) && ix_holds(c, slot)) c->vt->remove(c->ix, slot);
   return QV_OK;
 }
 
@@ -415,12 +436,12 @@ static qv_status catch_up(load_ctx *L) {
   memset(&st, 0, sizeof st);
   c->vt->stats(c->ix, &st);
   for (uint64_t s = 0; s < st.n_slots; s++)
-    if ((s >= c->n_slots || !c->ids[s]) && ix_holds(c, (uint32_t)s)) c->vt->remove(c->ix, (uint32_t)s);
+    if ((s >= c->n_slots || !c->idref[s]) && ix_holds(c, (uint32_t)s)) c->vt->remove(c->ix, (uint32_t)s);
   float *v = qv__malloc_aligned(&c->db->mem, c->dim * sizeof(float));
   if (!v) return QV_NOMEM;
   qv_status rc = QV_OK;
   for (uint32_t s = 0; s < c->n_slots && rc == QV_OK; s++) {
-    if (!c->ids[s] || L->seqs[s] <= c->ckpt_seq) continue;
+    if (!c->idref[s] || L->seqs[s] <= c->ckpt_seq) continue;
     rc = qv__store_rec_embedding(c->db->store, c->rids[s], c->dim, v);
     if (rc) {
       qv__err(c->db, rc, "%s", qv__store_errmsg(c->db->store));
@@ -465,7 +486,7 @@ qv_status qv__col_load(qv_collection *c) {
   }
   if (rc) goto cleanup;
   for (uint32_t s = c->n_slots; s-- > 0;) /* free list: lowest slot reused first */
-    if (!c->ids[s]) {
+    if (!c->idref[s]) {
       if (c->n_free == c->free_cap) {
         uint32_t nc = c->free_cap ? c->free_cap * 2 : 64;
         uint32_t *f = qv__realloc(mem, c->free_slots, nc * sizeof *f);

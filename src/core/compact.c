@@ -55,8 +55,8 @@ static qv_status collect_live(qv_collection *c, uint32_t **slots_out, float **ve
     rc = QV_NOMEM;
   } else {
     for (uint32_t s = 0; s < c->n_slots && n < c->count && rc == QV_OK; s++) {
-      const float *v = c->ids[s] ? c->vt->vector(c->ix, s) : NULL;
-      if (!v && c->ids[s] && c->vt->contains && c->vt->contains(c->ix, s)) {
+      const float *v = c->idref[s] ? c->vt->vector(c->ix, s) : NULL;
+      if (!v && c->idref[s] && c->vt->contains && c->vt->contains(c->ix, s)) {
         /* an index without resident floats: the store's copy, straight into place */
         rc = c->vsrc.get(c->vsrc.ctx, s, vecs + n * c->dim);
         if (rc) break;

@@ -6,12 +6,15 @@
 
 #include "idmap.h"
 
-void qv__idmap_init(qv_idmap *m, char ***keys) {
+void qv__idmap_init(qv_idmap *m, const char *(*key)(const void *ctx, uint32_t slot), const void *ctx) {
   m->tab = NULL;
   m->cap = 0;
   m->n = 0;
-  m->keys = keys;
+  m->key = key;
+  m->ctx = ctx;
 }
+
+const char *qv__idmap_strv_key(const void *ctx, uint32_t slot) { return ((const char *const *)ctx)[slot]; }
 
 void qv__idmap_free(const qv_mem *mem, qv_idmap *m) {
   qv__free(mem, m->tab);
@@ -32,16 +35,15 @@ uint64_t qv__idmap_hash(const char *s) {
 uint32_t qv__idmap_get(const qv_idmap *m, const char *id) {
   if (!m->cap) return QV_NO_SLOT;
   uint32_t mask = m->cap - 1, i = (uint32_t)qv__idmap_hash(id) & mask;
-  char **keys = *m->keys;
   for (;; i = (i + 1) & mask) {
     uint32_t e = m->tab[i];
     if (!e) return QV_NO_SLOT;
-    if (strcmp(keys[e - 1], id) == 0) return e - 1;
+    if (strcmp(m->key(m->ctx, e - 1), id) == 0) return e - 1;
   }
 }
 
-static void insert_raw(uint32_t *tab, uint32_t cap, char **keys, uint32_t slot) {
-  uint32_t mask = cap - 1, i = (uint32_t)qv__idmap_hash(keys[slot]) & mask;
+static void insert_raw(uint32_t *tab, uint32_t cap, const qv_idmap *m, uint32_t slot) {
+  uint32_t mask = cap - 1, i = (uint32_t)qv__idmap_hash(m->key(m->ctx, slot)) & mask;
   while (tab[i]) i = (i + 1) & mask;
   tab[i] = slot + 1;
 }
@@ -54,9 +56,8 @@ qv_status qv__idmap_reserve(const qv_mem *mem, qv_idmap *m, uint32_t n_more) {
   if (cap > (1ULL << 31)) return QV_NOMEM;
   uint32_t *tab = qv__calloc(mem, (size_t)cap, sizeof *tab);
   if (!tab) return QV_NOMEM;
-  char **keys = *m->keys;
   for (uint32_t i = 0; i < m->cap; i++)
-    if (m->tab[i]) insert_raw(tab, (uint32_t)cap, keys, m->tab[i] - 1);
+    if (m->tab[i]) insert_raw(tab, (uint32_t)cap, m, m->tab[i] - 1);
   qv__free(mem, m->tab);
   m->tab = tab;
   m->cap = (uint32_t)cap;
@@ -65,19 +66,18 @@ qv_status qv__idmap_reserve(const qv_mem *mem, qv_idmap *m, uint32_t n_more) {
 
 void qv__idmap_put(qv_idmap *m, uint32_t slot) {
   assert(m->cap && (uint64_t)(m->n + 1) * 2 <= m->cap);
-  insert_raw(m->tab, m->cap, *m->keys, slot);
+  insert_raw(m->tab, m->cap, m, slot);
   m->n++;
 }
 
 void qv__idmap_del(qv_idmap *m, const char *id) {
   uint32_t mask = m->cap - 1, i = (uint32_t)qv__idmap_hash(id) & mask;
-  char **keys = *m->keys;
-  while (m->tab[i] && strcmp(keys[m->tab[i] - 1], id) != 0) i = (i + 1) & mask;
+  while (m->tab[i] && strcmp(m->key(m->ctx, m->tab[i] - 1), id) != 0) i = (i + 1) & mask;
   if (!m->tab[i]) return;
   /* backward-shift: pull later members of the probe run into the hole */
   uint32_t hole = i;
   for (uint32_t j = (i + 1) & mask; m->tab[j]; j = (j + 1) & mask) {
-    uint32_t home = (uint32_t)qv__idmap_hash(keys[m->tab[j] - 1]) & mask;
+    uint32_t home = (uint32_t)qv__idmap_hash(m->key(m->ctx, m->tab[j] - 1)) & mask;
     /* move j into hole if home is not cyclically in (hole, j] */
     int in_range = hole <= j ? (home > hole && home <= j) : (home > hole || home <= j);
     if (!in_range) {

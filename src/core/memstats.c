@@ -3,11 +3,12 @@
  * memstats.c -- the collection's own memory by component, for qv_collection_stats_get()
  * (docs/MEMORY.md has the formulas). The index reports its vectors, codes and graph; this
  * adds what the collection keeps per record:
- *   ids        per allocated slot 8 (id pointer) + 8 (rowid), the id map's 4-byte table
- *              entries, the free-slot list, and per live record the heap block of its id;
- *   metadata   per allocated slot 8 (pointer) and per record with metadata the heap block
- *              of its parsed form (qv_meta.bytes);
- *   documents  per allocated slot 8 (pointer) and per record with a document its block.
+ *   ids        per allocated slot 8 (id ref) + 8 (rowid), the id map's 4-byte table entries,
+ *              the free-slot list, and the id arena as allocated (its chunks, free blocks and
+ *              unused tail included, and its chunk table);
+ *   metadata   per allocated slot 8 (ref) and the metadata arena as allocated;
+ *   documents  once the collection has had a document: per allocated slot 8 (pointer), and
+ *              per record with a document its heap block.
  * A heap block of n bytes is counted as glibc's malloc spends it: n + 8 rounded up to 16,
  * at least 32. Not counted: the filter cache and, in an in-memory database, the text index.
  */
@@ -22,15 +23,12 @@ static uint64_t heap_block(size_t n) {
 }
 
 void qv__col_mem_stats(const qv_collection *c, qv_index_stats *st) {
-  uint64_t ids = (uint64_t)c->cap * (sizeof *c->ids + sizeof *c->rids) + (uint64_t)c->idmap.cap * sizeof(uint32_t) +
-                 (uint64_t)c->free_cap * sizeof(uint32_t);
-  uint64_t meta = (uint64_t)c->cap * sizeof *c->metas, docs = (uint64_t)c->cap * sizeof *c->docs;
-  for (uint32_t s = 0; s < c->n_slots; s++) {
-    if (!c->ids[s]) continue;
-    ids += heap_block(strlen(c->ids[s]) + 1);
-    if (c->metas[s]) meta += heap_block(c->metas[s]->bytes);
-    if (c->docs[s]) docs += heap_block(strlen(c->docs[s]) + 1);
-  }
+  uint64_t ids = (uint64_t)c->cap * (sizeof *c->idref + sizeof *c->rids) + (uint64_t)c->idmap.cap * sizeof(uint32_t) +
+                 (uint64_t)c->free_cap * sizeof(uint32_t) + qv__arena_footprint(&c->id_arena);
+  uint64_t meta = (uint64_t)c->cap * sizeof *c->metaref + qv__arena_footprint(&c->meta_arena);
+  uint64_t docs = c->docs ? (uint64_t)c->cap * sizeof *c->docs : 0;
+  for (uint32_t s = 0; c->docs && s < c->n_slots; s++)
+    if (c->idref[s] && c->docs[s]) docs += heap_block(strlen(c->docs[s]) + 1);
   st->mem_ids = ids;
   st->mem_metadata = meta;
   st->mem_documents = docs;

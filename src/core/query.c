@@ -67,7 +67,7 @@ static double estimate_selectivity(const qv_collection *c, const qv_filter *f) {
   uint32_t n = c->n_slots;
   uint32_t step = n > PLAN_SAMPLE ? n / PLAN_SAMPLE : 1;
   for (uint32_t s = 0; s < n; s += step) {
-    if (!c->ids[s]) continue;
+    if (!c->idref[s]) continue;
     seen++;
     hit += qv__col_match(c, f, s);
   }
@@ -185,7 +185,7 @@ static qv_status search_many(const qv_collection *c, const float *qs, size_t nq,
 static qv_status slot_embedding(const qv_collection *c, uint32_t s, float *out) {
   if (c->onorm) { /* in-memory cosine: the unit vector scaled back (equal within rounding) */
     const float *u = c->vt->vector(c->ix, s);
-    if (!u) return qv__err(c->db, QV_ERROR, "record %s has no vector in the index", c->ids[s]);
+    if (!u) return qv__err(c->db, QV_ERROR, "record %s has no vector in the index", qv__col_id(c, s));
     for (uint32_t j = 0; j < c->dim; j++) out[j] = u[j] * c->onorm[s];
     return QV_OK;
   }
@@ -198,7 +198,7 @@ static qv_status slot_embedding(const qv_collection *c, uint32_t s, float *out) 
     qv_status rc = qv__store_rec_embedding(c->db->store, c->rids[s], c->dim, out);
     return rc ? qv__err(c->db, rc, "%s", qv__store_errmsg(c->db->store)) : QV_OK;
   }
-  if (!v) return qv__err(c->db, QV_ERROR, "record %s has no vector in the index", c->ids[s]);
+  if (!v) return qv__err(c->db, QV_ERROR, "record %s has no vector in the index", qv__col_id(c, s));
   memcpy(out, v, c->dim * sizeof(float));
   return QV_OK;
 }
@@ -206,14 +206,14 @@ static qv_status slot_embedding(const qv_collection *c, uint32_t s, float *out) 
 /* Copy the requested fields of slot s into hit i of r. */
 static qv_status fill_hit(const qv_collection *c, qv_results *r, size_t i, uint32_t s, float dist) {
   const qv_mem *mem = &c->db->mem;
-  if (!(r->ids[i] = qv__strdup(mem, c->ids[s]))) return QV_NOMEM;
+  if (!(r->ids[i] = qv__strdup(mem, qv__col_id(c, s)))) return QV_NOMEM;
   r->dists[i] = (r->include & QV_INCLUDE_DISTANCES) ? dist : 0.0f;
   if (r->embs) {
     qv_status rc = slot_embedding(c, s, r->embs + i * r->dim);
     if (rc) return rc;
   }
-  if (r->metas && c->metas[s] && !(r->metas[i] = qv__meta_to_json(mem, c->metas[s]))) return QV_NOMEM;
-  if (r->docs && c->docs[s] && !(r->docs[i] = qv__strdup(mem, c->docs[s]))) return QV_NOMEM;
+  if (r->metas && c->metaref[s] && !(r->metas[i] = qv__meta_packed_json(mem, qv__col_meta(c, s)))) return QV_NOMEM;
+  if (r->docs && qv__col_doc(c, s) && !(r->docs[i] = qv__strdup(mem, qv__col_doc(c, s)))) return QV_NOMEM;
   return QV_OK;
 }
 

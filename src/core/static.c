@@ -113,19 +113,20 @@ static void w_end(snap_writer *w, snap_sec *s) {
   s->crc = w->crc;
 }
 
-/* One string table: offsets (n + 1 u64) then the bytes, each string with its NUL; NULL = empty. */
-static void w_strings(snap_writer *w, snap_sec *off_sec, snap_sec *str_sec, char *const *s, size_t n) {
+/* One string table: offsets (n + 1 u64) then the bytes, each string with its NUL; NULL = empty
+ * (s NULL: every one). */
+static void w_strings(snap_writer *w, snap_sec *off_sec, snap_sec *str_sec, const char *const *s, size_t n) {
   uint64_t o = 0;
   w_begin(w, off_sec);
   w_put(w, &o, 8);
   for (size_t i = 0; i < n; i++) {
-    o += s[i] ? strlen(s[i]) + 1 : 0;
+    o += s && s[i] ? strlen(s[i]) + 1 : 0;
     w_put(w, &o, 8);
   }
   w_end(w, off_sec);
   w_begin(w, str_sec);
   for (size_t i = 0; i < n; i++)
-    if (s[i]) w_put(w, s[i], strlen(s[i]) + 1);
+    if (s && s[i]) w_put(w, s[i], strlen(s[i]) + 1);
   w_end(w, str_sec);
 }
 
@@ -150,15 +151,22 @@ static qv_status export_locked(qv_collection *c, const char *path) {
   size_t n = c->n_slots;
   qv_status rc = QV_OK;
   char **metas = qv__calloc(mem, n ? n : 1, sizeof *metas);
+  const char **ids = qv__calloc(mem, n ? n : 1, sizeof *ids);
   uint32_t *tab = NULL;
   char *tmp = NULL, *ixtmp = NULL;
   FILE *f = NULL;
-  if (!metas) return QV_NOMEM;
-  for (size_t s = 0; s < n; s++)
-    if (c->ids[s] && c->metas[s] && !(metas[s] = qv__meta_to_json(mem, c->metas[s]))) {
+  if (!metas || !ids) {
+    qv__free(mem, metas);
+    qv__free(mem, ids);
+    return QV_NOMEM;
+  }
+  for (size_t s = 0; s < n; s++) {
+    ids[s] = qv__col_id(c, (uint32_t)s);
+    if (ids[s] && c->metaref[s] && !(metas[s] = qv__meta_packed_json(mem, qv__col_meta(c, (uint32_t)s)))) {
       rc = QV_NOMEM;
       goto out;
     }
+  }
   size_t tsize = 64;
   while (tsize < 2 * (c->count + 1)) tsize *= 2;
   tab = qv__malloc(mem, tsize * sizeof *tab);
@@ -171,8 +179,8 @@ static qv_status export_locked(qv_collection *c, const char *path) {
   }
   memset(tab, 0xff, tsize * sizeof *tab);
   for (size_t s = 0; s < n; s++) {
-    if (!c->ids[s]) continue;
-    size_t h = (size_t)fnv1a(c->ids[s], strlen(c->ids[s])) & (tsize - 1);
+    if (!ids[s]) continue;
+    size_t h = (size_t)fnv1a(ids[s], strlen(ids[s])) & (tsize - 1);
     while (tab[h] != UINT32_MAX) h = (h + 1) & (tsize - 1);
     tab[h] = (uint32_t)s;
   }
@@ -195,12 +203,12 @@ static qv_status export_locked(qv_collection *c, const char *path) {
   w_put(&w, c->params, strlen(c->params) + 1);
   w_put(&w, c->metadata_json ? c->metadata_json : "", c->metadata_json ? strlen(c->metadata_json) + 1 : 1);
   w_end(&w, &sec[S_INFO]);
-  w_strings(&w, &sec[S_IDOF], &sec[S_IDST], c->ids, n);
+  w_strings(&w, &sec[S_IDOF], &sec[S_IDST], ids, n);
   w_begin(&w, &sec[S_IDHT]);
   w_put(&w, tab, tsize * sizeof *tab);
   w_end(&w, &sec[S_IDHT]);
-  w_strings(&w, &sec[S_MTOF], &sec[S_MTST], metas, n);
-  w_strings(&w, &sec[S_DCOF], &sec[S_DCST], c->docs, n);
+  w_strings(&w, &sec[S_MTOF], &sec[S_MTST], (const char *const *)metas, n);
+  w_strings(&w, &sec[S_DCOF], &sec[S_DCST], (const char *const *)c->docs, n);
   uint32_t pver = 0, flags = 0;
   w_begin(&w, &sec[S_INDX]);
   if (c->ix && c->vt->serialize) {
@@ -253,6 +261,7 @@ out:
   if (rc && tmp) unlink(tmp);
   for (size_t s = 0; s < n; s++) qv__free(mem, metas[s]);
   qv__free(mem, metas);
+  qv__free(mem, ids);
   qv__free(mem, tab);
   qv__free(mem, tmp);
   qv__free(mem, ixtmp);

@@ -98,9 +98,9 @@ static qv_status mem_build(qv_collection *c, mem_fts **out) {
       sqlite3_prepare_v2(m->db, "INSERT INTO fts(rowid, document) VALUES(?1, ?2)", -1, &ins, NULL) != SQLITE_OK)
     goto fail;
   for (uint32_t s = 0; s < c->n_slots; s++) {
-    if (!c->ids[s] || !c->docs[s]) continue;
+    if (!c->idref[s] || !qv__col_doc(c, s)) continue;
     sqlite3_bind_int64(ins, 1, s);
-    sqlite3_bind_text(ins, 2, c->docs[s], -1, SQLITE_STATIC);
+    sqlite3_bind_text(ins, 2, qv__col_doc(c, s), -1, SQLITE_STATIC);
     if (sqlite3_step(ins) != SQLITE_DONE) goto fail;
     sqlite3_reset(ins);
   }
@@ -143,7 +143,7 @@ static int take_row(void *ctx, uint32_t slot, const char *id, double score) {
   const qv_collection *c = t->a->c;
   /* the read connection may see a commit not yet applied in memory: trust only live slots
    * that still hold this id */
-  if (slot < c->n_slots && c->ids[slot] && (!id || strcmp(c->ids[slot], id) == 0) && qv__adv_match(t->a, slot)) {
+  if (slot < c->n_slots && c->idref[slot] && (!id || strcmp(qv__col_id(c, slot), id) == 0) && qv__adv_match(t->a, slot)) {
     t->h[t->n].dist = (float)score;
     t->h[t->n++].slot = slot;
   }

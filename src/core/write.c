@@ -6,7 +6,8 @@
  *   1. validate (no locks): ids, dimensions, finite values, metadata JSON, UTF-8. Errors name
  *      the field and the batch position ("embeddings[3][17]: NaN is not allowed").
  *   2. plan and prepare: resolve ids to slots, merge metadata, allocate every string, array
- *      slot and index vector the batch will need. Nothing visible changes.
+ *      slot, arena room (ids, packed metadata) and index vector the batch will need.
+ *      Nothing visible changes.
  *   3. commit: one SQLite transaction with the next sequence number; only when COMMIT returns
  *      is the in-memory state (slot arrays, id map, index) changed, with steps that cannot
  *      fail except the index insertion itself.
@@ -42,7 +43,9 @@ typedef struct wrec {
   uint32_t slot;
   int is_new;        /* takes a fresh slot */
   int skip;          /* ignored (existing id under QV_CONFLICT_IGNORE, missing id on update) */
-  qv_meta *meta;     /* final metadata (owned until applied) */
+  unsigned char *mpack; /* final metadata, packed (meta.h), NULL for none; copied into the
+                            arena when applied */
+  size_t mpack_len;
   char *meta_json;   /* its JSON text for SQLite */
   char *doc;         /* final document copy, when given */
   int doc_given;
@@ -83,9 +86,8 @@ static qv_status validate_ids(qv_db *db, const qv_batch *b) {
     if (!qv__utf8_valid(id, n)) return qv__err(db, QV_INVALID, "ids[%zu]: id is not valid UTF-8", i);
   }
   /* duplicates within the batch: a temporary id map over the batch's own strings */
-  char **keys = (char **)(uintptr_t)b->ids;
   qv_idmap m;
-  qv__idmap_init(&m, &keys);
+  qv__idmap_init(&m, qv__idmap_strv_key, b->ids);
   if (b->n > UINT32_MAX / 4) return qv__err(db, QV_INVALID, "ids: batch of %zu records is too large", b->n);
   if ((rc = qv__idmap_reserve(&db->mem, &m, (uint32_t)b->n))) return rc;
   for (size_t i = 0; i < b->n && rc == QV_OK; i++) {
@@ -188,19 +190,22 @@ static qv_status plan_one(wbatch *w, size_t i, qv_conflict conflict, int ignore_
     if (!(r->id = qv__strdup(&db->mem, b->ids[i]))) return QV_NOMEM;
   }
   r->slot = slot;
-  const qv_meta *old = r->is_new ? NULL : c->metas[slot];
+  const unsigned char *old = r->is_new ? NULL : qv__col_meta(c, slot);
   const qv_meta *patch = w->patch ? w->patch[i] : NULL;
   if (patch) {
-    if ((rc = qv__meta_merge(&db->mem, old, patch, &r->meta)))
-      return rc == QV_NOMEM ? rc : qv__err(db, rc, "metadatas[%zu]: more than 1024 keys after merging", i);
-    if (r->meta->n == 0) {
-      qv__meta_free(&db->mem, r->meta);
-      r->meta = NULL;
-    }
-    if (r->meta && !(r->meta_json = qv__meta_to_json(&db->mem, r->meta))) return QV_NOMEM;
+    qv_meta *base = NULL, *merged = NULL;
+    if (old && (rc = qv__meta_unpack(&db->mem, old, &base))) return rc;
+    rc = qv__meta_merge(&db->mem, base, patch, &merged);
+    qv__meta_free(&db->mem, base);
+    if (rc) return rc == QV_NOMEM ? rc : qv__err(db, rc, "metadatas[%zu]: more than 1024 keys after merging", i);
+    if (merged->n && (rc = qv__meta_pack(&db->mem, merged, &r->mpack, &r->mpack_len)) == QV_OK &&
+        !(r->meta_json = qv__meta_to_json(&db->mem, merged)))
+      rc = QV_NOMEM;
+    qv__meta_free(&db->mem, merged);
+    if (rc) return rc;
   } else {
     r->meta_keep = 1; /* no metadata given: the record keeps what it has */
-    if (old && !(r->meta_json = qv__meta_to_json(&db->mem, old))) return QV_NOMEM;
+    if (old && !(r->meta_json = qv__meta_packed_json(&db->mem, old))) return QV_NOMEM;
   }
   r->doc_given = b->documents && b->documents[i];
   if (r->doc_given && !(r->doc = qv__strdup(&db->mem, b->documents[i]))) return QV_NOMEM;
@@ -263,8 +268,8 @@ static qv_status write_sql(wbatch *w, uint64_t seq, float *kept) {
   for (size_t i = 0; i < w->b->n && rc == QV_OK; i++) {
     wrec *r = &w->r[i];
     if (r->skip) continue;
-    qv_store_rec rec = {0, r->slot, r->is_new ? r->id : c->ids[r->slot], r->emb, r->meta_json,
-                        r->doc_given ? r->doc : (r->is_new ? NULL : c->docs[r->slot])};
+    qv_store_rec rec = {0, r->slot, r->is_new ? r->id : qv__col_id(c, r->slot), r->emb, r->meta_json,
+                        r->doc_given ? r->doc : (r->is_new ? NULL : qv__col_doc(c, r->slot))};
     if (r->is_new) {
       rc = qv__store_rec_insert(s, c->cid, c->dim, &rec, seq);
       r->rid = rec.rid;
@@ -297,7 +302,7 @@ static int readers_read_store(const qv_collection *c) {
   if (c->metric == QV_METRIC_COSINE) return 1;
   if (!c->ix || !c->vt->vector) return 0;
   for (uint32_t s = 0; s < c->n_slots; s++) /* the first live slot tells */
-    if (c->ids[s] && (!c->vt->contains || c->vt->contains(c->ix, s))) return c->vt->vector(c->ix, s) == NULL;
+    if (c->idref[s] && (!c->vt->contains || c->vt->contains(c->ix, s))) return c->vt->vector(c->ix, s) == NULL;
   return 0;
 }
 
@@ -307,7 +312,8 @@ static float norm_of(const float *v, uint32_t dim) {
   return (float)sqrt(s);
 }
 
-/* The committed batch's records into the collection's arrays (under the exclusive lock). */
+/* The committed batch's records into the collection's arrays and arenas (under the exclusive
+ * lock; grow_for reserved the arenas' room, so nothing here allocates). */
 static void apply_records(wbatch *w, uint64_t seq) {
   qv_collection *c = w->c;
   const qv_mem *mem = &c->db->mem;
@@ -317,19 +323,17 @@ static void apply_records(wbatch *w, uint64_t seq) {
     if (r->skip) continue;
     uint32_t s = r->slot;
     if (r->is_new) {
-      c->ids[s] = r->id;
-      r->id = NULL;
+      c->idref[s] = qv__arena_put(&c->id_arena, r->id, strlen(r->id));
       c->rids[s] = c->db->store ? r->rid : c->next_rid++;
       qv__idmap_put(&c->idmap, s);
       c->count++;
       if (s >= c->n_slots) c->n_slots = s + 1;
     }
     if (!r->meta_keep) {
-      qv__meta_free(mem, c->metas[s]);
-      c->metas[s] = r->meta;
-      r->meta = NULL;
+      qv__arena_del(&c->meta_arena, c->metaref[s]);
+      c->metaref[s] = r->mpack ? qv__arena_put(&c->meta_arena, r->mpack, r->mpack_len) : 0;
     }
-    if (r->doc_given || r->is_new) {
+    if (c->docs && (r->doc_given || r->is_new)) { /* no array: no document yet, none given */
       qv__free(mem, c->docs[s]);
       c->docs[s] = r->doc;
       r->doc = NULL;
@@ -507,7 +511,7 @@ static void wbatch_free(wbatch *w) {
   const qv_mem *mem = &w->c->db->mem;
   if (w->r)
     for (size_t i = 0; i < w->b->n; i++) {
-      qv__meta_free(mem, w->r[i].meta);
+      qv__free(mem, w->r[i].mpack);
       qv__free(mem, w->r[i].meta_json);
       qv__free(mem, w->r[i].doc);
       qv__free(mem, w->r[i].id);
@@ -552,7 +556,8 @@ static void unfix_dim(wbatch *w) {
  * Room for n_new more slots in every array a reader walks. Reallocs happen under the lock;
  * an index that can (reserve_build) copies its bigger arrays before it, while queries run.
  */
-static qv_status grow_for(qv_collection *c, uint32_t n_new, uint32_t n_batch) {
+static qv_status grow_for(qv_collection *c, uint32_t n_new, uint32_t n_batch, uint64_t id_bytes,
+                          uint64_t meta_bytes, int has_docs) {
   qv_status rc = QV_OK;
   void *staged = NULL;
   if (c->vt->reserve_build) rc = c->vt->reserve_build(c->ix, c->n_slots + n_new, &staged);
@@ -560,6 +565,9 @@ static qv_status grow_for(qv_collection *c, uint32_t n_new, uint32_t n_batch) {
   pthread_rwlock_wrlock(&c->lock);
   rc = qv__idmap_reserve(&c->db->mem, &c->idmap, n_batch);
   if (rc == QV_OK) rc = qv__col_grow(c, c->n_slots + n_new);
+  if (rc == QV_OK) rc = qv__arena_reserve(&c->db->mem, &c->id_arena, id_bytes);
+  if (rc == QV_OK) rc = qv__arena_reserve(&c->db->mem, &c->meta_arena, meta_bytes);
+  if (rc == QV_OK && has_docs) rc = qv__col_docs_on(c);
   if (rc == QV_OK && c->vt->reserve_build) {
     c->vt->reserve_install(c->ix, staged);
     staged = NULL;
@@ -595,15 +603,22 @@ static qv_status run_batch(wbatch *w, qv_conflict conflict, int ignore_missing) 
   if (rc) goto fail;
   size_t n_write = 0;
   int replaces_emb = 0;
+  uint64_t id_bytes = 0, meta_bytes = 0; /* the arena room the batch needs */
+  int has_docs = 0;                       /* the document array is made with the first one */
   for (size_t i = 0; i < b->n; i++) {
-    n_write += !w->r[i].skip;
-    replaces_emb |= !w->r[i].skip && !w->r[i].is_new && w->r[i].emb_given;
+    const wrec *r = &w->r[i];
+    n_write += !r->skip;
+    replaces_emb |= !r->skip && !r->is_new && r->emb_given;
+    if (r->skip) continue;
+    if (r->is_new) id_bytes += qv__arena_block(strlen(r->id));
+    if (r->mpack) meta_bytes += qv__arena_block(r->mpack_len);
+    has_docs |= r->doc != NULL;
   }
   if (!n_write) { /* every record skipped: nothing to commit, the dimension stays unset (rc is QV_OK) */
     if (b->position_key) rc = qv__pos_commit_alone(db, b->position_key, b->position);
     goto fail;
   }
-  if ((rc = grow_for(c, w->n_taken_new, (uint32_t)b->n))) goto fail;
+  if ((rc = grow_for(c, w->n_taken_new, (uint32_t)b->n, id_bytes, meta_bytes, has_docs))) goto fail;
   if ((rc = prepare_vectors(w))) goto fail;
   if (db->store && c->dim && !(kept = qv__malloc(&db->mem, c->dim * sizeof(float)))) { rc = QV_NOMEM; goto fail; }
   if (readers_read_store(c) && replaces_emb) {
@@ -773,7 +788,7 @@ static qv_status delete_slots(qv_collection *c, const uint32_t *slots, size_t n,
   if (db->store) {
     rc = qv__store_begin(db->store);
     for (size_t i = 0; i < n && rc == QV_OK; i++)
-      rc = qv__store_rec_delete(db->store, c->cid, c->rids[slots[i]], slots[i], c->ids[slots[i]], seq);
+      rc = qv__store_rec_delete(db->store, c->cid, c->rids[slots[i]], slots[i], qv__col_id(c, slots[i]), seq);
     if (rc == QV_OK && pos_key) rc = qv__store_pos_put(db->store, pos_key, pos);
     if (rc == QV_OK) rc = qv__store_commit(db->store, seq);
     else qv__store_rollback(db->store);
@@ -793,13 +808,15 @@ static qv_status delete_slots(qv_collection *c, const uint32_t *slots, size_t n,
   for (size_t i = 0; i < n; i++) {
     uint32_t s = slots[i];
     if (c->ix) c->vt->remove(c->ix, s);
-    qv__idmap_del(&c->idmap, c->ids[s]);
-    qv__free(mem, c->ids[s]);
-    qv__meta_free(mem, c->metas[s]);
-    qv__free(mem, c->docs[s]);
-    c->ids[s] = NULL;
-    c->metas[s] = NULL;
-    c->docs[s] = NULL;
+    qv__idmap_del(&c->idmap, qv__col_id(c, s));
+    qv__arena_del(&c->id_arena, c->idref[s]);
+    qv__arena_del(&c->meta_arena, c->metaref[s]);
+    if (c->docs) {
+      qv__free(mem, c->docs[s]);
+      c->docs[s] = NULL;
+    }
+    c->idref[s] = 0;
+    c->metaref[s] = 0;
     c->free_slots[c->n_free++] = s;
     c->count--;
   }

@@ -287,7 +287,7 @@ static qv_status gather(qv_collection *c, const qv_kmeans_opts *o, qv_kmeans_res
       const float *x = c->vt->vector(c->ix, v[i].slot);
       if (x) memcpy(*X + i * d, x, d * sizeof **X);
       else rc = c->vsrc.get(c->vsrc.ctx, v[i].slot, *X + i * d); /* no resident floats: the store's */
-      if (rc == QV_OK && !(r->ids[i] = strdup(c->ids[v[i].slot]))) rc = QV_NOMEM;
+      if (rc == QV_OK && !(r->ids[i] = strdup(qv__col_id(c, v[i].slot)))) rc = QV_NOMEM;
     }
   }
   qv__free(mem, v);

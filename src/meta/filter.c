@@ -8,9 +8,10 @@
  * operand becomes a qv_mval of its final type (integral floats become ints, so the common
  * int-vs-int compare is one instruction), regexes are compiled, keys are interned.
  *
- * qv__filter_match runs per visited node inside a graph search, so it allocates nothing,
- * touches no JSON and compares no operator names: a switch on the opcode, a binary search
- * for the key in the record's qv_meta, one typed comparison.
+ * qv__filter_match_packed runs per visited node inside a graph search, so it allocates
+ * nothing, touches no JSON and compares no operator names: a switch on the opcode, a scan of
+ * the record's packed metadata (meta.h: keys in order, so it stops at the first greater
+ * key), one typed comparison.
  *
  * Semantics, exactly as in the spec:
  *   - negative operators ($ne $nin $not_contains, document $not_contains/$not_regex) are
@@ -64,6 +65,7 @@ typedef struct fnode {
   uint8_t op;
   uint32_t n;        /* children of AND/OR */
   const char *key;   /* metadata key (interned) */
+  uint32_t klen;     /* its bytes */
   union {
     struct fnode *kids;
     const regex_t *re;
@@ -130,6 +132,15 @@ static int in_list(const qv_mval *a, const qv_mval *list) {
 
 static int array_has(const qv_mval *a, const qv_mval *v) {
   if (!a || a->type != QV_MT_ARRAY) return 0;
+  if (a->packed) { /* a record's packed array: decode the elements in place */
+    const unsigned char *p = a->u.raw;
+    qv_mval e;
+    for (uint32_t i = 0; i < a->len; i++) {
+      p = qv__meta_packed_elem(p, a->elem, &e);
+      if (val_eq(&e, v)) return 1;
+    }
+    return 0;
+  }
   for (uint32_t i = 0; i < a->len; i++)
     if (val_eq(&a->u.arr[i], v)) return 1;
   return 0;
@@ -148,8 +159,9 @@ static inline int num_cmp_ok(const qv_mval *a, const qv_mval *v, int op) {
   }
 }
 
-static int match_node(const fnode *n, const qv_meta *m, const char *doc) {
+static int match_node(const fnode *n, const unsigned char *m, const char *doc) {
   const qv_mval *a;
+  qv_mval val;
   switch (n->op) {
   case F_AND:
     for (uint32_t i = 0; i < n->n; i++)
@@ -165,7 +177,7 @@ static int match_node(const fnode *n, const qv_meta *m, const char *doc) {
   case F_DOC_NOT_RE: return !doc || regexec(n->p.re, doc, 0, NULL, 0) != 0;
   default: break;
   }
-  a = qv__meta_get(m, n->key);
+  a = qv__meta_packed_get(m, n->key, n->klen, &val) ? &val : NULL;
   switch (n->op) {
   case F_EQ: return scalar_eq(a, &n->v);
   case F_NE: return !scalar_eq(a, &n->v);
@@ -181,9 +193,21 @@ static int match_node(const fnode *n, const qv_meta *m, const char *doc) {
   }
 }
 
-int qv__filter_match(const qv_filter *f, const qv_meta *meta, const char *doc) {
+int qv__filter_match_packed(const qv_filter *f, const unsigned char *meta, const char *doc) {
   if (!f) return 1;
   return match_node(f->root, meta, doc);
+}
+
+int qv__filter_match(const qv_filter *f, const qv_meta *meta, const char *doc) {
+  if (!f) return 1;
+  if (!meta) return match_node(f->root, NULL, doc);
+  unsigned char buf[512], *p = buf;
+  size_t n = qv__meta_packed_size(meta);
+  if (n > sizeof buf && !(p = qv__malloc(qv__mem_default(), n))) return 0;
+  qv__meta_pack_into(meta, p);
+  int r = match_node(f->root, p, doc);
+  if (p != buf) qv__free(qv__mem_default(), p);
+  return r;
 }
 
 int qv__filter_uses_document(const qv_filter *f) { return f ? f->uses_doc : 0; }
@@ -609,6 +633,7 @@ static qv_status parse_meta_key(pctx *c, fnode *n, const char *key, const json_t
   if (rc != QV_OK) return rc;
   n->op = (uint8_t)op;
   if (!(n->key = intern_key(c, key))) return QV_NOMEM;
+  n->klen = (uint32_t)strlen(key);
   return QV_OK;
 }
 

@@ -26,7 +26,10 @@ typedef struct qv_filter qv_filter;
 QV_INTERNAL qv_status qv__filter_parse(const qv_mem *mem, const char *where_json,
                                        const char *where_document_json, qv_filter **out, char *err,
                                        size_t errlen);
-/* 1 if a record with this metadata (may be NULL) and document (may be NULL) matches. f may be NULL. */
+/* 1 if a record with this packed metadata (meta.h; may be NULL) and document (may be NULL)
+ * matches. f may be NULL. Allocates nothing. */
+QV_INTERNAL int qv__filter_match_packed(const qv_filter *f, const unsigned char *meta, const char *doc);
+/* The same for a parsed qv_meta, packed first (tests; 0 when that allocation fails). */
 QV_INTERNAL int qv__filter_match(const qv_filter *f, const qv_meta *meta, const char *doc);
 /* 1 if matching ever looks at the document. */
 QV_INTERNAL int qv__filter_uses_document(const qv_filter *f);

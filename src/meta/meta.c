@@ -501,3 +501,303 @@ char *qv__meta_to_json(const qv_mem *mem, const qv_meta *m) {
   out[w.len] = 0;
   return out;
 }
+
+/* ------------------------------------------------------------------ packed form (meta.h) */
+
+static size_t uv_size(uint64_t v) {
+  size_t n = 1;
+  while (v >= 0x80) {
+    v >>= 7;
+    n++;
+  }
+  return n;
+}
+
+static unsigned char *uv_put(unsigned char *p, uint64_t v) {
+  do {
+    *p++ = (unsigned char)((v & 0x7f) | (v >= 0x80 ? 0x80 : 0));
+    v >>= 7;
+  } while (v);
+  return p;
+}
+
+static const unsigned char *uv_get(const unsigned char *p, uint64_t *v) {
+  uint64_t x = 0;
+  for (unsigned sh = 0;; sh += 7) {
+    unsigned char b = *p++;
+    x |= (uint64_t)(b & 0x7f) << sh;
+    if (!(b & 0x80)) break;
+  }
+  *v = x;
+  return p;
+}
+
+static uint64_t zz(int64_t i) { return ((uint64_t)i << 1) ^ (uint64_t)(i >> 63); }
+static int64_t unzz(uint64_t u) { return (int64_t)(u >> 1) ^ -(int64_t)(u & 1); }
+
+static size_t scalar_packed(const qv_mval *v) {
+  switch (v->type) {
+  case QV_MT_BOOL: return 1;
+  case QV_MT_INT: return uv_size(zz(v->u.i));
+  case QV_MT_FLOAT: return 8;
+  default: return uv_size(v->len) + v->len; /* string */
+  }
+}
+
+size_t qv__meta_packed_size(const qv_meta *m) {
+  uint32_t n = m ? m->n : 0;
+  size_t t = uv_size(n);
+  for (uint32_t i = 0; i < n; i++) {
+    const qv_mval *v = &m->vals[i];
+    size_t kl = strlen(m->keys[i]);
+    t += uv_size(kl) + kl + 1;
+    if (v->type != QV_MT_ARRAY) {
+      t += scalar_packed(v);
+      continue;
+    }
+    size_t eb = 0;
+    for (uint32_t j = 0; j < v->len; j++) eb += scalar_packed(&v->u.arr[j]);
+    t += uv_size(v->len) + uv_size(eb) + eb;
+  }
+  return t;
+}
+
+static unsigned char *scalar_pack(unsigned char *p, const qv_mval *v) {
+  switch (v->type) {
+  case QV_MT_BOOL: *p++ = v->u.b ? 1 : 0; return p;
+  case QV_MT_INT: return uv_put(p, zz(v->u.i));
+  case QV_MT_FLOAT: memcpy(p, &v->u.f, 8); return p + 8;
+  default:
+    p = uv_put(p, v->len);
+    memcpy(p, v->u.s, v->len);
+    return p + v->len;
+  }
+}
+
+void qv__meta_pack_into(const qv_meta *m, unsigned char *p) {
+  uint32_t n = m ? m->n : 0;
+  p = uv_put(p, n);
+  for (uint32_t i = 0; i < n; i++) {
+    const qv_mval *v = &m->vals[i];
+    size_t kl = strlen(m->keys[i]);
+    p = uv_put(p, kl);
+    memcpy(p, m->keys[i], kl);
+    p += kl;
+    *p++ = (unsigned char)(v->type | (v->type == QV_MT_ARRAY ? v->elem << 4 : 0));
+    if (v->type != QV_MT_ARRAY) {
+      p = scalar_pack(p, v);
+      continue;
+    }
+    size_t eb = 0;
+    for (uint32_t j = 0; j < v->len; j++) eb += scalar_packed(&v->u.arr[j]);
+    p = uv_put(p, v->len);
+    p = uv_put(p, eb);
+    for (uint32_t j = 0; j < v->len; j++) p = scalar_pack(p, &v->u.arr[j]);
+  }
+}
+
+qv_status qv__meta_pack(const qv_mem *mem, const qv_meta *m, unsigned char **out, size_t *len) {
+  size_t n = qv__meta_packed_size(m);
+  *out = qv__malloc(mem, n);
+  if (!*out) return QV_NOMEM;
+  qv__meta_pack_into(m, *out);
+  *len = n;
+  return QV_OK;
+}
+
+const unsigned char *qv__meta_packed_elem(const unsigned char *p, uint8_t elem, qv_mval *out) {
+  uint64_t u;
+  out->type = elem;
+  out->elem = 0;
+  out->packed = 0;
+  out->len = 0;
+  switch (elem) {
+  case QV_MT_BOOL: out->u.b = *p != 0; return p + 1;
+  case QV_MT_INT:
+    p = uv_get(p, &u);
+    out->u.i = unzz(u);
+    return p;
+  case QV_MT_FLOAT: memcpy(&out->u.f, p, 8); return p + 8;
+  default:
+    p = uv_get(p, &u);
+    out->len = (uint32_t)u;
+    out->u.s = (const char *)p;
+    return p + u;
+  }
+}
+
+/* Decode the value after a tag byte into *out (arrays: packed, elements left in place);
+ * returns the position after the whole value. */
+static const unsigned char *packed_value(const unsigned char *p, unsigned tag, qv_mval *out) {
+  uint8_t t = tag & 15, et = (uint8_t)(tag >> 4);
+  if (t != QV_MT_ARRAY) return qv__meta_packed_elem(p, t, out);
+  uint64_t n, eb;
+  p = uv_get(p, &n);
+  p = uv_get(p, &eb);
+  out->type = QV_MT_ARRAY;
+  out->elem = et;
+  out->packed = 1;
+  out->len = (uint32_t)n;
+  out->u.raw = p;
+  return p + eb;
+}
+
+/* The position after the value that follows a tag byte, decoding nothing it can step over. */
+static const unsigned char *skip_value(const unsigned char *p, unsigned tag) {
+  uint64_t l;
+  switch (tag & 15) {
+  case QV_MT_BOOL: return p + 1;
+  case QV_MT_INT:
+    while (*p & 0x80) p++;
+    return p + 1;
+  case QV_MT_FLOAT: return p + 8;
+  case QV_MT_STR:
+    p = uv_get(p, &l);
+    return p + l;
+  default: /* array: count, then the elements' bytes */
+    p = uv_get(p, &l);
+    p = uv_get(p, &l);
+    return p + l;
+  }
+}
+
+int qv__meta_packed_get(const unsigned char *p, const char *key, size_t klen, qv_mval *out) {
+  if (!p) return 0;
+  uint64_t n, kl;
+  p = uv_get(p, &n);
+  for (uint64_t i = 0; i < n; i++) {
+    p = uv_get(p, &kl);
+    const unsigned char *k = p;
+    p += kl;
+    int c;
+    if (kl && klen && *k != (unsigned char)key[0]) { /* most keys differ in their first byte */
+      c = *k < (unsigned char)key[0] ? -1 : 1;
+    } else {
+      size_t m = kl < klen ? (size_t)kl : klen;
+      c = memcmp(k, key, m);
+      if (c == 0) c = kl < klen ? -1 : kl > klen ? 1 : 0;
+    }
+    if (c > 0) return 0; /* keys are sorted: key is not there */
+    unsigned tag = *p++;
+    if (c == 0) {
+      packed_value(p, tag, out);
+      return 1;
+    }
+    p = skip_value(p, tag);
+  }
+  return 0;
+}
+
+/* Walk packed metadata: fn(ctx, key, klen, value) per entry in order. */
+typedef void (*packed_fn)(void *ctx, const char *key, size_t klen, const qv_mval *v);
+
+static void packed_walk(const unsigned char *p, packed_fn fn, void *ctx) {
+  uint64_t n, kl;
+  p = uv_get(p, &n);
+  for (uint64_t i = 0; i < n; i++) {
+    p = uv_get(p, &kl);
+    const char *k = (const char *)p;
+    p += kl;
+    unsigned tag = *p++;
+    qv_mval v;
+    p = packed_value(p, tag, &v);
+    fn(ctx, k, (size_t)kl, &v);
+  }
+}
+
+static void unpack_size(void *ctx, const char *key, size_t klen, const qv_mval *v) {
+  merge_size *s = ctx;
+  (void)key;
+  s->n++;
+  s->n_str += klen + 1;
+  if (v->type == QV_MT_STR) s->n_str += v->len + 1;
+  if (v->type != QV_MT_ARRAY) return;
+  s->n_elem += v->len;
+  const unsigned char *q = v->u.raw;
+  qv_mval e;
+  for (uint32_t i = 0; i < v->len; i++) {
+    q = qv__meta_packed_elem(q, v->elem, &e);
+    if (e.type == QV_MT_STR) s->n_str += e.len + 1;
+  }
+}
+
+static void unpack_fill(void *ctx, const char *key, size_t klen, const qv_mval *v) {
+  builder *b = ctx;
+  uint32_t i = b->m->n++;
+  b->m->keys[i] = put_str(b, key, klen);
+  qv_mval *dst = &b->m->vals[i];
+  if (v->type != QV_MT_ARRAY) {
+    copy_scalar(b, dst, v);
+    return;
+  }
+  qv_mval *arr = b->elem;
+  b->elem += v->len;
+  const unsigned char *q = v->u.raw;
+  for (uint32_t j = 0; j < v->len; j++) {
+    qv_mval e;
+    q = qv__meta_packed_elem(q, v->elem, &e);
+    copy_scalar(b, &arr[j], &e);
+  }
+  *dst = *v;
+  dst->packed = 0;
+  dst->u.arr = arr;
+}
+
+qv_status qv__meta_unpack(const qv_mem *mem, const unsigned char *p, qv_meta **out) {
+  merge_size s = {0, 0, 0};
+  builder b;
+  *out = NULL;
+  packed_walk(p, unpack_size, &s);
+  qv_meta *m = block_alloc(mem, s.n, s.n_elem, s.n_str, &b);
+  if (!m) return QV_NOMEM;
+  m->n = 0;
+  packed_walk(p, unpack_fill, &b);
+  assert((char *)b.str == (char *)m + m->bytes);
+  *out = m;
+  return QV_OK;
+}
+
+typedef struct pjson {
+  writer *w;
+  uint32_t i;
+} pjson;
+
+static void pjson_emit(void *ctx, const char *key, size_t klen, const qv_mval *v) {
+  pjson *j = ctx;
+  writer *w = j->w;
+  if (j->i++) w_put(w, ",", 1);
+  w_str(w, key, klen);
+  w_put(w, ":", 1);
+  if (v->type != QV_MT_ARRAY) {
+    w_scalar(w, v);
+    return;
+  }
+  w_put(w, "[", 1);
+  const unsigned char *q = v->u.raw;
+  for (uint32_t k = 0; k < v->len; k++) {
+    qv_mval e;
+    q = qv__meta_packed_elem(q, v->elem, &e);
+    if (k) w_put(w, ",", 1);
+    w_scalar(w, &e);
+  }
+  w_put(w, "]", 1);
+}
+
+static void w_packed(writer *w, const unsigned char *p) {
+  pjson j = {w, 0};
+  w_put(w, "{", 1);
+  if (p) packed_walk(p, pjson_emit, &j);
+  w_put(w, "}", 1);
+}
+
+char *qv__meta_packed_json(const qv_mem *mem, const unsigned char *p) {
+  writer w = {NULL, 0};
+  w_packed(&w, p);
+  char *out = qv__malloc(mem, w.len + 1);
+  if (!out) return NULL;
+  w.p = out;
+  w.len = 0;
+  w_packed(&w, p);
+  out[w.len] = 0;
+  return out;
+}

@@ -27,13 +27,16 @@ typedef enum qv_mtype {
 typedef struct qv_mval {
   uint8_t type;     /* qv_mtype */
   uint8_t elem;     /* element qv_mtype when type == QV_MT_ARRAY */
+  uint8_t packed;   /* an array read from packed metadata: u.raw holds its encoded elements */
   uint32_t len;     /* bytes of a string (without NUL); elements of an array */
   union {
     int b;
     int64_t i;
     double f;
-    const char *s;              /* NUL-terminated, inside the qv_meta block */
+    const char *s;              /* NUL-terminated inside a qv_meta block; from packed
+                                   metadata: len bytes, not terminated */
     const struct qv_mval *arr;  /* len scalars, inside the qv_meta block */
+    const unsigned char *raw;   /* packed: the first encoded element (qv__meta_packed_elem) */
   } u;
 } qv_mval;
 
@@ -62,5 +65,33 @@ QV_INTERNAL char *qv__meta_to_json(const qv_mem *mem, const qv_meta *m);
 /* Value for key, or NULL. m may be NULL. */
 QV_INTERNAL const qv_mval *qv__meta_get(const qv_meta *m, const char *key);
 QV_INTERNAL void qv__meta_free(const qv_mem *mem, qv_meta *m);
+
+/*
+ * Packed metadata: what a collection keeps per record (in its arena, src/core/arena.h), one
+ * compact byte string the filter reads in place:
+ *
+ *   varint n, then n entries in key order (bytewise): varint key length, key bytes, one tag
+ *   byte (qv_mtype | element qv_mtype << 4), the value:
+ *     bool 1 byte; int zigzag varint; float 8 bytes (host order); string varint length +
+ *     bytes; array varint count, varint bytes of the elements, the elements, each encoded
+ *     as its scalar type (a lookup steps over any value without decoding it).
+ *
+ * Host order only: packed metadata lives in memory, never on disk (the store keeps JSON).
+ */
+/* Bytes of m packed (m NULL or without keys: 1). */
+QV_INTERNAL size_t qv__meta_packed_size(const qv_meta *m);
+/* Pack m into out (qv__meta_packed_size(m) bytes). */
+QV_INTERNAL void qv__meta_pack_into(const qv_meta *m, unsigned char *out);
+/* Packed m in a new block (*len its bytes); QV_NOMEM. */
+QV_INTERNAL qv_status qv__meta_pack(const qv_mem *mem, const qv_meta *m, unsigned char **out, size_t *len);
+/* The qv_meta of packed metadata (for merging); QV_NOMEM. */
+QV_INTERNAL qv_status qv__meta_unpack(const qv_mem *mem, const unsigned char *p, qv_meta **out);
+/* Compact JSON text of packed metadata, as qv__meta_to_json gives for its qv_meta. */
+QV_INTERNAL char *qv__meta_packed_json(const qv_mem *mem, const unsigned char *p);
+/* Value of key (klen bytes) in packed metadata p (NULL: none): 1 and *out, 0 if absent. A
+ * string points into p (len bytes, not NUL-terminated); an array has packed = 1 and u.raw. */
+QV_INTERNAL int qv__meta_packed_get(const unsigned char *p, const char *key, size_t klen, qv_mval *out);
+/* Decode one element of a packed array (element type elem) into *out; returns the next one. */
+QV_INTERNAL const unsigned char *qv__meta_packed_elem(const unsigned char *p, uint8_t elem, qv_mval *out);
 
 #endif /* QV_META_H */

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT  Copyright (c) 2026 the quiver authors */
 /*
  * test_memstats.c -- memory by component in qv_collection_stats_get() (docs/MEMORY.md): ids,
- * metadata and documents follow their formulas, bytes_per_record is the rounded sum over the
- * records, HNSW's sq8 codes are a part of mem_vectors, and a caller built against the older
+ * metadata and documents follow their formulas (ids and metadata in arenas whose freed blocks
+ * are reused), bytes_per_record is the rounded sum over the records, HNSW's sq8 codes are a part of mem_vectors, and a caller built against the older
  * struct (struct_size without the new fields) gets them left untouched.
  */
 #include <criterion/criterion.h>
@@ -52,9 +52,10 @@ Test(memstats, components_and_bytes_per_record) {
   qv_index_stats s = {.struct_size = sizeof s};
   cr_assert_eq(qv_collection_stats_get(c, &s), QV_OK);
   cr_assert_eq(s.count, N);
-  /* per record: the id "id007" (6 bytes with its NUL) costs one 32-byte block, plus 16 per slot */
-  cr_assert_geq(s.mem_ids, N * (heap(6) + 16) + 4 * N);
-  cr_assert_lt(s.mem_ids, N * (heap(6) + 16) * 2 + 4096);
+  /* per record: the id "id007" (length byte, 5 bytes, NUL) takes one 8-byte granule of the id
+     arena (whose first chunk is 4 KiB), plus 16 per slot and the id map */
+  cr_assert_geq(s.mem_ids, N * (8 + 16) + 4 * N);
+  cr_assert_lt(s.mem_ids, N * (8 + 16) * 2 + 8 * N + 4096 + 1024);
   uint64_t docs = 0;
   for (int i = 0; i < N; i++) {
     char d[48];
@@ -63,7 +64,9 @@ Test(memstats, components_and_bytes_per_record) {
   }
   cr_assert_geq(s.mem_documents, docs + 8 * N);
   cr_assert_lt(s.mem_documents, docs + 8 * 2 * N + 1024);
-  cr_assert_geq(s.mem_metadata, N * (32 + 8));
+  /* {"k": i} packed: count, key length, "k", tag, zigzag varint: 5-6 bytes, one granule */
+  cr_assert_geq(s.mem_metadata, N * (8 + 8));
+  cr_assert_lt(s.mem_metadata, N * 8 * 2 + N * 8 + 4096 + 1024);
   cr_assert_geq(s.mem_vectors, N * (DIM * 4 + 4));
   cr_assert_eq(s.mem_codes, 0, "flat keeps no codes");
   uint64_t sum = s.mem_vectors + s.mem_graph + s.mem_ids + s.mem_metadata + s.mem_documents;
@@ -86,14 +89,30 @@ Test(memstats, components_and_bytes_per_record) {
   qv_index_stats *o = (qv_index_stats *)(void *)raw;
   cr_assert_eq(o->count, N);
 
-  /* deleting records gives their ids', metadata's and documents' blocks back */
+  /* deleting records gives their documents' blocks back; their ids' and metadata's arena
+     blocks go to free lists, and new records of the same sizes take them: no growth */
   const char *gone[] = {"id000", "id001", "id002", "id003"};
   size_t nd = 0;
   cr_assert_eq(qv_collection_delete_records(c, gone, 4, NULL, NULL, 0, &nd), QV_OK);
   qv_index_stats after = {.struct_size = sizeof after};
   cr_assert_eq(qv_collection_stats_get(c, &after), QV_OK);
   cr_assert_lt(after.mem_documents, s.mem_documents);
-  cr_assert_lt(after.mem_metadata, s.mem_metadata);
+  const char *fresh[] = {"nw000", "nw001", "nw002", "nw003"};
+  const char *fm[] = {"{\"k\": 90}", "{\"k\": 91}", "{\"k\": 92}", "{\"k\": 93}"};
+  float fv[4 * DIM] = {0};
+  qv_batch fb = {.struct_size = sizeof fb, .n = 4, .ids = fresh, .embeddings = fv, .dim = DIM, .metadatas = fm};
+  for (int round = 0; round < 50; round++) { /* churn: the same four records, deleted and added again */
+    cr_assert_eq(qv_collection_add(c, &fb, QV_CONFLICT_ERROR), QV_OK);
+    cr_assert_eq(qv_collection_delete_records(c, fresh, 4, NULL, NULL, 0, &nd), QV_OK);
+    cr_assert_eq(nd, 4);
+  }
+  cr_assert_eq(qv_collection_add(c, &fb, QV_CONFLICT_ERROR), QV_OK);
+  qv_index_stats churned = {.struct_size = sizeof churned};
+  cr_assert_eq(qv_collection_stats_get(c, &churned), QV_OK);
+  cr_assert_eq(churned.count, N);
+  cr_assert_eq(churned.mem_ids, after.mem_ids, "ids: freed blocks reused");
+  cr_assert_eq(churned.mem_metadata, s.mem_metadata, "metadata: freed blocks reused");
+  cr_assert_eq(after.mem_metadata, s.mem_metadata, "a delete keeps the arena (its blocks wait for reuse)");
   qv_collection_release(c);
   qv_collection_release(bare);
   qv_db_close(db);

@@ -4,7 +4,8 @@
  *
  * The input is parsed as metadata without and with null values (an add and an update patch).
  * Whatever parses is written back (qv__meta_to_json), parsed again and written again: the two
- * texts must be equal. A patch is merged into a fixed base and into what parsed as a base, and
+ * texts must be equal, and so must the text of its packed form (what collections keep) and of
+ * that unpacked. A patch is merged into a fixed base and into what parsed as a base, and
  * the merge is written and parsed back. A failed parse must say why and return nothing.
  * Built by CMake with -DQV_FUZZ=ON (docs/FUZZING.md).
  */
@@ -38,6 +39,25 @@ static void round_trip(const qv_meta *m, int allow_null) {
   if (!m2) abort(); /* what we wrote must read back */
   char *j2 = qv__meta_to_json(mem, m2);
   if (!j2 || strcmp(j, j2) != 0) abort();
+  if (!allow_null) { /* the packed form a collection keeps: same text, directly and unpacked */
+    unsigned char *pk = NULL;
+    size_t plen = 0;
+    qv_meta *m3 = NULL;
+    if (qv__meta_pack(mem, m, &pk, &plen) != QV_OK) abort();
+    char *j3 = qv__meta_packed_json(mem, pk);
+    if (!j3 || strcmp(j, j3) != 0) abort();
+    if (qv__meta_unpack(mem, pk, &m3) != QV_OK) abort();
+    char *j4 = qv__meta_to_json(mem, m3);
+    if (!j4 || strcmp(j, j4) != 0) abort();
+    for (uint32_t i = 0; i < m->n; i++) {
+      qv_mval v;
+      if (!qv__meta_packed_get(pk, m->keys[i], strlen(m->keys[i]), &v) || v.type != m->vals[i].type) abort();
+    }
+    qv__free(mem, j4);
+    qv__free(mem, j3);
+    qv__free(mem, pk);
+    qv__meta_free(mem, m3);
+  }
   qv__free(mem, j2);
   qv__free(mem, j);
   qv__meta_free(mem, m2);

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT  Copyright (c) 2026 the quiver authors */
 /*
  * test_meta.c -- unit tests of src/meta.c: parsing and validation of record metadata, the
- * one-block layout, sorted lookup, merge with null removal, and the JSON round trip.
+ * one-block layout, sorted lookup, merge with null removal, the JSON round trip, and the
+ * packed form collections keep (pack, unpack, lookup in place, JSON from it).
  */
 #include <criterion/criterion.h>
 #include <math.h>
@@ -44,6 +45,21 @@ static void roundtrip(const char *json, const char *want) {
   qv_meta *m2 = parse_ok(s, 0);
   char *s2 = to_json(m2);
   cr_assert_str_eq(s2, s);
+  /* the packed form (what a collection keeps) gives the same text, directly and unpacked */
+  unsigned char *p = NULL;
+  size_t plen = 0;
+  cr_assert_eq(qv__meta_pack(qv__mem_default(), m, &p, &plen), QV_OK);
+  cr_assert_eq(plen, qv__meta_packed_size(m));
+  char *s3 = qv__meta_packed_json(qv__mem_default(), p);
+  cr_assert_str_eq(s3, s, "packed form of %s", json);
+  qv_meta *m3 = NULL;
+  cr_assert_eq(qv__meta_unpack(qv__mem_default(), p, &m3), QV_OK);
+  char *s4 = to_json(m3);
+  cr_assert_str_eq(s4, s, "unpacked form of %s", json);
+  free(s4);
+  free(s3);
+  free(p);
+  qv__meta_free(qv__mem_default(), m3);
   free(s2);
   free(s);
   qv__meta_free(qv__mem_default(), m2);
@@ -315,4 +331,53 @@ Test(meta, nomem) {
       cr_assert_null(m);
     }
   }
+}
+
+/* ------------------------------------------------------------------ packed form */
+
+Test(meta, packed_lookup) {
+  qv_meta *m = parse_ok("{\"b\":-7,\"bb\":\"x\\u00e9y\",\"a\":true,\"f\":-0.25,\"big\":-9223372036854775808,"
+                        "\"ints\":[1,-300,70000],\"strs\":[\"\",\"long string value\"],\"fl\":[1,2.5],"
+                        "\"bools\":[false,true],\"z\":9223372036854775807}",
+                        0);
+  unsigned char *p = NULL;
+  size_t plen = 0;
+  cr_assert_eq(qv__meta_pack(qv__mem_default(), m, &p, &plen), QV_OK);
+  cr_assert_lt(plen, m->bytes / 2, "packed %zu bytes, parsed block %zu", plen, m->bytes);
+  qv_mval v;
+  /* every key finds the value qv__meta_get finds */
+  for (uint32_t i = 0; i < m->n; i++) {
+    const qv_mval *want = qv__meta_get(m, m->keys[i]);
+    cr_assert(qv__meta_packed_get(p, m->keys[i], strlen(m->keys[i]), &v), "key %s", m->keys[i]);
+    cr_assert_eq(v.type, want->type, "key %s", m->keys[i]);
+    cr_assert_eq(v.len, want->len, "key %s", m->keys[i]);
+    if (want->type == QV_MT_INT) cr_assert_eq(v.u.i, want->u.i);
+    if (want->type == QV_MT_FLOAT) cr_assert_eq(v.u.f, want->u.f);
+    if (want->type == QV_MT_BOOL) cr_assert_eq(v.u.b, want->u.b);
+    if (want->type == QV_MT_STR) cr_assert_eq(memcmp(v.u.s, want->u.s, v.len), 0);
+    if (want->type == QV_MT_ARRAY) {
+      cr_assert(v.packed);
+      cr_assert_eq(v.elem, want->elem);
+      const unsigned char *q = v.u.raw;
+      for (uint32_t j = 0; j < v.len; j++) {
+        qv_mval e;
+        q = qv__meta_packed_elem(q, v.elem, &e);
+        const qv_mval *we = &want->u.arr[j];
+        cr_assert_eq(e.type, we->type);
+        if (we->type == QV_MT_INT) cr_assert_eq(e.u.i, we->u.i);
+        if (we->type == QV_MT_FLOAT) cr_assert_eq(e.u.f, we->u.f);
+        if (we->type == QV_MT_BOOL) cr_assert_eq(e.u.b, we->u.b);
+        if (we->type == QV_MT_STR) cr_assert(e.len == we->len && memcmp(e.u.s, we->u.s, e.len) == 0);
+      }
+    }
+  }
+  /* absent keys: before the first, between two, after the last, a prefix, a longer one */
+  static const char *const absent[] = {"0", "ab", "c", "zz", "", "b\x01", "in", "intss"};
+  for (size_t i = 0; i < sizeof absent / sizeof absent[0]; i++)
+    cr_assert_not(qv__meta_packed_get(p, absent[i], strlen(absent[i]), &v), "key %s", absent[i]);
+  cr_assert_not(qv__meta_packed_get(NULL, "a", 1, &v));
+  free(p);
+  /* no keys: one byte */
+  cr_assert_eq(qv__meta_packed_size(NULL), 1);
+  qv__meta_free(qv__mem_default(), m);
 }
