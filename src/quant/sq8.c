@@ -143,6 +143,12 @@ int hnsw_sq8_init(hnsw_sq8 *q, const qv_mem *mem, qv_metric metric, uint32_t dim
       return -1;
     }
   }
+  q->ints = qv__calloc(mem, dim, 1);
+  q->top = qv__calloc(mem, dim, sizeof(float));
+  if (!q->ints || !q->top) {
+    hnsw_sq8_free(q, mem);
+    return -1;
+  }
   q->hi = q->lo + q->dim_pad;
   q->scale = q->hi + q->dim_pad;
   const char *isa = qv__kernels()->isa;
@@ -174,11 +180,18 @@ int hnsw_sq8_init(hnsw_sq8 *q, const qv_mem *mem, qv_metric metric, uint32_t dim
 void hnsw_sq8_free(hnsw_sq8 *q, const qv_mem *mem) {
   qv__free(mem, q->lo);
   qv__free(mem, q->acc);
+  qv__free(mem, q->ints);
+  qv__free(mem, q->top);
   q->lo = q->hi = q->scale = NULL;
   q->acc = NULL;
+  q->ints = NULL;
+  q->top = NULL;
 }
 
 static float levels(const hnsw_sq8 *q) { return q->bits == 4 ? 15.0f : 255.0f; }
+
+/* x is an integer that the integer grid can hold exactly (lo + c with c <= 255 stays exact) */
+static int grid_int(double x) { return x == floor(x) && fabs(x) < 4194304.0; }
 
 static void set_scales(hnsw_sq8 *q) {
   for (uint32_t i = 0; i < q->dim; i++) q->scale[i] = (q->hi[i] - q->lo[i]) / levels(q);
@@ -194,7 +207,11 @@ static int train4(hnsw_sq8 *q, const float *vecs, size_t n) {
     const float *v = vecs + r * d;
     for (uint32_t i = 0; i < d; i++) {
       double x = v[i];
-      if (q->seen == 0 && r == 0) mn[i] = mx[i] = x;
+      if (q->seen == 0 && r == 0) {
+        mn[i] = mx[i] = x;
+        q->ints[i] = 1;
+      }
+      if (q->ints[i] && !grid_int(x)) q->ints[i] = 0;
       sum[i] += x;
       sq[i] += x * x;
       if (x < mn[i]) mn[i] = x;
@@ -209,6 +226,10 @@ static int train4(hnsw_sq8 *q, const float *vecs, size_t n) {
     double lo = mean - SQ4_SIGMAS * sd, hi = mean + SQ4_SIGMAS * sd;
     if (lo < mn[i]) lo = mn[i];
     if (hi > mx[i]) hi = mx[i];
+    if (q->ints[i] && mx[i] - mn[i] <= 15) { /* integer grid: every value exact */
+      lo = mn[i];
+      hi = mn[i] + 15;
+    }
     double tol = SQ4_MOVE * (double)(q->hi[i] - q->lo[i]);
     if (fabs(lo - q->lo[i]) > tol || fabs(hi - q->hi[i]) > tol) changed = 1;
   }
@@ -219,6 +240,10 @@ static int train4(hnsw_sq8 *q, const float *vecs, size_t n) {
     double lo = mean - SQ4_SIGMAS * sd, hi = mean + SQ4_SIGMAS * sd;
     q->lo[i] = (float)(lo < mn[i] ? mn[i] : lo);
     q->hi[i] = (float)(hi > mx[i] ? mx[i] : hi);
+    if (q->ints[i] && mx[i] - mn[i] <= 15) {
+      q->lo[i] = (float)mn[i];
+      q->hi[i] = (float)mn[i] + 15.0f;
+    }
     if (q->hi[i] < q->lo[i]) q->hi[i] = q->lo[i];
   }
   q->trained = 1;
@@ -234,19 +259,29 @@ int hnsw_sq8_maybe_train(hnsw_sq8 *q, const float *vecs, size_t n, uint64_t n_ha
   if (!q->trained) {
     memcpy(q->lo, vecs, d * sizeof(float));
     memcpy(q->hi, vecs, d * sizeof(float));
+    memcpy(q->top, vecs, d * sizeof(float));
+    memset(q->ints, 1, d);
     q->trained = 1;
     changed = 1;
   }
+  /* lo: the minimum; top: the maximum; hi: top, or lo + 255 on the integer grid */
   for (size_t r = 0; r < n; r++) {
     const float *v = vecs + r * d;
     for (uint32_t i = 0; i < d; i++) {
+      if (q->ints[i] && !grid_int(v[i])) q->ints[i] = 0;
       if (v[i] < q->lo[i]) {
         q->lo[i] = v[i];
         changed = 1;
-      } else if (v[i] > q->hi[i]) {
-        q->hi[i] = v[i];
-        changed = 1;
+      } else if (v[i] > q->top[i]) {
+        q->top[i] = v[i];
       }
+    }
+  }
+  for (uint32_t i = 0; i < d; i++) {
+    float hi = q->ints[i] && (double)q->top[i] - q->lo[i] <= 255.0 ? q->lo[i] + 255.0f : q->top[i];
+    if (hi != q->hi[i]) {
+      q->hi[i] = hi;
+      changed = 1;
     }
   }
   if (changed) set_scales(q);
@@ -307,6 +342,9 @@ void hnsw_sq8_encode(const hnsw_sq8 *q, const float *v, unsigned char *code) {
   memcpy(code, &xn, 4);
 }
 
+/* Dimension i of a code's decoded vector: the one expression both decode and exact use. */
+static inline float dec1(const hnsw_sq8 *q, float c, uint32_t i) { return q->lo[i] + q->scale[i] * c; }
+
 void hnsw_sq8_decode(const hnsw_sq8 *q, const unsigned char *code, float *out) {
   const unsigned char *c = code + 4;
   if (q->bits == 4) {
@@ -314,11 +352,28 @@ void hnsw_sq8_decode(const hnsw_sq8 *q, const unsigned char *code, float *out) {
       size_t b;
       int hi;
       sq4_pos(q->dim, i, &b, &hi);
-      out[i] = q->lo[i] + q->scale[i] * (float)(hi ? c[b] >> 4 : c[b] & 15);
+      out[i] = dec1(q, (float)(hi ? c[b] >> 4 : c[b] & 15), i);
     }
     return;
   }
-  for (uint32_t i = 0; i < q->dim; i++) out[i] = q->lo[i] + q->scale[i] * (float)c[i];
+  for (uint32_t i = 0; i < q->dim; i++) out[i] = dec1(q, (float)c[i], i);
+}
+
+int hnsw_sq8_exact(const hnsw_sq8 *q, const float *v, const unsigned char *code) {
+  const unsigned char *c = code + 4;
+  for (uint32_t i = 0; i < q->dim; i++) {
+    float x;
+    if (q->bits == 4) {
+      size_t b;
+      int hi;
+      sq4_pos(q->dim, i, &b, &hi);
+      x = dec1(q, (float)(hi ? c[b] >> 4 : c[b] & 15), i);
+    } else {
+      x = dec1(q, (float)c[i], i);
+    }
+    if (memcmp(&x, &v[i], sizeof x) != 0) return 0; /* bit for bit: -0.0 is not 0.0 */
+  }
+  return 1;
 }
 
 size_t hnsw_sq8_query_bytes(const hnsw_sq8 *q) { return 64 + (size_t)q->dim_pad * sizeof(float); }
@@ -382,6 +437,10 @@ int hnsw_sq8_params_read(hnsw_sq8 *q, const void *p, size_t n) {
   memcpy(q->hi, (const char *)p + n / 2, n / 2);
   for (uint32_t i = 0; i < q->dim; i++)
     if (!isfinite(q->lo[i]) || !isfinite(q->hi[i]) || q->hi[i] < q->lo[i]) return -1;
+  for (uint32_t i = 0; i < q->dim; i++) { /* the training state a load can tell (sq8.h: ints) */
+    q->ints[i] = grid_int(q->lo[i]) && q->hi[i] - q->lo[i] == levels(q);
+    q->top[i] = q->hi[i];
+  }
   set_scales(q);
   q->trained = 1;
   return 0;

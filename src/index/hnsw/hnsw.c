@@ -221,6 +221,7 @@ QV_INTERNAL qv_status hnsw_new(const qv_index_params *p, uint32_t m, int sq8, qv
   /* floats stay resident without codes (they are the traversal vectors) and without a vector
    * source (an in-memory database: nowhere else to read them from), as ivf does */
   ix->lean = ix->sq8 && v[P_KEEP_FLOATS] == 0 && p->vsrc;
+  ix->exact = ix->sq8 != 0; /* nothing added yet: every code is lossless */
   if (ix->sq8 && hnsw_sq8_init(&ix->q8, p->mem, p->metric, p->dim, (uint32_t)sq8) != 0) {
     qv__free(p->mem, ix);
     return QV_NOMEM;
