@@ -50,6 +50,7 @@ typedef struct hnsw_sq8 {
    * lo integral, and top = hi. */
   uint8_t *ints;
   float *top;
+  int dec_avx2; /* hnsw_sq8_decode of 8-bit codes with AVX2 (the same floats as the scalar loop) */
   hnsw_sq8_fn fn;
   /* int8 query . u8 code in integers (AVX-512 VNNI or AVX2; see hnsw_sq8_dist) */
   int32_t (*dot8)(const int8_t *w, const unsigned char *c, size_t dim);
