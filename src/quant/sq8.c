@@ -397,7 +397,59 @@ int hnsw_sq8_exact(const hnsw_sq8 *q, const float *v, const unsigned char *code)
 
 size_t hnsw_sq8_query_bytes(const hnsw_sq8 *q) { return 64 + (size_t)q->dim_pad * sizeof(float); }
 
+/*
+ * prepare_int8 for the int16 weights (dot16) with AVX2: the same weights (q_i scale_i, times
+ * ws, rounded to nearest even as lrintf does), the sums k and |q|^2 in 8 lanes (they differ
+ * from the scalar loop's by rounding only). A fixed cost of every search: ~20k instructions
+ * per 784-d query scalar, a tenth of that here.
+ */
+T256 static void prepare16_avx2(const hnsw_sq8 *q, const float *query, float *pf) {
+  int16_t *w16 = (int16_t *)(pf + 16);
+  uint32_t d = q->dim, i = 0;
+  __m256 vk = _mm256_setzero_ps(), vn = _mm256_setzero_ps(), vm = _mm256_setzero_ps();
+  const __m256 abs = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+  for (; i + 8 <= d; i += 8) {
+    __m256 x = _mm256_loadu_ps(query + i);
+    vk = _mm256_fmadd_ps(x, _mm256_loadu_ps(q->lo + i), vk);
+    vn = _mm256_fmadd_ps(x, x, vn);
+    vm = _mm256_max_ps(vm, _mm256_and_ps(abs, _mm256_mul_ps(x, _mm256_loadu_ps(q->scale + i))));
+  }
+  float lk[8], ln[8], lm[8];
+  _mm256_storeu_ps(lk, vk);
+  _mm256_storeu_ps(ln, vn);
+  _mm256_storeu_ps(lm, vm);
+  float k = 0, qn = 0, mx = 0;
+  for (int j = 0; j < 8; j++) {
+    k += lk[j];
+    qn += ln[j];
+    if (lm[j] > mx) mx = lm[j];
+  }
+  for (; i < d; i++) {
+    k += query[i] * q->lo[i];
+    qn += query[i] * query[i];
+    float w = fabsf(query[i] * q->scale[i]);
+    if (w > mx) mx = w;
+  }
+  float ws = mx > 0 ? q->w_max / mx : 0.0f;
+  __m256 vws = _mm256_set1_ps(ws);
+  for (i = 0; i + 16 <= d; i += 16) {
+    __m256 a = _mm256_mul_ps(_mm256_mul_ps(_mm256_loadu_ps(query + i), _mm256_loadu_ps(q->scale + i)), vws);
+    __m256 b = _mm256_mul_ps(_mm256_mul_ps(_mm256_loadu_ps(query + i + 8), _mm256_loadu_ps(q->scale + i + 8)), vws);
+    __m256i p = _mm256_packs_epi32(_mm256_cvtps_epi32(a), _mm256_cvtps_epi32(b)); /* a0-3 b0-3 a4-7 b4-7 */
+    _mm256_storeu_si256((__m256i *)(void *)(w16 + i), _mm256_permute4x64_epi64(p, 0xd8));
+  }
+  for (; i < d; i++) w16[i] = (int16_t)lrintf(query[i] * q->scale[i] * ws);
+  for (; i < q->dim_pad; i++) w16[i] = 0;
+  pf[0] = k;
+  pf[1] = ws > 0 ? 1.0f / ws : 0.0f;
+  pf[2] = qn;
+}
+
 static void prepare_int8(const hnsw_sq8 *q, const float *query, float *pf) {
+  if (q->dot16 && q->many == many_dot16_avx2) {
+    prepare16_avx2(q, query, pf);
+    return;
+  }
   int8_t *w8 = (int8_t *)(pf + 16);
   int16_t *w16 = (int16_t *)(pf + 16);
   float k = 0, qn = 0, mx = 0;
