@@ -88,6 +88,11 @@
  *     (tombstone) or whose read fails from its old code decoded with the old range (each such
  *     re-encoding adds at most half a step of rounding; the range only grows, so the decoded
  *     value is inside it);
+ *   - lossless codes (ix->exact: every vector added decoded bit for bit from its code, which
+ *     integer data on the quantizer's integer grid gives, sq8.h): the re-rank decodes codes
+ *     instead of reading the source -- the same ids and distances, no store read -- and ef
+ *     has no 1.5 k floor; one vector that is not lossless clears it for good (the flag is in
+ *     the checkpoint header; docs/QUANTIZATION.md, "Lossless codes");
  *   - the checkpoint is payload version 3 (io.c: no float rows, not even tombstones'), and
  *     snapshot files get every row from the source (mapped.c).
  *   Without a vector source (in-memory databases) the floats stay, whatever the parameter.
