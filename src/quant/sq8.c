@@ -124,6 +124,8 @@ static void many_generic(const hnsw_sq8 *q, const void *prep, const unsigned cha
   }
 }
 
+static uint32_t sq4_lane(uint32_t dim, uint32_t i);
+
 int hnsw_sq8_init(hnsw_sq8 *q, const qv_mem *mem, qv_metric metric, uint32_t dim, uint32_t bits) {
   memset(q, 0, sizeof *q);
   if (metric != QV_METRIC_L2 && metric != QV_METRIC_IP && metric != QV_METRIC_COSINE) return -1;
@@ -162,6 +164,8 @@ int hnsw_sq8_init(hnsw_sq8 *q, const qv_mem *mem, qv_metric metric, uint32_t dim
     int avx2 = strcmp(isa, "avx512") == 0 || strcmp(isa, "avx2") == 0;
     q->dot4 = avx2 ? dot4_avx2 : dot4_scalar;
     if (avx2) q->many = many_dot4_avx2;
+    if (avx2 && (q->lane4 = qv__malloc(mem, (size_t)dim * sizeof *q->lane4)) != NULL)
+      for (uint32_t i = 0; i < dim; i++) q->lane4[i] = sq4_lane(dim, i);
     q->w_max = 2047.0f;
     if (15.0 * 2047.0 * dim > 2147483647.0) q->w_max = (float)floor(2147483647.0 / (15.0 * dim));
     return 0;
@@ -183,6 +187,8 @@ void hnsw_sq8_free(hnsw_sq8 *q, const qv_mem *mem) {
   qv__free(mem, q->acc);
   qv__free(mem, q->ints);
   qv__free(mem, q->top);
+  qv__free(mem, q->lane4);
+  q->lane4 = NULL;
   q->lo = q->hi = q->scale = NULL;
   q->acc = NULL;
   q->ints = NULL;
@@ -406,6 +412,10 @@ size_t hnsw_sq8_query_bytes(const hnsw_sq8 *q) { return 64 + (size_t)q->dim_pad 
 T256 static void prepare16_avx2(const hnsw_sq8 *q, const float *query, float *pf) {
   int16_t *w16 = (int16_t *)(pf + 16);
   uint32_t d = q->dim, i = 0;
+  if (q->lane4) { /* 4-bit layout: weight i goes to lane lane4[i] (sq4_lane, computed once) */
+    for (i = 0; i < q->dim_pad; i++) w16[i] = 0;
+    i = 0;
+  }
   __m256 vk = _mm256_setzero_ps(), vn = _mm256_setzero_ps(), vm = _mm256_setzero_ps();
   const __m256 abs = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
   for (; i + 8 <= d; i += 8) {
@@ -432,6 +442,19 @@ T256 static void prepare16_avx2(const hnsw_sq8 *q, const float *query, float *pf
   }
   float ws = mx > 0 ? q->w_max / mx : 0.0f;
   __m256 vws = _mm256_set1_ps(ws);
+  if (q->lane4) {
+    int32_t t[8];
+    for (i = 0; i + 8 <= d; i += 8) {
+      __m256 a = _mm256_mul_ps(_mm256_mul_ps(_mm256_loadu_ps(query + i), _mm256_loadu_ps(q->scale + i)), vws);
+      _mm256_storeu_si256((__m256i *)(void *)t, _mm256_cvtps_epi32(a));
+      for (int j = 0; j < 8; j++) w16[q->lane4[i + j]] = (int16_t)t[j];
+    }
+    for (; i < d; i++) w16[q->lane4[i]] = (int16_t)lrintf(query[i] * q->scale[i] * ws);
+    pf[0] = k;
+    pf[1] = ws > 0 ? 1.0f / ws : 0.0f;
+    pf[2] = qn;
+    return;
+  }
   for (i = 0; i + 16 <= d; i += 16) {
     __m256 a = _mm256_mul_ps(_mm256_mul_ps(_mm256_loadu_ps(query + i), _mm256_loadu_ps(q->scale + i)), vws);
     __m256 b = _mm256_mul_ps(_mm256_mul_ps(_mm256_loadu_ps(query + i + 8), _mm256_loadu_ps(q->scale + i + 8)), vws);
@@ -446,7 +469,7 @@ T256 static void prepare16_avx2(const hnsw_sq8 *q, const float *query, float *pf
 }
 
 static void prepare_int8(const hnsw_sq8 *q, const float *query, float *pf) {
-  if (q->dot16 && q->many == many_dot16_avx2) {
+  if ((q->dot16 && q->many == many_dot16_avx2) || (q->dot4 && q->many == many_dot4_avx2 && q->lane4)) {
     prepare16_avx2(q, query, pf);
     return;
   }

@@ -50,6 +50,8 @@ typedef struct hnsw_sq8 {
    * lo integral, and top = hi. */
   uint8_t *ints;
   float *top;
+  uint32_t *lane4; /* bits 4 with AVX2: the weight lane of each dimension (sq8.c: sq4_lane), for
+                      the vectorised query preparation; NULL: computed per query */
   int dec_avx2; /* hnsw_sq8_decode of 8-bit codes with AVX2 (the same floats as the scalar loop) */
   hnsw_sq8_fn fn;
   /* int8 query . u8 code in integers (AVX-512 VNNI or AVX2; see hnsw_sq8_dist) */

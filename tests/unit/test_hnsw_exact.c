@@ -295,3 +295,52 @@ Test(hnsw_exact, avx2_decode_matches_scalar) {
   free(v);
   hnsw_sq8_free(&q, qv__mem_default());
 }
+
+/*
+ * The vectorised query preparation gives the scalar loop's integer weights (8-bit: int16 in
+ * dimension order; 4-bit: in the nibble lanes), so the code distances do not change.
+ */
+static void check_prepare(uint32_t bits, uint32_t dim) {
+  hnsw_sq8 q;
+  cr_assert_eq(hnsw_sq8_init(&q, qv__mem_default(), QV_METRIC_L2, dim, bits), 0);
+  rng_state = 17;
+  float *v = malloc(300 * dim * sizeof *v);
+  for (size_t i = 0; i < 300 * dim; i++) v[i] = (float)urand(100000) * 0.0137f - 511.3f;
+  hnsw_sq8_maybe_train(&q, v, 300, 0);
+  void *a = aligned_alloc(64, hnsw_sq8_query_bytes(&q)), *b = aligned_alloc(64, hnsw_sq8_query_bytes(&q));
+  for (size_t r = 0; r < 20; r++) {
+    const float *x = v + r * dim;
+    memset(a, 0x55, hnsw_sq8_query_bytes(&q));
+    memset(b, 0x77, hnsw_sq8_query_bytes(&q));
+    hnsw_sq8_prepare(&q, x, a);
+    const int16_t *wa = (const int16_t *)(const void *)((const float *)a + 16);
+    int16_t *wb = (int16_t *)(void *)((float *)b + 16);
+    if (bits == 4) { /* the scalar path: no lane table */
+      uint32_t *lane = q.lane4;
+      q.lane4 = NULL;
+      hnsw_sq8_prepare(&q, x, b);
+      q.lane4 = lane;
+    } else { /* the scalar formula */
+      float mx = 0;
+      for (uint32_t i = 0; i < dim; i++)
+        if (fabsf(x[i] * q.scale[i]) > mx) mx = fabsf(x[i] * q.scale[i]);
+      float ws = q.w_max / mx;
+      for (uint32_t i = 0; i < q.dim_pad; i++) wb[i] = i < dim ? (int16_t)lrintf(x[i] * q.scale[i] * ws) : 0;
+      ((float *)b)[1] = 1.0f / ws;
+    }
+    cr_assert_eq(memcmp(wa, wb, q.dim_pad * sizeof *wa), 0, "bits %u dim %u row %zu", bits, dim, r);
+    cr_assert_eq(((const float *)a)[1], ((const float *)b)[1]);
+  }
+  free(a);
+  free(b);
+  free(v);
+  hnsw_sq8_free(&q, qv__mem_default());
+}
+
+Test(hnsw_exact, vector_prepare_same_weights) {
+  check_prepare(8, 37);
+  check_prepare(8, 784);
+  check_prepare(4, 37);
+  check_prepare(4, 784);
+  check_prepare(4, 64);
+}
