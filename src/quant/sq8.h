@@ -42,6 +42,17 @@ typedef struct hnsw_sq8 {
    * trained on so far, and their number (0 after a load: the stored range is kept) */
   double *acc;
   uint64_t seen;
+  /* integer grid (both widths): ints[i] while every value trained on in dimension i is an
+   * integer; such a dimension whose values span at most levels (255 / 15) steps gets scale 1
+   * (lo = its minimum, hi = lo + levels), so integer data (8-bit pixels, int8 / uint8
+   * embeddings) encodes losslessly. top[i]: the largest value seen (bits 8; hi may be above
+   * it). In memory only: after a load a dimension is on the grid iff hi - lo == levels with
+   * lo integral, and top = hi. */
+  uint8_t *ints;
+  float *top;
+  uint32_t *lane4; /* bits 4 with AVX2: the weight lane of each dimension (sq8.c: sq4_lane), for
+                      the vectorised query preparation; NULL: computed per query */
+  int dec_avx2; /* hnsw_sq8_decode of 8-bit codes with AVX2 (the same floats as the scalar loop) */
   hnsw_sq8_fn fn;
   /* int8 query . u8 code in integers (AVX-512 VNNI or AVX2; see hnsw_sq8_dist) */
   int32_t (*dot8)(const int8_t *w, const unsigned char *c, size_t dim);
@@ -65,6 +76,8 @@ QV_INTERNAL void hnsw_sq8_free(hnsw_sq8 *q, const qv_mem *mem);
  */
 QV_INTERNAL int hnsw_sq8_maybe_train(hnsw_sq8 *q, const float *vecs, size_t n, uint64_t n_have);
 QV_INTERNAL void hnsw_sq8_encode(const hnsw_sq8 *q, const float *v, unsigned char *code);
+/* 1 if code decodes (hnsw_sq8_decode) to exactly v, bit for bit: the code is lossless. */
+QV_INTERNAL int hnsw_sq8_exact(const hnsw_sq8 *q, const float *v, const unsigned char *code);
 /* The vector a code stands for: out[i] = lo_i + scale_i * c_i (dim floats). */
 QV_INTERNAL void hnsw_sq8_decode(const hnsw_sq8 *q, const unsigned char *code, float *out);
 /* Bytes of a prepared query (64-byte aligned storage). */

@@ -330,6 +330,7 @@ static qv_status add_impl(qv_index *ix, const uint32_t *slots, const float *vecs
       unsigned char *code = ix->l0 + (size_t)s * ix->bsz + ix->code_off;
       if (!ix->lean) {
         hnsw_sq8_encode(&ix->q8, vec_of(ix, s), code);
+        if (ix->exact && ix->state[s] != ST_DEAD && !hnsw_sq8_exact(&ix->q8, vec_of(ix, s), code)) ix->exact = 0;
         continue;
       }
       /* the source's floats only if they are this node's: encoded with the old range they
@@ -344,6 +345,8 @@ static qv_status add_impl(qv_index *ix, const uint32_t *slots, const float *vecs
       }
       if (!from_src) hnsw_sq8_decode(&oq, code, buf);
       hnsw_sq8_encode(&ix->q8, buf, code);
+      /* while exact, a node's old code decoded is its vector too; the new grid must hold it */
+      if (ix->exact && ix->state[s] != ST_DEAD && !hnsw_sq8_exact(&ix->q8, buf, code)) ix->exact = 0;
     }
   }
   memset(seen, 0, (size_t)maxs + 1);

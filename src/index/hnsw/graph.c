@@ -144,7 +144,10 @@ QV_INTERNAL void hnsw_scratch_put(qv_index *ix, scratch *sc) {
 
 QV_INTERNAL void hnsw_write_vector(qv_index *ix, uint32_t s, const float *v) {
   if (!ix->lean) memcpy(ix->vbase + (size_t)s * ix->vstride, v, (size_t)ix->dim * sizeof(float));
-  if (ix->sq8) hnsw_sq8_encode(&ix->q8, v, (unsigned char *)ix->l0 + (size_t)s * ix->bsz + ix->code_off);
+  if (!ix->sq8) return;
+  unsigned char *code = ix->l0 + (size_t)s * ix->bsz + ix->code_off;
+  hnsw_sq8_encode(&ix->q8, v, code);
+  if (ix->exact && !hnsw_sq8_exact(&ix->q8, v, code)) ix->exact = 0; /* for good */
 }
 
 

@@ -88,6 +88,11 @@
  *     (tombstone) or whose read fails from its old code decoded with the old range (each such
  *     re-encoding adds at most half a step of rounding; the range only grows, so the decoded
  *     value is inside it);
+ *   - lossless codes (ix->exact: every vector added decoded bit for bit from its code, which
+ *     integer data on the quantizer's integer grid gives, sq8.h): the re-rank decodes codes
+ *     instead of reading the source -- the same ids and distances, no store read -- and ef
+ *     has no 1.5 k floor; one vector that is not lossless clears it for good (the flag is in
+ *     the checkpoint header; docs/QUANTIZATION.md, "Lossless codes");
  *   - the checkpoint is payload version 3 (io.c: no float rows, not even tombstones'), and
  *     snapshot files get every row from the source (mapped.c).
  *   Without a vector source (in-memory databases) the floats stay, whatever the parameter.
@@ -221,6 +226,7 @@ QV_INTERNAL qv_status hnsw_new(const qv_index_params *p, uint32_t m, int sq8, qv
   /* floats stay resident without codes (they are the traversal vectors) and without a vector
    * source (an in-memory database: nowhere else to read them from), as ivf does */
   ix->lean = ix->sq8 && v[P_KEEP_FLOATS] == 0 && p->vsrc;
+  ix->exact = ix->sq8 != 0; /* nothing added yet: every code is lossless */
   if (ix->sq8 && hnsw_sq8_init(&ix->q8, p->mem, p->metric, p->dim, (uint32_t)sq8) != 0) {
     qv__free(p->mem, ix);
     return QV_NOMEM;

@@ -29,6 +29,7 @@ static inline size_t align64(size_t n) { return (n + 63) & ~(size_t)63; }
                                     live nodes (they come from the vector source); 1 is still read */
 #define HNSW_PAYLOAD_LEAN 3u /* 3: keep_floats false: no float rows at all, not even for
                                 tombstones (header vstride 0); written only by a lean index */
+#define HNSW_HDR_EXACT 0x100u /* io.c: file_hdr.sq8 flag, the index's codes are lossless (ix->exact) */
 #define HNSW_MAP_VERSION 1u /* mapped.c: the graph laid out for a snapshot file, searched in place */
 #define MAX_LEVEL 16
 #ifndef HNSW_KEEP_FLOATS_DEFAULT
@@ -76,6 +77,11 @@ struct qv_index {
   int sq8;         /* bits of the traversal codes: 0 (float traversal), 8 or 4 */
   int build_codes; /* codes: construction searches traverse on codes too (parameter build_on_codes) */
   size_t rerank;   /* codes: exact re-rank of the rerank*k best by code distance (0: all ef; parameter rerank) */
+  int exact;       /* codes lossless: every node added since the index was created decoded
+                      to its vector bit for bit (sq8.c: hnsw_sq8_exact); cleared for good by
+                      the first that does not, kept in the checkpoint header (io.c). Then the
+                      re-rank decodes codes instead of reading floats, and ef has no 1.5 k floor
+                      (search.c) */
   int lean;        /* no float rows (parameter keep_floats false, codes, a vector source):
                       selection on codes, the re-rank through p.vsrc, vector() NULL */
   size_t bsz, code_off, vstride;

@@ -79,7 +79,7 @@ static qv_status save_as(const qv_index *ix, const char *path, uint64_t seq, int
   h.n = ix->n_hw;
   h.ep = ix->ep;
   h.max_level = ix->max_level;
-  h.sq8 = (uint32_t)ix->sq8;
+  h.sq8 = (uint32_t)ix->sq8 | (ix->exact ? HNSW_HDR_EXACT : 0);
   h.bsz = (uint32_t)ix->bsz;
   h.code_off = (uint32_t)ix->code_off;
   h.vstride = ver == HNSW_PAYLOAD_LEAN ? 0 : (uint32_t)ix->vstride;
@@ -250,6 +250,8 @@ QV_INTERNAL qv_status hnsw_load(const qv_index_params *p, const char *path, qv_i
   uint32_t ver = got.payload_version;
   if ((ver != 1 && ver != HNSW_PAYLOAD_VERSION && ver != HNSW_PAYLOAD_LEAN) || got.payload_len < 64) goto fail;
   memcpy(&h, pl, sizeof h);
+  int exact = (h.sq8 & HNSW_HDR_EXACT) != 0;
+  h.sq8 &= ~HNSW_HDR_EXACT;
   if (h.m < 2 || h.m > MAX_M / 2 || h.m0 != 2 * h.m || h.n > (1u << 31) || (h.sq8 != 0 && h.sq8 != 8 && h.sq8 != 4) ||
       h.max_level < -1 || h.max_level > MAX_LEVEL || h.m != want_m || (h.sq8 != want_sq8 && pv[P_QUANT] != 3))
     goto fail; /* quantizer auto: the code width the file was built with */
@@ -296,6 +298,7 @@ QV_INTERNAL qv_status hnsw_load(const qv_index_params *p, const char *path, qv_i
     goto fail;
   }
   if (h.sq8 && hnsw_sq8_params_read(&ix->q8, pl + L.off_q8, h.q8_bytes) != 0) goto fail;
+  ix->exact = exact && h.sq8; /* files from before the flag: not known, so not exact */
   /* ef_construction is a runtime parameter: the catalog's value (in p) wins over the file's */
   if (h.n == 0) {
     if (h.max_level != -1) goto fail;

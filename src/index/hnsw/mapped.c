@@ -226,6 +226,7 @@ QV_INTERNAL qv_status hnsw_open_mapped(const qv_index_params *p, uint32_t versio
   if (rc) return rc == QV_NOMEM ? rc : QV_CORRUPT;
   ix->mapped = 1; /* from here hnsw_destroy() frees nothing that lies in the payload */
   ix->lean = 0;   /* the payload carries every float row */
+  ix->exact = 0;  /* and the re-rank reads them */
   rc = QV_CORRUPT;
   if ((uint32_t)ix->sq8 != h.bits || ix->code_off != h.code_off || h.bsz % 16 || h.vstride % 16) goto fail;
   /* the block and row strides are the file's (writers have padded to 16 and to 64 bytes) */

@@ -250,6 +250,17 @@ static qv_status search_one(const qv_index *cix, scratch *sc, const float *q, si
    * bounded heap costs about one comparison per candidate, a sort of all ef ~log2(ef) */
   qv_topk best;
   qv__topk_init(&best, out, k);
+  if (ix->lean && ix->exact) { /* lossless codes: a candidate's decoded code is its float
+                                  vector bit for bit, so no store read (the same distances) */
+    float *row = sc->dec;
+    for (size_t i = 0; i < n; i++) {
+      hnsw_sq8_decode(&ix->q8, code_of(ix, r[i].slot), row);
+      float d = dist_exact(ix, q, row);
+      if (d <= qv__topk_worst(&best)) qv__topk_push(&best, d, r[i].slot);
+    }
+    *n_out = qv__topk_finish(&best);
+    return QV_OK;
+  }
   if (ix->lean) { /* no float rows: the candidates' floats come from the store, M0 + 1 rows
                      (sc->dec) per batch read */
     const qv_vec_source *vs = ix->p.vsrc;
@@ -300,7 +311,9 @@ static qv_status search_one(const qv_index *cix, scratch *sc, const float *q, si
  * ef = k = 10: recall 0.890 on 8-bit codes against 0.941 on floats).
  */
 static size_t code_ef(const qv_index *ix, size_t ef, size_t k) {
-  size_t lo = ix->sq8 ? k + (k + 1) / 2 : k;
+  /* lossless codes (ix->exact): the code distances differ from the exact ones only by the
+   * query's integer weights, so the floor's reason is gone */
+  size_t lo = ix->sq8 && !ix->exact ? k + (k + 1) / 2 : k;
   return ef < lo ? lo : ef;
 }
 
