@@ -13,7 +13,8 @@
  * FastScan (pq_bits = 4): the tables are quantized to bytes -- T[m][j] ~ bias_m + a * t[m][j],
  * t in 0..255 with one a for all sub-vectors (a = the largest range of a sub-vector's 16 entries
  * / 255). The 16-bit lanes of the scan take up to 256 pairs of sub-vectors (256 * 255 < 65536)
- * and are then added into 32-bit sums, so every pq_m keeps the full byte range. The codes of 32 vectors are interleaved (quant.c, pq4_put):
+ * and are then added into 32-bit sums, so every pq_m keeps the full byte range. The codes of
+ * 32 vectors are interleaved (quant.c, pq4_put):
  * one 32-byte row per pair of sub-vectors, so one AVX2 register holds 32 codes of a pair and
  * vpshufb against the pair's two 16-byte tables (one per 128-bit lane) looks up 32 values at
  * once; the low nibbles give vectors 0..15, the high nibbles vectors 16..31. Even and odd bytes
@@ -194,13 +195,17 @@ static void tables(const qv_quant *q, const float *query, float *t) {
 }
 
 /*
- * Each sub-vector's 16 entries of t shifted to start at 0 (the shifts added to bias); returns
- * the largest range. The AVX2 path gives the same floats (min, max and subtraction are exact).
+ * t = tq (+ cy when not NULL), each sub-vector's 16 entries shifted to start at 0 (the shifts
+ * added to bias); returns the largest range. The AVX2 path gives the same floats (the sum, min,
+ * max and subtraction are exact operations on the same values).
  */
-static float pq4_shift_scalar(float *t, uint32_t nm, double *bias) {
+static float pq4_shift_scalar(float *t, const float *tq, const float *cy, uint32_t nm, double *bias) {
   float range = 0;
   for (uint32_t m = 0; m < nm; m++) {
-    float *tm = t + (size_t)m * 16, lo = tm[0], hi = tm[0];
+    float *tm = t + (size_t)m * 16;
+    const float *qm = tq + (size_t)m * 16, *cm = cy ? cy + (size_t)m * 16 : NULL;
+    for (int j = 0; j < 16; j++) tm[j] = qm[j] + (cm ? cm[j] : 0.0f);
+    float lo = tm[0], hi = tm[0];
     for (int j = 1; j < 16; j++) {
       lo = tm[j] < lo ? tm[j] : lo;
       hi = tm[j] > hi ? tm[j] : hi;
@@ -212,11 +217,15 @@ static float pq4_shift_scalar(float *t, uint32_t nm, double *bias) {
   return range;
 }
 
-T256 static float pq4_shift_avx2(float *t, uint32_t nm, double *bias) {
+T256 static float pq4_shift_avx2(float *t, const float *tq, const float *cy, uint32_t nm, double *bias) {
   float range = 0;
   for (uint32_t m = 0; m < nm; m++) {
     float *tm = t + (size_t)m * 16;
-    __m256 a0 = _mm256_loadu_ps(tm), a1 = _mm256_loadu_ps(tm + 8);
+    __m256 a0 = _mm256_loadu_ps(tq + (size_t)m * 16), a1 = _mm256_loadu_ps(tq + (size_t)m * 16 + 8);
+    if (cy) {
+      a0 = _mm256_add_ps(a0, _mm256_loadu_ps(cy + (size_t)m * 16));
+      a1 = _mm256_add_ps(a1, _mm256_loadu_ps(cy + (size_t)m * 16 + 8));
+    }
     __m256 mn = _mm256_min_ps(a0, a1), mx = _mm256_max_ps(a0, a1);
     __m128 l4 = _mm_min_ps(_mm256_castps256_ps128(mn), _mm256_extractf128_ps(mn, 1));
     __m128 h4 = _mm_max_ps(_mm256_castps256_ps128(mx), _mm256_extractf128_ps(mx, 1));
@@ -297,7 +306,7 @@ static void pq_prepare(const qv_quant *q, const float *query, void *prep) {
  *   l2: |q - c - y|^2 = |q - c|^2 + (|y|^2 - 2 q.y) + 2 c.y    tq = |y|^2 - 2 q.y, cy = 2 c.y
  *   ip: 1 - q.(c + y) = 1 - q.c + (-q.y)                        tq = -q.y
  * cy is precomputed per center (set_centers), so a list costs additions, not dot products.
- * Then each sub-vector's 16 entries are shifted to start at 0 and quantized to 0..qmax with one
+ * Then each sub-vector's 16 entries are shifted to start at 0 and quantized to 0..255 with one
  * step a for all sub-vectors (the shifts add up into head[0]); AVX2 does both passes 16 entries
  * at a time (the same floats and bytes as the scalar loops).
  */
@@ -307,29 +316,21 @@ static void pq4_recenter(const qv_quant *q, void *prep, int32_t center) {
   int l2 = q->metric == QV_METRIC_L2;
   uint8_t *bt = (uint8_t *)prep + PREP_HEAD;
   float *t = (float *)(void *)(bt + (size_t)s->mp * 16), *tq = t + (size_t)s->m * 16, *qc = tq + (size_t)s->m * 16;
-  const float *c = center_of(q, center);
-  size_t nt = (size_t)s->m * 16;
+  const float *c = center_of(q, center), *cy = NULL;
   double bias;
   if (l2) {
-    double k = 0;
-    for (size_t i = 0; i < q->dim; i++) {
-      float e = qc[i] - (c ? c[i] : 0.0f);
-      k += (double)e * e;
-    }
-    bias = k;
-    if (c) {
-      const float *cy = s->cy + (size_t)center * nt;
-      for (size_t i = 0; i < nt; i++) t[i] = tq[i] + cy[i];
+    if (c) { /* |q - c|^2 through the distance kernel (one pass per probed list) */
+      bias = (double)q->kern->l2sq(qc, c, q->dim);
+      cy = s->cy + (size_t)center * s->m * 16;
     } else {
-      memcpy(t, tq, nt * sizeof *t); /* |q - y|^2 = |q|^2 + tq */
+      double k = 0; /* |q - y|^2 = |q|^2 + tq */
+      for (size_t i = 0; i < q->dim; i++) k += (double)qc[i] * qc[i];
+      bias = k;
     }
   } else {
-    bias = 1.0;
-    if (c)
-      for (size_t i = 0; i < q->dim; i++) bias -= (double)qc[i] * c[i];
-    memcpy(t, tq, nt * sizeof *t);
+    bias = 1.0 - (c ? (double)q->kern->dot(qc, c, q->dim) : 0.0);
   }
-  float range = q->simd ? pq4_shift_avx2(t, s->m, &bias) : pq4_shift_scalar(t, s->m, &bias);
+  float range = q->simd ? pq4_shift_avx2(t, tq, cy, s->m, &bias) : pq4_shift_scalar(t, tq, cy, s->m, &bias);
   float a = range > 0 ? range / (float)PQ4_QMAX : 1.0f, inv = 1.0f / a;
   if (s->m & 1) memset(bt + (size_t)(s->m / 2) * 32 + 16, 0, 16);
   if (q->simd)
