@@ -665,8 +665,9 @@ static scratch *scratch_get(const qv_index *ix, size_t cand) {
     s->probe = qv__malloc(ix->mem, (size_t)ix->nlist * sizeof *s->probe);
     s->pw = qv__malloc(ix->mem, (size_t)ix->dim * sizeof *s->pw);
     s->pdist = qv__malloc(ix->mem, (size_t)ix->nlist * sizeof *s->pdist);
-    if (!ix->keep_floats) s->rr = qv__malloc(ix->mem, (size_t)RR_CHUNK * ix->dim * sizeof *s->rr);
-    if (!s->prep || !s->buf || !s->probe || !s->pw || !s->pdist || (!ix->keep_floats && !s->rr)) {
+    /* trained (the only state that searches lists): whether floats are resident is fixed */
+    if (!ix->floats) s->rr = qv__malloc(ix->mem, (size_t)RR_CHUNK * ix->dim * sizeof *s->rr);
+    if (!s->prep || !s->buf || !s->probe || !s->pw || !s->pdist || (!ix->floats && !s->rr)) {
       scratch_free(ix->mem, s);
       return NULL;
     }
