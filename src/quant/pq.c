@@ -11,8 +11,10 @@
  * so a distance is pq_m table lookups.
  *
  * FastScan (pq_bits = 4): the tables are quantized to bytes -- T[m][j] ~ bias_m + a * t[m][j],
- * t in 0..qmax with one a for all sub-vectors and qmax = min(255, 65535 / pq_m) so that the sum
- * of pq_m bytes fits in 16 bits. The codes of 32 vectors are interleaved (quant.c, pq4_put):
+ * t in 0..255 with one a for all sub-vectors (a = the largest range of a sub-vector's 16 entries
+ * / 255). The 16-bit lanes of the scan take up to 256 pairs of sub-vectors (256 * 255 < 65536)
+ * and are then added into 32-bit sums, so every pq_m keeps the full byte range. The codes of
+ * 32 vectors are interleaved (quant.c, pq4_put):
  * one 32-byte row per pair of sub-vectors, so one AVX2 register holds 32 codes of a pair and
  * vpshufb against the pair's two 16-byte tables (one per 128-bit lane) looks up 32 values at
  * once; the low nibbles give vectors 0..15, the high nibbles vectors 16..31. Even and odd bytes
@@ -32,6 +34,8 @@
 #define PQ_TRAIN_PER_CENTROID 64 /* sample points per centroid kept for k-means */
 #define PQ_ITERS 12
 #define PREP_HEAD 64 /* bytes before the tables of a prepared query */
+#define PQ4_QMAX 255u /* 4-bit tables: bytes 0..255 (sums widen to 32 bits every PQ4_FLUSH pairs) */
+#define PQ4_FLUSH 256 /* pairs summed in 16-bit lanes: 256 * 255 < 65536 */
 
 typedef struct pq_state {
   uint32_t m, mp, bits, ksub, dsub; /* mp: m rounded up to even (4-bit) */
@@ -190,6 +194,81 @@ static void tables(const qv_quant *q, const float *query, float *t) {
   }
 }
 
+/*
+ * t = tq (+ cy when not NULL), each sub-vector's 16 entries shifted to start at 0 (the shifts
+ * added to bias); returns the largest range. The AVX2 path gives the same floats (the sum, min,
+ * max and subtraction are exact operations on the same values).
+ */
+static float pq4_shift_scalar(float *t, const float *tq, const float *cy, uint32_t nm, double *bias) {
+  float range = 0;
+  for (uint32_t m = 0; m < nm; m++) {
+    float *tm = t + (size_t)m * 16;
+    const float *qm = tq + (size_t)m * 16, *cm = cy ? cy + (size_t)m * 16 : NULL;
+    for (int j = 0; j < 16; j++) tm[j] = qm[j] + (cm ? cm[j] : 0.0f);
+    float lo = tm[0], hi = tm[0];
+    for (int j = 1; j < 16; j++) {
+      lo = tm[j] < lo ? tm[j] : lo;
+      hi = tm[j] > hi ? tm[j] : hi;
+    }
+    *bias += lo;
+    range = hi - lo > range ? hi - lo : range;
+    for (int j = 0; j < 16; j++) tm[j] -= lo;
+  }
+  return range;
+}
+
+T256 static float pq4_shift_avx2(float *t, const float *tq, const float *cy, uint32_t nm, double *bias) {
+  float range = 0;
+  for (uint32_t m = 0; m < nm; m++) {
+    float *tm = t + (size_t)m * 16;
+    __m256 a0 = _mm256_loadu_ps(tq + (size_t)m * 16), a1 = _mm256_loadu_ps(tq + (size_t)m * 16 + 8);
+    if (cy) {
+      a0 = _mm256_add_ps(a0, _mm256_loadu_ps(cy + (size_t)m * 16));
+      a1 = _mm256_add_ps(a1, _mm256_loadu_ps(cy + (size_t)m * 16 + 8));
+    }
+    __m256 mn = _mm256_min_ps(a0, a1), mx = _mm256_max_ps(a0, a1);
+    __m128 l4 = _mm_min_ps(_mm256_castps256_ps128(mn), _mm256_extractf128_ps(mn, 1));
+    __m128 h4 = _mm_max_ps(_mm256_castps256_ps128(mx), _mm256_extractf128_ps(mx, 1));
+    l4 = _mm_min_ps(l4, _mm_movehl_ps(l4, l4));
+    h4 = _mm_max_ps(h4, _mm_movehl_ps(h4, h4));
+    l4 = _mm_min_ss(l4, _mm_shuffle_ps(l4, l4, 1));
+    h4 = _mm_max_ss(h4, _mm_shuffle_ps(h4, h4, 1));
+    float lo = _mm_cvtss_f32(l4), hi = _mm_cvtss_f32(h4);
+    *bias += lo;
+    range = hi - lo > range ? hi - lo : range;
+    __m256 vl = _mm256_set1_ps(lo);
+    _mm256_storeu_ps(tm, _mm256_sub_ps(a0, vl));
+    _mm256_storeu_ps(tm + 8, _mm256_sub_ps(a1, vl));
+  }
+  return range;
+}
+
+/* The shifted tables quantized to 0..PQ4_QMAX bytes in register order (pair p: 2p | 2p + 1). */
+static void pq4_quantize_scalar(const float *t, uint32_t nm, float inv, uint8_t *bt) {
+  for (uint32_t m = 0; m < nm; m++) {
+    const float *tm = t + (size_t)m * 16;
+    uint8_t *o = bt + (m / 2) * 32 + (m & 1) * 16;
+    for (int j = 0; j < 16; j++) {
+      float v = tm[j] * inv + 0.5f; /* >= 0.5: truncation rounds */
+      o[j] = (uint8_t)(v < (float)PQ4_QMAX ? (unsigned)v : PQ4_QMAX);
+    }
+  }
+}
+
+T256 static void pq4_quantize_avx2(const float *t, uint32_t nm, float inv, uint8_t *bt) {
+  const __m256 vi = _mm256_set1_ps(inv), half = _mm256_set1_ps(0.5f), top = _mm256_set1_ps((float)PQ4_QMAX);
+  for (uint32_t m = 0; m < nm; m++) {
+    const float *tm = t + (size_t)m * 16;
+    /* the scalar path's operations, unfused: the same bytes */
+    __m256 v0 = _mm256_min_ps(_mm256_add_ps(_mm256_mul_ps(_mm256_loadu_ps(tm), vi), half), top);
+    __m256 v1 = _mm256_min_ps(_mm256_add_ps(_mm256_mul_ps(_mm256_loadu_ps(tm + 8), vi), half), top);
+    __m256i w = _mm256_packus_epi32(_mm256_cvttps_epi32(v0), _mm256_cvttps_epi32(v1));
+    w = _mm256_permute4x64_epi64(w, 0xD8); /* 16-bit values 0..15 in order */
+    __m128i b = _mm_packus_epi16(_mm256_castsi256_si128(w), _mm256_extracti128_si256(w, 1));
+    _mm_storeu_si128((__m128i *)(void *)(bt + (m / 2) * 32 + (m & 1) * 16), b);
+  }
+}
+
 static void pq4_recenter(const qv_quant *q, void *prep, int32_t center);
 
 /*
@@ -227,8 +306,9 @@ static void pq_prepare(const qv_quant *q, const float *query, void *prep) {
  *   l2: |q - c - y|^2 = |q - c|^2 + (|y|^2 - 2 q.y) + 2 c.y    tq = |y|^2 - 2 q.y, cy = 2 c.y
  *   ip: 1 - q.(c + y) = 1 - q.c + (-q.y)                        tq = -q.y
  * cy is precomputed per center (set_centers), so a list costs additions, not dot products.
- * Then each sub-vector's 16 entries are shifted to start at 0 and quantized to 0..qmax with one
- * step a for all sub-vectors (the shifts add up into head[0]).
+ * Then each sub-vector's 16 entries are shifted to start at 0 and quantized to 0..255 with one
+ * step a for all sub-vectors (the shifts add up into head[0]); AVX2 does both passes 16 entries
+ * at a time (the same floats and bytes as the scalar loops).
  */
 static void pq4_recenter(const qv_quant *q, void *prep, int32_t center) {
   const pq_state *s = q->st;
@@ -236,50 +316,27 @@ static void pq4_recenter(const qv_quant *q, void *prep, int32_t center) {
   int l2 = q->metric == QV_METRIC_L2;
   uint8_t *bt = (uint8_t *)prep + PREP_HEAD;
   float *t = (float *)(void *)(bt + (size_t)s->mp * 16), *tq = t + (size_t)s->m * 16, *qc = tq + (size_t)s->m * 16;
-  const float *c = center_of(q, center);
-  size_t nt = (size_t)s->m * 16;
+  const float *c = center_of(q, center), *cy = NULL;
   double bias;
   if (l2) {
-    double k = 0;
-    for (size_t i = 0; i < q->dim; i++) {
-      float e = qc[i] - (c ? c[i] : 0.0f);
-      k += (double)e * e;
-    }
-    bias = k;
-    if (c) {
-      const float *cy = s->cy + (size_t)center * nt;
-      for (size_t i = 0; i < nt; i++) t[i] = tq[i] + cy[i];
+    if (c) { /* |q - c|^2 through the distance kernel (one pass per probed list) */
+      bias = (double)q->kern->l2sq(qc, c, q->dim);
+      cy = s->cy + (size_t)center * s->m * 16;
     } else {
-      memcpy(t, tq, nt * sizeof *t); /* |q - y|^2 = |q|^2 + tq */
+      double k = 0; /* |q - y|^2 = |q|^2 + tq */
+      for (size_t i = 0; i < q->dim; i++) k += (double)qc[i] * qc[i];
+      bias = k;
     }
   } else {
-    bias = 1.0;
-    if (c)
-      for (size_t i = 0; i < q->dim; i++) bias -= (double)qc[i] * c[i];
-    memcpy(t, tq, nt * sizeof *t);
+    bias = 1.0 - (c ? (double)q->kern->dot(qc, c, q->dim) : 0.0);
   }
-  float range = 0;
-  for (uint32_t m = 0; m < s->m; m++) {
-    float *tm = t + (size_t)m * 16, lo = tm[0], hi = tm[0];
-    for (int j = 1; j < 16; j++) {
-      lo = tm[j] < lo ? tm[j] : lo;
-      hi = tm[j] > hi ? tm[j] : hi;
-    }
-    bias += lo;
-    range = hi - lo > range ? hi - lo : range;
-    for (int j = 0; j < 16; j++) tm[j] -= lo;
-  }
-  unsigned qmax = 65535u / s->mp < 255u ? 65535u / s->mp : 255u;
-  float a = range > 0 ? range / (float)qmax : 1.0f, inv = 1.0f / a;
+  float range = q->simd ? pq4_shift_avx2(t, tq, cy, s->m, &bias) : pq4_shift_scalar(t, tq, cy, s->m, &bias);
+  float a = range > 0 ? range / (float)PQ4_QMAX : 1.0f, inv = 1.0f / a;
   if (s->m & 1) memset(bt + (size_t)(s->m / 2) * 32 + 16, 0, 16);
-  for (uint32_t m = 0; m < s->m; m++) {
-    const float *tm = t + (size_t)m * 16;
-    uint8_t *o = bt + (m / 2) * 32 + (m & 1) * 16;
-    for (int j = 0; j < 16; j++) {
-      float v = tm[j] * inv + 0.5f; /* >= 0.5: truncation rounds */
-      o[j] = (uint8_t)(v < (float)qmax ? (unsigned)v : qmax);
-    }
-  }
+  if (q->simd)
+    pq4_quantize_avx2(t, s->m, inv, bt);
+  else
+    pq4_quantize_scalar(t, s->m, inv, bt);
   head[0] = (float)bias;
   head[1] = a;
 }
@@ -303,7 +360,7 @@ static void pq8_scan(const qv_quant *q, const void *prep, const uint8_t *codes, 
   }
 }
 
-static void pq4_sums_scalar(const uint8_t *bt, const uint8_t *blk, uint32_t npairs, uint16_t *sums) {
+static void pq4_sums_scalar(const uint8_t *bt, const uint8_t *blk, uint32_t npairs, uint32_t *sums) {
   uint32_t acc[32] = {0};
   for (uint32_t p = 0; p < npairs; p++) {
     const uint8_t *row = blk + (size_t)p * 32, *lut = bt + (size_t)p * 32;
@@ -312,38 +369,42 @@ static void pq4_sums_scalar(const uint8_t *bt, const uint8_t *blk, uint32_t npai
       acc[16 + b] += lut[row[b] >> 4] + lut[16 + (row[16 + b] >> 4)];
     }
   }
-  for (int v = 0; v < 32; v++) sums[v] = (uint16_t)acc[v];
+  for (int v = 0; v < 32; v++) sums[v] = acc[v];
 }
 
-T256 static void pq4_sums_avx2(const uint8_t *bt, const uint8_t *blk, uint32_t npairs, uint16_t *sums) {
+T256 static void pq4_sums_avx2(const uint8_t *bt, const uint8_t *blk, uint32_t npairs, uint32_t *sums) {
   const __m256i mask = _mm256_set1_epi8(0x0F), low8 = _mm256_set1_epi16(0x00FF);
-  __m256i ae_lo = _mm256_setzero_si256(), ao_lo = _mm256_setzero_si256();
-  __m256i ae_hi = _mm256_setzero_si256(), ao_hi = _mm256_setzero_si256();
-  for (uint32_t p = 0; p < npairs; p++) {
-    __m256i lut = _mm256_loadu_si256((const __m256i *)(const void *)(bt + (size_t)p * 32));
-    __m256i c = _mm256_loadu_si256((const __m256i *)(const void *)(blk + (size_t)p * 32));
-    __m256i rlo = _mm256_shuffle_epi8(lut, _mm256_and_si256(c, mask));
-    __m256i rhi = _mm256_shuffle_epi8(lut, _mm256_and_si256(_mm256_srli_epi16(c, 4), mask));
-    ae_lo = _mm256_add_epi16(ae_lo, _mm256_and_si256(rlo, low8));
-    ao_lo = _mm256_add_epi16(ao_lo, _mm256_srli_epi16(rlo, 8));
-    ae_hi = _mm256_add_epi16(ae_hi, _mm256_and_si256(rhi, low8));
-    ao_hi = _mm256_add_epi16(ao_hi, _mm256_srli_epi16(rhi, 8));
-  }
-  /* each accumulator: lane 0 = even sub-vectors, lane 1 = odd ones; add the lanes */
-  uint16_t e_lo[16], o_lo[16], e_hi[16], o_hi[16];
-  _mm256_storeu_si256((__m256i *)(void *)e_lo, ae_lo);
-  _mm256_storeu_si256((__m256i *)(void *)o_lo, ao_lo);
-  _mm256_storeu_si256((__m256i *)(void *)e_hi, ae_hi);
-  _mm256_storeu_si256((__m256i *)(void *)o_hi, ao_hi);
-  for (int i = 0; i < 8; i++) {
-    sums[2 * i] = (uint16_t)(e_lo[i] + e_lo[8 + i]);
-    sums[2 * i + 1] = (uint16_t)(o_lo[i] + o_lo[8 + i]);
-    sums[16 + 2 * i] = (uint16_t)(e_hi[i] + e_hi[8 + i]);
-    sums[16 + 2 * i + 1] = (uint16_t)(o_hi[i] + o_hi[8 + i]);
+  for (int v = 0; v < 32; v++) sums[v] = 0;
+  for (uint32_t p0 = 0; p0 < npairs; p0 += PQ4_FLUSH) { /* 16-bit lanes for up to PQ4_FLUSH pairs */
+    uint32_t pe = npairs - p0 < PQ4_FLUSH ? npairs : p0 + PQ4_FLUSH;
+    __m256i ae_lo = _mm256_setzero_si256(), ao_lo = _mm256_setzero_si256();
+    __m256i ae_hi = _mm256_setzero_si256(), ao_hi = _mm256_setzero_si256();
+    for (uint32_t p = p0; p < pe; p++) {
+      __m256i lut = _mm256_loadu_si256((const __m256i *)(const void *)(bt + (size_t)p * 32));
+      __m256i c = _mm256_loadu_si256((const __m256i *)(const void *)(blk + (size_t)p * 32));
+      __m256i rlo = _mm256_shuffle_epi8(lut, _mm256_and_si256(c, mask));
+      __m256i rhi = _mm256_shuffle_epi8(lut, _mm256_and_si256(_mm256_srli_epi16(c, 4), mask));
+      ae_lo = _mm256_add_epi16(ae_lo, _mm256_and_si256(rlo, low8));
+      ao_lo = _mm256_add_epi16(ao_lo, _mm256_srli_epi16(rlo, 8));
+      ae_hi = _mm256_add_epi16(ae_hi, _mm256_and_si256(rhi, low8));
+      ao_hi = _mm256_add_epi16(ao_hi, _mm256_srli_epi16(rhi, 8));
+    }
+    /* each accumulator: lane 0 = even sub-vectors, lane 1 = odd ones; add the lanes */
+    uint16_t e_lo[16], o_lo[16], e_hi[16], o_hi[16];
+    _mm256_storeu_si256((__m256i *)(void *)e_lo, ae_lo);
+    _mm256_storeu_si256((__m256i *)(void *)o_lo, ao_lo);
+    _mm256_storeu_si256((__m256i *)(void *)e_hi, ae_hi);
+    _mm256_storeu_si256((__m256i *)(void *)o_hi, ao_hi);
+    for (int i = 0; i < 8; i++) {
+      sums[2 * i] += (uint32_t)e_lo[i] + e_lo[8 + i];
+      sums[2 * i + 1] += (uint32_t)o_lo[i] + o_lo[8 + i];
+      sums[16 + 2 * i] += (uint32_t)e_hi[i] + e_hi[8 + i];
+      sums[16 + 2 * i + 1] += (uint32_t)o_hi[i] + o_hi[8 + i];
+    }
   }
 }
 
-void qv__pq4_block_sums(const qv_quant *q, const void *prep, const uint8_t *block, int simd, uint16_t *sums) {
+void qv__pq4_block_sums(const qv_quant *q, const void *prep, const uint8_t *block, int simd, uint32_t *sums) {
   const pq_state *s = q->st;
   const uint8_t *bt = (const uint8_t *)prep + PREP_HEAD;
   if (simd)
@@ -357,7 +418,7 @@ static void pq4_scan(const qv_quant *q, const void *prep, const uint8_t *codes, 
   const float *head = prep;
   const uint8_t *bt = (const uint8_t *)prep + PREP_HEAD;
   size_t bb = 32 * q->code_bytes;
-  uint16_t sums[32];
+  uint32_t sums[32];
   for (size_t b0 = 0; b0 < n; b0 += 32) {
     const uint8_t *blk = codes + b0 / 32 * bb;
     if (q->simd)

@@ -162,7 +162,7 @@ QV_INTERNAL void qv__rabitq_estimate(const qv_quant *q, const void *prep, const 
                                      float *bound);
 /* 4-bit PQ FastScan: the integer sums of a block with the scalar or the SIMD path (tests). */
 QV_INTERNAL void qv__pq4_block_sums(const qv_quant *q, const void *prep, const uint8_t *block, int simd,
-                                    uint16_t *sums /* 32 */);
+                                    uint32_t *sums /* 32 */);
 
 /* A 64-bit mix (splitmix64), for seeds. */
 static inline uint64_t qv__mix64(uint64_t x) {

@@ -52,10 +52,19 @@ static qv_status src_get(void *ctx, uint32_t slot, float *out) {
   return QV_OK;
 }
 static const qv_vec_source g_vsrc = {NULL, src_get, NULL};
+/* the same rows through get_many (counted: the re-rank reads its candidates in batches) */
+static size_t g_many_calls, g_many_rows;
+static qv_status src_get_many(void *ctx, const uint32_t *slots, size_t n, float *out, qv_status *each) {
+  g_many_calls++;
+  g_many_rows += n;
+  for (size_t i = 0; i < n; i++) each[i] = src_get(ctx, slots[i], out + i * DIM);
+  return QV_OK;
+}
+static const qv_vec_source g_vsrc_many = {NULL, NULL, src_get_many};
 
 static qv_index *make(const char *params, qv_metric m, int with_src) {
   qv_index_params p = {.mem = qv__mem_default(), .metric = m, .dim = DIM, .params_json = params, .n_threads = 1,
-                       .vsrc = with_src ? &g_vsrc : NULL};
+                       .vsrc = with_src == 2 ? &g_vsrc_many : with_src ? &g_vsrc : NULL};
   char err[256], *canon = NULL;
   cr_assert_eq(qv__params_canon(qv__mem_default(), qv__index_ivf.params, "ivf", params, &canon, err, sizeof err), QV_OK,
                "%s", err);
@@ -163,6 +172,15 @@ Test(ivf, recall_ip_rabitq) {
 Test(ivf, rerank_from_source) {
   check_recall("{\"nlist\":64,\"nprobe\":8,\"quantizer\":\"pq\",\"pq_m\":16,\"pq_bits\":4,\"rerank\":8}", QV_METRIC_L2,
                0.95, 1);
+}
+
+/* the same through get_many: k * rerank = 80 candidates are two calls per query (64 + 16 rows) */
+Test(ivf, rerank_from_source_batched) {
+  g_many_calls = g_many_rows = 0;
+  check_recall("{\"nlist\":64,\"nprobe\":8,\"quantizer\":\"pq\",\"pq_m\":16,\"pq_bits\":4,\"rerank\":8}", QV_METRIC_L2,
+               0.95, 2);
+  cr_assert_eq(g_many_calls, 200, "get_many calls %zu for 100 queries", g_many_calls);
+  cr_assert_eq(g_many_rows, 8000, "rows %zu", g_many_rows);
 }
 
 Test(ivf, nprobe_and_per_query_ef) {

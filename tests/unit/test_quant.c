@@ -215,8 +215,8 @@ Test(quant, pq_bad_config_named) {
 
 Test(quant, fastscan_simd_equals_scalar) {
   cr_assert(__builtin_cpu_supports("avx2"), "this test needs an AVX2 CPU to compare the two paths");
-  /* odd pq_m (padded to even), and a pq_m large enough to need the reduced byte range */
-  uint32_t ms[] = {7, 16, 300};
+  /* odd pq_m (padded to even), and a pq_m whose 300 pairs pass one 16-bit flush (256 pairs) */
+  uint32_t ms[] = {7, 16, 600};
   for (size_t t = 0; t < 3; t++) {
     uint32_t m = ms[t], dim = m * 2;
     float *x = clustered(600, dim);
@@ -227,13 +227,13 @@ Test(quant, fastscan_simd_equals_scalar) {
     void *prep = prep_buf(q);
     for (int r = 0; r < 20; r++) {
       qv__quant_prepare(q, x + (size_t)r * dim, prep);
-      uint16_t a[32], b[32];
+      uint32_t a[32], b[32];
       qv__pq4_block_sums(q, prep, blk, 0, a);
       qv__pq4_block_sums(q, prep, blk, 1, b);
       cr_assert_eq(memcmp(a, b, sizeof a), 0, "pq_m %u query %d", m, r);
       /* and the scalar sum is what the byte tables say */
       const uint8_t *bt = (const uint8_t *)prep + 64;
-      uint8_t code[256];
+      uint8_t code[512];
       for (int v = 0; v < 32; v++) {
         qv__quant_get(q, blk, (size_t)v, code);
         unsigned s = 0;

@@ -66,6 +66,7 @@ _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "ivf checkpoints are l
 #define LOC_NONE UINT32_MAX
 #define LOC_BUF (UINT32_MAX - 1)
 #define SCAN_CHUNK 256 /* codes scored per qv__quant_scan call (a multiple of 32) */
+#define RR_CHUNK 64    /* re-rank rows read from the vector source per get_many call */
 #define KM_PER_CENTROID 64
 #define KM_ITERS 10
 #define QUANT_SAMPLE 65536
@@ -102,6 +103,7 @@ typedef struct scratch {
   void *prep;      /* quantizer prepared query */
   int16_t *pw;     /* dim: the query's int16 weights for the probe codes */
   float *buf;      /* dim floats (re-ranking), then SCAN_CHUNK distances */
+  float *rr;       /* RR_CHUNK * dim floats: re-rank rows from the vector source (no resident floats) */
   qv_hit *probe;   /* nlist */
   float *pdist;    /* nlist: distances to the probe codes */
   qv_hit *cand;    /* cand_cap */
@@ -198,6 +200,7 @@ static void scratch_free(const qv_mem *mem, scratch *s) {
   qv__free(mem, s->pw);
   qv__free(mem, s->pdist);
   qv__free(mem, s->buf);
+  qv__free(mem, s->rr);
   qv__free(mem, s->probe);
   qv__free(mem, s->cand);
   qv__free(mem, s);
@@ -662,7 +665,9 @@ static scratch *scratch_get(const qv_index *ix, size_t cand) {
     s->probe = qv__malloc(ix->mem, (size_t)ix->nlist * sizeof *s->probe);
     s->pw = qv__malloc(ix->mem, (size_t)ix->dim * sizeof *s->pw);
     s->pdist = qv__malloc(ix->mem, (size_t)ix->nlist * sizeof *s->pdist);
-    if (!s->prep || !s->buf || !s->probe || !s->pw || !s->pdist) {
+    /* trained (the only state that searches lists): whether floats are resident is fixed */
+    if (!ix->floats) s->rr = qv__malloc(ix->mem, (size_t)RR_CHUNK * ix->dim * sizeof *s->rr);
+    if (!s->prep || !s->buf || !s->probe || !s->pw || !s->pdist || (!ix->floats && !s->rr)) {
       scratch_free(ix->mem, s);
       return NULL;
     }
@@ -786,23 +791,33 @@ static qv_status ivf_search(const qv_index *ix, const qv_search_req *req, qv_hit
   if (kc == req->k) { /* exact codes, or no re-ranking: the code distances as they are */
     *n_out = qv__topk_finish(&ct);
     memcpy(out, cand, *n_out * sizeof *out);
-  } else {
+  } else if (ix->floats) {
     qv__topk_init(&t, out, req->k);
     for (size_t c = 0; c < nc; c++) {
       uint32_t slot = cand[c].slot;
-      const float *v;
-      if (ix->floats) {
-        v = ix->floats + (size_t)slot * dim;
-      } else {
-        qv_status grc = ix->vsrc->get(ix->vsrc->ctx, slot, s->buf);
-        if (grc == QV_NOTFOUND) continue;
-        if (grc) {
-          rc = grc;
+      qv__topk_push(&t, qv__metric_dist(ix->kern, ix->metric, req->q, ix->floats + (size_t)slot * dim, dim), slot);
+    }
+    *n_out = qv__topk_finish(&t);
+  } else { /* floats from the vector source: RR_CHUNK rows per call (one read transaction) */
+    const qv_vec_source *vs = ix->vsrc;
+    uint32_t ids[RR_CHUNK];
+    qv_status each[RR_CHUNK];
+    qv__topk_init(&t, out, req->k);
+    for (size_t c0 = 0; c0 < nc && rc == QV_OK; c0 += RR_CHUNK) {
+      size_t m = nc - c0 < RR_CHUNK ? nc - c0 : RR_CHUNK;
+      for (size_t i = 0; i < m; i++) ids[i] = cand[c0 + i].slot;
+      if (vs->get_many)
+        rc = vs->get_many(vs->ctx, ids, m, s->rr, each);
+      else
+        for (size_t i = 0; i < m; i++) each[i] = vs->get(vs->ctx, ids[i], s->rr + i * dim);
+      for (size_t i = 0; i < m && rc == QV_OK; i++) {
+        if (each[i] == QV_NOTFOUND) continue; /* the record is gone (the collection drops the slot) */
+        if (each[i] != QV_OK) {
+          rc = each[i];
           break;
         }
-        v = s->buf;
+        qv__topk_push(&t, qv__metric_dist(ix->kern, ix->metric, req->q, s->rr + i * dim, dim), ids[i]);
       }
-      qv__topk_push(&t, qv__metric_dist(ix->kern, ix->metric, req->q, v, dim), slot);
     }
     *n_out = rc ? 0 : qv__topk_finish(&t);
   }
