@@ -26,8 +26,8 @@
  * state at exactly P.
  *
  * Who and when: after every --snapshot-batches batches or --snapshot-bytes bytes applied since
- * the shard's last snapshot, the first live member of the shard's placement (rendezvous
- * order) that holds the replica takes one; then the shard's stream is purged below
+ * the shard's last snapshot, the live member of the shard's placement furthest ahead (the
+ * first in rendezvous order among equals) takes one; then the shard's stream is purged below
  * min(P, the applied sequence every live placed replica reported), so no live replica loses
  * a batch it still needs; a replica that was down restores from the snapshot instead.
  *
@@ -418,20 +418,24 @@ static void make_nuid(char out[23]) {
   out[22] = 0;
 }
 
-/* Is this node the shard's snapshot taker: the first live member of its placement? */
+/* Is this node the shard's snapshot taker: of the live members of its placement, the one that
+ * reported the highest applied sequence (the first in placement order among equals)? A new or
+ * restoring replica reports 0, so it never holds the others back. */
 static int chosen(cluster *cl, cl_replica *r) {
   cl_coll *c = cl_coll_get(cl, r->uuid);
   char place[CL_MAX_REPLICAS][40];
+  uint64_t best = 0;
   int me = 0;
   if (!c) return 0;
   int np = cl_placement(cl, r->uuid, r->shard, c->replicas, place);
   cl_coll_free(c);
   pthread_mutex_lock(&cl->mu);
-  for (int p = 0; p < np; p++)
-    if (cl_live_locked(cl, place[p])) {
-      me = !strcmp(place[p], cl->node_id);
-      break;
-    }
+  for (int p = 0; p < np; p++) {
+    int self = !strcmp(place[p], cl->node_id);
+    if (!self && !cl_live_locked(cl, place[p])) continue;
+    uint64_t a = self ? r->applied : cl_applied_of_locked(cl, r->uuid, r->shard, place[p]);
+    if (a > best) best = a, me = self;
+  }
   pthread_mutex_unlock(&cl->mu);
   return me;
 }

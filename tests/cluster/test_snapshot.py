@@ -198,6 +198,16 @@ def start_node(cluster, node_id):
     raise AssertionError(f"{node_id} not ready in 60 s")
 
 
+def stop_node(cluster, p, node_id):
+    """Stop a node the tests started and forget it, so later collections are not placed on it."""
+    p.send_signal(signal.SIGTERM)
+    assert p.wait(timeout=60) == 0
+    out = subprocess.run([BIN, "cluster", "remove-node", node_id, "--cluster", cluster.nats], capture_output=True,
+                         text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    cluster.members.remove(node_id)
+
+
 def everything(url, cid):
     st, got, _ = call(f"{url}{BASE}/collections/{cid}/get", "POST",
                       {"include": ["embeddings", "metadatas", "documents"]},
@@ -411,8 +421,7 @@ def test_corrupt_snapshot_is_refused_and_the_replica_replays(cluster):
     st, got, _ = call(f"{url5}{BASE}/collections/{cid}/get", "POST", {"include": ["embeddings"]},
                       headers={"X-Quiver-Consistency": "strong"})
     assert st == 200 and sorted(got["ids"]) == sorted(recs)
-    p5.send_signal(signal.SIGTERM)
-    assert p5.wait(timeout=60) == 0
+    stop_node(cluster, p5, new_id)
 
 
 def test_kill9_in_the_middle_of_a_restore_restores_again(cluster):
@@ -463,5 +472,63 @@ def test_kill9_in_the_middle_of_a_restore_restores_again(cluster):
     st, b, _ = call(f"{live[0]}{BASE}/collections/{cid}/get", "POST", {"ids": ["k3_7", "k11_1499"], "include": ["embeddings"]},
                     headers={"X-Quiver-Consistency": "strong"})
     assert a == b and a["ids"] == ["k3_7", "k11_1499"]
-    p.send_signal(signal.SIGTERM)
-    assert p.wait(timeout=60) == 0
+    stop_node(cluster, p, new_id)
+
+
+def test_unusable_snapshot_without_the_history_is_reported_until_a_newer_one(cluster):
+    rng = random.Random(3)
+    live = getattr(cluster, "urls_live", cluster.urls)
+    st, obj, _ = call(live[0] + BASE + "/collections", "POST",
+                      {"name": "snap4", "metadata": {"quiver:shards": 1, "quiver:replicas": 2}})
+    assert st == 200, obj
+    cid = obj["id"]
+    recs = {}
+
+    def write(n, tag):
+        for b in range(n):
+            ids = [f"{tag}{b}_{i}" for i in range(4)]
+            embs = [[rng.uniform(-1, 1) for _ in range(3)] for _ in ids]
+            st, body, _ = call(f"{live[b % len(live)]}{BASE}/collections/{cid}/upsert", "POST",
+                               {"ids": ids, "embeddings": embs})
+            assert st == 200, body
+            recs.update(zip(ids, embs))
+
+    write(THRESHOLD + 5, "u")
+    end = time.time() + 60
+    while True:  # a snapshot, and the stream trimmed: the history before it is gone
+        s0 = coll_status(cluster, cid)["shard"][0]
+        if s0["snapshot"] and s0["first_seq"] > 1:
+            break
+        assert time.time() < end, s0
+        time.sleep(0.3)
+    # the latest snapshot replaced by one whose chunk is missing
+    nc = Nats(cluster.nats)
+    try:
+        meta = {"name": f"{cid}/0", "bucket": "quiver", "nuid": "MISSINGMISSINGMISSING0", "size": 10, "chunks": 1,
+                "mtime": "2026-01-01T00:00:00Z", "digest": "SHA-256=" + "A" * 43 + "=",
+                "metadata": {"quiver-seq": str(s0["last_seq"]), "quiver-idh": "1", "quiver-id": "x",
+                             "quiver-first-chunk": "1", "quiver-records": "0"}}
+        ack = nc.request(meta_subject(f"{cid}/0"), json.dumps(meta).encode(), headers={"Nats-Rollup": "sub"})
+        assert "seq" in ack, ack
+    finally:
+        nc.close()
+    new_id = next(f"n8x{i}" for i in range(1000) if "n8x%d" % i in placement(cluster.members + ["n8x%d" % i], cid, 0, 2))
+    p8, url8, log8 = start_node(cluster, new_id)
+    end = time.time() + 60
+    while "cannot catch up" not in open(log8).read():
+        assert time.time() < end and p8.poll() is None, open(log8).read()
+        time.sleep(0.3)
+    log = open(log8).read()
+    assert re.search(r"snapshot %s/0 \(sequence \d+, object MISSINGMISSINGMISSING0\) refused: chunk 1 of 1 missing" % cid,
+                     log), log
+    assert re.search(r"replica %s/0 cannot catch up: it needs stream sequence 1, the stream starts at %d" %
+                     (cid, s0["first_seq"]), log), log
+    # more writes: the taker stores a newer snapshot, and the new replica restores from it
+    write(THRESHOLD + 2, "v")
+    last = coll_status(cluster, cid)["shard"][0]["last_seq"]
+    text = wait_replica(url8, cid, 0, last, timeout=90)
+    assert metric(text, "quiver_shard_snapshot_restores_total", cid, 0) == 1, text
+    assert metric(text, "quiver_shard_snapshot_refused_total", cid, 0) >= 1, text
+    st, got, _ = call(f"{url8}{BASE}/collections/{cid}/get", "POST", {}, headers={"X-Quiver-Consistency": "strong"})
+    assert st == 200 and sorted(got["ids"]) == sorted(recs)
+    stop_node(cluster, p8, new_id)
