@@ -36,6 +36,7 @@ static void print_json(const qv_collection_info *in, const qv_index_stats *s) {
   printf(",\"params\":%s", in->params_json);
   printf(",\"count\":%llu,\"metadata\":%s", (unsigned long long)in->count,
          in->metadata_json && *in->metadata_json ? in->metadata_json : "null");
+  printf(",\"config\":%s", in->config_json && *in->config_json ? in->config_json : "null");
   printf(",\"stats\":{\"count\":%llu,\"slots\":%llu,\"tombstones\":%llu,\"mem_vectors\":%llu,"
          "\"mem_graph\":%llu,\"max_level\":%u,\"last_seq\":%llu,\"checkpoint_seq\":%llu,"
          "\"mem_codes\":%llu,\"mem_ids\":%llu,\"mem_metadata\":%llu,\"mem_documents\":%llu,"
@@ -61,6 +62,7 @@ static void print_text(const qv_collection_info *in, const qv_index_stats *s) {
   printf("index:            %s %s\n", in->index, in->params_json);
   printf("records:          %llu\n", (unsigned long long)in->count);
   printf("metadata:         %s\n", in->metadata_json && *in->metadata_json ? in->metadata_json : "none");
+  if (in->config_json) printf("config:           %s\n", in->config_json); /* a face's (the Chroma server's) */
   printf("index stats:\n");
   printf("  slots:          %llu (%llu tombstones)\n", (unsigned long long)s->n_slots,
          (unsigned long long)s->n_tombstones);

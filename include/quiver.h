@@ -222,6 +222,11 @@ typedef struct qv_collection_opts {
       naming the key. Borrowed. */
   const char *params_json;
   const char *metadata_json; /**< collection metadata, a flat JSON object or NULL; borrowed */
+  /** Appended after 0.2: the collection's configuration as a face keeps it (the Chroma
+      server's embedding_function, resize_factor, ...), any JSON object or NULL. Stored as
+      given beside the index parameters, never interpreted by the library and never part of
+      the metadata (qv_collection_info.config_json, qv_collection_set_config()). Borrowed. */
+  const char *config_json;
 } qv_collection_opts;
 
 QV_API void qv_collection_opts_init(qv_collection_opts *o);
@@ -275,6 +280,12 @@ QV_API qv_status qv_collection_delete(qv_db *db, const char *name);
 
 /** Replace the collection's metadata (JSON object text, or NULL to clear). Thread: write. */
 QV_API qv_status qv_collection_set_metadata(qv_collection *c, const char *metadata_json);
+/*
+ * Replace the collection's configuration (qv_collection_opts.config_json: any JSON object
+ * text, or NULL to clear), in one transaction; persistent in a store. Errors: QV_INVALID (not
+ * a JSON object), QV_MISUSE (read-only database). Thread: write.
+ */
+QV_API qv_status qv_collection_set_config(qv_collection *c, const char *config_json);
 
 /** Read-only description of a collection. Strings owned by the qv_collection_info. */
 typedef struct qv_collection_info {
@@ -293,6 +304,8 @@ typedef struct qv_collection_info {
   char *database;        /**< its database (QV_DEFAULT_DATABASE for an unqualified name) */
   char *local_name;      /**< its name inside that database (name without "tenant/database/");
                               the three are NULL for a snapshot (qv_static_info) */
+  /* appended after 0.2 (struct_size says whether a caller's struct has it) */
+  char *config_json;     /**< the configuration a face stored (qv_collection_opts.config_json), NULL if none */
 } qv_collection_info;
 
 /** Fill *out (set out->struct_size first); release with qv_collection_info_free().
@@ -385,6 +398,13 @@ typedef struct qv_batch {
       writing nothing (every record skipped) still commits the position alone. Borrowed. */
   const char *position_key;
   uint64_t position;
+  /** Update only: per row, 0 = no new vector for this row (the record keeps its stored
+      embedding; the row's place in embeddings or bits is not read), nonzero = the row's vector
+      is given. NULL = every row has one (when embeddings or bits is set). One update (one
+      transaction, all or nothing) can so mix rows with and without new embeddings, as
+      Chroma's update with null rows does. add and upsert refuse a 0 ("embeddings[3]:
+      required for add"). Read only when struct_size covers it (sizeof(qv_batch)). Borrowed. */
+  const unsigned char *has_embedding;
 } qv_batch;
 
 #define QV_MAX_ID_LEN 1024

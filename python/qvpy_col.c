@@ -58,7 +58,7 @@ static int col_info(qvpy_col *self, qv_collection_info *info) {
 }
 
 /* One property from the info: 'n' name, 'u' uuid, 'm' metric, 'i' index, 'M' metadata,
-   'p' index params. */
+   'C' configuration, 'p' index params. */
 static PyObject *info_field(PyObject *self_, void *closure) {
   qv_collection_info info;
   PyObject *out = NULL;
@@ -69,6 +69,7 @@ static PyObject *info_field(PyObject *self_, void *closure) {
   case 'm': out = PyUnicode_FromString(qv_metric_name(info.metric)); break;
   case 'i': out = PyUnicode_FromString(info.index); break;
   case 'M': out = qvpy_json_to_py(info.metadata_json); break;
+  case 'C': out = qvpy_json_to_py(info.config_json); break;
   default: out = qvpy_json_to_py(info.params_json); /* the kind's parameters, as the kind names them */
   }
   qv_collection_info_free(&info);
@@ -664,6 +665,7 @@ static PyGetSetDef col_getset[] = {
     {"metric", info_field, NULL, "'l2', 'ip', 'cosine', 'l1' or 'hamming'", "m"},
     {"index", info_field, NULL, "index kind: 'flat', 'hnsw', 'ivf' or 'rpforest'", "i"},
     {"metadata", info_field, NULL, "the collection's metadata dict, or None", "M"},
+    {"config", info_field, NULL, "the configuration a server face keeps (the Chroma server's embedding_function, ...), a dict, or None", "C"},
     {"index_params", info_field, NULL, "the index kind's parameters, a dict (e.g. M, ef_construction, ef_search for hnsw)", "p"},
     {"dim", col_get_dim, NULL, "dimension (0 until fixed by the first write)", NULL},
     {"database", col_get_database, NULL, "the Database this collection belongs to", NULL},

@@ -3,7 +3,8 @@
 # (loopback only), with every file under DIR:
 #   DIR/nats{1,2,3}/   JetStream storage, DIR/nats{1,2,3}.conf, DIR/nats{1,2,3}.log
 #   DIR/node{1,2,3}/   the quiver data directories, DIR/node{1,2,3}.log
-#   DIR/cluster.env    NATS_URLS=nats://127.0.0.1:P1,...  and  QUIVER_URLS=http://...
+#   DIR/cluster.env    NATS_URLS=nats://127.0.0.1:P1,...,  QUIVER_URLS=http://...  and
+#                      PINECONE_URLS=http://... (each node also serves Pinecone's API, --pinecone-port)
 # Once every node serves and sees all three members, prints one line per quiver node: its
 # Chroma API base URL (http://127.0.0.1:PORT), nothing else on stdout. Runs until SIGTERM or
 # SIGINT, then stops the quiver nodes (SIGTERM: they drain and checkpoint), then the NATS
@@ -46,11 +47,12 @@ PORTS=""
 if [ -f "$DIR/ports" ]; then
   PORTS=$(cat "$DIR/ports")
   for p in $PORTS; do port_free "$p" || { PORTS=""; break; }; done
+  [ "$(echo $PORTS | wc -w)" -eq 12 ] || PORTS="" # a ports file from before the Pinecone ports
 fi
-[ -n "$PORTS" ] || PORTS=$(free_ports 9)
+[ -n "$PORTS" ] || PORTS=$(free_ports 12)
 echo "$PORTS" > "$DIR/ports"
-read -r C1 C2 C3 R1 R2 R3 H1 H2 H3 <<< "$PORTS"
-CLIENT=($C1 $C2 $C3); ROUTE=($R1 $R2 $R3); HTTP=($H1 $H2 $H3)
+read -r C1 C2 C3 R1 R2 R3 H1 H2 H3 P1 P2 P3 <<< "$PORTS"
+CLIENT=($C1 $C2 $C3); ROUTE=($R1 $R2 $R3); HTTP=($H1 $H2 $H3); PINECONE=($P1 $P2 $P3)
 NATS_URLS="nats://127.0.0.1:$C1,nats://127.0.0.1:$C2,nats://127.0.0.1:$C3"
 
 PIDS_Q=(); PIDS_N=()
@@ -98,13 +100,14 @@ for i in 0 1 2; do
   n=$((i + 1))
   # shellcheck disable=SC2086
   "$QUIVER_BIN" serve --data "$DIR/node$n" --port "${HTTP[$i]}" --node-id "node$n" --cluster "$NATS_URLS" \
-    --log-level warn ${QV_CLUSTER_ARGS:-} >"$DIR/node$n.log" 2>&1 &
+    --pinecone-port "${PINECONE[$i]}" --log-level warn ${QV_CLUSTER_ARGS:-} >"$DIR/node$n.log" 2>&1 &
   PIDS_Q+=($!)
 done
 
 {
   echo "NATS_URLS=$NATS_URLS"
   echo "QUIVER_URLS=http://127.0.0.1:$H1,http://127.0.0.1:$H2,http://127.0.0.1:$H3"
+  echo "PINECONE_URLS=http://127.0.0.1:$P1,http://127.0.0.1:$P2,http://127.0.0.1:$P3"
   echo "QUIVER_PIDS=\"${PIDS_Q[*]}\""
   echo "NATS_PIDS=\"${PIDS_N[*]}\""
 } > "$DIR/cluster.env"
@@ -122,6 +125,8 @@ for i in 0 1 2; do
   done
 done
 for i in 0 1 2; do echo "http://127.0.0.1:${HTTP[$i]}"; done
+# the Pinecone API of each node (stderr and cluster.env: stdout stays the three Chroma URLs)
+echo "cluster-up: Pinecone API on http://127.0.0.1:$P1 http://127.0.0.1:$P2 http://127.0.0.1:$P3" >&2
 
 # until a signal (wait returns early on a trapped signal) or a process dies
 while :; do

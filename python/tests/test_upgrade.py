@@ -97,6 +97,6 @@ def test_format1_read_only_open_is_refused_clearly(old_dir):
 def test_migration_is_logged_once(old_dir, capfd):
     quiver.Database(old_dir).close()
     err = capfd.readouterr().err
-    assert err.count("migrated the store from format 1 to format 3") == 1
+    assert err.count("migrated the store from format 1 to format 4") == 1
     quiver.Database(old_dir).close()
     assert "migrated" not in capfd.readouterr().err

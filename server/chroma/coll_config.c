@@ -7,10 +7,10 @@
  * ef_construction, ef_search and max_neighbors onto the index kind's parameters of those
  * meanings, when the kind has them. The native extras `index` (a kind name: "hnsw", the
  * default, "flat", ...) and `params` (a JSON object of the kind's parameters, validated by the
- * library) choose quiver's index. What quiver has no field for -- embedding_function,
- * resize_factor, sync_threshold, an updated ef_search -- is kept as one JSON text in the
- * collection metadata under SRV_CFG_KEY and echoed back in configuration_json; the key never
- * appears in a response's `metadata`.
+ * library) choose quiver's index. What quiver has no index parameter for -- embedding_function,
+ * resize_factor, sync_threshold, an updated ef_search -- is the collection's configuration in
+ * the library's catalog (qv_collection_opts.config_json, qv_collection_set_config), one JSON
+ * object echoed back in configuration_json; the user's metadata never holds it.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -181,51 +181,27 @@ int cfg_parse_create(coll_cfg *c, json_t *body, json_t *meta, srv_resp *rs) {
   return meta ? parse_legacy(c, meta, rs) : 0;
 }
 
-/* ------------------------------------------------------------------ stored metadata */
+/* ------------------------------------------------------------------ stored configuration */
 
-char *cfg_metadata_text(json_t *user_meta, json_t *extra) {
-  json_t *m = user_meta ? json_copy(user_meta) : json_object();
-  char *text = NULL, *etext = NULL;
-  if (!m) return NULL;
-  if (extra && json_object_size(extra)) {
-    etext = json_dumps(extra, JSON_COMPACT);
-    if (!etext) goto cleanup;
-    json_object_set_new(m, SRV_CFG_KEY, json_string(etext));
+char *cfg_text(json_t *extra) {
+  return extra && json_object_size(extra) ? json_dumps(extra, JSON_COMPACT) : strdup("");
+}
+
+json_t *cfg_load(const char *config_json) {
+  json_t *j = config_json && *config_json ? json_loads(config_json, 0, NULL) : NULL;
+  if (j && !json_is_object(j)) {
+    json_decref(j);
+    j = NULL;
   }
-  text = json_object_size(m) ? json_dumps(m, JSON_COMPACT) : NULL;
-  if (!text && json_object_size(m)) goto cleanup;
-  if (!text) text = strdup(""); /* "" means: no metadata at all */
-cleanup:
-  free(etext);
-  json_decref(m);
-  return text;
+  return j;
 }
 
-int cfg_split_metadata(const char *text, json_t **user, json_t **extra) {
-  json_t *m = text && *text ? json_loads(text, 0, NULL) : NULL;
-  json_t *e = NULL, *k;
-  *user = NULL;
-  if (extra) *extra = NULL;
-  if (!m) return text && *text ? -1 : 0;
-  k = json_object_get(m, SRV_CFG_KEY);
-  if (k && json_is_string(k)) e = json_loads(json_string_value(k), 0, NULL);
-  json_object_del(m, SRV_CFG_KEY);
-  if (json_object_size(m)) *user = m;
-  else json_decref(m);
-  if (extra) *extra = e;
-  else json_decref(e);
-  return 0;
-}
-
-uint32_t cfg_ef_search(const char *metadata_text) {
-  json_t *user = NULL, *extra = NULL;
+uint32_t cfg_ef_search(const char *config_json) {
   uint32_t ef = 0;
-  if (!metadata_text || !strstr(metadata_text, SRV_CFG_KEY)) return 0;
-  if (cfg_split_metadata(metadata_text, &user, &extra) == 0) {
-    json_int_t v = json_integer_value(json_object_get(extra, "ef_search"));
-    if (v > 0 && v <= 1000000) ef = (uint32_t)v;
-  }
-  json_decref(user);
+  if (!config_json || !strstr(config_json, "\"ef_search\"")) return 0;
+  json_t *extra = cfg_load(config_json);
+  json_int_t v = json_integer_value(json_object_get(extra, "ef_search"));
+  if (v > 0 && v <= 1000000) ef = (uint32_t)v;
   json_decref(extra);
   return ef;
 }

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT  Copyright (c) 2026 the quiver authors */
 /*
- * coll_config.h -- collection configuration parsing and the reserved metadata key
- * (coll_config.c). Used by routes_coll.c and routes_rec.c.
+ * coll_config.h -- collection configuration parsing, and the configuration the library keeps
+ * for the face (coll_config.c). Used by routes_coll.c, coll_modify.c and rec_read.c.
  */
 #ifndef QV_COLL_CONFIG_H
 #define QV_COLL_CONFIG_H
@@ -13,7 +13,7 @@ typedef struct coll_cfg {
   const char *index;  /* index kind name (borrowed from the body), default "hnsw" */
   uint32_t m, ef_construction, ef_search; /* Chroma's HNSW vocabulary (max_neighbors, ...) */
   json_t *params;     /* native `params`: the kind's parameters as given, or NULL */
-  json_t *extra; /* what goes under SRV_CFG_KEY: embedding_function, resize_factor, ... */
+  json_t *extra; /* the collection's config_json: embedding_function, resize_factor, ... */
 } coll_cfg;
 
 /* Chroma defaults: l2, hnsw, M 16, ef_construction 100, ef_search 100. */
@@ -26,17 +26,13 @@ void cfg_free(coll_cfg *c);
  */
 int cfg_parse_create(coll_cfg *c, json_t *body, json_t *meta, srv_resp *rs);
 
-/*
- * Metadata text to store: user_meta (may be NULL) plus extra under SRV_CFG_KEY when
- * non-empty. "" when there is nothing to store. malloc'd; NULL on OOM.
- */
-char *cfg_metadata_text(json_t *user_meta, json_t *extra);
+/* The configuration text to store (qv_collection_opts.config_json): extra as compact JSON,
+ * "" when it is empty (store none). malloc'd; NULL on OOM. */
+char *cfg_text(json_t *extra);
 
-/*
- * Split stored metadata text into the user's object (NULL if empty) and the extra config
- * object (NULL if none; extra may be NULL to skip it). New references. -1 on bad JSON.
- */
-int cfg_split_metadata(const char *text, json_t **user, json_t **extra);
+/* A stored configuration (qv_collection_info.config_json) as an object (new reference), or
+ * NULL when there is none (or it is not an object). */
+json_t *cfg_load(const char *config_json);
 
 /*
  * The index parameters to create with, as JSON text (malloc'd; NULL on OOM): Chroma's HNSW
@@ -47,6 +43,6 @@ int cfg_split_metadata(const char *text, json_t **user, json_t **extra);
 char *cfg_params_text(const coll_cfg *c);
 
 /* ef_search stored by a modify, or 0 (fast path when the key is absent). */
-uint32_t cfg_ef_search(const char *metadata_text);
+uint32_t cfg_ef_search(const char *config_json);
 
 #endif /* QV_COLL_CONFIG_H */

@@ -4,9 +4,10 @@
  * collection metadata wholesale, and merge new_configuration into the stored configuration.
  *
  * Order: everything is validated first, then the rename (the one step that can fail with
- * 409), then the metadata write. A new hnsw.ef_search is applied to the live collection with
- * qv_collection_set_param and remembered under SRV_CFG_KEY so queries and responses use it
- * after a restart too. max_neighbors, num_threads and batch_size are accepted and ignored
+ * 409), then the metadata write (which the library validates), then the configuration write
+ * (qv_collection_set_config: only an I/O failure can stop it). A new hnsw.ef_search is applied
+ * to the live collection with qv_collection_set_param and remembered in the configuration so
+ * queries and responses use it after a restart too. max_neighbors, num_threads and batch_size are accepted and ignored
  * (quiver cannot change M of a built graph).
  */
 #include <stdio.h>
@@ -67,22 +68,36 @@ static int do_rename(srv_req *rq, srv_resp *rs, const srv_coll *sc, const char *
   return rc == QV_OK ? 0 : -1;
 }
 
-/* Write user metadata + extra back to the collection; 0, or -1 after replying. */
-static int store_metadata(srv_req *rq, srv_resp *rs, qv_collection *c, json_t *user, json_t *extra) {
-  char *text = cfg_metadata_text(user, extra);
+/* Replace the collection's metadata (user, NULL for none); 0, or -1 after replying. */
+static int store_metadata(srv_req *rq, srv_resp *rs, qv_collection *c, json_t *user) {
+  char *text = user && json_object_size(user) ? json_dumps(user, JSON_COMPACT) : NULL;
+  qv_status rc;
+  if (user && json_object_size(user) && !text) {
+    srv_error(rs, 500, "out of memory");
+    return -1;
+  }
+  rc = qv_collection_set_metadata(c, text);
+  free(text);
+  if (rc != QV_OK) srv_error_qv(rs, rq->s, rc);
+  return rc == QV_OK ? 0 : -1;
+}
+
+/* Replace the collection's configuration with extra; 0, or -1 after replying. */
+static int store_config(srv_req *rq, srv_resp *rs, qv_collection *c, json_t *extra) {
+  char *text = cfg_text(extra);
   qv_status rc;
   if (!text) {
     srv_error(rs, 500, "out of memory");
     return -1;
   }
-  rc = qv_collection_set_metadata(c, *text ? text : NULL);
+  rc = qv_collection_set_config(c, *text ? text : NULL);
   free(text);
   if (rc != QV_OK) srv_error_qv(rs, rq->s, rc);
   return rc == QV_OK ? 0 : -1;
 }
 
 void route_coll_modify(srv_req *rq, srv_resp *rs, const char *t, const char *d, const char *id) {
-  json_t *body = NULL, *new_meta = NULL, *conf = NULL, *user = NULL, *extra = NULL, *efv;
+  json_t *body = NULL, *new_meta = NULL, *conf = NULL, *extra = NULL, *efv;
   const char *new_name = NULL;
   srv_coll sc;
   memset(&sc, 0, sizeof sc);
@@ -101,11 +116,10 @@ void route_coll_modify(srv_req *rq, srv_resp *rs, const char *t, const char *d, 
     goto cleanup;
   }
   if (srv_coll_by_uuid(rq, rs, t, d, id, &sc) != 0) goto cleanup;
-  if (cfg_split_metadata(sc.info.metadata_json, &user, &extra) < 0) {
-    srv_error(rs, 500, "stored collection metadata is not valid JSON");
+  if (!(extra = cfg_load(sc.info.config_json)) && !(extra = json_object())) {
+    srv_error(rs, 500, "out of memory");
     goto cleanup;
   }
-  if (!extra && !(extra = json_object())) goto cleanup;
   if (conf && merge_config(conf, extra, rs) < 0) goto cleanup;
   if (new_name && strcmp(new_name, sc.short_name) && do_rename(rq, rs, &sc, new_name) < 0)
     goto cleanup;
@@ -115,16 +129,10 @@ void route_coll_modify(srv_req *rq, srv_resp *rs, const char *t, const char *d, 
     srv_error_qv(rs, rq->s, QV_INVALID);
     goto cleanup;
   }
-  if (new_meta || conf) {
-    if (new_meta) { /* replaced wholesale, unlike record metadata */
-      json_decref(user);
-      user = json_incref(new_meta);
-    }
-    if (store_metadata(rq, rs, sc.c, user, extra) < 0) goto cleanup;
-  }
+  if (new_meta && store_metadata(rq, rs, sc.c, new_meta) < 0) goto cleanup; /* replaced wholesale */
+  if (conf && store_config(rq, rs, sc.c, extra) < 0) goto cleanup;
   srv_reply_text(rs, 200, "{}");
 cleanup:
-  json_decref(user);
   json_decref(extra);
   json_decref(body);
   srv_coll_done(&sc);

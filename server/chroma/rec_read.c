@@ -269,7 +269,7 @@ static void query_index(srv_req *rq, srv_resp *rs, srv_coll *sc, query_req *qr) 
   o.where_json = qr->sel.where;
   o.where_document_json = qr->sel.wdoc;
   o.include = qr->inc.qv;
-  o.ef_search = qr->ef ? qr->ef : cfg_ef_search(sc->info.metadata_json);
+  o.ef_search = qr->ef ? qr->ef : cfg_ef_search(sc->info.config_json);
   o.exact = qr->exact;
   if (qv_collection_metric(sc->c) == QV_METRIC_HAMMING) { /* rows of packed bytes */
     uint8_t *bits = rec_packed_bits(qr->q, qr->nq, qr->dim, "query_embeddings", rs);

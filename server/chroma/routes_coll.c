@@ -109,8 +109,12 @@ static void write_json(sbuf *b, json_t *j) {
 }
 
 void srv_coll_write(sbuf *b, const srv_coll *sc, const char *t, const char *d) {
-  json_t *user = NULL, *extra = NULL;
-  cfg_split_metadata(sc->info.metadata_json, &user, &extra);
+  const char *mt = sc->info.metadata_json;
+  json_t *user = mt && *mt ? json_loads(mt, 0, NULL) : NULL, *extra = cfg_load(sc->info.config_json);
+  if (user && !json_object_size(user)) { /* {} is shown as no metadata, as Chroma does */
+    json_decref(user);
+    user = NULL;
+  }
   sbuf_puts(b, "{\"id\":");
   sbuf_json_str(b, sc->info.uuid);
   sbuf_puts(b, ",\"name\":");
@@ -160,7 +164,7 @@ static int need_database(srv_req *rq, srv_resp *rs, const char *t, const char *d
 }
 
 static qv_status create_it(srv_req *rq, const char *full, const coll_cfg *cfg, const char *meta,
-                           int get_or_create, qv_collection **out) {
+                           const char *config, int get_or_create, qv_collection **out) {
   qv_collection_opts o;
   qv_collection_opts_init(&o);
   o.dim = 0;
@@ -169,7 +173,8 @@ static qv_status create_it(srv_req *rq, const char *full, const coll_cfg *cfg, c
   char *params = cfg_params_text(cfg);
   if (!params) return QV_NOMEM;
   o.params_json = params;
-  o.metadata_json = meta && *meta ? meta : NULL;
+  o.metadata_json = meta;
+  o.config_json = config && *config ? config : NULL;
   qv_status rc = get_or_create ? qv_collection_get_or_create(rq->s->db, full, &o, out, NULL)
                                : qv_collection_create(rq->s->db, full, &o, out);
   free(params);
@@ -179,7 +184,7 @@ static qv_status create_it(srv_req *rq, const char *full, const coll_cfg *cfg, c
 void route_coll_create(srv_req *rq, srv_resp *rs, const char *t, const char *d) {
   json_t *body = NULL, *meta = NULL;
   const char *name = NULL;
-  char *full = NULL, *meta_text = NULL;
+  char *full = NULL, *meta_text = NULL, *cfg_json = NULL;
   int goc = 0;
   coll_cfg cfg;
   srv_coll sc;
@@ -202,12 +207,13 @@ void route_coll_create(srv_req *rq, srv_resp *rs, const char *t, const char *d) 
   }
   if (cfg_parse_create(&cfg, body, meta, rs) < 0 || !need_database(rq, rs, t, d)) goto cleanup;
   full = full_name(t, d, name);
-  meta_text = cfg_metadata_text(meta, cfg.extra);
-  if (!full || !meta_text) {
+  meta_text = meta ? json_dumps(meta, JSON_COMPACT) : NULL;
+  cfg_json = cfg_text(cfg.extra);
+  if (!full || (meta && !meta_text) || !cfg_json) {
     srv_error(rs, 500, "out of memory");
     goto cleanup;
   }
-  rc = create_it(rq, full, &cfg, meta_text, goc, &sc.c);
+  rc = create_it(rq, full, &cfg, meta_text, cfg_json, goc, &sc.c);
   if (rc == QV_EXISTS) srv_error(rs, 409, "Collection [%.512s] already exists", name);
   else if (rc != QV_OK) srv_error_qv(rs, rq->s, rc);
   else if (coll_fill(&sc)) srv_error_qv(rs, rq->s, QV_ERROR);
@@ -217,6 +223,7 @@ cleanup:
   cfg_free(&cfg);
   free(full);
   free(meta_text);
+  free(cfg_json);
   json_decref(body);
 }
 

@@ -6,9 +6,8 @@
  * Chroma semantics on quiver calls:
  *   add     qv_collection_add(QV_CONFLICT_IGNORE): an existing id is a silent no-op;
  *   upsert  qv_collection_upsert: metadata merged per key;
- *   update  qv_collection_update(ignore_missing = 1); rows whose embedding is null go in a
- *           second batch without embeddings (quiver's batch is all-or-none for embeddings),
- *           so such an update is two transactions.
+ *   update  qv_collection_update(ignore_missing = 1); rows whose embedding is null keep their
+ *           stored one (qv_batch.has_embedding), in the same batch: one transaction.
  * The dimension is checked here first so the message is Chroma's own.
  */
 #include <stdio.h>
@@ -104,49 +103,6 @@ int rec_parse_include(json_t *body, srv_include *inc, int is_query, srv_resp *rs
 
 /* ------------------------------------------------------------------ writes */
 
-/* The qv_batch of rows i where has_emb[i] == want (all rows when has_emb is NULL). */
-static size_t sub_batch(const rec_batch *rb, int want, qv_batch *qb, const char **ids,
-                        const char **metas, const char **docs, float *emb) {
-  size_t k = 0;
-  for (size_t i = 0; i < rb->n; i++) {
-    if (rb->has_emb && rb->has_emb[i] != want) continue;
-    ids[k] = rb->ids[i];
-    if (rb->metas) metas[k] = rb->metas[i];
-    if (rb->docs) docs[k] = rb->docs[i];
-    if (want && rb->emb) memcpy(emb + k * rb->dim, rb->emb + i * rb->dim, rb->dim * sizeof *emb);
-    k++;
-  }
-  memset(qb, 0, sizeof *qb);
-  qb->n = k;
-  qb->ids = ids;
-  qb->metadatas = rb->metas ? metas : NULL;
-  qb->documents = rb->docs ? docs : NULL;
-  qb->embeddings = want && rb->emb ? emb : NULL;
-  qb->dim = want ? (uint32_t)rb->dim : 0;
-  return k;
-}
-
-/* update: rows with and rows without embeddings as two quiver batches. */
-static qv_status update_split(qv_collection *c, const rec_batch *rb) {
-  size_t n = rb->n ? rb->n : 1;
-  const char **ids = calloc(n, sizeof *ids), **metas = calloc(n, sizeof *metas);
-  const char **docs = calloc(n, sizeof *docs);
-  float *emb = rb->emb ? malloc(n * rb->dim * sizeof *emb) : NULL;
-  qv_batch qb;
-  qv_status rc = QV_NOMEM;
-  if (!ids || !metas || !docs || (rb->emb && !emb)) goto cleanup;
-  rc = QV_OK;
-  if (sub_batch(rb, 1, &qb, ids, metas, docs, emb)) rc = qv_collection_update(c, &qb, 1);
-  if (rc == QV_OK && sub_batch(rb, 0, &qb, ids, metas, docs, emb))
-    rc = qv_collection_update(c, &qb, 1);
-cleanup:
-  free(ids);
-  free(metas);
-  free(docs);
-  free(emb);
-  return rc;
-}
-
 static void rec_write(srv_req *rq, srv_resp *rs, srv_coll *sc, json_t *body, int kind) {
   rec_batch rb;
   if (rec_batch_parse(&rb, body, kind, rs) == 0) rec_write_batch(rq, rs, sc, &rb, kind);
@@ -164,18 +120,15 @@ void rec_write_batch(srv_req *rq, srv_resp *rs, srv_coll *sc, rec_batch *rbp, in
     goto cleanup;
   }
   memset(&qb, 0, sizeof qb);
+  qb.struct_size = sizeof qb; /* has_embedding is read */
   qb.n = rb.n;
   qb.ids = rb.ids;
   qb.embeddings = rb.emb;
   qb.dim = (uint32_t)rb.dim;
   qb.metadatas = (const char *const *)rb.metas;
   qb.documents = rb.docs;
+  qb.has_embedding = rb.emb ? rb.has_emb : NULL; /* null rows of an update (zeros in rb.emb) */
   if (rb.emb && qv_collection_metric(sc->c) == QV_METRIC_HAMMING) {
-    for (size_t i = 0; rb.has_emb && i < rb.n; i++)
-      if (!rb.has_emb[i]) {
-        srv_error(rs, 400, "embeddings[%zu]: an update of a hamming collection gives every row packed bits or none", i);
-        goto cleanup;
-      }
     if (!(bits = rec_packed_bits(rb.emb, rb.n, rb.dim, "embeddings", rs))) goto cleanup;
     qb.bits = bits;
     qb.embeddings = NULL;
@@ -183,8 +136,7 @@ void rec_write_batch(srv_req *rq, srv_resp *rs, srv_coll *sc, rec_batch *rbp, in
   }
   if (kind == BATCH_ADD) rc = qv_collection_add(sc->c, &qb, QV_CONFLICT_IGNORE);
   else if (kind == BATCH_UPSERT) rc = qv_collection_upsert(sc->c, &qb);
-  else if (!rb.has_emb || !rb.emb) rc = qv_collection_update(sc->c, &qb, 1);
-  else rc = update_split(sc->c, &rb);
+  else rc = qv_collection_update(sc->c, &qb, 1);
   if (rc == QV_MISUSE) srv_error(rs, 404, "Collection [%s] does not exist", sc->info.uuid);
   else if (rc != QV_OK) srv_error_qv(rs, rq->s, rc);
   else srv_reply_text(rs, kind == BATCH_ADD ? 201 : 200, "{}");

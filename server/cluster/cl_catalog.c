@@ -238,7 +238,7 @@ static void reply_page(srv_req *rq, srv_resp *rs, json_t *all) {
 
 /* ------------------------------------------------------------------ collections */
 
-static int add_streams(cluster *cl, const char *uuid, int shards, char *err, size_t errlen) {
+int cl_add_streams(cluster *cl, const char *uuid, int shards, char *err, size_t errlen) {
   for (int k = 0; k < shards; k++) {
     char name[64], subj[96];
     const char *subjs[1] = {subj};
@@ -273,7 +273,7 @@ static int add_streams(cluster *cl, const char *uuid, int shards, char *err, siz
   return 0;
 }
 
-static void delete_streams(cluster *cl, const char *uuid, int shards) {
+void cl_delete_streams(cluster *cl, const char *uuid, int shards) {
   for (int k = 0; k < shards; k++) {
     char name[64];
     cl_stream_name(uuid, k, name);
@@ -376,7 +376,7 @@ static void coll_create(cluster *cl, srv_req *rq, srv_resp *rs, const char *t, c
     json_object_set_new(obj, "name", json_string(name));
   }
   /* 2. streams */
-  if (add_streams(cl, uuid, shards, err, sizeof err)) {
+  if (cl_add_streams(cl, uuid, shards, err, sizeof err)) {
     srv_error(rs, 503, "cannot create the collection's shard streams: %s", err);
     goto out;
   }
@@ -394,7 +394,7 @@ static void coll_create(cluster *cl, srv_req *rq, srv_resp *rs, const char *t, c
       cl_coll_free(other);
       json_decref(nv);
       free(nk);
-      delete_streams(cl, uuid, shards);
+      cl_delete_streams(cl, uuid, shards);
       goto out;
     }
     char *text = json_dumps(nv, JSON_COMPACT | JSON_ENCODE_ANY);
@@ -404,7 +404,7 @@ static void coll_create(cluster *cl, srv_req *rq, srv_resp *rs, const char *t, c
   json_decref(nv);
   free(nk);
   if (!claimed) {
-    delete_streams(cl, uuid, shards);
+    cl_delete_streams(cl, uuid, shards);
     unavailable(rs);
     goto out;
   }
@@ -419,7 +419,7 @@ static void coll_create(cluster *cl, srv_req *rq, srv_resp *rs, const char *t, c
   int put_failed = !c.tenant || !c.database || !c.name || cl_coll_put(cl, &c, 0, NULL);
   free(c.tenant), free(c.database), free(c.name);
   if (put_failed) {
-    delete_streams(cl, uuid, shards);
+    cl_delete_streams(cl, uuid, shards);
     unavailable(rs);
     goto out;
   }
@@ -453,7 +453,7 @@ static void coll_delete(cluster *cl, srv_resp *rs, const char *t, const char *d,
     unavailable(rs);
   } else {
     cl_coll_forget(cl, c->uuid);
-    delete_streams(cl, c->uuid, c->shards);
+    cl_delete_streams(cl, c->uuid, c->shards);
     srv_reply_text(rs, 200, "{}");
   }
   free(nk);

@@ -15,6 +15,7 @@
  *   cl_status.c   the status document (GET /api/v2/cluster, `quiver cluster status`)
  *   cl_snap.c     snapshots of shard replicas in JetStream's object store (ADR-20 layout):
  *                 taking them, trimming the shard streams, restoring replicas from them
+ *   ../pinecone/pc_cluster.c  the Pinecone face over the cluster ("pc_*" batches and reads)
  *
  * Locking: one mutex (cl->mu) guards every table in the cluster struct; cl->cv is broadcast
  * when an applied sequence moves. No lock is held across a NATS call or a quiver call.
@@ -295,6 +296,53 @@ void cl_write(srv_req *rq, srv_resp *rs, cl_coll *c, srv_route op);
 void cl_read(srv_req *rq, srv_resp *rs, cl_coll *c, srv_route op);
 /* Read-your-writes token: parse "k:seq,k:seq" into floor[] (max with what is there). */
 void cl_token_parse(const char *tok, uint64_t *floor, int shards);
+
+/* One shard's part of a scattered read (cl_read.c). */
+typedef struct cl_shard_job {
+  cluster *cl;
+  const char *uuid;
+  int k, replicas;
+  const char *op;
+  const char *body;
+  uint64_t floor;
+  int status;
+  char *resp;       /* malloc'd JSON */
+  size_t len;
+  pthread_t th;
+} cl_shard_job;
+
+/* Run read op (body: its text) on one replica of every shard of c, each waiting for what the
+ * request's consistency needs (headers of rq: X-Quiver-Consistency, X-Quiver-Token). jobs:
+ * c->shards zeroed entries. 0: every jobs[s].resp is a 200 answer (malloc'd, the caller frees
+ * them); -1: rs holds the first failure (status and body). */
+int cl_scatter(srv_req *rq, srv_resp *rs, const cl_coll *c, const char *op, const char *body, cl_shard_job *jobs);
+/* Publish msgs[k] (NULL: shard k not written; each gets its "id") to c's shards, dumped with
+ * JSON_COMPACT | dump_flags, and wait for the acknowledgement (applied or log, from rq's
+ * X-Quiver-Ack or the server; applied whatever they say when force_applied). n: records, for
+ * the metrics. 0: acknowledged, *token malloc'd ("k:seq,..."), *count the sum of the replicas'
+ * counts (-1 when unknown); else the HTTP status, message in msg. */
+int cl_publish(srv_req *rq, const cl_coll *c, json_t **msgs, size_t n, int force_applied, size_t dump_flags,
+               long long *count, char **token, char *msg, size_t msglen);
+
+/* ------------------------------------------------------------------ cl_catalog.c */
+
+/* Create / delete the shard streams of collection uuid. */
+int cl_add_streams(cluster *cl, const char *uuid, int shards, char *err, size_t errlen);
+void cl_delete_streams(cluster *cl, const char *uuid, int shards);
+
+/* ------------------------------------------------------------------ pinecone/pc_cluster.c */
+
+/* The Pinecone face in cluster mode (--pinecone-port with --cluster). Replica side: apply a "pc_*" batch to local collection c with position (pos_key, pos).
+ * 0 applied (res->n: records touched), an HTTP status when refused for good (res->msg), or
+ * 0 with *rc a quiver error (the caller retries I/O-like ones). */
+int cl_pc_apply(cluster *cl, qv_collection *c, const char *op, json_t *b, const char *pos_key, uint64_t pos,
+                cl_result *res, qv_status *rc);
+/* Replica side: run read op "pc_*" (body its text) on local collection local_uuid. */
+void cl_pc_replica_read(cluster *cl, const char *local_uuid, const char *op, const char *body, srv_resp *rs);
+/* Replica side: make the local collection of a Pinecone namespace's shard k (tenant
+ * "pinecone"); its uuid into out. 0 ok. */
+int cl_pc_make_local(cluster *cl, const cl_coll *c, int k, char out_uuid[37]);
+#define CL_PC_TENANT "pinecone"
 
 /* ------------------------------------------------------------------ cl_status.c */
 

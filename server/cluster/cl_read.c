@@ -41,18 +41,7 @@ void cl_token_parse(const char *tok, uint64_t *floor, int shards) {
   }
 }
 
-typedef struct shard_job {
-  cluster *cl;
-  const char *uuid;
-  int k, replicas;
-  const char *op;
-  const char *body;
-  uint64_t floor;
-  int status;
-  char *resp;       /* malloc'd JSON */
-  size_t len;
-  pthread_t th;
-} shard_job;
+typedef cl_shard_job shard_job;
 
 /* Candidate nodes for a shard, best first. */
 static int candidates(cluster *cl, const char *uuid, int k, int replicas, uint64_t floor, char out[][40], int max) {
@@ -243,14 +232,86 @@ static json_t *merge_get(json_t **parts, int n, json_t *ids_asked, size_t offset
 
 /* ------------------------------------------------------------------ the route */
 
-void cl_read(srv_req *rq, srv_resp *rs, cl_coll *c, srv_route op) {
+int cl_scatter(srv_req *rq, srv_resp *rs, const cl_coll *c, const char *opname, const char *shard_body,
+               shard_job *jobs) {
   cluster *cl = rq->s->cluster;
+  const char *cons = srv_req_header(rq, "X-Quiver-Consistency");
+  uint64_t floor[CL_MAX_SHARDS] = {0};
+  int shards = c->shards;
+  if (!cons || strcmp(cons, "eventual")) {
+    for (int s = 0; s < shards; s++) floor[s] = cl_acked_get(cl, c->uuid, s);
+    /* also what a majority applied, as far as the reports reached us: every write another
+       node acknowledged (default mode) before this read started is then seen, give or take
+       the reports' transit; the token is the guarantee across nodes */
+    int m, r;
+    pthread_mutex_lock(&cl->mu);
+    m = (int)cl->n_nodes;
+    r = c->replicas < m ? c->replicas : m;
+    for (int s = 0; s < shards; s++) {
+      uint64_t v[16];
+      int nv = 0;
+      for (size_t a = 0; a < cl->n_applied && nv < 16; a++)
+        if (cl->applied[a]->shard == s && !strcmp(cl->applied[a]->uuid, c->uuid)) v[nv++] = cl->applied[a]->seq;
+      for (int x = 1; x < nv; x++) /* descending */
+        for (int y = x; y > 0 && v[y] > v[y - 1]; y--) {
+          uint64_t t = v[y];
+          v[y] = v[y - 1];
+          v[y - 1] = t;
+        }
+      int need = (r > 0 ? r : 1) / 2 + 1;
+      if (nv >= need && v[need - 1] > floor[s]) floor[s] = v[need - 1];
+    }
+    pthread_mutex_unlock(&cl->mu);
+    cl_token_parse(srv_req_header(rq, "X-Quiver-Token"), floor, shards);
+  }
+  if (cons && !strcmp(cons, "strong")) {
+    /* every write any node acknowledged is in its shard's stream: read up to the streams'
+       last sequences now (one JetStream request per shard) */
+    for (int s = 0; s < shards; s++) {
+      char name[64];
+      jsStreamInfo *si = NULL;
+      jsErrCode jerr = 0;
+      cl_stream_name(c->uuid, s, name);
+      if (js_GetStreamInfo(&si, cl->js, name, NULL, &jerr) != NATS_OK || !si) {
+        srv_error(rs, 503, "strong read: the position of shard %d's stream is not available (JetStream error %d)", s,
+                  (int)jerr);
+        return -1;
+      }
+      if (si->State.LastSeq > floor[s]) floor[s] = si->State.LastSeq;
+      jsStreamInfo_Destroy(si);
+    }
+  }
+  __atomic_add_fetch(&cl->m_reads, 1, __ATOMIC_RELAXED);
+  /* shards held here run on this thread after the remote ones were sent off (a thread each) */
+  int local[CL_MAX_SHARDS] = {0};
+  pthread_mutex_lock(&cl->mu);
+  for (int s = 0; s < shards; s++) local[s] = cl_replica_find_locked(cl, c->uuid, s) != NULL;
+  pthread_mutex_unlock(&cl->mu);
+  for (int s = 0; s < shards; s++) {
+    jobs[s] = (shard_job){cl, c->uuid, s, c->replicas, opname, shard_body, floor[s], 0, NULL, 0, 0};
+    if (!local[s] && pthread_create(&jobs[s].th, NULL, shard_main, &jobs[s]) != 0) local[s] = 1;
+  }
+  for (int s = 0; s < shards; s++)
+    if (local[s]) shard_main(&jobs[s]);
+  for (int s = 0; s < shards; s++)
+    if (!local[s]) pthread_join(jobs[s].th, NULL);
+  for (int s = 0; s < shards; s++)
+    if (jobs[s].status != 200 || !jobs[s].resp) {
+      rs->status = jobs[s].status ? jobs[s].status : 503;
+      rs->body = jobs[s].resp;
+      rs->len = jobs[s].len;
+      jobs[s].resp = NULL;
+      return -1;
+    }
+  return 0;
+}
+
+
+void cl_read(srv_req *rq, srv_resp *rs, cl_coll *c, srv_route op) {
   json_t *body = NULL, *parts[CL_MAX_SHARDS] = {0}, *include = NULL, *out = NULL;
   shard_job jobs[CL_MAX_SHARDS];
-  uint64_t floor[CL_MAX_SHARDS] = {0};
   char *shard_body = NULL;
   const char *opname = op == R_GET ? "get" : op == R_QUERY ? "query" : "count";
-  const char *cons = srv_req_header(rq, "X-Quiver-Consistency");
   size_t offset = 0, k = 10;
   long long limit = -1;
   int want_dist = 1, shards;
@@ -301,71 +362,7 @@ void cl_read(srv_req *rq, srv_resp *rs, cl_coll *c, srv_route op) {
     }
     shard_body = json_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(9));
   }
-  if (!cons || strcmp(cons, "eventual")) {
-    for (int s = 0; s < shards; s++) floor[s] = cl_acked_get(cl, c->uuid, s);
-    /* also what a majority applied, as far as the reports reached us: every write another
-       node acknowledged (default mode) before this read started is then seen, give or take
-       the reports' transit; the token is the guarantee across nodes */
-    int m, r;
-    pthread_mutex_lock(&cl->mu);
-    m = (int)cl->n_nodes;
-    r = c->replicas < m ? c->replicas : m;
-    for (int s = 0; s < shards; s++) {
-      uint64_t v[16];
-      int nv = 0;
-      for (size_t a = 0; a < cl->n_applied && nv < 16; a++)
-        if (cl->applied[a]->shard == s && !strcmp(cl->applied[a]->uuid, c->uuid)) v[nv++] = cl->applied[a]->seq;
-      for (int x = 1; x < nv; x++) /* descending */
-        for (int y = x; y > 0 && v[y] > v[y - 1]; y--) {
-          uint64_t t = v[y];
-          v[y] = v[y - 1];
-          v[y - 1] = t;
-        }
-      int need = (r > 0 ? r : 1) / 2 + 1;
-      if (nv >= need && v[need - 1] > floor[s]) floor[s] = v[need - 1];
-    }
-    pthread_mutex_unlock(&cl->mu);
-    cl_token_parse(srv_req_header(rq, "X-Quiver-Token"), floor, shards);
-  }
-  if (cons && !strcmp(cons, "strong")) {
-    /* every write any node acknowledged is in its shard's stream: read up to the streams'
-       last sequences now (one JetStream request per shard) */
-    for (int s = 0; s < shards; s++) {
-      char name[64];
-      jsStreamInfo *si = NULL;
-      jsErrCode jerr = 0;
-      cl_stream_name(c->uuid, s, name);
-      if (js_GetStreamInfo(&si, cl->js, name, NULL, &jerr) != NATS_OK || !si) {
-        srv_error(rs, 503, "strong read: the position of shard %d's stream is not available (JetStream error %d)", s,
-                  (int)jerr);
-        goto out;
-      }
-      if (si->State.LastSeq > floor[s]) floor[s] = si->State.LastSeq;
-      jsStreamInfo_Destroy(si);
-    }
-  }
-  __atomic_add_fetch(&cl->m_reads, 1, __ATOMIC_RELAXED);
-  /* shards held here run on this thread after the remote ones were sent off (a thread each) */
-  int local[CL_MAX_SHARDS] = {0};
-  pthread_mutex_lock(&cl->mu);
-  for (int s = 0; s < shards; s++) local[s] = cl_replica_find_locked(cl, c->uuid, s) != NULL;
-  pthread_mutex_unlock(&cl->mu);
-  for (int s = 0; s < shards; s++) {
-    jobs[s] = (shard_job){cl, c->uuid, s, c->replicas, opname, shard_body, floor[s], 0, NULL, 0, 0};
-    if (!local[s] && pthread_create(&jobs[s].th, NULL, shard_main, &jobs[s]) != 0) local[s] = 1;
-  }
-  for (int s = 0; s < shards; s++)
-    if (local[s]) shard_main(&jobs[s]);
-  for (int s = 0; s < shards; s++)
-    if (!local[s]) pthread_join(jobs[s].th, NULL);
-  for (int s = 0; s < shards; s++)
-    if (jobs[s].status != 200 || !jobs[s].resp) {
-      rs->status = jobs[s].status ? jobs[s].status : 503;
-      rs->body = jobs[s].resp;
-      rs->len = jobs[s].len;
-      jobs[s].resp = NULL;
-      goto out;
-    }
+  if (cl_scatter(rq, rs, c, opname, shard_body, jobs)) goto out;
   if (shards == 1) {
     rs->status = 200;
     rs->body = jobs[0].resp;

@@ -100,7 +100,9 @@ static int apply_batch(cluster *cl, cl_replica *r, const char *data, int len, ui
     json_decref(j);
     return -1;
   }
-  if (!strcmp(op, "delete")) {
+  if (!strncmp(op, "pc_", 3)) { /* the Pinecone face's batches (pinecone/pc_cluster.c) */
+    refused = cl_pc_apply(cl, c, op, body, r->key, pos, res, &rc);
+  } else if (!strcmp(op, "delete")) {
     json_t *ids = json_object_get(body, "ids");
     const char **idv = NULL;
     size_t n_ids = 0, n_del = 0;
@@ -143,6 +145,7 @@ static int apply_batch(cluster *cl, cl_replica *r, const char *data, int len, ui
       qb.documents = rb.docs;
       qb.position_key = r->key;
       qb.position = pos;
+      qb.has_embedding = rb.emb ? rb.has_emb : NULL; /* an update's null rows keep their embeddings */
       if (rb.emb && qv_collection_metric(c) == QV_METRIC_HAMMING) {
         if (!(bits = rec_packed_bits(rb.emb, rb.n, rb.dim, "embeddings", &rs))) {
           refused = rs.status;
@@ -152,11 +155,6 @@ static int apply_batch(cluster *cl, cl_replica *r, const char *data, int len, ui
         qb.embeddings = NULL;
         qb.dim = 0;
       }
-      for (size_t i = 0; !refused && rb.emb && rb.has_emb && i < rb.n; i++)
-        if (!rb.has_emb[i]) {
-          refused = 400;
-          snprintf(res->msg, sizeof res->msg, "embeddings[%zu]: null (a cluster update gives every row an embedding or none)", i);
-        }
       if (!refused) {
         if (kind == BATCH_ADD) rc = qv_collection_add(c, &qb, QV_CONFLICT_IGNORE);
         else if (kind == BATCH_UPSERT) rc = qv_collection_upsert(c, &qb);
@@ -569,6 +567,7 @@ static int make_local(cluster *cl, const cl_coll *c, int k, char out_uuid[37]) {
   json_t *body, *resp;
   char *text;
   const char *seg[7] = {"api", "v2", "tenants", c->tenant, "databases", c->database, "collections"};
+  if (!strcmp(c->tenant, CL_PC_TENANT)) return cl_pc_make_local(cl, c, k, out_uuid); /* a Pinecone namespace */
   if (ensure_local_db(s, c->tenant, c->database)) return -1;
   snprintf(name, sizeof name, "%s-s%d", c->uuid, k);
   body = c->create ? json_deep_copy(c->create) : json_object();
@@ -709,6 +708,10 @@ void cl_replica_read(cluster *cl, const char *uuid, int k, int replicas, const c
               (unsigned long long)have, (unsigned long long)min_seq, wait_ms);
     return;
   }
+  if (!strncmp(op, "pc_", 3)) { /* the Pinecone face's reads (pinecone/pc_cluster.c) */
+    cl_pc_replica_read(cl, lu, op, body, rs);
+    return;
+  }
   const char *seg[9] = {"api", "v2", "tenants", t, "databases", d, "collections", lu, op};
   cl_local(cl->s, strcmp(op, "count") ? M_POST : M_GET, seg, 9, body, rs);
 }
@@ -723,7 +726,7 @@ void cl_rpc_cb(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *cl
   srv_resp rs;
   (void)sub;
   memset(&rs, 0, sizeof rs);
-  if (!c || !op || (strcmp(op, "get") && strcmp(op, "query") && strcmp(op, "count")))
+  if (!c || !op || (strcmp(op, "get") && strcmp(op, "query") && strcmp(op, "count") && strncmp(op, "pc_", 3)))
     srv_error(&rs, 400, "bad cluster read request");
   else
     cl_replica_read(cl, c, (int)json_integer_value(json_object_get(j, "k")),

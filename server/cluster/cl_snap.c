@@ -810,6 +810,18 @@ int cl_snap_restore(cluster *cl, cl_replica *r, int need) {
     }
     natsMsg_Destroy(lm);
   }
+  if (d) { /* a newer snapshot replaced this one while it was read (its chunks purged): take that one */
+    snap_meta now;
+    if (meta_get(cl->js, r->uuid, r->shard, &now, NULL) == 1 && strcmp(now.nuid, m.nuid)) {
+      srv_log(cl->s, SRV_LOG_WARN, "cluster: replica %s/%d: snapshot %s was replaced while being read (%s); reading "
+              "the newer one", r->uuid, r->shard, name, why);
+      json_decref(hdr);
+      free(line);
+      fclose(f);
+      unlink(path);
+      return -1;
+    }
+  }
   if (d) {
     srv_log(cl->s, SRV_LOG_ERROR, "cluster: replica %s/%d: snapshot %s (sequence %llu, object %s) refused: %s", r->uuid,
             r->shard, name, (unsigned long long)m.seq, m.nuid, why);

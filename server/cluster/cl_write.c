@@ -154,11 +154,99 @@ static int is_ack_log(cluster *cl, srv_req *rq) {
   return cl->o.ack_log;
 }
 
+int cl_publish(srv_req *rq, const cl_coll *c, json_t **msgs, size_t n, int force_applied, size_t dump_flags,
+               long long *count, char **token, char *msg, size_t msglen) {
+  cluster *cl = rq->s->cluster;
+  uint64_t seqs[CL_MAX_SHARDS] = {0};
+  int shards = c->shards;
+  *count = -1;
+  *token = NULL;
+  /* publish, shard by shard */
+  char rid[37], err[300] = "";
+  int published = 0, failed = -1;
+  srv_uuid4(rid);
+  char ids[CL_MAX_SHARDS][48], *texts[CL_MAX_SHARDS] = {0};
+  int64_t max_payload = natsConnection_GetMaxPayload(cl->nc);
+  for (int k = 0; k < shards; k++) {
+    if (!msgs[k]) continue;
+    snprintf(ids[k], sizeof ids[k], "%s-%d", rid, k);
+    /* the batch's identity travels in its body: replicas report it, acks check it */
+    json_object_set_new(msgs[k], "id", json_string(ids[k]));
+    texts[k] = json_dumps(msgs[k], JSON_COMPACT | dump_flags);
+    /* a message NATS would refuse is refused before any shard is written (a retry cannot help) */
+    if (texts[k] && max_payload > 0 && (int64_t)strlen(texts[k]) > max_payload) {
+      snprintf(msg, msglen, "the part of this batch for shard %d is %zu bytes, more than the NATS servers' max_payload "
+               "(%lld bytes): send fewer records per request (or raise max_payload)", k, strlen(texts[k]),
+               (long long)max_payload);
+      for (int x = 0; x < shards; x++) free(texts[x]);
+      return 413;
+    }
+  }
+  for (int k = 0; k < shards; k++) {
+    if (!msgs[k]) continue;
+    char *text = texts[k];
+    texts[k] = NULL;
+    seqs[k] = text ? publish(cl, c->uuid, k, ids[k], text, strlen(text), err, sizeof err) : 0;
+    free(text);
+    if (!seqs[k]) {
+      failed = k;
+      break;
+    }
+    published++;
+  }
+  for (int k = 0; k < shards; k++) free(texts[k]);
+  if (failed >= 0) {
+    snprintf(msg, msglen, "shard %d of collection %s did not accept the batch: %s; %d other shard(s) did (a batch is "
+             "all-or-nothing per shard, not across shards)", failed, c->uuid, err, published);
+    return 503;
+  }
+  __atomic_add_fetch(&cl->m_writes, 1, __ATOMIC_RELAXED);
+  __atomic_add_fetch(&cl->m_write_records, n, __ATOMIC_RELAXED);
+  long long deleted = 0;
+  int known = 1;
+  if (force_applied || !is_ack_log(cl, rq)) {
+    int m = members(cl), r = c->replicas < m ? c->replicas : m;
+    int need = (r > 0 ? r : 1) / 2 + 1;
+    for (int k = 0; k < shards; k++) {
+      if (!seqs[k]) continue;
+      if (!wait_applied(cl, c->uuid, k, seqs[k], ids[k], need, cl->o.wait_ms)) {
+        __atomic_add_fetch(&cl->m_write_timeouts, 1, __ATOMIC_RELAXED);
+        snprintf(msg, msglen, "the batch is in the log of shard %d (sequence %llu) but fewer than %d replicas applied "
+                 "it within %d ms; it will be applied as they catch up", k, (unsigned long long)seqs[k], need,
+                 cl->o.wait_ms);
+        return 504;
+      }
+      pthread_mutex_lock(&cl->mu);
+      const cl_result *res = cl_result_locked(cl, c->uuid, k, seqs[k], ids[k]);
+      cl_result copy;
+      if (res) copy = *res;
+      pthread_mutex_unlock(&cl->mu);
+      if (res && copy.status) {
+        snprintf(msg, msglen, "%s", copy.msg);
+        return copy.status;
+      }
+      if (res && copy.n >= 0) deleted += copy.n;
+      else known = 0;
+    }
+  } else {
+    known = 0;
+  }
+  /* acknowledged: later reads through this node see it; the token lets others */
+  sbuf tok = {0};
+  if (known) *count = deleted;
+  for (int k = 0; k < shards; k++)
+    if (seqs[k]) {
+      cl_acked_raise(cl, c->uuid, k, seqs[k]);
+      sbuf_printf(&tok, "%s%d:%llu", tok.len ? "," : "", k, (unsigned long long)seqs[k]);
+    }
+  *token = tok.p;
+  return 0;
+}
+
 void cl_write(srv_req *rq, srv_resp *rs, cl_coll *c, srv_route op) {
   cluster *cl = rq->s->cluster;
   json_t *body = NULL, *msgs[CL_MAX_SHARDS] = {0};
   size_t *rows = NULL, n_rows[CL_MAX_SHARDS] = {0};
-  uint64_t seqs[CL_MAX_SHARDS] = {0};
   const char *opname = op == R_ADD ? "add" : op == R_UPSERT ? "upsert" : op == R_UPDATE ? "update" : "delete";
   rec_batch rb;
   int have_rb = 0, shards;
@@ -179,11 +267,6 @@ void cl_write(srv_req *rq, srv_resp *rs, cl_coll *c, srv_route op) {
       for (size_t i = 0; i < rb.n * rb.dim; i++)
         if (!isfinite(rb.emb[i])) {
           srv_error(rs, 400, "embeddings[%zu][%zu]: not a finite number", i / rb.dim, i % rb.dim);
-          goto out;
-        }
-      for (size_t i = 0; rb.has_emb && i < rb.n; i++)
-        if (!rb.has_emb[i]) {
-          srv_error(rs, 400, "embeddings[%zu]: null; in cluster mode an update gives every row an embedding or none", i);
           goto out;
         }
       if (check_dim(cl, &c, rb.dim, rs)) goto out;
@@ -265,78 +348,22 @@ void cl_write(srv_req *rq, srv_resp *rs, cl_coll *c, srv_route op) {
     free(s.ids), free(s.where), free(s.wdoc);
     if (bad) goto out;
   }
-  /* publish, shard by shard */
-  char rid[37], err[300] = "";
-  int published = 0, failed = -1;
-  srv_uuid4(rid);
-  char ids[CL_MAX_SHARDS][48];
-  for (int k = 0; k < shards; k++) {
-    if (!msgs[k]) continue;
-    char *msgid = ids[k];
-    snprintf(msgid, sizeof ids[k], "%s-%d", rid, k);
-    /* the batch's identity travels in its body: replicas report it, acks check it */
-    json_object_set_new(msgs[k], "id", json_string(msgid));
-    char *text = json_dumps(msgs[k], JSON_COMPACT | JSON_REAL_PRECISION(9));
-    seqs[k] = text ? publish(cl, c->uuid, k, msgid, text, strlen(text), err, sizeof err) : 0;
-    free(text);
-    if (!seqs[k]) {
-      failed = k;
-      break;
-    }
-    published++;
-  }
-  if (failed >= 0) {
-    srv_error(rs, 503, "shard %d of collection %s did not accept the batch: %s; %d other shard(s) did (a batch is "
-              "all-or-nothing per shard, not across shards)", failed, c->uuid, err, published);
+  long long counted = -1;
+  char *token = NULL, emsg[1024];
+  int st = cl_publish(rq, c, msgs, n, 0, JSON_REAL_PRECISION(9), &counted, &token, emsg, sizeof emsg);
+  if (st) {
+    srv_error(rs, st, "%s", emsg);
     goto out;
   }
-  __atomic_add_fetch(&cl->m_writes, 1, __ATOMIC_RELAXED);
-  __atomic_add_fetch(&cl->m_write_records, n, __ATOMIC_RELAXED);
-  long long deleted = 0;
-  int known = 1;
-  if (!is_ack_log(cl, rq)) {
-    int m = members(cl), r = c->replicas < m ? c->replicas : m;
-    int need = (r > 0 ? r : 1) / 2 + 1;
-    for (int k = 0; k < shards; k++) {
-      if (!seqs[k]) continue;
-      if (!wait_applied(cl, c->uuid, k, seqs[k], ids[k], need, cl->o.wait_ms)) {
-        __atomic_add_fetch(&cl->m_write_timeouts, 1, __ATOMIC_RELAXED);
-        srv_error(rs, 504, "the batch is in the log of shard %d (sequence %llu) but fewer than %d replicas applied it "
-                  "within %d ms; it will be applied as they catch up", k, (unsigned long long)seqs[k], need,
-                  cl->o.wait_ms);
-        goto out;
-      }
-      pthread_mutex_lock(&cl->mu);
-      const cl_result *res = cl_result_locked(cl, c->uuid, k, seqs[k], ids[k]);
-      cl_result copy;
-      if (res) copy = *res;
-      pthread_mutex_unlock(&cl->mu);
-      if (res && copy.status) {
-        srv_error(rs, copy.status, "%s", copy.msg);
-        goto out;
-      }
-      if (res && copy.n >= 0) deleted += copy.n;
-      else known = 0;
-    }
-  } else {
-    known = 0;
-  }
-  /* acknowledged: later reads through this node see it; the token lets others */
-  sbuf tok = {0};
-  for (int k = 0; k < shards; k++)
-    if (seqs[k]) {
-      cl_acked_raise(cl, c->uuid, k, seqs[k]);
-      sbuf_printf(&tok, "%s%d:%llu", tok.len ? "," : "", k, (unsigned long long)seqs[k]);
-    }
   if (op == R_DELETE) {
     char buf[64];
-    if (!known) deleted = (long long)n; /* as Chroma: the ids asked for */
+    long long deleted = counted >= 0 ? counted : (long long)n; /* unknown: as Chroma, the ids asked for */
     snprintf(buf, sizeof buf, "{\"deleted\":%lld}", deleted);
     srv_reply_text(rs, 200, buf);
   } else {
     srv_reply_text(rs, op == R_ADD ? 201 : 200, "{}");
   }
-  rs->token = tok.p;
+  rs->token = token;
 out:
   for (int k = 0; k < CL_MAX_SHARDS; k++) json_decref(msgs[k]);
   if (have_rb) rec_batch_free(&rb);

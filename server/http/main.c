@@ -276,10 +276,6 @@ int qv_server_main(int argc, char **argv) {
   pthread_sigmask(SIG_BLOCK, &set, NULL); /* every thread started from here inherits it */
   signal(SIGPIPE, SIG_IGN);
   rc = 1;
-  if (o.cluster.urls && o.pc_port) {
-    fprintf(stderr, "quiver serve: --pinecone-port is not available with --cluster yet\n");
-    goto cleanup;
-  }
   if (open_db(s, &o)) goto cleanup;
   if (o.cluster.urls && cl_start(s, &o.cluster)) goto cleanup;
   if (!(daemon = srv_http_start(s))) {

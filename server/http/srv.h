@@ -20,9 +20,9 @@
  * Mapping onto quiver: Chroma tenants and databases are the library's. A Chroma collection
  * {name} in tenant {t}, database {d} is the quiver collection named "{t}/{d}/{name}", which
  * the library spells "{name}" in the default database (Chroma names cannot contain '/'): a
- * collection made by the CLI or Python is the default database's. Chroma configuration that quiver has no field for
- * (embedding_function, resize_factor, ...) is kept, as one JSON text, in the collection
- * metadata under SRV_CFG_KEY, which is stripped from every response.
+ * collection made by the CLI or Python is the default database's. Chroma configuration that quiver has no index
+ * parameter for (embedding_function, resize_factor, ...) is the collection's configuration in the library's catalog
+ * (qv_collection_opts.config_json), never part of its metadata.
  *
  * Threading: handlers run on libmicrohttpd's threads, many at once; everything here is either
  * read-only after start-up (qsrv options), atomic (metrics) or goes through quiver's own
@@ -38,7 +38,6 @@
 
 #include "quiver.h"
 
-#define SRV_CFG_KEY "__quiver_config"
 #define SRV_DEFAULT_TENANT "default_tenant"
 #define SRV_DEFAULT_DATABASE "default_database"
 #define SRV_MAX_SEG 12       /* path segments */

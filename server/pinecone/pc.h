@@ -12,6 +12,7 @@
  *   pc_read.c     query (dense, hybrid), fetch, list, describe_index_stats
  *   pc_fast.c     the common query body decoded without Jansson (the hot route)
  *   pc_namespaces.c  the namespace routes (list, create, describe, delete)
+ *   pc_cluster.c  the same face in cluster mode (--cluster): catalog, write path, scatter reads
  *
  * Mapping onto quiver:
  *   - an index is the library's database "{name}" of tenant "pinecone" (so also the Chroma
@@ -181,5 +182,63 @@ typedef struct pc_qreq {
 void pc_query_run(srv_req *rq, srv_resp *rs, const pc_index *ix, pc_qreq *q);
 /* The common query body without Jansson: 1 answered, 0 to take the general path. */
 int pc_query_fast(srv_req *rq, srv_resp *rs, const pc_index *ix);
+
+/* ------------------------------------------------------------------ shared with cluster mode */
+
+/* A vector of an upsert body (pc_write.c). */
+typedef struct pc_up_rec {
+  const char *id;
+  json_t *meta;      /* borrowed from the body, or NULL */
+  pc_sparse sp;
+  int skip;          /* an earlier duplicate of a later id in the batch */
+} pc_up_rec;
+
+/* Write k records into c the Pinecone way (each replaces the stored record whole): ids,
+ * rows (k x dim), user metadata um[i] (NULL: none), sparse sps[i] (NULL or empty: none);
+ * with pos_key the batch also stores position (pos_key, pos). pc_write.c */
+qv_status pc_upsert_records(qv_collection *c, const char *const *ids, const float *rows, uint32_t dim,
+                            json_t *const *um, const pc_sparse *const *sps, size_t k, const char *pos_key,
+                            uint64_t pos);
+/* Update in c the record id, or every record matching where: values (dim floats) and sparse sp
+ * replace, set merges into the metadata (each may be NULL). *matched: records found; nothing is
+ * written when dry or none matched (*wrote 0), else the batch also stores (pos_key, pos) when
+ * pos_key is given. pc_write.c */
+qv_status pc_update_records(qv_collection *c, const char *id, const char *where, json_t *set, const pc_sparse *sp,
+                            const float *values, uint32_t dim, int dry, const char *pos_key, uint64_t pos,
+                            size_t *matched, int *wrote);
+/* One record's fields after its id (values, sparseValues, metadata; metadata 2: only when it
+ * has some); -1 on OOM. pc_read.c */
+int pc_put_record(sbuf *b, const float *emb, size_t dim, const char *meta, int values, int metadata);
+/* ,"namespace":ns,"usage":{...}} closing a data-plane answer. pc_read.c */
+void pc_put_tail(sbuf *b, const char *ns);
+/* The list answer from every id of the namespace (ids reordered in place). pc_read.c */
+void pc_list_reply(srv_resp *rs, const char *ns, const char **ids, size_t n, const char *prefix, const char *after,
+                   size_t limit);
+/* A hit of a hybrid scan; the scan itself (best first). pc_read.c */
+typedef struct pc_hit {
+  double score;
+  char *id;
+} pc_hit;
+qv_status pc_hybrid_scan(qv_collection *c, const pc_qreq *q, pc_hit **out, size_t *n_out);
+
+/* Cluster mode (pc_cluster.c): the same routes over the cluster's catalog, write path and
+ * scatter-gather reads; pc_ns.c, pc_write.c, pc_read.c and pc_namespaces.c hand over when
+ * s->cluster is set. The index functions answer like their single-node twins. */
+int pc_cl_index_get(qsrv *s, const char *name, pc_index *out, qv_status *err);
+qv_status pc_cl_index_put(qsrv *s, const pc_index *ix);
+qv_status pc_cl_index_drop(qsrv *s, const char *name);
+qv_status pc_cl_index_list(qsrv *s, pc_index **out, size_t *n);
+void pc_cl_upsert(srv_req *rq, srv_resp *rs, const pc_index *ix, const char *ns, pc_up_rec *recs, const float *emb,
+                  size_t n);
+void pc_cl_update(srv_req *rq, srv_resp *rs, const pc_index *ix, const char *ns, const char *id, const char *where,
+                  json_t *set, const pc_sparse *sp, const float *values, int dry);
+void pc_cl_delete(srv_req *rq, srv_resp *rs, const pc_index *ix, const char *ns, const char *const *ids, size_t n,
+                  const char *where, int del_all);
+void pc_cl_query_run(srv_req *rq, srv_resp *rs, const pc_index *ix, pc_qreq *q);
+void pc_cl_fetch(srv_req *rq, srv_resp *rs, const pc_index *ix, const char *ns, char **ids, size_t n);
+void pc_cl_list(srv_req *rq, srv_resp *rs, const pc_index *ix, const char *ns, const char *prefix, const char *after,
+                size_t limit);
+void pc_cl_stats(srv_req *rq, srv_resp *rs, const pc_index *ix, const char *where);
+void pc_cl_namespaces(srv_req *rq, srv_resp *rs, const pc_index *ix);
 
 #endif /* QV_PC_H */

@@ -33,6 +33,13 @@ static void base_host(srv_req *rq, char *out, size_t cap) {
   }
 }
 
+/* The index catalog failed: quiver's message on one node; in cluster mode the catalog is the
+ * NATS bucket (pc_cluster.c), which was not reachable. */
+static void catalog_err(srv_req *rq, srv_resp *rs) {
+  if (rq->s->cluster) pc_cerr(rs, 503, "the cluster catalog (NATS JetStream) is not reachable");
+  else pc_cerr(rs, 500, "%s", qv_db_errmsg(rq->s->db));
+}
+
 static json_t *index_model(srv_req *rq, const pc_index *ix) {
   char host[256], url[400];
   base_host(rq, host, sizeof host);
@@ -56,7 +63,7 @@ static void list_indexes(srv_req *rq, srv_resp *rs) {
   json_t *arr;
   qv_status rc = pc_index_list(rq->s, &v, &n);
   if (rc != QV_OK) {
-    pc_cerr(rs, 500, "%s", qv_db_errmsg(rq->s->db));
+    catalog_err(rq, rs);
     return;
   }
   arr = json_array();
@@ -115,7 +122,7 @@ static void create_index(srv_req *rq, srv_resp *rs) {
     strftime(ix.created, sizeof ix.created, "%Y-%m-%dT%H:%M:%SZ", &tm);
     rc = pc_index_put(rq->s, &ix);
     if (rc == QV_EXISTS) pc_cerr(rs, 409, "Resource %s already exists", name);
-    else if (rc != QV_OK) pc_cerr(rs, 500, "%s", qv_db_errmsg(rq->s->db));
+    else if (rc != QV_OK) catalog_err(rq, rs);
     else reply_model(rq, rs, 201, &ix);
   }
   json_decref(body);
@@ -137,7 +144,7 @@ void pc_route_index(srv_req *rq, srv_resp *rs, const char *name) {
   }
   found = pc_index_get(rq->s, name, &ix, &err);
   if (found < 0) {
-    pc_cerr(rs, 500, "%s", qv_db_errmsg(rq->s->db));
+    catalog_err(rq, rs);
   } else if (found == 0) {
     pc_cerr(rs, 404, "Resource %.100s not found", name);
   } else if (rq->method == M_GET) {
@@ -148,7 +155,7 @@ void pc_route_index(srv_req *rq, srv_resp *rs, const char *name) {
   } else {
     err = pc_index_drop(rq->s, name);
     if (err == QV_NOTFOUND) pc_cerr(rs, 404, "Resource %.100s not found", name);
-    else if (err != QV_OK) pc_cerr(rs, 500, "%s", qv_db_errmsg(rq->s->db));
+    else if (err != QV_OK) catalog_err(rq, rs);
     else srv_reply_text(rs, 202, "");
   }
 }

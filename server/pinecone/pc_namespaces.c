@@ -138,6 +138,10 @@ void pc_namespaces(srv_req *rq, srv_resp *rs, const pc_index *ix) {
   uint64_t cnt = 0;
   qv_status rc;
   sbuf b = {0};
+  if (rq->s->cluster) {
+    pc_cl_namespaces(rq, rs, ix);
+    return;
+  }
   if (!ns) {
     if (rq->method == M_GET) list_ns(rq, rs, ix);
     else create_ns(rq, rs, ix);

@@ -128,6 +128,7 @@ int pc_index_get(qsrv *s, const char *name, pc_index *out, qv_status *err) {
   qv_database_info in = {.struct_size = sizeof in};
   qv_status rc;
   int found;
+  if (s->cluster) return pc_cl_index_get(s, name, out, err);
   if (!pc_valid_index_name(name)) return 0;
   if (cache_find(s, name, out, &gen)) return 1;
   rc = qv_database_get(s->db, PC_TENANT, name, &in);
@@ -143,6 +144,7 @@ int pc_index_get(qsrv *s, const char *name, pc_index *out, qv_status *err) {
 }
 
 qv_status pc_index_put(qsrv *s, const pc_index *ix) {
+  if (s->cluster) return pc_cl_index_put(s, ix);
   json_t *m = json_pack("{s:s,s:s,s:I,s:s,s:b,s:s}", "kind", "pinecone_index", "name", ix->name,
                         "dimension", (json_int_t)ix->dim, "metric", pc_metric_name(ix->metric),
                         "protect", ix->protect, "created", ix->created);
@@ -159,6 +161,7 @@ qv_status pc_index_put(qsrv *s, const pc_index *ix) {
 
 qv_status pc_index_drop(qsrv *s, const char *name) {
   qv_status rc;
+  if (s->cluster) return pc_cl_index_drop(s, name);
   cache_drop(name); /* before and after: no lookup may cache it back in between */
   rc = qv_database_delete(s->db, PC_TENANT, name, NULL); /* the index and its namespaces, at once */
   cache_drop(name);
@@ -172,7 +175,9 @@ static int cmp_index(const void *a, const void *b) {
 qv_status pc_index_list(qsrv *s, pc_index **out, size_t *n) {
   char **names = NULL;
   size_t cnt = 0, k = 0;
-  qv_status rc = qv_database_list(s->db, PC_TENANT, &names, &cnt);
+  qv_status rc;
+  if (s->cluster) return pc_cl_index_list(s, out, n);
+  rc = qv_database_list(s->db, PC_TENANT, &names, &cnt);
   *out = NULL;
   *n = 0;
   if (rc == QV_NOTFOUND) return QV_OK; /* no index was ever made */

@@ -48,8 +48,7 @@ static void put_sparse(sbuf *b, const pc_sparse *sp) {
 
 /* The fields of one record after its id: values, sparseValues, metadata, as asked
  * (metadata 2: only when the record has some). */
-static int put_record(sbuf *b, const float *emb, size_t dim, const char *meta, int values,
-                      int metadata) {
+int pc_put_record(sbuf *b, const float *emb, size_t dim, const char *meta, int values, int metadata) {
   json_t *m;
   pc_sparse sp = {0};
   if (values && emb) {
@@ -88,7 +87,7 @@ static int put_record(sbuf *b, const float *emb, size_t dim, const char *meta, i
   return 0;
 }
 
-static void put_tail(sbuf *b, const char *ns) {
+void pc_put_tail(sbuf *b, const char *ns) {
   sbuf_puts(b, ",\"namespace\":");
   sbuf_json_str(b, ns ? ns : "");
   sbuf_puts(b, ",\"usage\":{\"readUnits\":1}}");
@@ -97,16 +96,13 @@ static void put_tail(sbuf *b, const char *ns) {
 static void reply_empty(srv_resp *rs, const char *head, const char *ns) {
   sbuf b = {0};
   sbuf_puts(&b, head);
-  put_tail(&b, ns);
+  pc_put_tail(&b, ns);
   sbuf_reply(&b, rs, 200);
 }
 
 /* ------------------------------------------------------------------ query */
 
-typedef struct hit {
-  double score;
-  char *id;
-} hit;
+typedef pc_hit hit;
 
 /* Min-heap on score (ties: the larger id is "smaller", so it goes first). */
 static int worse(const hit *a, const hit *b) {
@@ -169,7 +165,7 @@ static int offer(hit *h, size_t *n, size_t k, double score, const char *id) {
 }
 
 /* Exact hybrid scan of c: the best k of dense dot + sparse dot, sorted best first. */
-static qv_status hybrid_scan(qv_collection *c, const pc_qreq *q, hit **out, size_t *n_out) {
+qv_status pc_hybrid_scan(qv_collection *c, const pc_qreq *q, hit **out, size_t *n_out) {
   hit *h = calloc(q->k, sizeof *h);
   size_t n = 0;
   qv_status rc = h ? QV_OK : QV_NOMEM;
@@ -227,7 +223,7 @@ static void reply_hybrid(srv_req *rq, srv_resp *rs, qv_collection *c, const pc_i
   hit *h = NULL;
   size_t n = 0;
   qv_results *r = NULL;
-  qv_status rc = hybrid_scan(c, q, &h, &n);
+  qv_status rc = pc_hybrid_scan(c, q, &h, &n);
   sbuf b = {0};
   if (rc == QV_OK && n && (q->inc_values || q->inc_meta)) {
     const char **ids = malloc(n * sizeof *ids);
@@ -254,13 +250,13 @@ static void reply_hybrid(srv_req *rq, srv_resp *rs, qv_collection *c, const pc_i
     sbuf_puts(&b, ",\"score\":");
     sbuf_json_float(&b, h[i].score);
     while (j < m && strcmp(qv_results_id(r, 0, j), h[i].id)) j++;
-    if (j < m && put_record(&b, qv_results_embedding(r, 0, j), ix->dim,
+    if (j < m && pc_put_record(&b, qv_results_embedding(r, 0, j), ix->dim,
                             qv_results_metadata(r, 0, j), q->inc_values, q->inc_meta))
       b.oom = 1;
     sbuf_putc(&b, '}');
   }
   sbuf_putc(&b, ']');
-  put_tail(&b, q->ns);
+  pc_put_tail(&b, q->ns);
   sbuf_reply(&b, rs, 200);
 done:
   for (size_t i = 0; i < n; i++) free(h[i].id);
@@ -300,9 +296,14 @@ void pc_query_run(srv_req *rq, srv_resp *rs, const pc_index *ix, pc_qreq *q) {
   qv_collection *c = NULL;
   qv_results *r = NULL;
   qv_query_opts o;
-  qv_status rc = pc_ns_open(rq->s, ix, q->ns, 0, &c);
+  qv_status rc;
   sbuf b = {0};
   size_t n;
+  if (rq->s->cluster) {
+    pc_cl_query_run(rq, rs, ix, q);
+    return;
+  }
+  rc = pc_ns_open(rq->s, ix, q->ns, 0, &c);
   if (rc == QV_NOTFOUND) {
     reply_empty(rs, "{\"matches\":[]", q->ns);
     return;
@@ -340,13 +341,13 @@ void pc_query_run(srv_req *rq, srv_resp *rs, const pc_index *ix, pc_qreq *q) {
     sbuf_json_str(&b, qv_results_id(r, 0, i));
     sbuf_puts(&b, ",\"score\":");
     sbuf_json_float(&b, score_of(ix, qv_results_distance(r, 0, i)));
-    if (put_record(&b, qv_results_embedding(r, 0, i), ix->dim, qv_results_metadata(r, 0, i),
+    if (pc_put_record(&b, qv_results_embedding(r, 0, i), ix->dim, qv_results_metadata(r, 0, i),
                    q->inc_values, q->inc_meta))
       b.oom = 1;
     sbuf_putc(&b, '}');
   }
   sbuf_putc(&b, ']');
-  put_tail(&b, q->ns);
+  pc_put_tail(&b, q->ns);
   sbuf_reply(&b, rs, 200);
 done:
   qv_results_free(r);
@@ -467,6 +468,10 @@ void pc_fetch(srv_req *rq, srv_resp *rs, const pc_index *ix) {
       pc_err(rs, 400, "ids[%zu]: bad percent-encoding or empty id", i);
       goto done;
     }
+  if (rq->s->cluster) {
+    pc_cl_fetch(rq, rs, ix, ns, ids, n);
+    goto done;
+  }
   rc = pc_ns_open(rq->s, ix, ns, 0, &c);
   if (rc == QV_NOTFOUND) {
     reply_empty(rs, "{\"vectors\":{}", ns);
@@ -491,11 +496,11 @@ void pc_fetch(srv_req *rq, srv_resp *rs, const pc_index *ix) {
     sbuf_json_str(&b, id);
     sbuf_puts(&b, ":{\"id\":");
     sbuf_json_str(&b, id);
-    if (put_record(&b, qv_results_embedding(r, 0, i), ix->dim, m, 1, 2)) b.oom = 1;
+    if (pc_put_record(&b, qv_results_embedding(r, 0, i), ix->dim, m, 1, 2)) b.oom = 1;
     sbuf_putc(&b, '}');
   }
   sbuf_putc(&b, '}');
-  put_tail(&b, ns);
+  pc_put_tail(&b, ns);
   sbuf_reply(&b, rs, 200);
 done:
   for (size_t i = 0; ids && i < n; i++) free(ids[i]);
@@ -551,57 +556,13 @@ char *pc_token_parse(const char *t) {
   return o;
 }
 
-void pc_list(srv_req *rq, srv_resp *rs, const pc_index *ix) {
-  int bad = 0;
-  char *ns = pc_arg(rq, "namespace", &bad), *prefix = pc_arg(rq, "prefix", &bad);
-  char *tok = pc_arg(rq, "paginationToken", &bad), *after = NULL, *next = NULL;
-  char *lim = pc_arg(rq, "limit", &bad);
-  const char **v = NULL;
-  size_t limit = 100, n = 0, start = 0, plen, end;
-  qv_collection *c = NULL;
-  qv_results *r = NULL;
-  qv_get_opts o;
-  qv_status rc;
+void pc_list_reply(srv_resp *rs, const char *ns, const char **v, size_t total, const char *prefix, const char *after,
+                   size_t limit) {
+  size_t n = 0, start = 0, end, plen = prefix ? strlen(prefix) : 0;
+  char *next = NULL;
   sbuf b = {0};
-  if (bad) {
-    pc_err(rs, 400, "bad percent-encoding in the query string");
-    goto done;
-  }
-  if (ns && pc_ns_check(ns, rs)) goto done;
-  if (lim) {
-    char *e;
-    unsigned long long x = strtoull(lim, &e, 10);
-    if (!*lim || *e || *lim == '-' || x < 1 || x > 100) {
-      pc_err(rs, 400, "limit: expected an integer from 1 to 100");
-      goto done;
-    }
-    limit = (size_t)x;
-  }
-  if (tok && *tok && !(after = pc_token_parse(tok))) {
-    pc_err(rs, 400, "paginationToken: not a token this server handed out");
-    goto done;
-  }
-  rc = pc_ns_open(rq->s, ix, ns, 0, &c);
-  if (rc == QV_NOTFOUND) {
-    reply_empty(rs, "{\"vectors\":[]", ns);
-    goto done;
-  }
-  if (rc == QV_OK) {
-    qv_get_opts_init(&o);
-    o.include = 0;
-    rc = qv_collection_get_records(c, &o, &r);
-  }
-  if (rc != QV_OK) {
-    pc_err_qv(rs, rq->s, rc);
-    goto done;
-  }
-  plen = prefix ? strlen(prefix) : 0;
-  if (qv_results_count(r, 0) && !(v = malloc(qv_results_count(r, 0) * sizeof *v))) {
-    pc_err(rs, 500, "out of memory");
-    goto done;
-  }
-  for (size_t i = 0; i < qv_results_count(r, 0); i++) {
-    const char *id = qv_results_id(r, 0, i);
+  for (size_t i = 0; i < total; i++) {
+    const char *id = v[i];
     if (plen && strncmp(id, prefix, plen)) continue;
     if (after && strcmp(id, after) <= 0) continue;
     v[n++] = id;
@@ -621,8 +582,65 @@ void pc_list(srv_req *rq, srv_resp *rs, const pc_index *ix) {
     sbuf_json_str(&b, next);
     sbuf_putc(&b, '}');
   }
-  put_tail(&b, ns);
+  pc_put_tail(&b, ns);
   sbuf_reply(&b, rs, 200);
+  free(next);
+}
+
+void pc_list(srv_req *rq, srv_resp *rs, const pc_index *ix) {
+  int bad = 0;
+  char *ns = pc_arg(rq, "namespace", &bad), *prefix = pc_arg(rq, "prefix", &bad);
+  char *tok = pc_arg(rq, "paginationToken", &bad), *after = NULL;
+  char *lim = pc_arg(rq, "limit", &bad);
+  const char **v = NULL;
+  size_t limit = 100, n;
+  qv_collection *c = NULL;
+  qv_results *r = NULL;
+  qv_get_opts o;
+  qv_status rc;
+  if (bad) {
+    pc_err(rs, 400, "bad percent-encoding in the query string");
+    goto done;
+  }
+  if (ns && pc_ns_check(ns, rs)) goto done;
+  if (lim) {
+    char *e;
+    unsigned long long x = strtoull(lim, &e, 10);
+    if (!*lim || *e || *lim == '-' || x < 1 || x > 100) {
+      pc_err(rs, 400, "limit: expected an integer from 1 to 100");
+      goto done;
+    }
+    limit = (size_t)x;
+  }
+  if (tok && *tok && !(after = pc_token_parse(tok))) {
+    pc_err(rs, 400, "paginationToken: not a token this server handed out");
+    goto done;
+  }
+  if (rq->s->cluster) {
+    pc_cl_list(rq, rs, ix, ns, prefix, after, limit);
+    goto done;
+  }
+  rc = pc_ns_open(rq->s, ix, ns, 0, &c);
+  if (rc == QV_NOTFOUND) {
+    reply_empty(rs, "{\"vectors\":[]", ns);
+    goto done;
+  }
+  if (rc == QV_OK) {
+    qv_get_opts_init(&o);
+    o.include = 0;
+    rc = qv_collection_get_records(c, &o, &r);
+  }
+  if (rc != QV_OK) {
+    pc_err_qv(rs, rq->s, rc);
+    goto done;
+  }
+  n = qv_results_count(r, 0);
+  if (n && !(v = malloc(n * sizeof *v))) {
+    pc_err(rs, 500, "out of memory");
+    goto done;
+  }
+  for (size_t i = 0; i < n; i++) v[i] = qv_results_id(r, 0, i);
+  pc_list_reply(rs, ns, v, n, prefix, after, limit);
 done:
   free((void *)v);
   free(ns);
@@ -630,7 +648,6 @@ done:
   free(tok);
   free(lim);
   free(after);
-  free(next);
   qv_results_free(r);
   qv_collection_release(c);
 }
@@ -645,6 +662,10 @@ void pc_stats(srv_req *rq, srv_resp *rs, const pc_index *ix) {
   sbuf b = {0};
   if (!body) return;
   if (pc_filter_field(body, &where, rs)) goto done;
+  if (rq->s->cluster) {
+    pc_cl_stats(rq, rs, ix, where);
+    goto done;
+  }
   rc = pc_ns_list(rq->s, ix->name, &names, &n);
   sbuf_puts(&b, "{\"namespaces\":{");
   for (size_t i = 0; rc == QV_OK && i < n; i++) {

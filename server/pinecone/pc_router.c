@@ -182,6 +182,7 @@ int pc_data_index(srv_req *rq, srv_resp *rs, const char *name, pc_index *out) {
   int found = pc_index_get(rq->s, name, out, &err);
   if (found == 1) return 0;
   if (found == 0) pc_err(rs, 404, "Index '%.100s' not found", name);
+  else if (rq->s->cluster) pc_err(rs, 503, "the cluster catalog (NATS JetStream) is not reachable");
   else pc_err_qv(rs, rq->s, err);
   return -1;
 }

@@ -104,12 +104,7 @@ static int cmp_str_idx(const void *a, const void *b, void *ids_) {
 
 /* ------------------------------------------------------------------ upsert */
 
-typedef struct up_rec {
-  const char *id;
-  json_t *meta;      /* borrowed from the body, or NULL */
-  pc_sparse sp;
-  int skip;          /* an earlier duplicate of a later id in the batch */
-} up_rec;
+typedef pc_up_rec up_rec;
 
 static int parse_vectors(json_t *arr, const pc_index *ix, up_rec *recs, float *emb,
                          srv_resp *rs) {
@@ -176,48 +171,67 @@ static int dedupe(up_rec *recs, size_t n) {
   return 0;
 }
 
+qv_status pc_upsert_records(qv_collection *c, const char *const *ids, const float *rows, uint32_t dim,
+                            json_t *const *um, const pc_sparse *const *sps, size_t k, const char *pos_key,
+                            uint64_t pos) {
+  char **metas = calloc(k ? k : 1, sizeof *metas);
+  json_t *old = NULL;
+  qv_status rc = metas ? QV_OK : QV_NOMEM;
+  qv_batch b;
+  if (rc == QV_OK) old = stored_meta(c, ids, k, &rc);
+  for (size_t j = 0; rc == QV_OK && j < k; j++) {
+    json_t *m = pc_meta_store(um[j], sps[j], json_object_get(old, ids[j]));
+    if (!m) rc = QV_NOMEM;
+    else if (json_object_size(m) && !(metas[j] = json_dumps(m, JSON_COMPACT))) rc = QV_NOMEM;
+    json_decref(m);
+  }
+  if (rc == QV_OK) {
+    memset(&b, 0, sizeof b);
+    b.struct_size = sizeof b;
+    b.n = k;
+    b.ids = ids;
+    b.embeddings = rows;
+    b.metadatas = (const char *const *)metas;
+    b.dim = dim;
+    b.position_key = pos_key;
+    b.position = pos;
+    rc = qv_collection_upsert(c, &b);
+  }
+  json_decref(old);
+  for (size_t j = 0; metas && j < k; j++) free(metas[j]);
+  free(metas);
+  return rc;
+}
+
 /* Write the kept records (under write_lock). */
 static void upsert_write(srv_req *rq, srv_resp *rs, const pc_index *ix, const char *ns,
                          up_rec *recs, const float *emb, size_t n, size_t n_sent) {
   size_t k = 0;
   const char **ids = calloc(n, sizeof *ids);
-  char **metas = calloc(n, sizeof *metas);
+  json_t **um = calloc(n, sizeof *um);
+  const pc_sparse **sps = calloc(n, sizeof *sps);
   float *rows = malloc(n * ix->dim * sizeof *rows);
-  json_t *old = NULL;
   qv_collection *c = NULL;
   qv_status rc;
-  qv_batch b;
-  if (!ids || !metas || !rows) {
+  if (!ids || !um || !sps || !rows) {
     pc_err(rs, 500, "out of memory");
+    goto done;
+  }
+  if (rq->s->cluster) {
+    pc_cl_upsert(rq, rs, ix, ns, recs, emb, n);
     goto done;
   }
   for (size_t i = 0; i < n; i++) {
     if (recs[i].skip) continue;
     ids[k] = recs[i].id;
+    um[k] = recs[i].meta;
+    sps[k] = &recs[i].sp;
     memcpy(rows + k * ix->dim, emb + i * ix->dim, ix->dim * sizeof *rows);
     k++;
   }
   pthread_mutex_lock(&write_lock);
   rc = pc_ns_open(rq->s, ix, ns, 1, &c);
-  if (rc == QV_OK) old = stored_meta(c, ids, k, &rc);
-  for (size_t i = 0, j = 0; rc == QV_OK && i < n; i++) {
-    json_t *m;
-    if (recs[i].skip) continue;
-    m = pc_meta_store(recs[i].meta, &recs[i].sp, json_object_get(old, recs[i].id));
-    if (!m) rc = QV_NOMEM;
-    else if (json_object_size(m) && !(metas[j] = json_dumps(m, JSON_COMPACT))) rc = QV_NOMEM;
-    json_decref(m);
-    j++;
-  }
-  if (rc == QV_OK) {
-    memset(&b, 0, sizeof b);
-    b.n = k;
-    b.ids = ids;
-    b.embeddings = rows;
-    b.metadatas = (const char *const *)metas;
-    b.dim = ix->dim;
-    rc = qv_collection_upsert(c, &b);
-  }
+  if (rc == QV_OK) rc = pc_upsert_records(c, ids, rows, ix->dim, um, sps, k, NULL, 0);
   if (rc == QV_OK) {
     sbuf out = {0};
     sbuf_printf(&out, "{\"upsertedCount\":%zu}", n_sent);
@@ -227,10 +241,9 @@ static void upsert_write(srv_req *rq, srv_resp *rs, const pc_index *ix, const ch
   }
   pthread_mutex_unlock(&write_lock);
 done:
-  json_decref(old);
   qv_collection_release(c);
-  for (size_t i = 0; metas && i < n; i++) free(metas[i]);
-  free(metas);
+  free(um);
+  free((void *)sps);
   free(ids);
   free(rows);
 }
@@ -297,7 +310,7 @@ done:
 /* Update the records ids[0..n) (stored metadata in old, keyed by id). */
 static qv_status update_records(qv_collection *c, const char *const *ids, size_t n, json_t *old,
                                 json_t *set, const pc_sparse *sp, const float *values,
-                                uint32_t dim) {
+                                uint32_t dim, const char *pos_key, uint64_t pos) {
   char **metas = calloc(n ? n : 1, sizeof *metas);
   qv_status rc = metas ? QV_OK : QV_NOMEM;
   qv_batch b;
@@ -308,11 +321,14 @@ static qv_status update_records(qv_collection *c, const char *const *ids, size_t
   }
   if (rc == QV_OK && n) {
     memset(&b, 0, sizeof b);
+    b.struct_size = sizeof b;
     b.n = n;
     b.ids = ids;
     b.embeddings = values;
     b.metadatas = (const char *const *)metas;
     b.dim = values ? dim : 0;
+    b.position_key = pos_key;
+    b.position = pos;
     rc = qv_collection_update(c, &b, 1);
   }
   for (size_t i = 0; metas && i < n; i++) free(metas[i]);
@@ -339,16 +355,45 @@ static qv_status matching_ids(qv_collection *c, const char *where, qv_results **
   return QV_OK;
 }
 
+qv_status pc_update_records(qv_collection *c, const char *id, const char *where, json_t *set, const pc_sparse *sp,
+                            const float *values, uint32_t dim, int dry, const char *pos_key, uint64_t pos,
+                            size_t *matched, int *wrote) {
+  json_t *old = NULL;
+  qv_results *r = NULL;
+  const char **ids = NULL;
+  size_t n = 0;
+  qv_status rc = QV_OK;
+  *matched = 0;
+  *wrote = 0;
+  if (id) {
+    ids = malloc(sizeof *ids);
+    if (!ids) rc = QV_NOMEM;
+    else ids[0] = id;
+    n = 1;
+  } else {
+    rc = matching_ids(c, where, &r, &ids, &n);
+  }
+  if (rc == QV_OK && n) old = stored_meta(c, ids, n, &rc);
+  if (rc == QV_OK && id && !json_object_get(old, id)) n = 0; /* no such id: a no-op */
+  if (rc == QV_OK && !dry && n) {
+    rc = update_records(c, ids, n, old, set, sp, values, dim, pos_key, pos);
+    *wrote = rc == QV_OK;
+  }
+  *matched = n;
+  json_decref(old);
+  qv_results_free(r);
+  free((void *)ids);
+  return rc;
+}
+
 void pc_update(srv_req *rq, srv_resp *rs, const pc_index *ix) {
-  json_t *body = pc_body(rq, rs, 0, 0), *vals, *spj, *set, *idj, *old = NULL;
+  json_t *body = pc_body(rq, rs, 0, 0), *vals, *spj, *set, *idj;
   const char *ns, *id;
   char *where = NULL;
   float *values = NULL;
   pc_sparse sp = {0};
   int have_sp = 0, dry = 0;
   qv_collection *c = NULL;
-  qv_results *r = NULL;
-  const char **ids = NULL;
   size_t n = 0;
   qv_status rc;
   if (!body) return;
@@ -396,22 +441,17 @@ void pc_update(srv_req *rq, srv_resp *rs, const pc_index *ix) {
   }
   if (set && json_is_null(set)) set = NULL;
   if (set && pc_meta_check(set, "setMetadata", rs)) goto done;
+  if (rq->s->cluster) {
+    pc_cl_update(rq, rs, ix, ns, id, where, set, have_sp ? &sp : NULL, values, dry);
+    goto done;
+  }
   pthread_mutex_lock(&write_lock);
   rc = pc_ns_open(rq->s, ix, ns, 0, &c);
   if (rc == QV_NOTFOUND) {
     rc = QV_OK; /* nothing to update */
   } else if (rc == QV_OK) {
-    if (id) {
-      ids = malloc(sizeof *ids);
-      if (!ids) rc = QV_NOMEM;
-      else ids[0] = id;
-      n = 1;
-    } else {
-      rc = matching_ids(c, where, &r, &ids, &n);
-    }
-    if (rc == QV_OK && n) old = stored_meta(c, ids, n, &rc);
-    if (rc == QV_OK && id && !json_object_get(old, id)) n = 0; /* no such id: a no-op */
-    if (rc == QV_OK && !dry) rc = update_records(c, ids, n, old, set, have_sp ? &sp : NULL, values, ix->dim);
+    int wrote;
+    rc = pc_update_records(c, id, where, set, have_sp ? &sp : NULL, values, ix->dim, dry, NULL, 0, &n, &wrote);
   }
   pthread_mutex_unlock(&write_lock);
   if (rc != QV_OK) {
@@ -424,9 +464,6 @@ void pc_update(srv_req *rq, srv_resp *rs, const pc_index *ix) {
     srv_reply_text(rs, 200, "{}");
   }
 done:
-  json_decref(old);
-  qv_results_free(r);
-  free((void *)ids);
   qv_collection_release(c);
   pc_sparse_free(&sp);
   free(values);
@@ -480,6 +517,10 @@ void pc_delete(srv_req *rq, srv_resp *rs, const pc_index *ix) {
   if (forms != 1) {
     pc_err(rs, 400, forms ? "give only one of ids, deleteAll or filter"
                           : "one of ids (non-empty), deleteAll: true or filter is required");
+    goto done;
+  }
+  if (rq->s->cluster) {
+    pc_cl_delete(rq, rs, ix, ns, ids, n, where, del_all);
     goto done;
   }
   pthread_mutex_lock(&write_lock);

@@ -41,6 +41,7 @@ struct qv_collection {
   char *name;
   char uuid[37];
   char *metadata_json;   /* NULL if none */
+  char *config_json;     /* a face's configuration (qv_collection_set_config), NULL if none */
   uint32_t dim;          /* 0 until fixed; row width in floats (hamming: ceil(bits / 32) words) */
   qv_metric metric;
   uint32_t bits;         /* hamming: the dimension in bits (the public dim); 0 otherwise */
@@ -212,6 +213,8 @@ QV_INTERNAL extern void (*qv__test_pre_apply)(qv_collection *c);
  * hidden, with the collection lock released (write.c apply()). */
 QV_INTERNAL extern void (*qv__test_between_chunks)(qv_collection *c);
 QV_INTERNAL qv_status qv__col_persist(qv_collection *c);
+/* config.c: QV_OK if json is NULL or the text of a JSON object, else QV_INVALID naming field. */
+QV_INTERNAL qv_status qv__config_check(qv_db *db, const char *field, const char *json);
 QV_INTERNAL qv_status qv__col_store_row(qv_collection *c);
 /* QV_MISUSE (with message) if c is NULL or dropped. */
 QV_INTERNAL qv_status qv__col_check(const qv_collection *c);

@@ -156,10 +156,12 @@ qv_status qv__col_new(qv_db *db, const char *name, const qv_collection_opts *o, 
   c->fcache = qv__fcache_new(&db->mem);
   c->name = qv__strdup(&db->mem, name);
   c->metadata_json = o->metadata_json ? qv__strdup(&db->mem, o->metadata_json) : NULL;
-  if (!c->fcache || !c->name || (o->metadata_json && !c->metadata_json)) {
+  c->config_json = o->config_json ? qv__strdup(&db->mem, o->config_json) : NULL;
+  if (!c->fcache || !c->name || (o->metadata_json && !c->metadata_json) || (o->config_json && !c->config_json)) {
     qv__fcache_free(&db->mem, c->fcache);
     qv__free(&db->mem, c->name);
     qv__free(&db->mem, c->metadata_json);
+    qv__free(&db->mem, c->config_json);
     qv__free(&db->mem, c->params);
     qv__free(&db->mem, c);
     return QV_NOMEM;
@@ -208,6 +210,7 @@ void qv__col_free(qv_collection *c) {
   qv__text_free(c); /* text.c */
   qv__free(mem, c->name);
   qv__free(mem, c->metadata_json);
+  qv__free(mem, c->config_json);
   qv__free(mem, c->params);
   pthread_rwlock_destroy(&c->lock);
   pthread_mutex_destroy(&c->wmu);
@@ -556,6 +559,7 @@ static void store_col_row(qv_collection *c, qv_store_col *row) {
   row->name = c->name;
   row->uuid = c->uuid;
   row->metadata_json = c->metadata_json;
+  row->config_json = c->config_json;
   row->dim = QV__PUBDIM(c);
   row->metric = (int)c->metric;
   row->kind = (char *)(uintptr_t)c->vt->name;
@@ -641,6 +645,7 @@ qv_status qv_collection_create(qv_db *db, const char *name, const qv_collection_
   opts = &given;
   qv_status rc = qv__check_name(db, "name", name);
   if (rc == QV_OK) rc = validate_metadata_json(db, opts->metadata_json);
+  if (rc == QV_OK) rc = qv__config_check(db, "config", opts->config_json);
   if (rc) return rc;
   pthread_mutex_lock(&db->write_mu);
   pthread_mutex_lock(&db->cat_mu);
@@ -680,7 +685,8 @@ qv_status qv_collection_get_or_create(qv_db *db, const char *name, const qv_coll
     /* a qualified name of a database that does not exist, or a malformed one */
   } else if (db->read_only) {
     rc = qv__err(db, QV_MISUSE, "database is open read-only");
-  } else if ((rc = validate_metadata_json(db, opts->metadata_json)) == QV_OK) {
+  } else if ((rc = validate_metadata_json(db, opts->metadata_json)) == QV_OK &&
+             (rc = qv__config_check(db, "config", opts->config_json)) == QV_OK) {
     rc = create_locked(db, canon, opts, out);
     if (rc == QV_OK && created) *created = 1;
   }
@@ -856,6 +862,7 @@ qv_status qv_collection_info_get(qv_collection *c, qv_collection_info *out) {
   in.name = strdup(c->name);
   in.uuid = strdup(c->uuid);
   in.metadata_json = c->metadata_json ? strdup(c->metadata_json) : NULL;
+  in.config_json = c->config_json ? strdup(c->config_json) : NULL;
   char *buf = malloc(strlen(c->name) + 1);
   const char *t = NULL, *d = NULL, *local = NULL;
   if (buf) qv__name_split(c->name, buf, &t, &d, &local);
@@ -872,7 +879,7 @@ qv_status qv_collection_info_get(qv_collection *c, qv_collection_info *out) {
   in.count = c->count;
   pthread_rwlock_unlock(&c->lock);
   if (!in.name || !in.uuid || (c->metadata_json && !in.metadata_json) || !in.index || !in.params_json ||
-      !in.tenant || !in.database || !in.local_name) {
+      !in.tenant || !in.database || !in.local_name || (c->config_json && !in.config_json)) {
     in.struct_size = sizeof in; /* free them all */
     qv_collection_info_free(&in);
     return QV_NOMEM;
@@ -884,6 +891,8 @@ qv_status qv_collection_info_get(qv_collection *c, qv_collection_info *out) {
     free(in.database);
     free(in.local_name);
   }
+  if (want < offsetof(qv_collection_info, config_json) + sizeof in.config_json || want > sizeof in)
+    free(in.config_json); /* nor for this one */
   return QV_OK;
 }
 
@@ -902,6 +911,10 @@ void qv_collection_info_free(qv_collection_info *info) {
     free(info->database);
     free(info->local_name);
     info->tenant = info->database = info->local_name = NULL;
+  }
+  if (size >= offsetof(qv_collection_info, config_json) + sizeof info->config_json && size <= sizeof *info) {
+    free(info->config_json);
+    info->config_json = NULL;
   }
   info->struct_size = size;
 }

@@ -162,6 +162,7 @@ static qv_status load_catalog(qv_db *db, char *err, size_t errlen) {
     o.index = rows[i].kind;
     o.params_json = rows[i].params_json;
     o.metadata_json = rows[i].metadata_json;
+    o.config_json = rows[i].config_json;
     qv_collection *c = NULL;
     rc = qv__col_new(db, rows[i].name, &o, &c);
     if (rc == QV_OK) {
@@ -184,6 +185,7 @@ static qv_status load_catalog(qv_db *db, char *err, size_t errlen) {
     qv__free(&db->mem, rows[i].metadata_json);
     qv__free(&db->mem, rows[i].kind);
     qv__free(&db->mem, rows[i].params_json);
+    qv__free(&db->mem, rows[i].config_json);
   }
   qv__free(&db->mem, rows);
   return rc;

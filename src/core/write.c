@@ -10,6 +10,10 @@
  *   3. commit: one SQLite transaction with the next sequence number; only when COMMIT returns
  *      is the in-memory state (slot arrays, id map, index) changed, with steps that cannot
  *      fail except the index insertion itself.
+ * An update may leave rows without a new vector (qv_batch.has_embedding, rows_given()): such a
+ * row is planned like a metadata-only update of its record (the stored embedding is read back
+ * to rewrite its row, keep_embedding()) inside the same batch, so Chroma's update with null
+ * rows is one transaction too.
  *
  * Locks. The collection's c->wmu is held throughout, so writers of one collection (and its
  * drop, checkpoint, compaction) run one at a time and the collection's state cannot change
@@ -95,8 +99,12 @@ static qv_status validate_ids(qv_db *db, const qv_batch *b) {
   return rc;
 }
 
+/* 1 if row i of b carries a vector (b->has_embedding, update only). */
+static int row_given(const qv_batch *b, size_t i) { return !b->has_embedding || b->has_embedding[i]; }
+
 static qv_status validate_embeddings(qv_db *db, const qv_batch *b, uint32_t dim) {
   for (size_t i = 0; i < b->n; i++) {
+    if (!row_given(b, i)) continue; /* not read */
     const float *row = b->embeddings + i * dim;
     for (uint32_t j = 0; j < dim; j++)
       if (!isfinite(row[j]))
@@ -196,7 +204,7 @@ static qv_status plan_one(wbatch *w, size_t i, qv_conflict conflict, int ignore_
   }
   r->doc_given = b->documents && b->documents[i];
   if (r->doc_given && !(r->doc = qv__strdup(&db->mem, b->documents[i]))) return QV_NOMEM;
-  r->emb_given = b->embeddings != NULL;
+  r->emb_given = b->embeddings != NULL && row_given(b, i);
   if (r->emb_given) r->emb = b->embeddings + i * w->dim;
   return QV_OK;
 }
@@ -648,10 +656,46 @@ static qv_status bits_in(qv_collection *c, qv_batch *b, float **conv) {
   unsigned char *p = qv__malloc_aligned(&db->mem, b->n ? b->n * row : row);
   if (!p) return QV_NOMEM;
   memset(p, 0, b->n * row);
-  for (size_t i = 0; i < b->n; i++) memcpy(p + i * row, b->bits + i * nb, nb);
+  for (size_t i = 0; i < b->n; i++)
+    if (row_given(b, i)) memcpy(p + i * row, b->bits + i * nb, nb);
   *conv = (float *)(void *)p;
   b->embeddings = *conv;
   b->dim = c->dim;
+  return QV_OK;
+}
+
+/*
+ * b->has_embedding (rows without a new vector): only an update may leave one out, and a row
+ * given needs embeddings or bits. Normalised: NULL when every row has a vector; embeddings
+ * and bits NULL when none has (a metadata/document-only update).
+ */
+static qv_status rows_given(qv_db *db, qv_batch *b, wmode mode) {
+  size_t n_given = 0, first_missing = SIZE_MAX, first_given = SIZE_MAX;
+  if (!b->has_embedding) return QV_OK;
+  for (size_t i = 0; i < b->n; i++) {
+    if (!b->has_embedding[i]) {
+      if (first_missing == SIZE_MAX) first_missing = i;
+    } else {
+      if (first_given == SIZE_MAX) first_given = i;
+      n_given++;
+    }
+  }
+  if (n_given == b->n) {
+    b->has_embedding = NULL;
+    return QV_OK;
+  }
+  if (mode != W_UPDATE)
+    return qv__err(db, QV_INVALID, "embeddings[%zu]: required for %s (has_embedding[%zu] is 0: only an update keeps "
+                   "a record's stored embedding)", first_missing, mode_name(mode), first_missing);
+  if (!n_given) {
+    b->embeddings = NULL;
+    b->bits = NULL;
+    b->has_embedding = NULL;
+    return QV_OK;
+  }
+  if (!b->embeddings && !b->bits)
+    return qv__err(db, QV_INVALID, "has_embedding[%zu]: set, but the batch has neither embeddings nor bits",
+                   first_given);
   return QV_OK;
 }
 
@@ -669,6 +713,7 @@ static qv_status write_batch(qv_collection *c, const qv_batch *bin, wmode mode, 
   qv__err_clear(db);
   if (db->read_only) return qv__err(db, QV_MISUSE, "database is open read-only");
   float *conv = NULL; /* hamming: the packed bits in rows of c->dim 32-bit words */
+  if (b && (rc = rows_given(db, b, mode))) return rc;
   if (b && (rc = bits_in(c, b, &conv))) return rc;
   wbatch w;
   memset(&w, 0, sizeof w);

@@ -24,6 +24,7 @@ typedef struct qv_store_col {
   int metric;
   char *kind;             /* index kind name */
   char *params_json;      /* the kind's canonical parameters */
+  char *config_json;      /* a face's configuration (quiver.h qv_collection_opts.config_json), or NULL */
 } qv_store_col;
 
 /* One record row as handed to / read from the store. */
@@ -37,7 +38,7 @@ typedef struct qv_store_rec {
 } qv_store_rec;
 
 /* What opening did to an older file: from = the format version migrated from (0: none);
- * note = what the format 2 -> 3 step did, for the log line; dropped_cid = the collection it
+ * note = what the format 2 -> 3 and 3 -> 4 steps did, for the log line; dropped_cid = the collection it
  * dropped (format 2's server catalog: its index file is to be removed), else -1. */
 typedef struct qv_store_migration {
   int from;
@@ -121,6 +122,9 @@ QV_INTERNAL void qv__store_catalog_free(const qv_mem *mem, char **tenants, size_
 /* Format 2 -> 3 in one transaction: the tables, the server catalog's records moved into them,
  * qualified names of the default database made plain. */
 QV_INTERNAL qv_status qv__store_migrate_2_to_3(qv_store *s, qv_store_migration *m);
+/* Format 3 -> 4 in one transaction (store_config.c): the collections' config column, filled
+ * from the format-3 server's reserved metadata key. */
+QV_INTERNAL qv_status qv__store_migrate_3_to_4(qv_store *s, qv_store_migration *m);
 
 /* ------------------------------------------------------------------ text index (store_fts.c) */
 

@@ -6,14 +6,16 @@
  * quiver database; PRAGMA user_version is the on-disk format version (QV_FORMAT_VERSION). A
  * file with another application_id or a newer user_version is refused with QV_CORRUPT.
  *
- * Schema (format 3):
+ * Schema (format 4):
  *   qv_info(key TEXT PRIMARY KEY, value)        'seq' = newest sequence number; 'pos:NAME' =
  *               the position NAME (qv_db_position_get), written in the transaction of the
  *               batch that carried it (no format change: older libraries ignore the rows)
  *   collections(cid INTEGER PRIMARY KEY, name TEXT UNIQUE, uuid TEXT UNIQUE, dim, metric,
- *               kind TEXT, params TEXT, metadata TEXT)
+ *               kind TEXT, params TEXT, metadata TEXT, config TEXT)
  *               kind is the index kind's name, params its parameters as one canonical JSON
- *               object (index/params.h): the catalog never names a kind's settings.
+ *               object (index/params.h): the catalog never names a kind's settings. config
+ *               is a face's configuration of the collection (a JSON object or NULL), kept
+ *               as given (format 4).
  *   records(rid INTEGER PRIMARY KEY, cid, slot, id TEXT, seq, metadata TEXT, document TEXT,
  *           embedding BLOB)                     UNIQUE INDEX (cid, id)
  *   deletes(seq, cid, slot, id TEXT)            the write log's deletes: a removed record leaves
@@ -21,6 +23,9 @@
  *               (and, later, log shipping) sees deletes as well as writes. Rows at or below a
  *               collection's index checkpoint are pruned when the checkpoint is written.
  *   tenants, databases                  tenants and databases (store_catalog.c; format 3).
+ * Format 3 had no config column: the Chroma face kept its configuration in the collection
+ * metadata under the key "__quiver_config"; it is migrated once, in one transaction
+ * (qv__store_migrate_3_to_4, store_config.c).
  * Format 2 (0.2.x) had no tenants and databases tables: `quiver serve` kept them as records of
  * a reserved collection and named its collections "tenant/database/name"; it is migrated once,
  * in one transaction (qv__store_migrate_2_to_3).
@@ -43,7 +48,7 @@
 
 #include "store.h"
 
-#define QV_FORMAT_VERSION 3
+#define QV_FORMAT_VERSION 4
 #define QV_APP_ID 0x51564442
 
 enum {
@@ -56,10 +61,10 @@ static const char *const stmt_sql[ST_N] = {
     [ST_COMMIT] = "COMMIT",
     [ST_ROLLBACK] = "ROLLBACK",
     [ST_SEQ] = "INSERT OR REPLACE INTO qv_info(key, value) VALUES('seq', ?1)",
-    [ST_COL_INS] = "INSERT INTO collections(name, uuid, dim, metric, kind, params, metadata) "
-                   "VALUES(?1,?2,?3,?4,?5,?6,?7)",
+    [ST_COL_INS] = "INSERT INTO collections(name, uuid, dim, metric, kind, params, metadata, config) "
+                   "VALUES(?1,?2,?3,?4,?5,?6,?7,?8)",
     [ST_COL_UPD] = "UPDATE collections SET name=?1, uuid=?2, dim=?3, metric=?4, kind=?5, params=?6, "
-                   "metadata=?7 WHERE cid=?8",
+                   "metadata=?7, config=?8 WHERE cid=?9",
     [ST_COL_DEL] = "DELETE FROM collections WHERE cid=?1",
     [ST_COL_DEL_RECS] = "DELETE FROM records WHERE cid=?1",
     [ST_COL_DEL_LOG] = "DELETE FROM deletes WHERE cid=?1",
@@ -77,7 +82,7 @@ static const char schema_sql[] =
     "CREATE TABLE IF NOT EXISTS qv_info(key TEXT PRIMARY KEY, value);"
     "CREATE TABLE IF NOT EXISTS collections(cid INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,"
     " uuid TEXT NOT NULL UNIQUE, dim INTEGER NOT NULL, metric INTEGER NOT NULL,"
-    " kind TEXT NOT NULL, params TEXT NOT NULL, metadata TEXT);"
+    " kind TEXT NOT NULL, params TEXT NOT NULL, metadata TEXT, config TEXT);"
     "CREATE TABLE IF NOT EXISTS records(rid INTEGER PRIMARY KEY, cid INTEGER NOT NULL,"
     " slot INTEGER NOT NULL, id TEXT NOT NULL, seq INTEGER NOT NULL, metadata TEXT,"
     " document TEXT, embedding BLOB NOT NULL);"
@@ -155,7 +160,7 @@ static qv_status check_or_init(qv_store *s, int read_only, qv_store_migration *m
     qv__fmt(s->err, sizeof s->err, "not a quiver database (application_id 0x%llx)", (unsigned long long)app);
     return QV_CORRUPT;
   }
-  if (ver == 1 || ver == 2) {
+  if (ver >= 1 && ver <= 3) {
     if (read_only) {
       qv__fmt(s->err, sizeof s->err,
               "format version %lld needs a one-time migration to version %d: open the database for writing once",
@@ -167,8 +172,10 @@ static qv_status check_or_init(qv_store *s, int read_only, qv_store_migration *m
       sqlite3_exec(s->w, "ROLLBACK", NULL, NULL, NULL);
       return rc;
     }
-    /* 2 -> 3 in a transaction of its own: a crash in between leaves a format-2 file */
-    qv_status rc = qv__store_migrate_2_to_3(s, mig);
+    /* 2 -> 3 and 3 -> 4 each in a transaction of its own: a crash in between leaves a file of
+       the format before, which the next open goes on from */
+    qv_status rc = ver <= 2 ? qv__store_migrate_2_to_3(s, mig) : QV_OK;
+    if (rc == QV_OK) rc = qv__store_migrate_3_to_4(s, mig);
     if (rc) return rc;
     mig->from = (int)ver;
     return QV_OK;
@@ -360,6 +367,7 @@ static void bind_col(binder *b, const qv_store_col *c) {
   b_text(b, 5, c->kind);
   b_text(b, 6, c->params_json ? c->params_json : "{}");
   b_text(b, 7, c->metadata_json);
+  b_text(b, 8, c->config_json);
 }
 
 qv_status qv__store_col_insert(qv_store *s, qv_store_col *c) {
@@ -373,7 +381,7 @@ qv_status qv__store_col_insert(qv_store *s, qv_store_col *c) {
 qv_status qv__store_col_update(qv_store *s, const qv_store_col *c) {
   binder b = {s, s->st[ST_COL_UPD], SQLITE_OK};
   bind_col(&b, c);
-  b_int(&b, 8, c->cid);
+  b_int(&b, 9, c->cid);
   return bind_run(&b, "updating the collection");
 }
 
@@ -405,7 +413,7 @@ qv_status qv__store_col_list(qv_store *s, qv_store_col **out, size_t *n) {
   *out = NULL;
   *n = 0;
   if (sqlite3_prepare_v2(s->w,
-                         "SELECT cid, name, uuid, dim, metric, kind, params, metadata "
+                         "SELECT cid, name, uuid, dim, metric, kind, params, metadata, config "
                          "FROM collections ORDER BY cid",
                          -1, &st, NULL) != SQLITE_OK)
     return sql_fail(s, s->w, "reading the catalog");
@@ -427,8 +435,14 @@ qv_status qv__store_col_list(qv_store *s, qv_store_col **out, size_t *n) {
     c->metric = sqlite3_column_int(st, 4);
     c->kind = col_text(s->mem, st, 5);
     c->params_json = col_text(s->mem, st, 6);
+    int has_meta = sqlite3_column_type(st, 7) != SQLITE_NULL, has_cfg = sqlite3_column_type(st, 8) != SQLITE_NULL;
     c->metadata_json = col_text(s->mem, st, 7);
-    if (!c->name || !c->uuid || !c->kind || !c->params_json) { rc = QV_NOMEM; goto cleanup; }
+    c->config_json = col_text(s->mem, st, 8);
+    if (!c->name || !c->uuid || !c->kind || !c->params_json || (has_meta && !c->metadata_json) ||
+        (has_cfg && !c->config_json)) {
+      rc = QV_NOMEM;
+      goto cleanup;
+    }
   }
   if (step != SQLITE_DONE) rc = sql_fail(s, s->w, "reading the catalog");
 cleanup:
@@ -440,6 +454,7 @@ cleanup:
       qv__free(s->mem, v[i].metadata_json);
       qv__free(s->mem, v[i].kind);
       qv__free(s->mem, v[i].params_json);
+      qv__free(s->mem, v[i].config_json);
     }
     qv__free(s->mem, v);
     return rc;

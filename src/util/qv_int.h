@@ -66,7 +66,7 @@ QV_INTERNAL void qv__fmt(char *buf, size_t len, const char *fmt, ...)
 QV_INTERNAL void qv__struct_in(void *dst, size_t dst_size, const void *src, size_t base_size);
 QV_INTERNAL void qv__struct_out(void *dst, const void *src, size_t full_size, size_t base_size);
 #define QV__BASE_OPEN_OPTS sizeof(qv_open_opts)
-#define QV__BASE_COLLECTION_OPTS sizeof(qv_collection_opts)
+#define QV__BASE_COLLECTION_OPTS offsetof(qv_collection_opts, config_json) /* config_json came later */
 #define QV__BASE_COLLECTION_INFO offsetof(qv_collection_info, tenant) /* tenant, database, local_name came later */
 #define QV__BASE_DATABASE_INFO sizeof(qv_database_info)
 #define QV__BASE_INDEX_STATS offsetof(qv_index_stats, mem_codes)

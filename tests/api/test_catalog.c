@@ -306,7 +306,9 @@ Test(catalog, format2_server_directory_is_migrated_once) {
   snprintf(cmd, sizeof cmd, "cp -r '%s/tests/fixtures/format2-server/.' '%s/'", src, tmpdir);
   cr_assert_eq(system(cmd), 0);
   qv_db *db = open_logged(tmpdir);
-  cr_assert(strstr(logbuf, "migrated the store from format 2 to format 3 (once)"), "%s", logbuf);
+  cr_assert(strstr(logbuf, "migrated the store from format 2 to format 4 (once)"), "%s", logbuf);
+  cr_assert(strstr(logbuf, "the configuration of 1 collection moved from the metadata key __quiver_config"), "%s",
+            logbuf);
   cr_assert(strstr(logbuf, "2 tenants, 4 databases added"), "%s", logbuf);
   cr_assert(strstr(logbuf, "renamed shared.local"), "%s", logbuf);
   char **v = NULL;
@@ -337,6 +339,14 @@ Test(catalog, format2_server_directory_is_migrated_once) {
     cr_assert_eq(cnt, (uint64_t)atoi(counts[i][1]), "%s: %llu", counts[i][0], (unsigned long long)cnt);
     qv_collection_release(c);
   }
+  /* the 0.2 server's configuration is the collection's configuration, not its metadata */
+  qv_collection_info ci = {.struct_size = sizeof ci};
+  cr_assert_eq(qv_collection_get(db, "alpha", &c), QV_OK);
+  cr_assert_eq(qv_collection_info_get(c, &ci), QV_OK);
+  cr_assert_str_eq(ci.metadata_json, "{\"owner\":\"fixture\"}");
+  cr_assert_str_eq(ci.config_json, "{\"embedding_function\":{\"type\":\"known\",\"name\":\"default\",\"config\":{}}}");
+  qv_collection_info_free(&ci);
+  qv_collection_release(c);
   qv_db_close(db);
   db = open_logged(tmpdir);
   cr_assert_null(strstr(logbuf, "migrated"), "once: %s", logbuf);

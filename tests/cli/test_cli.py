@@ -216,6 +216,7 @@ def test_collection_lifecycle(q):
                 "bytes_per_record"]:
         assert key in info["stats"]
     assert q.json("info", "b")["metadata"] == {"owner": "me"}
+    assert q.json("info", "b")["config"] is None  # only a server face sets one
     text = q.ok("info", "a").stdout
     assert ('hnsw {"M":8,"ef_construction":50,"ef_search":20,"quantizer":"auto","rerank":3,'
             '"build_on_codes":true,"keep_floats":false}') in text

@@ -259,6 +259,26 @@ def test_bad_input_is_refused_before_publishing(cluster):
     assert st == 404
 
 
+def test_mixed_update_keeps_null_rows_embeddings(cluster):
+    """An update mixing rows with and without embeddings (null) is taken, each shard's part one
+    batch on every replica (qv_batch.has_embedding): the null rows keep their embeddings."""
+    S = {"X-Quiver-Consistency": "strong"}
+    cid = make_collection(cluster, "mixed1", **{"quiver:shards": 4})
+    ids = [f"m{i}" for i in range(12)]
+    st, body, _ = call(coll_url(cluster, 0, cid) + "/add", "POST",
+                       {"ids": ids, "embeddings": [[float(i), 1.0] for i in range(12)]})
+    assert st == 201, body
+    embs = [[float(i), -1.0] if i % 3 == 0 else None for i in range(12)]  # some shards get only null rows
+    st, body, _ = call(coll_url(cluster, 1, cid) + "/update", "POST",
+                       {"ids": ids, "embeddings": embs, "metadatas": [{"u": i} for i in range(12)]})
+    assert st == 200, body
+    st, got, _ = call(coll_url(cluster, 2, cid) + "/get", "POST", {"ids": ids, "include": ["embeddings", "metadatas"]},
+                      headers=S)
+    assert st == 200 and got["ids"] == ids, got
+    for i, (e, m) in enumerate(zip(got["embeddings"], got["metadatas"])):
+        assert e == ([float(i), -1.0] if i % 3 == 0 else [float(i), 1.0]) and m == {"u": i}, (i, e, m)
+
+
 def test_read_your_writes_token_across_nodes(cluster):
     cid = make_collection(cluster, "ryw1")
     for i in range(20):
@@ -417,9 +437,6 @@ def test_cluster_options_are_checked():
             r = subprocess.run([BIN, "serve", "--data", data, "--cluster", "nats://127.0.0.1:1", *bad],
                                capture_output=True, text=True, timeout=30)
             assert r.returncode == 2 and "bad value for " + bad[0] in r.stderr, (bad, r.stderr)
-        r = subprocess.run([BIN, "serve", "--data", data, "--cluster", "nats://127.0.0.1:1", "--pinecone-port", "1"],
-                           capture_output=True, text=True, timeout=30)
-        assert r.returncode == 1 and "--pinecone-port is not available with --cluster" in r.stderr, r.stderr
         r = subprocess.run([BIN, "cluster", "status"], capture_output=True, text=True, timeout=30,
                            env={k: v for k, v in os.environ.items() if k != "QUIVER_CLUSTER"})
         assert r.returncode == 2 and "--cluster" in r.stderr

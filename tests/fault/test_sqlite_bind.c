@@ -4,7 +4,8 @@
  *
  * The test executable is linked with -Wl,--wrap for the five bind functions the store uses
  * (CMakeLists.txt), so the wrappers below sit between libquiver and SQLite. For each public
- * write (create, add, upsert, update, delete, set_metadata, rename, drop, checkpoint) and for
+ * write (create, add, upsert, update, an update mixing rows with and without new embeddings,
+ * delete, set_metadata, set_config, rename, drop, checkpoint) and for
  * a read that goes to SQLite (a cosine collection's stored embeddings), the N-th bind call
  * fails with SQLITE_NOMEM, for N = 1, 2, ... until the call runs without reaching a failure.
  * Each failed call must return QV_NOMEM with a message saying which bind failed, and leave
@@ -84,9 +85,12 @@ static char *snapshot(qv_db *db) {
     qv_collection *c = NULL;
     cr_assert_eq(qv_collection_get(db, names[i], &c), QV_OK);
     qv_collection_info info;
+    memset(&info, 0, sizeof info);
+    info.struct_size = sizeof info;
     cr_assert_eq(qv_collection_info_get(c, &info), QV_OK);
-    snprintf(tmp, sizeof tmp, "[%s dim %u count %llu meta %s]\n", info.name, info.dim,
-             (unsigned long long)info.count, info.metadata_json ? info.metadata_json : "-");
+    snprintf(tmp, sizeof tmp, "[%s dim %u count %llu meta %s config %s]\n", info.name, info.dim,
+             (unsigned long long)info.count, info.metadata_json ? info.metadata_json : "-",
+             info.config_json ? info.config_json : "-");
     cat(&buf, &len, &cap, tmp);
     qv_get_opts o;
     qv_get_opts_init(&o);
@@ -201,6 +205,24 @@ static qv_status update1(qv_collection *c) {
   return qv_collection_update(c, &b, 0);
 }
 static qv_status s_update(qv_db *db) { return with_col(db, "v", update1); }
+/* a, b, d: new vectors for a and d, b keeps its stored one (re-read from SQLite: cosine);
+ * the binds of the last row fail too, and nothing of the first rows may stay */
+static qv_status update_mixed(qv_collection *c) {
+  static const char *const ids[] = {"a", "b", "d"};
+  static const char *const metas[] = {"{\"m\":1}", "{\"m\":2}", "{\"m\":3}"};
+  static const float e[] = {0, 1, 1, -1, -1, -1, 1, 1, 0};
+  static const unsigned char has[] = {1, 0, 1};
+  qv_batch b;
+  memset(&b, 0, sizeof b);
+  b.struct_size = sizeof b;
+  b.n = 3;
+  b.ids = ids;
+  b.embeddings = e;
+  b.metadatas = metas;
+  b.has_embedding = has;
+  return qv_collection_update(c, &b, 0);
+}
+static qv_status s_update_mixed(qv_db *db) { return with_col(db, "v", update_mixed); }
 static qv_status delete1(qv_collection *c) {
   static const char *const ids[] = {"c"};
   size_t n = 0;
@@ -210,6 +232,8 @@ static qv_status delete1(qv_collection *c) {
 static qv_status s_delete(qv_db *db) { return with_col(db, "v", delete1); }
 static qv_status setmeta(qv_collection *c) { return qv_collection_set_metadata(c, "{\"owner\":\"u\",\"n\":2}"); }
 static qv_status s_setmeta(qv_db *db) { return with_col(db, "v", setmeta); }
+static qv_status setconfig(qv_collection *c) { return qv_collection_set_config(c, "{\"embedding_function\":null}"); }
+static qv_status s_setconfig(qv_db *db) { return with_col(db, "v", setconfig); }
 static qv_status s_rename(qv_db *db) { return qv_collection_rename(db, "v", "w"); }
 static qv_status s_create_x(qv_db *db) { return create_col(db, "x", QV_METRIC_L2); }
 static qv_status s_drop(qv_db *db) { return qv_collection_delete(db, "x"); }
@@ -237,7 +261,8 @@ Test(sqlite_bind, every_bind_failure_is_reported_and_changes_nothing, .timeout =
     int reads;
   } steps[] = {
       {"create", s_create, 0},     {"add", s_add, 0},         {"upsert", s_upsert, 0},
-      {"update", s_update, 0},     {"delete", s_delete, 0},   {"set_metadata", s_setmeta, 0},
+      {"update", s_update, 0},     {"update mixed", s_update_mixed, 0}, {"delete", s_delete, 0},
+      {"set_metadata", s_setmeta, 0}, {"set_config", s_setconfig, 0},
       {"rename", s_rename, 0},     {"create x", s_create_x, 0}, {"drop", s_drop, 0},
       {"checkpoint", s_checkpoint, 0}, {"get embeddings (cosine)", s_get_embeddings, 1},
   };
@@ -254,7 +279,9 @@ Test(sqlite_bind, every_bind_failure_is_reported_and_changes_nothing, .timeout =
   cr_assert_eq(qv_db_open(dir, NULL, &db), QV_OK);
   char *after = snapshot(db);
   cr_assert_str_eq(after, before, "the database reopened differently");
-  cr_assert(strstr(after, "[w dim 3 count 3 meta {\"owner\":\"u\",\"n\":2}]"), "%s", after);
+  cr_assert(strstr(after, "[w dim 3 count 3 meta {\"owner\":\"u\",\"n\":2} config {\"embedding_function\":null}]"),
+            "%s", after);
+  cr_assert(strstr(after, "b: 0 0 1 | {\"k\":20,\"m\":2}"), "b kept its embedding: %s", after);
   free(before);
   free(after);
   qv_db_close(db);

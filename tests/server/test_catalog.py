@@ -5,7 +5,8 @@ CLI makes is the Chroma face's collection of default_tenant/default_database (an
 counts it), a Chroma collection of the default database is the CLI's plain name, a database
 drop removes all its collections for good, and a data directory written by the 0.2 server
 (tests/fixtures/format2-server, made by tests/fixtures/make_format2_server.py) is migrated
-once and serves everything it held (item 6).
+once and serves everything it held (item 6); so is a format-3 directory whose server kept
+the Chroma configuration under a metadata key (tests/fixtures/format3-server).
 """
 import json
 import os
@@ -150,7 +151,8 @@ def test_a_format2_server_directory_is_migrated_once(tmp_path):
     s = Server(data, "--pinecone-port", str(pc), "--log-level", "info")
     try:
         out = s.output()
-        assert out.count("migrated the store from format 2 to format 3 (once)") == 1, out
+        assert out.count("migrated the store from format 2 to format 4 (once)") == 1, out
+        assert "the configuration of 1 collection moved from the metadata key __quiver_config" in out, out
         assert "collection shared, which the server did not see, renamed shared.local" in out
         cl = s.client()
         cols = {c["name"]: c for c in cl.get(BASE + "/collections")[1]}
@@ -192,6 +194,46 @@ def test_a_format2_server_directory_is_migrated_once(tmp_path):
     try:
         assert "migrated" not in s.output()
         assert len(s.client().get(BASE + "/collections")[1]) == 4
+    finally:
+        assert s.stop() == 0
+
+
+FIXTURE3 = os.path.join(ROOT, "tests", "fixtures", "format3-server")
+
+
+def test_a_format3_server_directory_is_migrated_once(tmp_path):
+    """The format-3 server kept a collection's Chroma configuration in its metadata under
+    __quiver_config (tests/fixtures/make_format3_server.py): after the one-time migration to
+    the catalog's config column, the Chroma face answers exactly the Collection objects the old
+    server did, and the CLI's metadata no longer carries the key."""
+    data = str(tmp_path / "old3")
+    shutil.copytree(FIXTURE3, data)
+    with open(os.path.join(FIXTURE3, "expected.json")) as f:
+        expected = json.load(f)
+    assert "__quiver_config" in expected["cli_metadata_before"]  # what the CLI showed in format 3
+    s = Server(data, "--log-level", "info")
+    try:
+        out = s.output()
+        assert out.count("migrated the store from format 3 to format 4 (once): the configuration of 2 collections "
+                         "moved from the metadata key __quiver_config to the catalog's config column") == 1, out
+        cl = s.client()
+        for name, want in expected["collections"].items():
+            st, got, _ = cl.get(f"{BASE}/collections/{name}")
+            assert st == 200 and got == want, (name, got, want)
+        cid = expected["collections"]["conf"]["id"]
+        st, g, _ = cl.post(f"{BASE}/collections/{cid}/get", {"include": ["documents", "metadatas"]})
+        assert st == 200 and g["ids"] == ["a", "b", "c"] and g["metadatas"] == [{"k": 1}, {"k": 2}, {"k": 3}], g
+    finally:
+        assert s.stop() == 0
+    info = json.loads(cli(data, "info", "conf", "--json"))
+    assert info["metadata"] == {"owner": "fixture"}, info
+    assert info["config"]["ef_search"] == 77 and info["config"]["embedding_function"]["name"] == "default", info
+    assert json.loads(cli(data, "info", "bare", "--json"))["metadata"] is None
+    s = Server(data, "--log-level", "info")
+    try:
+        assert "migrated" not in s.output()
+        st, got, _ = s.client().get(f"{BASE}/collections/conf")
+        assert st == 200 and got == expected["collections"]["conf"]
     finally:
         assert s.stop() == 0
 
