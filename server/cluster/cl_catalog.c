@@ -279,6 +279,7 @@ void cl_delete_streams(cluster *cl, const char *uuid, int shards) {
     cl_stream_name(uuid, k, name);
     js_DeleteStream(cl->js, name, NULL, NULL);
   }
+  cl_snap_forget(cl, uuid, shards); /* and their snapshots (cl_snap.c) */
 }
 
 /* 1..max from metadata[key], the default when absent; -1 after replying. */
@@ -685,7 +686,17 @@ void cl_metrics(qsrv *s, sbuf *b) {
                "# HELP quiver_shard_holes_skipped_total Sequences the stream leader had no message for, skipped.\n"
                "# TYPE quiver_shard_holes_skipped_total counter\n"
                "# HELP quiver_shard_majority_seq Highest sequence a majority of the shard's replicas applied, as seen here.\n"
-               "# TYPE quiver_shard_majority_seq gauge\n");
+               "# TYPE quiver_shard_majority_seq gauge\n"
+               "# HELP quiver_shard_snapshots_total Snapshots of this shard this node stored in the object store.\n"
+               "# TYPE quiver_shard_snapshots_total counter\n"
+               "# HELP quiver_shard_snapshot_restores_total Times this replica was restored from a snapshot.\n"
+               "# TYPE quiver_shard_snapshot_restores_total counter\n"
+               "# HELP quiver_shard_snapshot_refused_total Snapshots this replica refused (a check failed) or failed to restore.\n"
+               "# TYPE quiver_shard_snapshot_refused_total counter\n"
+               "# HELP quiver_shard_snapshot_seq Stream sequence of the shard's latest snapshot known here.\n"
+               "# TYPE quiver_shard_snapshot_seq gauge\n"
+               "# HELP quiver_shard_stream_first_seq The shard stream's first sequence as last seen here.\n"
+               "# TYPE quiver_shard_stream_first_seq gauge\n");
   pthread_mutex_lock(&cl->mu);
   for (size_t i = 0; i < cl->n_reps; i++) {
     cl_replica *r = cl->reps[i];
@@ -698,6 +709,11 @@ void cl_metrics(qsrv *s, sbuf *b) {
     sbuf_printf(b, "quiver_shard_reads_total{%s} %llu\n", lab, (unsigned long long)r->n_reads);
     sbuf_printf(b, "quiver_shard_rebuilds_total{%s} %llu\n", lab, (unsigned long long)r->n_rebuilds);
     sbuf_printf(b, "quiver_shard_holes_skipped_total{%s} %llu\n", lab, (unsigned long long)r->n_holes);
+    sbuf_printf(b, "quiver_shard_snapshots_total{%s} %llu\n", lab, (unsigned long long)r->n_snaps);
+    sbuf_printf(b, "quiver_shard_snapshot_restores_total{%s} %llu\n", lab, (unsigned long long)r->n_restores);
+    sbuf_printf(b, "quiver_shard_snapshot_refused_total{%s} %llu\n", lab, (unsigned long long)r->n_snap_refused);
+    sbuf_printf(b, "quiver_shard_snapshot_seq{%s} %llu\n", lab, (unsigned long long)r->snap_seq);
+    sbuf_printf(b, "quiver_shard_stream_first_seq{%s} %llu\n", lab, (unsigned long long)r->first_seq);
     uint64_t seqs[16];
     int m = 0;
     for (size_t a = 0; a < cl->n_applied && m < 16; a++)

@@ -822,6 +822,7 @@ int cl_start(qsrv *s, const cl_opts *o) {
     watch_entry(cl, e);
     kvEntry_Destroy(e);
   }
+  cl_snap_init(cl); /* the snapshots' object store (cl_snap.c) */
   heartbeat(cl);
   if (pthread_create(&cl->watch_th, NULL, watch_main, cl) == 0) cl->watch_running = 1;
   if (pthread_create(&cl->hb_th, NULL, hb_main, cl) == 0) cl->hb_running = 1;

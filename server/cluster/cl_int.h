@@ -13,6 +13,8 @@
  *   cl_read.c     the read coordinator: scatter to one replica per shard, merge
  *   cl_catalog.c  tenants, databases and collections kept in the bucket; the route switch
  *   cl_status.c   the status document (GET /api/v2/cluster, `quiver cluster status`)
+ *   cl_snap.c     snapshots of shard replicas in JetStream's object store (ADR-20 layout):
+ *                 taking them, trimming the shard streams, restoring replicas from them
  *   ../pinecone/pc_cluster.c  the Pinecone face over the cluster ("pc_*" batches and reads)
  *
  * Locking: one mutex (cl->mu) guards every table in the cluster struct; cl->cv is broadcast
@@ -101,6 +103,16 @@ typedef struct cl_replica {
   uint64_t suspect;
   uint64_t n_batches, n_errors, apply_us; /* metrics, under cl->mu */
   uint64_t n_reads;
+  /* snapshots (cl_snap.c) */
+  char last_id[64];     /* applier: identity of the batch at `applied` when known */
+  int snap_try;         /* applier: see whether to start from a snapshot (started, rebuilt) */
+  int snap_known;       /* applier: snap_seq was read from the object store once */
+  uint64_t snap_bytes;  /* applier: batch bytes applied since the last snapshot */
+  char snap_refused[40];/* applier: object (nuid) of a snapshot refused: not tried again */
+  int64_t snap_next_ms, snap_log_ms; /* applier: next snapshot check, last "cannot catch up" log */
+  uint64_t snap_seq, first_seq; /* under mu: the shard's latest snapshot known here, stream's first seq */
+  uint32_t snap_idh;    /* under mu: identity hash of the batch at snap_seq */
+  uint64_t n_snaps, n_restores, n_snap_refused; /* metrics, under mu */
 } cl_replica;
 
 typedef struct cluster {
@@ -135,6 +147,7 @@ typedef struct cluster {
   natsSubscription *rpc_subs[4], *applied_sub;
   /* metrics (atomic) */
   uint64_t m_writes, m_write_records, m_write_timeouts, m_reads, m_read_retries, m_rpc_served;
+  int snap_stream_ok;    /* atomic: the object store's stream exists (cl_snap.c) */
 } cluster;
 
 /* ------------------------------------------------------------------ cl_ident.c */
@@ -224,6 +237,57 @@ void cl_replica_read(cluster *cl, const char *uuid, int k, int replicas, const c
                      uint64_t min_seq, int wait_ms, srv_resp *rs);
 /* The RPC subscriptions' callback (qv.rpc.<node>). */
 void cl_rpc_cb(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure);
+
+/* Exported for cl_snap.c: apply one batch ("{op, b}" text) with position value pos (0 done,
+ * res filled; -1 retry later); make the local collection of (c, k); report (seq, epoch) on
+ * qv.applied.U.k. */
+int cl_replica_apply(cluster *cl, cl_replica *r, const char *data, int len, uint64_t seq, uint64_t pos, cl_result *res);
+int cl_replica_make_local(cluster *cl, const cl_coll *c, int k, char out_uuid[37]);
+void cl_replica_report(cluster *cl, cl_replica *r, uint64_t seq, int64_t epoch);
+
+/* ------------------------------------------------------------------ cl_snap.c */
+
+typedef struct cl_sha256 {
+  uint32_t h[8];
+  uint64_t len;
+  uint8_t buf[64];
+  size_t n;
+} cl_sha256;
+void cl_sha256_init(cl_sha256 *s);
+void cl_sha256_update(cl_sha256 *s, const void *data, size_t n);
+void cl_sha256_final(cl_sha256 *s, uint8_t out[32]);
+/* Base64 of in (padded; url: the URL-safe alphabet) into out (4 * ceil(n / 3) + 1 bytes);
+ * its length. */
+size_t cl_b64(const void *in, size_t n, int url, char *out);
+/* Decode base64 (either alphabet, padding optional) into out; bytes, or -1 if malformed. */
+long cl_unb64(const char *in, size_t n, uint8_t *out);
+/* Object name of shard k's snapshot ("<uuid>/<k>") and its meta subject
+ * ("$O.quiver.M.<base64url(name)>"). */
+void cl_snap_name(const char *uuid, int k, char name[64]);
+void cl_snap_meta_subject(const char *name, char out[160]);
+/* A shard stream's first and last sequence; 0 ok, -1 no answer. */
+int cl_snap_bounds(cluster *cl, const char *stream, uint64_t *first, uint64_t *last);
+/* Start-up: make the object store's stream (failures are logged; retried when needed). */
+void cl_snap_init(cluster *cl);
+/* Applier: after a batch (its identity and size; NULL and 0 when idle): takes a snapshot when
+ * this replica is the shard's taker and the thresholds (--snapshot-batches, --snapshot-bytes)
+ * are reached. */
+void cl_snap_after_batch(cluster *cl, cl_replica *r, const char *id, size_t bytes);
+/* Applier: restore from the shard's latest snapshot, when need (the stream no longer has
+ * the next batch) or when the replica has nothing applied. 1 restored, 0 not (none, not
+ * newer, refused: logged), -1 retry later. */
+int cl_snap_restore(cluster *cl, cl_replica *r, int need);
+/* Applier: the leader has no batch `next`; the stream holds [first, last]. 0 the stream has
+ * what comes next, 1 restored from a snapshot, -1 cannot catch up now (logged). */
+int cl_snap_catch_up(cluster *cl, cl_replica *r, uint64_t next, uint64_t first, uint64_t last);
+/* Applier: the leader has no message at seq, where this replica applied identity hash mine:
+ * -1 no answer, 0 not purged (a real absence), 1 purged after a snapshot (nothing to compare
+ * with, or the snapshot recorded the same batch there), 3 the snapshot recorded another. */
+int cl_snap_purged(cluster *cl, cl_replica *r, const char *stream, uint64_t seq, uint32_t mine);
+/* Status: the shard's latest snapshot {"seq","id","size","chunks","digest"}, or JSON null. */
+json_t *cl_snap_status(jsCtx *js, const char *uuid, int k);
+/* The snapshots of a deleted collection's shards go too. */
+void cl_snap_forget(cluster *cl, const char *uuid, int shards);
 
 /* ------------------------------------------------------------------ cl_write.c, cl_read.c */
 

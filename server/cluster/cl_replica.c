@@ -212,19 +212,6 @@ static int leader_msg(cluster *cl, const char *stream, uint64_t seq, natsMsg **m
   return jerr == JSNoMessageFoundErr ? 0 : -1;
 }
 
-/* The leader's last stream sequence, 0 when it does not answer. */
-static uint64_t leader_last(cluster *cl, const char *stream) {
-  jsOptions o;
-  jsErrCode jerr = 0;
-  jsStreamInfo *si = NULL;
-  uint64_t last = 0;
-  jsOptions_Init(&o);
-  o.Wait = 2000;
-  if (js_GetStreamInfo(&si, cl->js, stream, &o, &jerr) == NATS_OK && si) last = si->State.LastSeq;
-  jsStreamInfo_Destroy(si);
-  return last;
-}
-
 static uint32_t msg_identity(natsMsg *m, char *id, size_t idlen) {
   const char *hid = NULL;
   if (natsMsgHeader_Get(m, "Nats-Msg-Id", &hid) != NATS_OK) hid = NULL;
@@ -247,7 +234,9 @@ static int verify_suspect(cluster *cl, cl_replica *r, const char *stream) {
   if (!s || !mine) return 1;
   int got = leader_msg(cl, stream, s, &m);
   if (got < 0) return -1;
-  uint32_t leader = got ? msg_identity(m, id, sizeof id) : CL_IDH_HOLE;
+  int purged = got ? 0 : cl_snap_purged(cl, r, stream, s, mine); /* gone after a snapshot (cl_snap.c) */
+  if (purged < 0) return -1;
+  uint32_t leader = got ? msg_identity(m, id, sizeof id) : purged == 1 ? mine : CL_IDH_HOLE;
   if (m) natsMsg_Destroy(m);
   if (leader != mine) {
     srv_log(cl->s, SRV_LOG_WARN, "cluster: replica %s/%d: another replica applied a different batch at sequence %llu, "
@@ -270,7 +259,11 @@ static int verify(cluster *cl, cl_replica *r, const char *stream) {
   if (vs <= 0) return vs;
   int got = leader_msg(cl, stream, r->applied, &m);
   if (got < 0) return -1;
-  if (got == 0) return r->last_idh == CL_IDH_HOLE;
+  if (got == 0) { /* purged after a snapshot: compared with what the snapshot recorded (cl_snap.c) */
+    int purged = cl_snap_purged(cl, r, stream, r->applied, r->last_idh);
+    if (purged) return purged < 0 ? -1 : purged == 1;
+    return r->last_idh == CL_IDH_HOLE;
+  }
   uint32_t h = msg_identity(m, id, sizeof id);
   natsMsg_Destroy(m);
   if (r->last_idh == CL_IDH_UNKNOWN) { /* a position written before identities: adopt */
@@ -336,6 +329,7 @@ static int rebuild(cluster *cl, cl_replica *r) {
   memcpy(r->local_uuid, lu, 37);
   pthread_mutex_unlock(&cl->mu);
   srv_log(s, SRV_LOG_WARN, "cluster: replica %s/%d rebuilt empty; replaying the stream leader's copy", r->uuid, r->shard);
+  r->snap_try = 1; /* from the shard's snapshot when there is one (cl_snap.c) */
   return 0;
 }
 
@@ -392,6 +386,7 @@ static void *apply_main(void *arg) {
   memset(&nt, 0, sizeof nt);
   cl_stream_name(r->uuid, r->shard, stream);
   snprintf(subj, sizeof subj, "qv.stored.%s.%d", r->uuid, r->shard); /* wake-ups (cl_write.c) */
+  r->snap_try = 1;
   while (!r->stop) {
     natsMsg *m = NULL;
     int64_t now = cl_now_ms();
@@ -400,6 +395,15 @@ static void *apply_main(void *arg) {
         natsSubscription_SetPendingLimits(wake, 4096, 64 * 1024 * 1024); /* notices: may drop */
       else
         wake = NULL;
+    }
+    /* 0. a replica with nothing applied starts from the shard's snapshot if any (cl_snap.c) */
+    if (r->snap_try) {
+      int sr = cl_snap_restore(cl, r, 0);
+      if (sr < 0) {
+        nap_ms(200);
+        continue;
+      }
+      if (sr > 0) poll = 1, verify_at = 0;
     }
     /* 1. is this replica's history the leader's? */
     if (r->applied && now >= verify_at) {
@@ -464,6 +468,7 @@ static void *apply_main(void *arg) {
       snprintf(res.id, sizeof res.id, "%s", id);
       note_applied(cl, r, next, idh, &res,
                    (uint64_t)((t1.tv_sec - t0.tv_sec) * 1000000 + (t1.tv_nsec - t0.tv_nsec) / 1000));
+      cl_snap_after_batch(cl, r, id, (size_t)len); /* a snapshot when due (cl_snap.c) */
       hole_seq = 0;
       poll = fetched; /* fetched: catching up, fetch the next one at once */
       continue;
@@ -478,8 +483,18 @@ static void *apply_main(void *arg) {
     /* 3. nothing at next: caught up, or a hole in the leader's copy (a sequence with no
        message while later ones exist, for CL_HOLE_MS): every replica skips it alike */
     if (now >= info_at) {
+      uint64_t first = 0, last = 0;
       info_at = now + 1000;
-      uint64_t last = leader_last(cl, stream);
+      if (cl_snap_bounds(cl, stream, &first, &last)) last = 0;
+      cl_snap_after_batch(cl, r, NULL, 0); /* a snapshot still due (cl_snap.c) */
+      /* next was purged from the stream after a snapshot: restore from it (cl_snap.c) */
+      int cu = last ? cl_snap_catch_up(cl, r, next, first, last) : 0;
+      if (cu) {
+        poll = 1;
+        verify_at = 0;
+        if (cu < 0) nap_ms(1000);
+        continue;
+      }
       if (last > next) {
         if (hole_seq != next) {
           hole_seq = next;
@@ -733,4 +748,18 @@ void cl_rpc_cb(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *cl
   free(rs.body);
   json_decref(j);
   natsMsg_Destroy(msg);
+}
+
+/* ------------------------------------------------------------------ for cl_snap.c */
+
+int cl_replica_apply(cluster *cl, cl_replica *r, const char *data, int len, uint64_t seq, uint64_t pos, cl_result *res) {
+  return apply_batch(cl, r, data, len, seq, pos, res);
+}
+
+int cl_replica_make_local(cluster *cl, const cl_coll *c, int k, char out_uuid[37]) {
+  return make_local(cl, c, k, out_uuid);
+}
+
+void cl_replica_report(cluster *cl, cl_replica *r, uint64_t seq, int64_t epoch) {
+  publish_applied(cl, r, seq, epoch, NULL);
 }

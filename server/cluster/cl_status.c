@@ -6,7 +6,8 @@
  * and GET /api/v2/cluster show the same thing:
  *   {"nodes": [{"id", "url", "heartbeat_age_ms", "live"}],
  *    "collections": [{"id", "name", "tenant", "database", "shards", "replicas", "dimension",
- *                     "shard": [{"shard", "stream", "last_seq", "messages", "bytes",
+ *                     "shard": [{"shard", "stream", "first_seq", "last_seq", "messages", "bytes",
+ *                                "snapshot": null | {"seq", "id", "size", "chunks", "digest"},
  *                                "replicas": [{"node", "applied", "lag", "live"}]}]}]}
  * lag = the stream's last sequence - what the replica last reported applied (heartbeats
  * every second, so a second or so of lag is normal under writes).
@@ -64,10 +65,11 @@ json_t *cl_status_doc(natsConnection *nc, jsCtx *js, kvStore *kv, char *err, siz
     for (int k = 0; k < ns; k++) {
       char name[64], rk[64];
       jsStreamInfo *si = NULL;
-      uint64_t last = 0, msgs = 0, bytes = 0;
+      uint64_t last = 0, msgs = 0, bytes = 0, first = 0;
       cl_stream_name(uuid, k, name);
       if (js_GetStreamInfo(&si, js, name, NULL, NULL) == NATS_OK && si) {
         last = si->State.LastSeq;
+        first = si->State.FirstSeq;
         msgs = si->State.Msgs;
         bytes = si->State.Bytes;
       }
@@ -82,9 +84,11 @@ json_t *cl_status_doc(natsConnection *nc, jsCtx *js, kvStore *kv, char *err, siz
                                               (json_int_t)ap, "lag", (json_int_t)(last > ap ? last - ap : 0), "live",
                                               json_object_get(nv, "_live")));
       }
-      json_array_append_new(shards, json_pack("{s:i, s:s, s:I, s:I, s:I, s:o}", "shard", k, "stream", name, "last_seq",
-                                              (json_int_t)last, "messages", (json_int_t)msgs, "bytes",
-                                              (json_int_t)bytes, "replicas", reps));
+      json_t *sh = json_pack("{s:i, s:s, s:I, s:I, s:I, s:o}", "shard", k, "stream", name, "last_seq", (json_int_t)last,
+                             "messages", (json_int_t)msgs, "bytes", (json_int_t)bytes, "replicas", reps);
+      json_object_set_new(sh, "first_seq", json_integer((json_int_t)first));
+      json_object_set_new(sh, "snapshot", cl_snap_status(js, uuid, k)); /* cl_snap.c */
+      json_array_append_new(shards, sh);
     }
     json_array_append_new(colls, json_pack("{s:s, s:O, s:O, s:O, s:i, s:O, s:O, s:o}", "id", uuid, "name",
                                            json_object_get(obj, "name"), "tenant", json_object_get(v, "tenant"),
@@ -137,6 +141,9 @@ static void print_table(json_t *doc) {
       printf("    shard %lld: last seq %lld, %lld messages;", (long long)json_integer_value(json_object_get(s, "shard")),
              (long long)json_integer_value(json_object_get(s, "last_seq")),
              (long long)json_integer_value(json_object_get(s, "messages")));
+      if (json_integer_value(json_object_get(s, "first_seq")) > 1 || json_is_object(json_object_get(s, "snapshot")))
+        printf(" first seq %lld, snapshot at %lld;", (long long)json_integer_value(json_object_get(s, "first_seq")),
+               (long long)json_integer_value(json_object_get(json_object_get(s, "snapshot"), "seq")));
       for (size_t r = 0; r < json_array_size(reps); r++) {
         json_t *x = json_array_get(reps, r);
         printf(" %s applied %lld lag %lld%s", json_string_value(json_object_get(x, "node")),

@@ -19,6 +19,8 @@ typedef struct cl_opts {
   int shards;            /* default shards of a new collection (--shards, default 3) */
   int replicas;          /* default replicas per shard (--replicas, default 3) */
   int wait_ms;           /* how long a write waits for its acks, a read for its replica */
+  int snap_batches;      /* snapshot a shard after this many batches (--snapshot-batches; 0 never) */
+  uint64_t snap_bytes;   /* ... or this many bytes of batches (--snapshot-bytes; 0 never) */
 } cl_opts;
 
 /* Join the cluster: 0, or -1 after printing why to stderr. */

@@ -58,7 +58,11 @@ static void usage(FILE *f) {
         "  --shards N          shards of a new collection (default 3; fixed at creation)\n"
         "  --replicas N        replicas per shard of a new collection (default 3)\n"
         "  --cluster-wait MS   how long a write waits for its acks and a read for its\n"
-        "                      replica to catch up (default 10000)\n",
+        "                      replica to catch up (default 10000)\n"
+        "  --snapshot-batches N  snapshot a shard replica to JetStream's object store after N\n"
+        "                      batches (default 10000; 0 never) and trim its stream\n"
+        "  --snapshot-bytes B  ... or after B bytes of batches, K/M/G suffixes (default 256M;\n"
+        "                      0 never)\n",
         f);
 }
 
@@ -121,6 +125,12 @@ static int set_opt(srv_opts *o, const char *name, const char *v) {
   else if (!strcmp(name, "--shards")) return parse_int(v, 1, 64, &o->cluster.shards);
   else if (!strcmp(name, "--replicas")) return parse_int(v, 1, 7, &o->cluster.replicas);
   else if (!strcmp(name, "--cluster-wait")) return parse_int(v, 100, 600000, &o->cluster.wait_ms);
+  else if (!strcmp(name, "--snapshot-batches")) return parse_int(v, 0, 1000000000, &o->cluster.snap_batches);
+  else if (!strcmp(name, "--snapshot-bytes")) {
+    size_t b = 0;
+    if (strcmp(v, "0") && parse_size(v, &b)) return -1;
+    o->cluster.snap_bytes = b;
+  }
   else if (!strcmp(name, "--cluster-ack")) {
     if (!strcmp(v, "applied")) o->cluster.ack_log = 0;
     else if (!strcmp(v, "log")) o->cluster.ack_log = 1;
@@ -182,6 +192,8 @@ static void opts_defaults(srv_opts *o) {
   o->cluster.shards = 3;
   o->cluster.replicas = 3;
   o->cluster.wait_ms = 10000;
+  o->cluster.snap_batches = 10000;
+  o->cluster.snap_bytes = (uint64_t)256 << 20;
   o->token = getenv("QUIVER_TOKEN");
   if (!o->token || !*o->token) o->token = getenv("CHROMA_SERVER_AUTHN_CREDENTIALS");
 }
