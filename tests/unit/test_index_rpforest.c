@@ -351,6 +351,8 @@ Test(rpforest, codes_rerank) {
     VT->stats(a2, &sa);
     VT->stats(b, &sb);
     cr_assert_gt(sb.mem_vectors, sa.mem_vectors, "the codes are counted");
+    cr_assert_eq(sb.mem_codes, sb.mem_vectors - sa.mem_vectors);
+    cr_assert_eq(sa.mem_codes, 0);
     cr_assert_eq(VT->set_param(b, "rerank", 0), QV_OK);
     same_answers(a2, b, q, nq, dim);
     cr_assert_eq(VT->set_param(b, "rerank", 4), QV_OK);

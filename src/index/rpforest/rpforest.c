@@ -932,8 +932,9 @@ static void rp_stats(const qv_index *ix, qv_index_stats *out) {
   out->count = ix->count;
   out->n_slots = ix->n_slots;
   out->n_tombstones = 0;
-  out->mem_vectors = (uint64_t)(ix->ro ? ix->n_slots : ix->cap) *
-                     (ix->dim * sizeof(float) + (ix->codes ? ix->q8.code_bytes : 0));
+  uint64_t rows = ix->ro ? ix->n_slots : ix->cap;
+  out->mem_codes = ix->codes ? rows * ix->q8.code_bytes : 0;
+  out->mem_vectors = rows * ix->dim * sizeof(float) + out->mem_codes;
   const rp_forest *f = &ix->f;
   out->mem_graph = (uint64_t)f->n_nodes * (sizeof(rp_node) + (hamming(ix) ? 0 : ix->dim * sizeof(float))) +
                    (uint64_t)f->n_leaves * sizeof(rp_leaf) + (uint64_t)f->n_items * 4 + ix->n_trees * 4ull;
