@@ -1085,6 +1085,7 @@ static qv_status rp_search(const qv_index *ix, const qv_search_req *req, qv_hit 
   const int coded = ix->codes && rerank;
   size_t n_rr = coded ? (size_t)rerank * k : 0;
   if (n_rr < RP_RERANK_MIN) n_rr = RP_RERANK_MIN;
+  if (n_rr > ix->count) n_rr = ix->count; /* never more than there are records */
   void *prep = NULL;
   qv_hit *pre_buf = NULL;
   qv_topk pre = {0};
