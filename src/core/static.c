@@ -671,6 +671,14 @@ static qv_status st_query(qv_static *s, const float *qs, size_t nq, size_t k, co
     qv__filter_free(s->mem, f);
     return rc;
   }
+  if (o->search_params_json) { /* the kind's runtime parameters for this call, as on a collection */
+    double vals[QV_MAX_PARAMS];
+    char perr[256];
+    if (qv__params_resolve(s->vt->params, s->vt->name, o->search_params_json, NULL, 1, vals, perr, sizeof perr)) {
+      qv__filter_free(s->mem, f);
+      return serr(s, QV_INVALID, "search_params_json: %s", perr);
+    }
+  }
   if (k > s->count) k = s->count ? s->count : 1;
   qv_hit *hits = qv__malloc(s->mem, nq * k * sizeof *hits);
   size_t *counts = qv__calloc(s->mem, nq, sizeof *counts);
@@ -678,7 +686,7 @@ static qv_status st_query(qv_static *s, const float *qs, size_t nq, size_t k, co
   if (!hits || !counts) rc = QV_NOMEM;
   st_pred pc = {s, f};
   for (size_t q = 0; q < nq && rc == QV_OK && s->count; q++) {
-    qv_search_req req = {qs + q * s->row, k, o->ef_search, f ? st_slot_pred : NULL, &pc, NULL};
+    qv_search_req req = {qs + q * s->row, k, o->ef_search, f ? st_slot_pred : NULL, &pc, o->search_params_json};
     rc = s->vt->search(s->ix, &req, hits + q * k, &counts[q]);
     if (rc) serr(s, rc, "search failed");
   }

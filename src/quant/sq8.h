@@ -14,7 +14,7 @@
  * 4-bit codes (15 steps) clip instead: the range is mean +- 2.7 standard deviations of each
  * dimension, within its min / max (min-max ranges left a 100-d cosine set with recall 0.41
  * at ef 10: a few outliers stretched the 15 steps over mostly empty range).
- * Used only by index/hnsw/hnsw.c.
+ * Used by index/hnsw/hnsw.c and by index/rpforest/rpforest.c (its leaf codes).
  */
 #ifndef QV_HNSW_SQ8_H
 #define QV_HNSW_SQ8_H

@@ -159,6 +159,22 @@ static void round_trip(const char *kind, qv_metric m) {
   o.where_json = "{\"g\": {\"$bogus\": 1}}";
   cr_assert_eq(qv_static_query(s, g_vecs, 1, 3, &o, &r), QV_INVALID);
   cr_assert(strlen(qv_static_errmsg(s)) > 0);
+  /* a query's own runtime parameters (search_params_json) apply as on the collection */
+  qv_query_opts_init(&o);
+  o.search_params_json = "{\"bogus\": 1}";
+  cr_assert_eq(m == QV_METRIC_HAMMING ? qv_static_query_bits(s, (const uint8_t *)g_vecs, 1, 3, &o, &r)
+                                      : qv_static_query(s, g_vecs, 1, 3, &o, &r),
+               QV_INVALID);
+  cr_assert(strstr(qv_static_errmsg(s), "bogus") != NULL, "%s", qv_static_errmsg(s));
+  if (strcmp(kind, "rpforest") == 0 && m == QV_METRIC_L2) {
+    o.search_params_json = "{\"search_k\": 40, \"rerank\": 0, \"min_leaves\": 1, \"entry_cap\": 1}";
+    qv_results *a = NULL, *b = NULL;
+    cr_assert_eq(qv_collection_query(c, g_vecs + 9 * DIM, 1, 8, &o, &a), QV_OK);
+    cr_assert_eq(qv_static_query(s, g_vecs + 9 * DIM, 1, 8, &o, &b), QV_OK, "%s", qv_static_errmsg(s));
+    same(a, b);
+    qv_results_free(a);
+    qv_results_free(b);
+  }
   qv_static_close(s);
   qv_collection_release(c);
   close_db(db);

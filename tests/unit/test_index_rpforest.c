@@ -7,6 +7,7 @@
  * place (open_mapped) giving the same answers as the live index.
  */
 #include <criterion/criterion.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -322,4 +323,228 @@ Test(rpforest, params) {
   cr_assert_eq(VT->search(ix, &req, h, &nh), QV_OK);
   cr_assert_eq(nh, 0);
   VT->destroy(ix);
+}
+
+/* The 8-bit codes (codes "sq8", the default for l2, ip and cosine) only choose which leaf
+   candidates are re-ranked on the floats: with a re-rank that covers every candidate, or with
+   rerank 0 (no codes at query time), the answers are the float scan's, hit for hit; with the
+   default re-rank the recall stays near it. Trees do not depend on the codes. */
+Test(rpforest, codes_rerank) {
+  size_t n = 3000, nq = 40, k = 10;
+  uint32_t dim = 20;
+  qv_metric ms[3] = {QV_METRIC_L2, QV_METRIC_COSINE, QV_METRIC_IP};
+  for (int mi = 0; mi < 3; mi++) {
+    qv_metric m = ms[mi];
+    float *v = make_vecs(n, dim, m), *q = make_vecs(nq, dim, m);
+    qv_index *a = make(m, dim, "{\"n_trees\": 10, \"search_k\": 800, \"codes\": \"none\"}");
+    qv_index *b = make(m, dim, "{\"n_trees\": 10, \"search_k\": 800, \"rerank\": 1000}");
+    add_range(a, v, dim, 0, n, n);
+    add_range(b, v, dim, 0, 1000, 1000); /* then smaller batches: the codes' range widens */
+    add_range(b, v, dim, 1000, n, 250);
+    qv_index *a2 = make(m, dim, "{\"n_trees\": 10, \"search_k\": 800, \"codes\": \"none\"}");
+    add_range(a2, v, dim, 0, 1000, 1000);
+    add_range(a2, v, dim, 1000, n, 250);
+    same_answers(a2, b, q, nq, dim);
+    qv_index_stats sa, sb;
+    memset(&sa, 0, sizeof sa);
+    memset(&sb, 0, sizeof sb);
+    VT->stats(a2, &sa);
+    VT->stats(b, &sb);
+    cr_assert_gt(sb.mem_vectors, sa.mem_vectors, "the codes are counted");
+    cr_assert_eq(sb.mem_codes, sb.mem_vectors - sa.mem_vectors);
+    cr_assert_eq(sa.mem_codes, 0);
+    cr_assert_eq(VT->set_param(b, "rerank", 0), QV_OK);
+    same_answers(a2, b, q, nq, dim);
+    cr_assert_eq(VT->set_param(b, "rerank", 4), QV_OK);
+    double ra = recall(a2, v, NULL, n, dim, m, q, nq, k, 0), rb = recall(b, v, NULL, n, dim, m, q, nq, k, 0);
+    cr_assert_geq(rb, ra - 0.03, "%s: recall with codes %.3f, floats %.3f", qv_metric_name(m), rb, ra);
+    /* a query's own parameters: rerank 0 and a search_k, as set_param would give */
+    cr_assert_eq(VT->set_param(a2, "search_k", 300), QV_OK);
+    for (size_t i = 0; i < nq; i++) {
+      qv_hit ha[10], hb[10];
+      size_t na = 0, nb = 0;
+      qv_search_req ra_req = {q + i * dim, 10, 0, NULL, NULL, NULL};
+      qv_search_req rb_req = {q + i * dim, 10, 0, NULL, NULL, "{\"rerank\": 0, \"search_k\": 300}"};
+      cr_assert_eq(VT->search(a2, &ra_req, ha, &na), QV_OK);
+      cr_assert_eq(VT->search(b, &rb_req, hb, &nb), QV_OK);
+      cr_assert_eq(na, nb);
+      for (size_t j = 0; j < na; j++) cr_assert_eq(ha[j].slot, hb[j].slot, "query %zu rank %zu", i, j);
+    }
+    qv_search_req bad = {q, 10, 0, NULL, NULL, "{\"rerank\": -1}"};
+    qv_hit hh[10];
+    size_t nh = 0;
+    cr_assert_eq(VT->search(b, &bad, hh, &nh), QV_INVALID);
+    VT->destroy(a);
+    VT->destroy(a2);
+    VT->destroy(b);
+    free(v);
+    free(q);
+  }
+  /* l1 and hamming have no codes (the setting is accepted and has no effect) */
+  qv_index *l1 = make(QV_METRIC_L1, 8, "{\"codes\": \"sq8\"}");
+  VT->destroy(l1);
+  qv_index_params p = {.mem = qv__mem_default(), .metric = QV_METRIC_L2, .dim = 4, .params_json = "{\"codes\": \"sq4\"}"};
+  qv_index *ix = NULL;
+  cr_assert_eq(VT->create(&p, &ix), QV_INVALID);
+}
+
+/* Payload layouts: a forest without codes is written as layout 1 (what every earlier version
+   wrote), one with codes as layout 2; both open, a layout-1 checkpoint loaded into a collection
+   with codes gets codes made from its rows, and layout 2's own fields are checked. */
+Test(rpforest, payload_layouts) {
+  size_t n = 2000, nq = 30;
+  uint32_t dim = 16;
+  float *v = make_vecs(n, dim, QV_METRIC_L2), *q = make_vecs(nq, dim, QV_METRIC_L2);
+  qv_index *a = make(QV_METRIC_L2, dim, "{\"n_trees\": 6, \"codes\": \"none\"}");
+  qv_index *b = make(QV_METRIC_L2, dim, "{\"n_trees\": 6, \"rerank\": 1000}");
+  add_range(a, v, dim, 0, n, n);
+  add_range(b, v, dim, 0, n, n);
+  same_answers(a, b, q, nq, dim);
+  qv_index_params p = {.mem = qv__mem_default(), .metric = QV_METRIC_L2, .dim = dim,
+                       .params_json = "{\"n_trees\": 6, \"rerank\": 1000}"};
+  membuf ba = {0}, bb = {0};
+  uint32_t va = 0, vb = 0;
+  cr_assert_eq(VT->serialize(a, put_mem, &ba, &va), QV_OK);
+  cr_assert_eq(VT->serialize(b, put_mem, &bb, &vb), QV_OK);
+  cr_assert_eq(va, 1);
+  cr_assert_eq(vb, 2);
+  cr_assert_eq(bb.n - ba.n >= n * (dim + 4), 1, "layout 2 holds the codes");
+  void *al = NULL, *bl = NULL;
+  cr_assert_eq(posix_memalign(&al, 64, ba.n), 0);
+  cr_assert_eq(posix_memalign(&bl, 64, bb.n), 0);
+  memcpy(al, ba.p, ba.n);
+  memcpy(bl, bb.p, bb.n);
+  qv_index *ma = NULL, *mb = NULL;
+  cr_assert_eq(VT->open_mapped(&p, 1, al, ba.n, &ma), QV_OK); /* floats only, whatever the params say */
+  cr_assert_eq(VT->open_mapped(&p, 2, bl, bb.n, &mb), QV_OK);
+  same_answers(a, ma, q, nq, dim);
+  same_answers(a, mb, q, nq, dim);
+  VT->destroy(ma);
+  VT->destroy(mb);
+  cr_assert_eq(VT->open_mapped(&p, 2, al, ba.n, &ma), QV_CORRUPT); /* version and head disagree */
+  cr_assert_eq(VT->open_mapped(&p, 1, bl, bb.n, &mb), QV_CORRUPT);
+  unsigned char *c = bl;
+  c[20] = 7; /* the head's codes field */
+  cr_assert_eq(VT->open_mapped(&p, 2, bl, bb.n, &mb), QV_CORRUPT);
+  c[20] = 8;
+  uint64_t off_items, n_items;
+  memcpy(&off_items, c + 112, 8);
+  memcpy(&n_items, c + 56, 8);
+  uint64_t off_q8 = (off_items + n_items * 4 + 63) / 64 * 64;
+  float nan = NAN, big = 3e38f, save[2];
+  memcpy(save, c + off_q8, 4);
+  memcpy(c + off_q8, &nan, 4); /* lo[0] */
+  cr_assert_eq(VT->open_mapped(&p, 2, bl, bb.n, &mb), QV_CORRUPT);
+  memcpy(c + off_q8, save, 4);
+  memcpy(save, c + off_q8, 4);
+  memcpy(save + 1, c + off_q8 + (size_t)dim * 4, 4);
+  big = -big;
+  memcpy(c + off_q8, &big, 4); /* lo[0] = -3e38, hi[0] = 3e38: the step overflows */
+  big = -big;
+  memcpy(c + off_q8 + (size_t)dim * 4, &big, 4);
+  cr_assert_eq(VT->open_mapped(&p, 2, bl, bb.n, &mb), QV_CORRUPT);
+  memcpy(c + off_q8, save, 4);
+  memcpy(c + off_q8 + (size_t)dim * 4, save + 1, 4);
+  cr_assert_eq(VT->open_mapped(&p, 2, bl, bb.n, &mb), QV_OK);
+  VT->destroy(mb);
+  /* checkpoints: layout 1 into a collection with codes, layout 2 into one without */
+  char path[] = "/tmp/qv_rpf_XXXXXX";
+  int fd = mkstemp(path);
+  cr_assert_geq(fd, 0);
+  close(fd);
+  cr_assert_eq(VT->save(a, path, 7), QV_OK);
+  qv_index *la = NULL;
+  uint64_t seq = 0;
+  cr_assert_eq(VT->load(&p, path, &la, &seq), QV_OK);
+  qv_index_stats st;
+  memset(&st, 0, sizeof st);
+  VT->stats(la, &st);
+  cr_assert_eq(st.mem_vectors >= n * (dim * 4 + dim + 4), 1, "codes made on load");
+  same_answers(a, la, q, nq, dim);
+  uint32_t s = 3;
+  cr_assert_eq(VT->add(la, &s, v + 5 * dim, 1), QV_OK);
+  VT->destroy(la);
+  cr_assert_eq(VT->save(b, path, 8), QV_OK);
+  qv_index_params pn = p;
+  pn.params_json = "{\"n_trees\": 6, \"codes\": \"none\"}";
+  cr_assert_eq(VT->load(&pn, path, &la, &seq), QV_OK);
+  same_answers(a, la, q, nq, dim);
+  VT->destroy(la);
+  unlink(path);
+  free(al);
+  free(bl);
+  free(ba.p);
+  free(bb.p);
+  VT->destroy(a);
+  VT->destroy(b);
+  free(v);
+  free(q);
+}
+
+/* search_k counts distinct candidates (capped at entry_cap * search_k leaf entries) and a query
+   drains at least min_leaves leaves; entry_cap 1 and min_leaves 1 are Annoy's rule. The same
+   trees searched with the larger budget see a superset of the candidates, so (on floats) every
+   query's k-th distance is no worse. */
+Test(rpforest, search_budget) {
+  size_t n = 4000, nq = 40;
+  uint32_t dim = 16;
+  float *v = make_vecs(n, dim, QV_METRIC_L2), *q = make_vecs(nq, dim, QV_METRIC_L2);
+  qv_index *ix = make(QV_METRIC_L2, dim, "{\"n_trees\": 20, \"leaf_size\": 40, \"codes\": \"none\"}");
+  add_range(ix, v, dim, 0, n, n);
+  const char *annoy = "{\"search_k\": 100, \"entry_cap\": 1, \"min_leaves\": 1}";
+  const char *ours = "{\"search_k\": 100}";
+  size_t better = 0;
+  for (size_t i = 0; i < nq; i++) {
+    qv_hit ha[10], hb[10];
+    size_t na = 0, nb = 0;
+    qv_search_req ra = {q + i * dim, 10, 0, NULL, NULL, annoy}, rb = {q + i * dim, 10, 0, NULL, NULL, ours};
+    cr_assert_eq(VT->search(ix, &ra, ha, &na), QV_OK);
+    cr_assert_eq(VT->search(ix, &rb, hb, &nb), QV_OK);
+    cr_assert_eq(na, 10);
+    cr_assert_eq(nb, 10);
+    cr_assert_leq(hb[9].dist, ha[9].dist, "query %zu", i);
+    better += hb[9].dist < ha[9].dist;
+  }
+  cr_assert_gt(better, 0, "the distinct count never looked further");
+  cr_assert_eq(VT->set_param(ix, "entry_cap", 0.5), QV_INVALID);
+  cr_assert_eq(VT->set_param(ix, "entry_cap", 1.5), QV_OK);
+  cr_assert_eq(VT->set_param(ix, "min_leaves", 0), QV_INVALID);
+  cr_assert_eq(VT->set_param(ix, "min_leaves", 3), QV_OK);
+  /* a leaf larger than the seen-set was sized for (a damaged mapped payload: every leaf made to
+     hold all the items) makes the hash table grow instead of filling up */
+  qv_index *one = make(QV_METRIC_L2, dim, "{\"n_trees\": 1, \"leaf_size\": 8, \"codes\": \"none\"}");
+  add_range(one, v, dim, 0, n, n);
+  membuf b = {0};
+  uint32_t ver = 0;
+  cr_assert_eq(VT->serialize(one, put_mem, &b, &ver), QV_OK);
+  void *al = NULL;
+  cr_assert_eq(posix_memalign(&al, 64, b.n), 0);
+  memcpy(al, b.p, b.n);
+  unsigned char *c = al;
+  uint64_t off_leaves, n_leaves, n_items;
+  memcpy(&off_leaves, c + 104, 8);
+  memcpy(&n_leaves, c + 48, 8);
+  memcpy(&n_items, c + 56, 8);
+  cr_assert_eq(n_items, n);
+  for (uint64_t i = 0; i < n_leaves; i++) {
+    uint32_t lf[4] = {0, (uint32_t)n_items, (uint32_t)n_items, 0};
+    memcpy(c + off_leaves + i * 16, lf, 16);
+  }
+  qv_index_params p = {.mem = qv__mem_default(), .metric = QV_METRIC_L2, .dim = dim, .params_json = NULL};
+  qv_index *m = NULL;
+  cr_assert_eq(VT->open_mapped(&p, ver, al, b.n, &m), QV_OK);
+  qv_hit h[10], want[10];
+  size_t nh = 0;
+  qv_search_req r = {q, 10, 0, NULL, NULL, "{\"search_k\": 5, \"min_leaves\": 1}"};
+  cr_assert_eq(VT->search(m, &r, h, &nh), QV_OK);
+  cr_assert_eq(nh, 10);
+  cr_assert_eq(brute(v, NULL, n, dim, QV_METRIC_L2, q, 10, 0, want), 10);
+  for (size_t j = 0; j < 10; j++) cr_assert_eq(h[j].slot, want[j].slot, "the whole leaf was scored");
+  VT->destroy(m);
+  VT->destroy(one);
+  free(al);
+  free(b.p);
+  VT->destroy(ix);
+  free(v);
+  free(q);
 }

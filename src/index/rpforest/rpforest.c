@@ -20,6 +20,13 @@
  * new candidates are gathered first (bitmap or hash seen-set), then their distances computed
  * with the rows a few candidates ahead prefetched.
  *
+ * Codes (parameter codes = "sq8", the default for l2, ip and cosine): each row also has an
+ * 8-bit scalar code (quant/sq8.h: per-dimension range, dim + 4 bytes, the range widened while
+ * the index is small and every code re-made then). A leaf's candidates are scored on their
+ * codes (a quarter of the bytes of a float row, integer dot products), the rerank * k best
+ * (at least RP_RERANK_MIN) are kept and re-ranked on the floats at the end, so the answers'
+ * distances are exact. rerank = 0 scores on the floats (as does codes = "none").
+ *
  * Live writes. add() of a batch at least as large as the index rebuilds every tree top-down
  * over all records (on n_threads threads, one tree at a time each; every tree has its own
  * random stream, so the forest does not depend on the thread count); smaller batches insert
@@ -37,11 +44,16 @@
  * Payload (checkpoint envelope tag "RPFT", and snapshot files), little-endian, sections
  * 64-byte aligned in this order: head (128 bytes), live bitmap (u64 words), vectors
  * (n_slots rows of dim floats), roots (n_trees i32), nodes (16 bytes each), planes (n_nodes x
- * dim floats; none for hamming), leaves (16 bytes each), items (u32 slots). Head:
- *   0 u32 layout version (1)  4 u32 dim  8 u32 metric  12 u32 n_trees  16 u32 leaf_k
- *  20 u32 0  24 u64 n_slots  32 u64 count  40 u64 n_nodes  48 u64 n_leaves  56 u64 n_items
+ * dim floats; none for hamming), leaves (16 bytes each), items (u32 slots); layout 2 only:
+ * the codes' range (dim f32 lo, dim f32 hi) and the codes (n_slots x (f32 squared norm of
+ * the decoded row, dim u8)). Head:
+ *   0 u32 layout version (1: no codes; 2: codes)  4 u32 dim  8 u32 metric  12 u32 n_trees
+ *  16 u32 leaf_k  20 u32 code bits (0 in layout 1, 8 in layout 2)  24 u64 n_slots  32 u64 count
+ *  40 u64 n_nodes  48 u64 n_leaves  56 u64 n_items
  *  64..127 u64 offsets of live, vecs, roots, nodes, planes, leaves, items, and the total length.
- * Offsets are recomputed from the counts and must match. open_mapped() searches the payload
+ * Offsets are recomputed from the counts and must match (layout 2's two extra sections follow
+ * the items at the next 64-byte boundaries). A forest without codes is written as layout 1,
+ * so files without codes are the same as before codes existed; layout 1 is read as before. open_mapped() searches the payload
  * in place; it checks every reference it follows, so a damaged payload cannot crash it.
  */
 #include <math.h>
@@ -53,16 +65,20 @@
 #include "checkpoint.h"
 #include "dist.h"
 #include "index.h"
+#include "sq8.h"
 
 _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "rpforest payloads are little-endian");
 
 #define RP_TAG ((uint32_t)'R' | (uint32_t)'P' << 8 | (uint32_t)'F' << 16 | (uint32_t)'T' << 24)
-#define RP_LAYOUT 1u
+#define RP_LAYOUT 1u  /* payload without codes (what every earlier version wrote) */
+#define RP_LAYOUT2 2u /* + the 8-bit codes' range and the codes (see the head's comment) */
+#define RP_RERANK_MIN 32u /* at least this many candidates re-ranked on floats (see rp_search) */
 #define RP_HEAD 128u
 #define RP_RANDOM UINT32_MAX /* node.info of a random split */
 #define RP_TWO_MEANS_STEPS 200
 #define RP_SPLIT_ATTEMPTS 3
 #define RP_MAX_TREES 10000
+enum { P_TREES, P_LEAF, P_SEARCH_K, P_SEED, P_CODES, P_RERANK, P_ENTRY_CAP, P_MIN_LEAVES }; /* rp_params order */
 
 typedef struct rp_node {
   int32_t child[2]; /* >= 0: node index; < 0: ~leaf index */
@@ -113,6 +129,15 @@ struct qv_index {
   rp_undo *undo; /* the undo log of the add() in progress (NULL outside one) */
   size_t undo_n, undo_cap;
   int logging;
+  /* 8-bit codes of the rows (l2, ip, cosine with codes=8): leaf candidates are scored on them
+     and the best rerank*k re-ranked on the floats. codes: cap rows of q8.code_bytes (owned),
+     or the mapped section; NULL without codes. */
+  int sq8;
+  hnsw_sq8 q8;
+  unsigned char *codes;
+  uint32_t rerank;
+  double entry_cap;    /* the search stops at search_k distinct or entry_cap * search_k entries */
+  uint32_t min_leaves; /* ... but not before it drained this many leaves */
 };
 
 /* ------------------------------------------------------------------ small helpers */
@@ -626,13 +651,24 @@ static int trees_remove(qv_index *ix, uint32_t slot) {
 
 /* ------------------------------------------------------------------ lifetime */
 
+static const char *const rp_code_kinds[] = {"none", "sq8", NULL};
 static const qv_param_spec rp_params[] = {
     {"n_trees", QV_PT_UINT, 50, 1, RP_MAX_TREES, NULL, 0, NULL, "trees in the forest (more: better recall, bigger index)"},
     {"leaf_size", QV_PT_UINT, 0, 0, 100000, NULL, 0, NULL,
      "most records in a leaf; 0 = Annoy's rule (dim + 2, at least 8)"},
     {"search_k", QV_PT_UINT, 0, 0, 100000000, NULL, 1, NULL,
-     "candidates a query collects from the leaves; 0 = n_trees * k (Annoy's default)"},
+     "distinct candidates a query scores (a record met in several trees counts once; Annoy counts every "
+     "leaf entry); 0 = n_trees * k (Annoy's default); see entry_cap and min_leaves"},
     {"seed", QV_PT_UINT, 1, 0, 4294967295.0, NULL, 0, NULL, "seed of the random splits"},
+    {"codes", QV_PT_ENUM, 1, 0, 0, rp_code_kinds, 0, NULL,
+     "sq8: leaf candidates are scored on 8-bit codes of the rows, then re-ranked on the floats (l2, ip, "
+     "cosine; dim + 4 more bytes a row); none: on the floats only"},
+    {"rerank", QV_PT_UINT, 4, 0, 1000000, NULL, 1, NULL,
+     "with codes: the rerank*k best by code distance (at least 32) are re-ranked on the floats; 0: no codes at query time"},
+    {"entry_cap", QV_PT_NUM, 2, 1, 1000000, NULL, 1, NULL,
+     "the search also stops once entry_cap * search_k leaf entries (repeats included) were read; 1 = Annoy's count"},
+    {"min_leaves", QV_PT_UINT, 2, 1, 1000000, NULL, 1, NULL,
+     "leaves a query drains at least, whatever search_k (1 = Annoy's rule)"},
     {NULL, QV_PT_UINT, 0, 0, 0, NULL, 0, NULL, NULL},
 };
 
@@ -650,14 +686,23 @@ static qv_status rp_create(const qv_index_params *p, qv_index **out) {
   ix->metric = p->metric;
   ix->dim = p->dim;
   ix->n_threads = p->n_threads;
-  ix->n_trees = (uint32_t)v[0];
-  ix->leaf_k = v[1] > 0 ? (uint32_t)v[1] : ix->dim + 2;
+  ix->n_trees = (uint32_t)v[P_TREES];
+  ix->leaf_k = v[P_LEAF] > 0 ? (uint32_t)v[P_LEAF] : ix->dim + 2;
   if (ix->leaf_k < 8) ix->leaf_k = 8;
-  ix->search_k = (uint32_t)v[2];
-  ix->seed = (uint64_t)v[3];
+  ix->search_k = (uint32_t)v[P_SEARCH_K];
+  ix->seed = (uint64_t)v[P_SEED];
   ix->rng = mix64(ix->seed ^ 0x5eedull);
+  ix->rerank = (uint32_t)v[P_RERANK];
+  ix->entry_cap = v[P_ENTRY_CAP];
+  ix->min_leaves = (uint32_t)v[P_MIN_LEAVES];
+  ix->sq8 = v[P_CODES] == 1 && (p->metric == QV_METRIC_L2 || p->metric == QV_METRIC_IP || p->metric == QV_METRIC_COSINE);
+  if (ix->sq8 && hnsw_sq8_init(&ix->q8, p->mem, p->metric, p->dim, 8) != 0) {
+    qv__free(p->mem, ix);
+    return QV_NOMEM;
+  }
   ix->f.roots = qv__calloc(p->mem, ix->n_trees, sizeof *ix->f.roots);
   if (!ix->f.roots) {
+    hnsw_sq8_free(&ix->q8, p->mem);
     qv__free(p->mem, ix);
     return QV_NOMEM;
   }
@@ -666,6 +711,7 @@ static qv_status rp_create(const qv_index_params *p, qv_index **out) {
     long li = new_leaf(ix, &ix->f, NULL, 0);
     if (li < 0) {
       forest_free(p->mem, &ix->f);
+      hnsw_sq8_free(&ix->q8, p->mem);
       qv__free(p->mem, ix);
       return QV_NOMEM;
     }
@@ -680,8 +726,10 @@ static void rp_destroy(qv_index *ix) {
   if (!ix->ro) {
     qv__free_aligned(ix->mem, ix->vecs);
     qv__free(ix->mem, ix->live);
+    qv__free_aligned(ix->mem, ix->codes);
     forest_free(ix->mem, &ix->f);
   }
+  hnsw_sq8_free(&ix->q8, ix->mem);
   qv__free(ix->mem, ix->undo);
   qv__free(ix->mem, ix);
 }
@@ -692,22 +740,29 @@ static qv_status ensure_cap(qv_index *ix, size_t need) {
   if (cap < 64) cap = 64;
   size_t row = row_floats(ix) * sizeof(float);
   if (cap > SIZE_MAX / row || cap > UINT32_MAX + (size_t)1) return QV_NOMEM;
+  size_t cb = ix->sq8 ? ix->q8.code_bytes : 0;
   float *v = qv__malloc_aligned(ix->mem, cap * row);
   uint64_t *l = qv__calloc(ix->mem, words_for(cap), sizeof *l);
-  if (!v || !l) {
+  unsigned char *c = cb ? qv__malloc_aligned(ix->mem, cap * cb) : NULL;
+  if (!v || !l || (cb && !c)) {
     qv__free_aligned(ix->mem, v);
     qv__free(ix->mem, l);
+    qv__free_aligned(ix->mem, c);
     return QV_NOMEM;
   }
   if (ix->cap) {
     memcpy(v, ix->vecs, ix->cap * row);
     memcpy(l, ix->live, words_for(ix->cap) * sizeof *l);
+    if (cb) memcpy(c, ix->codes, ix->cap * cb);
   }
   memset((char *)v + ix->cap * row, 0, (cap - ix->cap) * row);
+  if (cb) memset(c + ix->cap * cb, 0, (cap - ix->cap) * cb);
   qv__free_aligned(ix->mem, ix->vecs);
   qv__free(ix->mem, ix->live);
+  qv__free_aligned(ix->mem, ix->codes);
   ix->vecs = v;
   ix->live = l;
+  ix->codes = c;
   ix->cap = cap;
   return QV_OK;
 }
@@ -738,14 +793,26 @@ static qv_status rp_add(qv_index *ix, const uint32_t *slots, const float *vecs, 
   /* the state to go back to: old rows of slots below n_slots, and which slots were live */
   uint8_t *was = qv__malloc(ix->mem, n ? n : 1);
   float *old = qv__malloc(ix->mem, (n_old ? n_old : 1) * dim * sizeof(float));
+  /* the codes' range before this batch (dim_pad floats each of lo, hi, scale) */
+  size_t nq8 = ix->sq8 ? (size_t)ix->q8.dim_pad * 3 : 0;
+  float *oldq = nq8 ? qv__malloc(ix->mem, nq8 * sizeof(float)) : NULL;
+  int old_trained = ix->q8.trained, retrained = 0;
   rp_ctx c = {.ix = ix, .f = &ix->f, .rng = ix->rng};
   if (!bulk) {
     c.p = qv__malloc(ix->mem, dim * sizeof(float));
     c.q = qv__malloc(ix->mem, dim * sizeof(float));
   }
-  if (!was || !old || (!bulk && (!c.p || !c.q))) {
+  if (!was || !old || (nq8 && !oldq) || (!bulk && (!c.p || !c.q))) {
     rc = QV_NOMEM;
     goto out;
+  }
+  if (nq8) {
+    memcpy(oldq, ix->q8.lo, nq8 * sizeof(float));
+    /* the range widens to the batch while the index is small; then every code is re-made */
+    retrained = hnsw_sq8_maybe_train(&ix->q8, vecs, n, ix->count);
+    if (retrained)
+      for (size_t s = 0; s < ix->n_slots; s++)
+        if (is_live(ix, s)) hnsw_sq8_encode(&ix->q8, row_of(ix, s), ix->codes + s * ix->q8.code_bytes);
   }
   for (size_t i = 0, j = 0; i < n; i++) {
     was[i] = (uint8_t)(slots[i] < old_slots && is_live(ix, slots[i]));
@@ -767,6 +834,7 @@ static qv_status rp_add(qv_index *ix, const uint32_t *slots, const float *vecs, 
       ix->count++;
     }
     memcpy(ix->vecs + s * dim, vecs + applied * dim, dim * sizeof(float));
+    if (ix->sq8) hnsw_sq8_encode(&ix->q8, row_of(ix, s), ix->codes + s * ix->q8.code_bytes);
     if (s + 1 > ix->n_slots) ix->n_slots = s + 1;
   }
   if (rc == QV_OK && bulk) rc = rebuild(ix);
@@ -789,6 +857,18 @@ static qv_status rp_add(qv_index *ix, const uint32_t *slots, const float *vecs, 
     }
     ix->count = before;
     ix->n_slots = old_slots;
+    if (nq8) { /* the codes again from the restored rows and range (encoding allocates nothing) */
+      memcpy(ix->q8.lo, oldq, nq8 * sizeof(float));
+      ix->q8.trained = old_trained;
+      size_t cb = ix->q8.code_bytes;
+      if (retrained) {
+        for (size_t s = 0; s < ix->n_slots; s++)
+          if (is_live(ix, s)) hnsw_sq8_encode(&ix->q8, row_of(ix, s), ix->codes + s * cb);
+      } else {
+        for (size_t i = 0; i < n; i++)
+          if (slots[i] < old_slots) hnsw_sq8_encode(&ix->q8, row_of(ix, slots[i]), ix->codes + (size_t)slots[i] * cb);
+      }
+    }
   } else if (!bulk) {
     ix->rng = c.rng;
   }
@@ -802,6 +882,7 @@ out:
   }
   qv__free(ix->mem, was);
   qv__free(ix->mem, old);
+  qv__free(ix->mem, oldq);
   qv__free(ix->mem, c.p);
   qv__free(ix->mem, c.q);
   if (rc == QV_OK && ix->f.items_dead > 4096 && ix->f.items_dead * 2 > ix->f.n_items) compact_items(ix, &ix->f);
@@ -829,6 +910,21 @@ static qv_status rp_set_param(qv_index *ix, const char *name, double value) {
     ix->search_k = (uint32_t)value;
     return QV_OK;
   }
+  if (strcmp(name, "rerank") == 0) {
+    if (!(value >= 0 && value <= 1e6) || value != floor(value)) return QV_INVALID;
+    ix->rerank = (uint32_t)value;
+    return QV_OK;
+  }
+  if (strcmp(name, "entry_cap") == 0) {
+    if (!(value >= 1 && value <= 1e6)) return QV_INVALID;
+    ix->entry_cap = value;
+    return QV_OK;
+  }
+  if (strcmp(name, "min_leaves") == 0) {
+    if (!(value >= 1 && value <= 1e6) || value != floor(value)) return QV_INVALID;
+    ix->min_leaves = (uint32_t)value;
+    return QV_OK;
+  }
   return QV_INVALID;
 }
 
@@ -836,7 +932,9 @@ static void rp_stats(const qv_index *ix, qv_index_stats *out) {
   out->count = ix->count;
   out->n_slots = ix->n_slots;
   out->n_tombstones = 0;
-  out->mem_vectors = (uint64_t)(ix->ro ? ix->n_slots : ix->cap) * ix->dim * sizeof(float);
+  uint64_t rows = ix->ro ? ix->n_slots : ix->cap;
+  out->mem_codes = ix->codes ? rows * ix->q8.code_bytes : 0;
+  out->mem_vectors = rows * ix->dim * sizeof(float) + out->mem_codes;
   const rp_forest *f = &ix->f;
   out->mem_graph = (uint64_t)f->n_nodes * (sizeof(rp_node) + (hamming(ix) ? 0 : ix->dim * sizeof(float))) +
                    (uint64_t)f->n_leaves * sizeof(rp_leaf) + (uint64_t)f->n_items * 4 + ix->n_trees * 4ull;
@@ -918,6 +1016,20 @@ static inline int seen_add(seen_set *s, uint32_t slot) {
   return 1;
 }
 
+/* Double the hash table (rehashing every slot); 0 on NOMEM (the old table stays). */
+static int seen_grow(const qv_mem *mem, seen_set *s) {
+  size_t n = (s->mask + 1) * 2;
+  uint32_t *t = qv__malloc(mem, n * sizeof *t);
+  if (!t) return 0;
+  memset(t, 0xff, n * sizeof *t);
+  seen_set g = {NULL, t, n - 1};
+  for (size_t i = 0; i <= s->mask; i++)
+    if (s->tab[i] != UINT32_MAX) seen_add(&g, s->tab[i]);
+  qv__free(mem, s->tab);
+  *s = g;
+  return 1;
+}
+
 #define RP_BATCH 256u /* candidates gathered before their distances */
 #define RP_AHEAD 4u   /* rows prefetched ahead of the distance being computed */
 
@@ -931,9 +1043,29 @@ static qv_status rp_search(const qv_index *ix, const qv_search_req *req, qv_hit 
   if (req->k == 0 || ix->count == 0) return QV_OK;
   const rp_forest *f = &ix->f;
   size_t k = req->k, dim = ix->dim;
-  uint64_t search_k = req->ef ? req->ef : ix->search_k ? ix->search_k : (uint64_t)ix->n_trees * k;
-  /* seen-set: the unique candidates are at most search_k plus one leaf */
+  uint64_t search_k = req->ef ? req->ef : ix->search_k;
+  uint32_t rerank = ix->rerank, min_leaves = ix->min_leaves;
+  double entry_cap = ix->entry_cap;
+  if (req->params) { /* this query's own search_k / rerank (the collection checked the keys) */
+    double v[QV_MAX_PARAMS], base[QV_MAX_PARAMS] = {0};
+    char err[256];
+    for (size_t i = 0; rp_params[i].name; i++) base[i] = rp_params[i].def;
+    base[P_SEARCH_K] = (double)search_k;
+    base[P_RERANK] = rerank;
+    base[P_ENTRY_CAP] = entry_cap;
+    base[P_MIN_LEAVES] = min_leaves;
+    if (qv__params_resolve(rp_params, "rpforest", req->params, base, 1, v, err, sizeof err) != QV_OK)
+      return QV_INVALID;
+    search_k = (uint64_t)v[P_SEARCH_K];
+    rerank = (uint32_t)v[P_RERANK];
+    entry_cap = v[P_ENTRY_CAP];
+    min_leaves = (uint32_t)v[P_MIN_LEAVES];
+  }
+  if (!search_k) search_k = (uint64_t)ix->n_trees * k;
+  /* seen-set: the unique candidates are about search_k plus one leaf, or min_leaves leaves (the
+     hash table grows when it is half full: a leaf of identical records may exceed leaf_k) */
   uint64_t bound = search_k + ix->leaf_k + 1;
+  if (bound < (uint64_t)min_leaves * ix->leaf_k + 1) bound = (uint64_t)min_leaves * ix->leaf_k + 1;
   if (bound > ix->n_slots) bound = ix->n_slots;
   size_t tab = 64;
   while (tab < 2 * bound) tab *= 2;
@@ -948,9 +1080,31 @@ static qv_status rp_search(const qv_index *ix, const qv_search_req *req, qv_hit 
     seen.mask = tab - 1;
   }
   if (!mem) return QV_NOMEM;
+  /* with codes: the leaves' candidates are scored on them into pre (the n_rr best), and only
+     those are re-ranked on the floats at the end */
+  const int coded = ix->codes && rerank;
+  size_t n_rr = coded ? (size_t)rerank * k : 0;
+  if (n_rr < RP_RERANK_MIN) n_rr = RP_RERANK_MIN;
+  if (n_rr > ix->count) n_rr = ix->count; /* never more than there are records */
+  void *prep = NULL;
+  qv_hit *pre_buf = NULL;
+  qv_topk pre = {0};
+  if (coded) {
+    prep = qv__malloc_aligned(ix->mem, hnsw_sq8_query_bytes(&ix->q8));
+    pre_buf = qv__malloc(ix->mem, n_rr * sizeof *pre_buf);
+    if (!prep || !pre_buf) {
+      qv__free_aligned(ix->mem, prep);
+      qv__free(ix->mem, pre_buf);
+      qv__free(ix->mem, mem);
+      return QV_NOMEM;
+    }
+    hnsw_sq8_prepare(&ix->q8, req->q, prep);
+    qv__topk_init(&pre, pre_buf, n_rr);
+  }
   pq_ent small[256];
   pqueue q = {small, 0, 256, small, ix->mem};
   uint32_t cand[RP_BATCH];
+  float cd[RP_BATCH];
   const size_t row_bytes = dim * sizeof(float);
   qv_status rc = QV_OK;
   const float init = hamming(ix) ? 16777216.0f : INFINITY;
@@ -960,14 +1114,19 @@ static qv_status rp_search(const qv_index *ix, const qv_search_req *req, qv_hit 
   qv__topk_init(&top, out, k);
   uint64_t seen_n = 0, budget = (uint64_t)f->n_nodes + f->n_leaves + ix->n_trees;
   uint32_t nbits = ix->dim * 32;
-  while (rc == QV_OK && q.n && seen_n < search_k && budget--) {
+  /* search_k counts distinct candidates (seen_n); the leaf entries read, repeats included
+     (Annoy's count), stop the search at entry_cap * search_k; and at least min_leaves leaves */
+  double cap = entry_cap * (double)search_k;
+  uint64_t entries = 0, entry_max = cap >= 1.8e19 ? UINT64_MAX : (uint64_t)cap, n_drained = 0;
+  while (rc == QV_OK && q.n && ((seen_n < search_k && entries < entry_max) || n_drained < min_leaves) && budget--) {
     pq_ent e = pq_pop(&q);
     if (e.ref < 0) {
       size_t li = (size_t)~e.ref;
       if (li >= f->n_leaves) continue;
       rp_leaf l = f->leaves[li];
       if ((uint64_t)l.off + l.n > f->n_items) continue; /* damaged payload */
-      seen_n += l.n;
+      entries += l.n;
+      n_drained++;
       const uint32_t *it = f->items + l.off;
       /* the leaf's new candidates first, then their distances with the rows a few ahead
          prefetched (the rows are scattered: the scan waits on memory, not on arithmetic) */
@@ -975,9 +1134,23 @@ static qv_status rp_search(const qv_index *ix, const qv_search_req *req, qv_hit 
         uint32_t nb = 0, end = l.n - i0 < RP_BATCH ? l.n : i0 + RP_BATCH;
         for (uint32_t i = i0; i < end; i++) {
           uint32_t s = it[i];
+          if (seen.tab && 2 * (seen_n + 1) > seen.mask + 1) {
+            if (!seen_grow(ix->mem, &seen)) {
+              rc = QV_NOMEM;
+              break;
+            }
+            mem = seen.tab;
+          }
           if (s >= ix->n_slots || !is_live(ix, s) || !seen_add(&seen, s)) continue;
+          seen_n++;
           if (req->pred && !req->pred(req->pred_ctx, s)) continue;
           cand[nb++] = s;
+        }
+        if (coded) {
+          hnsw_sq8_dist_many(&ix->q8, prep, ix->codes, ix->q8.code_bytes, cand, nb, cd);
+          for (uint32_t j = 0; j < nb; j++)
+            if (cd[j] <= qv__topk_worst(&pre)) qv__topk_push(&pre, cd[j], cand[j]);
+          continue;
         }
         for (uint32_t j = 0; j < nb && j < RP_AHEAD; j++) prefetch_row(row_of(ix, cand[j]), row_bytes);
         for (uint32_t j = 0; j < nb; j++) {
@@ -1005,6 +1178,16 @@ static qv_status rp_search(const qv_index *ix, const qv_search_req *req, qv_hit 
     }
     if (!pq_push(&q, p1, nd->child[1]) || !pq_push(&q, p0, nd->child[0])) rc = QV_NOMEM;
   }
+  if (coded) { /* the exact re-rank of the best by code distance */
+    for (size_t j = 0; j < pre.n && j < RP_AHEAD; j++) prefetch_row(row_of(ix, pre_buf[j].slot), row_bytes);
+    for (size_t j = 0; j < pre.n; j++) {
+      if (j + RP_AHEAD < pre.n) prefetch_row(row_of(ix, pre_buf[j + RP_AHEAD].slot), row_bytes);
+      float d = qv__metric_dist(ix->kern, ix->metric, req->q, row_of(ix, pre_buf[j].slot), dim);
+      if (d < qv__topk_worst(&top)) qv__topk_push(&top, d, pre_buf[j].slot);
+    }
+    qv__free_aligned(ix->mem, prep);
+    qv__free(ix->mem, pre_buf);
+  }
   if (q.h != small) qv__free(ix->mem, q.h);
   qv__free(ix->mem, mem);
   if (rc != QV_OK) return rc;
@@ -1015,7 +1198,7 @@ static qv_status rp_search(const qv_index *ix, const qv_search_req *req, qv_hit 
 /* ------------------------------------------------------------------ payload */
 
 typedef struct rp_head {
-  uint32_t layout, dim, metric, n_trees, leaf_k, zero;
+  uint32_t layout, dim, metric, n_trees, leaf_k, codes; /* codes: 0 (layout 1), 8 (layout 2) */
   uint64_t n_slots, count, n_nodes, n_leaves, n_items;
   uint64_t off_live, off_vecs, off_roots, off_nodes, off_planes, off_leaves, off_items, total;
 } rp_head;
@@ -1038,8 +1221,19 @@ static int layout(rp_head *h) {
   h->off_leaves = a64(h->off_planes + planes);
   h->off_items = a64(h->off_leaves + h->n_leaves * sizeof(rp_leaf));
   h->total = h->off_items + h->n_items * 4;
+  if (h->layout == RP_LAYOUT2) { /* + the codes' range (lo, hi: dim floats each) and n_slots codes */
+    if (h->codes != 8 || (h->metric != QV_METRIC_L2 && h->metric != QV_METRIC_IP && h->metric != QV_METRIC_COSINE))
+      return 0;
+    h->total = a64(a64(h->total) + (uint64_t)h->dim * 8) + h->n_slots * ((uint64_t)h->dim + 4);
+  } else if (h->layout != RP_LAYOUT || h->codes != 0) {
+    return 0;
+  }
   return 1;
 }
+
+/* Offsets of layout 2's range and codes sections. */
+static uint64_t off_q8(const rp_head *h) { return a64(h->off_items + h->n_items * 4); }
+static uint64_t off_codes(const rp_head *h) { return a64(off_q8(h) + (uint64_t)h->dim * 8); }
 
 static void put_pad(void (*put)(void *, const void *, size_t), void *ctx, uint64_t *pos, uint64_t to) {
   static const unsigned char zero[64];
@@ -1068,6 +1262,10 @@ static void dfs_number(const rp_forest *f, int32_t root, uint32_t *nmap, uint32_
   }
 }
 
+static uint32_t payload_layout(const qv_index *ix) {
+  return ix->sq8 && ix->q8.trained && ix->codes ? RP_LAYOUT2 : RP_LAYOUT;
+}
+
 static qv_status rp_serialize(const qv_index *ix, void (*put)(void *, const void *, size_t), void *ctx,
                               uint32_t *version) {
   const rp_forest *f = &ix->f;
@@ -1088,7 +1286,10 @@ static qv_status rp_serialize(const qv_index *ix, void (*put)(void *, const void
     if (nmap[i] != UINT32_MAX) nrev[nmap[i]] = (uint32_t)i;
   for (size_t i = 0; i < f->n_leaves; i++)
     if (lmap[i] != UINT32_MAX) lrev[lmap[i]] = (uint32_t)i;
-  rp_head h = {.layout = RP_LAYOUT, .dim = ix->dim, .metric = (uint32_t)ix->metric, .n_trees = ix->n_trees,
+  /* layout 2 (with the codes) only when there are codes to write: a forest without them is
+     written as layout 1, which every earlier reader opens */
+  int with_codes = payload_layout(ix) == RP_LAYOUT2;
+  rp_head h = {.layout = with_codes ? RP_LAYOUT2 : RP_LAYOUT, .codes = with_codes ? 8u : 0u, .dim = ix->dim, .metric = (uint32_t)ix->metric, .n_trees = ix->n_trees,
                .leaf_k = ix->leaf_k, .n_slots = ix->n_slots, .count = ix->count, .n_nodes = nn, .n_leaves = nl,
                .n_items = ni};
   if (!layout(&h)) {
@@ -1139,7 +1340,16 @@ static qv_status rp_serialize(const qv_index *ix, void (*put)(void *, const void
     const rp_leaf *l = &f->leaves[lrev[i]];
     put(ctx, f->items + l->off, (size_t)l->n * 4);
   }
-  *version = RP_LAYOUT;
+  pos = h.off_items + ni * 4;
+  if (with_codes) {
+    put_pad(put, ctx, &pos, off_q8(&h));
+    put(ctx, ix->q8.lo, (size_t)ix->dim * 4);
+    put(ctx, ix->q8.hi, (size_t)ix->dim * 4);
+    pos += (uint64_t)ix->dim * 8;
+    put_pad(put, ctx, &pos, off_codes(&h));
+    put(ctx, ix->codes, ix->n_slots * ix->q8.code_bytes);
+  }
+  *version = h.layout;
   rc = QV_OK;
 out:
   qv__free(ix->mem, nmap);
@@ -1155,7 +1365,7 @@ static qv_status check_head(const qv_index_params *p, const void *payload, uint6
   if (len < RP_HEAD) return QV_CORRUPT;
   memcpy(h, payload, sizeof *h);
   rp_head e = *h;
-  if (h->layout != RP_LAYOUT || h->dim != p->dim || h->metric != (uint32_t)p->metric || !layout(&e))
+  if (h->dim != p->dim || h->metric != (uint32_t)p->metric || !layout(&e))
     return QV_CORRUPT;
   if (memcmp(&e, h, sizeof e) != 0 || h->total != len || h->count > h->n_slots) return QV_CORRUPT;
   if (h->leaf_k == 0) return QV_CORRUPT;
@@ -1166,9 +1376,10 @@ static qv_status rp_open_mapped(const qv_index_params *p, uint32_t version, cons
                                 qv_index **out) {
   *out = NULL;
   rp_head h;
-  if (version != RP_LAYOUT || ((uintptr_t)payload & 63)) return QV_CORRUPT;
+  if ((version != RP_LAYOUT && version != RP_LAYOUT2) || ((uintptr_t)payload & 63)) return QV_CORRUPT;
   qv_status rc = check_head(p, payload, len, &h);
   if (rc) return rc;
+  if (h.layout != version) return QV_CORRUPT;
   qv_index *ix = qv__calloc(p->mem, 1, sizeof *ix);
   if (!ix) return QV_NOMEM;
   const char *b = payload;
@@ -1179,10 +1390,32 @@ static qv_status rp_open_mapped(const qv_index_params *p, uint32_t version, cons
   ix->ro = 1;
   ix->n_trees = h.n_trees;
   ix->leaf_k = h.leaf_k;
+  ix->rerank = (uint32_t)rp_params[P_RERANK].def;
+  ix->entry_cap = rp_params[P_ENTRY_CAP].def;
+  ix->min_leaves = (uint32_t)rp_params[P_MIN_LEAVES].def;
   double v[QV_MAX_PARAMS];
   char err[256];
-  if (qv__params_resolve(rp_params, "rpforest", p->params_json, NULL, 0, v, err, sizeof err) == QV_OK)
-    ix->search_k = (uint32_t)v[2];
+  if (qv__params_resolve(rp_params, "rpforest", p->params_json, NULL, 0, v, err, sizeof err) == QV_OK) {
+    ix->search_k = (uint32_t)v[P_SEARCH_K];
+    ix->rerank = (uint32_t)v[P_RERANK];
+    ix->entry_cap = v[P_ENTRY_CAP];
+    ix->min_leaves = (uint32_t)v[P_MIN_LEAVES];
+  }
+  if (h.codes) { /* the range is copied (and checked: finite, lo <= hi); the codes stay mapped */
+    if (hnsw_sq8_init(&ix->q8, p->mem, p->metric, p->dim, 8) != 0) {
+      qv__free(p->mem, ix);
+      return QV_NOMEM;
+    }
+    int bad = hnsw_sq8_params_read(&ix->q8, b + off_q8(&h), (size_t)h.dim * 8) != 0;
+    for (uint32_t i = 0; i < h.dim && !bad; i++) bad = !isfinite(ix->q8.scale[i]); /* hi - lo overflowed */
+    if (bad) {
+      hnsw_sq8_free(&ix->q8, p->mem);
+      qv__free(p->mem, ix);
+      return QV_CORRUPT;
+    }
+    ix->sq8 = 1;
+    ix->codes = (unsigned char *)(uintptr_t)(b + off_codes(&h));
+  }
   ix->n_slots = ix->cap = (size_t)h.n_slots;
   ix->count = (size_t)h.count;
   ix->live = (uint64_t *)(uintptr_t)(b + h.off_live);
@@ -1225,20 +1458,37 @@ static qv_status check_structure(const qv_index *ix) {
   return QV_OK;
 }
 
-/* A writable copy of an attached payload's arrays. */
-static qv_status own_copy(qv_index *ix) {
+/* A writable copy of an attached payload's arrays, with codes when want_codes (made from the
+   rows when the payload has none, dropped when it has some and they are not wanted). */
+static qv_status own_copy(qv_index *ix, int want_codes) {
   qv_index t = *ix;
   rp_forest *f = &ix->f;
   size_t row = ix->dim * sizeof(float);
   ix->cap = 0;
   ix->vecs = NULL;
   ix->live = NULL;
+  ix->codes = NULL;
   memset(f, 0, sizeof *f);
   ix->ro = 0;
+  if (t.sq8 && !want_codes) {
+    hnsw_sq8_free(&ix->q8, ix->mem);
+    ix->sq8 = 0;
+  } else if (!t.sq8 && want_codes) {
+    if (hnsw_sq8_init(&ix->q8, ix->mem, ix->metric, ix->dim, 8) != 0) return QV_NOMEM;
+    ix->sq8 = 1;
+  }
   qv_status rc = ensure_cap(ix, t.n_slots ? t.n_slots : 1);
   if (rc) return rc;
   memcpy(ix->vecs, t.vecs, t.n_slots * row);
   memcpy(ix->live, t.live, words_for(t.n_slots) * 8);
+  if (ix->sq8 && t.codes) {
+    memcpy(ix->codes, t.codes, t.n_slots * ix->q8.code_bytes);
+  } else if (ix->sq8) { /* a payload written without codes: the range from the live rows */
+    for (size_t s = 0; s < t.n_slots; s++)
+      if (is_live(ix, s)) hnsw_sq8_maybe_train(&ix->q8, row_of(ix, s), 1, 0);
+    for (size_t s = 0; s < t.n_slots; s++)
+      if (is_live(ix, s)) hnsw_sq8_encode(&ix->q8, row_of(ix, s), ix->codes + s * ix->q8.code_bytes);
+  }
   f->roots = qv__malloc(ix->mem, ix->n_trees * 4);
   f->nodes = qv__malloc(ix->mem, (t.f.n_nodes + 1) * sizeof *f->nodes);
   f->leaves = qv__malloc(ix->mem, (t.f.n_leaves + 1) * sizeof *f->leaves);
@@ -1263,7 +1513,7 @@ static void ckpt_put(void *ctx, const void *p, size_t n) { qv__ckpt_write(ctx, p
 
 static qv_status rp_save(const qv_index *ix, const char *path, uint64_t seq) {
   qv_ckpt_writer w;
-  qv_ckpt_hdr hdr = {.kind_tag = RP_TAG, .payload_version = RP_LAYOUT, .dim = ix->dim,
+  qv_ckpt_hdr hdr = {.kind_tag = RP_TAG, .payload_version = payload_layout(ix), .dim = ix->dim,
                      .metric = (uint32_t)ix->metric, .seq = seq};
   qv_status rc = qv__ckpt_begin(&w, ix->mem, path, &hdr);
   if (rc != QV_OK) return rc;
@@ -1287,11 +1537,13 @@ static qv_status rp_load(const qv_index_params *p, const char *path, qv_index **
   char err[256];
   rc = qv__params_resolve(rp_params, "rpforest", p->params_json, NULL, 0, v, err, sizeof err) ? QV_INVALID : QV_OK;
   if (rc == QV_OK) rc = rp_open_mapped(p, got.payload_version, payload, got.payload_len, &ix);
-  if (rc == QV_OK && ix->n_trees != (uint32_t)v[0]) rc = QV_CORRUPT; /* built with other parameters */
+  if (rc == QV_OK && ix->n_trees != (uint32_t)v[P_TREES]) rc = QV_CORRUPT; /* built with other parameters */
   if (rc == QV_OK) rc = check_structure(ix);
   if (rc == QV_OK) {
-    rc = own_copy(ix);
-    ix->seed = (uint64_t)v[3];
+    ix->rerank = (uint32_t)v[P_RERANK];
+    rc = own_copy(ix, v[P_CODES] == 1 && (p->metric == QV_METRIC_L2 || p->metric == QV_METRIC_IP ||
+                                     p->metric == QV_METRIC_COSINE));
+    ix->seed = (uint64_t)v[P_SEED];
     ix->rng = mix64(ix->seed ^ 0x5eedull ^ got.seq);
     ix->n_threads = p->n_threads;
     if (rc == QV_OK) {
@@ -1300,8 +1552,12 @@ static qv_status rp_load(const qv_index_params *p, const char *path, qv_index **
       ix = NULL;
     }
   }
-  if (ix && !ix->ro) rp_destroy(ix);
-  else if (ix) qv__free(p->mem, ix);
+  if (ix && !ix->ro) {
+    rp_destroy(ix);
+  } else if (ix) {
+    hnsw_sq8_free(&ix->q8, p->mem);
+    qv__free(p->mem, ix);
+  }
   qv__free_aligned(p->mem, payload);
   return rc;
 }
