@@ -164,6 +164,9 @@ void pc_stats(srv_req *rq, srv_resp *rs, const pc_index *ix);
  * when the token is malformed. pc_read.c */
 char *pc_token_of(const char *last);
 char *pc_token_parse(const char *token);
+/* A list route's `limit` (1..100, default left as is) and `paginationToken` (*after, malloc'd):
+ * 0, or -1 with the 400 written to rs. pc_read.c */
+int pc_page_args(srv_resp *rs, const char *lim, const char *tok, size_t *limit, char **after);
 /* /data/{i}/namespaces[/{ns}]: list, create, describe, delete. pc_namespaces.c */
 void pc_namespaces(srv_req *rq, srv_resp *rs, const pc_index *ix);
 

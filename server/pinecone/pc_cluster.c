@@ -1227,19 +1227,7 @@ static void list_ns(srv_req *rq, srv_resp *rs, const pc_index *ix) {
     pc_err(rs, 400, "bad percent-encoding in the query string");
     goto done;
   }
-  if (lim) {
-    char *e;
-    unsigned long long x = strtoull(lim, &e, 10);
-    if (!*lim || *e || *lim == '-' || x < 1 || x > 100) {
-      pc_err(rs, 400, "limit: expected an integer from 1 to 100");
-      goto done;
-    }
-    limit = (size_t)x;
-  }
-  if (tok && *tok && !(after = pc_token_parse(tok))) {
-    pc_err(rs, 400, "paginationToken: not a token this server handed out");
-    goto done;
-  }
+  if (pc_page_args(rs, lim, tok, &limit, &after)) goto done;
   cs = ns_all(cl, ix->name, &n, &err);
   if (err) {
     pc_err(rs, 503, "the cluster catalog is not reachable");

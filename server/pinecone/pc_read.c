@@ -556,6 +556,23 @@ char *pc_token_parse(const char *t) {
   return o;
 }
 
+int pc_page_args(srv_resp *rs, const char *lim, const char *tok, size_t *limit, char **after) {
+  if (lim) {
+    char *e;
+    unsigned long long x = strtoull(lim, &e, 10);
+    if (!*lim || *e || *lim == '-' || x < 1 || x > 100) {
+      pc_err(rs, 400, "limit: expected an integer from 1 to 100");
+      return -1;
+    }
+    *limit = (size_t)x;
+  }
+  if (tok && *tok && !(*after = pc_token_parse(tok))) {
+    pc_err(rs, 400, "paginationToken: not a token this server handed out");
+    return -1;
+  }
+  return 0;
+}
+
 void pc_list_reply(srv_resp *rs, const char *ns, const char **v, size_t total, const char *prefix, const char *after,
                    size_t limit) {
   size_t n = 0, start = 0, end, plen = prefix ? strlen(prefix) : 0;
@@ -603,19 +620,7 @@ void pc_list(srv_req *rq, srv_resp *rs, const pc_index *ix) {
     goto done;
   }
   if (ns && pc_ns_check(ns, rs)) goto done;
-  if (lim) {
-    char *e;
-    unsigned long long x = strtoull(lim, &e, 10);
-    if (!*lim || *e || *lim == '-' || x < 1 || x > 100) {
-      pc_err(rs, 400, "limit: expected an integer from 1 to 100");
-      goto done;
-    }
-    limit = (size_t)x;
-  }
-  if (tok && *tok && !(after = pc_token_parse(tok))) {
-    pc_err(rs, 400, "paginationToken: not a token this server handed out");
-    goto done;
-  }
+  if (pc_page_args(rs, lim, tok, &limit, &after)) goto done;
   if (rq->s->cluster) {
     pc_cl_list(rq, rs, ix, ns, prefix, after, limit);
     goto done;
