@@ -14,20 +14,12 @@ CONFIGS_JSON: a list of {"name": ..., "params": {runtime parameters for set_para
 adds creation parameters. Output: a line with the build's CPU seconds, then one JSON line per
 search_k: {name: [recall, CPU QPS]}.
 """
-import sys, os, time, json, glob, importlib.util
-os.environ.setdefault("QUIVER_THREADS", "1")
-sys.path.insert(0, os.environ.get("QVPATH", "build/python"))
+import sys, os, time, json
+from rpf_common import annoylib, load_data  # first: it puts QVPATH on sys.path
 import numpy as np, quiver
-so = sorted(glob.glob("/tmp/annbench-cache/annoy-*/annoylib*.so"))[-1]
-spec = importlib.util.spec_from_file_location("annoylib", so); annoylib = importlib.util.module_from_spec(spec); spec.loader.exec_module(annoylib)
-def read_vecs(path, dtype):
-    raw = np.fromfile(path, dtype=np.int32); d = raw[0]
-    return raw.reshape(-1, d + 1)[:, 1:].view(dtype).copy()
-D = os.environ.get("DATA", ".data/fashion-mnist-784-euclidean")
-X = read_vecs(D + "/base.fvecs", np.float32)
-nq = int(os.environ.get("NQ", "1000"))
-Q = read_vecs(D + "/query.fvecs", np.float32)[:nq]
-gt = read_vecs(D + "/gt.ivecs", np.int32)[:nq, :10]
+annoylib = annoylib()
+X, Q, gt = load_data(1000)
+nq = len(Q)
 trees, seed = int(sys.argv[1]), int(sys.argv[2]); sks = [int(x) for x in sys.argv[3].split(",")]
 annf = sys.argv[4]; cfgs = json.loads(sys.argv[5]); build = json.loads(os.environ.get("BUILD", "{}"))
 reps = int(os.environ.get("REPS", "2"))

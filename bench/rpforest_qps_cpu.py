@@ -12,21 +12,12 @@ ANNOY_FILE: an index saved by annbench's Annoy build (annoylib from /tmp/annbenc
 e.g. annoylib.Annoy(784, "euclidean"), add_item(i, x.tolist()), build(100, 1), save(FILE).
 Output: one JSON line per search_k, "annoy"/"quiver": [recall, wall QPS, CPU QPS].
 """
-import sys, os, time, json, glob, importlib.util
-os.environ.setdefault("QUIVER_THREADS", "1")
-qp = os.environ.get("QVPATH", "/work/wt/rpf/build/python")
-sys.path.insert(0, qp)
+import sys, os, time, json
+from rpf_common import annoylib, load_data  # first: it puts QVPATH on sys.path
 import numpy as np, quiver
-so = sorted(glob.glob("/tmp/annbench-cache/annoy-*/annoylib*.so"))[-1]
-spec = importlib.util.spec_from_file_location("annoylib", so); annoylib = importlib.util.module_from_spec(spec); spec.loader.exec_module(annoylib)
-def read_vecs(path, dtype):
-    raw = np.fromfile(path, dtype=np.int32); d = raw[0]
-    return raw.reshape(-1, d + 1)[:, 1:].view(dtype).copy()
-D = os.environ.get("DATA", ".data/fashion-mnist-784-euclidean")
-X = read_vecs(D + "/base.fvecs", np.float32)
-nq = int(os.environ.get("NQ", "2000"))
-Q = read_vecs(D + "/query.fvecs", np.float32)[:nq]
-gt = read_vecs(D + "/gt.ivecs", np.int32)[:nq, :10]
+annoylib = annoylib()
+X, Q, gt = load_data(2000)
+nq = len(Q)
 trees, seed = int(sys.argv[1]), int(sys.argv[2]); sks = [int(x) for x in sys.argv[3].split(",")]
 annf = sys.argv[4]; extra = json.loads(sys.argv[5]) if len(sys.argv) > 5 else {}
 reps = int(os.environ.get("REPS", "3"))

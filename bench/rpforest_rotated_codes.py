@@ -7,15 +7,10 @@
 #   QVPATH=build/python DATA=.data/fashion-mnist-784-euclidean bench/rpforest_rotated_codes.py 25 100,1000,10000 \
 #     '[{"name":"floats","params":{"rerank":0}},{"name":"codes","params":{"rerank":4}}]'
 import sys, os, time, json
-os.environ.setdefault("QUIVER_THREADS", "1")
-sys.path.insert(0, os.environ.get("QVPATH", "build/python"))
+from rpf_common import load_data  # first: it puts QVPATH on sys.path
 import numpy as np, quiver
-def read_vecs(path, dtype):
-    raw = np.fromfile(path, dtype=np.int32); d = raw[0]
-    return raw.reshape(-1, d + 1)[:, 1:].view(dtype).copy()
-D = os.environ.get("DATA", ".data/fashion-mnist-784-euclidean")
-X = read_vecs(D + "/base.fvecs", np.float32); nq = 1000
-Q = read_vecs(D + "/query.fvecs", np.float32)[:nq]; gt = read_vecs(D + "/gt.ivecs", np.int32)[:nq, :10]
+X, Q, gt = load_data(1000)
+nq = len(Q)
 R, _ = np.linalg.qr(np.random.default_rng(0).standard_normal((784, 784)))
 X = (X @ R).astype(np.float32); Q = (Q @ R).astype(np.float32)
 trees = int(sys.argv[1]); sks = [int(x) for x in sys.argv[2].split(",")]
